@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Bootstrap Amends on this machine: install what is missing, start what is not running.
+#
+#   deploy/local/bootstrap.sh infra   RabbitMQ, FerretDB, SMTP, topology, keys, seed data
+#   deploy/local/bootstrap.sh all     the same, plus the four services
+#
+# Safe to run twice: anything already running (by its pid file) is left alone.
+# With AMQP_URI and MONGO_URI set, those servers are used and neither is started.
+set -euo pipefail
+
+MODE=${1:-all}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+VAR="$ROOT/var"; RUN="$VAR/run"; LOGS="$VAR/log"
+VENV="$ROOT/.venv"; PY="$VENV/bin/python"
+FERRETDB_VERSION=v1.24.2
+RABBIT_NODE=amends@localhost
+RABBITMQCTL=/usr/lib/rabbitmq/bin/rabbitmqctl
+mkdir -p "$RUN" "$LOGS" "$VAR/bin"
+export DEBIAN_FRONTEND=noninteractive
+
+say() { printf '[bootstrap] %s\n' "$*"; }
+
+alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+# Start a command in its own session so that stop.sh can end it, and all it spawns, by pid.
+start_bg() {
+  local name=$1; shift
+  if alive "$name"; then say "$name already running (pid $(cat "$RUN/$name.pid"))"; return; fi
+  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+  say "started $name (pid $!, log var/log/$name.log)"
+}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return
+  say "installing ${missing[*]} from Debian's packages"
+  if [ ! -f "$VAR/.apt-updated" ]; then apt-get update -qq && touch "$VAR/.apt-updated"; fi
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+wait_for() {  # wait_for <what> <seconds> <command...>
+  local what=$1 limit=$2; shift 2
+  for _ in $(seq "$limit"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
+  say "$what did not come up within ${limit}s"; return 1
+}
+
+python_env() {
+  local stamp="$VENV/.amends-installed" want
+  want=$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    apt_install python3-venv
+  fi
+  [ -x "$PY" ] || python3 -m venv "$VENV"
+  say "installing the pinned Python dependencies into .venv"
+  "$PY" -m pip install -q --upgrade pip >/dev/null
+  "$PY" -m pip install -q -e "$ROOT[test]"
+  echo "$want" >"$stamp"
+}
+
+rabbitmq() {
+  apt_install rabbitmq-server
+  # Debian starts its own broker, on every interface, on machines with systemd; ours listens on 127.0.0.1 only.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet rabbitmq-server 2>/dev/null; then
+    say "stopping and disabling the system rabbitmq-server service so that ours can bind 127.0.0.1:5672"
+    systemctl stop rabbitmq-server; systemctl disable rabbitmq-server >/dev/null 2>&1 || true
+  fi
+  local dir="$VAR/rabbitmq"
+  mkdir -p "$dir/mnesia" "$dir/log"
+  cp "$ROOT/deploy/rabbitmq/rabbitmq.conf" "$dir/rabbitmq.conf"
+  cp "$ROOT/deploy/rabbitmq/enabled_plugins" "$dir/enabled_plugins"
+  export RABBITMQ_NODENAME=$RABBIT_NODE RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+    RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" \
+    RABBITMQ_CONFIG_FILE="$dir/rabbitmq" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
+    RABBITMQ_PID_FILE="$dir/beam.pid" ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+  if ! pgrep -x epmd >/dev/null; then
+    epmd -address 127.0.0.1 -daemon && touch "$RUN/epmd.ours"
+  fi
+  start_bg rabbitmq /usr/lib/rabbitmq/bin/rabbitmq-server
+  wait_for "RabbitMQ" 90 "$RABBITMQCTL" -n "$RABBIT_NODE" status
+  "$RABBITMQCTL" -n "$RABBIT_NODE" await_startup --timeout 120 >/dev/null
+  say "RabbitMQ ready on 127.0.0.1:5672 (management on 127.0.0.1:15672)"
+}
+
+ferretdb_binary() {
+  local bin="$VAR/bin/ferretdb"
+  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$FERRETDB_VERSION"; then return; fi
+  command -v go >/dev/null || apt_install golang-go
+  say "building FerretDB $FERRETDB_VERSION with go install (a few minutes the first time)"
+  GOBIN="$VAR/bin" go install "github.com/FerretDB/FerretDB/cmd/ferretdb@$FERRETDB_VERSION"
+  if ! "$bin" --version >/dev/null 2>&1; then
+    # A binary from `go install pkg@version` panics at start: the module omits the generated
+    # build/version/version.txt. FerretDB documents writing that file by hand and rebuilding.
+    say "go install's binary lacks version.txt; rebuilding the same module source with it"
+    local src build="$VAR/build/ferretdb"
+    src=$(go list -m -f '{{.Dir}}' "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" 2>/dev/null || true)
+    [ -n "$src" ] || src=$(cd "$(mktemp -d)" && go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+    rm -rf "$build"; mkdir -p "$(dirname "$build")"; cp -r "$src" "$build"; chmod -R u+w "$build"
+    echo "$FERRETDB_VERSION" >"$build/build/version/version.txt"
+    (cd "$build" && go build -o "$bin" ./cmd/ferretdb)
+  fi
+  "$bin" --version | head -1
+}
+
+ferretdb() {
+  ferretdb_binary
+  mkdir -p "$VAR/ferretdb"
+  start_bg ferretdb "$VAR/bin/ferretdb" --handler=sqlite --sqlite-url="file:$VAR/ferretdb/" \
+    --listen-addr=127.0.0.1:27017 --telemetry=disable --debug-addr=- --log-level=warn --state-dir="$VAR/ferretdb"
+  wait_for "FerretDB" 60 "$PY" -c 'import pymongo; pymongo.MongoClient("mongodb://127.0.0.1:27017/", serverSelectionTimeoutMS=1000).admin.command("ping")'
+  say "FerretDB ready on 127.0.0.1:27017 (SQLite files in var/ferretdb)"
+}
+
+secrets() {
+  # A development master key, made once and kept out of git; production supplies its own.
+  if [ -z "${AMENDS_MASTER_KEY:-}" ]; then
+    if [ ! -f "$VAR/secrets.env" ]; then
+      (umask 077; echo "AMENDS_MASTER_KEY=$("$PY" -c 'from services.referrals.protection import new_master_key; print(new_master_key())')" >"$VAR/secrets.env")
+    fi
+    set -a; . "$VAR/secrets.env"; set +a
+  fi
+}
+
+services() {
+  local port
+  for service in referrals matching notifications records; do
+    local cls
+    cls="$(tr '[:lower:]' '[:upper:]' <<<"${service:0:1}")${service:1}Service"
+    start_bg "$service" "$VENV/bin/nameko" run --config "$ROOT/services/$service/config.yaml" "services.$service.service:$cls"
+  done
+  for pair in referrals:${REFERRALS_HTTP_ADDRESS:-127.0.0.1:8001} matching:${MATCHING_HTTP_ADDRESS:-127.0.0.1:8002} \
+              notifications:${NOTIFICATIONS_HTTP_ADDRESS:-127.0.0.1:8003} records:${RECORDS_HTTP_ADDRESS:-127.0.0.1:8004}; do
+    port=${pair#*:}
+    wait_for "${pair%%:*} health" 60 curl -sf "http://$port/health"
+  done
+  say "all four services healthy"
+}
+
+cd "$ROOT"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONWARNINGS=ignore
+command -v curl >/dev/null || apt_install curl
+python_env
+if [ -z "${AMQP_URI:-}" ]; then rabbitmq; else say "using the broker at AMQP_URI"; fi
+if [ -z "${MONGO_URI:-}" ]; then ferretdb; else say "using the database at MONGO_URI"; fi
+start_bg smtp "$PY" -m aiosmtpd -n -l "127.0.0.1:${SMTP_PORT:-1025}" -c aiosmtpd.handlers.Mailbox "$VAR/mail"
+"$PY" deploy/local/declare_topology.py
+"$PY" -m shared.security.provision --out "$VAR/dev-keys.json"
+"$PY" -m services.matching.seed deploy/local/facilitators.yaml
+secrets
+[ "$MODE" = all ] && services
+say "ready"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Stop exactly what bootstrap.sh started, by the pids it recorded.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+RUN="$ROOT/var/run"
+
+stop_pid() {  # stop_pid <name>: TERM the process group the bootstrap created, then KILL if need be
+  local name=$1 pid
+  [ -f "$RUN/$name.pid" ] || return 0
+  pid=$(cat "$RUN/$name.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null
+    echo "[stop] stopped $name (pid $pid)"
+  fi
+  rm -f "$RUN/$name.pid"
+}
+
+for name in referrals matching notifications records smtp ferretdb; do stop_pid "$name"; done
+if [ -f "$RUN/rabbitmq.pid" ] && kill -0 "$(cat "$RUN/rabbitmq.pid")" 2>/dev/null; then
+  /usr/lib/rabbitmq/bin/rabbitmqctl -n amends@localhost stop >/dev/null 2>&1 || true
+fi
+stop_pid rabbitmq
+if [ -f "$RUN/epmd.ours" ]; then epmd -kill >/dev/null 2>&1 || true; rm -f "$RUN/epmd.ours"; echo "[stop] stopped epmd"; fi
+exit 0

@@ -1,0 +1,89 @@
+"""The demo: submit sample referrals, follow each into the ledger, print the timelines
+and the emails the local SMTP server received.
+
+Runs against the platform that `make demo` started (ports and keys from the environment
+and var/dev-keys.json).
+"""
+import eventlet
+
+eventlet.monkey_patch()
+
+import json  # noqa: E402
+import mailbox  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import requests  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REFERRALS = "http://" + os.environ.get("REFERRALS_HTTP_ADDRESS", "127.0.0.1:8001")
+RECORDS = "http://" + os.environ.get("RECORDS_HTTP_ADDRESS", "127.0.0.1:8004")
+EXPECTED_FINAL = {"suitable": "notification.sent", "unsuitable": "case.assessed", "needs_review": "case.assessed"}
+
+
+def summarise(entry):
+    data = entry["data"]
+    detail = {
+        "referral.received": lambda: f"{data['offence_category']}, {data['cjs_stage']}, flags {data['flags'] or 'none'}",
+        "case.assessed": lambda: f"{data['decision']} ({', '.join(r['code'] for r in data['reasons'])}), policy {data['policy_version']}",
+        "facilitator.assigned": lambda: f"{data['facilitator_id']} as {data['role']}",
+        "assignment.waitlisted": lambda: data["reason"],
+        "notification.sent": lambda: f"{data['channel']} to the {data['recipient_role']} ({data['template']})",
+        "notification.suppressed": lambda: f"to the {data['recipient_role']}: {data['reason']}",
+    }.get(entry["type"], lambda: "")()
+    return f"  #{entry['seq']:<4} {entry['time'][:19]}  {entry['type']:<24} {detail}"
+
+
+def timeline(case_id, headers):
+    response = requests.get(f"{RECORDS}/v1/cases/{case_id}/timeline", headers=headers, timeout=10)
+    return response.json()["entries"] if response.status_code == 200 else []
+
+
+def complete(entries):
+    assessed = next((e for e in entries if e["type"] == "case.assessed"), None)
+    if assessed is None:
+        return False
+    final = EXPECTED_FINAL[assessed["data"]["decision"]]
+    waitlisted = any(e["type"] == "assignment.waitlisted" for e in entries)
+    return waitlisted or any(e["type"] == final for e in entries)
+
+
+def main():
+    keys = json.load(open(os.path.join(ROOT, "var", "dev-keys.json")))
+    referrer = {"Authorization": f"Bearer {keys['referrer']}"}
+    coordinator = {"Authorization": f"Bearer {keys['coordinator']}"}
+    samples = json.load(open(os.path.join(ROOT, "deploy", "local", "sample_referrals.json")))
+    cases = []
+    for sample in samples:
+        response = requests.post(f"{REFERRALS}/v1/referrals", json=sample, headers=referrer, timeout=10)
+        response.raise_for_status()
+        cases.append(response.json()["case_id"])
+        print(f"submitted referral {cases[-1]} ({sample['offence']['category']}, {sample['region']})")
+    deadline = time.time() + 60
+    timelines = {}
+    while time.time() < deadline:
+        timelines = {case: timeline(case, coordinator) for case in cases}
+        if all(complete(entries) for entries in timelines.values()):
+            break
+        time.sleep(0.5)
+    print()
+    for case in cases:
+        print(f"Case {case}")
+        for entry in timelines.get(case, []):
+            print(summarise(entry))
+        print()
+    verification = requests.get(f"{RECORDS}/v1/ledger/verify", headers=coordinator, timeout=60).json()
+    print(f"Ledger verification: {verification}")
+    box = mailbox.Maildir(os.path.join(ROOT, "var", "mail"), create=True)
+    print(f"\nEmails in the local SMTP server's mailbox (var/mail): {len(box)}")
+    for message in sorted(box, key=lambda m: m["Date"] or "")[-len(cases):]:
+        print(f"  to {message['To']}: {message['Subject']}")
+    if not all(complete(timelines.get(case, [])) for case in cases):
+        print("some cases did not complete within 60 seconds; see var/log/*.log", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

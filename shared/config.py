@@ -1,0 +1,65 @@
+"""Settings every service reads, from its nameko config (itself filled from the environment).
+
+Each service's YAML maps environment variables onto these keys with `${VAR:default}`,
+so an operator configures a service through the environment alone (12-factor).
+"""
+import os
+from dataclasses import dataclass
+
+DEFAULTS = {
+    "AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/",
+    "MONGO_URI": "mongodb://127.0.0.1:27017/",
+    "AMENDS_DB_PREFIX": "amends",
+    "AMENDS_REGION": "local",
+    # Seconds to wait before each retry of a failed handler; one retry per value.
+    "AMENDS_RETRY_DELAYS": "1,5,30",
+    # Unsent outbox events older than this many seconds are republished by the relay timer.
+    "AMENDS_OUTBOX_GRACE": "5",
+    "AMENDS_OUTBOX_INTERVAL": "5",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str
+    amqp_uri: str
+    mongo_uri: str
+    db_prefix: str
+    region: str
+    retry_delays: tuple
+    outbox_grace: float
+    outbox_interval: float
+
+    @property
+    def database(self):
+        return f"{self.db_prefix}_{self.service}"
+
+    @property
+    def source(self):
+        """The CloudEvents `source` of everything this service emits."""
+        return f"/amends/{self.region}/{self.service}"
+
+
+def _lookup(config, key):
+    value = config.get(key) if config else None
+    if value in (None, ""):
+        value = os.environ.get(key, DEFAULTS[key])
+    return str(value)
+
+
+def _delays(text):
+    return tuple(float(part) for part in text.split(",") if part.strip())
+
+
+def settings_for(service, config=None):
+    """Settings for `service`, from a nameko config dict, else the environment, else defaults."""
+    return Settings(
+        service=service,
+        amqp_uri=_lookup(config, "AMQP_URI"),
+        mongo_uri=_lookup(config, "MONGO_URI"),
+        db_prefix=_lookup(config, "AMENDS_DB_PREFIX"),
+        region=_lookup(config, "AMENDS_REGION"),
+        retry_delays=_delays(_lookup(config, "AMENDS_RETRY_DELAYS")),
+        outbox_grace=float(_lookup(config, "AMENDS_OUTBOX_GRACE")),
+        outbox_interval=float(_lookup(config, "AMENDS_OUTBOX_INTERVAL")),
+    )

@@ -1,0 +1,3 @@
+from shared.events.envelope import InvalidEvent, new_event, validate_event
+
+__all__ = ["InvalidEvent", "new_event", "validate_event"]

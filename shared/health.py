@@ -1,0 +1,47 @@
+"""Readiness of a service's two dependencies, for its `GET /health` endpoint."""
+import json
+
+import mongoengine
+from kombu import Connection
+from nameko.extensions import DependencyProvider
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+from shared.config import settings_for
+
+
+def check(db, amqp_uri):
+    problems = []
+    try:
+        db.command("ping")
+    except Exception as exc:
+        problems.append(f"database: {type(exc).__name__}")
+    try:
+        with Connection(amqp_uri, connect_timeout=3) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as exc:
+        problems.append(f"broker: {type(exc).__name__}")
+    return {"status": "ok" if not problems else "unavailable", "problems": problems}
+
+
+class HealthCheck(DependencyProvider):
+    """Injects a function that reports on the service's database and broker."""
+
+    def setup(self):
+        self.service = self.container.service_name
+        self.settings = settings_for(self.service, self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        return lambda: check(mongoengine.get_db(self.service), self.settings.amqp_uri)
+
+
+class HealthEndpoint:
+    """Mixin for a service class: `GET /health`, 200 when ready and 503 when not."""
+
+    health_check = HealthCheck()
+
+    @http("GET", "/health")
+    def health(self, request):
+        report = self.health_check()
+        return Response(json.dumps(report), status=200 if report["status"] == "ok" else 503,
+                        mimetype="application/json")

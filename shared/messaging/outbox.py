@@ -1,0 +1,127 @@
+"""The transactional outbox, for a database without multi-document transactions.
+
+A state change and the events it causes are saved in one document: the events sit
+in that document's `outbox` list. The relay then publishes each one (confirmed,
+mandatory) and pulls it from the list. If the process dies in between, the timer
+relay finds the document later and publishes again; consumers are idempotent by
+event id, so a second copy has no second effect.
+"""
+import logging
+import os
+from datetime import datetime, timedelta, timezone
+
+from nameko.extensions import DependencyProvider
+from nameko.timer import timer
+
+from shared.config import DEFAULTS, settings_for
+from shared.events import new_event
+from shared.messaging.publisher import EventPublisher
+
+log = logging.getLogger(__name__)
+
+OUTBOX_FIELD = "outbox"
+
+
+class Relay:
+    """Publishes the pending events held in documents of the given collections."""
+
+    def __init__(self, publisher, collections):
+        self.publisher = publisher
+        self.collections = collections
+
+    def flush(self, collection, doc_id):
+        """Publish the pending events of one document; return how many were sent."""
+        doc = collection.find_one({"_id": doc_id}, {OUTBOX_FIELD: 1})
+        return self._send(collection, doc) if doc else 0
+
+    def relay_pending(self, older_than_seconds=0.0, limit=500):
+        """Publish what an earlier flush left behind (after a crash or a broker outage)."""
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_seconds)
+        sent = 0
+        for collection in self.collections:
+            pending = collection.find({f"{OUTBOX_FIELD}.0": {"$exists": True}}, {OUTBOX_FIELD: 1}).limit(limit)
+            for doc in pending:
+                if all(_event_time(e) > cutoff for e in doc[OUTBOX_FIELD]):
+                    continue  # its own flush is probably still under way
+                sent += self._send(collection, doc)
+        return sent
+
+    def _send(self, collection, doc):
+        sent = 0
+        for event in doc.get(OUTBOX_FIELD, []):
+            self.publisher.publish(event)
+            # Pull the exact stored event: equality match works on FerretDB and MongoDB alike.
+            collection.update_one(
+                {"_id": doc["_id"], f"{OUTBOX_FIELD}.id": event["id"]},
+                {"$pull": {OUTBOX_FIELD: event}},
+            )
+            sent += 1
+        return sent
+
+
+def _event_time(event):
+    return datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+
+
+class Outbox(DependencyProvider):
+    """Gives a worker an `OutboxHandle` to create events and relay them.
+
+    `documents` are the mongoengine document classes whose `outbox` field holds
+    pending events; the relay timer scans their collections.
+    """
+
+    def __init__(self, documents=(), **kwargs):
+        self.documents = documents
+        super().__init__(**kwargs)
+
+    def setup(self):
+        service = self.container.service_name
+        self.settings = settings_for(service, self.container.config)
+        self.publisher = EventPublisher(self.settings.amqp_uri, service)
+
+    def relay(self):
+        return Relay(self.publisher, [doc._get_collection() for doc in self.documents])
+
+    def get_dependency(self, worker_ctx):
+        return OutboxHandle(self, worker_ctx)
+
+
+class OutboxHandle:
+    def __init__(self, provider, worker_ctx):
+        self._provider = provider
+        self._ctx = worker_ctx
+        self.settings = provider.settings
+
+    def event(self, event_type, subject, data, correlationid=None):
+        """A new validated event, caused by the event this worker is handling (if any)."""
+        settings = self._provider.settings
+        return new_event(
+            event_type, subject, data,
+            source=settings.source,
+            region=settings.region,
+            correlationid=correlationid or self._ctx.data.get("correlationid") or subject,
+            causationid=self._ctx.data.get("causationid"),
+        )
+
+    def flush(self, document):
+        """Publish a saved document's pending events. A failure here loses nothing:
+        the events stay in the document for the relay timer."""
+        try:
+            return self._provider.relay().flush(type(document)._get_collection(), document.pk)
+        except Exception as exc:  # the broker may be down; the timer will retry
+            log.warning("outbox flush deferred to the relay timer: %s", type(exc).__name__)
+            return 0
+
+    def relay_pending(self):
+        return self._provider.relay().relay_pending(self._provider.settings.outbox_grace)
+
+
+class OutboxRelayTimer:
+    """Mixin for a service class with an `outbox`: republishes what a crash left unsent.
+
+    The interval is read when the class is defined, as nameko's timer requires.
+    """
+
+    @timer(interval=float(os.environ.get("AMENDS_OUTBOX_INTERVAL", DEFAULTS["AMENDS_OUTBOX_INTERVAL"])))
+    def relay_outbox(self):
+        self.outbox.relay_pending()

@@ -1,0 +1,52 @@
+"""Publishing to RabbitMQ: persistent, confirmed and mandatory.
+
+A publish returns only once the broker has confirmed it, and raises when the broker
+could not route it, so a caller that gets no exception knows the message is safe.
+"""
+import json
+
+from nameko.amqp.publish import Publisher, UndeliverableMessage
+
+from shared.messaging import topology
+
+__all__ = ["EventPublisher", "UndeliverableMessage", "publish_raw"]
+
+
+def _publisher(amqp_uri):
+    return Publisher(amqp_uri, use_confirms=True, mandatory=True, delivery_mode=2)
+
+
+class EventPublisher:
+    """Sends validated CloudEvents to their producer's events exchange."""
+
+    def __init__(self, amqp_uri, service):
+        self._publisher = _publisher(amqp_uri)
+        self._exchange = topology.events_exchange(service)
+
+    def publish(self, event):
+        self._publisher.publish(
+            json.dumps(event),
+            exchange=self._exchange,
+            routing_key=event["type"],
+            content_type="application/json",
+            content_encoding="utf-8",
+            serializer=None,
+            message_id=event["id"],
+            correlation_id=event["correlationid"],
+            retry=True,
+        )
+
+
+def publish_raw(amqp_uri, body, *, exchange, routing_key, headers, declare=()):
+    """Publish bytes as they are (a retry or a dead letter keeps the original body)."""
+    _publisher(amqp_uri).publish(
+        body,
+        exchange=exchange,
+        routing_key=routing_key,
+        headers=headers,
+        serializer=None,
+        content_type="application/json",
+        content_encoding="utf-8",
+        declare=list(declare),
+        retry=True,
+    )

@@ -1,0 +1,93 @@
+"""The RabbitMQ topology: every exchange, queue and binding, named in one place.
+
+Both the bootstrap (which declares everything before any producer starts) and each
+service's consumers build their kombu objects from here, so a queue is always
+declared with the same arguments and nameko never publishes into the void.
+"""
+from kombu import Connection, Exchange, Queue, binding
+
+SERVICES = ("referrals", "matching", "notifications", "records")
+
+# Redeliveries the broker allows a message that keeps killing its consumer before
+# it dead-letters it; handler errors are counted and retried by the consumer itself.
+DELIVERY_LIMIT = 10
+
+# consumer queue -> the (producing service, routing key) pairs it listens to
+CONSUMERS = {
+    ("matching", "assess"): [("referrals", "referral.received")],
+    ("notifications", "notify"): [("referrals", "referral.received"), ("matching", "facilitator.assigned")],
+    ("records", "ledger"): [(service, "#") for service in SERVICES],
+}
+
+
+def events_exchange(service):
+    return Exchange(f"{service}.events", type="topic", durable=True)
+
+
+def dead_letter_exchange(service):
+    return Exchange(f"{service}.dlx", type="fanout", durable=True)
+
+
+def dead_letter_queue(service):
+    return Queue(
+        f"{service}.dead-letters",
+        exchange=dead_letter_exchange(service),
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum"},
+    )
+
+
+def consumer_queue_name(service, consumer):
+    return f"{service}.{consumer}"
+
+
+def consumer_queue(service, consumer):
+    bindings = [
+        binding(events_exchange(source), routing_key=key)
+        for source, key in CONSUMERS[(service, consumer)]
+    ]
+    return Queue(
+        consumer_queue_name(service, consumer),
+        bindings=bindings,
+        durable=True,
+        queue_arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": dead_letter_exchange(service).name,
+        },
+    )
+
+
+def retry_queue(queue_name, delay_seconds):
+    """A holding queue: a message waits `delay_seconds`, then the broker returns it
+    to `queue_name` through the default exchange."""
+    millis = int(delay_seconds * 1000)
+    return Queue(
+        f"{queue_name}.retry.{millis}ms",
+        durable=True,
+        queue_arguments={
+            "x-message-ttl": millis,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": queue_name,
+        },
+    )
+
+
+def all_entities(retry_delays=()):
+    """Everything to declare, exchanges before the queues bound to them."""
+    entities = []
+    for service in SERVICES:
+        entities += [events_exchange(service), dead_letter_exchange(service), dead_letter_queue(service)]
+    for service, consumer in CONSUMERS:
+        queue = consumer_queue(service, consumer)
+        entities.append(queue)
+        entities += [retry_queue(queue.name, delay) for delay in retry_delays]
+    return entities
+
+
+def declare(amqp_uri, retry_delays=()):
+    with Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        for entity in all_entities(retry_delays):
+            entity.bind(channel).declare()
+        channel.close()

@@ -78,7 +78,7 @@ def main():
     box = mailbox.Maildir(os.path.join(ROOT, "var", "mail"), create=True)
     print(f"\nEmails in the local SMTP server's mailbox (var/mail): {len(box)}")
     for message in sorted(box, key=lambda m: m["Date"] or "")[-len(cases):]:
-        print(f"  to {message['To']}: {message['Subject']}")
+        print(f"  to {message['To']}: {' '.join(str(message['Subject']).split())}")
     if not all(complete(timelines.get(case, [])) for case in cases):
         print("some cases did not complete within 60 seconds; see var/log/*.log", file=sys.stderr)
         return 1

@@ -9,6 +9,8 @@ import json
 import logging
 import uuid
 
+import mongoengine
+
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
@@ -107,6 +109,9 @@ class Authenticator(DependencyProvider):
 
     def setup(self):
         api_keys.connect_identity(settings_for(self.container.service_name, self.container.config))
+
+    def stop(self):
+        mongoengine.disconnect(api_keys.IDENTITY_ALIAS)
 
     def get_dependency(self, worker_ctx):
         return self

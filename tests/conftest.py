@@ -1,0 +1,62 @@
+import eventlet
+
+eventlet.monkey_patch()  # before anything else imports socket or threading
+
+import os  # noqa: E402
+import uuid  # noqa: E402
+
+import pymongo  # noqa: E402
+import pytest  # noqa: E402
+import requests  # noqa: E402
+
+AMQP_HOST = os.environ.get("AMENDS_TEST_AMQP_HOST", "127.0.0.1:5672")
+MANAGEMENT = os.environ.get("AMENDS_TEST_RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
+MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
+RABBIT_AUTH = ("guest", "guest")
+
+
+@pytest.fixture
+def vhost():
+    """A RabbitMQ vhost of the test's own, deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    requests.put(f"{MANAGEMENT}/api/vhosts/{name}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
+    requests.put(
+        f"{MANAGEMENT}/api/permissions/{name}/guest", auth=RABBIT_AUTH, timeout=10,
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
+    yield name
+    requests.delete(f"{MANAGEMENT}/api/vhosts/{name}", auth=RABBIT_AUTH, timeout=10)
+
+
+@pytest.fixture
+def amqp_uri(vhost):
+    return f"amqp://guest:guest@{AMQP_HOST}/{vhost}"
+
+
+@pytest.fixture
+def db_prefix():
+    """A database-name prefix of the test's own; its databases are dropped afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = pymongo.MongoClient(MONGO_URI)
+    for name in client.list_database_names():
+        if name.startswith(prefix + "_"):
+            client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture
+def service_config(amqp_uri, db_prefix):
+    def make(**extra):
+        config = {
+            "AMQP_URI": amqp_uri,
+            "MONGO_URI": MONGO_URI,
+            "AMENDS_DB_PREFIX": db_prefix,
+            "AMENDS_REGION": "test",
+            "AMENDS_RETRY_DELAYS": "0.2,0.4",
+            "AMENDS_OUTBOX_GRACE": "0",
+            "WEB_SERVER_ADDRESS": "127.0.0.1:0",
+        }
+        config.update(extra)
+        return config
+    return make

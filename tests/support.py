@@ -1,0 +1,134 @@
+"""Helpers for tests that use the real broker, database and SMTP server."""
+import json
+import mailbox
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import mongoengine
+from kombu import Connection, Queue
+
+from shared.messaging import topology
+from shared.security import api_keys
+from shared.config import settings_for
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=20.0, interval=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+class Tap:
+    """A queue of the test's own, bound to some of the events exchanges, to see what is published."""
+
+    def __init__(self, amqp_uri, bindings, name="test-tap"):
+        self.connection = Connection(amqp_uri)
+        self.queue = Queue(name, bindings=[
+            __import__("kombu").binding(topology.events_exchange(s), routing_key=k) for s, k in bindings
+        ], durable=False, auto_delete=False)
+        self.queue.bind(self.connection.channel()).declare()
+        self.seen = []
+
+    def drain(self):
+        simple = self.connection.SimpleQueue(self.queue)
+        while True:
+            try:
+                message = simple.get(block=False)
+            except simple.Empty:
+                break
+            self.seen.append(json.loads(message.body))
+            message.ack()
+        simple.close()
+        return self.seen
+
+    def types(self):
+        return [e["type"] for e in self.drain()]
+
+    def close(self):
+        self.connection.release()
+
+
+def read_queue(amqp_uri, name):
+    """Every message in a queue, with its headers, acked away."""
+    found = []
+    with Connection(amqp_uri) as connection:
+        simple = connection.SimpleQueue(name, no_ack=False)
+        while True:
+            try:
+                message = simple.get(block=True, timeout=0.5)
+            except simple.Empty:
+                break
+            found.append((message.body, dict(message.headers or {})))
+            message.ack()
+        simple.close()
+    return found
+
+
+def publish_event(amqp_uri, event, body=None):
+    """Publish as a producing service would (or raw bytes, for poison messages)."""
+    producer_service = event["source"].rsplit("/", 1)[-1] if event else "referrals"
+    with Connection(amqp_uri) as connection:
+        producer = connection.Producer()
+        producer.publish(
+            body if body is not None else json.dumps(event),
+            exchange=topology.events_exchange(producer_service),
+            routing_key=event["type"] if event else "referral.received",
+            content_type="application/json", content_encoding="utf-8", serializer=None,
+            declare=[topology.events_exchange(producer_service)],
+        )
+
+
+def provision_keys(config, agency="test-police"):
+    api_keys.connect_identity(settings_for("identity", config))
+    keys = {role: api_keys.issue(role, agency, f"test {role}") for role in api_keys.ROLES}
+    keys["other_agency_referrer"] = api_keys.issue("referrer", "other-agency", "test other")
+    return keys
+
+
+def disconnect_all():
+    for alias in list(mongoengine.connection._connection_settings):
+        mongoengine.disconnect(alias)
+
+
+@contextmanager
+def smtp_server(mail_dir):
+    """A real SMTP server (aiosmtpd) in its own process, storing mail in a Maildir."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Mailbox", mail_dir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: _listening(port), timeout=20)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def mails(mail_dir):
+    if not os.path.isdir(os.path.join(mail_dir, "new")):
+        return []
+    return list(mailbox.Maildir(mail_dir, create=False))
+
+
+def _listening(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False

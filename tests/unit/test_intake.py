@@ -1,0 +1,78 @@
+import json
+
+import pytest
+
+from services.referrals import contact, intake
+from services.referrals.protection import MasterKeyMissing, Vault, load_master_key, new_master_key
+from shared.events import new_event
+from tests.factories import referral_body
+
+
+def test_a_sample_referral_parses_into_a_case():
+    referral = intake.parse(referral_body(0), "south-wales-police")
+    assert referral.agency == "south-wales-police"
+    assert [p.role for p in referral.participants] == ["harmed", "harmer"]
+    assert referral.participants[0].party_id.startswith("p-")
+    assert referral.referrer.party_id.startswith("ref-")
+
+
+def test_the_received_event_carries_no_personal_data():
+    body = referral_body(1)
+    referral = intake.parse(body, "yot-cardiff")
+    data = referral.received_event_data()
+    new_event("referral.received", referral.case_id, data, source="/amends/t/referrals", region="t",
+              correlationid=referral.case_id)  # validates against the catalogue
+    text = json.dumps(data)
+    personal = [body["crime_reference"], body["offence"]["date"], body["referrer"]["officer_name"],
+                body["referrer"]["contact"]["email"]]
+    for p in body["participants"]:
+        personal.append(p["name"])
+        personal += list(p["contact"].values())
+    for value in personal:
+        assert value not in text
+
+
+def test_every_fault_is_named():
+    body = referral_body(0, cjs_stage="later", region="South Wales!")
+    body["participants"][0]["age_band"] = 40
+    del body["crime_reference"]
+    with pytest.raises(intake.InvalidReferral) as caught:
+        intake.parse(body, "a")
+    errors = caught.value.errors
+    assert {"cjs_stage", "region", "crime_reference", "participants"} <= set(errors)
+    assert "age_band" in errors["participants"][0]
+
+
+def test_a_referral_needs_both_parties():
+    body = referral_body(0)
+    body["participants"] = [p for p in body["participants"] if p["role"] != "harmer"] * 2
+    with pytest.raises(intake.InvalidReferral) as caught:
+        intake.parse(body, "a")
+    assert "harmer" in str(caught.value.errors["participants"])
+
+
+def test_sealed_data_opens_only_for_its_owner_and_key():
+    vault = Vault(load_master_key(new_master_key()))
+    key, wrapped = vault.new_data_key("p-1")
+    sealed = vault.seal(key, "p-1", {"name": "Sian"})
+    assert "Sian" not in sealed
+    assert vault.open(vault.unwrap("p-1", wrapped), "p-1", sealed) == {"name": "Sian"}
+    with pytest.raises(Exception):
+        vault.open(key, "p-2", sealed)
+    other = Vault(load_master_key(new_master_key()))
+    with pytest.raises(Exception):
+        other.unwrap("p-1", wrapped)
+
+
+def test_a_bad_master_key_is_refused():
+    with pytest.raises(MasterKeyMissing):
+        load_master_key("too-short")
+
+
+def test_contact_release_follows_the_purpose():
+    personal = {"name": "PC Morgan", "contact": {"email": "m@police.example", "phone": "0123456789"}}
+    granted = contact.decide("referrer", personal, "referrer_update")
+    assert granted.granted and granted.details == {"name": "PC Morgan", "email": "m@police.example"}
+    assert not contact.decide("harmed", personal, "referrer_update").granted
+    assert contact.decide("referrer", personal, "marketing").reason == "unknown_purpose"
+    assert contact.decide("referrer", None, "referrer_update").reason == "personal_data_erased"

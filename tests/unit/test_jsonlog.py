@@ -1,0 +1,35 @@
+import json
+import logging
+
+from shared import jsonlog
+
+
+def record(msg, exc_info=None):
+    return logging.LogRecord("nameko.containers", logging.ERROR, __file__, 1, msg, (), exc_info)
+
+
+def test_lines_are_json_with_service_and_correlation():
+    formatter = jsonlog.JsonFormatter(service="matching")
+    jsonlog.bind(correlationid="case-9", causationid="evt-1")
+    try:
+        line = json.loads(formatter.format(record("hello")))
+    finally:
+        jsonlog.clear()
+    assert line["service"] == "matching"
+    assert line["correlationid"] == "case-9"
+    assert line["causationid"] == "evt-1"
+    assert line["message"] == "hello"
+
+
+def test_errors_keep_neither_the_message_nor_the_stack():
+    formatter = jsonlog.JsonFormatter(service="referrals")
+    try:
+        raise ValueError("dup key: { email: 'sian@mail.example' }")
+    except ValueError:
+        import sys
+        text = formatter.format(record("error handling worker: dup key sian@mail.example", sys.exc_info()))
+    line = json.loads(text)
+    assert "sian" not in text
+    assert "Traceback" not in text
+    assert line["error"] == "ValueError"
+    assert "test_jsonlog.py" in line["error_at"]

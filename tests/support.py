@@ -62,19 +62,18 @@ class Tap:
         self.connection.release()
 
 
-def read_queue(amqp_uri, name):
-    """Every message in a queue, with its headers, acked away."""
+def read_dead_letters(amqp_uri, service):
+    """Every message in a service's dead-letter queue, with its headers, acked away."""
     found = []
     with Connection(amqp_uri) as connection:
-        simple = connection.SimpleQueue(name, no_ack=False)
+        queue = topology.dead_letter_queue(service).bind(connection.channel())
+        queue.declare()
         while True:
-            try:
-                message = simple.get(block=True, timeout=0.5)
-            except simple.Empty:
+            message = queue.get(no_ack=False)
+            if message is None:
                 break
             found.append((message.body, dict(message.headers or {})))
             message.ack()
-        simple.close()
     return found
 
 

@@ -1,0 +1,80 @@
+import json
+
+from services.matching import facilitators
+from services.matching.assessments import Assessment
+from services.matching.service import MatchingService
+from shared.events import new_event
+from tests.factories import referral_received_data
+from tests.support import Tap, publish_event, read_dead_letters, wait_until
+
+
+def received(**changes):
+    data = referral_received_data(**changes)
+    return new_event("referral.received", data["case_id"], data, source="/amends/test/referrals",
+                     region="test", correlationid=data["case_id"])
+
+
+def seed(capacity=1):
+    facilitators.register({"facilitator_id": "fac-1", "level": "intermediate", "regions": ["south-wales"],
+                           "languages": ["en"], "capacity": capacity, "last_active": "2026-10-01"})
+
+
+def test_a_referral_is_assessed_and_a_facilitator_booked_once(run_services, amqp_uri):
+    with run_services(MatchingService):
+        seed(capacity=1)
+        tap = Tap(amqp_uri, [("matching", "#")])
+        event = received()
+        publish_event(amqp_uri, event)
+        publish_event(amqp_uri, event)  # a redelivery: must have no second effect
+        events = wait_until(lambda: len(tap.drain()) >= 2 and tap.seen)
+        wait_until(lambda: Assessment.objects.count() == 1)
+        assert [e["type"] for e in events][:2] == ["case.assessed", "facilitator.assigned"]
+        assessed, assigned = events[0], events[1]
+        assert assessed["data"]["decision"] == "suitable"
+        assert assessed["causationid"] == event["id"] and assessed["correlationid"] == event["correlationid"]
+        assert assigned["data"]["facilitator_id"] == "fac-1"
+        fac = facilitators.Facilitator.objects(facilitator_id="fac-1").first()
+        assert fac.spare == 0 and fac.caseload == ["case-1"]
+        # a second case finds nobody with room, and says so
+        publish_event(amqp_uri, received(case_id="case-2"))
+        wait_until(lambda: "assignment.waitlisted" in [e["type"] for e in tap.drain()])
+        assert Assessment.objects.count() == 2
+        tap.close()
+
+
+def test_poison_messages_are_dead_lettered_with_the_reason(run_services, amqp_uri):
+    with run_services(MatchingService):
+        publish_event(amqp_uri, received(), body=b"{this is not json")
+        bad = received()
+        bad["data"]["cjs_stage"] = "whenever"
+        publish_event(amqp_uri, bad)
+        letters = []
+        wait_until(lambda: letters.extend(read_dead_letters(amqp_uri, "matching"))
+                   or len(letters) >= 2)
+        reasons = sorted(headers["x-amends-error"] for _, headers in letters)
+        assert reasons[0].startswith("invalid event: data.cjs_stage")
+        assert reasons[1] == "malformed JSON body"
+        for body, headers in letters:
+            assert headers["x-amends-original-exchange"] == "referrals.events"
+            assert headers["x-amends-original-routing-key"] == "referral.received"
+            assert headers["x-amends-queue"] == "matching.assess"
+        assert Assessment.objects.count() == 0
+
+
+def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(run_services, amqp_uri, monkeypatch):
+    calls = []
+
+    def broken(event, outbox, today=None):
+        calls.append(event["id"])
+        raise RuntimeError("simulated failure")
+
+    monkeypatch.setattr("services.matching.workflow.handle_referral_received", broken)
+    with run_services(MatchingService):
+        event = received()
+        publish_event(amqp_uri, event)
+        letters = wait_until(lambda: read_dead_letters(amqp_uri, "matching") or None, timeout=30)
+        body, headers = letters[0]
+        assert json.loads(body)["id"] == event["id"]
+        assert headers["x-amends-error"] == "RuntimeError: (details withheld)"
+        assert headers["x-amends-attempts"] == 3
+        assert calls == [event["id"]] * 3  # the first try and two retries (AMENDS_RETRY_DELAYS=0.2,0.4)

@@ -21,7 +21,7 @@ test:
 	$(PY) -m pytest -p no:cacheprovider tests/unit tests/integration tests/e2e
 
 bench:
-	deploy/local/bootstrap.sh infra
+	deploy/local/bootstrap.sh all
 	$(PY) tests/bench/bench_publishing.py
 
 stop:

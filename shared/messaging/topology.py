@@ -12,12 +12,25 @@ SERVICES = ("referrals", "matching", "notifications", "records")
 # it dead-letters it; handler errors are counted and retried by the consumer itself.
 DELIVERY_LIMIT = 10
 
-# consumer queue -> the (producing service, routing key) pairs it listens to
-CONSUMERS = {
+# Consumer queues, one block per consuming service:
+# (service, consumer) -> the (producing service, routing key) pairs it listens to.
+
+REFERRALS_CONSUMERS = {
+}
+
+MATCHING_CONSUMERS = {
     ("matching", "assess"): [("referrals", "referral.received")],
+}
+
+NOTIFICATIONS_CONSUMERS = {
     ("notifications", "notify"): [("referrals", "referral.received"), ("matching", "facilitator.assigned")],
+}
+
+RECORDS_CONSUMERS = {
     ("records", "ledger"): [(service, "#") for service in SERVICES],
 }
+
+CONSUMERS = {**REFERRALS_CONSUMERS, **MATCHING_CONSUMERS, **NOTIFICATIONS_CONSUMERS, **RECORDS_CONSUMERS}
 
 
 def events_exchange(service):

@@ -1,0 +1,43 @@
+"""Events the matching service emits."""
+from marshmallow import Schema, fields, validate
+
+from shared.events.schemas.spec import EventSpec
+from shared.events.vocabulary import CODE, DECISIONS, FACILITATOR_LEVELS, ID, PROCESS_TYPES, RISK_LEVELS
+
+
+class Reason(Schema):
+    code = fields.Str(required=True, validate=CODE)
+    text = fields.Str(required=True, validate=validate.Length(min=1, max=500))
+
+
+class CaseAssessed(Schema):
+    case_id = fields.Str(required=True, validate=ID)
+    assessment_id = fields.Str(required=True, validate=ID)
+    decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))
+    reasons = fields.List(fields.Nested(Reason), required=True)
+    risk_level = fields.Str(required=True, validate=validate.OneOf(RISK_LEVELS))
+    required_level = fields.Str(required=True, validate=validate.OneOf(FACILITATOR_LEVELS))
+    co_facilitation = fields.Bool(required=True)
+    process_types = fields.List(fields.Str(validate=validate.OneOf(PROCESS_TYPES)), required=True)
+    policy_version = fields.Str(required=True, validate=validate.Length(min=1, max=50))
+
+
+class FacilitatorAssigned(Schema):
+    case_id = fields.Str(required=True, validate=ID)
+    assignment_id = fields.Str(required=True, validate=ID)
+    assessment_id = fields.Str(required=True, validate=ID)
+    facilitator_id = fields.Str(required=True, validate=ID)
+    role = fields.Str(required=True, validate=validate.OneOf(("lead", "co_facilitator")))
+
+
+class AssignmentWaitlisted(Schema):
+    case_id = fields.Str(required=True, validate=ID)
+    assessment_id = fields.Str(required=True, validate=ID)
+    reason = fields.Str(required=True, validate=CODE)
+
+
+SPECS = (
+    EventSpec("case.assessed", "matching", CaseAssessed()),
+    EventSpec("facilitator.assigned", "matching", FacilitatorAssigned()),
+    EventSpec("assignment.waitlisted", "matching", AssignmentWaitlisted()),
+)

@@ -1,0 +1,30 @@
+"""Events the notifications service emits."""
+from marshmallow import Schema, fields, validate
+
+from shared.events.schemas.spec import EventSpec
+from shared.events.vocabulary import CHANNELS, CODE, ID, LANGUAGES, RECIPIENT_ROLES
+
+
+class NotificationSent(Schema):
+    case_id = fields.Str(required=True, validate=ID)
+    notification_id = fields.Str(required=True, validate=ID)
+    recipient_role = fields.Str(required=True, validate=validate.OneOf(RECIPIENT_ROLES))
+    recipient_id = fields.Str(required=True, validate=ID)
+    channel = fields.Str(required=True, validate=validate.OneOf(CHANNELS))
+    template = fields.Str(required=True, validate=CODE)
+    language = fields.Str(required=True, validate=validate.OneOf(LANGUAGES))
+
+
+class NotificationSuppressed(Schema):
+    case_id = fields.Str(required=True, validate=ID)
+    notification_id = fields.Str(required=True, validate=ID)
+    recipient_role = fields.Str(required=True, validate=validate.OneOf(RECIPIENT_ROLES))
+    recipient_id = fields.Str(required=True, validate=ID)
+    template = fields.Str(required=True, validate=CODE)
+    reason = fields.Str(required=True, validate=CODE)
+
+
+SPECS = (
+    EventSpec("notification.sent", "notifications", NotificationSent()),
+    EventSpec("notification.suppressed", "notifications", NotificationSuppressed()),
+)

@@ -1,0 +1,3 @@
+"""Events the records service emits: none yet. The ledger records; it does not announce."""
+
+SPECS = ()

@@ -40,3 +40,18 @@ RECIPIENT_ROLES = ("referrer", "facilitator") + ROLES
 # field validators shared by the event schemas
 ID = validate.Length(min=1, max=100)
 CODE = validate.Regexp(r"^[a-z0-9][a-z0-9_.-]*$")
+
+# The case lifecycle of DOMAIN.md; ON_HOLD and CLOSED can be entered from several states.
+CASE_STATUSES = (
+    "RECEIVED", "TRIAGE", "CONTACTING", "ASSESSMENT", "ALLOCATED", "PREPARATION", "INTERVENTION",
+    "AGREEMENT_MONITORING", "FOLLOW_UP", "CLOSED", "ON_HOLD",
+)
+CLOSURE_REASONS = (
+    "completed_direct", "completed_indirect", "partial", "harmed_declined", "harmer_declined", "no_contact",
+    "not_suitable", "safety_stop", "consent_withdrawn", "referred_to_specialist", "terminated_reoffence",
+    "terminated_noncompliance",
+)
+# participation: taking part; share_item: a given piece of information with a given party;
+# share_outcome_with_court: the outcome with a prosecutor or court.
+CONSENT_SCOPES = ("participation", "share_item", "share_outcome_with_court")
+OUTCOMES = ("agreement_completed", "agreement_not_completed")

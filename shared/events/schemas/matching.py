@@ -36,8 +36,22 @@ class AssignmentWaitlisted(Schema):
     reason = fields.Str(required=True, validate=CODE)
 
 
+class AssignmentChanged(Schema):
+    """`assignment.accepted`, `assignment.declined` and `facilitator.released`."""
+    case_id = fields.Str(required=True, validate=ID)
+    assignment_id = fields.Str(required=True, validate=ID)
+    facilitator_id = fields.Str(required=True, validate=ID)
+    # declined: declined | offer_expired; released: case_closed | reassigned | deactivated
+    reason = fields.Str(load_default=None, allow_none=True, validate=CODE)
+
+
 SPECS = (
     EventSpec("case.assessed", "matching", CaseAssessed()),
+    # a needs_review outcome, for the coordinators' queue; the same data as case.assessed
+    EventSpec("case.needs_review", "matching", CaseAssessed()),
     EventSpec("facilitator.assigned", "matching", FacilitatorAssigned()),
     EventSpec("assignment.waitlisted", "matching", AssignmentWaitlisted()),
+    EventSpec("assignment.accepted", "matching", AssignmentChanged()),
+    EventSpec("assignment.declined", "matching", AssignmentChanged()),
+    EventSpec("facilitator.released", "matching", AssignmentChanged()),
 )

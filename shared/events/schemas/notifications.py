@@ -24,7 +24,30 @@ class NotificationSuppressed(Schema):
     reason = fields.Str(required=True, validate=CODE)
 
 
+class NotificationFailed(Schema):
+    case_id = fields.Str(required=True, validate=ID)
+    notification_id = fields.Str(required=True, validate=ID)
+    recipient_role = fields.Str(required=True, validate=validate.OneOf(RECIPIENT_ROLES))
+    recipient_id = fields.Str(required=True, validate=ID)
+    channel = fields.Str(required=True, validate=validate.OneOf(CHANNELS))
+    template = fields.Str(required=True, validate=CODE)
+    reason = fields.Str(required=True, validate=CODE)
+    attempts = fields.Int(required=True, validate=validate.Range(min=1))
+
+
+class NotificationDeferred(Schema):
+    case_id = fields.Str(required=True, validate=ID)
+    notification_id = fields.Str(required=True, validate=ID)
+    recipient_role = fields.Str(required=True, validate=validate.OneOf(RECIPIENT_ROLES))
+    recipient_id = fields.Str(required=True, validate=ID)
+    channel = fields.Str(required=True, validate=validate.OneOf(CHANNELS))
+    template = fields.Str(required=True, validate=CODE)
+    until = fields.DateTime(required=True)
+
+
 SPECS = (
     EventSpec("notification.sent", "notifications", NotificationSent()),
     EventSpec("notification.suppressed", "notifications", NotificationSuppressed()),
+    EventSpec("notification.failed", "notifications", NotificationFailed()),
+    EventSpec("notification.deferred", "notifications", NotificationDeferred()),
 )

@@ -2,8 +2,8 @@
 from marshmallow import Schema, fields, validate
 
 from shared.events.schemas.spec import EventSpec
-from shared.events.vocabulary import (AGE_BANDS, CJS_STAGES, CODE, FLAGS, ID, LANGUAGES, OFFENCE_CATEGORIES,
-                                      ROLES)
+from shared.events.vocabulary import (AGE_BANDS, CASE_STATUSES, CJS_STAGES, CLOSURE_REASONS, CODE, CONSENT_SCOPES,
+                                      FLAGS, ID, LANGUAGES, OFFENCE_CATEGORIES, OUTCOMES, ROLES)
 
 
 class ParticipantRef(Schema):
@@ -27,6 +27,56 @@ class ReferralReceived(Schema):
     region = fields.Str(required=True, validate=CODE)
 
 
+class ConsentChanged(Schema):
+    """`consent.recorded` (granted) and `consent.withdrawn`: one party, one scope."""
+    case_id = fields.Str(required=True, validate=ID)
+    participant_id = fields.Str(required=True, validate=ID)
+    scope = fields.Str(required=True, validate=validate.OneOf(CONSENT_SCOPES))
+    # for share_item: what is shared (a code, never the content) and with which role
+    item = fields.Str(load_default=None, allow_none=True, validate=CODE)
+    with_role = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(ROLES + ("court",)))
+    granted = fields.Bool(required=True)
+
+
+class CaseStatusChanged(Schema):
+    case_id = fields.Str(required=True, validate=ID)
+    from_status = fields.Str(required=True, validate=validate.OneOf(CASE_STATUSES))
+    to_status = fields.Str(required=True, validate=validate.OneOf(CASE_STATUSES))
+    reason = fields.Str(load_default=None, allow_none=True, validate=CODE)
+
+
+class CaseClosed(Schema):
+    case_id = fields.Str(required=True, validate=ID)
+    from_status = fields.Str(required=True, validate=validate.OneOf(CASE_STATUSES))
+    reason = fields.Str(required=True, validate=validate.OneOf(CLOSURE_REASONS))
+
+
+class CaseDeadline(Schema):
+    """`case.deadline_due` and `case.deadline_missed`: a Victims' Code clock."""
+    case_id = fields.Str(required=True, validate=ID)
+    deadline = fields.Str(required=True, validate=CODE)  # e.g. victim_told_about_rj
+    due_at = fields.DateTime(required=True)
+    enhanced_rights = fields.Bool(required=True)
+
+
+class CaseOutcomeRecorded(Schema):
+    case_id = fields.Str(required=True, validate=ID)
+    outcome = fields.Str(required=True, validate=validate.OneOf(OUTCOMES))
+
+
+class ParticipantErased(Schema):
+    case_id = fields.Str(required=True, validate=ID)
+    participant_id = fields.Str(required=True, validate=ID)
+
+
 SPECS = (
     EventSpec("referral.received", "referrals", ReferralReceived()),
+    EventSpec("consent.recorded", "referrals", ConsentChanged()),
+    EventSpec("consent.withdrawn", "referrals", ConsentChanged()),
+    EventSpec("case.status_changed", "referrals", CaseStatusChanged()),
+    EventSpec("case.closed", "referrals", CaseClosed()),
+    EventSpec("case.deadline_due", "referrals", CaseDeadline()),
+    EventSpec("case.deadline_missed", "referrals", CaseDeadline()),
+    EventSpec("case.outcome_recorded", "referrals", CaseOutcomeRecorded()),
+    EventSpec("participant.erased", "referrals", ParticipantErased()),
 )

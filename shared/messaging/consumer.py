@@ -2,27 +2,38 @@
 
 - A body that is not JSON, or an event that fails its schema, is dead-lettered at
   once with the reason: retrying cannot fix it.
-- A handler that raises is retried after each delay in AMQP_RETRY_DELAYS, through
+- An event this consumer has already handled (its inbox says so) is acked and skipped.
+- A handler that raises is retried after each delay in AMENDS_RETRY_DELAYS, through
   per-delay holding queues, and dead-lettered with the error after the last one.
+- An outage of the database or the broker is not the message's fault: the message is
+  held back with the longest delay, as often as it takes, without using up its retries.
 - Every retry and dead letter is confirmed by the broker before the original is
   acked, so a crash at any point leaves the message in one queue or the other.
 """
 import json
 import logging
+import uuid
 from functools import partial
 
+import kombu.exceptions
+import mongoengine
+from amqp.exceptions import ConnectionError as AMQPConnectionError
 from nameko.exceptions import ContainerBeingKilled
+from pymongo.errors import ConnectionFailure
 from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
 
 from shared.config import settings_for
 from shared.events import InvalidEvent, validate_event
 from shared.messaging import topology
+from shared.messaging.inbox import Inbox
 from shared.messaging.publisher import publish_raw
 
 log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-amends-attempt"
+# Failures of the platform's own infrastructure, which waiting cures.
+OUTAGES = (ConnectionFailure, kombu.exceptions.OperationalError, AMQPConnectionError)
 
 
 class EventQueueConsumer(QueueConsumer):
@@ -69,6 +80,14 @@ class EventConsumer(Entrypoint):
             reason = str(exc) if isinstance(exc, InvalidEvent) else "malformed JSON body"
             self._dead_letter(message, reason, attempt=self._attempt(message))
             return
+        try:
+            if self.inbox().handled(event["id"]):
+                log.info("skipped %s %s: already handled by %s", event["type"], event["id"], self.queue.name)
+                self.queue_consumer.ack_message(message)
+                return
+        except OUTAGES as exc:
+            self._hold_back(message, exc)
+            return
         context = {
             "correlationid": event["correlationid"],
             "causationid": event["id"],
@@ -78,14 +97,24 @@ class EventConsumer(Entrypoint):
             self.container.spawn_worker(
                 self, (event,), {},
                 context_data=context,
-                handle_result=partial(self._handle_result, message),
+                handle_result=partial(self._handle_result, message, event),
             )
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
 
-    def _handle_result(self, message, worker_ctx, result=None, exc_info=None):
+    def inbox(self):
+        return Inbox(mongoengine.get_db(self.container.service_name), self.queue.name)
+
+    def _handle_result(self, message, event, worker_ctx, result=None, exc_info=None):
         if exc_info is None:
+            try:
+                self.inbox().record(event)
+            except OUTAGES as exc:  # handled, but unrecorded: a redelivery is harmless
+                log.warning("inbox record deferred for %s: %s", event["id"], type(exc).__name__)
             self.queue_consumer.ack_message(message)
+            return result, exc_info
+        if isinstance(exc_info[1], OUTAGES):
+            self._hold_back(message, exc_info[1])
             return result, exc_info
         attempt = self._attempt(message)
         error = f"{exc_info[0].__name__}: {safe_error_text(exc_info[1])}"
@@ -95,14 +124,23 @@ class EventConsumer(Entrypoint):
             self._dead_letter(message, error, attempt)
         return result, exc_info
 
+    def _hold_back(self, message, exc):
+        """Wait out an outage: the longest delay, the attempt count untouched."""
+        log.warning("%s unavailable; holding a message from %s back", type(exc).__name__, self.queue.name)
+        delay = max(self.settings.retry_delays) if self.settings.retry_delays else 5.0
+        self._delay(message, delay, self._attempt(message))
+
     @staticmethod
     def _attempt(message):
         return int((message.headers or {}).get(ATTEMPT_HEADER, 1))
 
     def _retry(self, message, attempt):
-        holding = topology.retry_queue(self.queue.name, self.settings.retry_delays[attempt - 1])
+        self._delay(message, self.settings.retry_delays[attempt - 1], attempt + 1)
+
+    def _delay(self, message, delay, next_attempt):
+        holding = topology.retry_queue(self.queue.name, delay)
         headers = dict(message.headers or {})
-        headers[ATTEMPT_HEADER] = attempt + 1
+        headers[ATTEMPT_HEADER] = next_attempt
         headers.setdefault("x-amends-original-exchange", message.delivery_info.get("exchange", ""))
         headers.setdefault("x-amends-original-routing-key", message.delivery_info.get("routing_key", ""))
         publish_raw(
@@ -114,6 +152,7 @@ class EventConsumer(Entrypoint):
     def _dead_letter(self, message, reason, attempt):
         headers = dict(message.headers or {})
         headers.update({
+            "x-amends-dead-letter-id": uuid.uuid4().hex[:12],
             "x-amends-error": reason[:1000],
             "x-amends-queue": self.queue.name,
             "x-amends-attempts": attempt,

@@ -1,0 +1,89 @@
+"""The consumer machinery every service shares: inbox, outage hold-back, graceful stop."""
+import eventlet
+import pytest
+from pymongo.errors import AutoReconnect
+
+from shared.events import new_event
+from shared.messaging import topology
+from shared.messaging.consumer import event_consumer
+from shared.messaging.inbox import COLLECTION
+from shared.storage import Database
+from tests.factories import referral_received_data
+from tests.support import publish_event, read_dead_letters, wait_until
+
+calls = []
+behaviour = {"fail_with": None, "failures_left": 0, "sleep": 0.0}
+
+
+class ProbeService:
+    """A service whose handler is deliberately NOT idempotent: it counts every call."""
+    name = "probe"
+    db = Database()
+
+    @event_consumer("probe")
+    def on_event(self, event):
+        if behaviour["failures_left"] > 0:
+            behaviour["failures_left"] -= 1
+            raise behaviour["fail_with"]("simulated outage")
+        eventlet.sleep(behaviour["sleep"])
+        calls.append(event["id"])
+
+
+@pytest.fixture(autouse=True)
+def probe_topology(monkeypatch):
+    monkeypatch.setitem(topology.CONSUMERS, ("probe", "probe"), [("referrals", "referral.received")])
+    monkeypatch.setattr(topology, "SERVICES", topology.SERVICES + ("probe",))
+    calls.clear()
+    behaviour.update(fail_with=None, failures_left=0, sleep=0.0)
+
+
+def received():
+    data = referral_received_data()
+    return new_event("referral.received", data["case_id"], data, source="/amends/test/referrals",
+                     region="test", correlationid=data["case_id"])
+
+
+def queue_depth(amqp_uri, name):
+    from kombu import Connection
+    with Connection(amqp_uri) as connection:
+        return connection.channel().queue_declare(name, passive=True).message_count
+
+
+def test_the_inbox_gives_a_redelivered_event_no_second_effect(run_services, amqp_uri):
+    with run_services(ProbeService):
+        event = received()
+        publish_event(amqp_uri, event)
+        wait_until(lambda: calls == [event["id"]])
+        for _ in range(4):
+            publish_event(amqp_uri, event)
+        wait_until(lambda: queue_depth(amqp_uri, "probe.probe") == 0)
+        eventlet.sleep(0.5)
+        assert calls == [event["id"]]
+        from mongoengine import get_db
+        assert get_db("probe")[COLLECTION].count_documents({"event_id": event["id"]}) == 1
+
+
+def test_a_database_outage_is_waited_out_without_using_up_retries(run_services, amqp_uri):
+    # Four outage failures: more than the two retries AMENDS_RETRY_DELAYS allows a faulty handler.
+    behaviour.update(fail_with=AutoReconnect, failures_left=4)
+    with run_services(ProbeService):
+        event = received()
+        publish_event(amqp_uri, event)
+        wait_until(lambda: calls == [event["id"]], timeout=30)
+        assert behaviour["failures_left"] == 0
+        assert read_dead_letters(amqp_uri, "probe") == []
+
+
+def test_stopping_finishes_the_work_in_hand(run_services, amqp_uri):
+    behaviour["sleep"] = 1.5
+    event = received()
+    with run_services(ProbeService):
+        publish_event(amqp_uri, event)
+        wait_until(lambda: queue_depth(amqp_uri, "probe.probe") == 0)  # taken, not yet acked or done
+        assert calls == []
+    # The container stopped as on SIGTERM: the handler ran to the end and its message was acked.
+    assert calls == [event["id"]]
+    assert queue_depth(amqp_uri, "probe.probe") == 0
+    with run_services(ProbeService):
+        eventlet.sleep(1.0)
+        assert calls == [event["id"]]

@@ -87,3 +87,26 @@ def test_stopping_finishes_the_work_in_hand(run_services, amqp_uri):
     with run_services(ProbeService):
         eventlet.sleep(1.0)
         assert calls == [event["id"]]
+
+
+def test_an_operator_lists_replays_and_discards_dead_letters(run_services, amqp_uri):
+    from shared.messaging import deadletters
+    behaviour.update(fail_with=RuntimeError, failures_left=3)  # the first try and both retries
+    with run_services(ProbeService):
+        event = received()
+        publish_event(amqp_uri, event)
+        publish_event(amqp_uri, None, body=b"\xff not json")
+        letters = wait_until(lambda: len(deadletters.list_letters(amqp_uri, "probe")) == 2
+                             and deadletters.list_letters(amqp_uri, "probe"), timeout=30)
+        assert len(deadletters.list_letters(amqp_uri, "probe")) == 2  # listing takes nothing away
+        by_type = {letter["event_type"]: letter for letter in letters}
+        failed, poison = by_type["referral.received"], by_type[None]
+        assert failed["event_id"] == event["id"] and failed["attempts"] == 3
+        assert failed["error"] == "RuntimeError: (details withheld)" and failed["queue"] == "probe.probe"
+        assert poison["error"] == "malformed JSON body"
+        assert failed["original_routing_key"] == "referral.received"
+        # the fault is fixed: replay the failed event, discard the poison
+        assert [r["id"] for r in deadletters.act(amqp_uri, "probe", "replay", {failed["id"]})] == [failed["id"]]
+        wait_until(lambda: calls == [event["id"]])
+        assert [d["id"] for d in deadletters.act(amqp_uri, "probe", "discard", {poison["id"]})] == [poison["id"]]
+        assert deadletters.list_letters(amqp_uri, "probe") == []

@@ -15,6 +15,7 @@ from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from shared.config import settings_for
+from shared.outages import OUTAGES
 from shared.security import api_keys
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,10 @@ def api(roles=None):
                 return handler(self, request, *args, **kwargs)
             except HttpError as error:
                 return error_response(error)
+            except OUTAGES as outage:
+                log.warning("request refused during an outage: %s", type(outage).__name__)
+                return json_response({"error": "unavailable", "message": "temporarily unavailable; try again"},
+                                     503, {"Retry-After": "5"})
             except Exception:
                 incident = uuid.uuid4().hex[:12]
                 log.exception("request failed; incident %s", incident)

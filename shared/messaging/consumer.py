@@ -15,11 +15,8 @@ import logging
 import uuid
 from functools import partial
 
-import kombu.exceptions
 import mongoengine
-from amqp.exceptions import ConnectionError as AMQPConnectionError
 from nameko.exceptions import ContainerBeingKilled
-from pymongo.errors import ConnectionFailure
 from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
 
@@ -28,12 +25,11 @@ from shared.events import InvalidEvent, validate_event
 from shared.messaging import topology
 from shared.messaging.inbox import Inbox
 from shared.messaging.publisher import publish_raw
+from shared.outages import OUTAGES
 
 log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-amends-attempt"
-# Failures of the platform's own infrastructure, which waiting cures.
-OUTAGES = (ConnectionFailure, kombu.exceptions.OperationalError, AMQPConnectionError)
 
 
 class EventQueueConsumer(QueueConsumer):

@@ -1,0 +1,190 @@
+"""The whole platform as real processes, for the end-to-end and fault tests.
+
+`Platform` runs the four services as `nameko run` processes, each with its own log
+file, against either the shared broker and database (a vhost and database prefix of
+the test's own) or, for the fault suite, a RabbitMQ node and a FerretDB of the test's
+own, which it can stop, kill and restart without disturbing any other test.
+Everything listens on 127.0.0.1, on free ports, and everything started is stopped.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import requests
+
+from tests.factories import ROOT
+from tests.support import free_port, wait_until
+
+SERVICES = {"referrals": "ReferralsService", "matching": "MatchingService",
+            "notifications": "NotificationsService", "records": "RecordsService"}
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
+FERRETDB = os.path.join(ROOT, "var", "bin", "ferretdb")
+# A development master key for test platforms only; real ones come from the environment.
+TEST_MASTER_KEY = "ozUQn5XHgS9MoRmq3Ov6dAOVQa9vnm9Vkyb7pJ6Tyhk="
+
+
+def _stop(process, timeout=20):
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class RabbitNode:
+    """A RabbitMQ node of the test's own: its own name, ports and data directory."""
+
+    def __init__(self, base_dir):
+        self.name = f"amends-t{uuid.uuid4().hex[:8]}@localhost"
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.dir = os.path.join(base_dir, "rabbitmq")
+        os.makedirs(os.path.join(self.dir, "mnesia"), exist_ok=True)
+        with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as conf:
+            conf.write(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
+        with open(os.path.join(self.dir, "enabled_plugins"), "w") as plugins:
+            plugins.write("[].\n")
+        self.process = None
+        self.uri = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    def _env(self):
+        return dict(
+            os.environ, RABBITMQ_NODENAME=self.name, RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_PORT=str(self.port), RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_MNESIA_BASE=os.path.join(self.dir, "mnesia"), RABBITMQ_LOG_BASE=os.path.join(self.dir, "log"),
+            RABBITMQ_CONFIG_FILE=os.path.join(self.dir, "rabbitmq"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(self.dir, "enabled_plugins"),
+            RABBITMQ_PID_FILE=os.path.join(self.dir, "beam.pid"), ERL_EPMD_ADDRESS="127.0.0.1",
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
+        )
+
+    def _ctl(self, *args, timeout=120):
+        return subprocess.run([RABBITMQCTL, "-n", self.name, *args], env=self._env(), timeout=timeout,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+
+    def start(self):
+        self.process = subprocess.Popen([RABBITMQ_SERVER], env=self._env(), start_new_session=True,
+                                        stdout=open(os.path.join(self.dir, "server.out"), "ab"),
+                                        stderr=subprocess.STDOUT)
+        wait_until(lambda: self.process.poll() is None and self._ctl("status", timeout=30) == 0,
+                   timeout=90, interval=1)
+        if self._ctl("await_startup", "--timeout", "120", timeout=150) != 0:
+            raise RuntimeError(f"RabbitMQ node {self.name} did not start")
+
+    def stop(self):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self._ctl("stop", timeout=60)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+
+class FerretDB:
+    """A FerretDB of the test's own, on the SQLite backend in its own directory."""
+
+    def __init__(self, base_dir):
+        self.port = free_port()
+        self.dir = os.path.join(base_dir, "ferretdb")
+        os.makedirs(self.dir, exist_ok=True)
+        self.process = None
+        self.uri = f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [FERRETDB, "--handler=sqlite", f"--sqlite-url=file:{self.dir}/", f"--listen-addr=127.0.0.1:{self.port}",
+             "--telemetry=disable", "--debug-addr=-", "--log-level=warn", f"--state-dir={self.dir}"],
+            stdout=open(os.path.join(self.dir, "server.out"), "ab"), stderr=subprocess.STDOUT)
+        import pymongo
+        client = pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=500)
+        wait_until(lambda: _pings(client), timeout=60, interval=0.5)
+        client.close()
+
+    def stop(self):
+        _stop(self.process)
+
+
+def _pings(client):
+    try:
+        return client.admin.command("ping")["ok"] == 1
+    except Exception:
+        return False
+
+
+class Platform:
+    """The four services as processes, on the given broker and database."""
+
+    def __init__(self, amqp_uri, mongo_uri, db_prefix, smtp_port, log_dir, extra_env=None):
+        self.ports = {name: free_port() for name in SERVICES}
+        self.log_dir = log_dir
+        os.makedirs(log_dir, exist_ok=True)
+        self.env = dict(
+            os.environ, AMQP_URI=amqp_uri, MONGO_URI=mongo_uri, AMENDS_DB_PREFIX=db_prefix,
+            AMENDS_RETRY_DELAYS="0.5,1,2", AMENDS_MASTER_KEY=TEST_MASTER_KEY, SMTP_PORT=str(smtp_port),
+            PYTHONPATH=ROOT, **{f"{n.upper()}_HTTP_ADDRESS": f"127.0.0.1:{p}" for n, p in self.ports.items()},
+            **(extra_env or {}))
+        self.processes = {}
+
+    def url(self, service):
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def start(self, *names):
+        nameko = os.path.join(os.path.dirname(sys.executable), "nameko")
+        for name in names or SERVICES:
+            log = open(os.path.join(self.log_dir, f"{name}.log"), "ab")
+            self.processes[name] = subprocess.Popen(
+                [nameko, "run", "--config", f"services/{name}/config.yaml", f"services.{name}.service:{SERVICES[name]}"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        for name in names or SERVICES:
+            wait_until(lambda: self.healthy(name), timeout=90, interval=0.5)
+
+    def healthy(self, name):
+        try:
+            return requests.get(f"{self.url(name)}/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def kill9(self, name):
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def alive(self):
+        return {name: process.poll() is None for name, process in self.processes.items()}
+
+    def stop(self):
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            _stop(process)
+        self.processes.clear()
+
+    def logs(self):
+        """Every line every service wrote, for the tests that read the logs."""
+        lines = []
+        for name in os.listdir(self.log_dir):
+            with open(os.path.join(self.log_dir, name), errors="replace") as log:
+                lines += log.readlines()
+        return lines
+
+
+def rabbitmq_available():
+    return shutil.which(RABBITMQ_SERVER) is not None or os.path.exists(RABBITMQ_SERVER)
+
+
+def elapsed(since):
+    return round(time.monotonic() - since, 1)

@@ -4,11 +4,12 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 export PYTHONWARNINGS := ignore
 
-.PHONY: demo test stop bench help
+.PHONY: demo test chaos stop bench help
 
 help:
 	@echo "make demo   install what is missing, start the platform, run the demo"
-	@echo "make test   install what is missing, start RabbitMQ and FerretDB, run the tests"
+	@echo "make test   install what is missing, start RabbitMQ and FerretDB, run the tests (with the quick fault suite)"
+	@echo "make chaos  the fault suite in its long mode"
 	@echo "make bench  run the benchmarks (figures only, no pass/fail on speed)"
 	@echo "make stop   stop everything the above started"
 
@@ -18,7 +19,11 @@ demo:
 
 test:
 	deploy/local/bootstrap.sh infra
-	$(PY) -m pytest -p no:cacheprovider tests/unit tests/integration tests/e2e
+	$(PY) -m pytest -p no:cacheprovider tests/unit tests/integration tests/e2e tests/reliability
+
+chaos:
+	deploy/local/bootstrap.sh infra
+	AMENDS_CHAOS=long $(PY) -m pytest -p no:cacheprovider -s tests/reliability
 
 bench:
 	deploy/local/bootstrap.sh all

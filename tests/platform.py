@@ -7,11 +7,9 @@ own, which it can stop, kill and restart without disturbing any other test.
 Everything listens on 127.0.0.1, on free ports, and everything started is stopped.
 """
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import requests
@@ -180,11 +178,3 @@ class Platform:
             with open(os.path.join(self.log_dir, name), errors="replace") as log:
                 lines += log.readlines()
         return lines
-
-
-def rabbitmq_available():
-    return shutil.which(RABBITMQ_SERVER) is not None or os.path.exists(RABBITMQ_SERVER)
-
-
-def elapsed(since):
-    return round(time.monotonic() - since, 1)

@@ -7,6 +7,8 @@
   per-delay holding queues, and dead-lettered with the error after the last one.
 - An outage of the database or the broker is not the message's fault: the message is
   held back with the longest delay, as often as it takes, without using up its retries.
+- A handler that raises `TooEarly` (the event depends on one not yet handled here) is
+  held back the same way, up to HOLD_LIMIT times, then dead-lettered.
 - Every retry and dead letter is confirmed by the broker before the original is
   acked, so a crash at any point leaves the message in one queue or the other.
 """
@@ -30,6 +32,14 @@ from shared.outages import OUTAGES
 log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-amends-attempt"
+HELD_HEADER = "x-amends-held"
+# Holds allowed for an event that came too early: with the default delays, half an hour.
+HOLD_LIMIT = 60
+
+
+class TooEarly(RuntimeError):
+    """The event depends on another that this service has not handled yet (events can
+    overtake each other across retries and restarts). Waiting is the cure, not a retry."""
 
 
 class EventQueueConsumer(QueueConsumer):
@@ -112,6 +122,10 @@ class EventConsumer(Entrypoint):
         if isinstance(exc_info[1], OUTAGES):
             self._hold_back(message, exc_info[1])
             return result, exc_info
+        held = int((message.headers or {}).get(HELD_HEADER, 0))
+        if isinstance(exc_info[1], TooEarly) and held < HOLD_LIMIT:
+            self._hold_back(message, exc_info[1], held=held + 1)
+            return result, exc_info
         attempt = self._attempt(message)
         error = f"{exc_info[0].__name__}: {safe_error_text(exc_info[1])}"
         if attempt <= len(self.settings.retry_delays):
@@ -120,11 +134,11 @@ class EventConsumer(Entrypoint):
             self._dead_letter(message, error, attempt)
         return result, exc_info
 
-    def _hold_back(self, message, exc):
-        """Wait out an outage: the longest delay, the attempt count untouched."""
-        log.warning("%s unavailable; holding a message from %s back", type(exc).__name__, self.queue.name)
+    def _hold_back(self, message, exc, held=None):
+        """Wait out an outage or an early arrival: the longest delay, the attempt count untouched."""
+        log.warning("%s: holding a message from %s back", type(exc).__name__, self.queue.name)
         delay = max(self.settings.retry_delays) if self.settings.retry_delays else 5.0
-        self._delay(message, delay, self._attempt(message))
+        self._delay(message, delay, self._attempt(message), {HELD_HEADER: held} if held else {})
 
     @staticmethod
     def _attempt(message):
@@ -133,9 +147,10 @@ class EventConsumer(Entrypoint):
     def _retry(self, message, attempt):
         self._delay(message, self.settings.retry_delays[attempt - 1], attempt + 1)
 
-    def _delay(self, message, delay, next_attempt):
+    def _delay(self, message, delay, next_attempt, extra_headers=None):
         holding = topology.retry_queue(self.queue.name, delay)
         headers = dict(message.headers or {})
+        headers.update(extra_headers or {})
         headers[ATTEMPT_HEADER] = next_attempt
         headers.setdefault("x-amends-original-exchange", message.delivery_info.get("exchange", ""))
         headers.setdefault("x-amends-original-routing-key", message.delivery_info.get("routing_key", ""))

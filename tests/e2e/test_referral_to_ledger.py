@@ -1,20 +1,13 @@
 """One referral through all four services, each a `nameko run` process of its own."""
-import os
-import signal
-import subprocess
-import sys
-
 import pytest
 import requests
 
 from services.matching import facilitators
 from shared.messaging import topology
 from shared.storage import connect
-from tests.factories import ROOT, referral_body
-from tests.support import disconnect_all, free_port, mails, provision_keys, smtp_server, wait_until
-
-SERVICES = {"referrals": "ReferralsService", "matching": "MatchingService",
-            "notifications": "NotificationsService", "records": "RecordsService"}
+from tests.factories import referral_body
+from tests.platform import Platform
+from tests.support import disconnect_all, mails, provision_keys, smtp_server, wait_until
 
 
 @pytest.fixture
@@ -22,39 +15,15 @@ def platform(service_config, tmp_path):
     config = service_config()
     topology.declare(config["AMQP_URI"], (0.2, 0.4))
     mail_dir = str(tmp_path / "mail")
-    ports = {name: free_port() for name in SERVICES}
     with smtp_server(mail_dir) as smtp_port:
-        env = dict(os.environ, AMQP_URI=config["AMQP_URI"], MONGO_URI=config["MONGO_URI"],
-                   AMENDS_DB_PREFIX=config["AMENDS_DB_PREFIX"], AMENDS_RETRY_DELAYS="0.5,1,2",
-                   AMENDS_MASTER_KEY="ozUQn5XHgS9MoRmq3Ov6dAOVQa9vnm9Vkyb7pJ6Tyhk=", SMTP_PORT=str(smtp_port),
-                   PYTHONPATH=ROOT, **{f"{n.upper()}_HTTP_ADDRESS": f"127.0.0.1:{p}" for n, p in ports.items()})
-        nameko = os.path.join(os.path.dirname(sys.executable), "nameko")
-        processes = [
-            subprocess.Popen([nameko, "run", "--config", f"services/{name}/config.yaml", f"services.{name}.service:{cls}"],
-                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for name, cls in SERVICES.items()
-        ]
+        services = Platform(config["AMQP_URI"], config["MONGO_URI"], config["AMENDS_DB_PREFIX"], smtp_port,
+                            str(tmp_path / "logs"))
         try:
-            for name, port in ports.items():
-                wait_until(lambda: _healthy(port), timeout=60)
-            yield config, ports, mail_dir
+            services.start()
+            yield config, services.ports, mail_dir
         finally:
-            for process in processes:
-                process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            services.stop()
             disconnect_all()
-
-
-def _healthy(port):
-    try:
-        return requests.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def test_a_referral_travels_into_the_ledger(platform):

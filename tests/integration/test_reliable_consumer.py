@@ -110,3 +110,13 @@ def test_an_operator_lists_replays_and_discards_dead_letters(run_services, amqp_
         wait_until(lambda: calls == [event["id"]])
         assert [d["id"] for d in deadletters.act(amqp_uri, "probe", "discard", {poison["id"]})] == [poison["id"]]
         assert deadletters.list_letters(amqp_uri, "probe") == []
+
+
+def test_an_event_that_arrives_too_early_waits_for_the_one_it_depends_on(run_services, amqp_uri):
+    from shared.messaging.consumer import TooEarly
+    behaviour.update(fail_with=TooEarly, failures_left=4)  # more than the two retries a fault gets
+    with run_services(ProbeService):
+        event = received()
+        publish_event(amqp_uri, event)
+        wait_until(lambda: calls == [event["id"]], timeout=30)
+        assert read_dead_letters(amqp_uri, "probe") == []

@@ -1,0 +1,283 @@
+"""The fault suite: a steady load of referrals while services are killed, the broker
+restarts, the database goes away, and poison messages arrive. Afterwards nothing
+accepted is lost, nothing is doubled, every poison message is dead-lettered with its
+reason, and the platform still takes new referrals.
+
+Runs on a RabbitMQ node and a FerretDB of its own, so that restarting them disturbs
+no other test. AMENDS_CHAOS=quick (the default, in `make test`) or long (`make chaos`).
+The per-fault table is printed and written to var/reliability/<mode>.txt.
+"""
+import json
+import os
+import time
+import uuid
+
+import eventlet
+import pytest
+import requests
+from kombu import Connection, Queue, binding
+
+from shared.messaging import deadletters, topology
+from tests.factories import ROOT, referral_body
+from tests.platform import FerretDB, Platform, RabbitNode
+from tests.reliability.audit import audit_cases, duplicate_mails
+from tests.support import mails, provision_keys, smtp_server, wait_until
+
+MODE = os.environ.get("AMENDS_CHAOS", "quick")
+PROFILES = {
+    # seconds between referrals, seconds of database outage, rounds of service kills
+    "quick": {"interval": 0.5, "db_outage": 20, "kill_rounds": 1, "settle": 2},
+    "long": {"interval": 0.25, "db_outage": 20, "kill_rounds": 3, "settle": 5},
+}
+PROFILE = PROFILES[MODE]
+# What every suitable sample referral leaves in the ledger, whatever else it does.
+REQUIRED = ("referral.received", "case.assessed", "facilitator.assigned", "notification.sent")
+SUITABLE_SAMPLE = 0
+TAP = "reliability.tap"
+pytestmark = pytest.mark.reliability
+
+
+@pytest.fixture
+def platform(tmp_path, db_prefix):
+    rabbit, ferret = RabbitNode(str(tmp_path)), FerretDB(str(tmp_path))
+    rabbit.start()
+    ferret.start()
+    mail_dir = str(tmp_path / "mail")
+    try:
+        topology.declare(rabbit.uri, (0.5, 1, 2))
+        _declare_tap(rabbit.uri)
+        with smtp_server(mail_dir) as smtp_port:
+            services = Platform(rabbit.uri, ferret.uri, db_prefix, smtp_port, str(tmp_path / "logs"))
+            config = {"AMQP_URI": rabbit.uri, "MONGO_URI": ferret.uri, "AMENDS_DB_PREFIX": db_prefix}
+            keys = provision_keys(config, agency="south-wales-police")
+            _seed_facilitators(config)
+            services.start()
+            try:
+                yield services, rabbit, ferret, keys, mail_dir, config
+            finally:
+                services.stop()
+    finally:
+        from tests.support import disconnect_all
+        disconnect_all()
+        ferret.stop()
+        rabbit.stop()
+
+
+def _declare_tap(amqp_uri):
+    """A durable queue that sees every event every service publishes, across broker restarts."""
+    with Connection(amqp_uri) as connection:
+        Queue(TAP, bindings=[binding(topology.events_exchange(s), routing_key="#") for s in topology.SERVICES],
+              durable=True, queue_arguments={"x-queue-type": "quorum"}).bind(connection.channel()).declare()
+
+
+def _drain_tap(amqp_uri):
+    events = []
+    with Connection(amqp_uri) as connection:
+        queue = Queue(TAP, durable=True, queue_arguments={"x-queue-type": "quorum"}).bind(connection.channel())
+        while (message := queue.get(no_ack=False)) is not None:
+            try:
+                events.append(json.loads(message.body))
+            except ValueError:
+                pass  # the malformed poison message, which the tap sees too
+            message.ack()
+    return events
+
+
+def _seed_facilitators(config):
+    """The demo registry, with room for every referral the load sends."""
+    import yaml
+    from services.matching import facilitators
+    from shared.config import settings_for
+    from shared.storage import connect
+    connect("matching", settings_for("matching", config))
+    with open(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")) as handle:
+        for record in yaml.safe_load(handle)["facilitators"]:
+            facilitators.register({**record, "capacity": 100000})
+
+
+class Load:
+    """Referrals at a steady rate, each retried with its Idempotency-Key until accepted,
+    as a well-behaved client would; each remembers the fault under way when it was sent."""
+
+    def __init__(self, url, key, interval):
+        self.url, self.key, self.interval = url, key, interval
+        self.phase = "warm-up"
+        self.sent = []       # (phase, idempotency key)
+        self.accepted = {}   # idempotency key -> (phase, case id)
+        self.refused = []    # 4xx answers: the load is well-formed, so any is a fault
+        self.running = True
+        self.pool = eventlet.GreenPool(200)
+
+    def run(self):
+        while self.running:
+            key = uuid.uuid4().hex
+            self.sent.append((self.phase, key))
+            self.pool.spawn_n(self._submit, self.phase, key)
+            eventlet.sleep(self.interval)
+
+    def _submit(self, phase, key, deadline=240):
+        started = time.monotonic()
+        while time.monotonic() - started < deadline:
+            try:
+                answer = requests.post(f"{self.url}/v1/referrals", json=referral_body(SUITABLE_SAMPLE), timeout=15,
+                                       headers={"Authorization": f"Bearer {self.key}", "Idempotency-Key": key})
+            except requests.RequestException:
+                answer = None
+            if answer is not None and answer.status_code in (200, 201):
+                self.accepted[key] = (phase, answer.json()["case_id"])
+                return
+            if answer is not None and 400 <= answer.status_code < 500:
+                self.refused.append((phase, answer.status_code, answer.text[:200]))
+                return
+            eventlet.sleep(1)
+
+    def stop(self):
+        self.running = False
+        self.pool.waitall()
+
+
+def _ledger(records_url, key):
+    """Every ledger entry, through the replay feed."""
+    events, after = [], -1
+    while True:
+        page = requests.get(f"{records_url}/v1/ledger/entries", params={"after": after, "limit": 1000},
+                            headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        page.raise_for_status()
+        items = page.json()["items"]
+        if not items:
+            return events
+        events += [item["event"] for item in items]
+        after = items[-1]["seq"]
+
+
+def _bound_queues(producer, routing_key):
+    return sorted(topology.consumer_queue_name(service, consumer)
+                  for (service, consumer), bindings in topology.CONSUMERS.items()
+                  if any(p == producer and k in (routing_key, "#") for p, k in bindings))
+
+
+def _poison(amqp_uri):
+    """Three kinds of poison, on referrals' exchange: what each should leave, per queue."""
+    exchange = topology.events_exchange("referrals")
+    broken = {"specversion": "1.0", "id": f"poison-{uuid.uuid4().hex[:8]}", "type": "referral.received",
+              "source": "/amends/test/referrals", "subject": "case-poison", "time": "2026-11-26T10:00:00Z",
+              "datacontenttype": "application/json", "correlationid": "case-poison", "causationid": None,
+              "region": "test",
+              "schemaversion": 1, "data": {"case_id": "case-poison", "cjs_stage": "whenever"}}
+    with Connection(amqp_uri) as connection:
+        producer = connection.Producer()
+        for body in (b"{not json at all", json.dumps(broken).encode()):
+            producer.publish(body, exchange=exchange, routing_key="referral.received", serializer=None,
+                             content_type="application/json", content_encoding="utf-8", delivery_mode=2)
+    queues = _bound_queues("referrals", "referral.received")
+    return {"malformed JSON body": queues, "invalid event: data": queues}
+
+
+def _faults(services, rabbit, ferret, load):
+    settle = PROFILE["settle"]
+    for round_ in range(PROFILE["kill_rounds"]):
+        for name in ("referrals", "matching", "notifications", "records"):
+            load.phase = f"kill -9 {name}"
+            eventlet.sleep(settle)
+            services.kill9(name)
+            eventlet.sleep(1)
+            services.start(name)
+    load.phase = "restart RabbitMQ"
+    eventlet.sleep(settle)
+    rabbit.restart()
+    wait_until(lambda: all(services.healthy(n) for n in services.processes), timeout=120, interval=1)
+    load.phase = f"FerretDB down {PROFILE['db_outage']}s"
+    eventlet.sleep(settle)
+    ferret.stop()
+    eventlet.sleep(PROFILE["db_outage"])
+    ferret.start()
+    wait_until(lambda: all(services.healthy(n) for n in services.processes), timeout=120, interval=1)
+    load.phase = "steady after faults"
+    eventlet.sleep(settle * 2)
+
+
+def test_nothing_accepted_is_lost_or_doubled_through_every_fault(platform):
+    services, rabbit, ferret, keys, mail_dir, config = platform
+    load = Load(services.url("referrals"), keys["referrer"], PROFILE["interval"])
+    loader = eventlet.spawn(load.run)
+    _faults(services, rabbit, ferret, load)
+    load.phase = "poison messages"
+    expected_letters = _poison(rabbit.uri)
+    eventlet.sleep(PROFILE["settle"])
+    load.stop()
+    loader.wait()
+    assert load.refused == []
+    assert set(services.alive().values()) == {True}, f"a service died on its own: {services.alive()}"
+
+    auditor = keys["auditor"]
+    cases = {case_id: phase for phase, case_id in load.accepted.values()}
+    published = []
+
+    def settled():
+        published.extend(_drain_tap(rabbit.uri))
+        audits = audit_cases(cases, published, _ledger(services.url("records"), auditor), REQUIRED)
+        return audits if all(not a.missing and not a.absent_types for a in audits) else None
+
+    try:
+        audits = wait_until(settled, timeout=180, interval=3)
+    except AssertionError:
+        audits = audit_cases(cases, published, _ledger(services.url("records"), auditor), REQUIRED)
+    letters = {s: deadletters.list_letters(rabbit.uri, s) for s in topology.SERVICES}
+    duplicates_mailed = duplicate_mails(mails(mail_dir))
+    report = _report(load, cases, audits, letters, duplicates_mailed)
+    print(report)
+
+    # Every accepted referral: all its events recorded, exactly once.
+    assert len(load.accepted) == len({key for _, key in load.sent})
+    assert [a for a in audits if a.missing or a.absent_types] == []
+    assert [a for a in audits if a.duplicates] == []
+    assert duplicates_mailed == {}
+    # Every poison message is dead-lettered with its reason, in every queue it reached, and nothing else is.
+    found = sorted((letter["queue"], letter["error"]) for queue in letters.values() for letter in queue)
+    wanted = sorted((queue, reason) for reason, queues in expected_letters.items() for queue in queues)
+    assert [(q, e[:len(r)]) for (q, e), (_, r) in zip(found, wanted)] == wanted
+    assert len(found) == len(wanted)
+    # And the platform still works.
+    _a_new_referral_goes_all_the_way(services, keys)
+
+
+def _a_new_referral_goes_all_the_way(services, keys):
+    answer = requests.post(f"{services.url('referrals')}/v1/referrals", json=referral_body(SUITABLE_SAMPLE),
+                           headers={"Authorization": f"Bearer {keys['referrer']}",
+                                    "Idempotency-Key": uuid.uuid4().hex}, timeout=15)
+    assert answer.status_code == 201
+    case_id = answer.json()["case_id"]
+
+    def recorded():
+        timeline = requests.get(f"{services.url('records')}/v1/cases/{case_id}/timeline",
+                                headers={"Authorization": f"Bearer {keys['coordinator']}"}, timeout=10)
+        types = {e["type"] for e in timeline.json().get("entries", [])} if timeline.status_code == 200 else set()
+        return set(REQUIRED) <= types
+    wait_until(recorded, timeout=60, interval=1)
+
+
+def _report(load, cases, audits, letters, duplicates_mailed):
+    by_case = {a.case_id: a for a in audits}
+    phases = []
+    for phase, _ in load.sent:
+        if phase not in phases:
+            phases.append(phase)
+    rows = [("fault", "referrals sent", "accepted", "ledger entries expected", "found", "duplicates",
+             "dead letters")]
+    for phase in phases + ["poison messages"] * ("poison messages" not in phases):
+        sent = sum(1 for p, _ in load.sent if p == phase)
+        mine = [by_case[c] for c, p in cases.items() if p == phase and c in by_case]
+        dead = sum(len(v) for v in letters.values()) if phase == "poison messages" else 0
+        rows.append((phase, sent, len(mine), sum(a.expected for a in mine), sum(a.found for a in mine),
+                     sum(len(a.duplicates) for a in mine), dead))
+    rows.append(("duplicate emails", "", "", "", "", len(duplicates_mailed), ""))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = [f"fault suite, {MODE} mode"] + [
+        "| " + " | ".join(str(cell).ljust(w) for cell, w in zip(row, widths)) + " |" for row in rows]
+    lines.insert(2, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    text = "\n".join(lines)
+    out = os.path.join(ROOT, "var", "reliability")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f"{MODE}.txt"), "w") as handle:
+        handle.write(text + "\n")
+    return text

@@ -21,7 +21,12 @@ def connect(service, settings=None, alias=None):
         uuidRepresentation="standard",
         tz_aware=True,
         connect=False,
+        # Bound every wait, so that a worker caught by a database outage fails (and its
+        # message is held back) instead of hanging on a dead socket for ever.
         serverSelectionTimeoutMS=10000,
+        connectTimeoutMS=5000,
+        socketTimeoutMS=30000,
+        waitQueueTimeoutMS=15000,
     )
     return mongoengine.get_db(alias)
 

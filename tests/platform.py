@@ -26,10 +26,11 @@ FERRETDB = os.path.join(ROOT, "var", "bin", "ferretdb")
 TEST_MASTER_KEY = "ozUQn5XHgS9MoRmq3Ov6dAOVQa9vnm9Vkyb7pJ6Tyhk="
 
 
-def _stop(process, timeout=20):
+def _stop(process, timeout=20, signalled=False):
     if process is None or process.poll() is not None:
         return
-    process.send_signal(signal.SIGTERM)
+    if not signalled:  # a second SIGTERM makes nameko stop twice, and its timers object
+        process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -168,7 +169,7 @@ class Platform:
         for process in self.processes.values():
             process.send_signal(signal.SIGTERM)
         for process in self.processes.values():
-            _stop(process)
+            _stop(process, signalled=True)
         self.processes.clear()
 
     def logs(self):

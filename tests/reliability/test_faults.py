@@ -18,7 +18,9 @@ import requests
 from kombu import Connection, Queue, binding
 
 from shared.messaging import deadletters, topology
-from tests.factories import ROOT, referral_body
+from shared.messaging.consumer import event_consumer
+from shared.storage import Database
+from tests.factories import ROOT, referral_body, referral_received_data
 from tests.platform import FerretDB, Platform, RabbitNode
 from tests.reliability.audit import audit_cases, duplicate_mails
 from tests.support import mails, provision_keys, smtp_server, wait_until
@@ -26,8 +28,8 @@ from tests.support import mails, provision_keys, smtp_server, wait_until
 MODE = os.environ.get("AMENDS_CHAOS", "quick")
 PROFILES = {
     # seconds between referrals, seconds of database outage, rounds of service kills
-    "quick": {"interval": 0.5, "db_outage": 20, "kill_rounds": 1, "settle": 2},
-    "long": {"interval": 0.25, "db_outage": 20, "kill_rounds": 3, "settle": 5},
+    "quick": {"interval": 1.0, "db_outage": 20, "kill_rounds": 1, "settle": 2},
+    "long": {"interval": 0.5, "db_outage": 20, "kill_rounds": 3, "settle": 5},
 }
 PROFILE = PROFILES[MODE]
 # What every suitable sample referral leaves in the ledger, whatever else it does.
@@ -156,8 +158,30 @@ def _bound_queues(producer, routing_key):
                   if any(p == producer and k in (routing_key, "#") for p, k in bindings))
 
 
+class AlwaysFailingService:
+    """A consumer on the platform's own machinery whose handler always raises."""
+    name = "faulty"
+    db = Database()
+
+    @event_consumer("always-fails")
+    def on_event(self, event):
+        raise RuntimeError("this handler always fails")
+
+
+@pytest.fixture
+def always_failing(platform, monkeypatch):
+    from nameko.containers import ServiceContainer
+    monkeypatch.setitem(topology.CONSUMERS, ("faulty", "always-fails"), [])
+    services, rabbit, ferret, keys, mail_dir, config = platform
+    container = ServiceContainer(AlwaysFailingService, {**config, "AMENDS_RETRY_DELAYS": "0.5,1,2",
+                                                        "AMENDS_REGION": "test"})
+    container.start()
+    yield container
+    container.stop()
+
+
 def _poison(amqp_uri):
-    """Three kinds of poison, on referrals' exchange: what each should leave, per queue."""
+    """Three kinds of poison: what each should leave, in which dead-letter queues."""
     exchange = topology.events_exchange("referrals")
     broken = {"specversion": "1.0", "id": f"poison-{uuid.uuid4().hex[:8]}", "type": "referral.received",
               "source": "/amends/test/referrals", "subject": "case-poison", "time": "2026-11-26T10:00:00Z",
@@ -169,8 +193,15 @@ def _poison(amqp_uri):
         for body in (b"{not json at all", json.dumps(broken).encode()):
             producer.publish(body, exchange=exchange, routing_key="referral.received", serializer=None,
                              content_type="application/json", content_encoding="utf-8", delivery_mode=2)
+        # a valid event, straight into the queue of a handler that always raises
+        good = json.loads(json.dumps(broken))
+        good["data"] = referral_received_data(case_id=good["subject"])
+        producer.publish(json.dumps(good), exchange="", routing_key="faulty.always-fails", serializer=None,
+                         content_type="application/json", content_encoding="utf-8", delivery_mode=2)
     queues = _bound_queues("referrals", "referral.received")
-    return {"malformed JSON body": queues, "invalid event: data": queues}
+    return {"faulty": [("faulty.always-fails", "RuntimeError: (details withheld)")],
+            **{queue.split(".")[0]: [(queue, "malformed JSON body"), (queue, "invalid event: data.")]
+               for queue in queues}}
 
 
 def _faults(services, rabbit, ferret, load):
@@ -196,7 +227,7 @@ def _faults(services, rabbit, ferret, load):
     eventlet.sleep(settle * 2)
 
 
-def test_nothing_accepted_is_lost_or_doubled_through_every_fault(platform):
+def test_nothing_accepted_is_lost_or_doubled_through_every_fault(platform, always_failing):
     services, rabbit, ferret, keys, mail_dir, config = platform
     load = Load(services.url("referrals"), keys["referrer"], PROFILE["interval"])
     loader = eventlet.spawn(load.run)
@@ -222,7 +253,7 @@ def test_nothing_accepted_is_lost_or_doubled_through_every_fault(platform):
         audits = wait_until(settled, timeout=180, interval=3)
     except AssertionError:
         audits = audit_cases(cases, published, _ledger(services.url("records"), auditor), REQUIRED)
-    letters = {s: deadletters.list_letters(rabbit.uri, s) for s in topology.SERVICES}
+    letters = {s: deadletters.list_letters(rabbit.uri, s) for s in topology.SERVICES + ("faulty",)}
     duplicates_mailed = duplicate_mails(mails(mail_dir))
     report = _report(load, cases, audits, letters, duplicates_mailed)
     print(report)
@@ -233,10 +264,11 @@ def test_nothing_accepted_is_lost_or_doubled_through_every_fault(platform):
     assert [a for a in audits if a.duplicates] == []
     assert duplicates_mailed == {}
     # Every poison message is dead-lettered with its reason, in every queue it reached, and nothing else is.
-    found = sorted((letter["queue"], letter["error"]) for queue in letters.values() for letter in queue)
-    wanted = sorted((queue, reason) for reason, queues in expected_letters.items() for queue in queues)
-    assert [(q, e[:len(r)]) for (q, e), (_, r) in zip(found, wanted)] == wanted
-    assert len(found) == len(wanted)
+    for service in letters:
+        found = sorted((letter["queue"], letter["error"]) for letter in letters[service])
+        wanted = sorted(expected_letters.get(service, []))
+        assert len(found) == len(wanted), f"{service}: dead letters {found}, expected {wanted}"
+        assert [(queue, error[:len(reason)]) for (queue, error), (_, reason) in zip(found, wanted)] == wanted
     # And the platform still works.
     _a_new_referral_goes_all_the_way(services, keys)
 

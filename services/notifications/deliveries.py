@@ -17,8 +17,8 @@ ALIAS = "notifications"
 
 # sending: claimed by a worker; retrying: the last attempt failed, the event will come again;
 # deferred: waiting for the recipient's safe-contact window; the rest are final.
-STATUSES = ("sending", "retrying", "deferred", "sent", "suppressed", "failed", "cancelled")
-FINAL = ("sent", "suppressed", "failed", "cancelled")
+STATUSES = ("sending", "retrying", "deferred", "sent", "suppressed", "failed")
+FINAL = ("sent", "suppressed", "failed")
 NO_CHANNEL = "none"  # a delivery suppressed before any channel was chosen
 
 
@@ -71,6 +71,8 @@ class Delivery(Document):
     recipient_role = StringField(required=True)
     recipient_id = StringField(required=True)
     purpose = StringField(required=True)
+    holder = StringField(required=True)  # the service that holds the recipient's details
+    correlationid = StringField()
     channel = StringField(required=True)
     template = StringField(required=True)
     language = StringField()

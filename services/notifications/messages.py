@@ -133,8 +133,9 @@ def as_email(message, *, sender, recipient, message_id):
     email["Subject"] = message.subject
     # Derived from the notification id, so a copy sent twice is recognisably the same message.
     email["Message-ID"] = message_id
-    email["Content-Language"] = message.language
     email["X-Amends-Template"] = message.template
     email.set_content(message.text)
     email.add_alternative(message.html, subtype="html")
+    # after the parts: setting the content clears any Content-* header set before it
+    email["Content-Language"] = message.language
     return email

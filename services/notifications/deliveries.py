@@ -85,3 +85,13 @@ class Delivery(Document):
     facts = DictField()
     outbox = ListField(DictField())
     at = DateTimeField(default=utcnow)
+
+
+class EventRuns(Document):
+    """How many times the handler has run for an event: the consumer's attempt count as
+    far as we can see it, so the run that will be dead-lettered is known to be the last
+    (the consumer does not yet tell the handler its attempt number)."""
+    meta = {"db_alias": ALIAS, "collection": "event_runs"}
+    event_id = StringField(primary_key=True)
+    runs = IntField(default=0)
+    at = DateTimeField(default=utcnow)

@@ -10,7 +10,7 @@ emits notification.failed and raises again, so the event is dead-lettered with t
 reason. A deferred delivery waits for `send_due`, run on a timer.
 """
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Callable, Optional
 
@@ -20,8 +20,8 @@ from pymongo.errors import DuplicateKeyError
 from services.notifications import audience, messages, reach
 from services.notifications.contacts import ContactLookupFailed
 from services.notifications.couriers import SendFailed
-from services.notifications.deliveries import (FINAL, NO_CHANNEL, CaseDirectory, Delivery, delivery_key,
-                                               notification_id, utcnow)
+from services.notifications.deliveries import (FINAL, NO_CHANNEL, CaseDirectory, Delivery, EventRuns,
+                                               delivery_key, notification_id, utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,18 @@ def remember(event):
 
 # -- handling an event --------------------------------------------------------------
 
+def count_run(event_id):
+    """This run's number for the event (1 the first time it is handled)."""
+    counted = EventRuns._get_collection().find_one_and_update(
+        {"_id": event_id}, {"$inc": {"runs": 1}, "$set": {"at": utcnow()}},
+        upsert=True, return_document=ReturnDocument.AFTER)
+    return counted["runs"]
+
+
 def handle(event, ports):
     """Tell everyone an event concerns, once each."""
+    if ports.attempt is None:
+        ports = replace(ports, attempt=count_run(event["id"]))
     case = remember(event)
     if event["type"] == "case.closed":
         return withdraw_deferred(case.case_id, ports)
@@ -187,7 +197,8 @@ def deliver(notice, event, case, ports):
 
 def _retry_through_the_queue(ports, doc, attempts, code):
     """A failed send from an event: the consumer retries the event, or dead-letters it."""
-    last = attempts >= ports.attempts_allowed or (ports.attempt or 0) >= ports.attempts_allowed
+    # the consumer dead-letters the event after this run; or this delivery has had its share
+    last = (ports.attempt or 0) >= ports.attempts_allowed or attempts >= ports.attempts_allowed
     if last:
         _finish(ports, doc, "failed", code, _event(ports, "notification.failed", doc, reason=code, attempts=attempts),
                 attempts=attempts)

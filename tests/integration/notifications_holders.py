@@ -142,8 +142,8 @@ def refusing_smtp_server(mail_dir, refusals, code=451):
 class SmsRecorder:
     """A local HTTP server shaped like the Notify SMS endpoint; records each request."""
 
-    def __init__(self, status=201):
-        self.status = status
+    def __init__(self, statuses=()):
+        self.statuses = list(statuses)  # answered in turn, then 201
         self.received = []
         recorder = self
 
@@ -153,7 +153,7 @@ class SmsRecorder:
                 body = self.rfile.read(length)
                 recorder.received.append({"path": self.path, "headers": dict(self.headers),
                                           "json": json.loads(body or b"{}")})
-                self.send_response(recorder.status)
+                self.send_response(recorder.statuses.pop(0) if recorder.statuses else 201)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(json.dumps({"id": "sms-1"}).encode())

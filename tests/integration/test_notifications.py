@@ -64,14 +64,14 @@ def platform(run_services, amqp_uri, tmp_path, monkeypatch):
     PEOPLE.reset()
 
     @contextmanager
-    def start(refusals=0, code=451, sms=False, **config):
+    def start(refusals=0, code=451, sms=False, sms_statuses=(), **config):
         mail_dir = str(tmp_path / f"mail-{uuid.uuid4().hex[:6]}")
         with ExitStack() as inner:
             if refusals:
                 port = inner.enter_context(refusing_smtp_server(mail_dir, refusals, code))
             else:
                 port = inner.enter_context(smtp_server(mail_dir))
-            recorder = inner.enter_context(SmsRecorder()) if sms else None
+            recorder = inner.enter_context(SmsRecorder(sms_statuses)) if sms else None
             monkeypatch.setenv("SMTP_PORT", str(port))
             monkeypatch.setenv("SMS_API_KEY", NOTIFY_KEY)
             if recorder:
@@ -283,6 +283,22 @@ def test_after_the_last_retry_the_notification_fails_and_the_event_is_dead_lette
         listed = p.listing(case_id).json()["notifications"]
         assert {(n["recipient_role"], n["status"], n["reason"], n["attempts"]) for n in listed} >= {
             ("referrer", "failed", "smtp_550", 3)}
+
+
+def test_an_sms_gateway_error_is_retried_and_the_text_sent_once(platform):
+    with platform(sms=True, sms_statuses=(503, 429)) as p:
+        received, ids = new_case(harmed={"unsafe": True})
+        case_id = received["case_id"]
+        p.publish("referral.received", case_id, received, "referrals")
+        wait_until(lambda: p.emitted("notification.suppressed"))
+        p.publish("case.assessed", case_id, assessed(case_id), "matching")
+        sent = wait_until(lambda: [e for e in p.emitted("notification.sent") if e["data"]["channel"] == "sms"],
+                          timeout=30)
+        assert sent[0]["data"]["recipient_role"] == "harmer"
+        assert len(p.sms.received) == 3  # 503, 429, then accepted
+        assert len({r["json"]["reference"] for r in p.sms.received}) == 1
+        delivery = Delivery.objects(case_id=case_id, recipient_role="harmer").first()
+        assert (delivery.status, delivery.attempts, delivery.channel) == ("sent", 3, "sms")
 
 
 def _window_opening_next_minute():

@@ -18,7 +18,8 @@ import requests
 
 from services.notifications.couriers import SendFailed
 
-NOTIFY_KEY = re.compile(r"^(?:.+-)?(?P<service>[0-9a-f-]{36})-(?P<secret>[0-9a-f-]{36})$")
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+NOTIFY_KEY = re.compile(rf"^(?:.+-)?(?P<service>{UUID})-(?P<secret>{UUID})$")
 PATH = "/v2/notifications/sms"
 
 
@@ -47,17 +48,20 @@ class SmsGateway:
         token = notify_token(match["service"], match["secret"]) if match else self.api_key
         return f"Bearer {token}"
 
-    def send(self, phone_number, text, reference):
-        if not text:
-            raise SendFailed("sms_no_text")
+    def request_body(self, phone_number, text, reference):
         body = {"phone_number": phone_number, "reference": reference}
         if self.template_id:
             body.update(template_id=self.template_id, personalisation={"body": text})
         else:
             body["body"] = text
+        return body
+
+    def send(self, phone_number, text, reference):
+        if not text:
+            raise SendFailed("sms_no_text")
         try:
-            response = self.session.post(self.url, json=body, timeout=self.timeout,
-                                         headers={"Authorization": self._authorization()})
+            response = self.session.post(self.url, json=self.request_body(phone_number, text, reference),
+                                         timeout=self.timeout, headers={"Authorization": self._authorization()})
         except requests.Timeout:
             raise SendFailed("http_timeout")
         except requests.RequestException:

@@ -161,6 +161,9 @@ def deliver(notice, event, case, ports):
     decision = reach.decide(answer, notice.recipient_role, ports.couriers.available(), now,
                             fallback_language=_fallback_language(case, notice),
                             channel=existing["channel"] if existing else None)
+    facts = existing["facts"] if existing else messages.facts_for(notice, event, case)
+    # rendered before any claim, so a template fault cannot leave a delivery claimed
+    message = _render(notice.event_type, notice.recipient_role, decision, facts) if decision.action == "send" else None
     if existing is None:
         key = delivery_key(event["id"], notice.recipient_id, decision.channel or NO_CHANNEL)
         doc = {
@@ -170,7 +173,7 @@ def deliver(notice, event, case, ports):
             "recipient_id": notice.recipient_id, "purpose": notice.purpose, "holder": notice.holder,
             "correlationid": event.get("correlationid"),
             "channel": decision.channel or NO_CHANNEL, "template": notice.template,
-            "language": decision.language, "attempts": 0, "facts": messages.facts_for(notice, event, case),
+            "language": decision.language, "attempts": 0, "facts": facts,
             "status": "sending", "claimed_at": now, "outbox": [], "at": now,
         }
         if decision.action != "send":
@@ -192,7 +195,7 @@ def deliver(notice, event, case, ports):
         doc = claimed
         if decision.action != "send":
             return _settle(ports, doc, decision)
-    return _send(ports, doc, decision, on_failure=_retry_through_the_queue)
+    return _send(ports, doc, decision, message, on_failure=_retry_through_the_queue)
 
 
 def _retry_through_the_queue(ports, doc, attempts, code):
@@ -209,9 +212,11 @@ def _retry_through_the_queue(ports, doc, attempts, code):
     raise SendFailed(code)
 
 
-def _send(ports, doc, decision, on_failure):
-    message = messages.render(doc["event_type"], doc["recipient_role"], decision.language, doc["facts"],
-                              name=decision.name)
+def _render(event_type, recipient_role, decision, facts):
+    return messages.render(event_type, recipient_role, decision.language, facts, name=decision.name)
+
+
+def _send(ports, doc, decision, message, on_failure):
     try:
         ports.couriers.send(decision.channel, decision.address, message, doc["notification_id"])
     except SendFailed as failed:
@@ -297,7 +302,8 @@ def resume(ports, doc):
                             fallback_language=doc.get("language") or "en", channel=doc["channel"])
     if decision.action != "send":
         return _settle(ports, doc, decision)
-    return _send(ports, doc, decision, on_failure=_back_off)
+    message = _render(doc["event_type"], doc["recipient_role"], decision, doc["facts"])
+    return _send(ports, doc, decision, message, on_failure=_back_off)
 
 
 def _back_off(ports, doc, attempts, code):

@@ -7,15 +7,18 @@ from services.notifications.couriers import SendFailed
 
 
 class Mailer:
-    def __init__(self, host="127.0.0.1", port=1025, sender="Amends <no-reply@amends.local>", timeout=20):
+    def __init__(self, host="127.0.0.1", port=1025, sender="Amends <no-reply@amends.local>", reply_to=None,
+                 timeout=20):
         self.host = host
         self.port = int(port)
         self.sender = sender
+        self.reply_to = reply_to
         self.timeout = timeout
 
     def send_message(self, message, recipient, notification_id):
         self.send(messages.as_email(
-            message, sender=self.sender, recipient=recipient, message_id=f"<{notification_id}@amends.local>"))
+            message, sender=self.sender, recipient=recipient, message_id=f"<{notification_id}@amends.local>",
+            reply_to=self.reply_to))
 
     def send(self, email):
         try:

@@ -126,10 +126,13 @@ def render(event_type, role, language, facts, name=None):
     )
 
 
-def as_email(message, *, sender, recipient, message_id):
+def as_email(message, *, sender, recipient, message_id, reply_to=None):
     email = EmailMessage()
     email["From"] = sender
     email["To"] = recipient
+    if reply_to:
+        # the messages tell people to reply to say no: replies must reach a person
+        email["Reply-To"] = reply_to
     email["Subject"] = message.subject
     # Derived from the notification id, so a copy sent twice is recognisably the same message.
     email["Message-ID"] = message_id

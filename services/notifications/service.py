@@ -23,6 +23,8 @@ from shared.web import Authenticator, BadRequest, api, json_response
 # The key under which the consumer would tell a worker which attempt it is on
 # (see docs/notifications.md); until it does, deliveries count their own attempts.
 ATTEMPT_CONTEXT_KEY = "attempt"
+# Where replies go (people are told to reply NO to say no): a monitored inbox in production.
+REPLY_TO = "Amends restorative justice service <rj-replies@amends.local>"
 
 
 def setting(config, key, default=None):
@@ -38,7 +40,8 @@ class CouriersProvider(DependencyProvider):
     def setup(self):
         config = self.container.config
         mailer = Mailer(setting(config, "SMTP_HOST", "127.0.0.1"), setting(config, "SMTP_PORT", 1025),
-                        setting(config, "SMTP_FROM", "Amends <no-reply@amends.local>"))
+                        setting(config, "SMTP_FROM", "Amends <no-reply@amends.local>"),
+                        setting(config, "SMTP_REPLY_TO", REPLY_TO))
         gateway = setting(config, "SMS_GATEWAY_URL")
         sms = None
         if gateway:

@@ -165,6 +165,7 @@ def test_a_case_from_referral_to_outcome_sends_the_expected_messages(platform):
         for mail in by_recipient[harmed["email"]]:
             text, html = text_and_html(mail)
             assert mail["Content-Language"] == "cy" and text.startswith("Helo Siân Jones,") and 'lang="cy"' in html
+            assert mail["Reply-To"] == "Amends restorative justice service <rj-replies@amends.local>"
         offer_text, offer_html = text_and_html(by_recipient["gwen@rj.example"][0])
         assert f"Case {case_id} has been offered to you as lead facilitator." in offer_text
         assert "burglary" in offer_text and "person responsible, 25 to 34, English" in offer_text

@@ -95,3 +95,16 @@ class EventRuns(Document):
     event_id = StringField(primary_key=True)
     runs = IntField(default=0)
     at = DateTimeField(default=utcnow)
+
+
+class DeliveryClaim(Document):
+    """A claim on one state of one delivery: `<key>|<status>|<claimed_at>|<due_at>|<attempts>`.
+
+    Taking a delivery from a state (a deferred one that fell due, a retried one, a stale
+    one) is first an insert here: a primary-key insert is exclusive on FerretDB and
+    MongoDB alike, where two concurrent conditional updates were seen to both succeed on
+    FerretDB 1.24's SQLite backend. Only the worker whose insert wins changes the delivery.
+    """
+    meta = {"db_alias": ALIAS, "collection": "delivery_claims"}
+    token = StringField(primary_key=True)
+    at = DateTimeField(default=utcnow)

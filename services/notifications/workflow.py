@@ -14,14 +14,13 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Callable, Optional
 
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.notifications import audience, messages, reach
 from services.notifications.contacts import ContactLookupFailed
 from services.notifications.couriers import SendFailed
-from services.notifications.deliveries import (FINAL, NO_CHANNEL, CaseDirectory, Delivery, EventRuns,
-                                               delivery_key, notification_id, utcnow)
+from services.notifications.deliveries import (FINAL, NO_CHANNEL, CaseDirectory, Delivery, DeliveryClaim,
+                                               EventRuns, delivery_key, notification_id, utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +71,13 @@ def _field_key(identifier):
 
 
 def remember_case(data):
+    try:
+        _remember_case(data, upsert=True)
+    except DuplicateKeyError:  # a copy of the event inserted it first
+        _remember_case(data, upsert=False)
+
+
+def _remember_case(data, upsert):
     CaseDirectory._get_collection().update_one({"_id": data["case_id"]}, {
         "$set": {
             "referrer_id": data["referrer_id"],
@@ -81,7 +87,7 @@ def remember_case(data):
                              for p in data["participants"]],
         },
         "$setOnInsert": {"recorded_at": utcnow(), "assessment": {}, "assignments": {}},
-    }, upsert=True)
+    }, upsert=upsert)
 
 
 def _update_case(case_id, changes):
@@ -117,10 +123,13 @@ def remember(event):
 
 def count_run(event_id):
     """This run's number for the event (1 the first time it is handled)."""
-    counted = EventRuns._get_collection().find_one_and_update(
-        {"_id": event_id}, {"$inc": {"runs": 1}, "$set": {"at": utcnow()}},
-        upsert=True, return_document=ReturnDocument.AFTER)
-    return counted["runs"]
+    runs = EventRuns._get_collection()
+    change = {"$inc": {"runs": 1}, "$set": {"at": utcnow()}}
+    try:
+        runs.update_one({"_id": event_id}, change, upsert=True)
+    except DuplicateKeyError:  # a copy of the event inserted it first
+        runs.update_one({"_id": event_id}, change)
+    return runs.find_one({"_id": event_id})["runs"]
 
 
 def handle(event, ports):
@@ -187,12 +196,9 @@ def deliver(notice, event, case, ports):
             return doc["status"]
     else:
         doc = existing
-        claimed = collection.find_one_and_update(
-            {"_id": doc["_id"], "status": doc["status"], "claimed_at": doc["claimed_at"]},
-            {"$set": {"status": "sending", "claimed_at": now}}, return_document=ReturnDocument.AFTER)
-        if claimed is None:
+        if not _claim(doc, now):
             raise DeliveryInProgress(f"delivery {doc['_id']} was taken over by another worker")
-        doc = claimed
+        doc = collection.find_one({"_id": doc["_id"]})
         if decision.action != "send":
             return _settle(ports, doc, decision)
     return _send(ports, doc, decision, message, on_failure=_retry_through_the_queue)
@@ -273,21 +279,37 @@ def send_due(ports, limit=DUE_BATCH):
     """Take on deliveries whose window has opened (and any a dead worker left claimed);
     each is claimed atomically, so several instances never send one twice."""
     collection = Delivery._get_collection()
+    now = ports.now()
+    due = {"$or": [{"status": "deferred", "due_at": {"$lte": now}},
+                   {"status": "sending", "due_at": {"$ne": None}, "claimed_at": {"$lt": now - STALE_CLAIM}}]}
     done = 0
-    while done < limit:
-        now = ports.now()
-        doc = collection.find_one_and_update(
-            {"$or": [{"status": "deferred", "due_at": {"$lte": now}},
-                     {"status": "sending", "due_at": {"$ne": None}, "claimed_at": {"$lt": now - STALE_CLAIM}}]},
-            {"$set": {"status": "sending", "claimed_at": now}}, return_document=ReturnDocument.AFTER)
-        if doc is None:
-            break
+    for candidate in collection.find(due).limit(limit):
+        if not _claim(candidate, now):
+            continue  # another timer took it
         done += 1
         try:
-            resume(ports, doc)
+            resume(ports, collection.find_one({"_id": candidate["_id"]}))
         except Exception as exc:  # one bad delivery must not stop the others
-            log.warning("deferred delivery %s not settled: %s", doc["_id"], type(exc).__name__)
+            log.warning("deferred delivery %s not settled: %s", candidate["_id"], type(exc).__name__)
     return done
+
+
+def _claim(doc, now):
+    """Take a delivery from the state it was read in, or return False when another worker
+    did. The exclusive step is the claim token's insert (see DeliveryClaim)."""
+    state = [doc["_id"], doc["status"], _stamp(doc.get("claimed_at")), _stamp(doc.get("due_at")),
+             str(doc.get("attempts", 0))]
+    try:
+        DeliveryClaim._get_collection().insert_one({"_id": "|".join(state), "at": now})
+    except DuplicateKeyError:
+        return False
+    return Delivery._get_collection().update_one(
+        {"_id": doc["_id"], "status": doc["status"]},
+        {"$set": {"status": "sending", "claimed_at": now}}).modified_count == 1
+
+
+def _stamp(moment):
+    return _aware(moment).isoformat(timespec="milliseconds") if moment else "-"
 
 
 def resume(ports, doc):
@@ -321,13 +343,10 @@ def _back_off(ports, doc, attempts, code):
 
 def withdraw_deferred(case_id, ports):
     """A closed case: nothing still waiting for a window goes out."""
-    collection = Delivery._get_collection()
     withdrawn = 0
-    for doc in collection.find({"case_id": case_id, "status": "deferred"}):
-        suppressed = _event(ports, "notification.suppressed", doc, reason="case_closed")
-        if collection.update_one({"_id": doc["_id"], "status": "deferred"}, {"$set": {
-                "status": "suppressed", "reason": "case_closed", "due_at": None, "outbox": [suppressed],
-                "at": ports.now()}}).modified_count == 1:
-            _flush(ports, doc["_id"])
+    for doc in Delivery._get_collection().find({"case_id": case_id, "status": "deferred"}):
+        if _claim(doc, ports.now()):  # else the timer is sending it right now
+            _finish(ports, doc, "suppressed", "case_closed",
+                    _event(ports, "notification.suppressed", doc, reason="case_closed"))
             withdrawn += 1
     return withdrawn

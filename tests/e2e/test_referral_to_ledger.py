@@ -3,6 +3,8 @@ import os
 import signal
 import subprocess
 import sys
+from email import message_from_bytes
+from email.policy import default as default_policy
 
 import pytest
 import requests
@@ -94,6 +96,12 @@ def test_a_referral_travels_into_the_ledger(platform):
     assert sorted(" ".join(str(m["Subject"]).split()) for m in to_referrer) == sorted([
         f"Referral {case_id} received", f"Referral {case_id}: assessment outcome",
         f"Referral {case_id}: facilitator assigned"])
+    for mail in to_referrer:
+        parsed = message_from_bytes(bytes(mail), policy=default_policy)
+        body = parsed.get_body(("plain",)).get_content() + parsed.get_body(("html",)).get_content()
+        assert "Dafydd" in body
+        for other_party in ("Sian Jones", "Liam Evans", "sian.jones@mail.example", "+44 7700 900123"):
+            assert other_party not in body
     verified = requests.get(f"http://127.0.0.1:{ports['records']}/v1/ledger/verify", headers=auth).json()
     # more notification events may still be arriving; every one so far must verify
     assert verified["valid"] is True and verified["entries"] >= len(entries)

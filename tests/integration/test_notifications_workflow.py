@@ -216,3 +216,40 @@ def test_the_last_run_of_an_event_fails_the_notification_even_when_earlier_runs_
     assert [e["data"]["attempts"] for e in emitted(tap, "notification.failed")] == [2]
     workflow.handle(event, ports)  # a later copy of the event finds it settled
     assert courier.sent == []
+
+
+def test_concurrent_copies_of_an_event_send_once(world):
+    make, tap = world
+    ports, clock, holder, courier, event, harmed = make()
+    holder.answers[harmed] = person(safe_contact_windows=[])
+
+    def attempt():
+        try:
+            workflow.handle(event, ports)
+            return "done"
+        except workflow.NotificationsIncomplete as busy:
+            assert "being sent by another worker" in str(busy) or "claimed by another worker" in str(busy)
+            return "retry later"
+
+    [thread.wait() for thread in [eventlet.spawn(attempt) for _ in range(5)]]
+    assert len(courier.sent) == 1
+    workflow.handle(event, ports)  # the retries find it sent
+    assert len(courier.sent) == 1
+
+
+def test_a_claim_left_by_a_dead_worker_is_taken_over_once_stale(world):
+    make, tap = world
+    ports, clock, holder, courier, event, harmed = make()
+    holder.answers[harmed] = person(safe_contact_windows=[])
+    workflow.handle(event, ports)
+    key = Delivery.objects(recipient_id=harmed).first().key
+    # as if the worker had died between claiming and sending
+    Delivery._get_collection().update_one({"_id": key}, {"$set": {"status": "sending", "claimed_at": clock.now}})
+    with pytest.raises(workflow.NotificationsIncomplete, match="being sent by another worker"):
+        workflow.handle(event, ports)
+    clock.now += workflow.STALE_CLAIM + timedelta(seconds=1)
+    workflow.handle(event, ports)
+    assert len(courier.sent) == 2  # the one repeat a takeover risks, and no more
+    assert Delivery.objects(recipient_id=harmed).first().status == "sent"
+    workflow.handle(event, ports)
+    assert len(courier.sent) == 2

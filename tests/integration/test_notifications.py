@@ -145,7 +145,9 @@ def test_a_case_from_referral_to_outcome_sends_the_expected_messages(platform):
         wait_until(lambda: len(p.mails()) >= 2)
         p.publish("case.assessed", case_id, assessed(case_id), "matching")
         p.publish("facilitator.assigned", case_id, assigned(case_id, "fac-1"), "matching")
-        wait_until(lambda: len(p.mails()) >= 4 and len(p.sms.received) >= 1, timeout=30)
+        # the facilitator accepts once they have the offer
+        wait_until(lambda: "gwen@rj.example" in [m["To"] for m in p.mails()] and len(p.mails()) >= 5
+                   and len(p.sms.received) >= 1, timeout=30)
         p.publish("assignment.accepted", case_id,
                   {"case_id": case_id, "assignment_id": "asg-fac-1", "facilitator_id": "fac-1"}, "matching")
         p.publish("case.outcome_recorded", case_id, {"case_id": case_id, "outcome": "agreement_completed"}, "referrals")

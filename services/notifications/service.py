@@ -1,11 +1,18 @@
 """The notifications service: tells people what is happening. Entrypoints only."""
+import os
+
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
+from nameko.timer import Timer
 from nameko.web.handlers import http
 
 from services.notifications import workflow
+from services.notifications.contacts import Contacts
+from services.notifications.couriers import Couriers
 from services.notifications.deliveries import Delivery
 from services.notifications.mailer import Mailer
+from services.notifications.sms import SmsGateway
+from shared.config import settings_for
 from shared.health import HealthEndpoint
 from shared.jsonlog import LogContext
 from shared.messaging.consumer import event_consumer
@@ -13,13 +20,62 @@ from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.storage import Database
 from shared.web import Authenticator, BadRequest, api, json_response
 
+# The key under which the consumer would tell a worker which attempt it is on
+# (see docs/notifications.md); until it does, deliveries count their own attempts.
+ATTEMPT_CONTEXT_KEY = "attempt"
+# Where replies go (people are told to reply NO to say no): a monitored inbox in production.
+REPLY_TO = "Amends restorative justice service <rj-replies@amends.local>"
 
-class MailerProvider(DependencyProvider):
+
+def setting(config, key, default=None):
+    """A setting from the nameko config (filled from the environment by config.yaml),
+    else the environment, else the default."""
+    value = config.get(key)
+    if value in (None, ""):
+        value = os.environ.get(key, default)
+    return default if value in (None, "") else value
+
+
+class CouriersProvider(DependencyProvider):
     def setup(self):
-        self.mailer = Mailer()
+        config = self.container.config
+        mailer = Mailer(setting(config, "SMTP_HOST", "127.0.0.1"), setting(config, "SMTP_PORT", 1025),
+                        setting(config, "SMTP_FROM", "Amends <no-reply@amends.local>"),
+                        setting(config, "SMTP_REPLY_TO", REPLY_TO))
+        gateway = setting(config, "SMS_GATEWAY_URL")
+        sms = None
+        if gateway:
+            # a secret: from the environment only, never from a file in the repository
+            sms = SmsGateway(gateway, os.environ.get("SMS_API_KEY", ""), setting(config, "SMS_TEMPLATE_ID"))
+        self.couriers = Couriers(mailer, sms)
 
     def get_dependency(self, worker_ctx):
-        return self.mailer
+        return self.couriers
+
+
+class DeliveryPolicy(DependencyProvider):
+    """Retry delays, the contact lookup timeout, and this worker's attempt number."""
+
+    def setup(self):
+        config = self.container.config
+        self.retry_delays = settings_for(self.container.service_name, config).retry_delays
+        self.lookup_timeout = float(setting(config, "NOTIFICATIONS_CONTACT_TIMEOUT", 10))
+
+    def get_dependency(self, worker_ctx):
+        attempt = worker_ctx.data.get(ATTEMPT_CONTEXT_KEY)
+        return {"retry_delays": self.retry_delays, "lookup_timeout": self.lookup_timeout,
+                "attempt": int(attempt) if attempt else None}
+
+
+class SettingTimer(Timer):
+    """A timer whose interval is a setting, read when the service starts."""
+
+    def __init__(self, key, default, **kwargs):
+        self.key, self.default = key, default
+        super().__init__(interval=default, **kwargs)
+
+    def setup(self):
+        self.interval = float(setting(self.container.config, self.key, self.default))
 
 
 class NotificationsService(HealthEndpoint, OutboxRelayTimer):
@@ -28,27 +84,43 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
     db = Database()
     outbox = Outbox(documents=[Delivery])
     referrals = RpcProxy("referrals")
-    mailer = MailerProvider()
+    matching = RpcProxy("matching")
+    couriers = CouriersProvider()
+    policy = DeliveryPolicy()
     auth = Authenticator()
     log_context = LogContext()
 
+    def _ports(self):
+        return workflow.Ports(
+            outbox=self.outbox,
+            contacts=Contacts(self.referrals, self.matching, self.policy["lookup_timeout"]),
+            couriers=self.couriers,
+            retry_delays=self.policy["retry_delays"],
+            attempt=self.policy["attempt"],
+        )
+
     @event_consumer("notify")
     def on_case_event(self, event):
-        if event["type"] == "referral.received":
-            workflow.remember_case(event)
-        elif event["type"] == "facilitator.assigned":
-            workflow.tell_referrer_of_assignment(event, self.outbox, self.referrals, self.mailer)
+        workflow.handle(event, self._ports())
+
+    @SettingTimer.decorator("NOTIFICATIONS_DUE_INTERVAL", 15)
+    def send_due_deliveries(self):
+        workflow.send_due(self._ports())
 
     @http("GET", "/v1/notifications")
     @api(roles=("coordinator", "auditor"))
     def list_notifications(self, request, principal):
-        case_id = request.args.get("case")
-        if not case_id:
-            raise BadRequest("give the case id as ?case=", fields={"case": ["Missing data for required field."]})
+        case_id = request.args.get("case", "")
+        if not case_id or len(case_id) > 100:
+            raise BadRequest("give the case id as ?case=",
+                             fields={"case": ["Missing data for required field." if not case_id
+                                              else "Longer than maximum length 100."]})
         deliveries = Delivery.objects(case_id=case_id).order_by("at")
+        # pseudonymous ids and codes only: no names, addresses or message text
         return json_response({"case_id": case_id, "notifications": [
-            {"notification_id": d.notification_id, "recipient_role": d.recipient_role,
+            {"notification_id": d.notification_id, "event_type": d.event_type, "recipient_role": d.recipient_role,
              "recipient_id": d.recipient_id, "channel": d.channel, "template": d.template,
-             "status": d.status, "reason": d.reason, "at": d.at.isoformat()}
+             "language": d.language, "status": d.status, "reason": d.reason, "attempts": d.attempts,
+             "due_at": d.due_at.isoformat() if d.due_at else None, "at": d.at.isoformat()}
             for d in deliveries
         ]})

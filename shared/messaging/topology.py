@@ -23,7 +23,14 @@ MATCHING_CONSUMERS = {
 }
 
 NOTIFICATIONS_CONSUMERS = {
-    ("notifications", "notify"): [("referrals", "referral.received"), ("matching", "facilitator.assigned")],
+    ("notifications", "notify"): [
+        ("referrals", "referral.received"),
+        ("referrals", "case.outcome_recorded"),
+        ("referrals", "case.closed"),
+        ("matching", "case.assessed"),
+        ("matching", "facilitator.assigned"),
+        ("matching", "assignment.accepted"),
+    ],
 }
 
 RECORDS_CONSUMERS = {

@@ -1,0 +1,39 @@
+"""Contact details, asked for at send time and never kept (CONTRACTS.md).
+
+Participants' and referrers' details come from `referrals.get_contact`, facilitators'
+from `matching.get_facilitator_contact`, each for a stated purpose. The answer is
+`{"granted", "reason", "details"}`; refusals carry the holder's reason code.
+"""
+import eventlet
+
+from services.notifications.audience import MATCHING
+
+REQUESTER = "notifications"
+
+
+class ContactLookupFailed(RuntimeError):
+    """The holder of the details did not answer; the event is retried later."""
+
+
+class Contacts:
+    def __init__(self, referrals, matching, timeout=10.0):
+        self.referrals = referrals
+        self.matching = matching
+        self.timeout = timeout
+
+    def lookup(self, notice):
+        if notice.holder == MATCHING:
+            method = self.matching.get_facilitator_contact
+        else:
+            method = self.referrals.get_contact
+        try:
+            with eventlet.Timeout(self.timeout):
+                answer = method.call_async(notice.recipient_id, notice.purpose, REQUESTER).result()
+        except eventlet.Timeout:
+            raise ContactLookupFailed(f"{notice.holder} did not answer a contact lookup in {self.timeout:g}s")
+        except Exception as exc:  # the holder is down, or does not serve this lookup yet
+            # The error's text may quote what was asked; keep only its type.
+            raise ContactLookupFailed(f"{notice.holder} contact lookup failed: {type(exc).__name__}")
+        if not isinstance(answer, dict) or "granted" not in answer:
+            raise ContactLookupFailed(f"{notice.holder} gave a contact answer of the wrong shape")
+        return answer

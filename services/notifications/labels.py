@@ -1,0 +1,94 @@
+"""Words for the platform's codes, in English and Welsh, for the templates.
+
+The Welsh wording is the team's own and should be checked by a Welsh-language
+officer before going live (see docs/notifications.md).
+"""
+
+LABELS = {
+    "offence_category": {
+        "violence_against_the_person": ("violence against the person", "trais yn erbyn y person"),
+        "sexual_offence": ("sexual offence", "trosedd rywiol"),
+        "robbery": ("robbery", "ysbeilio"),
+        "theft": ("theft", "lladrad"),
+        "burglary": ("burglary", "byrgleriaeth"),
+        "criminal_damage": ("criminal damage", "difrod troseddol"),
+        "arson": ("arson", "llosgi bwriadol"),
+        "public_order": ("public order", "trefn gyhoeddus"),
+        "hate_crime": ("hate crime", "trosedd casineb"),
+        "fraud": ("fraud", "twyll"),
+        "drug_offence": ("drug offence", "trosedd cyffuriau"),
+        "motoring": ("motoring", "moduro"),
+        "antisocial_behaviour": ("antisocial behaviour", "ymddygiad gwrthgymdeithasol"),
+        "other": ("other", "arall"),
+    },
+    "cjs_stage": {
+        "pre_charge": ("before charge", "cyn cyhuddo"),
+        "out_of_court_disposal": ("out-of-court disposal", "gwarediad y tu allan i'r llys"),
+        "pre_sentence": ("before sentence", "cyn dedfrydu"),
+        "community_sentence": ("community sentence", "dedfryd gymunedol"),
+        "custody": ("custody", "yn y ddalfa"),
+    },
+    "flag": {
+        "domestic_abuse": ("domestic abuse", "cam-drin domestig"),
+        "sexual_offence": ("sexual offence", "trosedd rywiol"),
+        "hate_crime": ("hate crime", "trosedd casineb"),
+        "gender_based_violence": ("gender-based violence", "trais ar sail rhywedd"),
+        "youth": ("youth", "ieuenctid"),
+        "enhanced_rights_victim": ("victim with enhanced rights", "dioddefwr â hawliau uwch"),
+    },
+    "role": {
+        "harmed": ("person harmed", "y person a niweidiwyd"),
+        "harmer": ("person responsible", "y person a achosodd y niwed"),
+        "supporter": ("supporter", "cefnogwr"),
+        "appropriate_adult": ("appropriate adult", "oedolyn priodol"),
+        "interpreter": ("interpreter", "cyfieithydd"),
+    },
+    "age_band": {
+        "under_18": ("under 18", "dan 18"),
+        "18_24": ("18 to 24", "18 i 24"),
+        "25_34": ("25 to 34", "25 i 34"),
+        "35_49": ("35 to 49", "35 i 49"),
+        "50_64": ("50 to 64", "50 i 64"),
+        "65_plus": ("65 or over", "65 neu hŷn"),
+        "unknown": ("age not known", "oedran anhysbys"),
+    },
+    "language": {
+        "en": ("English", "Saesneg"),
+        "cy": ("Welsh", "Cymraeg"),
+    },
+    "decision": {
+        "suitable": ("suitable", "addas"),
+        "unsuitable": ("not suitable", "anaddas"),
+        "needs_review": ("to be reviewed by a coordinator", "i'w adolygu gan gydlynydd"),
+    },
+    "risk_level": {
+        "low": ("low", "isel"),
+        "medium": ("medium", "canolig"),
+        "high": ("high", "uchel"),
+    },
+    "process_type": {
+        "direct_conference": ("face-to-face meeting", "cyfarfod wyneb yn wyneb"),
+        "shuttle": ("indirect (shuttle) communication", "cyfathrebu anuniongyrchol (gwennol)"),
+        "letter_exchange": ("exchange of letters", "cyfnewid llythyrau"),
+        "group_conference": ("community or family group conference", "cynhadledd grŵp cymunedol neu deuluol"),
+        "youth_panel": ("youth offender panel", "panel troseddwyr ifanc"),
+    },
+    "facilitator_role": {
+        "lead": ("lead facilitator", "hwylusydd arweiniol"),
+        "co_facilitator": ("co-facilitator", "cyd-hwylusydd"),
+    },
+}
+
+INDEX = {"en": 0, "cy": 1}
+
+
+def sayer(language):
+    """`say(kind, code)` for the templates: the words for a code, or the code made
+    readable when it has none (free codes such as access needs)."""
+    index = INDEX[language]
+
+    def say(kind, code):
+        words = LABELS.get(kind, {}).get(code)
+        return words[index] if words else str(code).replace("_", " ")
+
+    return say

@@ -1,0 +1,81 @@
+"""Notifications, in one run: how fast a message is rendered (each of the 18 templates, text, HTML
+and SMS) against a plain `str.format` of the same English text as the baseline; and how fast a
+delivery key is claimed in the database (insert under the two unique indexes) against a plain
+insert into an unindexed collection, plus how fast a duplicate claim is refused.
+Prints figures; asserts nothing.
+
+    PYTHONPATH=$PWD .venv/bin/python tests/bench/bench_notifications.py [N]
+"""
+import eventlet
+
+eventlet.monkey_patch()
+
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+import pymongo  # noqa: E402
+from pymongo.errors import DuplicateKeyError  # noqa: E402
+
+from services.notifications import audience, messages  # noqa: E402
+
+MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
+FACTS = {
+    "case_ref": "case-bench", "decision": "unsuitable", "outcome": "agreement_completed", "assignment_role": "lead",
+    "reasons": [{"code": "harmer_denies", "text": "The harmer does not accept responsibility."}],
+    "summary": {"offence_category": "burglary", "cjs_stage": "pre_sentence", "flags": ["youth"], "region": "gwent",
+                "initiated_by": "harmed", "risk_level": "low", "process_types": ["shuttle"], "co_facilitation": False,
+                "participants": [{"role": "harmed", "age_band": "50_64", "language": "cy", "access_needs": []}]},
+}
+
+
+def rate(label, count, work, unit):
+    start = time.perf_counter()
+    for i in range(count):
+        work(i)
+    per_second = count / (time.perf_counter() - start)
+    print(f"{label:<58} {per_second:>10.0f} {unit}/s")
+    return per_second
+
+
+def main(count):
+    pairs = [(e, r, lang) for e, r in audience.MESSAGES for lang in messages.LANGUAGES]
+    english = {(e, r): messages.render(e, r, "en", FACTS, name="{name}").text for e, r in audience.MESSAGES}
+    formats = list(english.values())
+    print(f"rendering ({len(pairs)} templates in turn)")
+    baseline = rate("  baseline: str.format of the rendered English text", count,
+                    lambda i: formats[i % len(formats)].format(name="Alex"), "messages")
+    ours = rate("  Jinja2: subject + text + HTML (+ SMS), autoescaped HTML", count,
+                lambda i: messages.render(*pairs[i % len(pairs)], FACTS, name="Alex"), "messages")
+    print(f"  ratio {baseline / ours:.1f}x slower than the baseline")
+
+    client = pymongo.MongoClient(MONGO_URI)
+    db = client[f"bench{uuid.uuid4().hex[:8]}_notifications"]
+    try:
+        plain, claims = db.plain, db.deliveries
+        claims.create_index([("event_id", 1), ("recipient_id", 1)], unique=True)
+        claims.create_index([("status", 1), ("due_at", 1)])
+        db_count = max(count // 10, 50)
+        print(f"claiming delivery keys in FerretDB/MongoDB ({db_count} each)")
+        rate("  baseline: insert into an unindexed collection", db_count,
+             lambda i: plain.insert_one({"_id": f"e{i}:r:email", "status": "sending"}), "inserts")
+        rate("  claim: insert under the delivery key and unique indexes", db_count,
+             lambda i: claims.insert_one({"_id": f"e{i}:r:email", "event_id": f"e{i}", "recipient_id": "r",
+                                          "status": "sending", "due_at": None}), "claims")
+
+        def duplicate(i):
+            try:
+                claims.insert_one({"_id": f"e{i}:r:sms", "event_id": f"e{i}", "recipient_id": "r"})
+            except DuplicateKeyError:
+                return
+            raise AssertionError("a duplicate claim was accepted")
+
+        rate("  a redelivered event's claim refused", db_count, duplicate, "refusals")
+    finally:
+        client.drop_database(db.name)
+        client.close()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)

@@ -1,0 +1,174 @@
+"""Test-only stand-ins for the services that hold contact details, and the local
+servers the notifications tests send to.
+
+`Referrals` and `Matching` are small nameko services named "referrals" and "matching"
+that serve `get_contact` and `get_facilitator_contact` exactly as CONTRACTS.md states,
+from fixture data held in `PEOPLE`. They stand in for the other services (built in
+parallel on other branches), not for RabbitMQ or FerretDB, which stay real: the RPCs
+travel over the test's own vhost.
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiosmtpd.handlers import Mailbox
+from nameko.rpc import rpc
+
+from tests.support import _listening, free_port, wait_until
+
+PARTICIPANT_ROLES = ("harmed", "harmer", "supporter", "appropriate_adult")
+PURPOSES = {
+    "referrer_update": (("referrer",), ("name", "email", "language")),
+    "participant_information": (PARTICIPANT_ROLES, ("name", "email", "phone", "language", "preferred_channels",
+                                                    "safe_contact_windows", "contact_safe")),
+    "outcome_update": (("harmed",), ("name", "email", "phone", "language", "preferred_channels",
+                                     "safe_contact_windows", "contact_safe")),
+}
+
+
+class People:
+    """party id -> {"role", details..., "consent": None|"granted"|"withdrawn", "unsafe": bool}"""
+
+    def __init__(self):
+        self.parties = {}
+        self.facilitators = {}
+        self.calls = []
+
+    def reset(self):
+        self.parties.clear()
+        self.facilitators.clear()
+        self.calls.clear()
+
+    def get_contact(self, party_id, purpose, requester):
+        self.calls.append((party_id, purpose, requester))
+        party = self.parties.get(party_id)
+        if party is None:
+            return refuse("unknown_party")
+        if purpose not in PURPOSES:
+            return refuse("unknown_purpose")
+        roles, released = PURPOSES[purpose]
+        if party["role"] not in roles:
+            return refuse("purpose_does_not_cover_role")
+        if party["role"] != "referrer":
+            if party.get("consent") == "withdrawn":
+                return refuse("consent_withdrawn")
+            if party.get("unsafe"):
+                return refuse("contact_unsafe")
+        details = {k: party[k] for k in released if k in party and party[k] not in (None, "")}
+        if "contact_safe" in released:
+            details["contact_safe"] = not party.get("unsafe", False)
+        if not (details.get("email") or details.get("phone")):
+            return refuse("no_contact_details")
+        return {"granted": True, "reason": "granted", "details": details}
+
+    def get_facilitator_contact(self, facilitator_id, purpose, requester):
+        self.calls.append((facilitator_id, purpose, requester))
+        if purpose != "assignment_offer":
+            return refuse("unknown_purpose")
+        facilitator = self.facilitators.get(facilitator_id)
+        if facilitator is None:
+            return refuse("unknown_facilitator")
+        details = {k: facilitator[k] for k in ("name", "email", "language") if facilitator.get(k)}
+        if not details.get("email"):
+            return refuse("no_contact_details")
+        return {"granted": True, "reason": "granted", "details": details}
+
+
+def refuse(reason):
+    return {"granted": False, "reason": reason, "details": {}}
+
+
+PEOPLE = People()
+
+
+class Referrals:
+    name = "referrals"
+
+    @rpc
+    def get_contact(self, party_id, purpose, requester):
+        return PEOPLE.get_contact(party_id, purpose, requester)
+
+
+class Matching:
+    name = "matching"
+
+    @rpc
+    def get_facilitator_contact(self, facilitator_id, purpose, requester):
+        return PEOPLE.get_facilitator_contact(facilitator_id, purpose, requester)
+
+
+class RefusingMailbox(Mailbox):
+    """A Maildir SMTP handler that answers the first `refusals` messages with `code`."""
+
+    def __init__(self, mail_dir, refusals, code):
+        super().__init__(mail_dir)
+        self.left = int(refusals)
+        self.code = int(code)
+
+    @classmethod
+    def from_cli(cls, parser, *args):
+        return cls(*args)
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.left > 0:
+            self.left -= 1
+            return f"{self.code} Not now, please try again"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@contextmanager
+def refusing_smtp_server(mail_dir, refusals, code=451):
+    """A real SMTP server (aiosmtpd, own process) refusing the first `refusals` messages."""
+    port = free_port()
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+         "-c", "tests.integration.notifications_holders.RefusingMailbox", mail_dir, str(refusals), str(code)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONPATH=root), cwd=root,
+    )
+    try:
+        wait_until(lambda: _listening(port), timeout=20)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class SmsRecorder:
+    """A local HTTP server shaped like the Notify SMS endpoint; records each request."""
+
+    def __init__(self, statuses=()):
+        self.statuses = list(statuses)  # answered in turn, then 201
+        self.received = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                recorder.received.append({"path": self.path, "headers": dict(self.headers),
+                                          "json": json.loads(body or b"{}")})
+                self.send_response(recorder.statuses.pop(0) if recorder.statuses else 201)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(json.dumps({"id": "sms-1"}).encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()

@@ -21,22 +21,25 @@ from services.notifications.contacts import ContactLookupFailed
 from services.notifications.couriers import SendFailed
 from services.notifications.deliveries import (FINAL, NO_CHANNEL, CaseDirectory, Delivery, DeliveryClaim,
                                                EventRuns, delivery_key, notification_id, utcnow)
+from shared.messaging.consumer import TooEarly
 
 log = logging.getLogger(__name__)
 
-# A claim this old belongs to a worker that died mid-send.
-STALE_CLAIM = timedelta(minutes=5)
+# A claim this old belongs to a worker that died mid-send: a send is bounded by the
+# contact lookup timeout (10 s) and the SMTP or SMS timeout (20 s or 15 s).
+STALE_CLAIM = timedelta(seconds=90)
 # Deferred deliveries a timer tick takes on at most.
 DUE_BATCH = 50
 
 
-class CaseNotYetKnown(RuntimeError):
+class CaseNotYetKnown(TooEarly):
     """An event for a case (or assignment) whose earlier event has not reached us yet;
-    retrying will fix it."""
+    waiting will fix it."""
 
 
-class DeliveryInProgress(RuntimeError):
-    """Another worker holds this delivery's claim; retrying later finds it finished."""
+class DeliveryInProgress(TooEarly):
+    """Another worker holds this delivery's claim; waiting finds it finished, or stale
+    (its worker died) and ours to take over."""
 
 
 class NotificationFailed(RuntimeError):
@@ -139,15 +142,19 @@ def handle(event, ports):
     case = remember(event)
     if event["type"] == "case.closed":
         return withdraw_deferred(case.case_id, ports)
-    problems = []
+    problems, waiting = [], []
     for notice in audience.notices(event, case):
         try:
             deliver(notice, event, case, ports)
-        except (ContactLookupFailed, SendFailed, DeliveryInProgress, NotificationFailed) as exc:
+        except DeliveryInProgress as exc:
+            waiting.append(f"{notice.template}: {exc}")
+        except (ContactLookupFailed, SendFailed, NotificationFailed) as exc:
             # carry on with the others; the event comes back for the ones left over
             problems.append(f"{notice.template}: {exc}")
     if problems:
-        raise NotificationsIncomplete("; ".join(problems))
+        raise NotificationsIncomplete("; ".join(problems + waiting))
+    if waiting:  # only other workers' claims stand in the way: wait, without spending a retry
+        raise DeliveryInProgress("; ".join(waiting))
 
 
 def _fallback_language(case, notice):

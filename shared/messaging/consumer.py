@@ -98,6 +98,8 @@ class EventConsumer(Entrypoint):
             "correlationid": event["correlationid"],
             "causationid": event["id"],
             "event_type": event["type"],
+            # which delivery of this message this is (1 the first time); retries count, holds do not
+            "attempt": self._attempt(message),
         }
         try:
             self.container.spawn_worker(

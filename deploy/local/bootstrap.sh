@@ -146,6 +146,11 @@ python_env
 if [ -z "${AMQP_URI:-}" ]; then rabbitmq; else say "using the broker at AMQP_URI"; fi
 if [ -z "${MONGO_URI:-}" ]; then ferretdb; else say "using the database at MONGO_URI"; fi
 start_bg smtp "$PY" -m aiosmtpd -n -l "127.0.0.1:${SMTP_PORT:-1025}" -c aiosmtpd.handlers.Mailbox "$VAR/mail"
+# A local SMS provider that keeps what it is sent in var/sms/messages.jsonl; set SMS_GATEWAY_URL to use a real one.
+if [ -z "${SMS_GATEWAY_URL:-}" ]; then
+  start_bg sms "$PY" deploy/local/sms_sink.py --port "${SMS_SINK_PORT:-8025}" --out "$VAR/sms/messages.jsonl"
+  export SMS_GATEWAY_URL="http://127.0.0.1:${SMS_SINK_PORT:-8025}"
+fi
 "$PY" deploy/local/declare_topology.py
 "$PY" -m shared.security.provision --out "$VAR/dev-keys.json"
 "$PY" -m services.matching.seed deploy/local/facilitators.yaml

@@ -17,7 +17,7 @@ stop_pid() {  # stop_pid <name>: TERM the process group the bootstrap created, t
   rm -f "$RUN/$name.pid"
 }
 
-for name in referrals matching notifications records smtp ferretdb; do stop_pid "$name"; done
+for name in referrals matching notifications records smtp sms ferretdb; do stop_pid "$name"; done
 if [ -f "$RUN/rabbitmq.pid" ] && kill -0 "$(cat "$RUN/rabbitmq.pid")" 2>/dev/null; then
   /usr/lib/rabbitmq/bin/rabbitmqctl -n amends@localhost stop >/dev/null 2>&1 || true
 fi

@@ -56,7 +56,7 @@ def main(count):
     print(f"ratios to raw kombu: nameko {nameko_rate / baseline:.2f}, amends {amends / baseline:.2f}")
     print("\nresident memory at rest:")
     run_dir = os.path.join(ROOT, "var", "run")
-    for name in ("referrals", "matching", "notifications", "records", "rabbitmq", "ferretdb", "smtp"):
+    for name in ("referrals", "matching", "notifications", "records", "rabbitmq", "ferretdb", "smtp", "sms"):
         path = os.path.join(run_dir, f"{name}.pid")
         if not os.path.exists(path):
             print(f"  {name:<14} not running")

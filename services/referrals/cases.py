@@ -1,9 +1,9 @@
-"""Storage of cases, their sealed personal data and the contact-access log (mongoengine).
+"""Storage of cases, their sealed personal data, intake requests and the access log (mongoengine).
 
 A case document holds the case, the participants' pseudonymous ids and attributes,
 their personal data sealed under each person's own key, and the outbox of events the
-last change caused: saving it is the single write that makes a change and its events
-durable together.
+last change caused: saving it (or one conditional update of it) is the single write
+that makes a change and its events durable together.
 """
 from datetime import datetime, timezone
 
@@ -13,6 +13,7 @@ from mongoengine import (
     DateTimeField,
     DictField,
     Document,
+    IntField,
     ListField,
     StringField,
 )
@@ -36,16 +37,27 @@ class Case(Document):
     meta = {
         "db_alias": ALIAS,
         "collection": "cases",
-        "indexes": ["agency", "status", "region", "participants.party_id", "referrer.party_id"],
+        "indexes": ["agency", "status", "region", "participants.party_id", "referrer.party_id", "deadline_notice_at"],
     }
     case_id = StringField(primary_key=True)
     status = StringField(required=True)
+    held_from = StringField()                 # the state to resume after ON_HOLD
     agency = StringField(required=True)
     region = StringField(required=True)
     attributes = DictField(required=True)
-    referrer = DictField(required=True)       # party_id, sealed
-    participants = ListField(DictField())     # party_id, role, attributes, sealed
-    sensitive = DictField(required=True)      # owner_id, sealed: crime reference and offence date
+    referrer = DictField(required=True)       # party_id, attributes, sealed
+    participants = ListField(DictField())     # party_id, role, attributes, contact_safe, sealed, erased_at
+    sensitive = DictField(required=True)      # owner_id, sealed: crime reference and dates
+    history = ListField(DictField())          # from, to, reason, at, by
+    closure = DictField()                     # reason, at
+    consents = ListField(DictField())         # appended only; the latest per key is in force
+    # the Victims' Code clock: when the victim must have been told about RJ
+    deadline = DictField()                    # deadline, last_day, enhanced_rights
+    deadline_notice_at = DateTimeField()
+    deadline_due_at = DateTimeField()
+    deadline_due_sent = BooleanField(default=False)
+    deadline_missed_sent = BooleanField(default=False)
+    victim_told_at = DateTimeField()
     outbox = ListField(DictField())
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
@@ -56,8 +68,19 @@ class Case(Document):
         return next((p for p in self.participants if p["party_id"] == party_id), None)
 
 
+class IntakeRequest(Document):
+    """One Idempotency-Key of one agency: which body it came with (as a keyed hash, never
+    the body), the case it created and the answer given. Its _id makes the key unique."""
+    meta = {"db_alias": ALIAS, "collection": "intake_requests"}
+    key_id = StringField(primary_key=True)    # keyed hash of (agency, Idempotency-Key)
+    body_hash = StringField(required=True)
+    case_id = StringField(required=True)
+    status = IntField()                       # the HTTP status answered, once the case exists
+    claimed_at = DateTimeField(default=utcnow)
+
+
 class ContactAccess(Document):
-    """Every request for a person's contact details, granted or refused: who, what, when, why."""
+    """Every request for a person's personal data, granted or refused: who, what, when, why."""
     meta = {"db_alias": ALIAS, "collection": "contact_access_log", "indexes": ["party_id", "case_id"]}
     party_id = StringField(required=True)
     case_id = StringField()
@@ -70,6 +93,10 @@ class ContactAccess(Document):
     at = DateTimeField(default=utcnow)
 
 
+def collection():
+    return Case._get_collection()
+
+
 def seal_person(vault, person):
     key, wrapped = vault.new_data_key(person.party_id)
     DataKey(owner_id=person.party_id, wrapped=wrapped).save(force_insert=True)
@@ -78,14 +105,21 @@ def seal_person(vault, person):
 
 def unseal(vault, owner_id, sealed):
     """A person's personal data, or None once their key has been destroyed."""
+    if not sealed:
+        return None
     record = DataKey.objects(owner_id=owner_id).first()
     if record is None:
         return None
     return vault.open(vault.unwrap(owner_id, record.wrapped), owner_id, sealed)
 
 
-def open_case(referral, vault, received_event):
-    """A new, unsaved Case for `referral`, with `received_event` in its outbox."""
+def shred(owner_id):
+    """Destroy a person's data key: every copy of their ciphertext becomes noise."""
+    DataKey._get_collection().delete_one({"_id": owner_id})
+
+
+def open_case(referral, vault, events, clock):
+    """A new, unsaved Case for `referral`, with `events` in its outbox."""
     sensitive_owner = f"{referral.case_id}-record"
     key, wrapped = vault.new_data_key(sensitive_owner)
     DataKey(owner_id=sensitive_owner, wrapped=wrapped).save(force_insert=True)
@@ -95,16 +129,22 @@ def open_case(referral, vault, received_event):
         agency=referral.agency,
         region=referral.region,
         attributes=referral.attributes,
-        referrer={"party_id": referral.referrer.party_id, "sealed": seal_person(vault, referral.referrer)},
+        referrer={"party_id": referral.referrer.party_id, "attributes": referral.referrer.attributes,
+                  "sealed": seal_person(vault, referral.referrer)},
         participants=[
             {
                 "party_id": p.party_id,
                 "role": p.role,
                 "attributes": p.attributes,
+                "contact_safe": p.contact_safe,
                 "sealed": seal_person(vault, p),
             }
             for p in referral.participants
         ],
         sensitive={"owner_id": sensitive_owner, "sealed": vault.seal(key, sensitive_owner, referral.sensitive)},
-        outbox=[received_event],
+        deadline={"deadline": clock.deadline, "last_day": clock.last_day.isoformat(),
+                  "enhanced_rights": clock.enhanced_rights},
+        deadline_notice_at=clock.notice_at,
+        deadline_due_at=clock.due_at,
+        outbox=list(events),
     )

@@ -1,0 +1,324 @@
+"""What the referrals service does with a request or an event: orchestration only.
+
+The rules live in `intake`, `lifecycle`, `consents`, `contact`, `deadlines` and
+`views`; the storage in `cases`. Every change is one single-document write (an insert,
+or a conditional update) that carries the events it causes in the case's outbox,
+followed by a flush; the relay timer sends whatever a crash left behind.
+"""
+import json
+import logging
+import re
+import time
+from datetime import timedelta
+
+from pymongo.errors import DuplicateKeyError
+
+from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, views
+from services.referrals.cases import Case, ContactAccess, IntakeRequest, utcnow
+from shared.web import BadRequest, Conflict, Forbidden, NotFound
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# How long a repeat of a request waits for the first one to finish, and when a claim
+# whose request never finished (its process died) may be taken over.
+REPLAY_WAIT = 10.0
+STALE_CLAIM = timedelta(seconds=30)
+CONDITIONAL_RETRIES = 10
+
+
+def who(principal):
+    return f"{principal.role}:{principal.key_id}"
+
+
+# --- intake ---------------------------------------------------------------------
+
+def submit_referral(body, principal, idempotency_key, outbox, vault):
+    """(status, payload, replayed) for a referral; raise BadRequest or Conflict."""
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise BadRequest("the Idempotency-Key header is not valid", fields={
+            "Idempotency-Key": ["Use 1 to 255 printable ASCII characters, no spaces."]})
+    try:
+        referral = intake.parse(body, principal.agency)
+    except intake.InvalidReferral as invalid:
+        raise BadRequest("the referral is not valid", fields=invalid.errors)
+    if idempotency_key is None:
+        create_case(referral, outbox, vault)
+        return 201, accepted(referral.case_id), False
+    key_id = vault.fingerprint("idempotency-key", f"{principal.agency}\n{idempotency_key}")
+    body_hash = vault.fingerprint("referral-body", json.dumps(body, sort_keys=True, separators=(",", ":")))
+    try:
+        IntakeRequest(key_id=key_id, body_hash=body_hash, case_id=referral.case_id).save(force_insert=True)
+    except DuplicateKeyError:
+        return replay(key_id, body_hash, body, principal, outbox, vault)
+    create_case(referral, outbox, vault)
+    IntakeRequest._get_collection().update_one({"_id": key_id}, {"$set": {"status": 201}})
+    return 201, accepted(referral.case_id), False
+
+
+def accepted(case_id):
+    return {"case_id": case_id, "status": "RECEIVED"}
+
+
+def replay(key_id, body_hash, body, principal, outbox, vault):
+    """The answer to a repeated Idempotency-Key: the first answer if the body is the same."""
+    give_up = time.monotonic() + REPLAY_WAIT
+    while True:
+        claim = IntakeRequest.objects(key_id=key_id).first()
+        if claim.body_hash != body_hash:
+            raise Conflict("this Idempotency-Key was already used with a different body")
+        if Case.objects(case_id=claim.case_id).only("case_id").first() is not None:
+            return 201, accepted(claim.case_id), True
+        if utcnow() - claim.claimed_at > STALE_CLAIM:
+            # The first request died before creating its case: finish its work, under its case id.
+            if create_case(intake.parse(body, principal.agency, case_id=claim.case_id), outbox, vault):
+                return 201, accepted(claim.case_id), False
+            continue
+        if time.monotonic() > give_up:
+            raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly")
+        time.sleep(0.05)
+
+
+def create_case(referral, outbox, vault):
+    """Store the case and announce it; False if a case with its id already exists."""
+    clock = deadlines.victim_told_about_rj(referral.reported_on, referral.enhanced_rights)
+    event = outbox.event("referral.received", referral.case_id, referral.received_event_data(),
+                         correlationid=referral.case_id)
+    case = cases.open_case(referral, vault, [event], clock)
+    try:
+        case.save(force_insert=True)
+    except DuplicateKeyError:
+        for person in [referral.referrer] + referral.participants:
+            cases.shred(person.party_id)   # keys of a case that was never stored
+        cases.shred(case.sensitive["owner_id"])
+        return False
+    outbox.flush(case)
+    return True
+
+
+# --- reading --------------------------------------------------------------------
+
+def valid_case_id(case_id):
+    if not intake.CASE_ID.match(case_id or ""):
+        raise NotFound("no such case")
+    return case_id
+
+
+def case_for(case_id, principal):
+    case = Case.objects(case_id=valid_case_id(case_id)).first()
+    if case is None:
+        raise NotFound("no such case")
+    if principal.role == "referrer" and case.agency != principal.agency:
+        raise Forbidden("this case belongs to another agency")
+    return case
+
+
+def case_view(case_id, principal, vault):
+    case = case_for(case_id, principal)
+    if not views.sees_personal_data(principal.role, case.status, case.held_from):
+        return views.detail(case)
+    personal = {}
+    for party in [dict(case.referrer, role="referrer")] + list(case.participants):
+        data = cases.unseal(vault, party["party_id"], party.get("sealed"))
+        personal[party["party_id"]] = data
+        log_access(party["party_id"], case.case_id, "case_view", who(principal), data is not None,
+                   "granted" if data is not None else "personal_data_erased", sorted(data or {}))
+    record = cases.unseal(vault, case.sensitive["owner_id"], case.sensitive.get("sealed"))
+    return views.detail(case, personal, record)
+
+
+def list_cases(args, principal):
+    try:
+        query = views.CaseQuerySchema().load(args)
+    except Exception as exc:  # a marshmallow ValidationError
+        raise BadRequest("the query is not valid", fields=getattr(exc, "messages", {}))
+    if principal.role == "referrer":
+        if query.get("agency", principal.agency) != principal.agency:
+            raise Forbidden("a referrer sees only its own agency's cases")
+        query["agency"] = principal.agency
+    filters = {k: query[k] for k in ("status", "agency", "region") if k in query}
+    found = Case.objects(**filters).order_by("-created_at", "case_id")
+    total = found.count()
+    page = found.skip(query["offset"]).limit(query["limit"])
+    items = [views.summary(case) for case in page]
+    following = query["offset"] + len(items)
+    return {"items": items, "total": total, "limit": query["limit"], "offset": query["offset"],
+            "next_offset": following if following < total else None}
+
+
+def access_log(case_id, principal):
+    case = case_for(case_id, principal)
+    return {"case_id": case.case_id, "entries": [
+        {"party_id": a.party_id, "purpose": a.purpose, "requester": a.requester, "granted": a.granted,
+         "reason": a.reason, "fields_released": list(a.fields_released), "at": a.at.isoformat()}
+        for a in ContactAccess.objects(case_id=case.case_id).order_by("at")
+    ]}
+
+
+def log_access(party_id, case_id, purpose, requester, granted, reason, fields, correlationid=None):
+    ContactAccess(party_id=party_id, case_id=case_id, purpose=purpose, requester=requester, granted=granted,
+                  reason=reason, fields_released=fields, correlationid=correlationid).save()
+
+
+# --- changes --------------------------------------------------------------------
+
+def _conditional_update(case, condition, update):
+    """Apply `update` if `case` still matches `condition`; True if it did."""
+    update.setdefault("$set", {})["updated_at"] = utcnow()
+    result = cases.collection().update_one({"_id": case.case_id, **condition}, update)
+    return result.modified_count == 1
+
+
+def change_status(case, step, by, outbox):
+    """Record `step` on `case` if its status has not moved meanwhile; True if it was."""
+    events = [outbox.event("case.status_changed", case.case_id, step.event_data(case.case_id))]
+    now = utcnow()
+    changes = {"status": step.to_status, "held_from": step.held_from}
+    if step.closes:
+        events.append(outbox.event("case.closed", case.case_id, {
+            "case_id": case.case_id, "from_status": step.from_status, "reason": step.reason}))
+        changes["closure"] = {"reason": step.reason, "at": now}
+    entry = {"from": step.from_status, "to": step.to_status, "reason": step.reason, "at": now, "by": by}
+    done = _conditional_update(case, {"status": case.status},
+                               {"$set": changes, "$push": {"history": entry, "outbox": {"$each": events}}})
+    if done:
+        outbox.flush(case)
+    return done
+
+
+def transition_case(case_id, body, principal, outbox):
+    try:
+        wanted = lifecycle.TransitionSchema().load(body)
+    except Exception as exc:
+        raise BadRequest("the transition is not valid", fields=getattr(exc, "messages", {}))
+    for _ in range(CONDITIONAL_RETRIES):
+        case = case_for(case_id, principal)
+        try:
+            step = lifecycle.transition(case.status, wanted["to"], wanted.get("reason"), case.held_from)
+        except lifecycle.IllegalTransition as illegal:
+            raise Conflict(str(illegal), status=case.status, allowed=illegal.allowed)
+        except lifecycle.ReasonRequired as missing:
+            raise BadRequest(str(missing), fields={"reason": [str(missing)]})
+        if change_status(case, step, who(principal), outbox):
+            return views.detail(Case.objects(case_id=case.case_id).first())
+    raise Conflict("the case kept changing while this transition was applied; retry")
+
+
+def advance_for_event(event, outbox):
+    """Move a case forward on one of matching's events; nothing if it already has."""
+    case_id = event["data"]["case_id"]
+    for _ in range(CONDITIONAL_RETRIES):
+        case = Case.objects(case_id=case_id).first()
+        if case is None:
+            raise LookupError(f"case {case_id} is not known to referrals")
+        step = lifecycle.advance_for_event(case.status, event["type"], event["data"])
+        if step is None or change_status(case, step, f"event:{event['id']}", outbox):
+            return step
+    raise RuntimeError(f"case {case_id} kept changing; the event will be retried")
+
+
+def note_victim_told(event):
+    """A notification reached the harmed person: the Victims' Code clock is met."""
+    data = event["data"]
+    if data.get("recipient_role") != "harmed":
+        return False
+    result = cases.collection().update_one({"_id": data["case_id"], "victim_told_at": None},
+                                           {"$set": {"victim_told_at": utcnow()}})
+    return result.modified_count == 1
+
+
+def record_consent(case_id, body, principal, outbox):
+    try:
+        data = consents.ConsentSchema().load(body)
+    except Exception as exc:
+        raise BadRequest("the consent is not valid", fields=getattr(exc, "messages", {}))
+    case = case_for(case_id, principal)
+    party = case.party(data["participant_id"])
+    if party is None or party["role"] == "referrer":
+        raise BadRequest("no such participant on this case",
+                         fields={"participant_id": ["No such participant on this case."]})
+    if not party.get("sealed"):
+        raise Conflict("this participant's personal data has been erased; no consent can be recorded")
+    if case.status == lifecycle.CLOSED and data["granted"]:
+        raise Conflict("the case is closed: consent can be withdrawn, not granted")
+    record, event_data = consents.record_for(data)
+    record.update(at=utcnow(), by=who(principal))
+    event = outbox.event(consents.event_type(record), case.case_id, {"case_id": case.case_id, **event_data})
+    changes = {}
+    if party["role"] == "harmed" and case.victim_told_at is None:
+        changes["victim_told_at"] = record["at"]  # they could not consent without being told about RJ
+    _conditional_update(case, {}, {"$set": changes, "$push": {"consents": record, "outbox": event}})
+    outbox.flush(case)
+    return {"case_id": case.case_id, **{k: record[k] for k in ("participant_id", "scope", "item", "with_role",
+                                                                "granted", "method")},
+            "at": record["at"].isoformat()}
+
+
+def erase_participant(case_id, party_id, principal, outbox):
+    """Crypto-shred one person: destroy their key, drop their ciphertext, keep the case whole."""
+    for _ in range(CONDITIONAL_RETRIES):
+        case = case_for(case_id, principal)
+        party = case.party(party_id) if intake.PARTY_ID.match(party_id or "") else None
+        if party is None:
+            raise NotFound("no such participant on this case")
+        if not party.get("sealed"):
+            return {"case_id": case.case_id, "participant_id": party_id, "erased_at": party.get("erased_at"),
+                    "already_erased": True}
+        cases.shred(party_id)   # the irreversible step first: from here the ciphertext is noise
+        now = utcnow()
+        if party["role"] == "referrer":
+            changes = {"referrer": {**case.referrer, "sealed": None, "erased_at": now}}
+        else:
+            changes = {"participants": [
+                {**p, "sealed": None, "erased_at": now} if p["party_id"] == party_id else p
+                for p in case.participants]}
+        event = outbox.event("participant.erased", case.case_id, {"case_id": case.case_id, "participant_id": party_id})
+        if _conditional_update(case, {"updated_at": case.updated_at}, {"$set": changes, "$push": {"outbox": event}}):
+            outbox.flush(case)
+            return {"case_id": case.case_id, "participant_id": party_id, "erased_at": now.isoformat(),
+                    "already_erased": False}
+    raise Conflict("the case kept changing while the erasure was applied; retry")
+
+
+# --- contact details for other services -----------------------------------------
+
+def get_contact(party_id, purpose, requester, vault, correlationid=None):
+    """The details `purpose` needs of one person, or why not; every call is logged."""
+    case = None
+    if purpose not in contact.PURPOSES:
+        decision = contact.refuse("unknown_purpose")
+    else:
+        if isinstance(party_id, str) and intake.PARTY_ID.match(party_id):
+            case = Case.objects(__raw__={"$or": [
+                {"referrer.party_id": party_id}, {"participants.party_id": party_id}]}).first()
+        if case is None:
+            decision = contact.refuse("unknown_party")
+        else:
+            party = case.party(party_id)
+            personal = cases.unseal(vault, party_id, party.get("sealed"))
+            decision = contact.decide(party, personal, purpose, case.consents)
+    log_access(str(party_id)[:100], case.case_id if case else None, str(purpose)[:100], str(requester)[:100],
+               decision.granted, decision.reason, decision.fields, correlationid)
+    return {"granted": decision.granted, "reason": decision.reason, "details": decision.details}
+
+
+# --- Victims' Code clocks -------------------------------------------------------
+
+def announce_deadlines(outbox, now=None, limit=200):
+    """Emit case.deadline_due, then case.deadline_missed, once each per case: the flag
+    and the event are set in one conditional update, so a second tick (or a second
+    instance of the service) finds nothing left to do. Returns the events emitted."""
+    now = now or utcnow()
+    emitted = []
+    for event_type, when, flag in (("case.deadline_due", "deadline_notice_at", "deadline_due_sent"),
+                                   ("case.deadline_missed", "deadline_due_at", "deadline_missed_sent")):
+        pending = Case.objects(**{flag: False, f"{when}__lte": now, "victim_told_at": None,
+                                  "status__ne": lifecycle.CLOSED}).limit(limit)
+        for case in pending:
+            data = {"case_id": case.case_id, "deadline": case.deadline["deadline"],
+                    "due_at": case.deadline_due_at.isoformat(), "enhanced_rights": case.deadline["enhanced_rights"]}
+            event = outbox.event(event_type, case.case_id, data, correlationid=case.case_id)
+            if _conditional_update(case, {flag: False}, {"$set": {flag: True}, "$push": {"outbox": event}}):
+                outbox.flush(case)
+                emitted.append(event)
+    return emitted

@@ -11,11 +11,15 @@ import re
 import time
 from datetime import timedelta
 
+from mongoengine.errors import NotUniqueError
 from pymongo.errors import DuplicateKeyError
 
 from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, views
 from services.referrals.cases import Case, ContactAccess, IntakeRequest, utcnow
 from shared.web import BadRequest, Conflict, Forbidden, NotFound
+
+# mongoengine reports a unique-key clash as NotUniqueError, pymongo as DuplicateKeyError
+ALREADY_THERE = (DuplicateKeyError, NotUniqueError)
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ def submit_referral(body, principal, idempotency_key, outbox, vault):
     body_hash = vault.fingerprint("referral-body", json.dumps(body, sort_keys=True, separators=(",", ":")))
     try:
         IntakeRequest(key_id=key_id, body_hash=body_hash, case_id=referral.case_id).save(force_insert=True)
-    except DuplicateKeyError:
+    except ALREADY_THERE:
         return replay(key_id, body_hash, body, principal, outbox, vault)
     create_case(referral, outbox, vault)
     IntakeRequest._get_collection().update_one({"_id": key_id}, {"$set": {"status": 201}})
@@ -87,7 +91,7 @@ def create_case(referral, outbox, vault):
     case = cases.open_case(referral, vault, [event], clock)
     try:
         case.save(force_insert=True)
-    except DuplicateKeyError:
+    except ALREADY_THERE:
         for person in [referral.referrer] + referral.participants:
             cases.shred(person.party_id)   # keys of a case that was never stored
         cases.shred(case.sensitive["owner_id"])

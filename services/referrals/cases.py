@@ -13,7 +13,6 @@ from mongoengine import (
     DateTimeField,
     DictField,
     Document,
-    IntField,
     ListField,
     StringField,
 )
@@ -74,8 +73,7 @@ class IntakeRequest(Document):
     meta = {"db_alias": ALIAS, "collection": "intake_requests"}
     key_id = StringField(primary_key=True)    # keyed hash of (agency, Idempotency-Key)
     body_hash = StringField(required=True)
-    case_id = StringField(required=True)
-    status = IntField()                       # the HTTP status answered, once the case exists
+    case_id = StringField(required=True)   # the case exists once the request is done
     claimed_at = DateTimeField(default=utcnow)
 
 
@@ -97,12 +95,6 @@ def collection():
     return Case._get_collection()
 
 
-def seal_person(vault, person):
-    key, wrapped = vault.new_data_key(person.party_id)
-    DataKey(owner_id=person.party_id, wrapped=wrapped).save(force_insert=True)
-    return vault.seal(key, person.party_id, person.personal)
-
-
 def unseal(vault, owner_id, sealed):
     """A person's personal data, or None once their key has been destroyed."""
     if not sealed:
@@ -119,32 +111,42 @@ def shred(owner_id):
 
 
 def open_case(referral, vault, events, clock):
-    """A new, unsaved Case for `referral`, with `events` in its outbox."""
+    """A new, unsaved Case for `referral`, with `events` in its outbox. The data keys of
+    its people and of its own record are stored first, in one write."""
+    keys = {}
+
+    def seal(owner_id, payload):
+        key, wrapped = vault.new_data_key(owner_id)
+        keys[owner_id] = wrapped
+        return vault.seal(key, owner_id, payload)
+
     sensitive_owner = f"{referral.case_id}-record"
-    key, wrapped = vault.new_data_key(sensitive_owner)
-    DataKey(owner_id=sensitive_owner, wrapped=wrapped).save(force_insert=True)
-    return Case(
+    case = Case(
         case_id=referral.case_id,
         status="RECEIVED",
         agency=referral.agency,
         region=referral.region,
         attributes=referral.attributes,
         referrer={"party_id": referral.referrer.party_id, "attributes": referral.referrer.attributes,
-                  "sealed": seal_person(vault, referral.referrer)},
+                  "sealed": seal(referral.referrer.party_id, referral.referrer.personal)},
         participants=[
             {
                 "party_id": p.party_id,
                 "role": p.role,
                 "attributes": p.attributes,
                 "contact_safe": p.contact_safe,
-                "sealed": seal_person(vault, p),
+                "sealed": seal(p.party_id, p.personal),
             }
             for p in referral.participants
         ],
-        sensitive={"owner_id": sensitive_owner, "sealed": vault.seal(key, sensitive_owner, referral.sensitive)},
+        sensitive={"owner_id": sensitive_owner, "sealed": seal(sensitive_owner, referral.sensitive)},
         deadline={"deadline": clock.deadline, "last_day": clock.last_day.isoformat(),
                   "enhanced_rights": clock.enhanced_rights},
         deadline_notice_at=clock.notice_at,
         deadline_due_at=clock.due_at,
         outbox=list(events),
     )
+    now = utcnow()
+    DataKey._get_collection().insert_many(
+        [{"_id": owner, "wrapped": wrapped, "created_at": now} for owner, wrapped in keys.items()], ordered=True)
+    return case

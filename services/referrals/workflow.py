@@ -56,7 +56,6 @@ def submit_referral(body, principal, idempotency_key, outbox, vault):
     except ALREADY_THERE:
         return replay(key_id, body_hash, body, principal, outbox, vault)
     create_case(referral, outbox, vault)
-    IntakeRequest._get_collection().update_one({"_id": key_id}, {"$set": {"status": 201}})
     return 201, accepted(referral.case_id), False
 
 

@@ -74,14 +74,18 @@ def test_a_referral_travels_into_the_ledger(platform):
         answer = requests.get(f"http://127.0.0.1:{ports['records']}/v1/cases/{case_id}/timeline",
                               headers=auth, timeout=5)
         entries = answer.json()["entries"] if answer.status_code == 200 else []
-        return entries if len(entries) >= 4 else None
+        # the four pipeline events, and the two status changes referrals makes on matching's events
+        return entries if len(entries) >= 6 else None
 
     entries = wait_until(timeline, timeout=60)
-    assert [e["type"] for e in entries] == [
+    pipeline = [e for e in entries if e["type"] != "case.status_changed"]
+    assert [e["type"] for e in pipeline] == [
         "referral.received", "case.assessed", "facilitator.assigned", "notification.sent"]
-    assert entries[2]["data"]["facilitator_id"] == "fac-e2e"
+    assert [e["data"]["to_status"] for e in entries if e["type"] == "case.status_changed"] == [
+        "CONTACTING", "ASSESSMENT"]
+    assert pipeline[2]["data"]["facilitator_id"] == "fac-e2e"
     assert all(e["source"].startswith("/amends/") for e in entries)
     received = mails(mail_dir)
     assert len(received) == 1 and received[0]["To"] == "dafydd.morgan@police.example"
     verified = requests.get(f"http://127.0.0.1:{ports['records']}/v1/ledger/verify", headers=auth).json()
-    assert verified == {"valid": True, "entries": 4}
+    assert verified == {"valid": True, "entries": len(entries)}

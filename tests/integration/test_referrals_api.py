@@ -429,3 +429,27 @@ def test_the_clock_announces_due_and_missed_once_each(api):
     assert data["due_at"].startswith("2026-11-26T00:00:00")   # 5 working days after Wed 18 November
     assert api.case(enhanced_today).deadline["enhanced_rights"] is True
     assert not api.case(enhanced_today).deadline_due_sent
+
+
+def test_the_full_record_is_kept_sealed_and_given_back_to_a_coordinator(api):
+    from tests.factories import full_referral_body
+    body = full_referral_body()
+    case_id = api.refer(body)
+    raw = bson.encode(api.db.cases.find_one({"_id": case_id}))
+    for value in ("Siop y Gornel", "Ieuan Ifans", "Nia Hughes", "+44 7700 900999", "Cardiff YOT", "SWP/26/104981"):
+        assert value.encode() not in raw
+    view = api.call("GET", f"/v1/cases/{case_id}").json()
+    assert [p["role"] for p in view["participants"]] == [
+        "harmed", "harmer", "appropriate_adult", "interpreter", "supporter"]
+    harmed = view["participants"][0]
+    assert harmed["language"] == "cy" and harmed["personal_data"]["safe_addresses"] == [
+        "Siop y Gornel, Heol y Frenhines, Caerdydd"]
+    assert harmed["personal_data"]["safe_contact_windows"][0]["start"] == "09:00"
+    assert view["participants"][4]["access_needs"] == ["hearing_loop"]
+    assert view["referrer"]["personal_data"]["team"] == "Cardiff YOT"
+    assert view["record"] == {"crime_reference": "SWP/26/104981", "offence_date": "2026-11-10",
+                              "crime_reported_on": "2026-11-10"}
+    assert view["attributes"]["flags"] == ["youth"] and view["deadline"]["last_day"] == "2026-11-17"
+    received = wait_until(lambda: api.events("referral.received"))[0]["data"]
+    assert [p["role"] for p in received["participants"]] == [p["role"] for p in view["participants"]]
+    assert "Siop" not in str(received) and "Ieuan" not in str(received)

@@ -453,3 +453,20 @@ def test_the_full_record_is_kept_sealed_and_given_back_to_a_coordinator(api):
     received = wait_until(lambda: api.events("referral.received"))[0]["data"]
     assert [p["role"] for p in received["participants"]] == [p["role"] for p in view["participants"]]
     assert "Siop" not in str(received) and "Ieuan" not in str(received)
+
+
+def test_hostile_bodies_get_a_400_and_store_nothing(api):
+    before = api.counts()
+    for data in (b"[" * 100000, b'{"a":' * 50000, b"\xff\xfe", b"null", b"[]", b'"text"', b"{}"):
+        answer = api.call("POST", "/v1/referrals", "referrer", data=data,
+                          headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400, (data[:10], answer.status_code, answer.text)
+    not_json = api.call("POST", "/v1/referrals", "referrer", data=b"a=b",
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert not_json.status_code == 400
+    case_id = api.refer()
+    for path in ("transitions", "consents"):
+        answer = api.call("POST", f"/v1/cases/{case_id}/{path}", data=b"[" * 100000,
+                          headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400
+    assert api.counts()["cases"] == before.get("cases", 0) + 1

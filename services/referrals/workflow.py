@@ -49,14 +49,20 @@ def submit_referral(body, principal, idempotency_key, outbox, vault):
     if idempotency_key is None:
         create_case(referral, outbox, vault)
         return 201, accepted(referral.case_id), False
-    key_id = vault.fingerprint("idempotency-key", f"{principal.agency}\n{idempotency_key}")
-    body_hash = vault.fingerprint("referral-body", json.dumps(body, sort_keys=True, separators=(",", ":")))
+    key_id, body_hash = intake_fingerprints(vault, principal.agency, idempotency_key, body)
     try:
         IntakeRequest(key_id=key_id, body_hash=body_hash, case_id=referral.case_id).save(force_insert=True)
     except ALREADY_THERE:
         return replay(key_id, body_hash, body, principal, outbox, vault)
     create_case(referral, outbox, vault)
     return 201, accepted(referral.case_id), False
+
+
+def intake_fingerprints(vault, agency, idempotency_key, body):
+    """Keyed hashes of (agency, key) and of the body: equal requests match, and neither
+    the key nor the body (which is personal data) is stored."""
+    return (vault.fingerprint("idempotency-key", f"{agency}\n{idempotency_key}"),
+            vault.fingerprint("referral-body", json.dumps(body, sort_keys=True, separators=(",", ":"))))
 
 
 def accepted(case_id):

@@ -470,3 +470,34 @@ def test_hostile_bodies_get_a_400_and_store_nothing(api):
                           headers={"Content-Type": "application/json"})
         assert answer.status_code == 400
     assert api.counts()["cases"] == before.get("cases", 0) + 1
+
+
+def test_a_claim_whose_request_died_is_finished_by_a_retry(api):
+    from datetime import datetime, timedelta, timezone
+    from services.referrals.workflow import intake_fingerprints
+    body = referral_body(0)
+    key_id, body_hash = intake_fingerprints(Vault(load_master_key(MASTER_KEY)), "test-police", "died-1", body)
+    claimed_case = str(uuid.uuid4())
+    # what a process leaves behind if it dies between claiming the key and storing the case
+    api.db.intake_requests.insert_one({"_id": key_id, "body_hash": body_hash, "case_id": claimed_case,
+                                       "claimed_at": datetime.now(timezone.utc) - timedelta(minutes=5)})
+    answer = api.call("POST", "/v1/referrals", "referrer", json=body, headers={"Idempotency-Key": "died-1"})
+    assert answer.status_code == 201 and answer.json()["case_id"] == claimed_case
+    assert Case.objects.count() == 1 and api.case(claimed_case).status == "RECEIVED"
+    again = api.call("POST", "/v1/referrals", "referrer", json=body, headers={"Idempotency-Key": "died-1"})
+    assert again.json()["case_id"] == claimed_case and again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_parallel_transitions_of_one_case_apply_once(api):
+    case_id = api.refer()
+    pool = eventlet.GreenPool(10)
+    answers = list(pool.imap(lambda _: api.call("POST", f"/v1/cases/{case_id}/transitions",
+                                                json={"to": "TRIAGE"}), range(10)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] + [409] * 9, [a.text for a in answers]
+    assert all(a.json()["allowed"] == ["CONTACTING", "ON_HOLD", "CLOSED"] for a in answers if a.status_code == 409)
+    case = api.case(case_id)
+    assert [(h["from"], h["to"]) for h in case.history] == [("RECEIVED", "TRIAGE")]
+    wait_until(lambda: api.events("case.status_changed"))
+    eventlet.sleep(0.5)
+    assert len(api.events("case.status_changed")) == 1

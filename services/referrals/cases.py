@@ -1,11 +1,26 @@
-"""Storage of cases, their sealed personal data, intake requests and the access log (mongoengine).
+"""Storage of cases, their changes, sealed personal data, intake requests and the access log.
 
 A case document holds the case, the participants' pseudonymous ids and attributes,
-their personal data sealed under each person's own key, and the outbox of events the
-last change caused: saving it (or one conditional update of it) is the single write
-that makes a change and its events durable together.
+their personal data sealed under each person's own key, and (when it is first saved)
+the referral.received event in its outbox.
+
+Every later change is one insert of a CaseChange whose _id is (case, next version):
+the unique _id lets exactly one writer make each version, and the change holds both
+the new values of the fields it changes and the events it causes, so the change and its
+events become durable in one single-document write. The case document is then brought
+up to date from it (a projection). Readers roll a case forward over any change the
+projection has not caught up with, so a crash between the two writes, or two
+projections overtaking each other, never shows a reader an old state.
+
+Why not a conditional update of the case document: FerretDB 1.24 on SQLite does not
+apply `update_one` with a filter atomically. Ten concurrent updates filtered on the
+same status can all report a modification while only the last write survives.
+Unique-key inserts are the one primitive it makes atomic.
 """
 from datetime import datetime, timezone
+
+from mongoengine.errors import NotUniqueError
+from pymongo.errors import DuplicateKeyError
 
 from mongoengine import (
     BinaryField,
@@ -13,6 +28,7 @@ from mongoengine import (
     DateTimeField,
     DictField,
     Document,
+    IntField,
     ListField,
     StringField,
 )
@@ -57,6 +73,7 @@ class Case(Document):
     deadline_due_sent = BooleanField(default=False)
     deadline_missed_sent = BooleanField(default=False)
     victim_told_at = DateTimeField()
+    version = IntField(default=0)             # of the last CaseChange applied to this document
     outbox = ListField(DictField())
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
@@ -65,6 +82,22 @@ class Case(Document):
         if self.referrer.get("party_id") == party_id:
             return dict(self.referrer, role="referrer")
         return next((p for p in self.participants if p["party_id"] == party_id), None)
+
+
+class CaseChange(Document):
+    """One change to one case: the fields it sets, and the events it causes (its outbox)."""
+    meta = {"db_alias": ALIAS, "collection": "case_changes", "indexes": ["case_id"]}
+    change_id = StringField(primary_key=True)  # change_key(case_id, version): unique per version
+    case_id = StringField(required=True)
+    version = IntField(required=True)
+    state = DictField(required=True)
+    by = StringField()
+    at = DateTimeField(default=utcnow)
+    outbox = ListField(DictField())
+
+
+def change_key(case_id, version):
+    return f"{case_id}:{version:09d}"
 
 
 class IntakeRequest(Document):
@@ -93,6 +126,51 @@ class ContactAccess(Document):
 
 def collection():
     return Case._get_collection()
+
+
+def load(case_id):
+    """The case as of its latest change, or None."""
+    case = Case.objects(case_id=case_id).first()
+    if case is None:
+        return None
+    pending = CaseChange._get_collection().find(
+        {"_id": {"$gt": change_key(case_id, case.version), "$lt": change_key(case_id, 10**9 - 1)}},
+        sort=[("_id", 1)])
+    caught_up = {}
+    for change in pending:
+        if change["version"] != case.version + 1:
+            break
+        for name, value in change["state"].items():
+            setattr(case, name, value)
+            caught_up[name] = value
+        case.version = change["version"]
+    if caught_up:
+        project(case_id, case.version, caught_up)
+    return case
+
+
+def project(case_id, version, state):
+    """Bring the case document up to `version`; a later reader repairs a lost race."""
+    collection().update_one({"_id": case_id, "version": {"$lt": version}},
+                            {"$set": {**state, "version": version}})
+
+
+def record_change(case, state, events, by):
+    """Make the next version of `case`: the fields in `state` and `events` in one insert.
+    None if another writer made that version first (reload and decide again)."""
+    version = (case.version or 0) + 1
+    state = {**state, "updated_at": utcnow()}
+    change = CaseChange(change_id=change_key(case.case_id, version), case_id=case.case_id, version=version,
+                        state=state, by=by, outbox=list(events))
+    try:
+        change.save(force_insert=True)
+    except (DuplicateKeyError, NotUniqueError):
+        return None
+    for name, value in state.items():
+        setattr(case, name, value)
+    case.version = version
+    project(case.case_id, version, state)
+    return change
 
 
 def unseal(vault, owner_id, sealed):

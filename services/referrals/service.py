@@ -34,7 +34,7 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     name = "referrals"
 
     db = Database()
-    outbox = Outbox(documents=[cases.Case])
+    outbox = Outbox(documents=[cases.Case, cases.CaseChange])
     auth = Authenticator()
     vault = VaultProvider()
     log_context = LogContext()
@@ -92,7 +92,7 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     @event_consumer("case_status")
     def on_matching_event(self, event):
         if event["type"] == "notification.sent":
-            workflow.note_victim_told(event)
+            workflow.note_victim_told(event, self.outbox)
         else:
             workflow.advance_for_event(event, self.outbox)
 

@@ -7,6 +7,7 @@ followed by a flush; the relay timer sends whatever a crash left behind.
 """
 import json
 import logging
+import random
 import re
 import time
 from datetime import timedelta
@@ -28,7 +29,8 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 # whose request never finished (its process died) may be taken over.
 REPLAY_WAIT = 10.0
 STALE_CLAIM = timedelta(seconds=30)
-CONDITIONAL_RETRIES = 10
+# Attempts at making a case's next version before giving up (409 over HTTP, a retry for events).
+CONDITIONAL_RETRIES = 30
 
 
 def who(principal):
@@ -114,7 +116,7 @@ def valid_case_id(case_id):
 
 
 def case_for(case_id, principal):
-    case = Case.objects(case_id=valid_case_id(case_id)).first()
+    case = cases.load(valid_case_id(case_id))
     if case is None:
         raise NotFound("no such case")
     if principal.role == "referrer" and case.agency != principal.agency:
@@ -171,28 +173,41 @@ def log_access(party_id, case_id, purpose, requester, granted, reason, fields, c
 
 # --- changes --------------------------------------------------------------------
 
-def _conditional_update(case, condition, update):
-    """Apply `update` if `case` still matches `condition`; True if it did."""
-    update.setdefault("$set", {})["updated_at"] = utcnow()
-    result = cases.collection().update_one({"_id": case.case_id, **condition}, update)
-    return result.modified_count == 1
+class KeptChanging(Exception):
+    pass
 
 
-def change_status(case, step, by, outbox):
-    """Record `step` on `case` if its status has not moved meanwhile; True if it was."""
-    events = [outbox.event("case.status_changed", case.case_id, step.event_data(case.case_id))]
+def change_case(case_id, decide, by, outbox, principal=None):
+    """Load the case, let `decide(case)` return (state, events, result) or raise, and
+    record that as the case's next version; if another writer made that version first,
+    load again and decide again. Returns `result`."""
+    for _ in range(CONDITIONAL_RETRIES):
+        case = case_for(case_id, principal) if principal else cases.load(case_id)
+        if case is None:
+            raise LookupError(f"case {case_id} is not known to referrals")
+        state, events, result = decide(case)
+        if state is None:
+            return result   # nothing to change
+        change = cases.record_change(case, state, [outbox.event(t, case.case_id, d) for t, d in events], by)
+        if change is not None:
+            outbox.flush(change)
+            return result(case) if callable(result) else result
+        time.sleep(random.uniform(0, 0.02))   # another writer won: let the crowd thin out
+    raise KeptChanging(f"case {case_id} kept changing; try again")
+
+
+def status_change(case, step, by):
+    """The state and events of moving `case` by `step`."""
     now = utcnow()
-    changes = {"status": step.to_status, "held_from": step.held_from}
+    state = {"status": step.to_status, "held_from": step.held_from,
+             "history": list(case.history) + [{"from": step.from_status, "to": step.to_status,
+                                                "reason": step.reason, "at": now, "by": by}]}
+    events = [("case.status_changed", step.event_data(case.case_id))]
     if step.closes:
-        events.append(outbox.event("case.closed", case.case_id, {
-            "case_id": case.case_id, "from_status": step.from_status, "reason": step.reason}))
-        changes["closure"] = {"reason": step.reason, "at": now}
-    entry = {"from": step.from_status, "to": step.to_status, "reason": step.reason, "at": now, "by": by}
-    done = _conditional_update(case, {"status": case.status},
-                               {"$set": changes, "$push": {"history": entry, "outbox": {"$each": events}}})
-    if done:
-        outbox.flush(case)
-    return done
+        state["closure"] = {"reason": step.reason, "at": now}
+        events.append(("case.closed", {"case_id": case.case_id, "from_status": step.from_status,
+                                       "reason": step.reason}))
+    return state, events
 
 
 def transition_case(case_id, body, principal, outbox):
@@ -200,40 +215,46 @@ def transition_case(case_id, body, principal, outbox):
         wanted = lifecycle.TransitionSchema().load(body)
     except Exception as exc:
         raise BadRequest("the transition is not valid", fields=getattr(exc, "messages", {}))
-    for _ in range(CONDITIONAL_RETRIES):
-        case = case_for(case_id, principal)
+    by = who(principal)
+
+    def decide(case):
         try:
             step = lifecycle.transition(case.status, wanted["to"], wanted.get("reason"), case.held_from)
         except lifecycle.IllegalTransition as illegal:
             raise Conflict(str(illegal), status=case.status, allowed=illegal.allowed)
         except lifecycle.ReasonRequired as missing:
             raise BadRequest(str(missing), fields={"reason": [str(missing)]})
-        if change_status(case, step, who(principal), outbox):
-            return views.detail(Case.objects(case_id=case.case_id).first())
-    raise Conflict("the case kept changing while this transition was applied; retry")
+        return (*status_change(case, step, by), views.detail)
+
+    try:
+        return change_case(case_id, decide, by, outbox, principal)
+    except KeptChanging:
+        raise Conflict("the case kept changing while this transition was applied; retry")
 
 
 def advance_for_event(event, outbox):
     """Move a case forward on one of matching's events; nothing if it already has."""
-    case_id = event["data"]["case_id"]
-    for _ in range(CONDITIONAL_RETRIES):
-        case = Case.objects(case_id=case_id).first()
-        if case is None:
-            raise LookupError(f"case {case_id} is not known to referrals")
+    by = f"event:{event['id']}"
+
+    def decide(case):
         step = lifecycle.advance_for_event(case.status, event["type"], event["data"])
-        if step is None or change_status(case, step, f"event:{event['id']}", outbox):
-            return step
-    raise RuntimeError(f"case {case_id} kept changing; the event will be retried")
+        return (None, None, None) if step is None else (*status_change(case, step, by), step)
+
+    return change_case(event["data"]["case_id"], decide, by, outbox)
 
 
-def note_victim_told(event):
+def note_victim_told(event, outbox):
     """A notification reached the harmed person: the Victims' Code clock is met."""
     data = event["data"]
     if data.get("recipient_role") != "harmed":
         return False
-    result = cases.collection().update_one({"_id": data["case_id"], "victim_told_at": None},
-                                           {"$set": {"victim_told_at": utcnow()}})
-    return result.modified_count == 1
+
+    def decide(case):
+        if case.victim_told_at is not None:
+            return None, None, False
+        return {"victim_told_at": utcnow()}, [], True
+
+    return change_case(data["case_id"], decide, f"event:{event['id']}", outbox)
 
 
 def record_consent(case_id, body, principal, outbox):
@@ -241,52 +262,57 @@ def record_consent(case_id, body, principal, outbox):
         data = consents.ConsentSchema().load(body)
     except Exception as exc:
         raise BadRequest("the consent is not valid", fields=getattr(exc, "messages", {}))
-    case = case_for(case_id, principal)
-    party = case.party(data["participant_id"])
-    if party is None or party["role"] == "referrer":
-        raise BadRequest("no such participant on this case",
-                         fields={"participant_id": ["No such participant on this case."]})
-    if not party.get("sealed"):
-        raise Conflict("this participant's personal data has been erased; no consent can be recorded")
-    if case.status == lifecycle.CLOSED and data["granted"]:
-        raise Conflict("the case is closed: consent can be withdrawn, not granted")
     record, event_data = consents.record_for(data)
-    record.update(at=utcnow(), by=who(principal))
-    event = outbox.event(consents.event_type(record), case.case_id, {"case_id": case.case_id, **event_data})
-    changes = {}
-    if party["role"] == "harmed" and case.victim_told_at is None:
-        changes["victim_told_at"] = record["at"]  # they could not consent without being told about RJ
-    _conditional_update(case, {}, {"$set": changes, "$push": {"consents": record, "outbox": event}})
-    outbox.flush(case)
-    return {"case_id": case.case_id, **{k: record[k] for k in ("participant_id", "scope", "item", "with_role",
-                                                                "granted", "method")},
-            "at": record["at"].isoformat()}
+    record.update(by=who(principal))
+
+    def decide(case):
+        party = case.party(data["participant_id"])
+        if party is None or party["role"] == "referrer":
+            raise BadRequest("no such participant on this case",
+                             fields={"participant_id": ["No such participant on this case."]})
+        if not party.get("sealed"):
+            raise Conflict("this participant's personal data has been erased; no consent can be recorded")
+        if case.status == lifecycle.CLOSED and data["granted"]:
+            raise Conflict("the case is closed: consent can be withdrawn, not granted")
+        record["at"] = utcnow()
+        state = {"consents": list(case.consents) + [record]}
+        if party["role"] == "harmed" and case.victim_told_at is None:
+            state["victim_told_at"] = record["at"]  # they could not consent without being told about RJ
+        answer = {"case_id": case.case_id, **{k: record[k] for k in (
+            "participant_id", "scope", "item", "with_role", "granted", "method")}, "at": record["at"].isoformat()}
+        return state, [(consents.event_type(record), {"case_id": case.case_id, **event_data})], answer
+
+    try:
+        return change_case(case_id, decide, who(principal), outbox, principal)
+    except KeptChanging:
+        raise Conflict("the case kept changing while the consent was recorded; retry")
 
 
 def erase_participant(case_id, party_id, principal, outbox):
     """Crypto-shred one person: destroy their key, drop their ciphertext, keep the case whole."""
-    for _ in range(CONDITIONAL_RETRIES):
-        case = case_for(case_id, principal)
+    def decide(case):
         party = case.party(party_id) if intake.PARTY_ID.match(party_id or "") else None
         if party is None:
             raise NotFound("no such participant on this case")
         if not party.get("sealed"):
-            return {"case_id": case.case_id, "participant_id": party_id, "erased_at": party.get("erased_at"),
-                    "already_erased": True}
+            erased_at = party.get("erased_at")
+            return None, None, {"case_id": case.case_id, "participant_id": party_id,
+                                "erased_at": erased_at.isoformat() if erased_at else None, "already_erased": True}
         cases.shred(party_id)   # the irreversible step first: from here the ciphertext is noise
         now = utcnow()
         if party["role"] == "referrer":
-            changes = {"referrer": {**case.referrer, "sealed": None, "erased_at": now}}
+            state = {"referrer": {**case.referrer, "sealed": None, "erased_at": now}}
         else:
-            changes = {"participants": [
-                {**p, "sealed": None, "erased_at": now} if p["party_id"] == party_id else p
-                for p in case.participants]}
-        event = outbox.event("participant.erased", case.case_id, {"case_id": case.case_id, "participant_id": party_id})
-        if _conditional_update(case, {"updated_at": case.updated_at}, {"$set": changes, "$push": {"outbox": event}}):
-            outbox.flush(case)
-            return {"case_id": case.case_id, "participant_id": party_id, "erased_at": now.isoformat(),
-                    "already_erased": False}
-    raise Conflict("the case kept changing while the erasure was applied; retry")
+            state = {"participants": [{**p, "sealed": None, "erased_at": now} if p["party_id"] == party_id else p
+                                      for p in case.participants]}
+        return state, [("participant.erased", {"case_id": case.case_id, "participant_id": party_id})], {
+            "case_id": case.case_id, "participant_id": party_id, "erased_at": now.isoformat(),
+            "already_erased": False}
+
+    try:
+        return change_case(case_id, decide, who(principal), outbox, principal)
+    except KeptChanging:
+        raise Conflict("the case kept changing while the erasure was applied; retry")
 
 
 # --- contact details for other services -----------------------------------------
@@ -300,6 +326,8 @@ def get_contact(party_id, purpose, requester, vault, correlationid=None):
         if isinstance(party_id, str) and intake.PARTY_ID.match(party_id):
             case = Case.objects(__raw__={"$or": [
                 {"referrer.party_id": party_id}, {"participants.party_id": party_id}]}).first()
+        if case is not None:
+            case = cases.load(case.case_id)   # with its latest consents and erasures
         if case is None:
             decision = contact.refuse("unknown_party")
         else:
@@ -314,20 +342,24 @@ def get_contact(party_id, purpose, requester, vault, correlationid=None):
 # --- Victims' Code clocks -------------------------------------------------------
 
 def announce_deadlines(outbox, now=None, limit=200):
-    """Emit case.deadline_due, then case.deadline_missed, once each per case: the flag
-    and the event are set in one conditional update, so a second tick (or a second
-    instance of the service) finds nothing left to do. Returns the events emitted."""
+    """Emit case.deadline_due, then case.deadline_missed, once each per case: the flag and
+    the event are one change of the case, made only by whoever makes its next version, so
+    a second tick (or a second instance of the service) finds nothing left to do."""
     now = now or utcnow()
     emitted = []
     for event_type, when, flag in (("case.deadline_due", "deadline_notice_at", "deadline_due_sent"),
                                    ("case.deadline_missed", "deadline_due_at", "deadline_missed_sent")):
-        pending = Case.objects(**{flag: False, f"{when}__lte": now, "victim_told_at": None,
-                                  "status__ne": lifecycle.CLOSED}).limit(limit)
-        for case in pending:
-            data = {"case_id": case.case_id, "deadline": case.deadline["deadline"],
-                    "due_at": case.deadline_due_at.isoformat(), "enhanced_rights": case.deadline["enhanced_rights"]}
-            event = outbox.event(event_type, case.case_id, data, correlationid=case.case_id)
-            if _conditional_update(case, {flag: False}, {"$set": {flag: True}, "$push": {"outbox": event}}):
-                outbox.flush(case)
-                emitted.append(event)
+        candidates = Case.objects(**{flag: False, f"{when}__lte": now, "victim_told_at": None,
+                                     "status__ne": lifecycle.CLOSED}).only("case_id").limit(limit)
+        for candidate in candidates:
+            def decide(case, event_type=event_type, flag=flag):
+                if getattr(case, flag) or case.victim_told_at is not None or case.status == lifecycle.CLOSED:
+                    return None, None, None
+                data = {"case_id": case.case_id, "deadline": case.deadline["deadline"],
+                        "due_at": case.deadline_due_at.isoformat(),
+                        "enhanced_rights": case.deadline["enhanced_rights"]}
+                return {flag: True}, [(event_type, data)], event_type
+
+            if change_case(candidate.case_id, decide, "timer:deadlines", outbox):
+                emitted.append((event_type, candidate.case_id))
     return emitted

@@ -501,3 +501,19 @@ def test_parallel_transitions_of_one_case_apply_once(api):
     wait_until(lambda: api.events("case.status_changed"))
     eventlet.sleep(0.5)
     assert len(api.events("case.status_changed")) == 1
+
+
+def test_parallel_consents_are_all_kept(api):
+    case_id = api.refer(referral_body(1))
+    parties = [p["party_id"] for p in api.case(case_id).participants]
+    bodies = [{"participant_id": parties[i % 3], "scope": "share_item", "granted": True,
+               "item": f"item_{i}", "with_role": "harmed"} for i in range(10)]
+    pool = eventlet.GreenPool(10)
+    answers = list(pool.imap(lambda b: api.call("POST", f"/v1/cases/{case_id}/consents", json=b), bodies))
+    assert [a.status_code for a in answers] == [201] * 10, [a.text for a in answers]
+    view = api.call("GET", f"/v1/cases/{case_id}").json()
+    assert sorted(c["item"] for c in view["consents"]) == sorted(b["item"] for b in bodies)
+    events = wait_until(lambda: (lambda e: e if len(e) >= 10 else None)(api.events("consent.recorded")))
+    eventlet.sleep(0.5)
+    assert sorted(e["data"]["item"] for e in api.events("consent.recorded")) == sorted(b["item"] for b in bodies)
+    assert len(events) == 10

@@ -17,6 +17,7 @@ apply `update_one` with a filter atomically. Ten concurrent updates filtered on 
 same status can all report a modification while only the last write survives.
 Unique-key inserts are the one primitive it makes atomic.
 """
+import os
 from datetime import datetime, timezone
 
 from mongoengine.errors import NotUniqueError
@@ -184,8 +185,13 @@ def unseal(vault, owner_id, sealed):
 
 
 def shred(owner_id):
-    """Destroy a person's data key: every copy of their ciphertext becomes noise."""
-    DataKey._get_collection().delete_one({"_id": owner_id})
+    """Destroy a person's data key: every copy of their ciphertext becomes noise.
+
+    The wrapped key is first overwritten with random bytes, so that a storage engine
+    which leaves deleted records in free pages leaves noise there, not the key."""
+    keys = DataKey._get_collection()
+    keys.update_one({"_id": owner_id}, {"$set": {"wrapped": os.urandom(60)}})
+    keys.delete_one({"_id": owner_id})
 
 
 def open_case(referral, vault, events, clock):

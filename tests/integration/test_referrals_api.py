@@ -517,3 +517,31 @@ def test_parallel_consents_are_all_kept(api):
     eventlet.sleep(0.5)
     assert sorted(e["data"]["item"] for e in api.events("consent.recorded")) == sorted(b["item"] for b in bodies)
     assert len(events) == 10
+
+
+def test_a_change_whose_projection_was_lost_is_still_seen_and_relayed(api):
+    """A crash after a change is stored but before the case document catches up: readers
+    roll the case forward, and the relay timer sends the change's events."""
+    from datetime import datetime, timezone
+    from services.referrals.cases import CaseChange, change_key
+    case_id = api.refer()
+    wait_until(lambda: api.events("referral.received"))
+    event = new_event("case.status_changed", case_id, {"case_id": case_id, "from_status": "RECEIVED",
+                                                        "to_status": "TRIAGE", "reason": None},
+                      source="/amends/test/referrals", region="test", correlationid=case_id)
+    CaseChange(change_id=change_key(case_id, 1), case_id=case_id, version=1, by="test",
+               state={"status": "TRIAGE", "history": [{"from": "RECEIVED", "to": "TRIAGE", "reason": None,
+                                                       "at": datetime.now(timezone.utc), "by": "test"}]},
+               outbox=[event]).save(force_insert=True)
+    assert api.case(case_id).status == "RECEIVED"   # the projection never happened
+    view = api.call("GET", f"/v1/cases/{case_id}", "auditor").json()
+    assert view["status"] == "TRIAGE" and [h["to_status"] for h in view["history"]] == ["TRIAGE"]
+    # the next change builds on it rather than overwriting it
+    moved = api.call("POST", f"/v1/cases/{case_id}/transitions", json={"to": "CONTACTING"})
+    assert moved.status_code == 200 and api.case(case_id).version == 2
+    with entrypoint_hook(api.container, "relay_outbox") as relay:
+        relay()
+    sent = wait_until(lambda: (lambda e: e if len(e) == 2 else None)(api.events("case.status_changed")))
+    assert sorted(e["data"]["to_status"] for e in sent) == ["CONTACTING", "TRIAGE"]
+    assert event["id"] in {e["id"] for e in sent}
+    assert CaseChange.objects(change_id=change_key(case_id, 1)).first().outbox == []

@@ -19,10 +19,10 @@ from schemathesis import GenerationMode
 from tests.factories import referral_body
 from tests.integration.test_referrals_api import running_referrals
 
-EXAMPLES = int(os.environ.get("AMENDS_FUZZ_EXAMPLES", "400"))
-MUTATIONS = int(os.environ.get("AMENDS_FUZZ_MUTATIONS", "200"))
+EXAMPLES = int(os.environ.get("AMENDS_FUZZ_EXAMPLES", "300"))
+MUTATIONS = int(os.environ.get("AMENDS_FUZZ_MUTATIONS", "150"))
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
     max_leaves=8)
 

@@ -18,6 +18,7 @@ same status can all report a modification while only the last write survives.
 Unique-key inserts are the one primitive it makes atomic.
 """
 import os
+import uuid
 from datetime import datetime, timezone
 
 from mongoengine.errors import NotUniqueError
@@ -204,7 +205,8 @@ def open_case(referral, vault, events, clock):
         keys[owner_id] = wrapped
         return vault.seal(key, owner_id, payload)
 
-    sensitive_owner = f"{referral.case_id}-record"
+    # unique per attempt, so two attempts at one case id never share (or shred) a key
+    sensitive_owner = f"{referral.case_id}-record-{uuid.uuid4().hex[:12]}"
     case = Case(
         case_id=referral.case_id,
         status="RECEIVED",

@@ -1,4 +1,4 @@
-"""Storage of cases, their changes, sealed personal data, intake requests and the access log.
+"""Storage of cases, their changes, sealed personal data and the access log.
 
 A case document holds the case, the participants' pseudonymous ids and attributes,
 their personal data sealed under each person's own key, and (when it is first saved)
@@ -76,6 +76,8 @@ class Case(Document):
     deadline_missed_sent = BooleanField(default=False)
     victim_told_at = DateTimeField()
     version = IntField(default=0)             # of the last CaseChange applied to this document
+    # a keyed hash of the body, when the case was opened with an Idempotency-Key (never the body)
+    intake_fingerprint = StringField()
     outbox = ListField(DictField())
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
@@ -100,16 +102,6 @@ class CaseChange(Document):
 
 def change_key(case_id, version):
     return f"{case_id}:{version:09d}"
-
-
-class IntakeRequest(Document):
-    """One Idempotency-Key of one agency: which body it came with (as a keyed hash, never
-    the body), the case it created and the answer given. Its _id makes the key unique."""
-    meta = {"db_alias": ALIAS, "collection": "intake_requests"}
-    key_id = StringField(primary_key=True)    # keyed hash of (agency, Idempotency-Key)
-    body_hash = StringField(required=True)
-    case_id = StringField(required=True)   # the case exists once the request is done
-    claimed_at = DateTimeField(default=utcnow)
 
 
 class ContactAccess(Document):

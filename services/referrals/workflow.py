@@ -10,13 +10,13 @@ import logging
 import random
 import re
 import time
-from datetime import timedelta
+import uuid
 
 from mongoengine.errors import NotUniqueError
 from pymongo.errors import DuplicateKeyError
 
 from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, views
-from services.referrals.cases import Case, ContactAccess, IntakeRequest, utcnow
+from services.referrals.cases import Case, ContactAccess, utcnow
 from shared.web import BadRequest, Conflict, Forbidden, NotFound
 
 # mongoengine reports a unique-key clash as NotUniqueError, pymongo as DuplicateKeyError
@@ -25,10 +25,7 @@ ALREADY_THERE = (DuplicateKeyError, NotUniqueError)
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-# How long a repeat of a request waits for the first one to finish, and when a claim
-# whose request never finished (its process died) may be taken over.
-REPLAY_WAIT = 10.0
-STALE_CLAIM = timedelta(seconds=30)
+INTAKE_NAMESPACE = uuid.UUID("5b0f0c1e-8d3a-4c57-9a57-6f1f2d0c7a11")
 # Attempts at making a case's next version before giving up (409 over HTTP, a retry for events).
 CONDITIONAL_RETRIES = 30
 
@@ -40,7 +37,12 @@ def who(principal):
 # --- intake ---------------------------------------------------------------------
 
 def submit_referral(body, principal, idempotency_key, outbox, vault):
-    """(status, payload, replayed) for a referral; raise BadRequest or Conflict."""
+    """(status, payload, replayed) for a referral; raise BadRequest or Conflict.
+
+    With an Idempotency-Key, the case id is derived from a keyed hash of (agency, key), so
+    the case insert itself is the claim: of any number of concurrent requests with one
+    key, exactly one stores its case (the _id is unique) and the others answer with it,
+    or 409 if their body differs. No separate claim, nothing to wait for or take over."""
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
         raise BadRequest("the Idempotency-Key header is not valid", fields={
             "Idempotency-Key": ["Use 1 to 255 printable ASCII characters, no spaces."]})
@@ -52,12 +54,15 @@ def submit_referral(body, principal, idempotency_key, outbox, vault):
         create_case(referral, outbox, vault)
         return 201, accepted(referral.case_id), False
     key_id, body_hash = intake_fingerprints(vault, principal.agency, idempotency_key, body)
-    try:
-        IntakeRequest(key_id=key_id, body_hash=body_hash, case_id=referral.case_id).save(force_insert=True)
-    except ALREADY_THERE:
-        return replay(key_id, body_hash, body, principal, outbox, vault)
-    create_case(referral, outbox, vault)
-    return 201, accepted(referral.case_id), False
+    referral.case_id = str(uuid.uuid5(INTAKE_NAMESPACE, key_id))
+    existing = Case.objects(case_id=referral.case_id).only("case_id", "intake_fingerprint").first()
+    if existing is None:
+        if create_case(referral, outbox, vault, intake_fingerprint=body_hash):
+            return 201, accepted(referral.case_id), False
+        existing = Case.objects(case_id=referral.case_id).only("case_id", "intake_fingerprint").first()
+    if existing.intake_fingerprint != body_hash:
+        raise Conflict("this Idempotency-Key was already used with a different body")
+    return 201, accepted(referral.case_id), True
 
 
 def intake_fingerprints(vault, agency, idempotency_key, body):
@@ -71,31 +76,13 @@ def accepted(case_id):
     return {"case_id": case_id, "status": "RECEIVED"}
 
 
-def replay(key_id, body_hash, body, principal, outbox, vault):
-    """The answer to a repeated Idempotency-Key: the first answer if the body is the same."""
-    give_up = time.monotonic() + REPLAY_WAIT
-    while True:
-        claim = IntakeRequest.objects(key_id=key_id).first()
-        if claim.body_hash != body_hash:
-            raise Conflict("this Idempotency-Key was already used with a different body")
-        if Case.objects(case_id=claim.case_id).only("case_id").first() is not None:
-            return 201, accepted(claim.case_id), True
-        if utcnow() - claim.claimed_at > STALE_CLAIM:
-            # The first request died before creating its case: finish its work, under its case id.
-            if create_case(intake.parse(body, principal.agency, case_id=claim.case_id), outbox, vault):
-                return 201, accepted(claim.case_id), False
-            continue
-        if time.monotonic() > give_up:
-            raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly")
-        time.sleep(0.05)
-
-
-def create_case(referral, outbox, vault):
+def create_case(referral, outbox, vault, intake_fingerprint=None):
     """Store the case and announce it; False if a case with its id already exists."""
     clock = deadlines.victim_told_about_rj(referral.reported_on, referral.enhanced_rights)
     event = outbox.event("referral.received", referral.case_id, referral.received_event_data(),
                          correlationid=referral.case_id)
     case = cases.open_case(referral, vault, [event], clock)
+    case.intake_fingerprint = intake_fingerprint
     try:
         case.save(force_insert=True)
     except ALREADY_THERE:

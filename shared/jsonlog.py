@@ -14,6 +14,12 @@ _context = threading.local()
 
 CONTEXT_KEYS = ("correlationid", "causationid", "event_type")
 
+# Libraries whose log arguments can be message payloads: nameko logs every RPC reply
+# body at DEBUG (and a get_contact reply is contact details), pymongo logs commands and
+# their documents. From these only the fixed text of the message is kept, never its values.
+PAYLOAD_LOGGERS = ("nameko.rpc", "nameko.messaging", "nameko.events", "nameko.amqp", "pymongo.command", "kombu",
+                   "amqp")
+
 
 def bind(**values):
     for key in CONTEXT_KEYS:
@@ -52,6 +58,8 @@ class JsonFormatter(logging.Formatter):
             line["message"] = f"unhandled error in {record.name}"
             line["error"] = record.exc_info[0].__name__
             line["error_at"] = _where(record.exc_info[2])
+        elif record.name.startswith(PAYLOAD_LOGGERS):
+            line["message"] = record.msg if isinstance(record.msg, str) else f"{record.name} record (values withheld)"
         else:
             line["message"] = record.getMessage()
         return json.dumps(line, default=str)

@@ -75,6 +75,8 @@ def read_json(request):
         body = json.loads(request.get_data(cache=True) or b"")
     except ValueError:
         raise BadRequest("the body is not valid JSON")
+    except RecursionError:  # nesting deeper than the parser will follow
+        raise BadRequest("the body is nested too deeply")
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body

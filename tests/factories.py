@@ -33,3 +33,20 @@ def referral_received_data(**changes):
     }
     data.update(changes)
     return data
+
+
+def full_referral_body(**changes):
+    """A referral using every field of the intake record (DOMAIN.md), for tests that need them."""
+    body = referral_body(1, crime_reported_on="2026-11-10")
+    body["referrer"].update(role_title="YOT officer", team="Cardiff YOT", language="cy")
+    harmed, harmer, adult = body["participants"]
+    harmed.update(preferred_channels=["email", "letter"], safe_addresses=["Siop y Gornel, Heol y Frenhines, Caerdydd"],
+                  safe_contact_windows=[{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"}])
+    harmer.update(contact_safe=True, safe_addresses=["c/o YOT, Cardiff"])
+    body["participants"].append({"role": "interpreter", "name": "Ieuan Ifans", "age_band": "35_49", "language": "cy",
+                                 "contact": {"email": "ieuan@interpreters.example"}, "preferred_channels": ["email"]})
+    body["participants"].append({"role": "supporter", "name": "Nia Hughes", "age_band": "35_49", "language": "cy",
+                                 "contact": {"phone": "+44 7700 900999"}, "preferred_channels": ["sms"],
+                                 "access_needs": ["hearing_loop"]})
+    body.update(changes)
+    return body

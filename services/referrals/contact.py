@@ -1,14 +1,23 @@
 """Which of a person's details may be released, to whom, and for what: pure rules.
 
-Each purpose names the smallest set of fields it needs. A request for any other
-purpose, or for a person the purpose does not cover, is refused with a reason.
+Each purpose names the roles it may reach and the smallest set of fields it needs.
+A request for any other purpose, or for a person the purpose does not cover, is
+refused with a reason code (CONTRACTS.md). Only keys with a value are released.
 """
 from dataclasses import dataclass
 
-# purpose -> (roles it may reach, fields it releases)
+from services.referrals import consents
+
+PARTICIPANT_FIELDS = ("name", "email", "phone", "language", "preferred_channels", "safe_contact_windows",
+                      "contact_safe")
+# purpose -> (roles it may reach, fields it releases, whether the person's consent and safety apply)
 PURPOSES = {
-    "referrer_update": ({"referrer"}, ("name", "email")),
+    "referrer_update": ({"referrer"}, ("name", "email", "language"), False),
+    "participant_information": ({"harmed", "harmer", "supporter", "appropriate_adult"}, PARTICIPANT_FIELDS, True),
+    "outcome_update": ({"harmed"}, PARTICIPANT_FIELDS, True),
 }
+# channels that need a field to be usable
+CHANNEL_NEEDS = {"email": "email", "sms": "phone", "phone": "phone"}
 
 
 @dataclass(frozen=True)
@@ -22,16 +31,57 @@ class Decision:
         return sorted(self.details)
 
 
-def decide(role, personal, purpose):
+def refuse(reason):
+    return Decision(False, reason, {})
+
+
+def usable_channels(personal):
+    """The preferred channels that can actually reach the person, in their order.
+    A letter counts only when there is a safe address to send it to."""
+    contact = personal.get("contact", {})
+    usable = []
+    for channel in personal.get("preferred_channels", []):
+        if channel == "letter":
+            if personal.get("safe_addresses"):
+                usable.append(channel)
+        elif contact.get(CHANNEL_NEEDS[channel]):
+            usable.append(channel)
+    return usable
+
+
+def decide(party, personal, purpose, consent_records=()):
+    """Whether `purpose` may reach `party` (its role, attributes and safeguarding flag),
+    and with which of its `personal` details (None once erased)."""
     if purpose not in PURPOSES:
-        return Decision(False, "unknown_purpose", {})
-    roles, wanted = PURPOSES[purpose]
-    if role not in roles:
-        return Decision(False, "purpose_does_not_cover_role", {})
+        return refuse("unknown_purpose")
+    roles, wanted, guarded = PURPOSES[purpose]
+    if party["role"] not in roles:
+        return refuse("purpose_does_not_cover_role")
     if personal is None:
-        return Decision(False, "personal_data_erased", {})
-    flat = {"name": personal.get("name"), **personal.get("contact", {})}
-    details = {name: flat[name] for name in wanted if flat.get(name)}
-    if not details:
-        return Decision(False, "no_contact_details", {})
+        return refuse("personal_data_erased")
+    if guarded:
+        # No record yet is not a refusal: the first message explains RJ and how to say no.
+        consent = consents.in_force(consent_records, party["party_id"], "participation")
+        if consent is not None and not consent["granted"]:
+            return refuse("consent_withdrawn")
+        if not party.get("contact_safe", True):
+            return refuse("contact_unsafe")
+    contact = personal.get("contact", {})
+    flat = {
+        "name": personal.get("name"),
+        "email": contact.get("email"),
+        "phone": contact.get("phone"),
+        "language": party.get("attributes", {}).get("language"),
+        "preferred_channels": usable_channels(personal),
+        "safe_contact_windows": personal.get("safe_contact_windows", []),
+        "contact_safe": party.get("contact_safe", True),
+    }
+    if not (flat["email"] or flat["phone"] or (guarded and flat["preferred_channels"])):
+        return refuse("no_contact_details")
+    details = {}
+    for name in wanted:
+        value = flat.get(name)
+        # an empty window list means "any time" and contact_safe False is meaningful: keep both
+        if value or name in ("safe_contact_windows", "contact_safe") and value is not None:
+            details[name] = value
     return Decision(True, "granted", details)

@@ -1,28 +1,70 @@
 """What a referral is, and how one becomes a case: pure rules, no I/O.
 
-The intake schema follows DOMAIN.md. Personal data (names, contact details, crime
-reference, offence date) is kept apart from the attributes that decisions need, so
-that only the latter can ever reach the bus.
+The intake schema follows DOMAIN.md. Personal data (names, contact details, safe
+addresses and contact windows, the crime reference and dates) is kept apart from the
+attributes that decisions need, so that only the latter can ever reach the bus.
+Fields added after the first release all have defaults, so older bodies still load.
 """
+import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.events import catalogue
 
 CHANNELS = ("email", "sms", "letter", "phone")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Dates before this are almost certainly typing errors, and would make the clocks absurd.
+EARLIEST_DATE = date(1950, 1, 1)
 _code = validate.Regexp(r"^[a-z0-9][a-z0-9_.-]*$", error="Use lower-case letters, digits, '-', '_' or '.'.")
+_hhmm = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="Use 24-hour HH:MM.")
+_text = validate.Regexp(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", error="Control characters are not allowed.")
+
+# Ids the service hands out; anything else in a path is refused before it reaches the database.
+CASE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+PARTY_ID = re.compile(r"^(p|ref)-[0-9a-f]{32}$")
+
+
+def _text_field(max_length, **kwargs):
+    return fields.Str(validate=[validate.Length(min=1, max=max_length), _text], **kwargs)
+
+
+def _unique(values):
+    if len(set(values)) != len(values):
+        raise ValidationError("List each value once.")
+
+
+def _not_future(value):
+    if value < EARLIEST_DATE or value > date.today():
+        raise ValidationError(f"Must be between {EARLIEST_DATE.isoformat()} and today.")
 
 
 class ContactSchema(Schema):
     email = fields.Email(validate=validate.Length(max=254))
     phone = fields.Str(validate=validate.Regexp(r"^\+?[0-9 ()-]{7,20}$", error="Not a valid phone number."))
-    address = fields.Str(validate=validate.Length(min=1, max=500))
+    address = _text_field(500)
+
+
+class ContactWindowSchema(Schema):
+    """When it is safe to contact someone, in Europe/London local time."""
+    days = fields.List(fields.Str(validate=validate.OneOf(DAYS)), required=True,
+                       validate=[validate.Length(min=1, max=7), _unique])
+    start = fields.Str(required=True, validate=_hhmm)
+    end = fields.Str(required=True, validate=_hhmm)
+
+    @validates_schema
+    def start_before_end(self, data, **kwargs):
+        if data.get("start") and data.get("end") and data["start"] >= data["end"]:
+            raise ValidationError("The window must end after it starts.", "end")
 
 
 class ReferrerSchema(Schema):
-    officer_name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+    officer_name = _text_field(200, required=True)
+    role_title = _text_field(200)
+    team = _text_field(200)
+    language = fields.Str(load_default="en", validate=validate.OneOf(catalogue.LANGUAGES))
     contact = fields.Nested(ContactSchema, required=True)
 
     @validates_schema
@@ -33,28 +75,39 @@ class ReferrerSchema(Schema):
 
 class ParticipantSchema(Schema):
     role = fields.Str(required=True, validate=validate.OneOf(catalogue.ROLES))
-    name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+    name = _text_field(200, required=True)
     age_band = fields.Str(required=True, validate=validate.OneOf(catalogue.AGE_BANDS))
     language = fields.Str(load_default="en", validate=validate.OneOf(catalogue.LANGUAGES))
     contact = fields.Nested(ContactSchema, load_default=dict)
-    preferred_channels = fields.List(fields.Str(validate=validate.OneOf(CHANNELS)), load_default=list)
-    access_needs = fields.List(fields.Str(validate=_code), load_default=list)
+    preferred_channels = fields.List(fields.Str(validate=validate.OneOf(CHANNELS)), load_default=list,
+                                     validate=_unique)
+    # Empty: any time. Otherwise contact only inside one of these windows.
+    safe_contact_windows = fields.List(fields.Nested(ContactWindowSchema), load_default=list,
+                                       validate=validate.Length(max=14))
+    # Addresses a letter may safely go to; a letter goes nowhere else.
+    safe_addresses = fields.List(_text_field(500), load_default=list, validate=validate.Length(max=5))
+    # A safeguarding flag: false forbids any contact with this person.
+    contact_safe = fields.Bool(load_default=True)
+    access_needs = fields.List(fields.Str(validate=[_code, validate.Length(max=50)]), load_default=list,
+                               validate=validate.Length(max=20))
 
 
 class OffenceSchema(Schema):
     category = fields.Str(required=True, validate=validate.OneOf(catalogue.OFFENCE_CATEGORIES))
-    date = fields.Date(required=True)
+    date = fields.Date(required=True, validate=_not_future)
 
 
 class ReferralSchema(Schema):
     referrer = fields.Nested(ReferrerSchema, required=True)
-    crime_reference = fields.Str(required=True, validate=validate.Length(min=1, max=50))
+    crime_reference = _text_field(50, required=True)
     offence = fields.Nested(OffenceSchema, required=True)
+    # When the victim reported the crime: the Victims' Code clock starts here (default: today).
+    crime_reported_on = fields.Date(validate=_not_future)
     cjs_stage = fields.Str(required=True, validate=validate.OneOf(catalogue.CJS_STAGES))
     initiated_by = fields.Str(required=True, validate=validate.OneOf(("harmed", "harmer")))
     harmer_accepts_responsibility = fields.Bool(required=True)
     flags = fields.List(fields.Str(validate=validate.OneOf(catalogue.FLAGS)), load_default=list)
-    region = fields.Str(required=True, validate=_code)
+    region = fields.Str(required=True, validate=[_code, validate.Length(max=50)])
     participants = fields.List(fields.Nested(ParticipantSchema), required=True, validate=validate.Length(min=2, max=20))
 
     @validates_schema
@@ -63,6 +116,12 @@ class ReferralSchema(Schema):
         missing = [r for r in ("harmed", "harmer") if r not in roles]
         if missing:
             raise ValidationError(f"A referral needs at least one {' and one '.join(missing)} participant.", "participants")
+
+    @validates_schema
+    def reported_after_offence(self, data, **kwargs):
+        reported, offence = data.get("crime_reported_on"), data.get("offence", {}).get("date")
+        if reported and offence and reported < offence:
+            raise ValidationError("The crime cannot be reported before it happened.", "crime_reported_on")
 
 
 class InvalidReferral(ValueError):
@@ -74,11 +133,13 @@ class InvalidReferral(ValueError):
 @dataclass
 class Person:
     """Someone on a case. `personal` is what identifies or reaches them; it is stored
-    encrypted and never leaves the referrals service except through `get_contact`."""
+    encrypted and never leaves the referrals service except through `get_contact`
+    or to a role entitled to it."""
     party_id: str
     role: str
     personal: dict
     attributes: dict = field(default_factory=dict)
+    contact_safe: bool = True
 
 
 @dataclass
@@ -90,6 +151,11 @@ class Referral:
     participants: list
     attributes: dict
     sensitive: dict
+    reported_on: date
+
+    @property
+    def enhanced_rights(self):
+        return "enhanced_rights_victim" in self.attributes["flags"]
 
     def received_event_data(self):
         return {
@@ -112,32 +178,51 @@ def new_party_id(prefix):
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
-def parse(body, agency):
-    """Validate a referral body and split it into a Referral; raise InvalidReferral."""
+def load(body):
+    """The validated body; raise InvalidReferral naming every field at fault."""
     try:
-        data = ReferralSchema().load(body)
+        return ReferralSchema().load(body)
     except ValidationError as exc:
         raise InvalidReferral(exc.messages) from None
+
+
+def parse(body, agency, case_id=None, today=None):
+    """Validate a referral body and split it into a Referral; raise InvalidReferral."""
+    data = load(body)
+    referrer_data = data["referrer"]
     referrer = Person(
         party_id=new_party_id("ref"),
         role="referrer",
-        personal={"name": data["referrer"]["officer_name"], "contact": data["referrer"]["contact"]},
+        personal={
+            "name": referrer_data["officer_name"],
+            "contact": referrer_data["contact"],
+            **{k: referrer_data[k] for k in ("role_title", "team") if k in referrer_data},
+        },
+        attributes={"language": referrer_data["language"]},
     )
     participants = [
         Person(
             party_id=new_party_id("p"),
             role=p["role"],
-            personal={"name": p["name"], "contact": p["contact"], "preferred_channels": p["preferred_channels"]},
+            personal={
+                "name": p["name"],
+                "contact": p["contact"],
+                "preferred_channels": p["preferred_channels"],
+                "safe_contact_windows": p["safe_contact_windows"],
+                "safe_addresses": p["safe_addresses"],
+            },
             attributes={
                 "age_band": p["age_band"],
                 "language": p["language"],
                 "access_needs": sorted(set(p["access_needs"])),
             },
+            contact_safe=p["contact_safe"],
         )
         for p in data["participants"]
     ]
+    reported_on = data.get("crime_reported_on") or today or date.today()
     return Referral(
-        case_id=str(uuid.uuid4()),
+        case_id=case_id or str(uuid.uuid4()),
         agency=agency,
         region=data["region"],
         referrer=referrer,
@@ -152,5 +237,7 @@ def parse(body, agency):
         sensitive={
             "crime_reference": data["crime_reference"],
             "offence_date": data["offence"]["date"].isoformat(),
+            "crime_reported_on": reported_on.isoformat(),
         },
+        reported_on=reported_on,
     )

@@ -6,6 +6,8 @@ wrapped key makes every copy of their ciphertext unreadable (crypto-shredding),
 without touching the case document or the events that refer to them.
 """
 import base64
+import hashlib
+import hmac
 import json
 import os
 
@@ -36,6 +38,13 @@ class Vault:
 
     def __init__(self, master_key):
         self._master = AESGCM(master_key)
+        # a separate key for fingerprints, so no hash of personal data can be tested by guessing
+        self._fingerprint_key = hmac.new(master_key, b"amends-fingerprint-v1", hashlib.sha256).digest()
+
+    def fingerprint(self, label, text):
+        """A keyed hash of `text`: equal texts match, and nobody without the master key can
+        check a guess against it. Used for idempotency keys and request bodies."""
+        return hmac.new(self._fingerprint_key, f"{label}\n{text}".encode(), hashlib.sha256).hexdigest()
 
     def new_data_key(self, owner_id):
         """A fresh data key for `owner_id`: (plain key, wrapped key to store)."""

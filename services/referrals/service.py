@@ -1,17 +1,25 @@
-"""The referrals service: intake over HTTP, contact details over RPC. Entrypoints only."""
+"""The referrals service: intake and the case lifecycle over HTTP, contact details over
+RPC, case status from matching's events, Victims' Code clocks on a timer. Entrypoints only."""
+import os
+
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
+from nameko.timer import timer
 from nameko.web.handlers import http
 
-from services.referrals import cases, contact, intake
+from services.referrals import cases, openapi, workflow
 from services.referrals.protection import Vault, load_master_key
 from shared.health import HealthEndpoint
 from shared.jsonlog import LogContext, current
+from shared.messaging.consumer import event_consumer
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.storage import Database
-from shared.web import Authenticator, BadRequest, Forbidden, NotFound, api, json_response, read_json
+from shared.web import Authenticator, api, json_response, read_json
 
 STAFF = ("coordinator", "facilitator", "auditor")
+CASEWORKERS = ("coordinator", "facilitator")
+# Seconds between checks of the Victims' Code clocks (read at import, as nameko's timer needs).
+DEADLINE_INTERVAL = float(os.environ.get("REFERRALS_DEADLINE_INTERVAL", "60"))
 
 
 class VaultProvider(DependencyProvider):
@@ -26,67 +34,68 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     name = "referrals"
 
     db = Database()
-    outbox = Outbox(documents=[cases.Case])
+    outbox = Outbox(documents=[cases.Case, cases.CaseChange])
     auth = Authenticator()
     vault = VaultProvider()
     log_context = LogContext()
 
+    @http("GET", "/v1/openapi.json")
+    @api(roles=None)
+    def openapi_document(self, request):
+        return json_response(openapi.document())
+
     @http("POST", "/v1/referrals")
     @api(roles=("referrer", "coordinator"))
     def submit_referral(self, request, principal):
-        try:
-            referral = intake.parse(read_json(request), principal.agency)
-        except intake.InvalidReferral as invalid:
-            raise BadRequest("the referral is not valid", fields=invalid.errors)
-        event = self.outbox.event(
-            "referral.received", referral.case_id, referral.received_event_data(), correlationid=referral.case_id
-        )
-        case = cases.open_case(referral, self.vault, event)
-        case.save(force_insert=True)
-        self.outbox.flush(case)
-        return json_response({"case_id": case.case_id, "status": case.status}, 201,
-                             {"Location": f"/v1/cases/{case.case_id}"})
+        status, payload, replayed = workflow.submit_referral(
+            read_json(request), principal, request.headers.get("Idempotency-Key"), self.outbox, self.vault)
+        headers = {"Location": f"/v1/cases/{payload['case_id']}"}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return json_response(payload, status, headers)
+
+    @http("GET", "/v1/cases")
+    @api(roles=("referrer",) + STAFF)
+    def list_cases(self, request, principal):
+        return json_response(workflow.list_cases(request.args.to_dict(), principal))
 
     @http("GET", "/v1/cases/<string:case_id>")
     @api(roles=("referrer",) + STAFF)
     def get_case(self, request, case_id, principal):
-        case = cases.Case.objects(case_id=case_id).first()
-        if case is None:
-            raise NotFound("no such case")
-        if principal.role == "referrer" and case.agency != principal.agency:
-            raise Forbidden("this case belongs to another agency")
-        return json_response({
-            "case_id": case.case_id,
-            "status": case.status,
-            "agency": case.agency,
-            "region": case.region,
-            "attributes": case.attributes,
-            "participants": [
-                {"participant_id": p["party_id"], "role": p["role"], **p["attributes"]} for p in case.participants
-            ],
-            "created_at": case.created_at.isoformat(),
-        })
+        return json_response(workflow.case_view(case_id, principal, self.vault))
+
+    @http("POST", "/v1/cases/<string:case_id>/transitions")
+    @api(roles=CASEWORKERS)
+    def transition_case(self, request, case_id, principal):
+        return json_response(workflow.transition_case(case_id, read_json(request), principal, self.outbox))
+
+    @http("POST", "/v1/cases/<string:case_id>/consents")
+    @api(roles=CASEWORKERS)
+    def record_consent(self, request, case_id, principal):
+        return json_response(workflow.record_consent(case_id, read_json(request), principal, self.outbox), 201)
+
+    @http("POST", "/v1/cases/<string:case_id>/participants/<string:party_id>/erasure")
+    @api(roles=("coordinator",))
+    def erase_participant(self, request, case_id, party_id, principal):
+        return json_response(workflow.erase_participant(case_id, party_id, principal, self.outbox))
+
+    @http("GET", "/v1/cases/<string:case_id>/access-log")
+    @api(roles=("coordinator", "auditor"))
+    def access_log(self, request, case_id, principal):
+        return json_response(workflow.access_log(case_id, principal))
 
     @rpc
     def get_contact(self, party_id, purpose, requester):
         """Contact details of one person for one stated purpose; every call is logged."""
-        case = cases.Case.objects(__raw__={"$or": [
-            {"referrer.party_id": party_id}, {"participants.party_id": party_id}
-        ]}).first()
-        if case is None:
-            decision = contact.Decision(False, "unknown_party", {})
+        return workflow.get_contact(party_id, purpose, requester, self.vault, current("correlationid"))
+
+    @event_consumer("case_status")
+    def on_matching_event(self, event):
+        if event["type"] == "notification.sent":
+            workflow.note_victim_told(event, self.outbox)
         else:
-            party = case.party(party_id)
-            personal = cases.unseal(self.vault, party_id, party["sealed"])
-            decision = contact.decide(party["role"], personal, purpose)
-        cases.ContactAccess(
-            party_id=party_id,
-            case_id=case.case_id if case else None,
-            purpose=purpose,
-            requester=requester,
-            granted=decision.granted,
-            reason=decision.reason,
-            fields_released=decision.fields,
-            correlationid=current("correlationid"),
-        ).save()
-        return {"granted": decision.granted, "reason": decision.reason, "details": decision.details}
+            workflow.advance_for_event(event, self.outbox)
+
+    @timer(interval=DEADLINE_INTERVAL)
+    def check_deadlines(self):
+        workflow.announce_deadlines(self.outbox)

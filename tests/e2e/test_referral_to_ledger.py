@@ -60,6 +60,9 @@ def test_a_referral_travels_into_the_ledger(platform):
     assert sorted(e["data"]["template"] for e in entries
                   if e["type"] == "notification.sent" and e["data"]["recipient_role"] == "referrer") == [
         "referrer.case_assessed", "referrer.facilitator_assigned", "referrer.referral_received"]
+    # referrals moves the case on as matching's events arrive
+    assert [e["data"]["to_status"] for e in entries if e["type"] == "case.status_changed"][:2] == [
+        "CONTACTING", "ASSESSMENT"]
     assert all(e["source"].startswith("/amends/") for e in entries)
     to_referrer = wait_until(lambda: (lambda m: m if len(m) >= 3 else None)(
         [m for m in mails(mail_dir) if m["To"] == referrer_email]))

@@ -77,7 +77,8 @@ def test_get_contact_releases_only_what_the_purpose_needs_and_logs_it(run_servic
             granted = referrals.get_contact(case.referrer["party_id"], "referrer_update", "notifications")
             refused = referrals.get_contact(case.participants[0]["party_id"], "referrer_update", "notifications")
         assert granted == {"granted": True, "reason": "granted",
-                           "details": {"name": "PC Dafydd Morgan", "email": "dafydd.morgan@police.example"}}
+                           "details": {"name": "PC Dafydd Morgan", "email": "dafydd.morgan@police.example",
+                                       "language": "en"}}
         assert refused["granted"] is False and refused["details"] == {}
         log = list(ContactAccess.objects(case_id=case_id).order_by("at"))
         assert [(a.granted, a.requester, a.purpose) for a in log] == [

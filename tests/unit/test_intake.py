@@ -71,8 +71,9 @@ def test_a_bad_master_key_is_refused():
 
 def test_contact_release_follows_the_purpose():
     personal = {"name": "PC Morgan", "contact": {"email": "m@police.example", "phone": "0123456789"}}
-    granted = contact.decide("referrer", personal, "referrer_update")
+    referrer, harmed = {"party_id": "ref-1", "role": "referrer"}, {"party_id": "p-1", "role": "harmed"}
+    granted = contact.decide(referrer, personal, "referrer_update")
     assert granted.granted and granted.details == {"name": "PC Morgan", "email": "m@police.example"}
-    assert not contact.decide("harmed", personal, "referrer_update").granted
-    assert contact.decide("referrer", personal, "marketing").reason == "unknown_purpose"
-    assert contact.decide("referrer", None, "referrer_update").reason == "personal_data_erased"
+    assert not contact.decide(harmed, personal, "referrer_update").granted
+    assert contact.decide(referrer, personal, "marketing").reason == "unknown_purpose"
+    assert contact.decide(referrer, None, "referrer_update").reason == "personal_data_erased"

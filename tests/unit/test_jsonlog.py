@@ -33,3 +33,13 @@ def test_errors_keep_neither_the_message_nor_the_stack():
     assert "Traceback" not in text
     assert line["error"] == "ValueError"
     assert "test_jsonlog.py" in line["error_at"]
+
+
+def test_payload_logging_libraries_keep_only_their_fixed_text():
+    formatter = jsonlog.JsonFormatter(service="notifications")
+    reply = logging.LogRecord("nameko.rpc", logging.DEBUG, __file__, 1, "RPC reply event complete %s %s",
+                              ("reply", {"result": {"details": {"email": "sian@mail.example"}}}), None)
+    line = json.loads(formatter.format(reply))
+    assert line["message"] == "RPC reply event complete %s %s" and "sian" not in json.dumps(line)
+    ours = logging.LogRecord("services.referrals", logging.INFO, __file__, 1, "case %s opened", ("c-1",), None)
+    assert json.loads(formatter.format(ours))["message"] == "case c-1 opened"

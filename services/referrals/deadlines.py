@@ -1,0 +1,70 @@
+"""Victims' Code clocks: pure date arithmetic, no I/O.
+
+A victim must be told about restorative justice within 5 working days of reporting
+the crime, or 1 working day for a victim with enhanced rights. Working days skip
+weekends and the bank holidays of England and Wales (from the maintained `holidays`
+package, subdivisions ENG and WLS, whose union is used so a holiday in either counts).
+The day of the report itself is not counted; the deadline is the end of the last
+working day, Europe/London time.
+"""
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+LONDON = ZoneInfo("Europe/London")
+DEADLINE = "victim_told_about_rj"
+STANDARD_DAYS = 5
+ENHANCED_DAYS = 1
+
+
+@lru_cache(maxsize=64)
+def _bank_holidays(year):
+    days = set()
+    for subdiv in ("ENG", "WLS"):
+        days |= set(holidays.country_holidays("GB", subdiv=subdiv, years=year))
+    return frozenset(days)
+
+
+def is_working_day(day):
+    return day.weekday() < 5 and day not in _bank_holidays(day.year)
+
+
+def add_working_days(start, count):
+    """The `count`th working day after `start` (which is not itself counted)."""
+    day = start
+    while count > 0:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            count -= 1
+    return day
+
+
+def end_of_day(day):
+    """The first instant after `day` ends in London, as an aware UTC datetime."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=LONDON).astimezone(timezone.utc)
+
+
+def start_of_day(day):
+    return datetime.combine(day, time(0), tzinfo=LONDON).astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Clock:
+    deadline: str
+    last_day: date          # the last working day on which it can be met
+    due_at: datetime        # when it is missed (UTC)
+    notice_at: datetime     # when to announce it is due: the start of its last day (UTC)
+    enhanced_rights: bool
+
+    def event_data(self, case_id):
+        return {"case_id": case_id, "deadline": self.deadline,
+                "due_at": self.due_at.isoformat(), "enhanced_rights": self.enhanced_rights}
+
+
+def victim_told_about_rj(reported_on, enhanced_rights):
+    days = ENHANCED_DAYS if enhanced_rights else STANDARD_DAYS
+    last_day = add_working_days(reported_on, days)
+    return Clock(DEADLINE, last_day, end_of_day(last_day), start_of_day(last_day), enhanced_rights)

@@ -1,0 +1,352 @@
+"""What the referrals service does with a request or an event: orchestration only.
+
+The rules live in `intake`, `lifecycle`, `consents`, `contact`, `deadlines` and
+`views`; the storage in `cases`. Every change is one single-document write (an insert,
+or a conditional update) that carries the events it causes in the case's outbox,
+followed by a flush; the relay timer sends whatever a crash left behind.
+"""
+import json
+import logging
+import random
+import re
+import time
+import uuid
+
+from mongoengine.errors import NotUniqueError
+from pymongo.errors import DuplicateKeyError
+
+from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, views
+from services.referrals.cases import Case, ContactAccess, utcnow
+from shared.web import BadRequest, Conflict, Forbidden, NotFound
+
+# mongoengine reports a unique-key clash as NotUniqueError, pymongo as DuplicateKeyError
+ALREADY_THERE = (DuplicateKeyError, NotUniqueError)
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+INTAKE_NAMESPACE = uuid.UUID("5b0f0c1e-8d3a-4c57-9a57-6f1f2d0c7a11")
+# Attempts at making a case's next version before giving up (409 over HTTP, a retry for events).
+CONDITIONAL_RETRIES = 30
+
+
+def who(principal):
+    return f"{principal.role}:{principal.key_id}"
+
+
+# --- intake ---------------------------------------------------------------------
+
+def submit_referral(body, principal, idempotency_key, outbox, vault):
+    """(status, payload, replayed) for a referral; raise BadRequest or Conflict.
+
+    With an Idempotency-Key, the case id is derived from a keyed hash of (agency, key), so
+    the case insert itself is the claim: of any number of concurrent requests with one
+    key, exactly one stores its case (the _id is unique) and the others answer with it,
+    or 409 if their body differs. No separate claim, nothing to wait for or take over."""
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise BadRequest("the Idempotency-Key header is not valid", fields={
+            "Idempotency-Key": ["Use 1 to 255 printable ASCII characters, no spaces."]})
+    try:
+        referral = intake.parse(body, principal.agency)
+    except intake.InvalidReferral as invalid:
+        raise BadRequest("the referral is not valid", fields=invalid.errors)
+    if idempotency_key is None:
+        create_case(referral, outbox, vault)
+        return 201, accepted(referral.case_id), False
+    key_id, body_hash = intake_fingerprints(vault, principal.agency, idempotency_key, body)
+    referral.case_id = str(uuid.uuid5(INTAKE_NAMESPACE, key_id))
+    existing = Case.objects(case_id=referral.case_id).only("case_id", "intake_fingerprint").first()
+    if existing is None:
+        if create_case(referral, outbox, vault, intake_fingerprint=body_hash):
+            return 201, accepted(referral.case_id), False
+        existing = Case.objects(case_id=referral.case_id).only("case_id", "intake_fingerprint").first()
+    if existing.intake_fingerprint != body_hash:
+        raise Conflict("this Idempotency-Key was already used with a different body")
+    return 201, accepted(referral.case_id), True
+
+
+def intake_fingerprints(vault, agency, idempotency_key, body):
+    """Keyed hashes of (agency, key) and of the body: equal requests match, and neither
+    the key nor the body (which is personal data) is stored."""
+    return (vault.fingerprint("idempotency-key", f"{agency}\n{idempotency_key}"),
+            vault.fingerprint("referral-body", json.dumps(body, sort_keys=True, separators=(",", ":"))))
+
+
+def accepted(case_id):
+    return {"case_id": case_id, "status": "RECEIVED"}
+
+
+def create_case(referral, outbox, vault, intake_fingerprint=None):
+    """Store the case and announce it; False if a case with its id already exists."""
+    clock = deadlines.victim_told_about_rj(referral.reported_on, referral.enhanced_rights)
+    event = outbox.event("referral.received", referral.case_id, referral.received_event_data(),
+                         correlationid=referral.case_id)
+    case = cases.open_case(referral, vault, [event], clock)
+    case.intake_fingerprint = intake_fingerprint
+    try:
+        case.save(force_insert=True)
+    except ALREADY_THERE:
+        for person in [referral.referrer] + referral.participants:
+            cases.shred(person.party_id)   # keys of a case that was never stored
+        cases.shred(case.sensitive["owner_id"])
+        return False
+    outbox.flush(case)
+    return True
+
+
+# --- reading --------------------------------------------------------------------
+
+def valid_case_id(case_id):
+    if not intake.CASE_ID.match(case_id or ""):
+        raise NotFound("no such case")
+    return case_id
+
+
+def case_for(case_id, principal):
+    case = cases.load(valid_case_id(case_id))
+    if case is None:
+        raise NotFound("no such case")
+    if principal.role == "referrer" and case.agency != principal.agency:
+        raise Forbidden("this case belongs to another agency")
+    return case
+
+
+def case_view(case_id, principal, vault):
+    case = case_for(case_id, principal)
+    if not views.sees_personal_data(principal.role, case.status, case.held_from):
+        return views.detail(case)
+    personal = {}
+    for party in [dict(case.referrer, role="referrer")] + list(case.participants):
+        data = cases.unseal(vault, party["party_id"], party.get("sealed"))
+        personal[party["party_id"]] = data
+        log_access(party["party_id"], case.case_id, "case_view", who(principal), data is not None,
+                   "granted" if data is not None else "personal_data_erased", sorted(data or {}))
+    record = cases.unseal(vault, case.sensitive["owner_id"], case.sensitive.get("sealed"))
+    return views.detail(case, personal, record)
+
+
+def list_cases(args, principal):
+    try:
+        query = views.CaseQuerySchema().load(args)
+    except Exception as exc:  # a marshmallow ValidationError
+        raise BadRequest("the query is not valid", fields=getattr(exc, "messages", {}))
+    if principal.role == "referrer":
+        if query.get("agency", principal.agency) != principal.agency:
+            raise Forbidden("a referrer sees only its own agency's cases")
+        query["agency"] = principal.agency
+    filters = {k: query[k] for k in ("status", "agency", "region") if k in query}
+    found = Case.objects(**filters).order_by("-created_at", "case_id")
+    total = found.count()
+    page = found.skip(query["offset"]).limit(query["limit"])
+    items = [views.summary(case) for case in page]
+    following = query["offset"] + len(items)
+    return {"items": items, "total": total, "limit": query["limit"], "offset": query["offset"],
+            "next_offset": following if following < total else None}
+
+
+def access_log(case_id, principal):
+    case = case_for(case_id, principal)
+    return {"case_id": case.case_id, "entries": [
+        {"party_id": a.party_id, "purpose": a.purpose, "requester": a.requester, "granted": a.granted,
+         "reason": a.reason, "fields_released": list(a.fields_released), "at": a.at.isoformat()}
+        for a in ContactAccess.objects(case_id=case.case_id).order_by("at")
+    ]}
+
+
+def log_access(party_id, case_id, purpose, requester, granted, reason, fields, correlationid=None):
+    ContactAccess(party_id=party_id, case_id=case_id, purpose=purpose, requester=requester, granted=granted,
+                  reason=reason, fields_released=fields, correlationid=correlationid).save()
+
+
+# --- changes --------------------------------------------------------------------
+
+class KeptChanging(Exception):
+    pass
+
+
+def change_case(case_id, decide, by, outbox, principal=None):
+    """Load the case, let `decide(case)` return (state, events, result) or raise, and
+    record that as the case's next version; if another writer made that version first,
+    load again and decide again. Returns `result`."""
+    for _ in range(CONDITIONAL_RETRIES):
+        case = case_for(case_id, principal) if principal else cases.load(case_id)
+        if case is None:
+            raise LookupError(f"case {case_id} is not known to referrals")
+        state, events, result = decide(case)
+        if state is None:
+            return result   # nothing to change
+        change = cases.record_change(case, state, [outbox.event(t, case.case_id, d) for t, d in events], by)
+        if change is not None:
+            outbox.flush(change)
+            return result(case) if callable(result) else result
+        time.sleep(random.uniform(0, 0.02))   # another writer won: let the crowd thin out
+    raise KeptChanging(f"case {case_id} kept changing; try again")
+
+
+def status_change(case, step, by):
+    """The state and events of moving `case` by `step`."""
+    now = utcnow()
+    state = {"status": step.to_status, "held_from": step.held_from,
+             "history": list(case.history) + [{"from": step.from_status, "to": step.to_status,
+                                                "reason": step.reason, "at": now, "by": by}]}
+    events = [("case.status_changed", step.event_data(case.case_id))]
+    if step.closes:
+        state["closure"] = {"reason": step.reason, "at": now}
+        events.append(("case.closed", {"case_id": case.case_id, "from_status": step.from_status,
+                                       "reason": step.reason}))
+    return state, events
+
+
+def transition_case(case_id, body, principal, outbox):
+    try:
+        wanted = lifecycle.TransitionSchema().load(body)
+    except Exception as exc:
+        raise BadRequest("the transition is not valid", fields=getattr(exc, "messages", {}))
+    by = who(principal)
+
+    def decide(case):
+        try:
+            step = lifecycle.transition(case.status, wanted["to"], wanted.get("reason"), case.held_from)
+        except lifecycle.IllegalTransition as illegal:
+            raise Conflict(str(illegal), status=case.status, allowed=illegal.allowed)
+        except lifecycle.ReasonRequired as missing:
+            raise BadRequest(str(missing), fields={"reason": [str(missing)]})
+        return (*status_change(case, step, by), views.detail)
+
+    try:
+        return change_case(case_id, decide, by, outbox, principal)
+    except KeptChanging:
+        raise Conflict("the case kept changing while this transition was applied; retry")
+
+
+def advance_for_event(event, outbox):
+    """Move a case forward on one of matching's events; nothing if it already has."""
+    by = f"event:{event['id']}"
+
+    def decide(case):
+        step = lifecycle.advance_for_event(case.status, event["type"], event["data"])
+        return (None, None, None) if step is None else (*status_change(case, step, by), step)
+
+    return change_case(event["data"]["case_id"], decide, by, outbox)
+
+
+def note_victim_told(event, outbox):
+    """A notification reached the harmed person: the Victims' Code clock is met."""
+    data = event["data"]
+    if data.get("recipient_role") != "harmed":
+        return False
+
+    def decide(case):
+        if case.victim_told_at is not None:
+            return None, None, False
+        return {"victim_told_at": utcnow()}, [], True
+
+    return change_case(data["case_id"], decide, f"event:{event['id']}", outbox)
+
+
+def record_consent(case_id, body, principal, outbox):
+    try:
+        data = consents.ConsentSchema().load(body)
+    except Exception as exc:
+        raise BadRequest("the consent is not valid", fields=getattr(exc, "messages", {}))
+    record, event_data = consents.record_for(data)
+    record.update(by=who(principal))
+
+    def decide(case):
+        party = case.party(data["participant_id"])
+        if party is None or party["role"] == "referrer":
+            raise BadRequest("no such participant on this case",
+                             fields={"participant_id": ["No such participant on this case."]})
+        if not party.get("sealed"):
+            raise Conflict("this participant's personal data has been erased; no consent can be recorded")
+        if case.status == lifecycle.CLOSED and data["granted"]:
+            raise Conflict("the case is closed: consent can be withdrawn, not granted")
+        record["at"] = utcnow()
+        state = {"consents": list(case.consents) + [record]}
+        if party["role"] == "harmed" and case.victim_told_at is None:
+            state["victim_told_at"] = record["at"]  # they could not consent without being told about RJ
+        answer = {"case_id": case.case_id, **{k: record[k] for k in (
+            "participant_id", "scope", "item", "with_role", "granted", "method")}, "at": record["at"].isoformat()}
+        return state, [(consents.event_type(record), {"case_id": case.case_id, **event_data})], answer
+
+    try:
+        return change_case(case_id, decide, who(principal), outbox, principal)
+    except KeptChanging:
+        raise Conflict("the case kept changing while the consent was recorded; retry")
+
+
+def erase_participant(case_id, party_id, principal, outbox):
+    """Crypto-shred one person: destroy their key, drop their ciphertext, keep the case whole."""
+    def decide(case):
+        party = case.party(party_id) if intake.PARTY_ID.match(party_id or "") else None
+        if party is None:
+            raise NotFound("no such participant on this case")
+        if not party.get("sealed"):
+            erased_at = party.get("erased_at")
+            return None, None, {"case_id": case.case_id, "participant_id": party_id,
+                                "erased_at": erased_at.isoformat() if erased_at else None, "already_erased": True}
+        cases.shred(party_id)   # the irreversible step first: from here the ciphertext is noise
+        now = utcnow()
+        if party["role"] == "referrer":
+            state = {"referrer": {**case.referrer, "sealed": None, "erased_at": now}}
+        else:
+            state = {"participants": [{**p, "sealed": None, "erased_at": now} if p["party_id"] == party_id else p
+                                      for p in case.participants]}
+        return state, [("participant.erased", {"case_id": case.case_id, "participant_id": party_id})], {
+            "case_id": case.case_id, "participant_id": party_id, "erased_at": now.isoformat(),
+            "already_erased": False}
+
+    try:
+        return change_case(case_id, decide, who(principal), outbox, principal)
+    except KeptChanging:
+        raise Conflict("the case kept changing while the erasure was applied; retry")
+
+
+# --- contact details for other services -----------------------------------------
+
+def get_contact(party_id, purpose, requester, vault, correlationid=None):
+    """The details `purpose` needs of one person, or why not; every call is logged."""
+    case = None
+    if purpose not in contact.PURPOSES:
+        decision = contact.refuse("unknown_purpose")
+    else:
+        if isinstance(party_id, str) and intake.PARTY_ID.match(party_id):
+            case = Case.objects(__raw__={"$or": [
+                {"referrer.party_id": party_id}, {"participants.party_id": party_id}]}).first()
+        if case is not None:
+            case = cases.load(case.case_id)   # with its latest consents and erasures
+        if case is None:
+            decision = contact.refuse("unknown_party")
+        else:
+            party = case.party(party_id)
+            personal = cases.unseal(vault, party_id, party.get("sealed"))
+            decision = contact.decide(party, personal, purpose, case.consents)
+    log_access(str(party_id)[:100], case.case_id if case else None, str(purpose)[:100], str(requester)[:100],
+               decision.granted, decision.reason, decision.fields, correlationid)
+    return {"granted": decision.granted, "reason": decision.reason, "details": decision.details}
+
+
+# --- Victims' Code clocks -------------------------------------------------------
+
+def announce_deadlines(outbox, now=None, limit=200):
+    """Emit case.deadline_due, then case.deadline_missed, once each per case: the flag and
+    the event are one change of the case, made only by whoever makes its next version, so
+    a second tick (or a second instance of the service) finds nothing left to do."""
+    now = now or utcnow()
+    emitted = []
+    for event_type, when, flag in (("case.deadline_due", "deadline_notice_at", "deadline_due_sent"),
+                                   ("case.deadline_missed", "deadline_due_at", "deadline_missed_sent")):
+        candidates = Case.objects(**{flag: False, f"{when}__lte": now, "victim_told_at": None,
+                                     "status__ne": lifecycle.CLOSED}).only("case_id").limit(limit)
+        for candidate in candidates:
+            def decide(case, event_type=event_type, flag=flag):
+                if getattr(case, flag) or case.victim_told_at is not None or case.status == lifecycle.CLOSED:
+                    return None, None, None
+                data = {"case_id": case.case_id, "deadline": case.deadline["deadline"],
+                        "due_at": case.deadline_due_at.isoformat(),
+                        "enhanced_rights": case.deadline["enhanced_rights"]}
+                return {flag: True}, [(event_type, data)], event_type
+
+            if change_case(candidate.case_id, decide, "timer:deadlines", outbox):
+                emitted.append((event_type, candidate.case_id))
+    return emitted

@@ -1,0 +1,531 @@
+"""The referrals HTTP API, RPC, consumer and timer on the real broker and FerretDB."""
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import bson
+import eventlet
+import pymongo
+import pytest
+import requests
+from nameko.containers import ServiceContainer
+from nameko.standalone.rpc import ServiceRpcProxy
+from nameko.testing.services import entrypoint_hook
+
+from services.referrals.cases import Case, ContactAccess, DataKey
+from services.referrals.protection import Vault, load_master_key
+from services.referrals.service import ReferralsService
+from shared.events import new_event
+from shared.messaging import topology
+from tests.conftest import MONGO_URI
+from tests.factories import referral_body
+from tests.support import Tap, disconnect_all, free_port, provision_keys, publish_event, wait_until
+
+MASTER_KEY = "ozUQn5XHgS9MoRmq3Ov6dAOVQa9vnm9Vkyb7pJ6Tyhk="
+ROLES = ("referrer", "coordinator", "facilitator", "auditor")
+
+
+@dataclass
+class Api:
+    url: str
+    keys: dict
+    config: dict
+    container: ServiceContainer
+    tap: Tap
+    db: object
+
+    def call(self, method, path, key="coordinator", **kwargs):
+        headers = kwargs.pop("headers", {})
+        if key is not None:
+            headers["Authorization"] = f"Bearer {self.keys.get(key, key)}"
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def refer(self, body=None, key="referrer", **kwargs):
+        response = self.call("POST", "/v1/referrals", key, json=body or referral_body(0), **kwargs)
+        assert response.status_code == 201, response.text
+        return response.json()["case_id"]
+
+    def case(self, case_id):
+        return Case.objects(case_id=case_id).first()
+
+    def events(self, *types):
+        self.tap.drain()
+        return [e for e in self.tap.seen if not types or e["type"] in types]
+
+    def counts(self):
+        """How many documents each collection of the referrals database holds."""
+        return {name: self.db[name].count_documents({}) for name in self.db.list_collection_names()}
+
+    def rpc(self, method, *args):
+        with ServiceRpcProxy("referrals", self.config) as proxy:
+            return getattr(proxy, method)(*args)
+
+
+@contextmanager
+def running_referrals(service_config, amqp_uri, monkeypatch):
+    monkeypatch.setenv("AMENDS_MASTER_KEY", MASTER_KEY)
+    port = free_port()
+    config = service_config(WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")
+    topology.declare(config["AMQP_URI"], (0.2, 0.4))
+    tap = Tap(amqp_uri, [(s, "#") for s in topology.SERVICES], name=f"tap-{uuid.uuid4().hex[:8]}")
+    container = ServiceContainer(ReferralsService, config)
+    container.start()
+    client = pymongo.MongoClient(MONGO_URI)
+    try:
+        yield Api(f"http://127.0.0.1:{port}", provision_keys(config), config, container, tap,
+                  client[f"{config['AMENDS_DB_PREFIX']}_referrals"])
+    finally:
+        container.stop()
+        tap.close()
+        client.close()
+        disconnect_all()
+
+
+@pytest.fixture
+def api(service_config, amqp_uri, monkeypatch):
+    with running_referrals(service_config, amqp_uri, monkeypatch) as running:
+        yield running
+
+
+# --- idempotency ----------------------------------------------------------------
+
+def test_ten_parallel_posts_with_one_key_create_one_case(api):
+    body = referral_body(1)
+    headers = {"Idempotency-Key": f"referral-{uuid.uuid4()}"}
+    pool = eventlet.GreenPool(10)
+    answers = list(pool.imap(lambda _: api.call("POST", "/v1/referrals", "referrer", json=body,
+                                                headers=dict(headers)), range(10)))
+    assert [a.status_code for a in answers] == [201] * 10, [a.text for a in answers]
+    case_ids = {a.json()["case_id"] for a in answers}
+    assert len(case_ids) == 1
+    assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 9
+    assert Case.objects.count() == 1
+    # the referrer, three participants and the case record: no orphan keys from the losers
+    assert DataKey.objects.count() == 5
+    wait_until(lambda: api.events("referral.received"))
+    eventlet.sleep(0.5)
+    assert len(api.events("referral.received")) == 1
+    # the same key later: the same answer, nothing new
+    again = api.call("POST", "/v1/referrals", "referrer", json=body, headers=dict(headers))
+    assert (again.status_code, again.json()["case_id"]) == (201, case_ids.pop())
+    before = api.counts()
+    changed = dict(body, region="gwent")
+    conflict = api.call("POST", "/v1/referrals", "referrer", json=changed, headers=dict(headers))
+    assert conflict.status_code == 409 and conflict.json()["error"] == "conflict"
+    assert api.counts() == before
+
+
+def test_a_key_belongs_to_its_agency_and_bad_keys_are_named(api):
+    headers = {"Idempotency-Key": "shared-key-1"}
+    mine = api.call("POST", "/v1/referrals", "referrer", json=referral_body(0), headers=dict(headers))
+    theirs = api.call("POST", "/v1/referrals", "coordinator", json=referral_body(0), headers=dict(headers))
+    assert mine.status_code == theirs.status_code == 201
+    # the coordinator key is of the same agency in these tests: same key, same body, same case
+    assert mine.json()["case_id"] == theirs.json()["case_id"]
+    before = api.counts()
+    bad = api.call("POST", "/v1/referrals", "referrer", json=referral_body(0), headers={"Idempotency-Key": "a b"})
+    assert bad.status_code == 400 and "Idempotency-Key" in bad.json()["fields"]
+    invalid = api.call("POST", "/v1/referrals", "referrer", json=referral_body(0, region="Not Valid"),
+                       headers={"Idempotency-Key": "fresh-key"})
+    assert invalid.status_code == 400 and set(invalid.json()["fields"]) == {"region"}
+    assert api.counts() == before
+
+
+# --- the authorisation matrix ---------------------------------------------------
+
+def test_every_role_against_every_endpoint(api):
+    case_id = api.refer()
+    case = api.case(case_id)
+    harmed, harmer = case.participants[0]["party_id"], case.participants[1]["party_id"]
+    consent = {"participant_id": harmed, "scope": "participation", "granted": True}
+    endpoints = [
+        ("POST", "/v1/referrals", lambda: {"json": referral_body(0)}, {"referrer", "coordinator"}, 201),
+        ("GET", "/v1/cases", dict, set(ROLES), 200),
+        ("GET", f"/v1/cases/{case_id}", dict, set(ROLES), 200),
+        ("POST", f"/v1/cases/{case_id}/consents", lambda: {"json": consent}, {"coordinator", "facilitator"}, 201),
+        ("GET", f"/v1/cases/{case_id}/access-log", dict, {"coordinator", "auditor"}, 200),
+        # RECEIVED -> TRIAGE once, then TRIAGE -> CONTACTING: each allowed role makes a legal move
+        ("POST", f"/v1/cases/{case_id}/transitions", None, {"coordinator", "facilitator"}, 200),
+        ("POST", f"/v1/cases/{case_id}/participants/{harmer}/erasure", dict, {"coordinator"}, 200),
+    ]
+    moves = iter(["TRIAGE", "CONTACTING"])
+    results = {}
+    for method, path, kwargs, allowed, ok in endpoints:
+        for role in ROLES:
+            extra = {"json": {"to": next(moves)}} if kwargs is None and role in allowed else (
+                {"json": {"to": "TRIAGE"}} if kwargs is None else kwargs())
+            answer = api.call(method, path, role, **extra)
+            results[(path, role)] = answer.status_code
+            expected = ok if role in allowed else 403
+            assert answer.status_code == expected, (method, path, role, answer.text)
+            if expected == 403:
+                assert answer.json()["error"] == "forbidden"
+        extra = {"json": {"to": "TRIAGE"}} if kwargs is None else kwargs()
+        assert api.call(method, path, None, **extra).status_code == 401
+        assert api.call(method, path, "amk_unknown", **extra).status_code == 401
+    assert len(results) == len(endpoints) * len(ROLES)
+    # another agency's referrer may not see this case, nor list it
+    assert api.call("GET", f"/v1/cases/{case_id}", "other_agency_referrer").status_code == 403
+    assert api.call("GET", "/v1/cases", "other_agency_referrer").json()["total"] == 0
+    assert api.call("GET", "/v1/cases?agency=test-police", "other_agency_referrer").status_code == 403
+    assert api.call("GET", "/v1/openapi.json", None).status_code == 200
+
+
+def test_personal_data_goes_only_to_roles_that_need_it(api):
+    case_id = api.refer()
+    views = {role: api.call("GET", f"/v1/cases/{case_id}", role).json() for role in ROLES}
+    for role in ("referrer", "facilitator", "auditor"):
+        text = str(views[role])
+        assert "Sian Jones" not in text and "SWP/26/104455" not in text and "personal_data" not in text, role
+    coordinator = views["coordinator"]
+    assert coordinator["participants"][0]["personal_data"]["name"] == "Sian Jones"
+    assert coordinator["record"]["crime_reference"] == "SWP/26/104455"
+    # the coordinator's read is in the access log, one entry per person
+    log = api.call("GET", f"/v1/cases/{case_id}/access-log", "auditor").json()["entries"]
+    assert {e["purpose"] for e in log} == {"case_view"} and len(log) == 3
+    assert all(e["requester"].startswith("coordinator:") for e in log)
+    # once a facilitator has accepted, the facilitator sees it too
+    publish_event(api.config["AMQP_URI"], matching_event("assignment.accepted", case_id))
+    wait_until(lambda: api.case(case_id).status == "ALLOCATED")
+    assert api.call("GET", f"/v1/cases/{case_id}", "facilitator").json()["participants"][1][
+        "personal_data"]["name"] == "Liam Evans"
+
+
+def test_listing_filters_and_pages(api):
+    ids = [api.refer(referral_body(i)) for i in range(5)]
+    api.refer(referral_body(0), key="other_agency_referrer")
+    page = api.call("GET", "/v1/cases?limit=2", "coordinator").json()
+    assert (page["total"], len(page["items"]), page["next_offset"]) == (6, 2, 2)
+    last = api.call("GET", "/v1/cases?limit=2&offset=4", "coordinator").json()
+    assert len(last["items"]) == 2 and last["next_offset"] is None
+    seen = {c["case_id"] for o in (0, 2, 4) for c in api.call(
+        "GET", f"/v1/cases?limit=2&offset={o}", "coordinator").json()["items"]}
+    assert len(seen) == 6
+    gwent = api.call("GET", "/v1/cases?region=gwent", "auditor").json()
+    assert [c["case_id"] for c in gwent["items"]] == [ids[2]]
+    mine = api.call("GET", "/v1/cases?status=RECEIVED", "referrer").json()
+    assert mine["total"] == 5 and {c["agency"] for c in mine["items"]} == {"test-police"}
+    assert api.call("GET", "/v1/cases?agency=other-agency", "coordinator").json()["total"] == 1
+    bad = api.call("GET", "/v1/cases?status=LIMBO&limit=0&colour=red", "coordinator")
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"status", "limit", "colour"}
+    assert all("personal_data" not in str(c) for c in page["items"])
+
+
+# --- the lifecycle --------------------------------------------------------------
+
+def test_transitions_follow_the_state_machine(api):
+    case_id = api.refer()
+    path = f"/v1/cases/{case_id}/transitions"
+    illegal = api.call("POST", path, json={"to": "ALLOCATED"})
+    assert illegal.status_code == 409
+    assert illegal.json()["allowed"] == ["TRIAGE", "ON_HOLD", "CLOSED"] and illegal.json()["status"] == "RECEIVED"
+    no_reason = api.call("POST", path, json={"to": "CLOSED"})
+    assert no_reason.status_code == 400 and set(no_reason.json()["fields"]) == {"reason"}
+    assert api.call("POST", path, json={"to": "TRIAGE"}).json()["status"] == "TRIAGE"
+    held = api.call("POST", path, json={"to": "ON_HOLD", "reason": "awaiting_sentence"}).json()
+    assert (held["status"], held["held_from"]) == ("ON_HOLD", "TRIAGE")
+    assert api.call("POST", path, json={"to": "CONTACTING"}).json()["allowed"] == ["TRIAGE", "CLOSED"]
+    assert api.call("POST", path, json={"to": "TRIAGE"}).json()["status"] == "TRIAGE"
+    closed = api.call("POST", path, json={"to": "CLOSED", "reason": "harmed_declined"}).json()
+    assert closed["status"] == "CLOSED" and closed["closure"]["reason"] == "harmed_declined"
+    assert [h["to_status"] for h in closed["history"]] == ["TRIAGE", "ON_HOLD", "TRIAGE", "CLOSED"]
+    final = api.call("POST", path, json={"to": "TRIAGE"})
+    assert final.status_code == 409 and final.json()["allowed"] == []
+    events = wait_until(lambda: (lambda e: e if len(e) == 5 else None)(
+        api.events("case.status_changed", "case.closed")))
+    assert [(e["type"], e["data"].get("to_status")) for e in events] == [
+        ("case.status_changed", "TRIAGE"), ("case.status_changed", "ON_HOLD"), ("case.status_changed", "TRIAGE"),
+        ("case.status_changed", "CLOSED"), ("case.closed", None)]
+    assert events[-1]["data"] == {"case_id": case_id, "from_status": "TRIAGE", "reason": "harmed_declined"}
+    assert api.case(case_id).outbox == []
+    assert api.call("POST", "/v1/cases/not-a-case/transitions", json={"to": "TRIAGE"}).status_code == 404
+    assert api.call("POST", f"/v1/cases/{uuid.uuid4()}/transitions", json={"to": "TRIAGE"}).status_code == 404
+
+
+def matching_event(event_type, case_id, **data):
+    base = {"case_id": case_id, "assessment_id": "a-1", "assignment_id": "as-1", "facilitator_id": "fac-1"}
+    payload = {
+        "case.assessed": lambda: {"case_id": case_id, "assessment_id": "a-1", "decision": "suitable", "reasons": [],
+                                  "risk_level": "low", "required_level": "intermediate", "co_facilitation": False,
+                                  "process_types": ["direct_conference"], "policy_version": "1", **data},
+        "facilitator.assigned": lambda: {**base, "role": "lead"},
+        "assignment.accepted": lambda: {k: base[k] for k in ("case_id", "assignment_id", "facilitator_id")},
+    }[event_type]()
+    return new_event(event_type, case_id, payload, source="/amends/test/matching", region="test",
+                     correlationid=case_id)
+
+
+def test_the_status_follows_matching_events_once(api):
+    case_id = api.refer()
+    for event_type, status in (("case.assessed", "CONTACTING"), ("facilitator.assigned", "ASSESSMENT"),
+                               ("assignment.accepted", "ALLOCATED")):
+        event = matching_event(event_type, case_id)
+        publish_event(api.config["AMQP_URI"], event)
+        wait_until(lambda: api.case(case_id).status == status)
+        publish_event(api.config["AMQP_URI"], event)   # a redelivery: no second change
+    late = matching_event("case.assessed", case_id)    # a late, out-of-order event: never backwards
+    publish_event(api.config["AMQP_URI"], late)
+    eventlet.sleep(1.0)
+    case = api.case(case_id)
+    assert case.status == "ALLOCATED"
+    assert [(h["from"], h["to"]) for h in case.history] == [
+        ("RECEIVED", "CONTACTING"), ("CONTACTING", "ASSESSMENT"), ("ASSESSMENT", "ALLOCATED")]
+    changed = api.events("case.status_changed")
+    assert [e["data"]["to_status"] for e in changed] == ["CONTACTING", "ASSESSMENT", "ALLOCATED"]
+    assert all(e["causationid"] for e in changed)
+
+
+# --- consent and contact --------------------------------------------------------
+
+def test_consent_is_recorded_and_withdrawn_and_get_contact_obeys_it(api):
+    case_id = api.refer()
+    case = api.case(case_id)
+    harmed = case.participants[0]["party_id"]
+    path = f"/v1/cases/{case_id}/consents"
+    assert api.rpc("get_contact", harmed, "participant_information", "notifications")["granted"] is True
+    granted = api.call("POST", path, "facilitator", json={"participant_id": harmed, "scope": "participation",
+                                                          "granted": True, "method": "verbal"})
+    assert granted.status_code == 201 and granted.json()["granted"] is True
+    share = api.call("POST", path, json={"participant_id": harmed, "scope": "share_item", "granted": True,
+                                         "item": "victim_impact_statement", "with_role": "harmer"})
+    assert share.status_code == 201
+    before = api.counts()
+    for bad, fields in (({"participant_id": harmed, "scope": "share_item", "granted": True}, {"item", "with_role"}),
+                        ({"participant_id": "p-" + "0" * 32, "scope": "participation", "granted": True},
+                         {"participant_id"}),
+                        ({"scope": "everything", "granted": "maybe"}, {"participant_id", "scope", "granted"})):
+        answer = api.call("POST", path, json=bad)
+        assert answer.status_code == 400 and set(answer.json()["fields"]) == fields, answer.text
+    assert api.counts() == before
+    withdrawn = api.call("POST", path, json={"participant_id": harmed, "scope": "participation", "granted": False})
+    assert withdrawn.status_code == 201
+    refused = api.rpc("get_contact", harmed, "participant_information", "notifications")
+    assert refused == {"granted": False, "reason": "consent_withdrawn", "details": {}}
+    events = wait_until(lambda: (lambda e: e if len(e) == 3 else None)(
+        api.events("consent.recorded", "consent.withdrawn")))
+    assert [(e["type"], e["data"]["scope"]) for e in events] == [
+        ("consent.recorded", "participation"), ("consent.recorded", "share_item"),
+        ("consent.withdrawn", "participation")]
+    assert events[1]["data"]["item"] == "victim_impact_statement" and events[1]["data"]["with_role"] == "harmer"
+    # the harmed person consented, so they had been told about RJ: the clock is met
+    assert api.case(case_id).victim_told_at is not None
+
+
+def test_get_contact_follows_the_contract_and_logs_every_call(api):
+    body = referral_body(0)
+    body["participants"][0].update(language="cy", safe_contact_windows=[
+        {"days": ["mon", "tue"], "start": "09:00", "end": "17:00"}], preferred_channels=["email", "letter"])
+    body["participants"][1]["contact_safe"] = False
+    body["participants"].append({"role": "interpreter", "name": "Ieuan Ifans", "age_band": "35_49",
+                                 "contact": {"email": "ieuan@interpreters.example"}})
+    case_id = api.refer(body)
+    case = api.case(case_id)
+    harmed, harmer, interpreter = (p["party_id"] for p in case.participants)
+    answer = api.rpc("get_contact", harmed, "participant_information", "notifications")
+    assert answer == {"granted": True, "reason": "granted", "details": {
+        "name": "Sian Jones", "email": "sian.jones@mail.example", "language": "cy", "preferred_channels": ["email"],
+        "safe_contact_windows": [{"days": ["mon", "tue"], "start": "09:00", "end": "17:00"}], "contact_safe": True}}
+    assert api.rpc("get_contact", harmed, "outcome_update", "notifications")["granted"] is True
+    refusals = [
+        (harmer, "participant_information", "contact_unsafe"),
+        (harmer, "outcome_update", "purpose_does_not_cover_role"),
+        (interpreter, "participant_information", "purpose_does_not_cover_role"),
+        (harmed, "referrer_update", "purpose_does_not_cover_role"),
+        (harmed, "marketing", "unknown_purpose"),
+        ("p-" + "f" * 32, "participant_information", "unknown_party"),
+        ({"$ne": None}, "participant_information", "unknown_party"),
+    ]
+    for party_id, purpose, reason in refusals:
+        assert api.rpc("get_contact", party_id, purpose, "notifications") == {
+            "granted": False, "reason": reason, "details": {}}, (purpose, reason)
+    log = list(ContactAccess.objects.order_by("at"))
+    assert len(log) == 2 + len(refusals)
+    assert [a.reason for a in log[2:]] == [r for _, _, r in refusals]
+    assert log[0].fields_released == sorted(answer["details"]) and log[0].requester == "notifications"
+
+
+# --- erasure --------------------------------------------------------------------
+
+def test_erasure_shreds_the_person_and_keeps_the_case_whole(api):
+    body = referral_body(0)
+    canary = f"Canary {uuid.uuid4().hex}"
+    body["participants"][0].update(name=canary, contact={"email": f"{uuid.uuid4().hex}@canary.example"},
+                                   safe_addresses=[f"{canary} Road"])
+    case_id = api.refer(body)
+    harmed = api.case(case_id).participants[0]["party_id"]
+    assert api.call("GET", f"/v1/cases/{case_id}").json()["participants"][0]["personal_data"]["name"] == canary
+    erased = api.call("POST", f"/v1/cases/{case_id}/participants/{harmed}/erasure")
+    assert erased.status_code == 200 and erased.json()["already_erased"] is False
+    again = api.call("POST", f"/v1/cases/{case_id}/participants/{harmed}/erasure")
+    assert again.status_code == 200 and again.json()["already_erased"] is True
+    # the case stays whole: the participant's role and statistics remain, the lifecycle goes on
+    view = api.call("GET", f"/v1/cases/{case_id}").json()
+    entry = view["participants"][0]
+    assert (entry["role"], entry["age_band"], entry["erased"], entry["personal_data"]) == ("harmed", "50_64", True, None)
+    assert view["participants"][1]["personal_data"]["name"] == "Liam Evans"
+    assert api.call("POST", f"/v1/cases/{case_id}/transitions", json={"to": "TRIAGE"}).status_code == 200
+    assert api.rpc("get_contact", harmed, "participant_information", "notifications")["reason"] == \
+        "personal_data_erased"
+    consent = api.call("POST", f"/v1/cases/{case_id}/consents",
+                       json={"participant_id": harmed, "scope": "participation", "granted": True})
+    assert consent.status_code == 409
+    erased_events = wait_until(lambda: api.events("participant.erased"))
+    assert [e["data"] for e in erased_events] == [{"case_id": case_id, "participant_id": harmed}]
+    # by any means: no document of any collection holds the values, and no stored key
+    # (unwrapped with the master key itself) opens any stored ciphertext to reveal them
+    vault = Vault(load_master_key(MASTER_KEY))
+    assert DataKey.objects(owner_id=harmed).first() is None
+    keys = [(k["_id"], vault.unwrap(k["_id"], k["wrapped"])) for k in api.db.data_keys.find()]
+    blobs = []
+    for name in api.db.list_collection_names():
+        for doc in api.db[name].find():
+            raw = bson.encode(doc)
+            assert canary.encode() not in raw and b"canary.example" not in raw
+            blobs += _sealed_strings(doc)
+    assert blobs, "the other people's data is still sealed in the case"
+    opened = []
+    for blob in blobs:
+        for owner, key in keys:
+            try:
+                opened.append(str(Vault.open(key, owner, blob)))
+            except Exception:
+                continue
+    assert opened and not any(canary in text or "canary.example" in text for text in opened)
+    assert any("Liam Evans" in text for text in opened)   # the method would have found it
+    assert api.call("POST", f"/v1/cases/{case_id}/participants/p-{'0' * 32}/erasure").status_code == 404
+    assert api.call("POST", f"/v1/cases/{case_id}/participants/{harmed}/erasure", "facilitator").status_code == 403
+
+
+def _sealed_strings(value):
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _sealed_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _sealed_strings(v)]
+    return [value] if isinstance(value, str) and len(value) > 40 else []
+
+
+# --- Victims' Code clocks -------------------------------------------------------
+
+def test_the_clock_announces_due_and_missed_once_each(api):
+    late = api.refer(referral_body(0, crime_reported_on="2026-11-18"))
+    enhanced_today = api.refer(referral_body(2))     # reported today: its day has not begun to run out
+    told = api.refer(referral_body(0, crime_reported_on="2026-11-18"))   # as late, but the victim was told
+    harmed = api.case(told).participants[0]["party_id"]
+    api.call("POST", f"/v1/cases/{told}/consents", json={"participant_id": harmed, "scope": "participation",
+                                                         "granted": True})
+    with entrypoint_hook(api.container, "check_deadlines") as tick:
+        tick()
+        tick()
+    eventlet.sleep(0.5)
+    with entrypoint_hook(api.container, "check_deadlines") as tick:
+        tick()
+    events = wait_until(lambda: api.events("case.deadline_due", "case.deadline_missed"))
+    eventlet.sleep(0.5)
+    events = api.events("case.deadline_due", "case.deadline_missed")
+    assert sorted((e["type"], e["subject"]) for e in events) == [
+        ("case.deadline_due", late), ("case.deadline_missed", late)]
+    data = events[0]["data"]
+    assert data["deadline"] == "victim_told_about_rj" and data["enhanced_rights"] is False
+    assert data["due_at"].startswith("2026-11-26T00:00:00")   # 5 working days after Wed 18 November
+    assert api.case(enhanced_today).deadline["enhanced_rights"] is True
+    assert not api.case(enhanced_today).deadline_due_sent
+
+
+def test_the_full_record_is_kept_sealed_and_given_back_to_a_coordinator(api):
+    from tests.factories import full_referral_body
+    body = full_referral_body()
+    case_id = api.refer(body)
+    raw = bson.encode(api.db.cases.find_one({"_id": case_id}))
+    for value in ("Siop y Gornel", "Ieuan Ifans", "Nia Hughes", "+44 7700 900999", "Cardiff YOT", "SWP/26/104981"):
+        assert value.encode() not in raw
+    view = api.call("GET", f"/v1/cases/{case_id}").json()
+    assert [p["role"] for p in view["participants"]] == [
+        "harmed", "harmer", "appropriate_adult", "interpreter", "supporter"]
+    harmed = view["participants"][0]
+    assert harmed["language"] == "cy" and harmed["personal_data"]["safe_addresses"] == [
+        "Siop y Gornel, Heol y Frenhines, Caerdydd"]
+    assert harmed["personal_data"]["safe_contact_windows"][0]["start"] == "09:00"
+    assert view["participants"][4]["access_needs"] == ["hearing_loop"]
+    assert view["referrer"]["personal_data"]["team"] == "Cardiff YOT"
+    assert view["record"] == {"crime_reference": "SWP/26/104981", "offence_date": "2026-11-10",
+                              "crime_reported_on": "2026-11-10"}
+    assert view["attributes"]["flags"] == ["youth"] and view["deadline"]["last_day"] == "2026-11-17"
+    received = wait_until(lambda: api.events("referral.received"))[0]["data"]
+    assert [p["role"] for p in received["participants"]] == [p["role"] for p in view["participants"]]
+    assert "Siop" not in str(received) and "Ieuan" not in str(received)
+
+
+def test_hostile_bodies_get_a_400_and_store_nothing(api):
+    before = api.counts()
+    for data in (b"[" * 100000, b'{"a":' * 50000, b"\xff\xfe", b"null", b"[]", b'"text"', b"{}"):
+        answer = api.call("POST", "/v1/referrals", "referrer", data=data,
+                          headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400, (data[:10], answer.status_code, answer.text)
+    not_json = api.call("POST", "/v1/referrals", "referrer", data=b"a=b",
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert not_json.status_code == 400
+    case_id = api.refer()
+    for path in ("transitions", "consents"):
+        answer = api.call("POST", f"/v1/cases/{case_id}/{path}", data=b"[" * 100000,
+                          headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400
+    assert api.counts()["cases"] == before.get("cases", 0) + 1
+
+
+def test_parallel_transitions_of_one_case_apply_once(api):
+    case_id = api.refer()
+    pool = eventlet.GreenPool(10)
+    answers = list(pool.imap(lambda _: api.call("POST", f"/v1/cases/{case_id}/transitions",
+                                                json={"to": "TRIAGE"}), range(10)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] + [409] * 9, [a.text for a in answers]
+    assert all(a.json()["allowed"] == ["CONTACTING", "ON_HOLD", "CLOSED"] for a in answers if a.status_code == 409)
+    case = api.case(case_id)
+    assert [(h["from"], h["to"]) for h in case.history] == [("RECEIVED", "TRIAGE")]
+    wait_until(lambda: api.events("case.status_changed"))
+    eventlet.sleep(0.5)
+    assert len(api.events("case.status_changed")) == 1
+
+
+def test_parallel_consents_are_all_kept(api):
+    case_id = api.refer(referral_body(1))
+    parties = [p["party_id"] for p in api.case(case_id).participants]
+    bodies = [{"participant_id": parties[i % 3], "scope": "share_item", "granted": True,
+               "item": f"item_{i}", "with_role": "harmed"} for i in range(10)]
+    pool = eventlet.GreenPool(10)
+    answers = list(pool.imap(lambda b: api.call("POST", f"/v1/cases/{case_id}/consents", json=b), bodies))
+    assert [a.status_code for a in answers] == [201] * 10, [a.text for a in answers]
+    view = api.call("GET", f"/v1/cases/{case_id}").json()
+    assert sorted(c["item"] for c in view["consents"]) == sorted(b["item"] for b in bodies)
+    events = wait_until(lambda: (lambda e: e if len(e) >= 10 else None)(api.events("consent.recorded")))
+    eventlet.sleep(0.5)
+    assert sorted(e["data"]["item"] for e in api.events("consent.recorded")) == sorted(b["item"] for b in bodies)
+    assert len(events) == 10
+
+
+def test_a_change_whose_projection_was_lost_is_still_seen_and_relayed(api):
+    """A crash after a change is stored but before the case document catches up: readers
+    roll the case forward, and the relay timer sends the change's events."""
+    from datetime import datetime, timezone
+    from services.referrals.cases import CaseChange, change_key
+    case_id = api.refer()
+    wait_until(lambda: api.events("referral.received"))
+    event = new_event("case.status_changed", case_id, {"case_id": case_id, "from_status": "RECEIVED",
+                                                        "to_status": "TRIAGE", "reason": None},
+                      source="/amends/test/referrals", region="test", correlationid=case_id)
+    CaseChange(change_id=change_key(case_id, 1), case_id=case_id, version=1, by="test",
+               state={"status": "TRIAGE", "history": [{"from": "RECEIVED", "to": "TRIAGE", "reason": None,
+                                                       "at": datetime.now(timezone.utc), "by": "test"}]},
+               outbox=[event]).save(force_insert=True)
+    assert api.case(case_id).status == "RECEIVED"   # the projection never happened
+    view = api.call("GET", f"/v1/cases/{case_id}", "auditor").json()
+    assert view["status"] == "TRIAGE" and [h["to_status"] for h in view["history"]] == ["TRIAGE"]
+    # the next change builds on it rather than overwriting it
+    moved = api.call("POST", f"/v1/cases/{case_id}/transitions", json={"to": "CONTACTING"})
+    assert moved.status_code == 200 and api.case(case_id).version == 2
+    with entrypoint_hook(api.container, "relay_outbox") as relay:
+        relay()
+    sent = wait_until(lambda: (lambda e: e if len(e) == 2 else None)(api.events("case.status_changed")))
+    assert sorted(e["data"]["to_status"] for e in sent) == ["CONTACTING", "TRIAGE"]
+    assert event["id"] in {e["id"] for e in sent}
+    assert CaseChange.objects(change_id=change_key(case_id, 1)).first().outbox == []

@@ -1,0 +1,49 @@
+from datetime import date, datetime, timezone
+
+import pytest
+
+from services.referrals import deadlines
+
+
+@pytest.mark.parametrize("reported, enhanced, last_day", [
+    (date(2026, 11, 23), False, date(2026, 11, 30)),   # Monday: five weekdays on, skipping a weekend
+    (date(2026, 11, 23), True, date(2026, 11, 24)),    # enhanced rights: one working day
+    (date(2026, 11, 27), True, date(2026, 11, 30)),    # Friday: the weekend does not count
+    (date(2026, 11, 28), True, date(2026, 11, 30)),    # reported on a Saturday
+    # Christmas 2026: 25th (Fri), Boxing Day observed on Mon 28th, New Year's Day (Fri)
+    (date(2026, 12, 24), False, date(2027, 1, 5)),
+    (date(2026, 12, 24), True, date(2026, 12, 29)),
+    # Easter 2026: Good Friday 3 April and Easter Monday 6 April
+    (date(2026, 4, 2), True, date(2026, 4, 7)),
+    (date(2026, 4, 1), False, date(2026, 4, 10)),    # Thu 2, Tue 7, Wed 8, Thu 9, Fri 10
+    # the late summer bank holiday (31 August 2026) is a holiday in both England and Wales
+    (date(2026, 8, 28), True, date(2026, 9, 1)),
+])
+def test_working_days_skip_weekends_and_bank_holidays(reported, enhanced, last_day):
+    clock = deadlines.victim_told_about_rj(reported, enhanced)
+    assert clock.last_day == last_day
+    assert clock.enhanced_rights is enhanced
+
+
+def test_bank_holidays_of_england_and_wales_are_not_working_days():
+    assert not deadlines.is_working_day(date(2026, 12, 28))   # Boxing Day (substitute)
+    assert not deadlines.is_working_day(date(2026, 5, 25))    # spring bank holiday
+    assert deadlines.is_working_day(date(2026, 3, 17))        # St Patrick's Day is Northern Ireland's only
+    assert deadlines.is_working_day(date(2026, 8, 3))         # Scotland's summer holiday is not ours
+
+
+def test_the_deadline_ends_at_midnight_london_time_in_winter_and_summer():
+    winter = deadlines.victim_told_about_rj(date(2026, 11, 23), False)
+    assert winter.due_at == datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc)
+    assert winter.notice_at == datetime(2026, 11, 30, 0, 0, tzinfo=timezone.utc)
+    summer = deadlines.victim_told_about_rj(date(2026, 6, 30), True)
+    assert summer.last_day == date(2026, 7, 1)
+    assert summer.due_at == datetime(2026, 7, 1, 23, 0, tzinfo=timezone.utc)   # BST: UTC+1
+
+
+def test_the_event_data_is_valid_for_the_catalogue():
+    from shared.events import new_event
+    clock = deadlines.victim_told_about_rj(date(2026, 11, 23), False)
+    event = new_event("case.deadline_missed", "c-1", clock.event_data("c-1"), source="/amends/t/referrals",
+                      region="t", correlationid="c-1")
+    assert event["data"]["deadline"] == "victim_told_about_rj"

@@ -20,6 +20,8 @@ REFERRALS_CONSUMERS = {
 
 MATCHING_CONSUMERS = {
     ("matching", "assess"): [("referrals", "referral.received")],
+    # a closed case releases its facilitators and retries the waitlist
+    ("matching", "release"): [("referrals", "case.closed")],
 }
 
 NOTIFICATIONS_CONSUMERS = {

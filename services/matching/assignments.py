@@ -1,0 +1,197 @@
+"""Who facilitates a case: one Assignment document per case (its id is the case id).
+
+It holds the case's requirement, its slots (one per offer: lead or co-facilitator, with
+the offer's state), who declined, whether it waits for capacity, and the outbox of the
+events all this causes.
+
+Every change to it happens under a lease: a conditional update takes the document for
+a few seconds, the holder does its work (reserving or releasing capacity), then one
+conditional write, valid only while it still holds the lease, saves the new state with
+its events and gives the lease back. So two matching processes never staff the same
+case at once, and a reservation that no slot records can only be left by a holder that
+died: the next holder gives it back.
+"""
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from mongoengine import DateTimeField, DictField, Document, IntField, ListField, StringField
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+ALIAS = "matching"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LEASE = timedelta(seconds=30)
+
+# slot states; an offered or accepted slot holds a unit of the facilitator's capacity
+ACTIVE = ("offered", "accepted")
+# case states
+PENDING, OFFERED, ACCEPTED, WAITLISTED, CLOSED = "pending", "offered", "accepted", "waitlisted", "closed"
+
+
+class Busy(RuntimeError):
+    """Another worker holds the case's lease; try again shortly."""
+
+
+class Assignment(Document):
+    meta = {
+        "db_alias": ALIAS,
+        "collection": "assignments",
+        "indexes": ["offer_ids", ("status", "region", "waitlisted_at"), "next_expiry", "participant_ids"],
+    }
+    case_id = StringField(primary_key=True)
+    assessment_id = StringField()
+    status = StringField(required=True)
+    region = StringField()
+    requirement = DictField()
+    participant_ids = ListField(StringField())
+    slots = ListField(DictField())
+    offer_ids = ListField(StringField())
+    declined_by = ListField(StringField())
+    waitlisted_at = DateTimeField()
+    next_expiry = DateTimeField()
+    lease_until = DateTimeField(default=EPOCH)
+    lease_owner = StringField()
+    closed_reason = StringField()
+    version = IntField(default=0)
+    outbox = ListField(DictField())
+
+
+def collection():
+    return Assignment._get_collection()
+
+
+def handle(case_id):
+    """A document object for the outbox relay, which needs only the class and the id."""
+    return Assignment(case_id=case_id)
+
+
+def open_case(case_id, assessment_id, region, requirement, participant_ids):
+    """Create the case's Assignment, pending; an existing one is left as it is."""
+    try:
+        collection().insert_one({
+            "_id": case_id, "assessment_id": assessment_id, "status": PENDING, "region": region,
+            "requirement": requirement, "participant_ids": list(participant_ids), "slots": [], "offer_ids": [],
+            "declined_by": [], "waitlisted_at": None, "next_expiry": None, "lease_until": EPOCH,
+            "lease_owner": None, "version": 0, "outbox": [],
+        })
+        return True
+    except DuplicateKeyError:
+        return False
+
+
+def close_unopened(case_id, reason):
+    """A tombstone for a case closed before it was ever staffed, so a later review
+    cannot staff it."""
+    try:
+        collection().insert_one({
+            "_id": case_id, "status": CLOSED, "closed_reason": reason, "slots": [], "offer_ids": [],
+            "declined_by": [], "lease_until": EPOCH, "lease_owner": None, "version": 0, "outbox": [],
+            "requirement": {}, "participant_ids": [], "next_expiry": None, "waitlisted_at": None,
+        })
+        return True
+    except DuplicateKeyError:
+        return False
+
+
+def get(case_id):
+    return collection().find_one({"_id": case_id})
+
+
+def by_offer(assignment_id):
+    return collection().find_one({"offer_ids": assignment_id}, {"_id": 1})
+
+
+def claim(case_id, now=None):
+    """Take the case's lease: its document, or None if it does not exist; Busy if held."""
+    now = now or datetime.now(timezone.utc)
+    token = uuid.uuid4().hex
+    doc = collection().find_one_and_update(
+        {"_id": case_id, "lease_until": {"$lt": now}},
+        {"$set": {"lease_until": now + LEASE, "lease_owner": token}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if doc is None:
+        if collection().find_one({"_id": case_id}, {"_id": 1}) is None:
+            return None
+        raise Busy(case_id)
+    return doc
+
+
+def commit(doc, events=()):
+    """Save the document's state and its new events; True only if the lease was still ours."""
+    state = {key: doc[key] for key in ("status", "slots", "offer_ids", "declined_by", "waitlisted_at",
+                                       "next_expiry", "closed_reason") if key in doc}
+    state.update({"lease_until": EPOCH, "lease_owner": None})
+    update = {"$set": state, "$inc": {"version": 1}}
+    if events:
+        update["$push"] = {"outbox": {"$each": list(events)}}
+    result = collection().update_one({"_id": doc["_id"], "lease_owner": doc["lease_owner"]}, update)
+    return result.matched_count == 1
+
+
+def let_go(doc):
+    collection().update_one({"_id": doc["_id"], "lease_owner": doc["lease_owner"]},
+                            {"$set": {"lease_until": EPOCH, "lease_owner": None}})
+
+
+# --- the state of a case's slots (pure) --------------------------------------------------
+
+def active_slots(doc):
+    return [slot for slot in doc["slots"] if slot["state"] in ACTIVE]
+
+
+def filled_roles(doc):
+    return {slot["role"] for slot in active_slots(doc)}
+
+
+def find_slot(doc, assignment_id):
+    return next((slot for slot in doc["slots"] if slot["assignment_id"] == assignment_id), None)
+
+
+def new_slot(role, facilitator_id, now, offer_for):
+    return {
+        "assignment_id": str(uuid.uuid4()), "role": role, "facilitator_id": facilitator_id, "state": "offered",
+        "offered_at": now, "expires_at": now + offer_for, "decided_at": None, "reason": None,
+    }
+
+
+def settle(doc, roles_needed):
+    """Recompute the case's status and next offer expiry from its slots."""
+    if doc["status"] == CLOSED:
+        doc["next_expiry"] = None
+        return doc
+    active = active_slots(doc)
+    filled = {slot["role"] for slot in active}
+    if set(roles_needed) <= filled:
+        doc["status"] = ACCEPTED if all(s["state"] == "accepted" for s in active) else OFFERED
+        doc["waitlisted_at"] = None
+    elif doc.get("waitlisted_at"):
+        doc["status"] = WAITLISTED
+    else:
+        doc["status"] = PENDING
+    expiries = [s["expires_at"] for s in active if s["state"] == "offered"]
+    doc["next_expiry"] = min(expiries) if expiries else None
+    return doc
+
+
+def waiting(regions=None, limit=20):
+    """Cases waiting for a facilitator, longest-waiting first."""
+    query = {"status": {"$in": [WAITLISTED, PENDING]}}
+    if regions:
+        query["region"] = {"$in": sorted(regions)}
+    return [doc["_id"] for doc in collection().find(query, {"_id": 1}).sort([("waitlisted_at", 1), ("_id", 1)]).limit(limit)]
+
+
+def expired_offers(now, limit=50):
+    return [doc["_id"] for doc in collection().find({"next_expiry": {"$lte": now}}, {"_id": 1}).limit(limit)]
+
+
+def facilitators_seen(participant_ids, case_id):
+    """Who accepted another case with one of these participants (for continuity)."""
+    if not participant_ids:
+        return frozenset()
+    seen = set()
+    for doc in collection().find({"participant_ids": {"$in": list(participant_ids)}, "_id": {"$ne": case_id}},
+                                 {"slots": 1}):
+        seen.update(s["facilitator_id"] for s in doc.get("slots", []) if s["state"] in ("accepted", "released"))
+    return frozenset(seen)

@@ -96,7 +96,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
 
     @http("PATCH", "/v1/facilitators/<string:facilitator_id>")
     @api(roles=("coordinator",))
-    def update_facilitator(self, request, facilitator_id, principal):
+    def change_facilitator(self, request, facilitator_id, principal):
         try:
             doc = self._update(facilitator_id, read_json(request))
         except InvalidFacilitator as error:
@@ -105,12 +105,12 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
 
     @http("POST", "/v1/facilitators/<string:facilitator_id>/deactivate")
     @api(roles=("coordinator",))
-    def deactivate_facilitator(self, request, facilitator_id, principal):
+    def end_facilitator(self, request, facilitator_id, principal):
         return json_response(facilitators.view(self._deactivate(facilitator_id)))
 
     @http("GET", "/v1/facilitators/<string:facilitator_id>")
     @api(roles=READERS)
-    def get_facilitator(self, request, facilitator_id, principal):
+    def show_facilitator(self, request, facilitator_id, principal):
         doc = facilitators.get(facilitator_id)
         if doc is None:
             raise NotFound("no such facilitator")
@@ -188,12 +188,12 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     @http("POST", "/v1/assignments/<string:assignment_id>/accept")
     @api(roles=("facilitator", "coordinator"))
     def accept_offer(self, request, assignment_id, principal):
-        return self._respond(assignment_id, True, "accepted")
+        return self._respond(assignment_id, True)
 
     @http("POST", "/v1/assignments/<string:assignment_id>/decline")
     @api(roles=("facilitator", "coordinator"))
     def decline_offer(self, request, assignment_id, principal):
-        return self._respond(assignment_id, False, "declined")
+        return self._respond(assignment_id, False)
 
     # --- the registry over RPC ---
     @rpc
@@ -239,7 +239,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
         workflow.release_deactivated(facilitator_id, self.outbox, self.matching)
         return facilitators.get(facilitator_id)
 
-    def _respond(self, assignment_id, accepted, verb):
+    def _respond(self, assignment_id, accepted):
         try:
             doc, slot = workflow.respond(assignment_id, accepted, self.outbox, self.matching)
         except workflow.NotFound:

@@ -11,6 +11,7 @@ its events and gives the lease back. So two matching processes never staff the s
 case at once, and a reservation that no slot records can only be left by a holder that
 died: the next holder gives it back.
 """
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -115,6 +116,19 @@ def claim(case_id, now=None):
             return None
         raise Busy(case_id)
     return doc
+
+
+def claim_patiently(case_id, wait=5.0):
+    """`claim`, waiting up to `wait` seconds for another holder to finish (leases are
+    held for milliseconds unless a worker died)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return claim(case_id)
+        except Busy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def commit(doc, events=()):

@@ -240,7 +240,7 @@ def respond(assignment_id, accepted, outbox, settings, reason="declined", today=
     offer_expired). Accepting twice, or declining twice, has no second effect."""
     today, now = today or date.today(), now or _now()
     case_id = _offer_case(assignment_id)
-    doc = assignments.claim(case_id, now)
+    doc = assignments.claim_patiently(case_id)
     released = None
     try:
         slot = assignments.find_slot(doc, assignment_id)
@@ -296,12 +296,11 @@ def expire_offers(outbox, settings, now=None, today=None):
 def close_case(case_id, reason, outbox, settings, today=None):
     """The case is closed: release everyone on it, then offer the freed capacity to
     the cases waiting longest."""
-    doc = assignments.claim(case_id)
+    doc = assignments.claim_patiently(case_id)
     if doc is None:
-        assignments.close_unopened(case_id, reason)
-        for facilitator_id in facilitators.holders(case_id):
-            facilitators.release(facilitator_id, case_id)
-        return []
+        if assignments.close_unopened(case_id, reason):
+            return []  # never staffed: staffing only ever happens on an Assignment's lease
+        doc = assignments.claim_patiently(case_id)  # opened meanwhile
     if doc["status"] == assignments.CLOSED:
         assignments.let_go(doc)
         return []
@@ -327,7 +326,7 @@ def release_deactivated(facilitator_id, outbox, settings, today=None):
     released = 0
     for doc in assignments.collection().find({"slots.facilitator_id": facilitator_id}, {"_id": 1}):
         case_id = doc["_id"]
-        held = assignments.claim(case_id)
+        held = assignments.claim_patiently(case_id)
         try:
             mine = [s for s in assignments.active_slots(held) if s["facilitator_id"] == facilitator_id]
             if not mine or held["status"] == assignments.CLOSED:

@@ -19,10 +19,10 @@ The score, over those who are left (0 to 100, higher is better):
   10 x region       1 if the case's region is their home region (their first listed)
 Ties go to the lower facilitator id, so a ranking is reproducible.
 
-`hard_filter` states the same constraints as a MongoDB filter: the registry query
-prefilters with it, and the reservation's conditional update repeats it, so the
-constraints are checked against the facilitator's document at the instant capacity is
-taken, whatever changed since the query.
+`hard_filter` states the same constraints (all but capacity, which is counted from
+seats) as a MongoDB filter: the registry query prefilters with it, and a reservation
+reads it again before and after taking a seat, so the constraints are checked against
+the facilitator's document when capacity is taken, whatever changed since the query.
 """
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -167,7 +167,6 @@ def hard_filter(need, today, role="lead"):
     midnight = _midnight(today)
     query = {
         "active": True,
-        "spare": {"$gt": 0},
         "regions": need.region,
         "level": {"$in": levels_for(need, role)},
         "current_until": {"$gte": midnight},

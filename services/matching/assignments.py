@@ -4,12 +4,14 @@ It holds the case's requirement, its slots (one per offer: lead or co-facilitato
 the offer's state), who declined, whether it waits for capacity, and the outbox of the
 events all this causes.
 
-Every change to it happens under a lease: a conditional update takes the document for
-a few seconds, the holder does its work (reserving or releasing capacity), then one
-conditional write, valid only while it still holds the lease, saves the new state with
-its events and gives the lease back. So two matching processes never staff the same
-case at once, and a reservation that no slot records can only be left by a holder that
-died: the next holder gives it back.
+Every change to it happens under a lease: a Lease document whose id is the case id,
+inserted (an insert under a unique key is atomic on FerretDB, where a conditional update
+is not: see `facilitators`). The holder does its work (reserving or releasing
+capacity), saves the new state with its events in one write, relays the events, and
+only then deletes the lease, so nothing else writes the document meanwhile. Two matching
+processes never staff the same case at once, and a reservation that no slot records can
+only be left by a holder that died: the next holder gives it back. A lease left by a
+dead holder lapses after LEASE.
 """
 import time
 import uuid
@@ -20,7 +22,6 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 ALIAS = "matching"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LEASE = timedelta(seconds=30)
 
 # slot states; an offered or accepted slot holds a unit of the facilitator's capacity
@@ -50,15 +51,24 @@ class Assignment(Document):
     declined_by = ListField(StringField())
     waitlisted_at = DateTimeField()
     next_expiry = DateTimeField()
-    lease_until = DateTimeField(default=EPOCH)
-    lease_owner = StringField()
     closed_reason = StringField()
     version = IntField(default=0)
     outbox = ListField(DictField())
 
 
+class Lease(Document):
+    meta = {"db_alias": ALIAS, "collection": "assignment_leases"}
+    case_id = StringField(primary_key=True)
+    owner = StringField(required=True)
+    expires_at = DateTimeField(required=True)
+
+
 def collection():
     return Assignment._get_collection()
+
+
+def leases():
+    return Lease._get_collection()
 
 
 def handle(case_id):
@@ -72,8 +82,7 @@ def open_case(case_id, assessment_id, region, requirement, participant_ids):
         collection().insert_one({
             "_id": case_id, "assessment_id": assessment_id, "status": PENDING, "region": region,
             "requirement": requirement, "participant_ids": list(participant_ids), "slots": [], "offer_ids": [],
-            "declined_by": [], "waitlisted_at": None, "next_expiry": None, "lease_until": EPOCH,
-            "lease_owner": None, "version": 0, "outbox": [],
+            "declined_by": [], "waitlisted_at": None, "next_expiry": None, "version": 0, "outbox": [],
         })
         return True
     except DuplicateKeyError:
@@ -86,7 +95,7 @@ def close_unopened(case_id, reason):
     try:
         collection().insert_one({
             "_id": case_id, "status": CLOSED, "closed_reason": reason, "slots": [], "offer_ids": [],
-            "declined_by": [], "lease_until": EPOCH, "lease_owner": None, "version": 0, "outbox": [],
+            "declined_by": [], "version": 0, "outbox": [],
             "requirement": {}, "participant_ids": [], "next_expiry": None, "waitlisted_at": None,
         })
         return True
@@ -105,17 +114,29 @@ def by_offer(assignment_id):
 def claim(case_id, now=None):
     """Take the case's lease: its document, or None if it does not exist; Busy if held."""
     now = now or datetime.now(timezone.utc)
+    if collection().find_one({"_id": case_id}, {"_id": 1}) is None:
+        return None
     token = uuid.uuid4().hex
-    doc = collection().find_one_and_update(
-        {"_id": case_id, "lease_until": {"$lt": now}},
-        {"$set": {"lease_until": now + LEASE, "lease_owner": token}},
-        return_document=ReturnDocument.AFTER,
-    )
-    if doc is None:
-        if collection().find_one({"_id": case_id}, {"_id": 1}) is None:
-            return None
+    for _ in range(2):
+        try:
+            leases().insert_one({"_id": case_id, "owner": token, "expires_at": now + LEASE})
+            break
+        except DuplicateKeyError:
+            held = leases().find_one({"_id": case_id})
+            if held is None or held["expires_at"] >= now:
+                if held is None:
+                    continue  # given back just now: try again
+                raise Busy(case_id)
+            leases().delete_one({"_id": case_id, "owner": held["owner"]})  # its holder died
+    else:
         raise Busy(case_id)
+    doc = collection().find_one({"_id": case_id})  # read after taking the lease: the latest state
+    doc["lease_owner"] = token
     return doc
+
+
+def holds_lease(doc):
+    return leases().find_one({"_id": doc["_id"], "owner": doc["lease_owner"]}, {"_id": 1}) is not None
 
 
 def claim_patiently(case_id, wait=5.0):
@@ -132,20 +153,21 @@ def claim_patiently(case_id, wait=5.0):
 
 
 def commit(doc, events=()):
-    """Save the document's state and its new events; True only if the lease was still ours."""
+    """Save the document's state and its new events (lease held); True only if the
+    lease was still ours."""
+    if not holds_lease(doc):
+        return False
     state = {key: doc[key] for key in ("status", "slots", "offer_ids", "declined_by", "waitlisted_at",
                                        "next_expiry", "closed_reason") if key in doc}
-    state.update({"lease_until": EPOCH, "lease_owner": None})
     update = {"$set": state, "$inc": {"version": 1}}
     if events:
         update["$push"] = {"outbox": {"$each": list(events)}}
-    result = collection().update_one({"_id": doc["_id"], "lease_owner": doc["lease_owner"]}, update)
-    return result.matched_count == 1
+    collection().update_one({"_id": doc["_id"]}, update)
+    return True
 
 
 def let_go(doc):
-    collection().update_one({"_id": doc["_id"], "lease_owner": doc["lease_owner"]},
-                            {"$set": {"lease_until": EPOCH, "lease_owner": None}})
+    leases().delete_one({"_id": doc["_id"], "owner": doc["lease_owner"]})
 
 
 # --- the state of a case's slots (pure) --------------------------------------------------

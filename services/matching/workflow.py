@@ -196,10 +196,16 @@ def _fill(doc, outbox, settings, today, now):
 
 
 def _save(doc, events, reserved, outbox, need_roles):
+    """Save the case's new state and events, relay them, then give the lease back (the
+    relay's removal of sent events is a write too, and must not race another holder)."""
     assignments.settle(doc, need_roles)
-    if assignments.commit(doc, events):
-        outbox.flush(assignments.handle(doc["_id"]))
-        return True
+    try:
+        if assignments.commit(doc, events):
+            if events:
+                outbox.flush(assignments.handle(doc["_id"]))
+            return True
+    finally:
+        assignments.let_go(doc)
     for facilitator_id in reserved:  # the lease ran out under us: undo what we took
         facilitators.release(facilitator_id, doc["_id"])
     raise Busy(doc["_id"])

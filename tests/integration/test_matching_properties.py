@@ -3,7 +3,7 @@
 Each example builds a random registry, then runs random operations (refer a case, close
 one, decline an offer, raise a capacity, deactivate someone) in concurrent batches of
 green threads, so reservations race as they do between matching workers. Afterwards:
-  - nobody is over capacity, and `spare` is exactly capacity minus caseload;
+  - nobody is over capacity (raising a capacity only ever adds seats);
   - every caseload entry is an active offer and every active offer is in a caseload
     (no double booking, nothing leaked);
   - nobody conflicted, not current, under-levelled or otherwise unfit holds an offer;
@@ -127,12 +127,12 @@ def oracle_fit(fac, need, role):
     return None
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(registry=st.lists(facilitator_records, min_size=1, max_size=8), ops=operations)
 def test_staffing_invariants_hold_under_concurrent_operations(matching_db, registry, ops):
     db, outbox = matching_db
-    for name in ("facilitators", "assignments"):
+    for name in ("facilitators", "assignments", "seats", "assignment_leases"):
         db[name].delete_many({})
     for index, record in enumerate(registry):
         facilitators.register({"facilitator_id": f"fac-{index}", **record})
@@ -155,7 +155,7 @@ def test_staffing_invariants_hold_under_concurrent_operations(matching_db, regis
                 if offered:
                     workflow.respond(offered[0]["assignment_id"], False, outbox, run)
             elif kind == "capacity" and op[1] < len(registry):
-                facilitators.update(f"fac-{op[1]}", {"capacity": registry[op[1]]["capacity"] + op[2]})
+                facilitators.update(f"fac-{op[1]}", {"capacity": facilitators.get(f"fac-{op[1]}")["capacity"] + op[2]})
             elif kind == "deactivate" and op[1] < len(registry):
                 facilitators.deactivate(f"fac-{op[1]}")
                 workflow.release_deactivated(f"fac-{op[1]}", outbox, run)
@@ -182,7 +182,10 @@ def test_staffing_invariants_hold_under_concurrent_operations(matching_db, regis
             if doc["requirement"]["co_facilitation"]:
                 assert set(roles) == {"lead", "co_facilitator"}
                 assert len({s["facilitator_id"] for s in active}) == 2
+    seats = list(db.seats.find())
     for fac in db.facilitators.find():
-        assert len(fac["caseload"]) <= fac["capacity"], fac["_id"]
-        assert fac["spare"] == fac["capacity"] - len(fac["caseload"])
-        assert sorted(fac["caseload"]) == sorted(holding.get(fac["_id"], [])), fac["_id"]
+        mine = [s for s in seats if s["facilitator_id"] == fac["_id"]]
+        caseload = [s["case_id"] for s in mine]
+        assert len(caseload) <= fac["capacity"], fac["_id"]
+        assert all(0 <= s["seat"] < fac["capacity"] for s in mine)
+        assert sorted(caseload) == sorted(holding.get(fac["_id"], [])), fac["_id"]

@@ -117,6 +117,7 @@ def claim(case_id, now=None):
     if collection().find_one({"_id": case_id}, {"_id": 1}) is None:
         return None
     token = uuid.uuid4().hex
+    taken_over = False
     for _ in range(2):
         try:
             leases().insert_one({"_id": case_id, "owner": token, "expires_at": now + LEASE})
@@ -128,10 +129,12 @@ def claim(case_id, now=None):
                     continue  # given back just now: try again
                 raise Busy(case_id)
             leases().delete_one({"_id": case_id, "owner": held["owner"]})  # its holder died
+            taken_over = True
     else:
         raise Busy(case_id)
     doc = collection().find_one({"_id": case_id})  # read after taking the lease: the latest state
     doc["lease_owner"] = token
+    doc["lease_taken_over"] = taken_over
     return doc
 
 

@@ -17,6 +17,7 @@ a lapsed vetting) means they no longer fit, the seat is given back.
 A capacity cut below the seats held leaves those cases where they are; no new seat is
 taken until the count is under the new capacity.
 """
+import uuid
 from datetime import date, datetime, time, timezone
 
 from mongoengine import (BooleanField, DateTimeField, DictField, Document, IntField, ListField, StringField)
@@ -96,8 +97,33 @@ class Seat(Document):
     taken_at = DateTimeField()
 
 
+class RegistryChange(Document):
+    """A line in the registry's change log, written after each change to a facilitator's
+    document, so each process's roster can follow the registry without scanning it."""
+    meta = {"db_alias": ALIAS, "collection": "registry_changes"}
+    change_id = StringField(primary_key=True)
+    facilitator_id = StringField(required=True)
+    at = DateTimeField(required=True)
+
+
 def collection():
     return Facilitator._get_collection()
+
+
+def log_change(facilitator_id):
+    RegistryChange._get_collection().insert_one(
+        {"_id": uuid.uuid4().hex, "facilitator_id": facilitator_id, "at": datetime.now(timezone.utc)})
+
+
+def changes_since(at, facilitator_id=None):
+    query = {"at": {"$gt": at}}
+    if facilitator_id:
+        query["facilitator_id"] = facilitator_id
+    return list(RegistryChange._get_collection().find(query))
+
+
+def prune_changes(older_than):
+    RegistryChange._get_collection().delete_many({"at": {"$lt": older_than}})
 
 
 def seats():
@@ -193,6 +219,7 @@ def create(record):
         collection().insert_one(doc)
     except DuplicateKeyError:
         raise AlreadyRegistered(record["facilitator_id"])
+    log_change(doc["_id"])
     return doc
 
 
@@ -217,6 +244,7 @@ def update(facilitator_id, changes):
     fields = stored_fields(changes)
     new = {**fields, **_derived({**doc, **fields}), "updated_at": datetime.now(timezone.utc)}
     collection().update_one({"_id": facilitator_id}, {"$set": new})
+    log_change(facilitator_id)
     return get(facilitator_id)
 
 
@@ -227,6 +255,7 @@ def deactivate(facilitator_id):
                                      {"$set": {"active": False, "deactivated_at": now, "updated_at": now}})
     if result.matched_count == 0:
         raise UnknownFacilitator(facilitator_id)
+    log_change(facilitator_id)
     return get(facilitator_id)
 
 
@@ -265,61 +294,36 @@ def candidate(doc, held=0):
     )
 
 
-def candidates(need, today, role="lead"):
-    """Facilitators who meet the hard constraints for `role`, prefiltered by the
-    database, with their spare capacity counted from their seats."""
-    docs = list(collection().find(allocation.hard_filter(need, today, role), CANDIDATE_FIELDS))
-    held = caseloads([doc["_id"] for doc in docs])
-    return [candidate(doc, len(held[doc["_id"]])) for doc in docs]
-
-
-def reserve(facilitator_id, case_id, need, today, role="lead"):
-    """Take a seat of the facilitator's for `case_id` if every hard constraint holds on
-    their document before and after; False otherwise."""
-    if facilitator_id in need.excluded:
-        return False
-    query = {**allocation.hard_filter(need, today, role), "_id": facilitator_id}
-    doc = collection().find_one(query, {"capacity": 1})
-    if doc is None:
-        return False
-    held = {seat["seat"]: seat["case_id"] for seat in seats().find({"facilitator_id": facilitator_id})}
-    if case_id in held.values():
-        return False
-    for number in range(doc["capacity"]):
-        if number in held:
-            continue
+def take_seat(facilitator_id, case_id, capacity, known_taken=()):
+    """Insert a seat for `case_id`, trying the seats not known to be taken first.
+    Returns (the seat number or None, the seat numbers found taken). A seat insert
+    also fails if this case already holds one of theirs (unique index), so a case is
+    never booked twice with the same facilitator."""
+    order = [n for n in range(capacity) if n not in known_taken] + [n for n in range(capacity) if n in known_taken]
+    taken = set()
+    for number in order:
         try:
             seats().insert_one({"_id": f"{facilitator_id}#{number}", "facilitator_id": facilitator_id,
                                 "seat": number, "case_id": case_id, "taken_at": datetime.now(timezone.utc)})
+            return number, taken
         except DuplicateKeyError:
-            if seats().find_one({"facilitator_id": facilitator_id, "case_id": case_id}, {"_id": 1}):
-                return False  # this case took a seat meanwhile (a concurrent delivery)
-            continue  # someone else took this seat: try the next
-        if collection().find_one(query, {"_id": 1}) is None:  # changed meanwhile: no longer fits
-            seats().delete_one({"_id": f"{facilitator_id}#{number}", "case_id": case_id})
-            return False
-        return True
-    return False
+            taken.add(number)
+    return None, taken
+
+
+def give_back_seat(facilitator_id, seat, case_id):
+    seats().delete_one({"_id": f"{facilitator_id}#{seat}", "case_id": case_id})
 
 
 def release(facilitator_id, case_id):
-    """Give back the seat `case_id` holds; False if it held none."""
-    return seats().delete_one({"facilitator_id": facilitator_id, "case_id": case_id}).deleted_count == 1
+    """Give back the seat `case_id` holds: its number, or None if it held none."""
+    seat = seats().find_one_and_delete({"facilitator_id": facilitator_id, "case_id": case_id})
+    return seat["seat"] if seat else None
 
 
 def holders(case_id):
     """Ids of the facilitators holding a seat for `case_id`."""
     return [seat["facilitator_id"] for seat in seats().find({"case_id": case_id}, {"facilitator_id": 1})]
-
-
-def specialist_available(region, endorsement, today):
-    """Whether a current, active facilitator in `region` could lead a complex case
-    with `endorsement` (whether or not they have room today)."""
-    midnight = _midnight(today)
-    return collection().find_one({
-        "active": True, "regions": region, "endorsements": endorsement, "complex_ok": True,
-        "current_until": {"$gte": midnight}, "available_from": {"$lte": midnight},
-    }, {"_id": 1}) is not None
 
 
 def contact(facilitator_id, purpose):

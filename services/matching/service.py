@@ -2,7 +2,7 @@
 import logging
 import os
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
@@ -10,6 +10,7 @@ from nameko.timer import timer
 from nameko.web.handlers import http
 
 from services.matching import assignments, facilitators, suitability_policy, workflow
+from services.matching.roster import Roster
 from services.matching.assessments import Assessment, latest
 from services.matching.assignments import Assignment, Busy
 from services.matching.facilitator_records import InvalidFacilitator, parse, parse_changes
@@ -44,6 +45,7 @@ class MatchingSettings(DependencyProvider):
         log.info("suitability policy %s loaded from %s (%d rules)", policy.version, path, len(policy.rules))
         self.settings = workflow.Settings(
             policy=policy,
+            roster=Roster(refresh_every=float(config.get("MATCHING_ROSTER_REFRESH") or 1.0)),
             offer_for=timedelta(seconds=float(config.get("MATCHING_OFFER_TIMEOUT") or 72 * 3600)),
             waitlist_batch=int(config.get("MATCHING_WAITLIST_BATCH") or 20),
         )
@@ -79,6 +81,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
         """Offers not accepted in time go to the next candidate; waiting cases try again."""
         workflow.expire_offers(self.outbox, self.matching)
         workflow.retry_waitlist(self.outbox, self.matching)
+        facilitators.prune_changes(datetime.now(timezone.utc) - timedelta(days=1))
 
     # --- the facilitator registry over HTTP ---
     @http("POST", "/v1/facilitators")
@@ -90,6 +93,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
             raise _invalid(error)
         except facilitators.AlreadyRegistered:
             raise Conflict("a facilitator with this id is already registered")
+        self.matching.roster.refresh(force=True)
         workflow.retry_waitlist(self.outbox, self.matching, regions=set(doc["regions"]))
         return json_response(facilitators.view(facilitators.get(doc["_id"])), 201,
                              {"Location": f"/v1/facilitators/{doc['_id']}"})
@@ -199,6 +203,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     @rpc
     def register_facilitator(self, record):
         doc = facilitators.create(parse(record))
+        self.matching.roster.refresh(force=True)
         workflow.retry_waitlist(self.outbox, self.matching, regions=set(doc["regions"]))
         return facilitators.view(facilitators.get(doc["_id"]))
 
@@ -228,6 +233,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
             doc = facilitators.update(facilitator_id, checked)
         except facilitators.UnknownFacilitator:
             raise NotFound("no such facilitator")
+        self.matching.roster.refresh(force=True)
         workflow.retry_waitlist(self.outbox, self.matching, regions=set(doc["regions"]))
         return doc
 
@@ -236,6 +242,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
             doc = facilitators.deactivate(facilitator_id)
         except facilitators.UnknownFacilitator:
             raise NotFound("no such facilitator")
+        self.matching.roster.refresh(force=True)
         workflow.release_deactivated(facilitator_id, self.outbox, self.matching)
         return facilitators.get(facilitator_id)
 

@@ -22,8 +22,17 @@ PARTIES = ("harmed", "harmer")
 @dataclass(frozen=True)
 class Settings:
     policy: object
+    roster: object  # the in-memory registry (roster.Roster) staffing reads
     offer_for: timedelta = timedelta(hours=72)
     waitlist_batch: int = 20
+
+
+def _release(settings, facilitator_id, case_id):
+    """Give back the case's seat with this facilitator, and tell the roster."""
+    seat = facilitators.release(facilitator_id, case_id)
+    if seat is not None:
+        settings.roster.released(facilitator_id, seat)
+    return seat
 
 
 class NotFound(LookupError):
@@ -76,27 +85,25 @@ def handle_referral_received(event, outbox, settings, today=None):
     """Assess the referral in `event` once, however often the event arrives, and staff
     the case if it is suitable."""
     today = today or date.today()
-    done = Assessment.objects(trigger_event_id=event["id"]).first()
-    if done is None:
-        referral = event["data"]
-        case_id = referral["case_id"]
-        specialist = None
-        if "domestic_abuse" in referral["flags"]:
-            specialist = facilitators.specialist_available(referral["region"], "domestic_abuse", today)
-        outcome = suitability.assess(referral, settings.policy, specialist_available=specialist)
-        assessment_id = str(uuid.uuid4())
-        assessment = Assessment(
-            assessment_id=assessment_id, case_id=case_id, trigger_event_id=event["id"], outcome=_stored(outcome),
-            referral=referral, outbox=_assessed_events(outbox, case_id, assessment_id, outcome),
-        )
-        try:
-            assessment.save(force_insert=True)
-        except DuplicateKeyError:  # a concurrent delivery of the same event won the race
-            return Assessment.objects(trigger_event_id=event["id"]).first()
+    referral = event["data"]
+    case_id = referral["case_id"]
+    specialist = None
+    if "domestic_abuse" in referral["flags"]:
+        specialist = settings.roster.specialist_available(referral["region"], "domestic_abuse", today)
+    outcome = suitability.assess(referral, settings.policy, specialist_available=specialist)
+    assessment_id = str(uuid.uuid4())
+    assessment = Assessment(
+        assessment_id=assessment_id, case_id=case_id, trigger_event_id=event["id"], outcome=_stored(outcome),
+        referral=referral, outbox=_assessed_events(outbox, case_id, assessment_id, outcome),
+    )
+    try:  # insert first: the unique trigger_event_id tells a redelivery without a read
+        assessment.save(force_insert=True)
         done = assessment
         outbox.flush(done)
-    # (on a redelivery, events a crash left unsent are the relay timer's: flushing here
-    # too would race the first delivery's flush and publish them twice)
+    except DuplicateKeyError:
+        # a redelivery (its events, if a crash left any unsent, are the relay timer's:
+        # flushing here too would race the first delivery's flush and publish them twice)
+        done = Assessment.objects(trigger_event_id=event["id"]).first()
     if done.outcome["decision"] == "suitable":
         try:
             open_and_staff(done, outbox, settings, today)
@@ -163,21 +170,23 @@ def _fill(doc, outbox, settings, today, now):
     events to save and the reservations to give back if the save fails."""
     case_id = doc["_id"]
     need = need_of(doc)
-    # reservations no active slot records were left by a holder that died: give them back
-    recorded = {slot["facilitator_id"] for slot in assignments.active_slots(doc)}
-    for facilitator_id in set(facilitators.holders(case_id)) - recorded:
-        facilitators.release(facilitator_id, case_id)
+    if doc.get("version", 0) > 0 or doc.get("lease_taken_over"):
+        # reservations no active slot records were left by a holder that died: give them
+        # back (a case never saved before, under a fresh lease, can have none)
+        recorded = {slot["facilitator_id"] for slot in assignments.active_slots(doc)}
+        for facilitator_id in set(facilitators.holders(case_id)) - recorded:
+            _release(settings, facilitator_id, case_id)
     missing = [role for role in need.roles() if role not in assignments.filled_roles(doc)]
     if not missing:
         return [], []
     team = allocation.staff(
         missing, need, today,
-        candidates_for=lambda n, role: facilitators.candidates(n, today, role),
-        reserve=lambda c, n, role: facilitators.reserve(c.facilitator_id, case_id, n, today, role),
+        candidates_for=lambda n, role: settings.roster.candidates(n, today, role),
+        reserve=lambda c, n, role: settings.roster.reserve(c.facilitator_id, case_id, n, today, role),
     )
     if team.unfilled:
         for facilitator_id in team.reserved.values():
-            facilitators.release(facilitator_id, case_id)
+            _release(settings, facilitator_id, case_id)
         if doc.get("waitlisted_at"):
             return [], []  # already waiting, already announced
         doc["waitlisted_at"] = now
@@ -195,7 +204,7 @@ def _fill(doc, outbox, settings, today, now):
     return events, list(team.reserved.values())
 
 
-def _save(doc, events, reserved, outbox, need_roles):
+def _save(doc, events, reserved, outbox, need_roles, settings):
     """Save the case's new state and events, relay them, then give the lease back (the
     relay's removal of sent events is a write too, and must not race another holder)."""
     assignments.settle(doc, need_roles)
@@ -207,7 +216,7 @@ def _save(doc, events, reserved, outbox, need_roles):
     finally:
         assignments.let_go(doc)
     for facilitator_id in reserved:  # the lease ran out under us: undo what we took
-        facilitators.release(facilitator_id, doc["_id"])
+        _release(settings, facilitator_id, doc["_id"])
     raise Busy(doc["_id"])
 
 
@@ -230,7 +239,7 @@ def staff_case(case_id, outbox, settings, today=None, now=None):
     except Exception:
         assignments.let_go(doc)
         raise
-    _save(doc, events, reserved, outbox, _roles(doc))
+    _save(doc, events, reserved, outbox, _roles(doc), settings)
     return doc
 
 
@@ -275,10 +284,10 @@ def respond(assignment_id, accepted, outbox, settings, reason="declined", today=
     except Exception:
         assignments.let_go(doc)
         raise
-    _save(doc, events, reserved, outbox, _roles(doc))
+    _save(doc, events, reserved, outbox, _roles(doc), settings)
     if released:  # after the save: a crash before this leaves a reservation the next holder gives back
-        facilitators.release(released, case_id)
-        retry_waitlist(outbox, settings, regions=_regions_of([released]), today=today)
+        _release(settings, released, case_id)
+        retry_waitlist(outbox, settings, regions=_regions_of(settings, [released]), today=today)
     return doc, slot
 
 
@@ -319,11 +328,11 @@ def close_case(case_id, reason, outbox, settings, today=None):
             "case_id": case_id, "assignment_id": slot["assignment_id"], "facilitator_id": slot["facilitator_id"],
             "reason": "case_closed"}))
     doc.update({"status": assignments.CLOSED, "closed_reason": reason, "waitlisted_at": None})
-    _save(doc, events, [], outbox, _roles(doc) if doc["requirement"] else ())
+    _save(doc, events, [], outbox, _roles(doc) if doc["requirement"] else (), settings)
     for facilitator_id in set(freed) | set(facilitators.holders(case_id)):
-        facilitators.release(facilitator_id, case_id)
+        _release(settings, facilitator_id, case_id)
     if freed:
-        retry_waitlist(outbox, settings, regions=_regions_of(freed), today=today)
+        retry_waitlist(outbox, settings, regions=_regions_of(settings, freed), today=today)
     return freed
 
 
@@ -350,16 +359,16 @@ def release_deactivated(facilitator_id, outbox, settings, today=None):
         except Exception:
             assignments.let_go(held)
             raise
-        _save(held, events + more, reserved, outbox, _roles(held))
-        facilitators.release(facilitator_id, case_id)
+        _save(held, events + more, reserved, outbox, _roles(held), settings)
+        _release(settings, facilitator_id, case_id)
         released += 1
     return released
 
 
-def _regions_of(facilitator_ids):
+def _regions_of(settings, facilitator_ids):
     regions = set()
     for facilitator_id in facilitator_ids:
-        doc = facilitators.get(facilitator_id)
+        doc = settings.roster.get(facilitator_id)
         regions.update(doc["regions"] if doc else ())
     return regions
 

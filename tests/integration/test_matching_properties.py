@@ -26,6 +26,7 @@ from shared.messaging.outbox import Relay
 from shared.messaging.publisher import EventPublisher
 from shared.storage import connect
 from services.matching import suitability_policy
+from services.matching.roster import Roster
 from tests.support import disconnect_all
 
 TODAY = date.today()
@@ -132,11 +133,11 @@ def oracle_fit(fac, need, role):
 @given(registry=st.lists(facilitator_records, min_size=1, max_size=8), ops=operations)
 def test_staffing_invariants_hold_under_concurrent_operations(matching_db, registry, ops):
     db, outbox = matching_db
-    for name in ("facilitators", "assignments", "seats", "assignment_leases"):
+    for name in ("facilitators", "assignments", "seats", "assignment_leases", "registry_changes"):
         db[name].delete_many({})
     for index, record in enumerate(registry):
         facilitators.register({"facilitator_id": f"fac-{index}", **record})
-    run = workflow.Settings(policy=suitability_policy.load(), offer_for=timedelta(hours=1))
+    run = workflow.Settings(policy=suitability_policy.load(), roster=Roster().load(), offer_for=timedelta(hours=1))
     cases = []
 
     def apply(op):

@@ -7,7 +7,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.matching import facilitators, suitability_policy
 from services.matching.service import MatchingService
-from tests.support import provision_keys
+from tests.support import disconnect_all, provision_keys
 
 
 def record(**changes):
@@ -120,9 +120,12 @@ def test_a_bad_policy_file_stops_the_service_naming_line_and_fault(service_confi
     bad = tmp_path / "policy.yaml"
     bad.write_text(text)
     container = ServiceContainer(MatchingService, service_config(MATCHING_POLICY_FILE=str(bad)))
-    with pytest.raises(suitability_policy.PolicyError) as refused:
-        container.start()
-    container.kill()
+    try:
+        with pytest.raises(suitability_policy.PolicyError) as refused:
+            container.start()
+    finally:
+        container.kill()
+        disconnect_all()  # the providers that did start connected to the databases
     assert refused.value.line == line
     assert str(refused.value) == f"{bad}:{line}: rule 'harmer_denies_responsibility' then.decision: 'nope' is not " \
                                  "one of: suitable, unsuitable, needs_review"

@@ -1,0 +1,142 @@
+"""An in-memory copy of the facilitator registry, so that choosing facilitators reads
+no database. FerretDB on SQLite answers every query by scanning the collection (a
+filtered find over 10,000 facilitators took seconds in the bench), while an insert
+under a unique key takes a millisecond or two.
+
+- The roster loads the registry once, then follows the change log: every registry
+  write appends a RegistryChange after updating the facilitator's document, and the
+  roster reloads the facilitators named in changes it has not applied yet.
+- Spare capacity is an estimate here: the seats it knows are taken, counted from the
+  seats collection now and then and kept up to date by its own reservations. The
+  reservation itself (`facilitators.take_seat`) is the authority.
+- After a seat is taken, `still_fits` looks in the change log for a change to that
+  facilitator the roster has not seen; if there is one, it reloads them and checks the
+  hard constraints again, so a conflict declared or a deactivation made before the seat
+  was taken is never missed.
+"""
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+
+from services.matching import allocation, facilitators
+
+# How far back to look in the change log at each refresh: more than any writer takes
+# between updating a document and logging the change.
+OVERLAP = timedelta(seconds=30)
+
+
+class Roster:
+    def __init__(self, refresh_every=1.0, recount_every=30.0):
+        self.refresh_every = refresh_every
+        self.recount_every = recount_every
+        self.docs = {}
+        self.by_region = defaultdict(set)
+        self.held = defaultdict(set)  # facilitator_id -> seat numbers known to be taken
+        self.applied = set()
+        self.checked_at = None  # wall-clock time of the last look at the change log
+        self.refreshed = 0.0  # monotonic time of the same
+        self.counted = 0.0
+
+    # --- loading and following the registry ---
+    def load(self):
+        """Read the whole registry (built aside, then swapped in: other green threads
+        may be ranking from the roster meanwhile)."""
+        now = datetime.now(timezone.utc)
+        applied = {c["_id"] for c in facilitators.changes_since(now - OVERLAP)}
+        fresh = Roster(self.refresh_every, self.recount_every)
+        for doc in facilitators.collection().find({}, facilitators.CANDIDATE_FIELDS):
+            fresh._put(doc)
+        self.docs, self.by_region, self.applied = fresh.docs, fresh.by_region, applied
+        self.checked_at = now
+        self.refreshed = time.monotonic()
+        self.recount()
+        return self
+
+    def _put(self, doc):
+        old = self.docs.get(doc["_id"])
+        for region in (old or {}).get("regions", ()):
+            self.by_region[region].discard(doc["_id"])
+        self.docs[doc["_id"]] = doc
+        for region in doc["regions"]:
+            self.by_region[region].add(doc["_id"])
+
+    def refresh(self, force=False):
+        """Apply registry changes logged since the last look (at most every `refresh_every` s)."""
+        if self.checked_at is None:
+            return self.load()
+        if not force and time.monotonic() - self.refreshed < self.refresh_every:
+            return self
+        now = datetime.now(timezone.utc)
+        for change in facilitators.changes_since(self.checked_at - OVERLAP):
+            if change["_id"] not in self.applied:
+                self._reload(change["facilitator_id"])
+                self.applied.add(change["_id"])
+        self.checked_at = now
+        self.refreshed = time.monotonic()
+        if time.monotonic() - self.counted > self.recount_every:
+            self.recount()
+        return self
+
+    def _reload(self, facilitator_id):
+        doc = facilitators.collection().find_one({"_id": facilitator_id}, facilitators.CANDIDATE_FIELDS)
+        if doc is not None:
+            self._put(doc)
+
+    def recount(self):
+        held = defaultdict(set)
+        for seat in facilitators.seats().find({}, {"facilitator_id": 1, "seat": 1}):
+            held[seat["facilitator_id"]].add(seat["seat"])
+        self.held = held
+        self.counted = time.monotonic()
+
+    # --- what staffing asks ---
+    def candidates(self, need, today, role="lead"):
+        """Everyone in the case's region, with their estimated spare capacity; `allocation.rank`
+        applies the hard constraints."""
+        self.refresh()
+        return [facilitators.candidate(self.docs[i], len(self.held[i])) for i in self.by_region.get(need.region, ())]
+
+    def get(self, facilitator_id):
+        return self.docs.get(facilitator_id)
+
+    def reserve(self, facilitator_id, case_id, need, today, role="lead"):
+        """Take a seat for `case_id`, then make sure the facilitator still fits."""
+        doc = self.docs.get(facilitator_id)
+        if doc is None or facilitator_id in need.excluded:
+            return False
+        seat, taken = facilitators.take_seat(facilitator_id, case_id, doc["capacity"], self.held[facilitator_id])
+        self.held[facilitator_id] |= taken
+        if seat is None:
+            return False
+        self.held[facilitator_id].add(seat)
+        if not self.still_fits(facilitator_id, need, today, role):
+            facilitators.give_back_seat(facilitator_id, seat, case_id)
+            self.held[facilitator_id].discard(seat)
+            return False
+        return True
+
+    def still_fits(self, facilitator_id, need, today, role):
+        unseen = [c for c in facilitators.changes_since(self.checked_at - OVERLAP, facilitator_id)
+                  if c["_id"] not in self.applied]
+        if unseen:
+            self._reload(facilitator_id)
+            self.applied.update(c["_id"] for c in unseen)
+        doc = self.docs.get(facilitator_id)
+        # capacity is not in question: the seat is ours; judge the rest with one seat spare
+        return doc is not None and allocation.fits(facilitators.candidate(doc, 0), need, today, role)
+
+    def released(self, facilitator_id, seat=None):
+        if seat is not None:
+            self.held[facilitator_id].discard(seat)
+        else:
+            self.counted = 0.0  # unknown seat: count again at the next refresh
+
+    def specialist_available(self, region, endorsement, today):
+        self.refresh()
+        for facilitator_id in self.by_region.get(region, ()):
+            c = facilitators.candidate(self.docs[facilitator_id], 0)
+            if (c.active and endorsement in c.endorsements and allocation.is_current(c, today)
+                    and c.available_from <= today
+                    and (c.level == "advanced" or (c.level == "intermediate" and c.complex_case_trained))):
+                return True
+        return False

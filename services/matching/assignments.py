@@ -114,8 +114,6 @@ def by_offer(assignment_id):
 def claim(case_id, now=None):
     """Take the case's lease: its document, or None if it does not exist; Busy if held."""
     now = now or datetime.now(timezone.utc)
-    if collection().find_one({"_id": case_id}, {"_id": 1}) is None:
-        return None
     token = uuid.uuid4().hex
     taken_over = False
     for _ in range(2):
@@ -133,7 +131,11 @@ def claim(case_id, now=None):
     else:
         raise Busy(case_id)
     doc = collection().find_one({"_id": case_id})  # read after taking the lease: the latest state
+    if doc is None:  # no such case: a lease on nothing
+        leases().delete_one({"_id": case_id, "owner": token})
+        return None
     doc["lease_owner"] = token
+    doc["lease_taken_at"] = time.monotonic()
     doc["lease_taken_over"] = taken_over
     return doc
 
@@ -158,7 +160,8 @@ def claim_patiently(case_id, wait=5.0):
 def commit(doc, events=()):
     """Save the document's state and its new events (lease held); True only if the
     lease was still ours."""
-    if not holds_lease(doc):
+    young = time.monotonic() - doc.get("lease_taken_at", 0) < LEASE.total_seconds() / 2
+    if not young and not holds_lease(doc):  # a young lease cannot have lapsed and been taken
         return False
     state = {key: doc[key] for key in ("status", "slots", "offer_ids", "declined_by", "waitlisted_at",
                                        "next_expiry", "closed_reason") if key in doc}

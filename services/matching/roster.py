@@ -16,6 +16,7 @@ under a unique key takes a millisecond or two.
 """
 import time
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from services.matching import allocation, facilitators
@@ -30,6 +31,7 @@ class Roster:
         self.refresh_every = refresh_every
         self.recount_every = recount_every
         self.docs = {}
+        self.base = {}
         self.by_region = defaultdict(set)
         self.held = defaultdict(set)  # facilitator_id -> seat numbers known to be taken
         self.applied = set()
@@ -46,7 +48,7 @@ class Roster:
         fresh = Roster(self.refresh_every, self.recount_every)
         for doc in facilitators.collection().find({}, facilitators.CANDIDATE_FIELDS):
             fresh._put(doc)
-        self.docs, self.by_region, self.applied = fresh.docs, fresh.by_region, applied
+        self.docs, self.base, self.by_region, self.applied = fresh.docs, fresh.base, fresh.by_region, applied
         self.checked_at = now
         self.refreshed = time.monotonic()
         self.recount()
@@ -57,24 +59,38 @@ class Roster:
         for region in (old or {}).get("regions", ()):
             self.by_region[region].discard(doc["_id"])
         self.docs[doc["_id"]] = doc
+        self.base[doc["_id"]] = facilitators.candidate(doc, 0)  # built once; spare filled in per ranking
         for region in doc["regions"]:
             self.by_region[region].add(doc["_id"])
 
     def refresh(self, force=False):
-        """Apply registry changes logged since the last look (at most every `refresh_every` s)."""
+        """Apply registry changes logged since the last look (at most every `refresh_every`
+        s unless forced). Returns how many facilitators were reloaded."""
         if self.checked_at is None:
-            return self.load()
+            self.load()
+            return len(self.docs)
         if not force and time.monotonic() - self.refreshed < self.refresh_every:
-            return self
+            return 0
         now = datetime.now(timezone.utc)
+        reloaded = 0
         for change in facilitators.changes_since(self.checked_at - OVERLAP):
             if change["_id"] not in self.applied:
                 self._reload(change["facilitator_id"])
                 self.applied.add(change["_id"])
+                reloaded += 1
         self.checked_at = now
         self.refreshed = time.monotonic()
-        if time.monotonic() - self.counted > self.recount_every:
+        # seats freed by other processes are seen at a recount: now and then, or on
+        # demand (a case about to be waitlisted) if the count is more than 5 s old
+        if time.monotonic() - self.counted > (5.0 if force else self.recount_every):
+            before = self.held
             self.recount()
+            reloaded += self.held != before
+        return reloaded
+
+    def ready(self):
+        if self.checked_at is None:
+            self.load()
         return self
 
     def _reload(self, facilitator_id):
@@ -93,8 +109,12 @@ class Roster:
     def candidates(self, need, today, role="lead"):
         """Everyone in the case's region, with their estimated spare capacity; `allocation.rank`
         applies the hard constraints."""
-        self.refresh()
-        return [facilitators.candidate(self.docs[i], len(self.held[i])) for i in self.by_region.get(need.region, ())]
+        self.ready()  # kept fresh by the service's timer, not on this path
+        found = []
+        for facilitator_id in self.by_region.get(need.region, ()):
+            base, held = self.base[facilitator_id], len(self.held.get(facilitator_id, ()))
+            found.append(replace(base, spare=base.capacity - held) if held else base)
+        return found
 
     def get(self, facilitator_id):
         return self.docs.get(facilitator_id)
@@ -123,7 +143,7 @@ class Roster:
             self.applied.update(c["_id"] for c in unseen)
         doc = self.docs.get(facilitator_id)
         # capacity is not in question: the seat is ours; judge the rest with one seat spare
-        return doc is not None and allocation.fits(facilitators.candidate(doc, 0), need, today, role)
+        return doc is not None and allocation.fits(self.base[facilitator_id], need, today, role)
 
     def released(self, facilitator_id, seat=None):
         if seat is not None:
@@ -132,9 +152,9 @@ class Roster:
             self.counted = 0.0  # unknown seat: count again at the next refresh
 
     def specialist_available(self, region, endorsement, today):
-        self.refresh()
+        self.ready()
         for facilitator_id in self.by_region.get(region, ()):
-            c = facilitators.candidate(self.docs[facilitator_id], 0)
+            c = self.base[facilitator_id]
             if (c.active and endorsement in c.endorsements and allocation.is_current(c, today)
                     and c.available_from <= today
                     and (c.level == "advanced" or (c.level == "intermediate" and c.complex_case_trained))):

@@ -27,6 +27,7 @@ READERS = ("coordinator", "auditor")
 # How often offers are checked for expiry and the waitlist retried; read when the class
 # is defined, as nameko's timer requires.
 SWEEP_INTERVAL = float(os.environ.get("MATCHING_SWEEP_INTERVAL", "30"))
+ROSTER_INTERVAL = float(os.environ.get("MATCHING_ROSTER_REFRESH", "1"))
 DECISION_REASON_CODE = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
@@ -45,7 +46,7 @@ class MatchingSettings(DependencyProvider):
         log.info("suitability policy %s loaded from %s (%d rules)", policy.version, path, len(policy.rules))
         self.settings = workflow.Settings(
             policy=policy,
-            roster=Roster(refresh_every=float(config.get("MATCHING_ROSTER_REFRESH") or 1.0)),
+            roster=Roster(refresh_every=ROSTER_INTERVAL / 2),
             offer_for=timedelta(seconds=float(config.get("MATCHING_OFFER_TIMEOUT") or 72 * 3600)),
             waitlist_batch=int(config.get("MATCHING_WAITLIST_BATCH") or 20),
         )
@@ -75,6 +76,11 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     @event_consumer("release")
     def on_case_closed(self, event):
         workflow.close_case(event["data"]["case_id"], event["data"]["reason"], self.outbox, self.matching)
+
+    @timer(interval=ROSTER_INTERVAL)
+    def refresh_roster(self):
+        """Follow the registry's change log, off the path of any assignment."""
+        self.matching.roster.refresh()
 
     @timer(interval=SWEEP_INTERVAL)
     def sweep(self):

@@ -179,11 +179,19 @@ def _fill(doc, outbox, settings, today, now):
     missing = [role for role in need.roles() if role not in assignments.filled_roles(doc)]
     if not missing:
         return [], []
-    team = allocation.staff(
-        missing, need, today,
-        candidates_for=lambda n, role: settings.roster.candidates(n, today, role),
-        reserve=lambda c, n, role: settings.roster.reserve(c.facilitator_id, case_id, n, today, role),
-    )
+    def attempt():
+        return allocation.staff(
+            missing, need, today,
+            candidates_for=lambda n, role: settings.roster.candidates(n, today, role),
+            reserve=lambda c, n, role: settings.roster.reserve(c.facilitator_id, case_id, n, today, role),
+        )
+
+    team = attempt()
+    if team.unfilled and settings.roster.refresh(force=True):
+        # the roster had not yet seen a registry change: look again before waitlisting
+        for facilitator_id in team.reserved.values():
+            _release(settings, facilitator_id, case_id)
+        team = attempt()
     if team.unfilled:
         for facilitator_id in team.reserved.values():
             _release(settings, facilitator_id, case_id)

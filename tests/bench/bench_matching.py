@@ -201,9 +201,9 @@ def bench_backlog(config, amqp_uri, backlog):
                 last = time.perf_counter()
                 print(f"  ... {done} assessed after {last - start:.0f} s")
         elapsed = time.perf_counter() - start
+        staffed = assignments.collection().count_documents({"status": "offered"})
     finally:
         container.stop()
-    staffed = assignments.collection().count_documents({"status": "offered"})
     print(f"  {backlog} assessed in {elapsed:.1f} s: {backlog / elapsed:.1f} assessments/s "
           f"(one process, {config['max_workers']} workers; {staffed} cases staffed)")
 

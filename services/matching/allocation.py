@@ -19,13 +19,12 @@ The score, over those who are left (0 to 100, higher is better):
   10 x region       1 if the case's region is their home region (their first listed)
 Ties go to the lower facilitator id, so a ranking is reproducible.
 
-`hard_filter` states the same constraints (all but capacity, which is counted from
-seats) as a MongoDB filter: the registry query prefilters with it, and a reservation
-reads it again before and after taking a seat, so the constraints are checked against
-the facilitator's document when capacity is taken, whatever changed since the query.
+`fits` is checked twice: when ranking (from the process's roster) and again after a
+seat is taken, against any registry change the roster had not yet applied (see
+`roster.Roster.still_fits`).
 """
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 
 from shared.events.vocabulary import FACILITATOR_LEVELS as LEVELS
 
@@ -147,44 +146,6 @@ def score(candidate, need, role="lead"):
 def rank(candidates, need, today, role="lead"):
     eligible = [c for c in candidates if fits(c, need, today, role)]
     return sorted(eligible, key=lambda c: (-score(c, need, role), c.facilitator_id))
-
-
-def levels_for(need, role):
-    """The levels worth asking the registry for (the exact rule is `meets_level`)."""
-    if role == "co_facilitator":
-        return list(LEVELS)
-    return [lvl for lvl in LEVELS[1:] if LEVELS.index(lvl) >= LEVELS.index(need.level) or need.level == "advanced"]
-
-
-def _midnight(day):
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
-
-
-def hard_filter(need, today, role="lead"):
-    """The hard constraints as a MongoDB filter over the registry's documents
-    (see facilitators.Facilitator). `$all` with an empty list matches nothing, so
-    empty requirements are left out."""
-    midnight = _midnight(today)
-    query = {
-        "active": True,
-        "regions": need.region,
-        "level": {"$in": levels_for(need, role)},
-        "current_until": {"$gte": midnight},
-        "available_from": {"$lte": midnight},
-    }
-    if role == "lead" and need.level == "advanced":
-        query["complex_ok"] = True  # advanced, or intermediate with complex-case training
-    if need.languages:
-        query["languages"] = {"$all": sorted(need.languages)}
-    if need.endorsements:
-        query["endorsements"] = {"$all": sorted(need.endorsements)}
-    if need.prison_vetting:
-        query["prison_vetted_until"] = {"$gte": midnight}
-    if need.conflicts:
-        query["conflict_keys"] = {"$nin": sorted(need.conflicts)}
-    if need.excluded:
-        query["_id"] = {"$nin": sorted(need.excluded)}
-    return query
 
 
 @dataclass

@@ -18,7 +18,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from mongoengine import DateTimeField, DictField, Document, IntField, ListField, StringField
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 ALIAS = "matching"

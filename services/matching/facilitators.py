@@ -10,9 +10,11 @@ with a conditional filter (measured: 150 concurrent conditional $inc/$push updat
 matching processes cannot push anyone over capacity, and a redelivered event cannot
 book the same case twice.
 
-After taking a seat the hard constraints (see `allocation.hard_filter`) are read again
-from the facilitator's document; if a change meanwhile (a new conflict, deactivation,
-a lapsed vetting) means they no longer fit, the seat is given back.
+FerretDB also answers every query by scanning its collection, so staffing reads the
+registry from each process's in-memory roster (see `roster`), which follows the change
+log this module appends to after every registry write. After taking a seat, the roster
+looks for a change to that facilitator it has not applied; if a change (a new conflict,
+a deactivation, a lapsed vetting) means they no longer fit, the seat is given back.
 
 A capacity cut below the seats held leaves those cases where they are; no new seat is
 taken until the count is under the new capacity.
@@ -25,7 +27,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.matching import allocation
 from services.matching.allocation import Candidate
-from services.matching.facilitator_records import UPDATABLE, parse, parse_changes
+from services.matching.facilitator_records import UPDATABLE, parse
 from shared.events.vocabulary import FACILITATOR_LEVELS
 
 ALIAS = "matching"

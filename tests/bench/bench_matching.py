@@ -16,7 +16,6 @@ Everything happens in a database prefix and a RabbitMQ vhost of its own, removed
 import argparse  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402

@@ -12,7 +12,6 @@ green threads, so reservations race as they do between matching workers. Afterwa
 from datetime import date, timedelta
 
 import eventlet
-import pymongo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -75,17 +75,28 @@ def handle(case_id):
     return Assignment(case_id=case_id)
 
 
-def open_case(case_id, assessment_id, region, requirement, participant_ids):
-    """Create the case's Assignment, pending; an existing one is left as it is."""
+def new_case(case_id, assessment_id, region, requirement, participant_ids):
+    """A case's Assignment as first saved (not yet saved)."""
+    return {
+        "_id": case_id, "assessment_id": assessment_id, "status": PENDING, "region": region,
+        "requirement": requirement, "participant_ids": list(participant_ids), "slots": [], "offer_ids": [],
+        "declined_by": [], "waitlisted_at": None, "next_expiry": None, "version": 0, "outbox": [],
+    }
+
+
+def insert(doc):
+    """Save a new case's Assignment, staffed or waitlisted, with its events, in one insert;
+    False if the case already has one."""
     try:
-        collection().insert_one({
-            "_id": case_id, "assessment_id": assessment_id, "status": PENDING, "region": region,
-            "requirement": requirement, "participant_ids": list(participant_ids), "slots": [], "offer_ids": [],
-            "declined_by": [], "waitlisted_at": None, "next_expiry": None, "version": 0, "outbox": [],
-        })
+        collection().insert_one({k: v for k, v in doc.items() if not k.startswith("lease_")})
         return True
     except DuplicateKeyError:
         return False
+
+
+def open_case(case_id, assessment_id, region, requirement, participant_ids):
+    """Create the case's Assignment, pending; an existing one is left as it is."""
+    return insert(new_case(case_id, assessment_id, region, requirement, participant_ids))
 
 
 def close_unopened(case_id, reason):
@@ -227,12 +238,30 @@ def expired_offers(now, limit=50):
     return [doc["_id"] for doc in collection().find({"next_expiry": {"$lte": now}}, {"_id": 1}).limit(limit)]
 
 
-def facilitators_seen(participant_ids, case_id):
-    """Who accepted another case with one of these participants (for continuity)."""
+class Continuity(Document):
+    """Who has worked with whom: one line per (participant, facilitator), written when an
+    offer is accepted. Kept apart from the assignments so that finding them scans only
+    this collection."""
+    meta = {"db_alias": ALIAS, "collection": "continuity"}
+    key = StringField(primary_key=True)  # "<participant_id>@<facilitator_id>"
+    participant_id = StringField(required=True)
+    facilitator_id = StringField(required=True)
+
+
+def worked_with(participant_ids, facilitator_id):
+    for participant_id in participant_ids:
+        try:
+            Continuity._get_collection().insert_one({"_id": f"{participant_id}@{facilitator_id}",
+                                                     "participant_id": participant_id,
+                                                     "facilitator_id": facilitator_id})
+        except DuplicateKeyError:
+            pass
+
+
+def facilitators_seen(participant_ids, case_id=None):
+    """Who accepted a case with one of these participants before (for continuity)."""
     if not participant_ids:
         return frozenset()
-    seen = set()
-    for doc in collection().find({"participant_ids": {"$in": list(participant_ids)}, "_id": {"$ne": case_id}},
-                                 {"slots": 1}):
-        seen.update(s["facilitator_id"] for s in doc.get("slots", []) if s["state"] in ("accepted", "released"))
-    return frozenset(seen)
+    found = Continuity._get_collection().find({"participant_id": {"$in": list(participant_ids)}},
+                                              {"facilitator_id": 1})
+    return frozenset(doc["facilitator_id"] for doc in found)

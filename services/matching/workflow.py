@@ -100,24 +100,57 @@ def handle_referral_received(event, outbox, settings, today=None):
         assessment.save(force_insert=True)
         done = assessment
         outbox.flush(done)
+        redelivered = False
     except DuplicateKeyError:
         # a redelivery (its events, if a crash left any unsent, are the relay timer's:
         # flushing here too would race the first delivery's flush and publish them twice)
         done = Assessment.objects(trigger_event_id=event["id"]).first()
+        redelivered = True
     if done.outcome["decision"] == "suitable":
         try:
-            open_and_staff(done, outbox, settings, today)
+            open_and_staff(done, outbox, settings, today, redelivered)
         except Busy:
             pass  # another worker is staffing this case; if it dies, the sweep takes the case up
     return done
 
 
-def open_and_staff(assessment, outbox, settings, today=None):
+class InFlight(RuntimeError):
+    """A redelivered referral whose first delivery may still be staffing the case: the
+    consumer retries it later (its delays add up to more than a lease)."""
+
+
+def open_and_staff(assessment, outbox, settings, today=None, redelivered=False):
+    """Staff a suitable case. A new case is staffed (or waitlisted) before its Assignment
+    is first saved, so the save is one insert holding slots and events, with no lease;
+    a case that already has an Assignment goes through `staff_case`."""
+    today = today or date.today()
     outcome = suitability.Outcome.from_data(assessment.outcome)
     referral = assessment.referral
-    assignments.open_case(assessment.case_id, assessment.assessment_id, referral["region"],
-                          requirement_for(referral, outcome), [p["participant_id"] for p in referral["participants"]])
-    return staff_case(assessment.case_id, outbox, settings, today)
+    case_id = assessment.case_id
+    if redelivered or assessment.review:
+        if assignments.get(case_id) is not None:
+            return staff_case(case_id, outbox, settings, today)
+        if redelivered:
+            if _now() - _aware(assessment.created_at) < assignments.LEASE:
+                raise InFlight(case_id)  # the first delivery may be between its seats and its save
+            for facilitator_id in facilitators.holders(case_id):  # it died there: undo its seats
+                _release(settings, facilitator_id, case_id)
+    doc = assignments.new_case(case_id, assessment.assessment_id, referral["region"],
+                               requirement_for(referral, outcome),
+                               [p["participant_id"] for p in referral["participants"]])
+    events, reserved = _fill(doc, outbox, settings, today, _now())
+    assignments.settle(doc, _roles(doc))
+    doc["outbox"] = events
+    if assignments.insert(doc):
+        outbox.flush(assignments.handle(case_id))
+        return doc
+    for facilitator_id in reserved:  # another worker saved it first: ours are not needed
+        _release(settings, facilitator_id, case_id)
+    return staff_case(case_id, outbox, settings, today)
+
+
+def _aware(moment):
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def decide_review(case_id, decision, reason_code, reason, decided_by, outbox, settings, today=None):
@@ -160,7 +193,7 @@ def need_of(doc, excluded=()):
         endorsements=frozenset(r["endorsements"]), prison_vetting=r["prison_vetting"],
         co_facilitation=r["co_facilitation"], conflicts=frozenset(r["conflicts"]),
         preferred_endorsements=frozenset(r.get("preferred_endorsements", [])),
-        continuity=assignments.facilitators_seen(doc.get("participant_ids", []), doc["_id"]),
+        continuity=assignments.facilitators_seen(doc.get("participant_ids", [])),
         excluded=frozenset(doc.get("declined_by", [])) | taken | frozenset(excluded),
     )
 
@@ -281,6 +314,7 @@ def respond(assignment_id, accepted, outbox, settings, reason="declined", today=
         data = {"case_id": case_id, "assignment_id": assignment_id, "facilitator_id": slot["facilitator_id"]}
         if accepted:
             events, reserved = [outbox.event("assignment.accepted", case_id, {**data, "reason": None})], []
+            assignments.worked_with(doc.get("participant_ids", []), slot["facilitator_id"])
         else:
             doc["declined_by"].append(slot["facilitator_id"])
             released = slot["facilitator_id"]

@@ -9,10 +9,10 @@ under a unique key takes a millisecond or two.
 - Spare capacity is an estimate here: the seats it knows are taken, counted from the
   seats collection now and then and kept up to date by its own reservations. The
   reservation itself (`facilitators.take_seat`) is the authority.
-- After a seat is taken, `still_fits` looks in the change log for a change to that
-  facilitator the roster has not seen; if there is one, it reloads them and checks the
-  hard constraints again, so a conflict declared or a deactivation made before the seat
-  was taken is never missed.
+- After seats are taken, `confirm` looks in the change log for changes to those
+  facilitators the roster has not seen; it reloads them and checks the hard constraints
+  again, so a conflict declared or a deactivation made before the seats were taken is
+  never missed.
 """
 import time
 from collections import defaultdict
@@ -119,8 +119,9 @@ class Roster:
     def get(self, facilitator_id):
         return self.docs.get(facilitator_id)
 
-    def reserve(self, facilitator_id, case_id, need, today, role="lead"):
-        """Take a seat for `case_id`, then make sure the facilitator still fits."""
+    def reserve(self, facilitator_id, case_id, need, today, role="lead", confirm=True):
+        """Take a seat for `case_id`; then (unless the caller confirms the whole team at
+        once, see `confirm`) make sure the facilitator still fits."""
         doc = self.docs.get(facilitator_id)
         if doc is None or facilitator_id in need.excluded:
             return False
@@ -129,21 +130,30 @@ class Roster:
         if seat is None:
             return False
         self.held[facilitator_id].add(seat)
-        if not self.still_fits(facilitator_id, need, today, role):
-            facilitators.give_back_seat(facilitator_id, seat, case_id)
-            self.held[facilitator_id].discard(seat)
+        if confirm and self.confirm({role: facilitator_id}, need, today, case_id):
             return False
         return True
 
-    def still_fits(self, facilitator_id, need, today, role):
-        unseen = [c for c in facilitators.changes_since(self.checked_at - OVERLAP, facilitator_id)
-                  if c["_id"] not in self.applied]
-        if unseen:
+    def confirm(self, reserved, need, today, case_id):
+        """After taking seats: apply any registry change to these facilitators that the
+        roster has not seen yet (one look at the change log for the whole team), and give
+        back the seats of those who no longer fit. Returns the roles given back."""
+        if not reserved:
+            return []
+        wanted = set(reserved.values())
+        unseen = [c for c in facilitators.changes_since(self.checked_at - OVERLAP)
+                  if c["_id"] not in self.applied and c["facilitator_id"] in wanted]
+        for facilitator_id in {c["facilitator_id"] for c in unseen}:
             self._reload(facilitator_id)
-            self.applied.update(c["_id"] for c in unseen)
-        doc = self.docs.get(facilitator_id)
-        # capacity is not in question: the seat is ours; judge the rest with one seat spare
-        return doc is not None and allocation.fits(self.base[facilitator_id], need, today, role)
+        self.applied.update(c["_id"] for c in unseen)
+        lost = []
+        for role, facilitator_id in reserved.items():
+            # capacity is not in question (the seat is ours): judge the rest as if one were spare
+            if facilitator_id not in self.base or not allocation.fits(self.base[facilitator_id], need, today, role):
+                seat = facilitators.release(facilitator_id, case_id)
+                self.released(facilitator_id, seat)
+                lost.append(role)
+        return lost
 
     def released(self, facilitator_id, seat=None):
         if seat is not None:

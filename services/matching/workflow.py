@@ -213,11 +213,31 @@ def _fill(doc, outbox, settings, today, now):
     if not missing:
         return [], []
     def attempt():
-        return allocation.staff(
+        team = allocation.staff(
             missing, need, today,
             candidates_for=lambda n, role: settings.roster.candidates(n, today, role),
-            reserve=lambda c, n, role: settings.roster.reserve(c.facilitator_id, case_id, n, today, role),
+            reserve=lambda c, n, role: settings.roster.reserve(c.facilitator_id, case_id, n, today, role,
+                                                               confirm=False),
         )
+        for _ in range(3):  # a registry change since the roster's last look: replace who no longer fits
+            lost = settings.roster.confirm(team.reserved, need, today, case_id)
+            if not lost:
+                break
+            for role in lost:
+                del team.reserved[role]
+            again = allocation.staff(
+                lost, need.excluding(*team.reserved.values()), today,
+                candidates_for=lambda n, role: settings.roster.candidates(n, today, role),
+                reserve=lambda c, n, role: settings.roster.reserve(c.facilitator_id, case_id, n, today, role,
+                                                                   confirm=False))
+            team.reserved.update(again.reserved)
+            team.unfilled += again.unfilled
+        else:
+            lost = settings.roster.confirm(team.reserved, need, today, case_id)
+            for role in lost:
+                del team.reserved[role]
+            team.unfilled += lost
+        return team
 
     team = attempt()
     if team.unfilled and settings.roster.refresh(force=True):

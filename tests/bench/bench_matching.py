@@ -8,7 +8,7 @@ import eventlet; eventlet.monkey_patch()  # noqa: E702,E401  (first, before anyt
 2. Assessments per second draining a backlog of referral.received events through the
    matching service (assess, store, announce, staff).
 
-    PYTHONPATH=$PWD .venv/bin/python tests/bench/bench_matching.py            # backlog of 500
+    PYTHONPATH=$PWD .venv/bin/python tests/bench/bench_matching.py            # backlog of 300
     PYTHONPATH=$PWD .venv/bin/python tests/bench/bench_matching.py --full     # backlog of 10,000
 
 Everything happens in a database prefix and a RabbitMQ vhost of its own, removed afterwards.
@@ -210,12 +210,12 @@ def bench_backlog(config, amqp_uri, backlog):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--full", action="store_true", help="a backlog of 10,000 events (default 500)")
+    parser.add_argument("--full", action="store_true", help="a backlog of 10,000 events (default 300)")
     parser.add_argument("--backlog", type=int, default=None)
     parser.add_argument("--cases", type=int, default=300, help="cases timed for assignment latency")
     parser.add_argument("--facilitators", type=int, default=10000)
     args = parser.parse_args(argv)
-    backlog = args.backlog or (10000 if args.full else 500)
+    backlog = args.backlog or (10000 if args.full else 300)
     rng = random.Random(20261126)
     prefix = f"benchmatching{uuid.uuid4().hex[:8]}"
     vhost = f"bench-matching-{uuid.uuid4().hex[:8]}"

@@ -58,7 +58,6 @@ class Facilitator(Document):
     language = StringField(default="en")
     level = StringField(required=True, choices=FACILITATOR_LEVELS)
     complex_case_trained = BooleanField(default=False)
-    complex_ok = BooleanField(default=False)  # may lead a complex case
     trained_on = DateTimeField()
     last_process_on = DateTimeField()
     current_until = DateTimeField()  # derived: the last day they are current
@@ -171,11 +170,7 @@ def stored_fields(record):
 def _derived(doc):
     """Fields that follow from others: kept with the document on every write."""
     until = allocation.current_until(_day(doc.get("trained_on")), _day(doc.get("last_process_on")))
-    return {
-        "current_until": _midnight(until) if until else EPOCH,
-        "complex_ok": doc["level"] == "advanced" or (doc["level"] == "intermediate"
-                                                      and bool(doc.get("complex_case_trained"))),
-    }
+    return {"current_until": _midnight(until) if until else EPOCH}
 
 
 def view(doc):

@@ -77,6 +77,10 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     def on_case_closed(self, event):
         workflow.close_case(event["data"]["case_id"], event["data"]["reason"], self.outbox, self.matching)
 
+    @event_consumer("consent")
+    def on_consent_withdrawn(self, event):
+        workflow.handle_consent_withdrawn(event, self.outbox, self.matching)
+
     @timer(interval=ROSTER_INTERVAL)
     def refresh_roster(self):
         """Follow the registry's change log, off the path of any assignment."""

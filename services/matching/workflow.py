@@ -370,9 +370,9 @@ def expire_offers(outbox, settings, now=None, today=None):
     return expired
 
 
-def close_case(case_id, reason, outbox, settings, today=None):
-    """The case is closed: release everyone on it, then offer the freed capacity to
-    the cases waiting longest."""
+def close_case(case_id, reason, outbox, settings, today=None, release_reason="case_closed"):
+    """The case is closed (or can no longer go ahead): release everyone on it, then
+    offer the freed capacity to the cases waiting longest."""
     doc = assignments.claim_patiently(case_id)
     if doc is None:
         if assignments.close_unopened(case_id, reason):
@@ -384,11 +384,11 @@ def close_case(case_id, reason, outbox, settings, today=None):
     now = _now()
     events, freed = [], []
     for slot in assignments.active_slots(doc):
-        slot.update({"state": "released", "decided_at": now, "reason": "case_closed"})
+        slot.update({"state": "released", "decided_at": now, "reason": release_reason})
         freed.append(slot["facilitator_id"])
         events.append(outbox.event("facilitator.released", case_id, {
             "case_id": case_id, "assignment_id": slot["assignment_id"], "facilitator_id": slot["facilitator_id"],
-            "reason": "case_closed"}))
+            "reason": release_reason}))
     doc.update({"status": assignments.CLOSED, "closed_reason": reason, "waitlisted_at": None})
     _save(doc, events, [], outbox, _roles(doc) if doc["requirement"] else (), settings)
     for facilitator_id in set(freed) | set(facilitators.holders(case_id)):
@@ -396,6 +396,33 @@ def close_case(case_id, reason, outbox, settings, today=None):
     if freed:
         retry_waitlist(outbox, settings, regions=_regions_of(settings, freed), today=today)
     return freed
+
+
+def handle_consent_withdrawn(event, outbox, settings, today=None):
+    """A party withdrew consent to take part: the case is assessed again under the
+    policy (its consent rule makes it unsuitable), announced, and its facilitators are
+    released. Once per withdrawal event; other consent scopes change nothing here."""
+    data = event["data"]
+    if data["scope"] != "participation":
+        return None
+    case_id = data["case_id"]
+    previous = latest(case_id)
+    if previous is None or previous.outcome["decision"] == "unsuitable":
+        return None  # nothing to withdraw from (an unassessed case is assessed when its referral arrives)
+    referral = previous.referral
+    outcome = suitability.assess(referral, settings.policy, consent_withdrawn=True)
+    assessment_id = str(uuid.uuid4())
+    assessment = Assessment(
+        assessment_id=assessment_id, case_id=case_id, trigger_event_id=event["id"], outcome=_stored(outcome),
+        referral=referral, outbox=_assessed_events(outbox, case_id, assessment_id, outcome),
+    )
+    try:
+        assessment.save(force_insert=True)
+        outbox.flush(assessment)
+    except DuplicateKeyError:
+        pass  # a redelivery: assessed already; the release below is idempotent
+    close_case(case_id, "consent_withdrawn", outbox, settings, today, release_reason="consent_withdrawn")
+    return assessment
 
 
 def release_deactivated(facilitator_id, outbox, settings, today=None):

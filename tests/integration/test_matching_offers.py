@@ -156,3 +156,37 @@ def test_a_coordinator_decides_a_case_under_review_and_it_is_co_worked(run_servi
         assert "supervision arranged" not in str(tap.seen)  # the coordinator's words stay in matching
         assert spare("fac-plain") == 2
         tap.close()
+
+
+def test_a_withdrawn_consent_makes_the_case_unsuitable_and_frees_its_facilitator(run_services, amqp_uri):
+    with run_services(MatchingService):
+        register("fac-only")
+        tap = Tap(amqp_uri, [("matching", "#")])
+        publish_event(amqp_uri, received(case_id="case-1"))
+        wait_for(tap, "facilitator.assigned")
+        publish_event(amqp_uri, received(case_id="case-2", participants=[
+            {"participant_id": "p-3", "role": "harmed", "age_band": "35_49", "language": "en", "access_needs": []},
+            {"participant_id": "p-4", "role": "harmer", "age_band": "18_24", "language": "en", "access_needs": []}]))
+        wait_for(tap, "assignment.waitlisted")
+
+        def consent(scope, participant="p-2"):
+            return event("consent.withdrawn", "case-1", {"case_id": "case-1", "participant_id": participant,
+                                                         "scope": scope, "item": None, "with_role": None,
+                                                         "granted": False})
+        publish_event(amqp_uri, consent("share_outcome_with_court"))  # not consent to take part: no change
+        withdrawn = consent("participation")
+        publish_event(amqp_uri, withdrawn)
+        publish_event(amqp_uri, withdrawn)  # redelivered: no second effect
+        released = wait_for(tap, "facilitator.released")[0]["data"]
+        assert (released["case_id"], released["facilitator_id"], released["reason"]) == \
+            ("case-1", "fac-only", "consent_withdrawn")
+        reassessed = [e["data"] for e in tap.seen if e["type"] == "case.assessed"][-1]
+        assert reassessed["case_id"] == "case-1" and reassessed["decision"] == "unsuitable"
+        assert "consent_withdrawn" in [r["code"] for r in reassessed["reasons"]]
+        offered = wait_for(tap, "facilitator.assigned", 2)[1]["data"]
+        assert (offered["case_id"], offered["facilitator_id"]) == ("case-2", "fac-only")
+        wait_until(lambda: assignments.get("case-1")["status"] == "closed")
+        events = tap.drain()
+        assert [e["type"] for e in events].count("facilitator.released") == 1
+        assert [e["data"]["case_id"] for e in events if e["type"] == "case.assessed"].count("case-1") == 2
+        tap.close()

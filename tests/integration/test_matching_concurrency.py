@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
 import requests
 from kombu import Connection
 
@@ -57,10 +58,21 @@ def consumers_on(vhost, queue):
     return answer.json().get("consumers", 0) if answer.status_code == 200 else 0
 
 
-def test_two_processes_never_book_beyond_capacity_and_waitlist_the_rest(service_config, vhost):
+@pytest.fixture
+def matching_db(service_config):
     config = service_config()
     topology.declare(config["AMQP_URI"], (0.5, 1, 2))
     connect("matching", settings_for("matching", config))
+    yield config
+    disconnect_all()
+
+
+def progress():
+    return assignments.collection().count_documents({"status": {"$in": ["offered", "waitlisted"]}})
+
+
+def test_two_processes_never_book_beyond_capacity_and_waitlist_the_rest(matching_db, vhost):
+    config = matching_db
     for index in range(FACILITATORS):
         facilitators.register({"facilitator_id": f"fac-{index:02d}", "level": "intermediate",
                                "regions": ["south-wales"], "languages": ["en"], "capacity": CAPACITY,
@@ -77,8 +89,7 @@ def test_two_processes_never_book_beyond_capacity_and_waitlist_the_rest(service_
                 producer.publish(json.dumps(referral(index)), exchange=topology.events_exchange("referrals"),
                                  routing_key="referral.received", content_type="application/json",
                                  content_encoding="utf-8", serializer=None)
-        wait_until(lambda: assignments.collection().count_documents(
-            {"status": {"$in": ["offered", "waitlisted"]}}) == CASES, timeout=240, interval=1)
+        wait_until(lambda: progress() == CASES, timeout=400, interval=1)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -104,7 +115,6 @@ def test_two_processes_never_book_beyond_capacity_and_waitlist_the_rest(service_
             assert {s["facilitator_id"] for s in seats if s["case_id"] == doc["_id"]} == {active[0]["facilitator_id"]}
         else:
             assert active == [] and per_case[doc["_id"]] == 0 and doc["outbox"] == []
-    disconnect_all()
 
 
 def test_malformed_case_closed_events_are_dead_lettered_with_the_reason(run_services, amqp_uri):

@@ -1,21 +1,275 @@
-"""The matching service: assessment and facilitator assignment. Entrypoints only."""
+"""The matching service: suitability assessment and facilitator assignment. Entrypoints only."""
+import logging
+import os
+import re
+from datetime import datetime, timedelta, timezone
 
-from services.matching import workflow
-from services.matching.assessments import Assessment
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+from nameko.timer import timer
+from nameko.web.handlers import http
+
+from services.matching import assignments, facilitators, suitability_policy, workflow
+from services.matching.roster import Roster
+from services.matching.assessments import Assessment, latest
+from services.matching.assignments import Assignment, Busy
+from services.matching.facilitator_records import InvalidFacilitator, parse, parse_changes
 from shared.health import HealthEndpoint
 from shared.jsonlog import LogContext
 from shared.messaging.consumer import event_consumer
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.storage import Database
+from shared.web import Authenticator, BadRequest, Conflict, NotFound, api, json_response, read_json
+
+log = logging.getLogger(__name__)
+
+READERS = ("coordinator", "auditor")
+# How often offers are checked for expiry and the waitlist retried; read when the class
+# is defined, as nameko's timer requires.
+SWEEP_INTERVAL = float(os.environ.get("MATCHING_SWEEP_INTERVAL", "30"))
+ROSTER_INTERVAL = float(os.environ.get("MATCHING_ROSTER_REFRESH", "1"))
+DECISION_REASON_CODE = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class MatchingSettings(DependencyProvider):
+    """The suitability policy and the offer rules, loaded and checked at start-up: a bad
+    policy file stops the service with its line and fault."""
+
+    def setup(self):
+        config = self.container.config
+        path = config.get("MATCHING_POLICY_FILE") or suitability_policy.DEFAULT_PATH
+        try:
+            policy = suitability_policy.load(path)
+        except (suitability_policy.PolicyError, OSError) as error:
+            log.error("suitability policy refused: %s", error)
+            raise
+        log.info("suitability policy %s loaded from %s (%d rules)", policy.version, path, len(policy.rules))
+        self.settings = workflow.Settings(
+            policy=policy,
+            roster=Roster(refresh_every=ROSTER_INTERVAL / 2),
+            offer_for=timedelta(seconds=float(config.get("MATCHING_OFFER_TIMEOUT") or 72 * 3600)),
+            waitlist_batch=int(config.get("MATCHING_WAITLIST_BATCH") or 20),
+        )
+
+    def get_dependency(self, worker_ctx):
+        return self.settings
+
+
+def _invalid(error):
+    return BadRequest("the facilitator record is not valid", fields=error.errors)
 
 
 class MatchingService(HealthEndpoint, OutboxRelayTimer):
     name = "matching"
 
     db = Database()
-    outbox = Outbox(documents=[Assessment])
+    outbox = Outbox(documents=[Assessment, Assignment])
+    auth = Authenticator()
+    matching = MatchingSettings()
     log_context = LogContext()
 
+    # --- events ---
     @event_consumer("assess")
     def on_referral_received(self, event):
-        workflow.handle_referral_received(event, self.outbox)
+        workflow.handle_referral_received(event, self.outbox, self.matching)
+
+    @event_consumer("release")
+    def on_case_closed(self, event):
+        workflow.close_case(event["data"]["case_id"], event["data"]["reason"], self.outbox, self.matching)
+
+    @event_consumer("consent")
+    def on_consent_withdrawn(self, event):
+        workflow.handle_consent_withdrawn(event, self.outbox, self.matching)
+
+    @timer(interval=ROSTER_INTERVAL)
+    def refresh_roster(self):
+        """Follow the registry's change log, off the path of any assignment."""
+        self.matching.roster.refresh()
+
+    @timer(interval=SWEEP_INTERVAL)
+    def sweep(self):
+        """Offers not accepted in time go to the next candidate; waiting cases try again."""
+        workflow.expire_offers(self.outbox, self.matching)
+        workflow.retry_waitlist(self.outbox, self.matching)
+        facilitators.prune_changes(datetime.now(timezone.utc) - timedelta(days=1))
+
+    # --- the facilitator registry over HTTP ---
+    @http("POST", "/v1/facilitators")
+    @api(roles=("coordinator",))
+    def create_facilitator(self, request, principal):
+        try:
+            doc = facilitators.create(parse(read_json(request)))
+        except InvalidFacilitator as error:
+            raise _invalid(error)
+        except facilitators.AlreadyRegistered:
+            raise Conflict("a facilitator with this id is already registered")
+        self.matching.roster.refresh(force=True)
+        workflow.retry_waitlist(self.outbox, self.matching, regions=set(doc["regions"]))
+        return json_response(facilitators.view(facilitators.get(doc["_id"])), 201,
+                             {"Location": f"/v1/facilitators/{doc['_id']}"})
+
+    @http("PATCH", "/v1/facilitators/<string:facilitator_id>")
+    @api(roles=("coordinator",))
+    def change_facilitator(self, request, facilitator_id, principal):
+        try:
+            doc = self._update(facilitator_id, read_json(request))
+        except InvalidFacilitator as error:
+            raise _invalid(error)
+        return json_response(facilitators.view(doc))
+
+    @http("POST", "/v1/facilitators/<string:facilitator_id>/deactivate")
+    @api(roles=("coordinator",))
+    def end_facilitator(self, request, facilitator_id, principal):
+        return json_response(facilitators.view(self._deactivate(facilitator_id)))
+
+    @http("GET", "/v1/facilitators/<string:facilitator_id>")
+    @api(roles=READERS)
+    def show_facilitator(self, request, facilitator_id, principal):
+        doc = facilitators.get(facilitator_id)
+        if doc is None:
+            raise NotFound("no such facilitator")
+        return json_response(facilitators.view(doc))
+
+    @http("GET", "/v1/facilitators")
+    @api(roles=READERS)
+    def list_facilitators(self, request, principal):
+        args = request.args
+        errors = {}
+        active = {"true": True, "false": False, None: None}.get(args.get("active"), "bad")
+        if active == "bad":
+            errors["active"] = ["Must be true or false."]
+        try:
+            limit, offset = int(args.get("limit", 100)), int(args.get("offset", 0))
+            if not (1 <= limit <= 500 and offset >= 0):
+                raise ValueError
+        except ValueError:
+            errors["limit"] = ["limit must be 1 to 500 and offset 0 or more."]
+        if errors:
+            raise BadRequest("the query is not valid", fields=errors)
+        docs = facilitators.listing(args.get("region"), active, limit, offset)
+        return json_response({"facilitators": [facilitators.view(d) for d in docs], "limit": limit, "offset": offset})
+
+    # --- assessments and offers over HTTP ---
+    @http("POST", "/v1/cases/<string:case_id>/decision")
+    @api(roles=("coordinator",))
+    def decide_case(self, request, case_id, principal):
+        body = read_json(request)
+        errors = {}
+        if body.get("decision") not in ("suitable", "unsuitable"):
+            errors["decision"] = ["Must be 'suitable' or 'unsuitable'."]
+        code = body.get("reason_code")
+        if not isinstance(code, str) or not re.match(DECISION_REASON_CODE, code) or len(code) > 100:
+            errors["reason_code"] = ["A short code is required, e.g. 'specialist_risk_assessment_done'."]
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 2000:
+            errors["reason"] = ["Give the reason for the decision (1 to 2000 characters)."]
+        unknown = sorted(set(body) - {"decision", "reason_code", "reason"})
+        for key in unknown:
+            errors[key] = ["Unknown field."]
+        if errors:
+            raise BadRequest("the decision is not valid", fields=errors)
+        try:
+            assessment = workflow.decide_review(case_id, body["decision"], code, reason.strip(),
+                                                f"{principal.agency}/{principal.key_id}", self.outbox, self.matching)
+        except workflow.NotFound:
+            raise NotFound("no assessment for this case")
+        except workflow.InvalidTransition as error:
+            raise Conflict(str(error), reason=error.code)
+        except Busy:
+            raise Conflict("the case is being updated; try again", reason="busy")
+        return json_response(self._assessment_view(assessment), 201)
+
+    @http("GET", "/v1/cases/<string:case_id>/assessment")
+    @api(roles=READERS)
+    def get_assessment(self, request, case_id, principal):
+        assessment = latest(case_id)
+        if assessment is None:
+            raise NotFound("no assessment for this case")
+        return json_response(self._assessment_view(assessment))
+
+    @http("GET", "/v1/cases/<string:case_id>/assignment")
+    @api(roles=READERS + ("facilitator",))
+    def get_assignment(self, request, case_id, principal):
+        doc = assignments.get(case_id)
+        if doc is None:
+            raise NotFound("no assignment for this case")
+        return json_response({
+            "case_id": case_id, "status": doc["status"],
+            "offers": [{k: s[k] for k in ("assignment_id", "role", "facilitator_id", "state", "offered_at",
+                                          "expires_at", "reason")} for s in doc["slots"]],
+        })
+
+    @http("POST", "/v1/assignments/<string:assignment_id>/accept")
+    @api(roles=("facilitator", "coordinator"))
+    def accept_offer(self, request, assignment_id, principal):
+        return self._respond(assignment_id, True)
+
+    @http("POST", "/v1/assignments/<string:assignment_id>/decline")
+    @api(roles=("facilitator", "coordinator"))
+    def decline_offer(self, request, assignment_id, principal):
+        return self._respond(assignment_id, False)
+
+    # --- the registry over RPC ---
+    @rpc
+    def register_facilitator(self, record):
+        doc = facilitators.create(parse(record))
+        self.matching.roster.refresh(force=True)
+        workflow.retry_waitlist(self.outbox, self.matching, regions=set(doc["regions"]))
+        return facilitators.view(facilitators.get(doc["_id"]))
+
+    @rpc
+    def update_facilitator(self, facilitator_id, changes):
+        return facilitators.view(self._update(facilitator_id, changes))
+
+    @rpc
+    def deactivate_facilitator(self, facilitator_id):
+        return facilitators.view(self._deactivate(facilitator_id))
+
+    @rpc
+    def get_facilitator(self, facilitator_id):
+        return facilitators.view(facilitators.get(facilitator_id))
+
+    @rpc
+    def get_facilitator_contact(self, facilitator_id, purpose, requester):
+        """A facilitator's work contact details for a stated purpose (CONTRACTS.md)."""
+        answer = facilitators.contact(facilitator_id, purpose)
+        log.info("facilitator contact %s for %s by %s: %s", facilitator_id, purpose, requester, answer["reason"])
+        return answer
+
+    # --- shared by HTTP and RPC ---
+    def _update(self, facilitator_id, changes):
+        checked = parse_changes(changes)
+        try:
+            doc = facilitators.update(facilitator_id, checked)
+        except facilitators.UnknownFacilitator:
+            raise NotFound("no such facilitator")
+        self.matching.roster.refresh(force=True)
+        workflow.retry_waitlist(self.outbox, self.matching, regions=set(doc["regions"]))
+        return doc
+
+    def _deactivate(self, facilitator_id):
+        try:
+            doc = facilitators.deactivate(facilitator_id)
+        except facilitators.UnknownFacilitator:
+            raise NotFound("no such facilitator")
+        self.matching.roster.refresh(force=True)
+        workflow.release_deactivated(facilitator_id, self.outbox, self.matching)
+        return facilitators.get(facilitator_id)
+
+    def _respond(self, assignment_id, accepted):
+        try:
+            doc, slot = workflow.respond(assignment_id, accepted, self.outbox, self.matching)
+        except workflow.NotFound:
+            raise NotFound("no such offer")
+        except workflow.InvalidTransition as error:
+            raise Conflict(str(error), reason=error.code)
+        except Busy:
+            raise Conflict("the case is being updated; try again", reason="busy")
+        return json_response({"assignment_id": assignment_id, "case_id": doc["_id"], "state": slot["state"],
+                              "facilitator_id": slot["facilitator_id"], "role": slot["role"]})
+
+    @staticmethod
+    def _assessment_view(assessment):
+        return {"case_id": assessment.case_id, "assessment_id": assessment.assessment_id,
+                **{k: v for k, v in assessment.outcome.items()},
+                "reviewed": bool(assessment.review)}

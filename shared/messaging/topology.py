@@ -30,6 +30,10 @@ REFERRALS_CONSUMERS = {
 
 MATCHING_CONSUMERS = {
     ("matching", "assess"): [("referrals", "referral.received")],
+    # a closed case releases its facilitators and retries the waitlist
+    ("matching", "release"): [("referrals", "case.closed")],
+    # a withdrawn consent to take part makes the case unsuitable and releases its facilitators
+    ("matching", "consent"): [("referrals", "consent.withdrawn")],
 }
 
 NOTIFICATIONS_CONSUMERS = {

@@ -1,33 +1,177 @@
+"""The suitability policy (services/matching/policy/suitability-v1.yaml) on realistic
+referrals: a table of input, expected decision and expected reason codes, no broker."""
 import pytest
 
-from services.matching import suitability
+from services.matching import suitability, suitability_policy
 from tests.factories import referral_received_data
 
+POLICY = suitability_policy.load()
+AFTER_SENTENCE = POLICY.with_local(court_cases_after_sentence_only=True)
+NO_DA = POLICY.with_local(domestic_abuse_rj_allowed=False)
+BASE = ["responsibility_accepted", "consent_to_be_obtained"]
 
-@pytest.mark.parametrize("changes, decision, code", [
-    ({}, "suitable", "responsibility_accepted"),
-    ({"harmer_accepts_responsibility": False}, "unsuitable", "harmer_denies_responsibility"),
-    ({"flags": ["domestic_abuse"], "initiated_by": "harmer"}, "unsuitable", "domestic_abuse_not_harmed_initiated"),
-    ({"flags": ["domestic_abuse"], "initiated_by": "harmed"}, "needs_review", "specialist_review_domestic_abuse"),
-    ({"flags": ["sexual_offence"]}, "needs_review", "specialist_review_sexual_offence"),
-    ({"flags": ["hate_crime"]}, "needs_review", "specialist_review_hate_crime"),
-    ({"flags": ["youth"]}, "suitable", "youth_case"),
-])
-def test_decisions_carry_their_reasons(changes, decision, code):
-    outcome = suitability.assess(referral_received_data(**changes))
+
+def parties(harmed="50_64", harmer="25_34", harmed_lang="en", harmer_lang="en", extra=()):
+    people = [
+        {"participant_id": "p-1", "role": "harmed", "age_band": harmed, "language": harmed_lang, "access_needs": []},
+        {"participant_id": "p-2", "role": "harmer", "age_band": harmer, "language": harmer_lang, "access_needs": []},
+    ]
+    return people + [dict(p) for p in extra]
+
+
+# (name, referral changes, assess options, policy, decision, reason codes (exactly, in order))
+SCENARIOS = [
+    ("burglary, harmed asks, pre-sentence", {}, {}, POLICY, "suitable", BASE),
+    ("theft, out-of-court disposal, harmer asks",
+     {"offence_category": "theft", "cjs_stage": "out_of_court_disposal", "initiated_by": "harmer"}, {}, POLICY,
+     "suitable", BASE),
+    ("criminal damage pre-charge", {"offence_category": "criminal_damage", "cjs_stage": "pre_charge"}, {}, POLICY,
+     "suitable", BASE),
+    ("harmer denies burglary", {"harmer_accepts_responsibility": False}, {}, POLICY,
+     "unsuitable", ["harmer_denies_responsibility", "consent_to_be_obtained"]),
+    ("harmer denies, youth", {"harmer_accepts_responsibility": False, "flags": ["youth"]}, {}, POLICY,
+     "unsuitable", ["harmer_denies_responsibility", "consent_to_be_obtained", "youth_case"]),
+    ("harmed withdrew consent", {}, {"consent_withdrawn": True}, POLICY,
+     "unsuitable", ["responsibility_accepted", "consent_withdrawn"]),
+    ("DA asked for by the harmer", {"flags": ["domestic_abuse"], "initiated_by": "harmer"}, {}, POLICY,
+     "unsuitable", BASE + ["domestic_abuse_not_harmed_initiated"]),
+    ("DA asked for by the harmed, specialist available", {"flags": ["domestic_abuse"], "initiated_by": "harmed"},
+     {"specialist_available": True}, POLICY, "needs_review", BASE + ["specialist_review_domestic_abuse"]),
+    ("DA asked for by the harmed, no specialist", {"flags": ["domestic_abuse"]},
+     {"specialist_available": False}, POLICY,
+     "unsuitable", BASE + ["domestic_abuse_no_specialist", "specialist_review_domestic_abuse"]),
+    ("DA where local policy forbids it", {"flags": ["domestic_abuse"]}, {"specialist_available": True}, NO_DA,
+     "unsuitable", BASE + ["domestic_abuse_not_allowed_locally", "specialist_review_domestic_abuse"]),
+    ("DA in custody, enhanced-rights victim (sample referral 3)",
+     {"flags": ["domestic_abuse", "enhanced_rights_victim"], "cjs_stage": "custody",
+      "offence_category": "violence_against_the_person", "region": "gwent"},
+     {"specialist_available": True}, POLICY, "needs_review",
+     BASE + ["specialist_review_domestic_abuse", "serious_violence", "custody_prison_vetting",
+             "enhanced_rights_victim"]),
+    ("GBV asked for by the harmer", {"flags": ["gender_based_violence"], "initiated_by": "harmer"}, {}, POLICY,
+     "unsuitable", BASE + ["gbv_harmer_initiated"]),
+    ("GBV asked for by the harmed", {"flags": ["gender_based_violence"]}, {}, POLICY,
+     "needs_review", BASE + ["gbv_no_direct_meeting"]),
+    ("sexual offence category, harmed asks", {"offence_category": "sexual_offence"}, {}, POLICY,
+     "needs_review", BASE + ["specialist_review_sexual_offence"]),
+    ("sexual offence flag on an assault, in custody",
+     {"offence_category": "violence_against_the_person", "flags": ["sexual_offence"], "cjs_stage": "custody"}, {},
+     POLICY, "needs_review",
+     BASE + ["specialist_review_sexual_offence", "serious_violence", "custody_prison_vetting"]),
+    ("sexual offence, harmer denies", {"offence_category": "sexual_offence", "harmer_accepts_responsibility": False},
+     {}, POLICY, "unsuitable",
+     ["harmer_denies_responsibility", "consent_to_be_obtained", "specialist_review_sexual_offence"]),
+    ("hate crime category, community sentence", {"offence_category": "hate_crime", "cjs_stage": "community_sentence"},
+     {}, POLICY, "suitable", BASE + ["hate_crime_specialist"]),
+    ("racially aggravated public order (hate flag)", {"offence_category": "public_order", "flags": ["hate_crime"]}, {},
+     POLICY, "suitable", BASE + ["hate_crime_specialist"]),
+    ("common assault pre-charge", {"offence_category": "violence_against_the_person", "cjs_stage": "pre_charge"}, {},
+     POLICY, "suitable", BASE + ["violence_against_the_person"]),
+    ("wounding, harmer serving custody", {"offence_category": "violence_against_the_person", "cjs_stage": "custody"},
+     {}, POLICY, "suitable", BASE + ["serious_violence", "custody_prison_vetting"]),
+    ("robbery, harmer in custody", {"offence_category": "robbery", "cjs_stage": "custody"}, {}, POLICY,
+     "suitable", BASE + ["custody_prison_vetting"]),
+    ("pre-sentence where policy says after sentence only", {}, {}, AFTER_SENTENCE,
+     "needs_review", BASE + ["court_case_awaiting_sentence"]),
+    ("community sentence where policy says after sentence only", {"cjs_stage": "community_sentence"}, {},
+     AFTER_SENTENCE, "suitable", BASE),
+    ("pre-charge where policy says after sentence only", {"cjs_stage": "pre_charge"}, {}, AFTER_SENTENCE,
+     "suitable", BASE),
+    ("YOT referral: youth flag, out-of-court (sample referral 2)",
+     {"flags": ["youth"], "cjs_stage": "out_of_court_disposal", "initiated_by": "harmer",
+      "participants": parties(harmer="under_18")}, {}, POLICY, "suitable", BASE + ["youth_case"]),
+    ("under-18 harmer, no youth flag", {"participants": parties(harmer="under_18")}, {}, POLICY,
+     "suitable", BASE + ["youth_case"]),
+    ("under-18 victim of theft", {"offence_category": "theft", "participants": parties(harmed="under_18")}, {},
+     POLICY, "suitable", BASE + ["youth_case"]),
+    ("harmer aged 19", {"participants": parties(harmer="18_24")}, {}, POLICY, "suitable", BASE + ["young_adult"]),
+    ("enhanced-rights victim of burglary", {"flags": ["enhanced_rights_victim"]}, {}, POLICY,
+     "suitable", BASE + ["enhanced_rights_victim"]),
+    ("Welsh-speaking parties, arson", {"offence_category": "arson",
+                                       "participants": parties(harmed_lang="cy", harmer_lang="cy")}, {}, POLICY,
+     "suitable", BASE),
+    ("youth hate crime in custody",
+     {"offence_category": "hate_crime", "cjs_stage": "custody", "participants": parties(harmer="under_18")}, {},
+     POLICY, "suitable", BASE + ["hate_crime_specialist", "custody_prison_vetting", "youth_case"]),
+    ("antisocial behaviour, harmer asks, pre-charge",
+     {"offence_category": "antisocial_behaviour", "cjs_stage": "pre_charge", "initiated_by": "harmer"}, {}, POLICY,
+     "suitable", BASE),
+    ("fraud against an elderly victim, enhanced rights, community sentence",
+     {"offence_category": "fraud", "cjs_stage": "community_sentence", "flags": ["enhanced_rights_victim"],
+      "participants": parties(harmed="65_plus")}, {}, POLICY, "suitable", BASE + ["enhanced_rights_victim"]),
+    ("DA and GBV, harmer asks", {"flags": ["domestic_abuse", "gender_based_violence"], "initiated_by": "harmer"}, {},
+     POLICY, "unsuitable", BASE + ["domestic_abuse_not_harmed_initiated", "gbv_harmer_initiated"]),
+    ("DA and youth, harmed asks, specialist available",
+     {"flags": ["domestic_abuse", "youth"], "participants": parties(harmed="under_18", harmer="18_24")},
+     {"specialist_available": True}, POLICY, "needs_review",
+     BASE + ["specialist_review_domestic_abuse", "youth_case"]),
+    ("motoring offence, consent withdrawn by harmer after referral",
+     {"offence_category": "motoring", "initiated_by": "harmer"}, {"consent_withdrawn": True}, POLICY,
+     "unsuitable", ["responsibility_accepted", "consent_withdrawn"]),
+]
+
+
+@pytest.mark.parametrize("name, changes, options, policy, decision, codes", SCENARIOS, ids=[s[0] for s in SCENARIOS])
+def test_scenario(name, changes, options, policy, decision, codes):
+    outcome = suitability.assess(referral_received_data(**changes), policy, **options)
     assert outcome.decision == decision
-    assert code in [r.code for r in outcome.reasons]
-    assert all(r.text for r in outcome.reasons)
-    assert outcome.policy_version == suitability.POLICY_VERSION
+    assert outcome.codes == codes
+    assert all(reason.text.strip() for reason in outcome.reasons)
+    assert outcome.policy_version == "suitability-v1"
+    if decision == "unsuitable":
+        assert outcome.process_types == []
 
 
-def test_sensitive_cases_need_an_advanced_lead_and_a_co_facilitator():
-    outcome = suitability.assess(referral_received_data(flags=["sexual_offence"]))
-    assert outcome.required_level == "advanced"
-    assert outcome.co_facilitation is True
-    assert "direct_conference" not in outcome.process_types
+def test_there_are_at_least_thirty_scenarios():
+    assert len(SCENARIOS) >= 30
 
 
-def test_youth_cases_require_the_youth_endorsement():
-    assert suitability.required_endorsements(referral_received_data(flags=["youth"])) == {"youth"}
-    assert suitability.required_endorsements(referral_received_data()) == set()
+def test_outcome_fields_for_a_sexual_offence():
+    outcome = suitability.assess(referral_received_data(offence_category="sexual_offence"), POLICY)
+    assert (outcome.risk_level, outcome.required_level, outcome.co_facilitation) == ("high", "advanced", True)
+    assert outcome.required_endorsements == ["sexual_violence"]
+    assert outcome.process_types == ["direct_conference", "shuttle", "letter_exchange"]
+
+
+def test_domestic_abuse_needs_a_specialist_and_no_meeting():
+    outcome = suitability.assess(referral_received_data(flags=["domestic_abuse"]), POLICY, specialist_available=True)
+    assert outcome.required_endorsements == ["domestic_abuse"]
+    assert outcome.required_level == "advanced" and outcome.co_facilitation
+    assert outcome.process_types == ["shuttle", "letter_exchange"]
+
+
+def test_gender_based_violence_never_gets_a_direct_meeting():
+    outcome = suitability.assess(referral_received_data(flags=["gender_based_violence"]), POLICY)
+    assert "direct_conference" not in outcome.process_types and "group_conference" not in outcome.process_types
+
+
+def test_custody_needs_prison_vetting_and_youth_adds_a_panel():
+    custody = suitability.assess(referral_received_data(cjs_stage="custody"), POLICY)
+    assert custody.prison_vetting and custody.risk_level == "medium"
+    youth = suitability.assess(referral_received_data(flags=["youth"]), POLICY)
+    assert "youth_panel" in youth.process_types and youth.required_endorsements == ["youth"]
+    plain = suitability.assess(referral_received_data(), POLICY)
+    assert not plain.prison_vetting and "youth_panel" not in plain.process_types
+    assert (plain.risk_level, plain.required_level, plain.co_facilitation) == ("low", "intermediate", False)
+
+
+def test_young_adult_prefers_but_does_not_require_youth_experience():
+    outcome = suitability.assess(referral_received_data(participants=parties(harmer="18_24")), POLICY)
+    assert outcome.preferred_endorsements == ["youth"] and outcome.required_endorsements == []
+
+
+def test_event_data_validates_against_the_case_assessed_schema():
+    from shared.events.schemas.matching import CaseAssessed
+    for _, changes, options, policy, _, _ in SCENARIOS:
+        data = suitability.assess(referral_received_data(**changes), policy, **options).event_data()
+        assert CaseAssessed().validate({"case_id": "case-1", "assessment_id": "a-1", **data}) == {}
+
+
+def test_a_coordinator_decision_keeps_the_requirements_and_adds_a_reason():
+    review = suitability.assess(referral_received_data(offence_category="sexual_offence"), POLICY)
+    approved = suitability.coordinator_outcome(review, "suitable", "specialist_risk_assessment_done")
+    assert approved.decision == "suitable" and approved.codes[-1] == "coordinator_approved"
+    assert approved.required_endorsements == ["sexual_violence"] and approved.co_facilitation
+    declined = suitability.coordinator_outcome(review, "unsuitable", "risk_too_high")
+    assert declined.process_types == [] and declined.codes[-1] == "coordinator_declined"
+    assert suitability.Outcome.from_data(approved.event_data()).codes == approved.codes

@@ -20,6 +20,9 @@ class CaseAssessed(Schema):
     co_facilitation = fields.Bool(required=True)
     process_types = fields.List(fields.Str(validate=validate.OneOf(PROCESS_TYPES)), required=True)
     policy_version = fields.Str(required=True, validate=validate.Length(min=1, max=50))
+    # optional: what the facilitators must hold, so a case summary can say so
+    required_endorsements = fields.List(fields.Str(validate=CODE), load_default=list)
+    prison_vetting = fields.Bool(load_default=False)
 
 
 class FacilitatorAssigned(Schema):

@@ -1,0 +1,191 @@
+"""Properties of the registry and staffing on the real FerretDB and broker (hypothesis).
+
+Each example builds a random registry, then runs random operations (refer a case, close
+one, decline an offer, raise a capacity, deactivate someone) in concurrent batches of
+green threads, so reservations race as they do between matching workers. Afterwards:
+  - nobody is over capacity (raising a capacity only ever adds seats);
+  - every caseload entry is an active offer and every active offer is in a caseload
+    (no double booking, nothing leaked);
+  - nobody conflicted, not current, under-levelled or otherwise unfit holds an offer;
+  - a staffed case that needs a co-facilitator has one, who is not the lead.
+"""
+from datetime import date, timedelta
+
+import eventlet
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.matching import assignments, facilitators, workflow
+from services.matching.assignments import Busy
+from shared.config import settings_for
+from shared.events import new_event
+from shared.messaging import topology
+from shared.messaging.outbox import Relay
+from shared.messaging.publisher import EventPublisher
+from shared.storage import connect
+from services.matching import suitability_policy
+from services.matching.roster import Roster
+from tests.support import disconnect_all
+
+TODAY = date.today()
+LEVELS = ["foundation", "intermediate", "advanced"]
+REGIONS = ["south-wales", "gwent"]
+ENDORSEMENTS = ["domestic_abuse", "sexual_violence", "youth"]
+CONFLICTS = [{"kind": "participant", "ref": "p-1"}, {"kind": "agency", "ref": "swp"}, {"kind": "referrer", "ref": "r-9"}]
+
+
+class BrokerOutbox:
+    """The outbox as a worker sees it, publishing for real to the test's vhost."""
+
+    def __init__(self, amqp_uri, matching_settings):
+        self.settings = matching_settings
+        self.relay = Relay(EventPublisher(amqp_uri, "matching"), [])
+
+    def event(self, event_type, subject, data, correlationid=None):
+        return new_event(event_type, subject, data, source="/amends/test/matching", region="test",
+                         correlationid=correlationid or subject)
+
+    def flush(self, document):
+        return self.relay.flush(type(document)._get_collection(), document.pk)
+
+
+def day(offset):
+    return (TODAY + timedelta(days=offset)).isoformat()
+
+
+facilitator_records = st.fixed_dictionaries({
+    "level": st.sampled_from(LEVELS),
+    "complex_case_trained": st.booleans(),
+    "trained_on": st.integers(-700, 0).map(day),
+    "last_process_on": st.one_of(st.none(), st.integers(-700, 0).map(day)),
+    "endorsements": st.lists(st.sampled_from(ENDORSEMENTS), unique=True),
+    "prison_vetted_until": st.one_of(st.none(), st.integers(-30, 300).map(day)),
+    "languages": st.lists(st.sampled_from(["en", "cy"]), min_size=1, unique=True),
+    "regions": st.lists(st.sampled_from(REGIONS), min_size=1, unique=True),
+    "capacity": st.integers(0, 3),
+    "available_from": st.one_of(st.none(), st.integers(-5, 5).map(day)),
+    "conflicts": st.lists(st.sampled_from(CONFLICTS), max_size=2, unique_by=lambda c: c["ref"]),
+})
+
+case_needs = st.fixed_dictionaries({
+    "level": st.sampled_from(["intermediate", "advanced"]),
+    "region": st.sampled_from(REGIONS),
+    "languages": st.lists(st.sampled_from(["en", "cy"]), min_size=1, unique=True).map(sorted),
+    "endorsements": st.lists(st.sampled_from(ENDORSEMENTS), max_size=1, unique=True),
+    "prison_vetting": st.booleans(),
+    "co_facilitation": st.booleans(),
+    "conflicts": st.lists(st.sampled_from(["participant:p-1", "agency:swp", "referrer:r-9", "participant:p-5"]),
+                          max_size=2, unique=True).map(sorted),
+    "preferred_endorsements": st.just([]),
+})
+
+operations = st.lists(st.one_of(
+    st.tuples(st.just("refer"), case_needs),
+    st.tuples(st.just("close"), st.integers(0, 30)),
+    st.tuples(st.just("decline"), st.integers(0, 30)),
+    st.tuples(st.just("capacity"), st.integers(0, 7), st.integers(1, 3)),
+    st.tuples(st.just("deactivate"), st.integers(0, 7)),
+), min_size=1, max_size=30)
+
+
+@pytest.fixture
+def matching_db(amqp_uri, db_prefix):
+    config = {"AMQP_URI": amqp_uri, "AMENDS_DB_PREFIX": db_prefix, "MONGO_URI": "mongodb://127.0.0.1:27017/"}
+    topology.declare(amqp_uri)
+    db = connect("matching", settings_for("matching", config))
+    outbox = BrokerOutbox(amqp_uri, None)
+    yield db, outbox
+    disconnect_all()
+
+
+def oracle_fit(fac, need, role):
+    """The hard constraints, restated over the stored record."""
+    def as_day(v):
+        return v.date() if v is not None else None
+    dates = [as_day(fac.get(k)) for k in ("trained_on", "last_process_on") if fac.get(k)]
+    if not dates or (TODAY - max(dates)).days > 365:
+        return "not current"
+    if role == "lead":
+        ok = fac["level"] != "foundation" and (
+            LEVELS.index(fac["level"]) >= LEVELS.index(need["level"])
+            or (need["level"] == "advanced" and fac["level"] == "intermediate" and fac["complex_case_trained"]))
+        if not ok:
+            return "under-levelled"
+    if not fac["active"]:
+        return "inactive"
+    if as_day(fac["available_from"]) > TODAY:
+        return "on leave"
+    if need["region"] not in fac["regions"] or not set(need["languages"]) <= set(fac["languages"]):
+        return "region or language"
+    if not set(need["endorsements"]) <= set(fac["endorsements"]):
+        return "endorsement"
+    if need["prison_vetting"] and not (fac.get("prison_vetted_until") and as_day(fac["prison_vetted_until"]) >= TODAY):
+        return "vetting"
+    if {f"{c['kind']}:{c['ref']}" for c in fac["conflicts"]} & set(need["conflicts"]):
+        return "conflicted"
+    return None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(registry=st.lists(facilitator_records, min_size=1, max_size=8), ops=operations)
+def test_staffing_invariants_hold_under_concurrent_operations(matching_db, registry, ops):
+    db, outbox = matching_db
+    for name in ("facilitators", "assignments", "seats", "assignment_leases", "registry_changes"):
+        db[name].delete_many({})
+    for index, record in enumerate(registry):
+        facilitators.register({"facilitator_id": f"fac-{index}", **record})
+    run = workflow.Settings(policy=suitability_policy.load(), roster=Roster().load(), offer_for=timedelta(hours=1))
+    cases = []
+
+    def apply(op):
+        kind = op[0]
+        try:
+            if kind == "refer":
+                case_id = f"case-{len(cases)}"
+                cases.append(case_id)
+                assignments.open_case(case_id, f"as-{case_id}", op[1]["region"], op[1], ["p-1", "p-2"])
+                workflow.staff_case(case_id, outbox, run)
+            elif kind == "close" and cases:
+                workflow.close_case(cases[op[1] % len(cases)], "completed_direct", outbox, run)
+            elif kind == "decline" and cases:
+                doc = assignments.get(cases[op[1] % len(cases)])
+                offered = [s for s in (doc or {}).get("slots", []) if s["state"] == "offered"]
+                if offered:
+                    workflow.respond(offered[0]["assignment_id"], False, outbox, run)
+            elif kind == "capacity" and op[1] < len(registry):
+                facilitators.update(f"fac-{op[1]}", {"capacity": facilitators.get(f"fac-{op[1]}")["capacity"] + op[2]})
+            elif kind == "deactivate" and op[1] < len(registry):
+                facilitators.deactivate(f"fac-{op[1]}")
+                workflow.release_deactivated(f"fac-{op[1]}", outbox, run)
+        except Busy:
+            pass  # a real handler would be retried; the invariants must hold meanwhile too
+
+    pool = eventlet.GreenPool(6)
+    for start in range(0, len(ops), 6):  # concurrent batches
+        list(pool.imap(apply, ops[start:start + 6]))
+    workflow.retry_waitlist(outbox, run)
+
+    holding = {}
+    for doc in db.assignments.find():
+        active = [s for s in doc["slots"] if s["state"] in ("offered", "accepted")]
+        roles = [s["role"] for s in active]
+        assert len(roles) == len(set(roles)), doc["_id"]
+        for slot in active:
+            holding.setdefault(slot["facilitator_id"], []).append(doc["_id"])
+            fac = db.facilitators.find_one({"_id": slot["facilitator_id"]})
+            assert oracle_fit(fac, doc["requirement"], slot["role"]) is None, (slot, oracle_fit(
+                fac, doc["requirement"], slot["role"]))
+        if doc["status"] in ("offered", "accepted"):
+            assert "lead" in roles
+            if doc["requirement"]["co_facilitation"]:
+                assert set(roles) == {"lead", "co_facilitator"}
+                assert len({s["facilitator_id"] for s in active}) == 2
+    seats = list(db.seats.find())
+    for fac in db.facilitators.find():
+        mine = [s for s in seats if s["facilitator_id"] == fac["_id"]]
+        caseload = [s["case_id"] for s in mine]
+        assert len(caseload) <= fac["capacity"], fac["_id"]
+        assert all(0 <= s["seat"] < fac["capacity"] for s in mine)
+        assert sorted(caseload) == sorted(holding.get(fac["_id"], [])), fac["_id"]

@@ -1,0 +1,62 @@
+"""The in-memory roster never lets a stale copy of the registry decide: a change made
+after its last refresh is applied before an offer stands."""
+from datetime import date, timedelta
+
+import pytest
+
+from services.matching import assignments, facilitators, suitability_policy, workflow
+from services.matching.roster import Roster
+from shared.config import settings_for
+from shared.storage import connect
+from tests.integration.test_matching_properties import BrokerOutbox
+from tests.support import disconnect_all
+
+REQUIREMENT = {"level": "intermediate", "region": "south-wales", "languages": ["en"], "endorsements": [],
+               "prison_vetting": False, "co_facilitation": False, "preferred_endorsements": [],
+               "conflicts": ["agency:swp", "participant:p-1", "participant:p-2", "referrer:r-1"]}
+
+
+@pytest.fixture
+def setup(amqp_uri, db_prefix):
+    from shared.messaging import topology
+    topology.declare(amqp_uri)
+    connect("matching", settings_for("matching", {"AMQP_URI": amqp_uri, "AMENDS_DB_PREFIX": db_prefix}))
+    for fid, regions in (("fac-a", ["south-wales"]), ("fac-b", ["gwent", "south-wales"])):
+        facilitators.register({"facilitator_id": fid, "level": "intermediate", "regions": regions, "languages": ["en"],
+                               "capacity": 2, "trained_on": (date.today() - timedelta(days=30)).isoformat()})
+    roster = Roster(refresh_every=3600).load()  # it will not refresh by itself during the test
+    yield roster, workflow.Settings(policy=suitability_policy.load(), roster=roster), BrokerOutbox(amqp_uri, None)
+    disconnect_all()
+
+
+def staff(case_id, run, outbox):
+    assignments.open_case(case_id, f"as-{case_id}", "south-wales", REQUIREMENT, ["p-1", "p-2"])
+    doc = workflow.staff_case(case_id, outbox, run)
+    return [s["facilitator_id"] for s in doc["slots"] if s["state"] == "offered"]
+
+
+def test_a_conflict_declared_after_the_roster_last_looked_still_excludes(setup):
+    roster, run, outbox = setup
+    facilitators.update("fac-a", {"conflicts": [{"kind": "participant", "ref": "p-2"}]})
+    assert roster.base["fac-a"].conflicts == frozenset()  # the roster has not seen it
+    assert staff("case-1", run, outbox) == ["fac-b"]
+    assert facilitators.holders("case-1") == ["fac-b"]
+
+
+def test_a_deactivation_after_the_roster_last_looked_still_excludes(setup):
+    roster, run, outbox = setup
+    facilitators.deactivate("fac-a")
+    facilitators.deactivate("fac-b")
+    assert staff("case-2", run, outbox) == []
+    assert assignments.get("case-2")["status"] == "waitlisted"
+    assert facilitators.holders("case-2") == []
+
+
+def test_a_facilitator_registered_after_the_roster_loaded_is_found_before_waitlisting(setup):
+    roster, run, outbox = setup
+    facilitators.deactivate("fac-a")
+    facilitators.deactivate("fac-b")
+    roster.refresh(force=True)
+    facilitators.register({"facilitator_id": "fac-new", "level": "advanced", "regions": ["south-wales"],
+                           "languages": ["en"], "capacity": 1, "last_process_on": date.today().isoformat()})
+    assert staff("case-3", run, outbox) == ["fac-new"]

@@ -1,0 +1,78 @@
+"""Reading the declarative policy file: a bad file is refused with its line and fault."""
+import pytest
+
+from services.matching import suitability_policy
+from services.matching.suitability_policy import PolicyError, parse
+
+GOOD = """\
+version: test-1
+local:
+  court_cases_after_sentence_only: false
+defaults:
+  decision: suitable
+  risk_level: low
+  required_level: intermediate
+  co_facilitation: false
+  process_types: [direct_conference, shuttle]
+rules:
+  - code: harmer_denies_responsibility
+    text: The harmer does not accept responsibility.
+    when: {harmer_accepts_responsibility: false}
+    then: {decision: unsuitable}
+  - code: awaiting_sentence
+    text: Before sentence.
+    when: {cjs_stage: pre_sentence, local.court_cases_after_sentence_only: true}
+    then: {decision: needs_review}
+"""
+
+
+def broken(old, new):
+    assert old in GOOD
+    return GOOD.replace(old, new)
+
+
+def test_the_repository_policy_loads():
+    policy = suitability_policy.load()
+    assert policy.version == "suitability-v1"
+    assert len(policy.rules) >= 15
+    assert {"court_cases_after_sentence_only", "domestic_abuse_rj_allowed"} <= set(policy.local)
+
+
+def test_a_good_policy_parses():
+    policy = parse(GOOD, "p.yaml")
+    assert [r.code for r in policy.rules] == ["harmer_denies_responsibility", "awaiting_sentence"]
+    assert policy.rules[1].line == 15
+
+
+@pytest.mark.parametrize("text, line, fault", [
+    (broken("decision: unsuitable}", "decision: unsuitable"), 15, "not valid YAML"),
+    (broken("    then: {decision: unsuitable}", "    then: {decision: maybe}"), 14,
+     "rule 'harmer_denies_responsibility' then.decision: 'maybe' is not one of"),
+    (broken("when: {cjs_stage: pre_sentence,", "when: {cjs_stage: before_trial,"), 17,
+     "rule 'awaiting_sentence' when.cjs_stage: 'before_trial' is not one of"),
+    (broken("when: {harmer_accepts_responsibility: false}", "when: {harmer_accepts: false}"), 13,
+     "rule 'harmer_denies_responsibility' when: unknown key 'harmer_accepts'"),
+    (broken("  - code: awaiting_sentence", "  - code: harmer_denies_responsibility"), 15,
+     "rule code 'harmer_denies_responsibility' is used twice"),
+    (broken("local.court_cases_after_sentence_only: true", "local.after_sentence: true"), 17,
+     "'local.after_sentence' is not a switch in 'local'"),
+    (broken("  court_cases_after_sentence_only: false", "  court_cases_after_sentence_only: sometimes"), 3,
+     "local.court_cases_after_sentence_only must be true or false"),
+    (broken("  risk_level: low\n", ""), 5, "defaults: 'risk_level' is missing"),
+    (broken("version: test-1", "version: Test 1"), 1, "version 'Test 1' must be lower-case"),
+    (broken("    text: Before sentence.\n", ""), 15, "rule: 'text' is missing"),
+    (broken("process_types: [direct_conference, shuttle]", "process_types: [direct_conference, zoom]"), 9,
+     "defaults.process_types: 'zoom' is not one of"),
+    (broken("  decision: suitable", "  decision: needs_review"), 5, "defaults.decision must be 'suitable'"),
+    (broken("    then: {decision: unsuitable}", "    then: {decision: unsuitable, decision: suitable}"), 14,
+     "'decision' is given twice"),
+    (broken("then: {decision: needs_review}", "then: {co_facilitation: yes please}"), 18,
+     "then.co_facilitation must be true or false"),
+    ("", 1, "the policy file is empty"),
+])
+def test_a_bad_policy_names_the_line_and_the_fault(text, line, fault):
+    with pytest.raises(PolicyError) as raised:
+        parse(text, "p.yaml")
+    assert raised.value.line == line, str(raised.value)
+    assert fault in raised.value.fault, str(raised.value)
+    assert str(raised.value).startswith(f"p.yaml:{line}: ")

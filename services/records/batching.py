@@ -27,11 +27,25 @@ log = logging.getLogger(__name__)
 
 class BatchQueueConsumer(EventQueueConsumer):
     """Prefetches enough for the next batch to fill while the current one is written
-    (nameko's default, max_workers, would allow one message in flight)."""
+    (nameko's default, max_workers, would allow one message in flight), and decodes each
+    message on the consuming greenthread itself: a message is validated, and dead-lettered
+    and acked if bad, before the next is looked at. So when a batch is done, every message
+    delivered before its last one is settled, and one ack with `multiple` settles it."""
 
     @property
     def prefetch_count(self):
         return int(self.container.config.get("RECORDS_PREFETCH", 2000))
+
+    def handle_message(self, provider, message):
+        provider.handle_message(message)
+
+    def ack_through(self, message):
+        """Ack `message` and every earlier delivery on its channel."""
+        if message.channel.connection:
+            try:
+                message.ack(multiple=True)
+            except ConnectionError:  # the broker redelivers what was unacked
+                pass
 
 
 class BatchEventConsumer(EventConsumer):
@@ -101,8 +115,7 @@ class BatchEventConsumer(EventConsumer):
 
     def _batch_result(self, batch, done, worker_ctx, result=None, exc_info=None):
         if exc_info is None:
-            for message, _ in batch:
-                self.queue_consumer.ack_message(message)
+            self.queue_consumer.ack_through(batch[-1][0])
             done.send(True)
         elif len(batch) == 1:
             self._handle_result(batch[0][0], worker_ctx, result, exc_info)

@@ -26,7 +26,7 @@ class LedgerStore(DependencyProvider):
         self.ledger = Ledger(db)
 
     def start(self):
-        self.ledger.ensure_indexes()
+        self.ledger.recover()
 
     def stop(self):
         disconnect(self.container.service_name)

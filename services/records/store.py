@@ -6,8 +6,6 @@ Collections, in the records database:
                 updates or deletes an entry.
 - `tiles`       full tiles of 256 hashes (see tiles.py). Insert and find only.
 - `checkpoints` signed tree heads, `_id` the zero-padded tree size. Insert and find only.
-- `event_ids`   one claim per event id (`_id`), with the position it was given: this
-                is what makes an append happen once per event.
 - `tree`        two small documents that move forward: the tree head (size and the
                 unfinished tile rows) and a pointer to the latest checkpoint. The head
                 only ever moves by a compare-and-set on its size.
@@ -30,6 +28,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.records import audit, checkpoints, ledger, merkle, tiles
 
 SEQ_DIGITS = 12
+INSERT_CHUNK = 100
 
 
 def seq_id(seq):
@@ -51,13 +50,12 @@ class Ledger:
         self.tiles = db["tiles"]
         self.tree = db["tree"]
         self.checkpoints = db["checkpoints"]
-        self.event_ids = db["event_ids"]
         self._head = None  # the writer's own view of the head
         self._tile_cache = collections.OrderedDict()
         self._tile_cache_size = tile_cache
 
     def ensure_indexes(self):
-        self.recover()
+        # the unique event id is what makes each append happen once
         self.entries.create_index([("event_id", ASCENDING)], unique=True, name="event_id_unique")
         self.entries.create_index([("case_id", ASCENDING), ("seq", ASCENDING)], name="case_seq")
 
@@ -93,46 +91,41 @@ class Ledger:
 
     def append(self, events):
         """Append each event not yet in the ledger, in order, as one batch; return how
-        many were new. A redelivered event (an event id already recorded) is skipped.
+        many were new. A redelivered event (an event id already recorded) is skipped:
+        the unique index on `event_id` refuses it.
 
-        Per batch: note the intent (the batch's event ids) in the head document; claim
-        the event ids in `event_ids` (`_id` the event id, so a claim is unique) with one
-        unordered insert, which on FerretDB reports exactly which ids were already
-        claimed (an ordered insert that fails there can leave holes); insert the new
-        entries with one insert_many; insert the tiles they filled; move the head and
-        clear the intent with one compare-and-set. `recover` finishes or undoes a batch
-        that a crash interrupted, so a claim always means a written entry."""
+        Entries go in ordered inserts of at most INSERT_CHUNK documents. FerretDB splits
+        a larger insert into transactions of 100 and, when one fails, carries on with
+        the next, which would leave holes; within one chunk it stops at the first
+        refused document, as MongoDB does, and reports how many went in."""
         head = self._head if self._head is not None else self.recover()
-        batch, seen = [], set()
+        pending, seen = [], set()
         for event in events:
             if event["id"] not in seen:
                 seen.add(event["id"])
-                batch.append(event)
-        if not batch:
-            return 0
-        self._note_intent(head, [event["id"] for event in batch])
-        claims = [{"_id": event["id"], "seq": head.size + i} for i, event in enumerate(batch)]
-        taken = _duplicates(self.event_ids, claims)
-        # a claim's seq is a hint for look-ups; after a skipped redelivery it may be off by
-        # a few, and entry_by_event checks it
-        written = [(event, ledger.leaf_bytes(event).decode("utf-8"))
-                   for i, event in enumerate(batch) if i not in taken]
-        docs = [entry_document(head.size + i, event, leaf) for i, (event, leaf) in enumerate(written)]
-        if docs:
+                pending.append((event, ledger.leaf_bytes(event).decode("utf-8")))
+        written = []
+        while pending:
+            chunk = pending[:INSERT_CHUNK]
+            docs = [entry_document(head.size + len(written) + i, event, leaf) for i, (event, leaf) in enumerate(chunk)]
             try:
                 self.entries.insert_many(docs, ordered=True)
-            except BulkWriteError:
-                self._head = None  # another writer, or tampering: start again from the stored state
-                raise PositionTaken("ledger positions from %d could not be written" % head.size)
+                written += chunk
+                pending = pending[len(chunk):]
+            except BulkWriteError as error:
+                done = error.details["nInserted"]
+                failure = error.details["writeErrors"][0]
+                if failure["code"] != 11000 or failure["index"] != done:
+                    raise
+                written += chunk[:done]
+                if self.entries.find_one({"_id": docs[done]["_id"]}, {"_id": 1}) is not None:
+                    # the position is taken: another writer, or entries we have not adopted
+                    self._grow(head, written)
+                    self._head = None
+                    raise PositionTaken("ledger position %d is taken" % (head.size + len(written)))
+                pending = pending[done + 1:]  # that event id is recorded already
         self._grow(head, written)
         return len(written)
-
-    def _note_intent(self, head, event_ids):
-        noted = self.tree.update_one({"_id": "head", "size": head.size},
-                                     {"$set": {"intent": {"start": head.size, "event_ids": event_ids}}})
-        if noted.matched_count != 1:
-            self._head = None
-            raise PositionTaken("the tree head moved under us from size %d" % head.size)
 
     def _grow(self, head, written):
         new_head, full = tiles.extend(head, [merkle.leaf_hash(leaf.encode("utf-8")) for _, leaf in written])
@@ -156,37 +149,28 @@ class Ledger:
 
     def _move_head(self, old, new):
         doc = {"size": new.size, "rows": [Binary(b"".join(row)) for row in new.rows],
-               "root": Binary(new.root()), "intent": None, "moved_at": datetime.now(timezone.utc)}
+               "root": Binary(new.root()), "moved_at": datetime.now(timezone.utc)}
         moved = self.tree.update_one({"_id": "head", "size": old.size}, {"$set": doc})
         if moved.matched_count != 1:
             self._head = None
             raise PositionTaken("the tree head moved under us from size %d" % old.size)
 
     def recover(self):
-        """The stored head, after finishing a batch a crash interrupted: entries written
-        beyond the head are adopted into the tree, and claims whose entries were never
-        written are withdrawn, so that their redelivery appends them."""
+        """The stored head, extended by any entries written beyond it (a crash between
+        writing a batch's entries and moving the head leaves some)."""
+        self.ensure_indexes()
         try:
-            self.tree.insert_one({"_id": "head", "size": 0, "rows": [], "root": Binary(merkle.EMPTY_ROOT),
-                                  "intent": None})
+            self.tree.insert_one({"_id": "head", "size": 0, "rows": [], "root": Binary(merkle.EMPTY_ROOT)})
         except DuplicateKeyError:
             pass
-        doc = self.tree.find_one({"_id": "head"})
-        stored = head = tiles.TreeHead(doc["size"], [tiles.tile_hashes(bytes(row)) for row in doc["rows"]])
-        adopted = set()
+        stored = head = self.head()
         while self.entries.find_one({"_id": seq_id(head.size)}, {"_id": 1}) is not None:
             wanted = [seq_id(head.size + i) for i in range(1000)]
-            found = {d["_id"]: d for d in self.entries.find({"_id": {"$in": wanted}}, {"leaf": 1, "event_id": 1})}
+            found = {d["_id"]: d["leaf"] for d in self.entries.find({"_id": {"$in": wanted}}, {"leaf": 1})}
             run = [found[key] for key in itertools.takewhile(lambda key: key in found, wanted)]
-            adopted.update(d["event_id"] for d in run)
-            head, full = tiles.extend(head, [merkle.leaf_hash(d["leaf"].encode("utf-8")) for d in run])
+            head, full = tiles.extend(head, [merkle.leaf_hash(leaf.encode("utf-8")) for leaf in run])
             self._store_tiles(full)
-        intent = doc.get("intent")
-        if intent:
-            orphans = [i for i in intent["event_ids"] if i not in adopted]
-            if orphans:
-                self.event_ids.delete_many({"_id": {"$in": orphans}, "seq": {"$gte": intent["start"]}})
-        if intent or head.size != stored.size:
+        if head.size != stored.size:
             self._move_head(stored, head)
         self._head = head
         return head
@@ -194,11 +178,7 @@ class Ledger:
     # -- reading entries -----------------------------------------------------------
 
     def entry_by_event(self, event_id):
-        claim = self.event_ids.find_one({"_id": event_id})
-        if claim is None:
-            return None
-        entry = self.entries.find_one({"_id": seq_id(claim["seq"])})
-        return entry if entry is not None and entry["event_id"] == event_id else None
+        return self.entries.find_one({"event_id": event_id})
 
     def entries_after(self, after, limit, below):
         """Entries with after < seq < below, in order, at most `limit`."""
@@ -287,17 +267,6 @@ class Ledger:
     def all_checkpoints(self):
         """Every stored checkpoint, smallest first (a few per hour: small)."""
         return sorted(self.checkpoints.find({}, {"size": 1, "note": 1}), key=lambda d: d["size"])
-
-
-def _duplicates(collection, docs):
-    """Insert `docs` unordered; return the indexes of those whose _id was taken."""
-    try:
-        collection.insert_many(docs, ordered=False)
-    except BulkWriteError as error:
-        if any(e["code"] != 11000 for e in error.details["writeErrors"]):
-            raise
-        return {e["index"] for e in error.details["writeErrors"]}
-    return set()
 
 
 def entry_document(seq, event, leaf):

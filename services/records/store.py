@@ -51,13 +51,17 @@ class Ledger:
         self.tree = db["tree"]
         self.checkpoints = db["checkpoints"]
         self._head = None  # the writer's own view of the head
+        self._ferretdb = None
         self._tile_cache = collections.OrderedDict()
         self._tile_cache_size = tile_cache
 
     def ensure_indexes(self):
         # the unique event id is what makes each append happen once
         self.entries.create_index([("event_id", ASCENDING)], unique=True, name="event_id_unique")
-        self.entries.create_index([("case_id", ASCENDING), ("seq", ASCENDING)], name="case_seq")
+        if not self.is_ferretdb():
+            # FerretDB 1.x on SQLite answers a query by scanning whatever the indexes, so
+            # there this index would only slow every insert down
+            self.entries.create_index([("case_id", ASCENDING), ("seq", ASCENDING)], name="case_seq")
 
     # -- the tree ---------------------------------------------------------------
 
@@ -210,7 +214,9 @@ class Ledger:
             yield doc["index"], bytes(doc["hashes"])
 
     def is_ferretdb(self):
-        return "ferretdbVersion" in self.db.client.admin.command("buildInfo")
+        if self._ferretdb is None:
+            self._ferretdb = "ferretdbVersion" in self.db.client.admin.command("buildInfo")
+        return self._ferretdb
 
     # -- checkpoints ---------------------------------------------------------------
 

@@ -51,6 +51,12 @@ class BatchQueueConsumer(EventQueueConsumer):
 class BatchEventConsumer(EventConsumer):
     queue_consumer = BatchQueueConsumer()
 
+    def __init__(self, consumer, admit=None, **kwargs):
+        """`admit(event)` raises ValueError for a valid event the handler can never take;
+        such a message is dead-lettered at once, like a malformed one."""
+        self.admit = admit
+        super().__init__(consumer, **kwargs)
+
     def setup(self):
         super().setup()
         config = self.container.config
@@ -80,11 +86,18 @@ class BatchEventConsumer(EventConsumer):
     def _decode(self, message):
         """The validated event, or None once the message has been dead-lettered."""
         try:
-            return validate_event(json.loads(message.body))
+            event = validate_event(json.loads(message.body))
         except (ValueError, UnicodeDecodeError) as exc:
             reason = str(exc) if isinstance(exc, InvalidEvent) else "malformed JSON body"
             self._dead_letter(message, reason, attempt=self._attempt(message))
             return None
+        if self.admit is not None:
+            try:
+                self.admit(event)
+            except ValueError as exc:
+                self._dead_letter(message, f"not admitted: {type(exc).__name__}", attempt=self._attempt(message))
+                return None
+        return event
 
     def _run(self):
         while True:

@@ -3,6 +3,7 @@ from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from services.records import bundle, merkle, store
+from services.records.ledger import leaf_bytes
 from services.records.audit import LedgerBroken
 from services.records.batching import batch_consumer
 from services.records.dependencies import LedgerKey, LedgerStore, configured_timer
@@ -28,7 +29,7 @@ class RecordsService(HealthEndpoint):
     auth = Authenticator()
     log_context = LogContext()
 
-    @batch_consumer("ledger")
+    @batch_consumer("ledger", admit=leaf_bytes)  # an event with no JCS form can have no leaf
     def on_events(self, events):
         self.ledger.append(events)
 

@@ -285,3 +285,21 @@ def test_a_redelivery_in_the_middle_of_a_large_batch_leaves_no_hole(service_conf
     assert ledger.audit()["entries"] == 400
     seqs = sorted(d["seq"] for d in ledger.entries.find({}, {"seq": 1}))
     assert seqs == list(range(400))
+
+
+def test_an_event_with_no_canonical_form_is_dead_lettered_and_its_batch_goes_in(run_services, amqp_uri):
+    from tests.support import read_dead_letters
+    good = case_events("case-d")
+    poison = new_event("notification.failed", "case-d", {
+        "case_id": "case-d", "notification_id": "n-1", "recipient_role": "harmed", "recipient_id": "p-1",
+        "channel": "email", "template": "t", "reason": "smtp_error", "attempts": 2 ** 60},
+        source="/amends/test/notifications", region="test", correlationid="case-d")
+    with records(run_services) as (url, config):
+        for event in (good[0], poison, good[1]):
+            publish_event(amqp_uri, event)
+        ledger = ledger_of(config)
+        wait_until(lambda: ledger.head().size == 2)
+        letters = wait_until(lambda: read_dead_letters(amqp_uri, "records"))
+        assert json.loads(letters[0][0])["id"] == poison["id"]
+        assert "not admitted" in letters[0][1]["x-amends-error"]
+        assert ledger.audit()["entries"] == 2

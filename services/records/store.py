@@ -19,10 +19,11 @@ head; the next append adopts them (`recover`) before writing anything.
 """
 import collections
 import itertools
+import time
 from datetime import datetime, timezone
 
 from bson import Binary
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.records import audit, checkpoints, ledger, merkle, tiles
@@ -261,7 +262,6 @@ class Ledger:
 
     def _head_covering(self, pause=0.2, tries=10):
         """The stored head, waiting briefly for a batch in flight to move it."""
-        import time
         head = self.head()
         for _ in range(tries):
             if self.entries.find_one({"_id": seq_id(head.size)}, {"_id": 1}) is None:

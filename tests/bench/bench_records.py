@@ -31,7 +31,6 @@ import uuid  # noqa: E402
 import pymongo  # noqa: E402
 import rfc8785  # noqa: E402
 import requests  # noqa: E402
-from bson import Binary  # noqa: E402
 from kombu import Connection  # noqa: E402
 from nameko.containers import ServiceContainer  # noqa: E402
 

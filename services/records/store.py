@@ -110,8 +110,9 @@ class Ledger:
                 seen.add(event["id"])
                 pending.append((event, ledger.leaf_bytes(event).decode("utf-8")))
         written = []
+        size = INSERT_CHUNK if self.is_ferretdb() else len(pending)  # MongoDB stops at a refusal at any size
         while pending:
-            chunk = pending[:INSERT_CHUNK]
+            chunk = pending[:size]
             docs = [entry_document(head.size + len(written) + i, event, leaf) for i, (event, leaf) in enumerate(chunk)]
             try:
                 self.entries.insert_many(docs, ordered=True)

@@ -46,8 +46,12 @@ def audit(entries, head, refresh_head, level0_tiles, read_tile, signed, verifier
     pending = []
     stored_level0 = iter(level0_tiles)
 
+    current = {"index": None, "data": b""}  # the level-0 tile in hand
+
     def stored_tile(level, index):
         if level == 0:
+            if current["index"] == index:
+                return current["data"]
             for stored_index, data in stored_level0:
                 if stored_index == index:
                     return data
@@ -66,6 +70,16 @@ def audit(entries, head, refresh_head, level0_tiles, read_tile, signed, verifier
         tree = new
         pending.clear()
 
+    def recorded_leaf_hash(seq):
+        """The leaf hash the stored tree has for `seq` (a level-0 tile, or the head)."""
+        index, offset = divmod(seq, tiles.WIDTH)
+        if index < head.size // tiles.WIDTH:
+            if current["index"] != index:
+                current["index"], current["data"] = index, stored_tile(0, index)
+            return current["data"][offset * 32:(offset + 1) * 32]
+        row = head.rows[0] if head.rows else []
+        return row[offset] if offset < len(row) else None
+
     count = 0
     for seq, seq_field, leaf in entries:
         if seq != count:
@@ -80,7 +94,10 @@ def audit(entries, head, refresh_head, level0_tiles, read_tile, signed, verifier
             head = refresh_head()
             if seq >= head.size:
                 raise LedgerBroken(seq, f"it is not in the tree (the tree head records {head.size} entries)")
-        pending.append(merkle.leaf_hash(leaf.encode("utf-8")))
+        leaf_hash = merkle.leaf_hash(leaf.encode("utf-8"))
+        if leaf_hash != recorded_leaf_hash(seq):
+            raise LedgerBroken(seq, "it does not match the leaf hash the tree recorded for it")
+        pending.append(leaf_hash)
         count += 1
         if count % tiles.WIDTH == 0:
             fold()

@@ -1,24 +1,27 @@
 """The ledger in MongoDB (or FerretDB): entries, tiles, the tree head, checkpoints.
 
 Collections, in the records database:
-- `ledger`      one document per entry, `_id` the zero-padded sequence number, with the
-                entry's leaf (the event's JCS text). Insert and find only: no code here
-                updates or deletes an entry.
+- `ledger`      the entries, packed: one document per appended batch ("group"), `_id`
+                the zero-padded seq of its first entry, with the batch's leaves (each
+                event's JCS text), event ids, case ids and types as parallel arrays.
+                Insert and find only: no code here updates or deletes an entry.
+- `event_ids`   one claim per event id (`_id`), naming the group its entry is in: the
+                unique `_id` is what makes each append happen once.
 - `tiles`       full tiles of 256 hashes (see tiles.py). Insert and find only.
 - `checkpoints` signed tree heads, `_id` the zero-padded tree size. Insert and find only.
-- `tree`        two small documents that move forward: the tree head (size and the
-                unfinished tile rows) and a pointer to the latest checkpoint. The head
-                only ever moves by a compare-and-set on its size.
+- `tree`        two small documents that move forward: the tree head (size, the
+                unfinished tile rows, and the batch in progress) and a pointer to the
+                latest checkpoint. The head only ever moves by a compare-and-set on its size.
 
-Ids are strings because FerretDB on SQLite pushes down equality on a string `_id` and
-little else; the hot paths (append, verify) issue no other kind of query.
+Why packed, and why string ids: FerretDB on SQLite reads and writes about as many
+documents a second whatever their size, and pushes down equality on a string `_id` and
+little else. One document per batch makes appends and full verification read and write
+a thousand times fewer documents; the hot paths issue no other kind of query.
 
-One writer appends: entries first (one insert_many per batch), then the tiles the
-batch filled, then the head. A crash between those steps leaves entries beyond the
-head; the next append adopts them (`recover`) before writing anything.
+One writer appends, a batch at a time (`append`); a crash at any step is finished or
+undone by `recover` before the next append.
 """
 import collections
-import itertools
 import time
 from datetime import datetime, timezone
 
@@ -29,7 +32,6 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.records import audit, checkpoints, ledger, merkle, tiles
 
 SEQ_DIGITS = 12
-INSERT_CHUNK = 100
 
 
 def seq_id(seq):
@@ -51,18 +53,19 @@ class Ledger:
         self.tiles = db["tiles"]
         self.tree = db["tree"]
         self.checkpoints = db["checkpoints"]
+        self.event_ids = db["event_ids"]
         self._head = None  # the writer's own view of the head
         self._ferretdb = None
         self._tile_cache = collections.OrderedDict()
         self._tile_cache_size = tile_cache
 
     def ensure_indexes(self):
-        # the unique event id is what makes each append happen once
-        self.entries.create_index([("event_id", ASCENDING)], unique=True, name="event_id_unique")
         if not self.is_ferretdb():
-            # FerretDB 1.x on SQLite answers a query by scanning whatever the indexes, so
-            # there this index would only slow every insert down
-            self.entries.create_index([("case_id", ASCENDING), ("seq", ASCENDING)], name="case_seq")
+            # FerretDB 1.x on SQLite answers these queries by scanning whatever the
+            # indexes, so there they would only slow every insert down
+            self.entries.create_index([("event_ids", ASCENDING)], name="event_ids")
+            self.entries.create_index([("case_ids", ASCENDING)], name="case_ids")
+            self.entries.create_index([("start", ASCENDING), ("end", ASCENDING)], name="range")
 
     # -- the tree ---------------------------------------------------------------
 
@@ -96,45 +99,41 @@ class Ledger:
 
     def append(self, events):
         """Append each event not yet in the ledger, in order, as one batch; return how
-        many were new. A redelivered event (an event id already recorded) is skipped:
-        the unique index on `event_id` refuses it.
+        many were new. A redelivered event (an event id already claimed) is skipped.
 
-        Entries go in ordered inserts of at most INSERT_CHUNK documents. FerretDB splits
-        a larger insert into transactions of 100 and, when one fails, carries on with
-        the next, which would leave holes; within one chunk it stops at the first
-        refused document, as MongoDB does, and reports how many went in."""
+        Steps, each one database write: note in the head that a batch starts at its
+        size (the intent); claim the ids with an unordered insert into `event_ids`, which reports
+        exactly which ids were claimed before; insert the group of new entries; insert
+        the tiles they filled; move the head and clear the intent (compare-and-set)."""
         head = self._head if self._head is not None else self.recover()
-        pending, seen = [], set()
+        batch, seen = [], set()
         for event in events:
             if event["id"] not in seen:
                 seen.add(event["id"])
-                pending.append((event, ledger.leaf_bytes(event).decode("utf-8")))
-        written = []
-        size = INSERT_CHUNK if self.is_ferretdb() else len(pending)  # MongoDB stops at a refusal at any size
-        while pending:
-            chunk = pending[:size]
-            docs = [entry_document(head.size + len(written) + i, event, leaf) for i, (event, leaf) in enumerate(chunk)]
+                batch.append(event)
+        if not batch:
+            return 0
+        self._note_intent(head)
+        taken = _duplicates(self.event_ids, [{"_id": event["id"], "group": head.size} for event in batch])
+        written = [(event, ledger.leaf_bytes(event).decode("utf-8"))
+                   for i, event in enumerate(batch) if i not in taken]
+        if written:
             try:
-                self.entries.insert_many(docs, ordered=True)
-                written += chunk
-                pending = pending[len(chunk):]
-            except BulkWriteError as error:
-                done = error.details["nInserted"]
-                failure = error.details["writeErrors"][0]
-                if failure["code"] != 11000 or failure["index"] != done:
-                    raise
-                written += chunk[:done]
-                if self.entries.find_one({"_id": docs[done]["_id"]}, {"_id": 1}) is not None:
-                    # the position is taken: another writer, or entries we have not adopted
-                    self._grow(head, written)
-                    self._head = None
-                    raise PositionTaken("ledger position %d is taken" % (head.size + len(written)))
-                pending = pending[done + 1:]  # that event id is recorded already
-        self._grow(head, written)
+                self.entries.insert_one(group_document(head.size, written))
+            except DuplicateKeyError:
+                self._head = None  # another writer, or tampering: start again from the stored state
+                raise PositionTaken("ledger position %d is taken" % head.size)
+        self._grow(head, [leaf for _, leaf in written])
         return len(written)
 
-    def _grow(self, head, written):
-        new_head, full = tiles.extend(head, [merkle.leaf_hash(leaf.encode("utf-8")) for _, leaf in written])
+    def _note_intent(self, head):
+        noted = self.tree.update_one({"_id": "head", "size": head.size}, {"$set": {"intent": {"start": head.size}}})
+        if noted.matched_count != 1:
+            self._head = None
+            raise PositionTaken("the tree head moved under us from size %d" % head.size)
+
+    def _grow(self, head, leaves):
+        new_head, full = tiles.extend(head, [merkle.leaf_hash(leaf.encode("utf-8")) for leaf in leaves])
         self._store_tiles(full)
         self._move_head(head, new_head)
         self._head = new_head
@@ -155,28 +154,35 @@ class Ledger:
 
     def _move_head(self, old, new):
         doc = {"size": new.size, "rows": [Binary(b"".join(row)) for row in new.rows],
-               "root": Binary(new.root()), "moved_at": datetime.now(timezone.utc)}
+               "root": Binary(new.root()), "intent": None, "moved_at": datetime.now(timezone.utc)}
         moved = self.tree.update_one({"_id": "head", "size": old.size}, {"$set": doc})
         if moved.matched_count != 1:
             self._head = None
             raise PositionTaken("the tree head moved under us from size %d" % old.size)
 
     def recover(self):
-        """The stored head, extended by any entries written beyond it (a crash between
-        writing a batch's entries and moving the head leaves some)."""
+        """The stored head, after finishing or undoing the batch a crash interrupted:
+        a group written beyond the head is adopted into the tree, and claims whose
+        entries were never written are withdrawn, so that their redelivery appends them."""
         self.ensure_indexes()
         try:
-            self.tree.insert_one({"_id": "head", "size": 0, "rows": [], "root": Binary(merkle.EMPTY_ROOT)})
+            self.tree.insert_one({"_id": "head", "size": 0, "rows": [], "root": Binary(merkle.EMPTY_ROOT),
+                                  "intent": None})
         except DuplicateKeyError:
             pass
-        stored = head = self.head()
-        while self.entries.find_one({"_id": seq_id(head.size)}, {"_id": 1}) is not None:
-            wanted = [seq_id(head.size + i) for i in range(1000)]
-            found = {d["_id"]: d["leaf"] for d in self.entries.find({"_id": {"$in": wanted}}, {"leaf": 1})}
-            run = [found[key] for key in itertools.takewhile(lambda key: key in found, wanted)]
-            head, full = tiles.extend(head, [merkle.leaf_hash(leaf.encode("utf-8")) for leaf in run])
+        doc = self.tree.find_one({"_id": "head"})
+        stored = head = tiles.TreeHead(doc["size"], [tiles.tile_hashes(bytes(row)) for row in doc["rows"]])
+        while True:
+            group = self.entries.find_one({"_id": seq_id(head.size)})
+            if group is None:
+                break
+            head, full = tiles.extend(head, [merkle.leaf_hash(leaf.encode("utf-8")) for leaf in group["leaves"]])
             self._store_tiles(full)
-        if head.size != stored.size:
+        intent = doc.get("intent")
+        if intent and intent["start"] == head.size:
+            # the batch's group was never written: its claims point at nothing
+            self.event_ids.delete_many({"group": intent["start"]})
+        if intent or head.size != stored.size:
             self._move_head(stored, head)
         self._head = head
         return head
@@ -184,31 +190,41 @@ class Ledger:
     # -- reading entries -----------------------------------------------------------
 
     def entry_by_event(self, event_id):
-        return self.entries.find_one({"event_id": event_id})
+        claim = self.event_ids.find_one({"_id": event_id})
+        group = claim and self.entries.find_one({"_id": seq_id(claim["group"])})
+        if not group or event_id not in group["event_ids"]:
+            return None
+        return _entry(group, group["event_ids"].index(event_id))
 
     def entries_after(self, after, limit, below):
         """Entries with after < seq < below, in order, at most `limit`."""
         top = min(after + 1 + limit, below)
         if top <= after + 1:
             return []
-        return list(self.entries.find({"_id": {"$gte": seq_id(after + 1), "$lt": seq_id(top)}}).sort("_id", ASCENDING))
+        groups = self.entries.find({"start": {"$lt": top}, "end": {"$gt": after + 1}})
+        found = [_entry(g, i) for g in groups for i in range(len(g["leaves"])) if after < g["start"] + i < top]
+        return sorted(found, key=lambda e: e["seq"])
 
     def case_entries(self, case_id, below=None):
-        query = {"case_id": case_id}
-        if below is not None:
-            query["seq"] = {"$lt": below}
-        return list(self.entries.find(query).sort("seq", ASCENDING))
+        found = [_entry(g, i) for g in self.entries.find({"case_ids": case_id})
+                 for i, case in enumerate(g["case_ids"]) if case == case_id]
+        return sorted((e for e in found if below is None or e["seq"] < below), key=lambda e: e["seq"])
 
-    def stream(self, batch_size=5000):
-        """Every entry as (seq, stored seq field, leaf text), in storage order.
+    def stream(self, batch_size=20):
+        """Every entry as (seq, seq implied by its group, leaf text), in storage order.
 
-        Entries are only ever inserted, in sequence order, so storage order is sequence
+        Groups are only ever inserted, in sequence order, so storage order is sequence
         order; on FerretDB, which cannot sort by index, asking for a sort would make it
-        sort the whole log in memory. An entry out of place is itself a finding."""
+        sort the whole log in memory. A group out of place is itself a finding."""
         order = None if self.is_ferretdb() else [("_id", ASCENDING)]
-        cursor = self.entries.find({}, {"seq": 1, "leaf": 1}, sort=order, batch_size=batch_size)
-        for doc in cursor:
-            yield _seq_of(doc["_id"]), doc.get("seq"), doc.get("leaf")
+        cursor = self.entries.find({}, {"start": 1, "leaves": 1}, sort=order, batch_size=batch_size)
+        for group in cursor:
+            start = _seq_of(group["_id"])
+            if group.get("start") != start:
+                yield start, group.get("start"), None
+                continue
+            for offset, leaf in enumerate(group.get("leaves") or [None]):
+                yield start + offset, start + offset, leaf
 
     def stream_tiles(self, level):
         order = None if self.is_ferretdb() else [("_id", ASCENDING)]
@@ -265,7 +281,7 @@ class Ledger:
         """The stored head, waiting briefly for a batch in flight to move it."""
         head = self.head()
         for _ in range(tries):
-            if self.entries.find_one({"_id": seq_id(head.size)}, {"_id": 1}) is None:
+            if self.entries.find_one({"_id": seq_id(head.size)}, {"start": 1}) is None:
                 break
             time.sleep(pause)
             head = self.head()
@@ -276,16 +292,36 @@ class Ledger:
         return sorted(self.checkpoints.find({}, {"size": 1, "note": 1}), key=lambda d: d["size"])
 
 
-def entry_document(seq, event, leaf):
+def _duplicates(collection, docs):
+    """Insert `docs` unordered; return the indexes of those whose _id was taken.
+    (FerretDB reports these exactly for an unordered insert.)"""
+    try:
+        collection.insert_many(docs, ordered=False)
+    except BulkWriteError as error:
+        if any(e["code"] != 11000 for e in error.details["writeErrors"]):
+            raise
+        return {e["index"] for e in error.details["writeErrors"]}
+    return set()
+
+
+def group_document(start, written):
+    """The document holding a batch of new entries: (event, leaf text) pairs, in order."""
     return {
-        "_id": seq_id(seq),
-        "seq": seq,
-        "event_id": event["id"],
-        "case_id": event["subject"],
-        "event_type": event["type"],
-        "leaf": leaf,
+        "_id": seq_id(start),
+        "start": start,
+        "end": start + len(written),
+        "event_ids": [event["id"] for event, _ in written],
+        "case_ids": [event["subject"] for event, _ in written],
+        "types": [event["type"] for event, _ in written],
+        "leaves": [leaf for _, leaf in written],
         "recorded_at": datetime.now(timezone.utc),
     }
+
+
+def _entry(group, index):
+    return {"seq": group["start"] + index, "event_id": group["event_ids"][index],
+            "case_id": group["case_ids"][index], "event_type": group["types"][index],
+            "leaf": group["leaves"][index]}
 
 
 def _seq_of(key):

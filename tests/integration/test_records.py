@@ -60,8 +60,8 @@ def test_every_event_is_appended_once_and_served_in_order(run_services, amqp_uri
             publish_event(amqp_uri, events[0])  # redelivered five times in all
         ledger = ledger_of(config)
         wait_until(lambda: ledger.head().size == 4)
-        assert ledger.entries.count_documents({}) == 4
-        assert ledger.entries.count_documents({"event_id": events[0]["id"]}) == 1
+        assert ledger.event_ids.count_documents({}) == 4
+        assert sum(g["event_ids"].count(events[0]["id"]) for g in ledger.entries.find()) == 1
         assert ledger.audit(SIGNER.verifier)["entries"] == 4
         auth = {"Authorization": f"Bearer {keys['coordinator']}"}
         timeline = requests.get(f"{url}/v1/cases/case-a/timeline", headers=auth, timeout=10).json()
@@ -84,7 +84,7 @@ def test_a_backlog_is_appended_in_batches_in_arrival_order(run_services, amqp_ur
             publish_event(amqp_uri, event)
         ledger = ledger_of(config)
         wait_until(lambda: ledger.head().size == 300, timeout=60)
-        order = [d["event_id"] for d in ledger.entries.find({}, {"event_id": 1}).sort("seq", 1)]
+        order = [i for g in sorted(ledger.entries.find(), key=lambda g: g["start"]) for i in g["event_ids"]]
         assert order == [e["id"] for e in events]
         assert ledger.audit(SIGNER.verifier)["entries"] == 300
 
@@ -195,34 +195,48 @@ def built_ledger(config, size=600):
     return ledger
 
 
+def group_of(ledger, seq):
+    """The stored group holding entry `seq`, and the entry's index in it."""
+    group = max((g for g in ledger.entries.find() if g["start"] <= seq), key=lambda g: g["start"])
+    return group, seq - group["start"]
+
+
 def change_a_field(ledger):
-    doc = ledger.entries.find_one({"_id": "000000000300"})
-    event = json.loads(doc["leaf"])
+    group, index = group_of(ledger, 300)
+    event = json.loads(group["leaves"][index])
     event["data"]["decision"] = "unsuitable"
-    ledger.entries.update_one({"_id": doc["_id"]}, {"$set": {"leaf": json.dumps(event, separators=(",", ":"))}})
+    ledger.entries.update_one({"_id": group["_id"]},
+                              {"$set": {f"leaves.{index}": json.dumps(event, separators=(",", ":"))}})
     return 300, "does not match the leaf hash"
 
 
 def delete_an_entry(ledger):
-    ledger.entries.delete_one({"_id": "000000000077"})
-    return 77, "missing"
+    group, index = group_of(ledger, 77)
+    ledger.entries.update_one({"_id": group["_id"]}, {"$pull": {
+        "leaves": group["leaves"][index], "event_ids": group["event_ids"][index]}})
+    return 77, "does not match the leaf hash"
 
 
 def swap_two_entries(ledger):
-    a, b = (ledger.entries.find_one({"_id": key}) for key in ("000000000010", "000000000020"))
-    fields = ("event_id", "case_id", "event_type", "leaf")
-    ledger.entries.update_one({"_id": a["_id"]}, {"$set": {"event_id": "swapping"}})  # the id is unique
-    ledger.entries.update_one({"_id": a["_id"]}, {"$set": {f: b[f] for f in fields if f != "event_id"}})
-    ledger.entries.update_one({"_id": b["_id"]}, {"$set": {f: a[f] for f in fields}})
-    ledger.entries.update_one({"_id": a["_id"]}, {"$set": {"event_id": b["event_id"]}})
+    group, a = group_of(ledger, 10)
+    b = a + 10
+    ledger.entries.update_one({"_id": group["_id"]}, {"$set": {
+        f"leaves.{a}": group["leaves"][b], f"leaves.{b}": group["leaves"][a],
+        f"event_ids.{a}": group["event_ids"][b], f"event_ids.{b}": group["event_ids"][a]}})
     return 10, "does not match the leaf hash"
+
+
+def delete_a_whole_group(ledger):
+    group, _ = group_of(ledger, 300)
+    ledger.entries.delete_one({"_id": group["_id"]})
+    return group["start"], "missing"
 
 
 def insert_a_forged_entry(ledger):
     forged = case_events("case-forged")[0]
-    from services.records.store import entry_document
+    from services.records.store import group_document
     from services.records.ledger import leaf_bytes
-    ledger.entries.insert_one(entry_document(600, forged, leaf_bytes(forged).decode()))
+    ledger.entries.insert_one(group_document(600, [(forged, leaf_bytes(forged).decode())]))
     return 600, "not in the tree"
 
 
@@ -230,9 +244,9 @@ def rewrite_entry_tiles_and_head(ledger):
     """The thorough forger: changes an entry and recomputes every stored hash to match.
     Only the signed head is out of reach."""
     change_a_field(ledger)
-    docs = sorted(ledger.entries.find({}, {"leaf": 1, "seq": 1}), key=lambda d: d["seq"])
+    leaves = [leaf for g in sorted(ledger.entries.find(), key=lambda g: g["start"]) for leaf in g["leaves"]]
     from services.records import tiles
-    head, full = tiles.extend(tiles.TreeHead(), [merkle.leaf_hash(d["leaf"].encode()) for d in docs])
+    head, full = tiles.extend(tiles.TreeHead(), [merkle.leaf_hash(leaf.encode()) for leaf in leaves])
     from bson import Binary
     for (level, index), data in full:
         ledger.tiles.update_one({"_id": f"{level}/{index}"}, {"$set": {"hashes": Binary(data)}})
@@ -240,8 +254,8 @@ def rewrite_entry_tiles_and_head(ledger):
     return 0, "no longer match the head signed at size 600"
 
 
-@pytest.mark.parametrize("tamper", [change_a_field, delete_an_entry, swap_two_entries, insert_a_forged_entry,
-                                    rewrite_entry_tiles_and_head])
+@pytest.mark.parametrize("tamper", [change_a_field, delete_an_entry, swap_two_entries, delete_a_whole_group,
+                                    insert_a_forged_entry, rewrite_entry_tiles_and_head])
 def test_tampering_in_the_database_is_found_and_named(service_config, tamper):
     config = service_config()
     ledger = built_ledger(config)
@@ -262,16 +276,32 @@ def test_a_crash_between_writing_entries_and_moving_the_head_loses_nothing(servi
     ledger.recover()
     events = [e for i in range(5) for e in case_events(f"case-{i}")]
     ledger.append(events[:4])
-    # a batch whose entries were written when the process died, before the head moved
-    from services.records.store import entry_document
+    # a batch whose claims and entries were written when the process died, before the head moved
+    from services.records.store import group_document
     from services.records.ledger import leaf_bytes
-    ledger.entries.insert_many([entry_document(4 + i, e, leaf_bytes(e).decode()) for i, e in enumerate(events[4:8])])
+    ledger._note_intent(ledger.head())
+    ledger.event_ids.insert_many([{"_id": e["id"], "group": 4} for e in events[4:8]])
+    ledger.entries.insert_one(group_document(4, [(e, leaf_bytes(e).decode()) for e in events[4:8]]))
     assert ledger.head().size == 4
     restarted = ledger_of(config)
     assert restarted.recover().size == 8
     assert restarted.append(events[4:]) == 2  # the four redelivered are skipped, two are new
     assert restarted.audit()["entries"] == 10
-    assert restarted.entries.count_documents({}) == 10
+
+
+def test_a_crash_between_claiming_and_writing_loses_nothing(service_config):
+    config = service_config()
+    ledger = ledger_of(config)
+    ledger.recover()
+    events = [e for i in range(5) for e in case_events(f"case-{i}")]
+    ledger.append(events[:4])
+    ledger._note_intent(ledger.head())
+    ledger.event_ids.insert_many([{"_id": e["id"], "group": 4} for e in events[4:8]])
+    restarted = ledger_of(config)
+    assert restarted.recover().size == 4  # the claims are withdrawn
+    assert restarted.append(events[4:]) == 6  # so the redelivered four go in, with two new
+    assert restarted.audit()["entries"] == 10
+    assert restarted.event_ids.count_documents({}) == 10
 
 
 def test_a_redelivery_in_the_middle_of_a_large_batch_leaves_no_hole(service_config):
@@ -283,8 +313,7 @@ def test_a_redelivery_in_the_middle_of_a_large_batch_leaves_no_hole(service_conf
     # redeliveries scattered through the batch, across FerretDB's 100-document transactions
     assert ledger.append(events) == 397
     assert ledger.audit()["entries"] == 400
-    seqs = sorted(d["seq"] for d in ledger.entries.find({}, {"seq": 1}))
-    assert seqs == list(range(400))
+    assert ledger.event_ids.count_documents({}) == 400
 
 
 def test_an_event_with_no_canonical_form_is_dead_lettered_and_its_batch_goes_in(run_services, amqp_uri):

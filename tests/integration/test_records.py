@@ -12,7 +12,7 @@ import requests
 from services.records import bundle, checkpoints, merkle
 from services.records.checkpoints import Signer
 from services.records.service import RecordsService
-from services.records.store import Ledger
+from services.records.store import Ledger, group_leaves, pack_leaves
 from shared.config import settings_for
 from shared.events import new_event
 from tests.factories import ROOT, referral_received_data
@@ -196,38 +196,43 @@ def built_ledger(config, size=600):
 
 
 def group_of(ledger, seq):
-    """The stored group holding entry `seq`, and the entry's index in it."""
+    """The stored group holding entry `seq`, its leaves, and the entry's index in it."""
     group = max((g for g in ledger.entries.find() if g["start"] <= seq), key=lambda g: g["start"])
-    return group, seq - group["start"]
+    return group, group_leaves(group), seq - group["start"]
+
+
+def rewrite(ledger, group, leaves, **arrays):
+    ledger.entries.update_one({"_id": group["_id"]}, {"$set": dict(arrays, leaves=pack_leaves(leaves))})
 
 
 def change_a_field(ledger):
-    group, index = group_of(ledger, 300)
-    event = json.loads(group["leaves"][index])
+    group, leaves, index = group_of(ledger, 300)
+    event = json.loads(leaves[index])
     event["data"]["decision"] = "unsuitable"
-    ledger.entries.update_one({"_id": group["_id"]},
-                              {"$set": {f"leaves.{index}": json.dumps(event, separators=(",", ":"))}})
+    leaves[index] = json.dumps(event, separators=(",", ":"))
+    rewrite(ledger, group, leaves)
     return 300, "does not match the leaf hash"
 
 
 def delete_an_entry(ledger):
-    group, index = group_of(ledger, 77)
-    ledger.entries.update_one({"_id": group["_id"]}, {"$pull": {
-        "leaves": group["leaves"][index], "event_ids": group["event_ids"][index]}})
+    group, leaves, index = group_of(ledger, 77)
+    del leaves[index]
+    rewrite(ledger, group, leaves, event_ids=group["event_ids"][:index] + group["event_ids"][index + 1:])
     return 77, "does not match the leaf hash"
 
 
 def swap_two_entries(ledger):
-    group, a = group_of(ledger, 10)
+    group, leaves, a = group_of(ledger, 10)
     b = a + 10
-    ledger.entries.update_one({"_id": group["_id"]}, {"$set": {
-        f"leaves.{a}": group["leaves"][b], f"leaves.{b}": group["leaves"][a],
-        f"event_ids.{a}": group["event_ids"][b], f"event_ids.{b}": group["event_ids"][a]}})
+    leaves[a], leaves[b] = leaves[b], leaves[a]
+    ids = list(group["event_ids"])
+    ids[a], ids[b] = ids[b], ids[a]
+    rewrite(ledger, group, leaves, event_ids=ids)
     return 10, "does not match the leaf hash"
 
 
 def delete_a_whole_group(ledger):
-    group, _ = group_of(ledger, 300)
+    group, _, _ = group_of(ledger, 300)
     ledger.entries.delete_one({"_id": group["_id"]})
     return group["start"], "missing"
 
@@ -244,7 +249,7 @@ def rewrite_entry_tiles_and_head(ledger):
     """The thorough forger: changes an entry and recomputes every stored hash to match.
     Only the signed head is out of reach."""
     change_a_field(ledger)
-    leaves = [leaf for g in sorted(ledger.entries.find(), key=lambda g: g["start"]) for leaf in g["leaves"]]
+    leaves = [leaf for g in sorted(ledger.entries.find(), key=lambda g: g["start"]) for leaf in group_leaves(g)]
     from services.records import tiles
     head, full = tiles.extend(tiles.TreeHead(), [merkle.leaf_hash(leaf.encode()) for leaf in leaves])
     from bson import Binary

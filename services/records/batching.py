@@ -53,7 +53,8 @@ class BatchEventConsumer(EventConsumer):
 
     def __init__(self, consumer, admit=None, **kwargs):
         """`admit(event)` raises ValueError for a valid event the handler can never take;
-        such a message is dead-lettered at once, like a malformed one."""
+        such a message is dead-lettered at once, like a malformed one. With `admit`, the
+        handler gets what it returned for each event too: handler(events, admitted)."""
         self.admit = admit
         super().__init__(consumer, **kwargs)
 
@@ -79,25 +80,27 @@ class BatchEventConsumer(EventConsumer):
             self.batcher.kill()
 
     def handle_message(self, message):
-        event = self._decode(message)
-        if event is not None:
-            self.arrivals.put((message, event))
+        decoded = self._decode(message)
+        if decoded is not None:
+            self.arrivals.put((message, decoded))
 
     def _decode(self, message):
-        """The validated event, or None once the message has been dead-lettered."""
+        """(the validated event, what admit made of it), or None once the message has
+        been dead-lettered."""
         try:
             event = validate_event(json.loads(message.body))
         except (ValueError, UnicodeDecodeError) as exc:
             reason = str(exc) if isinstance(exc, InvalidEvent) else "malformed JSON body"
             self._dead_letter(message, reason, attempt=self._attempt(message))
             return None
+        admitted = None
         if self.admit is not None:
             try:
-                self.admit(event)
+                admitted = self.admit(event)
             except ValueError as exc:
                 self._dead_letter(message, f"not admitted: {type(exc).__name__}", attempt=self._attempt(message))
                 return None
-        return event
+        return event, admitted
 
     def _run(self):
         while True:
@@ -116,8 +119,10 @@ class BatchEventConsumer(EventConsumer):
         """Run one worker over `batch`; True if it succeeded (and the batch is acked)."""
         done = Event()
         try:
+            events = [event for _, (event, _) in batch]
+            args = (events,) if self.admit is None else (events, [admitted for _, (_, admitted) in batch])
             self.container.spawn_worker(
-                self, ([event for _, event in batch],), {}, context_data={},
+                self, args, {}, context_data={},
                 handle_result=partial(self._batch_result, batch, done),
             )
         except ContainerBeingKilled:

@@ -30,8 +30,8 @@ class RecordsService(HealthEndpoint):
     log_context = LogContext()
 
     @batch_consumer("ledger", admit=leaf_bytes)  # an event with no JCS form can have no leaf
-    def on_events(self, events):
-        self.ledger.append(events)
+    def on_events(self, events, leaves):
+        self.ledger.append(events, leaves)
 
     @configured_timer("RECORDS_CHECKPOINT_INTERVAL", 60)
     def sign_head(self):

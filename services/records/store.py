@@ -100,26 +100,30 @@ class Ledger:
 
     # -- appending ----------------------------------------------------------------
 
-    def append(self, events):
+    def append(self, events, leaves=None):
         """Append each event not yet in the ledger, in order, as one batch; return how
         many were new. A redelivered event (an event id already claimed) is skipped.
+        `leaves`, if given, are the events' leaf bytes, already computed.
 
         Steps, each one database write: note in the head that a batch starts at its
         size (the intent); claim the ids with an unordered insert into `event_ids`, which reports
         exactly which ids were claimed before; insert the group of new entries; insert
         the tiles they filled; move the head and clear the intent (compare-and-set)."""
         head = self._head if self._head is not None else self.recover()
-        batch, seen = [], set()
-        for event in events:
+        if leaves is None:
+            leaves = [ledger.leaf_bytes(event) for event in events]
+        batch, batch_leaves, seen = [], [], set()
+        for event, leaf in zip(events, leaves):
             if event["id"] not in seen:
                 seen.add(event["id"])
                 batch.append(event)
+                batch_leaves.append(leaf)
         if not batch:
             return 0
         self._note_intent(head)
         taken = _duplicates(self.event_ids, [{"_id": event["id"], "group": head.size} for event in batch])
-        written = [(event, ledger.leaf_bytes(event).decode("utf-8"))
-                   for i, event in enumerate(batch) if i not in taken]
+        written = [(event, leaf.decode("utf-8"))
+                   for i, (event, leaf) in enumerate(zip(batch, batch_leaves)) if i not in taken]
         if written:
             try:
                 self.entries.insert_one(group_document(head.size, written))

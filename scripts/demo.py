@@ -73,16 +73,30 @@ def main():
         for entry in timelines.get(case, []):
             print(summarise(entry))
         print()
-    verification = requests.get(f"{RECORDS}/v1/ledger/verify", headers=coordinator, timeout=60).json()
-    print(f"Ledger verification: {verification}")
     box = mailbox.Maildir(os.path.join(ROOT, "var", "mail"), create=True)
-    print(f"\nEmails in the local SMTP server's mailbox (var/mail): {len(box)}")
+    print(f"Emails in the local SMTP server's mailbox (var/mail): {len(box)}")
     for message in sorted(box, key=lambda m: m["Date"] or "")[-len(cases):]:
         print(f"  to {message['To']}: {' '.join(str(message['Subject']).split())}")
     if not all(complete(timelines.get(case, [])) for case in cases):
         print("some cases did not complete within 60 seconds; see var/log/*.log", file=sys.stderr)
         return 1
-    return 0
+    return 0 if verify_ledger(coordinator) else 1
+
+
+def verify_ledger(headers):
+    """Sign the ledger's current head, verify the whole log, print the signed head."""
+    signed = requests.post(f"{RECORDS}/v1/ledger/checkpoints", headers=headers, timeout=30)
+    verification = requests.get(f"{RECORDS}/v1/ledger/verify", headers=headers, timeout=300).json()
+    print(f"\nLedger verification: {verification}")
+    if signed.status_code != 201:
+        print(f"No signed head: {signed.json().get('message')} (set AMENDS_LEDGER_SIGNING_KEY; "
+              "python -m services.records.keygen makes one)")
+        return verification.get("valid") is True
+    key = requests.get(f"{RECORDS}/v1/ledger/public-key", headers=headers, timeout=10).text.strip()
+    head = requests.get(f"{RECORDS}/v1/ledger/head", headers=headers, timeout=10).text
+    print(f"Signed tree head (C2SP checkpoint; verifier key {key}):\n")
+    print(head, end="")
+    return verification.get("valid") is True
 
 
 if __name__ == "__main__":

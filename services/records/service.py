@@ -1,59 +1,157 @@
-"""The records service: the append-only ledger of every event. Entrypoints only."""
+"""The records service: the append-only Merkle ledger of every event. Entrypoints only."""
 from nameko.web.handlers import http
+from werkzeug.wrappers import Response
 
-from services.records import entries, ledger
+from services.records import bundle, merkle, store
+from services.records.ledger import leaf_bytes
+from services.records.audit import LedgerBroken
+from services.records.batching import batch_consumer
+from services.records.dependencies import LedgerKey, LedgerStore, configured_timer
+from services.records.params import int_param, required_param
 from shared.health import HealthEndpoint
 from shared.jsonlog import LogContext
-from shared.messaging.consumer import event_consumer
-from shared.storage import Database
-from shared.web import Authenticator, Forbidden, NotFound, api, json_response
+from shared.web import Authenticator, BadRequest, Forbidden, HttpError, NotFound, api, json_response
 
 STAFF = ("coordinator", "facilitator", "auditor")
+EVERYONE = ("referrer",) + STAFF
+OVERSIGHT = ("auditor", "coordinator")
+
+
+class Unavailable(HttpError):
+    status, code = 503, "unavailable"
 
 
 class RecordsService(HealthEndpoint):
     name = "records"
 
-    db = Database()
+    ledger = LedgerStore()
+    signer = LedgerKey()
     auth = Authenticator()
     log_context = LogContext()
 
-    @event_consumer("ledger")
-    def on_any_event(self, event):
-        entries.append(event)
+    @batch_consumer("ledger", admit=leaf_bytes)  # an event with no JCS form can have no leaf
+    def on_events(self, events, leaves):
+        self.ledger.append(events, leaves)
+
+    @configured_timer("RECORDS_CHECKPOINT_INTERVAL", 60)
+    def sign_head(self):
+        if self.signer is not None:
+            self.ledger.make_checkpoint(self.signer)
 
     @http("GET", "/v1/cases/<string:case_id>/timeline")
-    @api(roles=("referrer",) + STAFF)
+    @api(roles=EVERYONE)
     def case_timeline(self, request, case_id, principal):
-        items = list(entries.timeline(case_id))
-        if not items:
-            raise NotFound("no recorded events for this case")
-        if principal.role == "referrer" and not referred_by(items, principal.agency):
-            raise Forbidden("this case belongs to another agency")
-        return json_response({"case_id": case_id, "entries": [
-            {
-                "seq": e.seq,
-                "type": e.event_type,
-                "time": e.event["time"],
-                "source": e.event["source"],
-                "event_id": e.event_id,
-                "leaf_hash": e.leaf_hash.hex(),
-                "chain_hash": e.chain_hash.hex(),
-                "data": e.event["data"],
-            }
-            for e in items
-        ]})
+        docs = self._case(case_id, principal)
+        items = []
+        for doc in docs:
+            view = store.entry_view(doc)
+            event = view["event"]
+            items.append({"seq": view["seq"], "type": event["type"], "time": event["time"],
+                          "source": event["source"], "event_id": event["id"],
+                          "leaf_hash": view["leaf_hash"], "data": event["data"]})
+        return json_response({"case_id": case_id, "entries": items})
+
+    @http("GET", "/v1/cases/<string:case_id>/bundle")
+    @api(roles=EVERYONE)
+    def case_bundle(self, request, case_id, principal):
+        self._case(case_id, principal)
+        signed = self._checkpoint()
+        docs = self.ledger.case_entries(case_id, below=signed["size"])
+        if not docs:
+            raise NotFound("no signed entries for this case yet")
+        head = self.ledger.head()
+        nodes = self.ledger.nodes(head)
+        entries = [(d["seq"], d["leaf"], merkle.inclusion_proof(nodes, d["seq"], signed["size"])) for d in docs]
+        return json_response(bundle.build(case_id, signed["note"], entries))
+
+    @http("GET", "/v1/ledger/head")
+    @api(roles=EVERYONE)
+    def signed_head(self, request, principal):
+        latest = self.ledger.latest_checkpoint()
+        if latest is None:
+            raise NotFound("no checkpoint has been signed yet")
+        return Response(latest["note"], mimetype="text/plain", content_type="text/plain; charset=utf-8")
+
+    @http("POST", "/v1/ledger/checkpoints")
+    @api(roles=OVERSIGHT)
+    def new_checkpoint(self, request, principal):
+        signed = self._checkpoint()
+        return Response(signed["note"], status=201, content_type="text/plain; charset=utf-8")
+
+    @http("GET", "/v1/ledger/public-key")
+    @api(roles=EVERYONE)
+    def public_key(self, request, principal):
+        if self.signer is None:
+            raise Unavailable("no ledger signing key is configured")
+        return Response(str(self.signer.verifier) + "\n", content_type="text/plain; charset=utf-8")
+
+    @http("GET", "/v1/ledger/proof/inclusion")
+    @api(roles=EVERYONE)
+    def inclusion_proof(self, request, principal):
+        event_id = required_param(request, "event_id")
+        head = self.ledger.head()
+        size = int_param(request, "tree_size", default=head.size, minimum=1, maximum=head.size)
+        doc = self.ledger.entry_by_event(event_id)
+        if doc is None or doc["seq"] >= head.size:
+            raise NotFound("no entry in the tree has this event id", param="event_id")
+        if doc["seq"] >= size:
+            raise BadRequest(f"tree_size must be above the entry's seq ({doc['seq']})", param="tree_size")
+        nodes = self.ledger.nodes(head)
+        return json_response({
+            "event_id": event_id, "seq": doc["seq"], "tree_size": size,
+            "leaf_hash": store.entry_view(doc)["leaf_hash"],
+            "root_hash": merkle.subtree_hash(nodes, 0, size).hex(),
+            "proof": [h.hex() for h in merkle.inclusion_proof(nodes, doc["seq"], size)],
+        })
+
+    @http("GET", "/v1/ledger/proof/consistency")
+    @api(roles=EVERYONE)
+    def consistency_proof(self, request, principal):
+        head = self.ledger.head()
+        first = int_param(request, "first", minimum=1, maximum=head.size)
+        second = int_param(request, "second", minimum=first, maximum=head.size)
+        nodes = self.ledger.nodes(head)
+        return json_response({
+            "first": first, "second": second,
+            "first_root": merkle.subtree_hash(nodes, 0, first).hex(),
+            "second_root": merkle.subtree_hash(nodes, 0, second).hex(),
+            "proof": [h.hex() for h in merkle.consistency_proof(nodes, first, second)],
+        })
+
+    @http("GET", "/v1/ledger/entries")
+    @api(roles=OVERSIGHT)
+    def entries(self, request, principal):
+        after = int_param(request, "after", default=-1, minimum=-1)
+        limit = int_param(request, "limit", default=100, minimum=1, maximum=1000)
+        head = self.ledger.head()
+        items = [store.entry_view(doc) for doc in self.ledger.entries_after(after, limit, below=head.size)]
+        return json_response({"items": items, "tree_size": head.size,
+                              "next_after": items[-1]["seq"] if items else after})
 
     @http("GET", "/v1/ledger/verify")
-    @api(roles=("auditor", "coordinator"))
+    @api(roles=OVERSIGHT)
     def verify(self, request, principal):
+        verifier = self.signer.verifier if self.signer is not None else None
         try:
-            count = ledger.verify(entries.stream())
-        except ledger.ChainBroken as broken:
+            summary = self.ledger.audit(verifier)
+        except LedgerBroken as broken:
             return json_response({"valid": False, "first_bad_seq": broken.seq, "problem": str(broken)})
-        return json_response({"valid": True, "entries": count})
+        return json_response({"valid": True, "entries": summary["entries"]})
+
+    def _case(self, case_id, principal):
+        docs = self.ledger.case_entries(case_id)
+        if not docs:
+            raise NotFound("no recorded events for this case")
+        if principal.role == "referrer" and not referred_by(docs, principal.agency):
+            raise Forbidden("this case belongs to another agency")
+        return docs
+
+    def _checkpoint(self):
+        if self.signer is None:
+            raise Unavailable("no ledger signing key is configured")
+        return self.ledger.make_checkpoint(self.signer)
 
 
-def referred_by(items, agency):
-    received = next((e for e in items if e.event_type == "referral.received"), None)
-    return received is not None and received.event["data"]["agency"] == agency
+def referred_by(docs, agency):
+    received = next((d for d in docs if d["event_type"] == "referral.received"), None)
+    return received is not None and store.entry_view(received)["event"]["data"]["agency"] == agency

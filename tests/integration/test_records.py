@@ -1,10 +1,24 @@
+"""The records service on the real broker and FerretDB: batched, exactly-once appends;
+signed heads; proofs, feed and bundles through the API; verification of the stored log."""
+import json
+import os
+import subprocess
+import sys
+
+import pymongo
+import pytest
 import requests
 
-from services.records import entries, ledger
+from services.records import bundle, checkpoints, merkle
+from services.records.checkpoints import Signer
 from services.records.service import RecordsService
+from services.records.store import Ledger, group_leaves, pack_leaves
+from shared.config import settings_for
 from shared.events import new_event
-from tests.factories import referral_received_data
+from tests.factories import ROOT, referral_received_data
 from tests.support import provision_keys, publish_event, wait_until
+
+SIGNER = Signer.generate("amends.test/ledger")
 
 
 def case_events(case_id):
@@ -20,36 +34,306 @@ def case_events(case_id):
     return [received, assessed]
 
 
+def records(run_services, **extra):
+    return run_services(RecordsService, AMENDS_LEDGER_SIGNING_KEY=str(SIGNER), RECORDS_CHECKPOINT_INTERVAL="3600",
+                        **extra)
+
+
+_CLIENTS = {}
+
+
+def ledger_of(config):
+    """The test's records database, through a client of the test's own (not mongoengine's
+    aliases, which the services in the same process use)."""
+    client = _CLIENTS.get(config["MONGO_URI"]) or _CLIENTS.setdefault(config["MONGO_URI"],
+                                                                       pymongo.MongoClient(config["MONGO_URI"]))
+    return Ledger(client[settings_for("records", config).database])
+
+
 def test_every_event_is_appended_once_and_served_in_order(run_services, amqp_uri):
-    with run_services(RecordsService, max_workers=1) as (url, config):
+    with records(run_services) as (url, config):
         keys = provision_keys(config)
         events = case_events("case-a") + case_events("case-b")
         for event in events:
             publish_event(amqp_uri, event)
         for _ in range(4):
             publish_event(amqp_uri, events[0])  # redelivered five times in all
-        wait_until(lambda: entries.LedgerEntry.objects.count() == 4)
-        assert entries.LedgerEntry.objects(event_id=events[0]["id"]).count() == 1
-        assert ledger.verify(entries.stream()) == 4
+        ledger = ledger_of(config)
+        wait_until(lambda: ledger.head().size == 4)
+        assert ledger.event_ids.count_documents({}) == 4
+        assert sum(g["event_ids"].count(events[0]["id"]) for g in ledger.entries.find()) == 1
+        assert ledger.audit(SIGNER.verifier)["entries"] == 4
         auth = {"Authorization": f"Bearer {keys['coordinator']}"}
         timeline = requests.get(f"{url}/v1/cases/case-a/timeline", headers=auth, timeout=10).json()
         assert [e["type"] for e in timeline["entries"]] == ["referral.received", "case.assessed"]
-        assert timeline["entries"][0]["leaf_hash"] == ledger.leaf_hash(events[0]).hex()
-        # the referring agency's referrer may read it; another agency's may not
+        assert timeline["entries"][0]["leaf_hash"] == merkle.leaf_hash(
+            __import__("rfc8785").dumps(events[0])).hex()
         agency_key = provision_keys(config, agency="south-wales-police")["referrer"]
         assert requests.get(f"{url}/v1/cases/case-a/timeline",
                             headers={"Authorization": f"Bearer {agency_key}"}).status_code == 200
         assert requests.get(f"{url}/v1/cases/case-a/timeline",
                             headers={"Authorization": f"Bearer {keys['referrer']}"}).status_code == 403
         assert requests.get(f"{url}/v1/cases/nope/timeline", headers=auth).status_code == 404
+        assert requests.get(f"{url}/v1/ledger/verify", headers=auth).json() == {"valid": True, "entries": 4}
 
 
-def test_tampering_in_the_database_is_found(run_services, amqp_uri):
-    with run_services(RecordsService, max_workers=1) as (url, config):
-        keys = provision_keys(config)
-        for event in case_events("case-c"):
+def test_a_backlog_is_appended_in_batches_in_arrival_order(run_services, amqp_uri):
+    events = [e for i in range(150) for e in case_events(f"case-{i}")]
+    with records(run_services, RECORDS_BATCH_SIZE="100") as (url, config):
+        for event in events:
             publish_event(amqp_uri, event)
-        wait_until(lambda: entries.LedgerEntry.objects.count() == 2)
-        entries.LedgerEntry._get_collection().update_one({"_id": 1}, {"$set": {"event.data.decision": "unsuitable"}})
-        answer = requests.get(f"{url}/v1/ledger/verify", headers={"Authorization": f"Bearer {keys['auditor']}"}).json()
-        assert answer["valid"] is False and answer["first_bad_seq"] == 1
+        ledger = ledger_of(config)
+        wait_until(lambda: ledger.head().size == 300, timeout=60)
+        order = [i for g in sorted(ledger.entries.find(), key=lambda g: g["start"]) for i in g["event_ids"]]
+        assert order == [e["id"] for e in events]
+        assert ledger.audit(SIGNER.verifier)["entries"] == 300
+
+
+def test_signed_heads_and_proofs_verify_against_each_other(run_services, amqp_uri):
+    with records(run_services) as (url, config):
+        keys = provision_keys(config)
+        auth = {"Authorization": f"Bearer {keys['auditor']}"}
+        ledger = ledger_of(config)
+        first_batch = [e for i in range(3) for e in case_events(f"case-{i}")]
+        for event in first_batch:
+            publish_event(amqp_uri, event)
+        wait_until(lambda: ledger.head().size == 6)
+        verifier = checkpoints.Verifier.parse(requests.get(f"{url}/v1/ledger/public-key", headers=auth).text)
+        assert verifier == SIGNER.verifier
+        made = requests.post(f"{url}/v1/ledger/checkpoints", headers=auth)
+        assert made.status_code == 201
+        old = checkpoints.open_checkpoint(made.text, verifier)
+        for event in case_events("case-late"):
+            publish_event(amqp_uri, event)
+        wait_until(lambda: ledger.head().size == 8)
+        requests.post(f"{url}/v1/ledger/checkpoints", headers=auth).raise_for_status()
+        head_text = requests.get(f"{url}/v1/ledger/head", headers=auth).text
+        new = checkpoints.open_checkpoint(head_text, verifier)
+        assert (old.size, new.size) == (6, 8)
+
+        answer = requests.get(f"{url}/v1/ledger/proof/inclusion", headers=auth,
+                              params={"event_id": first_batch[3]["id"], "tree_size": new.size}).json()
+        assert answer["seq"] == 3
+        merkle.verify_inclusion(bytes.fromhex(answer["leaf_hash"]), 3, new.size,
+                                [bytes.fromhex(h) for h in answer["proof"]], new.root)
+        consistency = requests.get(f"{url}/v1/ledger/proof/consistency", headers=auth,
+                                   params={"first": old.size, "second": new.size}).json()
+        merkle.verify_consistency(old.size, new.size, old.root, new.root,
+                                  [bytes.fromhex(h) for h in consistency["proof"]])
+
+        feed = requests.get(f"{url}/v1/ledger/entries", headers=auth, params={"after": 4, "limit": 2}).json()
+        assert [i["seq"] for i in feed["items"]] == [5, 6]
+        assert feed["items"][0]["event"] == first_batch[5]
+        assert feed["items"][0]["leaf_hash"] == merkle.leaf_hash(__import__("rfc8785").dumps(first_batch[5])).hex()
+
+        for path, params, named in [
+            ("/v1/ledger/proof/inclusion", {"tree_size": 3}, "event_id"),
+            ("/v1/ledger/proof/inclusion", {"event_id": first_batch[0]["id"], "tree_size": "x"}, "tree_size"),
+            ("/v1/ledger/proof/inclusion", {"event_id": first_batch[3]["id"], "tree_size": 2}, "tree_size"),
+            ("/v1/ledger/proof/inclusion", {"event_id": first_batch[0]["id"], "tree_size": 99}, "tree_size"),
+            ("/v1/ledger/proof/consistency", {"first": 0, "second": 8}, "first"),
+            ("/v1/ledger/proof/consistency", {"first": 5, "second": 4}, "second"),
+            ("/v1/ledger/proof/consistency", {"first": 5}, "second"),
+            ("/v1/ledger/entries", {"after": "-5"}, "after"),
+            ("/v1/ledger/entries", {"limit": "1001"}, "limit"),
+        ]:
+            response = requests.get(url + path, headers=auth, params=params)
+            assert response.status_code == 400, (path, params)
+            assert response.json()["param"] == named
+        unknown = requests.get(f"{url}/v1/ledger/proof/inclusion", headers=auth, params={"event_id": "nope"})
+        assert unknown.status_code == 404
+        referrer = {"Authorization": f"Bearer {keys['referrer']}"}
+        assert requests.get(f"{url}/v1/ledger/entries", headers=referrer).status_code == 403
+        assert requests.post(f"{url}/v1/ledger/checkpoints", headers=referrer).status_code == 403
+        assert requests.get(f"{url}/v1/ledger/head").status_code == 401
+
+
+def test_a_bundle_round_trip_through_the_offline_verifier(run_services, amqp_uri, tmp_path):
+    with records(run_services) as (url, config):
+        keys = provision_keys(config)
+        for case in ("case-b1", "case-b2"):
+            for event in case_events(case):
+                publish_event(amqp_uri, event)
+        ledger = ledger_of(config)
+        wait_until(lambda: ledger.head().size == 4)
+        answer = requests.get(f"{url}/v1/cases/case-b2/bundle",
+                              headers={"Authorization": f"Bearer {keys['coordinator']}"})
+        assert answer.status_code == 200
+        document = answer.json()
+        assert [e["seq"] for e in document["entries"]] == [2, 3]
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(document))
+    ok = verify_command("--bundle", str(path), "--public-key", str(SIGNER.verifier))
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["entries"] == 2
+    text = path.read_text()
+    changed = text.replace('"decision": "suitable"', '"decision": "suitablf"')
+    assert changed != text
+    path.write_text(changed)
+    bad = verify_command("--bundle", str(path), "--public-key", str(SIGNER.verifier))
+    assert bad.returncode == 1 and "entry 3" in bad.stderr
+    with pytest.raises(bundle.BundleError):
+        bundle.verify(json.loads(changed), SIGNER.verifier)
+
+
+def verify_command(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "services.records.verify", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT, **(env or {})))
+
+
+# -- tampering directly in the database ------------------------------------------------
+
+def built_ledger(config, size=600):
+    """A ledger of `size` entries (over two full tiles) with a signed head, written through
+    the same append path the service uses."""
+    ledger = ledger_of(config)
+    ledger.recover()
+    events = [e for i in range(size // 2) for e in case_events(f"case-{i}")]
+    for start in range(0, size, 250):
+        ledger.append(events[start:start + 250])
+    ledger.make_checkpoint(SIGNER)
+    return ledger
+
+
+def group_of(ledger, seq):
+    """The stored group holding entry `seq`, its leaves, and the entry's index in it."""
+    group = max((g for g in ledger.entries.find() if g["start"] <= seq), key=lambda g: g["start"])
+    return group, group_leaves(group), seq - group["start"]
+
+
+def rewrite(ledger, group, leaves, **arrays):
+    ledger.entries.update_one({"_id": group["_id"]}, {"$set": dict(arrays, leaves=pack_leaves(leaves))})
+
+
+def change_a_field(ledger):
+    group, leaves, index = group_of(ledger, 300)
+    event = json.loads(leaves[index])
+    event["data"]["decision"] = "unsuitable"
+    leaves[index] = json.dumps(event, separators=(",", ":"))
+    rewrite(ledger, group, leaves)
+    return 300, "does not match the leaf hash"
+
+
+def delete_an_entry(ledger):
+    group, leaves, index = group_of(ledger, 77)
+    del leaves[index]
+    rewrite(ledger, group, leaves, event_ids=group["event_ids"][:index] + group["event_ids"][index + 1:])
+    return 77, "does not match the leaf hash"
+
+
+def swap_two_entries(ledger):
+    group, leaves, a = group_of(ledger, 10)
+    b = a + 10
+    leaves[a], leaves[b] = leaves[b], leaves[a]
+    ids = list(group["event_ids"])
+    ids[a], ids[b] = ids[b], ids[a]
+    rewrite(ledger, group, leaves, event_ids=ids)
+    return 10, "does not match the leaf hash"
+
+
+def delete_a_whole_group(ledger):
+    group, _, _ = group_of(ledger, 300)
+    ledger.entries.delete_one({"_id": group["_id"]})
+    return group["start"], "missing"
+
+
+def insert_a_forged_entry(ledger):
+    forged = case_events("case-forged")[0]
+    from services.records.store import group_document
+    from services.records.ledger import leaf_bytes
+    ledger.entries.insert_one(group_document(600, [(forged, leaf_bytes(forged).decode())]))
+    return 600, "not in the tree"
+
+
+def rewrite_entry_tiles_and_head(ledger):
+    """The thorough forger: changes an entry and recomputes every stored hash to match.
+    Only the signed head is out of reach."""
+    change_a_field(ledger)
+    leaves = [leaf for g in sorted(ledger.entries.find(), key=lambda g: g["start"]) for leaf in group_leaves(g)]
+    from services.records import tiles
+    head, full = tiles.extend(tiles.TreeHead(), [merkle.leaf_hash(leaf.encode()) for leaf in leaves])
+    from bson import Binary
+    for (level, index), data in full:
+        ledger.tiles.update_one({"_id": f"{level}/{index}"}, {"$set": {"hashes": Binary(data)}})
+    ledger.tree.update_one({"_id": "head"}, {"$set": {"rows": [Binary(b"".join(r)) for r in head.rows]}})
+    return 0, "no longer match the head signed at size 600"
+
+
+@pytest.mark.parametrize("tamper", [change_a_field, delete_an_entry, swap_two_entries, delete_a_whole_group,
+                                    insert_a_forged_entry, rewrite_entry_tiles_and_head])
+def test_tampering_in_the_database_is_found_and_named(service_config, tamper):
+    config = service_config()
+    ledger = built_ledger(config)
+    env = {"MONGO_URI": config["MONGO_URI"], "AMENDS_DB_PREFIX": config["AMENDS_DB_PREFIX"]}
+    clean = verify_command("--all", "--public-key", str(SIGNER.verifier), env=env)
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)["entries"] == 600
+    seq, problem = tamper(ledger)
+    broken = verify_command("--all", "--public-key", str(SIGNER.verifier), env=env)
+    assert broken.returncode == 1
+    assert f"entry {seq}:" in broken.stderr and problem in broken.stderr, broken.stderr
+    assert json.loads(broken.stdout)["first_bad_seq"] == seq
+
+
+def test_a_crash_between_writing_entries_and_moving_the_head_loses_nothing(service_config):
+    config = service_config()
+    ledger = ledger_of(config)
+    ledger.recover()
+    events = [e for i in range(5) for e in case_events(f"case-{i}")]
+    ledger.append(events[:4])
+    # a batch whose claims and entries were written when the process died, before the head moved
+    from services.records.store import group_document
+    from services.records.ledger import leaf_bytes
+    ledger._note_intent(ledger.head())
+    ledger.event_ids.insert_many([{"_id": e["id"], "group": 4} for e in events[4:8]])
+    ledger.entries.insert_one(group_document(4, [(e, leaf_bytes(e).decode()) for e in events[4:8]]))
+    assert ledger.head().size == 4
+    restarted = ledger_of(config)
+    assert restarted.recover().size == 8
+    assert restarted.append(events[4:]) == 2  # the four redelivered are skipped, two are new
+    assert restarted.audit()["entries"] == 10
+
+
+def test_a_crash_between_claiming_and_writing_loses_nothing(service_config):
+    config = service_config()
+    ledger = ledger_of(config)
+    ledger.recover()
+    events = [e for i in range(5) for e in case_events(f"case-{i}")]
+    ledger.append(events[:4])
+    ledger._note_intent(ledger.head())
+    ledger.event_ids.insert_many([{"_id": e["id"], "group": 4} for e in events[4:8]])
+    restarted = ledger_of(config)
+    assert restarted.recover().size == 4  # the claims are withdrawn
+    assert restarted.append(events[4:]) == 6  # so the redelivered four go in, with two new
+    assert restarted.audit()["entries"] == 10
+    assert restarted.event_ids.count_documents({}) == 10
+
+
+def test_a_redelivery_in_the_middle_of_a_large_batch_leaves_no_hole(service_config):
+    config = service_config()
+    ledger = ledger_of(config)
+    ledger.recover()
+    events = [e for i in range(200) for e in case_events(f"case-{i}")]
+    ledger.append(events[150:152] + events[333:334])
+    # redeliveries scattered through the batch, across FerretDB's 100-document transactions
+    assert ledger.append(events) == 397
+    assert ledger.audit()["entries"] == 400
+    assert ledger.event_ids.count_documents({}) == 400
+
+
+def test_an_event_with_no_canonical_form_is_dead_lettered_and_its_batch_goes_in(run_services, amqp_uri):
+    from tests.support import read_dead_letters
+    good = case_events("case-d")
+    poison = new_event("notification.failed", "case-d", {
+        "case_id": "case-d", "notification_id": "n-1", "recipient_role": "harmed", "recipient_id": "p-1",
+        "channel": "email", "template": "t", "reason": "smtp_error", "attempts": 2 ** 60},
+        source="/amends/test/notifications", region="test", correlationid="case-d")
+    with records(run_services) as (url, config):
+        for event in (good[0], poison, good[1]):
+            publish_event(amqp_uri, event)
+        ledger = ledger_of(config)
+        wait_until(lambda: ledger.head().size == 2)
+        letters = wait_until(lambda: read_dead_letters(amqp_uri, "records"))
+        assert json.loads(letters[0][0])["id"] == poison["id"]
+        assert "not admitted" in letters[0][1]["x-amends-error"]
+        assert ledger.audit()["entries"] == 2

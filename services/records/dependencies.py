@@ -1,0 +1,68 @@
+"""nameko plumbing for the records service: its ledger storage, its signing key, and a
+timer whose interval comes from the config."""
+import logging
+import os
+
+from nameko.extensions import DependencyProvider
+from nameko.timer import Timer
+
+from services.records.checkpoints import NoteError, Signer
+from services.records.store import Ledger
+from shared.config import settings_for
+from shared.storage import connect, disconnect
+
+log = logging.getLogger(__name__)
+
+SIGNING_KEY = "AMENDS_LEDGER_SIGNING_KEY"
+
+
+class LedgerStore(DependencyProvider):
+    """One Ledger per container: it holds the single writer's view of the tree head
+    (only the batch consumer appends) and a cache of immutable tiles."""
+
+    def setup(self):
+        service = self.container.service_name
+        db = connect(service, settings_for(service, self.container.config))
+        self.ledger = Ledger(db)
+
+    def start(self):
+        self.ledger.recover()
+
+    def stop(self):
+        disconnect(self.container.service_name)
+
+    def get_dependency(self, worker_ctx):
+        return self.ledger
+
+
+class LedgerKey(DependencyProvider):
+    """The checkpoint signing key (a C2SP signer key string) from the config or the
+    environment; None when there is none, and then nothing is signed."""
+
+    def setup(self):
+        text = self.container.config.get(SIGNING_KEY) or os.environ.get(SIGNING_KEY, "")
+        self.signer = None
+        if text.strip():
+            try:
+                self.signer = Signer.parse(text)
+            except NoteError as error:
+                raise ValueError(f"{SIGNING_KEY} is not a valid signer key: {error}") from None
+            log.info("ledger checkpoints are signed by %s", self.signer.verifier)
+        else:
+            log.warning("no %s: checkpoints will not be signed", SIGNING_KEY)
+
+    def get_dependency(self, worker_ctx):
+        return self.signer
+
+
+class ConfiguredTimer(Timer):
+    def __init__(self, setting, default, **kwargs):
+        self.setting = setting
+        self.default = default
+        super().__init__(interval=default, **kwargs)
+
+    def setup(self):
+        self.interval = float(self.container.config.get(self.setting) or self.default)
+
+
+configured_timer = ConfiguredTimer.decorator

@@ -1,0 +1,361 @@
+"""The ledger in MongoDB (or FerretDB): entries, tiles, the tree head, checkpoints.
+
+Collections, in the records database:
+- `ledger`      the entries, packed: one document per appended batch ("group"), `_id`
+                the zero-padded seq of its first entry, with the batch's event ids, case
+                ids and types as arrays and its leaves (each event's JCS text) packed in
+                one zlib-compressed JSON array (`pack_leaves`).
+                Insert and find only: no code here updates or deletes an entry.
+- `event_ids`   one claim per event id (`_id`), naming the group its entry is in: the
+                unique `_id` is what makes each append happen once.
+- `tiles`       full tiles of 256 hashes (see tiles.py). Insert and find only.
+- `checkpoints` signed tree heads, `_id` the zero-padded tree size. Insert and find only.
+- `tree`        two small documents that move forward: the tree head (size, the
+                unfinished tile rows, and the batch in progress) and a pointer to the
+                latest checkpoint. The head only ever moves by a compare-and-set on its size.
+
+Why packed, and why string ids: FerretDB on SQLite reads and writes about as many
+documents a second whatever their size, and pushes down equality on a string `_id` and
+little else. One document per batch makes appends and full verification read and write
+a thousand times fewer documents; the hot paths issue no other kind of query.
+
+One writer appends, a batch at a time (`append`); a crash at any step is finished or
+undone by `recover` before the next append.
+"""
+import collections
+import json
+import time
+import zlib
+from datetime import datetime, timezone
+
+from bson import Binary
+from pymongo import ASCENDING
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from services.records import audit, checkpoints, ledger, merkle, tiles
+
+SEQ_DIGITS = 12
+
+
+def seq_id(seq):
+    return "%0*d" % (SEQ_DIGITS, seq)
+
+
+def tile_id(level, index):
+    return "%d/%d" % (level, index)
+
+
+class PositionTaken(Exception):
+    """Another writer (or a crash's leftovers) holds the position we meant to write."""
+
+
+class Ledger:
+    def __init__(self, db, tile_cache=4096):
+        self.db = db
+        self.entries = db["ledger"]
+        self.tiles = db["tiles"]
+        self.tree = db["tree"]
+        self.checkpoints = db["checkpoints"]
+        self.event_ids = db["event_ids"]
+        self._head = None  # the writer's own view of the head
+        self._ferretdb = None
+        self._tile_cache = collections.OrderedDict()
+        self._tile_cache_size = tile_cache
+
+    def ensure_indexes(self):
+        if not self.is_ferretdb():
+            # FerretDB 1.x on SQLite answers these queries by scanning whatever the
+            # indexes, so there they would only slow every insert down
+            self.entries.create_index([("event_ids", ASCENDING)], name="event_ids")
+            self.entries.create_index([("case_ids", ASCENDING)], name="case_ids")
+            self.entries.create_index([("start", ASCENDING), ("end", ASCENDING)], name="range")
+
+    # -- the tree ---------------------------------------------------------------
+
+    def head(self):
+        doc = self.tree.find_one({"_id": "head"})
+        if doc is None:
+            return tiles.TreeHead()
+        return tiles.TreeHead(doc["size"], [tiles.tile_hashes(bytes(row)) for row in doc["rows"]])
+
+    def read_tile(self, level, index):
+        key = (level, index)
+        data = self._tile_cache.get(key)
+        if data is None:
+            doc = self.tiles.find_one({"_id": tile_id(level, index)})
+            if doc is None:
+                raise LookupError("tile %d/%d is missing" % key)
+            data = bytes(doc["hashes"])
+            self._tile_cache[key] = data  # full tiles never change, so caching is always safe
+            if len(self._tile_cache) > self._tile_cache_size:
+                self._tile_cache.popitem(last=False)
+        return data
+
+    def nodes(self, head):
+        return tiles.nodes(head, self.read_tile)
+
+    def root(self, head, size):
+        """The root of the tree of `size` entries (size <= head.size)."""
+        return merkle.subtree_hash(self.nodes(head), 0, size)
+
+    # -- appending ----------------------------------------------------------------
+
+    def append(self, events, leaves=None):
+        """Append each event not yet in the ledger, in order, as one batch; return how
+        many were new. A redelivered event (an event id already claimed) is skipped.
+        `leaves`, if given, are the events' leaf bytes, already computed.
+
+        Steps, each one database write: note in the head that a batch starts at its
+        size (the intent); claim the ids with an unordered insert into `event_ids`, which reports
+        exactly which ids were claimed before; insert the group of new entries; insert
+        the tiles they filled; move the head and clear the intent (compare-and-set)."""
+        head = self._head if self._head is not None else self.recover()
+        if leaves is None:
+            leaves = [ledger.leaf_bytes(event) for event in events]
+        batch, batch_leaves, seen = [], [], set()
+        for event, leaf in zip(events, leaves):
+            if event["id"] not in seen:
+                seen.add(event["id"])
+                batch.append(event)
+                batch_leaves.append(leaf)
+        if not batch:
+            return 0
+        self._note_intent(head)
+        taken = _duplicates(self.event_ids, [{"_id": event["id"], "group": head.size} for event in batch])
+        written = [(event, leaf.decode("utf-8"))
+                   for i, (event, leaf) in enumerate(zip(batch, batch_leaves)) if i not in taken]
+        if written:
+            try:
+                self.entries.insert_one(group_document(head.size, written))
+            except DuplicateKeyError:
+                self._head = None  # another writer, or tampering: start again from the stored state
+                raise PositionTaken("ledger position %d is taken" % head.size)
+        self._grow(head, [leaf for _, leaf in written])
+        return len(written)
+
+    def _note_intent(self, head):
+        noted = self.tree.update_one({"_id": "head", "size": head.size}, {"$set": {"intent": {"start": head.size}}})
+        if noted.matched_count != 1:
+            self._head = None
+            raise PositionTaken("the tree head moved under us from size %d" % head.size)
+
+    def _grow(self, head, leaves):
+        new_head, full = tiles.extend(head, [merkle.leaf_hash(leaf.encode("utf-8")) for leaf in leaves])
+        self._store_tiles(full)
+        self._move_head(head, new_head)
+        self._head = new_head
+        return new_head
+
+    def _store_tiles(self, full):
+        if not full:
+            return
+        docs = [{"_id": tile_id(level, index), "level": level, "index": index, "hashes": Binary(data)}
+                for (level, index), data in full]
+        try:
+            self.tiles.insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            # a tile already written (by a run that crashed before moving the head) is
+            # the same tile: it is a function of the entries below it
+            if any(e["code"] != 11000 for e in error.details["writeErrors"]):
+                raise
+
+    def _move_head(self, old, new):
+        doc = {"size": new.size, "rows": [Binary(b"".join(row)) for row in new.rows],
+               "root": Binary(new.root()), "intent": None, "moved_at": datetime.now(timezone.utc)}
+        moved = self.tree.update_one({"_id": "head", "size": old.size}, {"$set": doc})
+        if moved.matched_count != 1:
+            self._head = None
+            raise PositionTaken("the tree head moved under us from size %d" % old.size)
+
+    def recover(self):
+        """The stored head, after finishing or undoing the batch a crash interrupted:
+        a group written beyond the head is adopted into the tree, and claims whose
+        entries were never written are withdrawn, so that their redelivery appends them."""
+        self.ensure_indexes()
+        try:
+            self.tree.insert_one({"_id": "head", "size": 0, "rows": [], "root": Binary(merkle.EMPTY_ROOT),
+                                  "intent": None})
+        except DuplicateKeyError:
+            pass
+        doc = self.tree.find_one({"_id": "head"})
+        stored = head = tiles.TreeHead(doc["size"], [tiles.tile_hashes(bytes(row)) for row in doc["rows"]])
+        while True:
+            group = self.entries.find_one({"_id": seq_id(head.size)})
+            if group is None:
+                break
+            head, full = tiles.extend(head, [merkle.leaf_hash(leaf.encode("utf-8")) for leaf in group_leaves(group)])
+            self._store_tiles(full)
+        intent = doc.get("intent")
+        if intent and intent["start"] == head.size:
+            # the batch's group was never written: its claims point at nothing
+            self.event_ids.delete_many({"group": intent["start"]})
+        if intent or head.size != stored.size:
+            self._move_head(stored, head)
+        self._head = head
+        return head
+
+    # -- reading entries -----------------------------------------------------------
+
+    def entry_by_event(self, event_id):
+        claim = self.event_ids.find_one({"_id": event_id})
+        group = claim and self.entries.find_one({"_id": seq_id(claim["group"])})
+        if not group or event_id not in group["event_ids"]:
+            return None
+        return _entries(group)[group["event_ids"].index(event_id)]
+
+    def entries_after(self, after, limit, below):
+        """Entries with after < seq < below, in order, at most `limit`."""
+        top = min(after + 1 + limit, below)
+        if top <= after + 1:
+            return []
+        groups = self.entries.find({"start": {"$lt": top}, "end": {"$gt": after + 1}})
+        found = [e for g in groups for e in _entries(g) if after < e["seq"] < top]
+        return sorted(found, key=lambda e: e["seq"])
+
+    def case_entries(self, case_id, below=None):
+        found = [e for g in self.entries.find({"case_ids": case_id}) for e in _entries(g) if e["case_id"] == case_id]
+        return sorted((e for e in found if below is None or e["seq"] < below), key=lambda e: e["seq"])
+
+    def stream(self, batch_size=20):
+        """Every entry as (seq, seq implied by its group, leaf text), in storage order.
+
+        Groups are only ever inserted, in sequence order, so storage order is sequence
+        order; on FerretDB, which cannot sort by index, asking for a sort would make it
+        sort the whole log in memory. A group out of place is itself a finding."""
+        order = None if self.is_ferretdb() else [("_id", ASCENDING)]
+        cursor = self.entries.find({}, {"start": 1, "leaves": 1}, sort=order, batch_size=batch_size)
+        for group in cursor:
+            start = _seq_of(group["_id"])
+            if group.get("start") != start:
+                yield start, group.get("start"), None
+                continue
+            try:
+                leaves = group_leaves(group)
+            except (KeyError, TypeError, ValueError, zlib.error):
+                leaves = []
+            for offset, leaf in enumerate(leaves or [None]):
+                yield start + offset, start + offset, leaf
+
+    def stream_tiles(self, level):
+        order = None if self.is_ferretdb() else [("_id", ASCENDING)]
+        for doc in self.tiles.find({"level": level}, sort=order, batch_size=500):
+            yield doc["index"], bytes(doc["hashes"])
+
+    def is_ferretdb(self):
+        if self._ferretdb is None:
+            self._ferretdb = "ferretdbVersion" in self.db.client.admin.command("buildInfo")
+        return self._ferretdb
+
+    # -- checkpoints ---------------------------------------------------------------
+
+    def latest_checkpoint(self):
+        pointer = self.tree.find_one({"_id": "checkpoint"})
+        if pointer is None:
+            return None
+        return self.checkpoints.find_one({"_id": seq_id(pointer["size"])})
+
+    def checkpoint_at(self, size):
+        return self.checkpoints.find_one({"_id": seq_id(size)})
+
+    def make_checkpoint(self, signer):
+        """Sign the current head, unless the latest checkpoint already covers it."""
+        head = self.head()
+        latest = self.latest_checkpoint()
+        if latest is not None and latest["size"] >= head.size:
+            return latest
+        root = head.root()
+        doc = {"_id": seq_id(head.size), "size": head.size, "root": Binary(root),
+               "note": checkpoints.sign_checkpoint(signer, head.size, root),
+               "made_at": datetime.now(timezone.utc)}
+        try:
+            self.checkpoints.insert_one(doc)
+        except DuplicateKeyError:
+            doc = self.checkpoint_at(head.size)
+        # the pointer only moves forward
+        self.tree.update_one({"_id": "checkpoint", "size": {"$lt": head.size}}, {"$set": {"size": head.size}})
+        if self.tree.find_one({"_id": "checkpoint"}) is None:
+            try:
+                self.tree.insert_one({"_id": "checkpoint", "size": head.size})
+            except DuplicateKeyError:
+                pass
+        return doc
+
+    def audit(self, verifier=None):
+        """Recompute the whole log from its entries and check it all (audit.py)."""
+        head = self.head()
+        signed = [(doc["size"], doc["note"]) for doc in self.all_checkpoints()]
+        return audit.audit(self.stream(), head, self._head_covering, self.stream_tiles(0), self.read_tile,
+                           signed, verifier)
+
+    def _head_covering(self, pause=0.2, tries=10):
+        """The stored head, waiting briefly for a batch in flight to move it."""
+        head = self.head()
+        for _ in range(tries):
+            if self.entries.find_one({"_id": seq_id(head.size)}, {"start": 1}) is None:
+                break
+            time.sleep(pause)
+            head = self.head()
+        return head
+
+    def all_checkpoints(self):
+        """Every stored checkpoint, smallest first (a few per hour: small)."""
+        return sorted(self.checkpoints.find({}, {"size": 1, "note": 1}), key=lambda d: d["size"])
+
+
+def _duplicates(collection, docs):
+    """Insert `docs` unordered; return the indexes of those whose _id was taken.
+    (FerretDB reports these exactly for an unordered insert.)"""
+    try:
+        collection.insert_many(docs, ordered=False)
+    except BulkWriteError as error:
+        if any(e["code"] != 11000 for e in error.details["writeErrors"]):
+            raise
+        return {e["index"] for e in error.details["writeErrors"]}
+    return set()
+
+
+def group_document(start, written):
+    """The document holding a batch of new entries: (event, leaf text) pairs, in order."""
+    return {
+        "_id": seq_id(start),
+        "start": start,
+        "end": start + len(written),
+        "event_ids": [event["id"] for event, _ in written],
+        "case_ids": [event["subject"] for event, _ in written],
+        "types": [event["type"] for event, _ in written],
+        "leaves": pack_leaves([leaf for _, leaf in written]),
+        "recorded_at": datetime.now(timezone.utc),
+    }
+
+
+def pack_leaves(leaves):
+    """A group's leaves as stored: zlib (RFC 1950) of the UTF-8 JSON array of the leaf
+    texts. Events are alike, so this is several times smaller, and FerretDB's reads cost
+    about as much per byte as per document."""
+    return Binary(zlib.compress(json.dumps(leaves, ensure_ascii=False).encode("utf-8"), 1))
+
+
+def group_leaves(group):
+    leaves = json.loads(zlib.decompress(bytes(group["leaves"])).decode("utf-8"))
+    if not isinstance(leaves, list) or not all(isinstance(leaf, str) for leaf in leaves):
+        raise ValueError("a group's leaves are a list of strings")
+    return leaves
+
+
+def _entries(group):
+    return [{"seq": group["start"] + i, "event_id": event_id, "case_id": case_id, "event_type": kind, "leaf": leaf}
+            for i, (event_id, case_id, kind, leaf)
+            in enumerate(zip(group["event_ids"], group["case_ids"], group["types"], group_leaves(group)))]
+
+
+def _seq_of(key):
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        return -1
+
+
+def entry_view(doc):
+    """An entry as the APIs show it: the event as received, and its leaf hash."""
+    leaf = doc["leaf"].encode("utf-8")
+    return {"seq": doc["seq"], "leaf_hash": merkle.leaf_hash(leaf).hex(), "event": ledger.parse_leaf(leaf)}

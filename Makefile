@@ -27,7 +27,7 @@ chaos:
 
 bench:
 	deploy/local/bootstrap.sh all
-	$(PY) tests/bench/bench_publishing.py
+	for bench in tests/bench/bench_*.py; do echo "== $$bench"; $(PY) $$bench || exit 1; done
 
 stop:
 	deploy/local/stop.sh

@@ -19,7 +19,9 @@ import requests  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERRALS = "http://" + os.environ.get("REFERRALS_HTTP_ADDRESS", "127.0.0.1:8001")
 RECORDS = "http://" + os.environ.get("RECORDS_HTTP_ADDRESS", "127.0.0.1:8004")
-EXPECTED_FINAL = {"suitable": "notification.sent", "unsuitable": "case.assessed", "needs_review": "case.assessed"}
+# What the referrer is last told, by the assessment's decision.
+REFERRER_LAST_TOLD = {"suitable": "referrer.facilitator_assigned", "unsuitable": "referrer.case_assessed",
+                      "needs_review": "referrer.case_assessed"}
 
 
 def summarise(entry):
@@ -31,6 +33,10 @@ def summarise(entry):
         "assignment.waitlisted": lambda: data["reason"],
         "notification.sent": lambda: f"{data['channel']} to the {data['recipient_role']} ({data['template']})",
         "notification.suppressed": lambda: f"to the {data['recipient_role']}: {data['reason']}",
+        "notification.deferred": lambda: f"to the {data['recipient_role']} until {data['until']}",
+        "notification.failed": lambda: f"to the {data['recipient_role']}: {data['reason']}",
+        "case.status_changed": lambda: f"{data['from_status']} -> {data['to_status']}",
+        "case.needs_review": lambda: "waiting for a coordinator's decision",
     }.get(entry["type"], lambda: "")()
     return f"  #{entry['seq']:<4} {entry['time'][:19]}  {entry['type']:<24} {detail}"
 
@@ -44,9 +50,9 @@ def complete(entries):
     assessed = next((e for e in entries if e["type"] == "case.assessed"), None)
     if assessed is None:
         return False
-    final = EXPECTED_FINAL[assessed["data"]["decision"]]
+    last = REFERRER_LAST_TOLD[assessed["data"]["decision"]]
     waitlisted = any(e["type"] == "assignment.waitlisted" for e in entries)
-    return waitlisted or any(e["type"] == final for e in entries)
+    return waitlisted or any(e["type"] == "notification.sent" and e["data"]["template"] == last for e in entries)
 
 
 def main():
@@ -75,8 +81,13 @@ def main():
         print()
     box = mailbox.Maildir(os.path.join(ROOT, "var", "mail"), create=True)
     print(f"Emails in the local SMTP server's mailbox (var/mail): {len(box)}")
-    for message in sorted(box, key=lambda m: m["Date"] or "")[-len(cases):]:
+    for message in sorted(box, key=lambda m: m["Date"] or ""):
         print(f"  to {message['To']}: {' '.join(str(message['Subject']).split())}")
+    sms_file = os.path.join(ROOT, "var", "sms", "messages.jsonl")
+    texts = [json.loads(line) for line in open(sms_file)] if os.path.exists(sms_file) else []
+    print(f"Text messages at the local SMS provider (var/sms/messages.jsonl): {len(texts)}")
+    for text in texts:
+        print(f"  to {text['phone_number']}: {(text.get('body') or '')[:70]}...")
     if not all(complete(timelines.get(case, [])) for case in cases):
         print("some cases did not complete within 60 seconds; see var/log/*.log", file=sys.stderr)
         return 1

@@ -115,13 +115,21 @@ ferretdb() {
 }
 
 secrets() {
-  # A development master key, made once and kept out of git; production supplies its own.
-  if [ -z "${AMENDS_MASTER_KEY:-}" ]; then
-    if [ ! -f "$VAR/secrets.env" ]; then
-      (umask 077; echo "AMENDS_MASTER_KEY=$("$PY" -c 'from services.referrals.protection import new_master_key; print(new_master_key())')" >"$VAR/secrets.env")
-    fi
-    set -a; . "$VAR/secrets.env"; set +a
+  # Development keys, made once and kept out of git (var/ is ignored); production supplies its own
+  # through the environment, which always wins over the file.
+  local file="$VAR/secrets.env" master="${AMENDS_MASTER_KEY:-}" signing="${AMENDS_LEDGER_SIGNING_KEY:-}"
+  (umask 077; touch "$file")
+  if [ -z "$master" ] && ! grep -q '^AMENDS_MASTER_KEY=' "$file"; then
+    echo "AMENDS_MASTER_KEY=$("$PY" -c 'from services.referrals.protection import new_master_key; print(new_master_key())')" >>"$file"
   fi
+  # An Ed25519 key for the ledger's signed tree heads.
+  if [ -z "$signing" ] && ! grep -q '^AMENDS_LEDGER_SIGNING_KEY=' "$file"; then
+    "$PY" -m services.records.keygen amends.local/ledger >>"$file" 2>/dev/null
+  fi
+  set -a; . "$file"; set +a
+  [ -n "$master" ] && export AMENDS_MASTER_KEY="$master"
+  [ -n "$signing" ] && export AMENDS_LEDGER_SIGNING_KEY="$signing"
+  return 0
 }
 
 services() {

@@ -88,13 +88,16 @@ def _drain_tap(amqp_uri):
 def _seed_facilitators(config):
     """The demo registry, with room for every referral the load sends."""
     import yaml
-    from services.matching import facilitators
+    from services.matching import facilitator_records, facilitators
     from shared.config import settings_for
     from shared.storage import connect
     connect("matching", settings_for("matching", config))
     with open(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")) as handle:
-        for record in yaml.safe_load(handle)["facilitators"]:
-            facilitators.register({**record, "capacity": 100000})
+        records = yaml.safe_load(handle)["facilitators"]
+    for copy in range(10):  # ten of each, full capacity: seats for every referral of the long mode
+        for record in records:
+            facilitators.register({**record, "facilitator_id": f"{record['facilitator_id']}-{copy}",
+                                   "capacity": facilitator_records.MAX_CAPACITY})
 
 
 class Load:

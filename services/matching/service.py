@@ -5,7 +5,6 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from nameko.timer import timer
 from nameko.web.handlers import http
 
@@ -17,6 +16,7 @@ from services.matching.facilitator_records import InvalidFacilitator, parse, par
 from shared.health import HealthEndpoint
 from shared.jsonlog import LogContext
 from shared.messaging.consumer import event_consumer
+from shared.messaging.rpc import rpc
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.storage import Database
 from shared.web import Authenticator, BadRequest, Conflict, NotFound, api, json_response, read_json

@@ -42,6 +42,11 @@ class DeliveryInProgress(TooEarly):
     (its worker died) and ours to take over."""
 
 
+class HolderUnavailable(TooEarly):
+    """The service holding a recipient's contact details did not answer (it may be
+    restarting): not the event's fault, so waiting for it spends no retry."""
+
+
 class NotificationFailed(RuntimeError):
     """A delivery failed for the last time; the event is dead-lettered with this reason."""
 
@@ -146,15 +151,20 @@ def handle(event, ports):
     for notice in audience.notices(event, case):
         try:
             deliver(notice, event, case, ports)
-        except DeliveryInProgress as exc:
-            waiting.append(f"{notice.template}: {exc}")
-        except (ContactLookupFailed, SendFailed, NotificationFailed) as exc:
+        except (DeliveryInProgress, ContactLookupFailed) as exc:
+            waiting.append((exc, f"{notice.template}: {exc}"))
+        except (SendFailed, NotificationFailed) as exc:
             # carry on with the others; the event comes back for the ones left over
             problems.append(f"{notice.template}: {exc}")
+    reasons = "; ".join(problems + [text for _, text in waiting])
     if problems:
-        raise NotificationsIncomplete("; ".join(problems + waiting))
-    if waiting:  # only other workers' claims stand in the way: wait, without spending a retry
-        raise DeliveryInProgress("; ".join(waiting))
+        raise NotificationsIncomplete(reasons)
+    # only other workers' claims, or a holder that did not answer, stand in the way: wait,
+    # without spending a retry
+    if any(isinstance(exc, ContactLookupFailed) for exc, _ in waiting):
+        raise HolderUnavailable(reasons)
+    if waiting:
+        raise DeliveryInProgress(reasons)
 
 
 def _fallback_language(case, notice):

@@ -3,7 +3,6 @@ RPC, case status from matching's events, Victims' Code clocks on a timer. Entryp
 import os
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from nameko.timer import timer
 from nameko.web.handlers import http
 
@@ -12,6 +11,7 @@ from services.referrals.protection import Vault, load_master_key
 from shared.health import HealthEndpoint
 from shared.jsonlog import LogContext, current
 from shared.messaging.consumer import event_consumer
+from shared.messaging.rpc import rpc
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.storage import Database
 from shared.web import Authenticator, api, json_response, read_json

@@ -248,8 +248,10 @@ def test_nothing_accepted_is_lost_or_doubled_through_every_fault(platform, alway
     published = []
 
     def settled():
+        # the ledger first, then the tap: every event the ledger holds has reached the tap by then
+        ledger = _ledger(services.url("records"), auditor)
         published.extend(_drain_tap(rabbit.uri))
-        audits = audit_cases(cases, published, _ledger(services.url("records"), auditor), REQUIRED)
+        audits = audit_cases(cases, published, ledger, REQUIRED)
         return audits if all(not a.missing and not a.absent_types for a in audits) else None
 
     try:

@@ -5,43 +5,34 @@ from shared.events.schemas.spec import EventSpec
 from shared.events.vocabulary import CHANNELS, CODE, ID, LANGUAGES, RECIPIENT_ROLES
 
 
-class NotificationSent(Schema):
+class Notification(Schema):
+    """What every notification event says: which case, which notice, to whom (by role and
+    pseudonymous id), by which template. Never an address, a number or a name."""
     case_id = fields.Str(required=True, validate=ID)
     notification_id = fields.Str(required=True, validate=ID)
     recipient_role = fields.Str(required=True, validate=validate.OneOf(RECIPIENT_ROLES))
     recipient_id = fields.Str(required=True, validate=ID)
-    channel = fields.Str(required=True, validate=validate.OneOf(CHANNELS))
     template = fields.Str(required=True, validate=CODE)
+
+
+class ByChannel(Notification):
+    channel = fields.Str(required=True, validate=validate.OneOf(CHANNELS))
+
+
+class NotificationSent(ByChannel):
     language = fields.Str(required=True, validate=validate.OneOf(LANGUAGES))
 
 
-class NotificationSuppressed(Schema):
-    case_id = fields.Str(required=True, validate=ID)
-    notification_id = fields.Str(required=True, validate=ID)
-    recipient_role = fields.Str(required=True, validate=validate.OneOf(RECIPIENT_ROLES))
-    recipient_id = fields.Str(required=True, validate=ID)
-    template = fields.Str(required=True, validate=CODE)
+class NotificationSuppressed(Notification):
     reason = fields.Str(required=True, validate=CODE)
 
 
-class NotificationFailed(Schema):
-    case_id = fields.Str(required=True, validate=ID)
-    notification_id = fields.Str(required=True, validate=ID)
-    recipient_role = fields.Str(required=True, validate=validate.OneOf(RECIPIENT_ROLES))
-    recipient_id = fields.Str(required=True, validate=ID)
-    channel = fields.Str(required=True, validate=validate.OneOf(CHANNELS))
-    template = fields.Str(required=True, validate=CODE)
+class NotificationFailed(ByChannel):
     reason = fields.Str(required=True, validate=CODE)
     attempts = fields.Int(required=True, validate=validate.Range(min=1))
 
 
-class NotificationDeferred(Schema):
-    case_id = fields.Str(required=True, validate=ID)
-    notification_id = fields.Str(required=True, validate=ID)
-    recipient_role = fields.Str(required=True, validate=validate.OneOf(RECIPIENT_ROLES))
-    recipient_id = fields.Str(required=True, validate=ID)
-    channel = fields.Str(required=True, validate=validate.OneOf(CHANNELS))
-    template = fields.Str(required=True, validate=CODE)
+class NotificationDeferred(ByChannel):
     until = fields.DateTime(required=True)
 
 

@@ -136,7 +136,8 @@ class BatchEventConsumer(EventConsumer):
             self.queue_consumer.ack_through(batch[-1][0])
             done.send(True)
         elif len(batch) == 1:
-            self._handle_result(batch[0][0], worker_ctx, result, exc_info)
+            message, (event, _) = batch[0]
+            self._handle_result(message, event, worker_ctx, result, exc_info)
             done.send(True)
         else:
             log.warning("a batch of %d events failed (%s); running them one by one", len(batch), exc_info[0].__name__)

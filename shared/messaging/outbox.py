@@ -25,9 +25,10 @@ OUTBOX_FIELD = "outbox"
 class Relay:
     """Publishes the pending events held in documents of the given collections."""
 
-    def __init__(self, publisher, collections):
+    def __init__(self, publisher, collections, patient=True):
         self.publisher = publisher
         self.collections = collections
+        self.patient = patient
 
     def flush(self, collection, doc_id):
         """Publish the pending events of one document; return how many were sent."""
@@ -49,7 +50,7 @@ class Relay:
     def _send(self, collection, doc):
         sent = 0
         for event in doc.get(OUTBOX_FIELD, []):
-            self.publisher.publish(event)
+            self.publisher.publish(event, patient=self.patient)
             # Pull the exact stored event: equality match works on FerretDB and MongoDB alike.
             collection.update_one(
                 {"_id": doc["_id"], f"{OUTBOX_FIELD}.id": event["id"]},
@@ -79,8 +80,8 @@ class Outbox(DependencyProvider):
         self.settings = settings_for(service, self.container.config)
         self.publisher = EventPublisher(self.settings.amqp_uri, service)
 
-    def relay(self):
-        return Relay(self.publisher, [doc._get_collection() for doc in self.documents])
+    def relay(self, patient=True):
+        return Relay(self.publisher, [doc._get_collection() for doc in self.documents], patient)
 
     def get_dependency(self, worker_ctx):
         return OutboxHandle(self, worker_ctx)
@@ -107,7 +108,7 @@ class OutboxHandle:
         """Publish a saved document's pending events. A failure here loses nothing:
         the events stay in the document for the relay timer."""
         try:
-            return self._provider.relay().flush(type(document)._get_collection(), document.pk)
+            return self._provider.relay(patient=False).flush(type(document)._get_collection(), document.pk)
         except Exception as exc:  # the broker may be down; the timer will retry
             log.warning("outbox flush deferred to the relay timer: %s", type(exc).__name__)
             return 0

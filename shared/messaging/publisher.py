@@ -23,7 +23,10 @@ class EventPublisher:
         self._publisher = _publisher(amqp_uri)
         self._exchange = topology.events_exchange(service)
 
-    def publish(self, event):
+    def publish(self, event, patient=True):
+        """`patient`: ride out a broker restart with kombu's retries. An outbox flush on a
+        request's path is not patient: its events are safe in the document, and the
+        relay timer, which is, sends them once the broker is back."""
         self._publisher.publish(
             json.dumps(event),
             exchange=self._exchange,
@@ -33,7 +36,7 @@ class EventPublisher:
             serializer=None,
             message_id=event["id"],
             correlation_id=event["correlationid"],
-            retry=True,
+            retry=patient,
         )
 
 

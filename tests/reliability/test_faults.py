@@ -219,13 +219,13 @@ def _faults(services, rabbit, ferret, load):
     load.phase = "restart RabbitMQ"
     eventlet.sleep(settle)
     rabbit.restart()
-    wait_until(lambda: all(services.healthy(n) for n in services.processes), timeout=120, interval=1)
+    wait_until(lambda: all(services.healthy(n) for n in services.processes), timeout=180, interval=1)
     load.phase = f"FerretDB down {PROFILE['db_outage']}s"
     eventlet.sleep(settle)
     ferret.stop()
     eventlet.sleep(PROFILE["db_outage"])
     ferret.start()
-    wait_until(lambda: all(services.healthy(n) for n in services.processes), timeout=120, interval=1)
+    wait_until(lambda: all(services.healthy(n) for n in services.processes), timeout=180, interval=1)
     load.phase = "steady after faults"
     eventlet.sleep(settle * 2)
 

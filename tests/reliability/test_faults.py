@@ -29,7 +29,7 @@ MODE = os.environ.get("AMENDS_CHAOS", "quick")
 PROFILES = {
     # seconds between referrals, seconds of database outage, rounds of service kills
     "quick": {"interval": 1.0, "db_outage": 20, "kill_rounds": 1, "settle": 2},
-    "long": {"interval": 0.5, "db_outage": 20, "kill_rounds": 3, "settle": 5},
+    "long": {"interval": 1.0, "db_outage": 20, "kill_rounds": 3, "settle": 5},
 }
 PROFILE = PROFILES[MODE]
 # What every suitable sample referral leaves in the ledger, whatever else it does.
@@ -120,8 +120,8 @@ class Load:
             self.pool.spawn_n(self._submit, self.phase, key)
             eventlet.sleep(self.interval)
 
-    def _submit(self, phase, key, deadline=240):
-        started = time.monotonic()
+    def _submit(self, phase, key, deadline=300):
+        started, pause = time.monotonic(), 1.0
         while time.monotonic() - started < deadline:
             try:
                 answer = requests.post(f"{self.url}/v1/referrals", json=referral_body(SUITABLE_SAMPLE), timeout=15,
@@ -134,7 +134,8 @@ class Load:
             if answer is not None and 400 <= answer.status_code < 500:
                 self.refused.append((phase, answer.status_code, answer.text[:200]))
                 return
-            eventlet.sleep(1)
+            eventlet.sleep(pause)  # back off, as a well-behaved client does, so recovery is not a stampede
+            pause = min(pause * 2, 16.0)
 
     def stop(self):
         self.running = False

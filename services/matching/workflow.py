@@ -9,12 +9,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
+from mongoengine.errors import NotUniqueError
 from pymongo.errors import DuplicateKeyError
 
 from services.matching import allocation, assignments, facilitators, suitability
 from services.matching.allocation import Requirement
 from services.matching.assessments import Assessment, latest, review_key
 from services.matching.assignments import Busy
+from shared.messaging.consumer import TooEarly
+
+# A second insert of a unique key: pymongo's error, or mongoengine's wrapping of it on save().
+DUPLICATE = (DuplicateKeyError, NotUniqueError)
 
 PARTIES = ("harmed", "harmer")
 
@@ -101,7 +106,7 @@ def handle_referral_received(event, outbox, settings, today=None):
         done = assessment
         outbox.flush(done)
         redelivered = False
-    except DuplicateKeyError:
+    except DUPLICATE:
         # a redelivery (its events, if a crash left any unsent, are the relay timer's:
         # flushing here too would race the first delivery's flush and publish them twice)
         done = Assessment.objects(trigger_event_id=event["id"]).first()
@@ -114,9 +119,9 @@ def handle_referral_received(event, outbox, settings, today=None):
     return done
 
 
-class InFlight(RuntimeError):
+class InFlight(TooEarly):
     """A redelivered referral whose first delivery may still be staffing the case: the
-    consumer retries it later (its delays add up to more than a lease)."""
+    consumer holds it back until that delivery has finished or its lease has run out."""
 
 
 def open_and_staff(assessment, outbox, settings, today=None, redelivered=False):
@@ -175,7 +180,7 @@ def decide_review(case_id, decision, reason_code, reason, decided_by, outbox, se
     )
     try:
         assessment.save(force_insert=True)
-    except DuplicateKeyError:
+    except DUPLICATE:
         raise InvalidTransition("already_decided", "a coordinator has already decided this case")
     outbox.flush(assessment)
     if decision == "suitable":
@@ -419,7 +424,7 @@ def handle_consent_withdrawn(event, outbox, settings, today=None):
     try:
         assessment.save(force_insert=True)
         outbox.flush(assessment)
-    except DuplicateKeyError:
+    except DUPLICATE:
         pass  # a redelivery: assessed already; the release below is idempotent
     close_case(case_id, "consent_withdrawn", outbox, settings, today, release_reason="consent_withdrawn")
     return assessment

@@ -26,6 +26,15 @@ DASH = "\u2014 "
 _NAME = re.compile(r"^[^\s+]+$")
 
 
+def _canonical_b64(text):
+    """Standard base64, in its one canonical spelling: a text whose unused low bits differ
+    decodes to the same bytes, so it would let a changed signed note pass as unchanged."""
+    raw = base64.b64decode(text, validate=True)
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise binascii.Error("not canonical base64")
+    return raw
+
+
 class NoteError(ValueError):
     """A key, note or checkpoint that is malformed or does not verify."""
 
@@ -53,7 +62,7 @@ class Verifier:
         name, hex_id, encoded = parts
         _check_name(name)
         try:
-            raw = base64.b64decode(encoded, validate=True)
+            raw = _canonical_b64(encoded)
             ident = int(hex_id, 16)
         except (binascii.Error, ValueError):
             raise NoteError("the verifier key is not name+hexid+base64key")
@@ -94,7 +103,7 @@ class Signer:
         name, hex_id, encoded = parts[2:]
         _check_name(name)
         try:
-            raw = base64.b64decode(encoded, validate=True)
+            raw = _canonical_b64(encoded)
             ident = int(hex_id, 16)
         except (binascii.Error, ValueError):
             raise NoteError("the signer key is not PRIVATE+KEY+name+hexid+base64key")
@@ -151,7 +160,7 @@ def open_note(note, verifier):
             raise NoteError("a signature line starts with an em dash and a space")
         name, _, encoded = line[len(DASH):].rpartition(" ")
         try:
-            raw = base64.b64decode(encoded, validate=True)
+            raw = _canonical_b64(encoded)
         except binascii.Error:
             raise NoteError("a signature is not base64")
         if len(raw) < 5:
@@ -186,7 +195,7 @@ class Checkpoint:
         if not re.fullmatch(r"0|[1-9][0-9]*", size):
             raise NoteError("the checkpoint's tree size is not a decimal number")
         try:
-            root_hash = base64.b64decode(root, validate=True)
+            root_hash = _canonical_b64(root)
         except binascii.Error:
             raise NoteError("the checkpoint's root hash is not base64")
         if len(root_hash) != 32:

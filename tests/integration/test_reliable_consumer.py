@@ -53,14 +53,16 @@ def test_the_inbox_gives_a_redelivered_event_no_second_effect(run_services, amqp
     with run_services(ProbeService):
         event = received()
         publish_event(amqp_uri, event)
-        wait_until(lambda: calls == [event["id"]])
+        from mongoengine import get_db
+        inbox = get_db("probe")[COLLECTION]
+        # handled, and recorded: the record is written once the handler has returned
+        wait_until(lambda: calls == [event["id"]] and inbox.count_documents({"event_id": event["id"]}) == 1)
         for _ in range(4):
             publish_event(amqp_uri, event)
         wait_until(lambda: queue_depth(amqp_uri, "probe.probe") == 0)
         eventlet.sleep(0.5)
         assert calls == [event["id"]]
-        from mongoengine import get_db
-        assert get_db("probe")[COLLECTION].count_documents({"event_id": event["id"]}) == 1
+        assert inbox.count_documents({"event_id": event["id"]}) == 1
 
 
 def test_a_database_outage_is_waited_out_without_using_up_retries(run_services, amqp_uri):

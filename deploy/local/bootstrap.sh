@@ -87,7 +87,9 @@ rabbitmq() {
 
 ferretdb_binary() {
   local bin="$VAR/bin/ferretdb"
-  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$FERRETDB_VERSION"; then return; fi
+  # Read the version whole before matching it: a pipe into `grep -q` or `head` can close early,
+  # and under pipefail the writer's SIGPIPE would fail the bootstrap.
+  if [ -x "$bin" ] && [[ "$("$bin" --version 2>/dev/null)" == *"$FERRETDB_VERSION"* ]]; then return; fi
   command -v go >/dev/null || apt_install golang-go
   say "building FerretDB $FERRETDB_VERSION with go install (a few minutes the first time)"
   GOBIN="$VAR/bin" go install "github.com/FerretDB/FerretDB/cmd/ferretdb@$FERRETDB_VERSION"
@@ -102,7 +104,7 @@ ferretdb_binary() {
     echo "$FERRETDB_VERSION" >"$build/build/version/version.txt"
     (cd "$build" && go build -o "$bin" ./cmd/ferretdb)
   fi
-  "$bin" --version | head -1
+  local version; version=$("$bin" --version); echo "${version%%$'\n'*}"
 }
 
 ferretdb() {

@@ -5,7 +5,6 @@ eventlet.monkey_patch()  # before anything else imports socket or threading
 import os  # noqa: E402
 import uuid  # noqa: E402
 
-import pymongo  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
 
@@ -38,11 +37,8 @@ def db_prefix():
     """A database-name prefix of the test's own; its databases are dropped afterwards."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
     yield prefix
-    client = pymongo.MongoClient(MONGO_URI)
-    for name in client.list_database_names():
-        if name.startswith(prefix + "_"):
-            client.drop_database(name)
-    client.close()
+    from tests.support import drop_databases
+    drop_databases(MONGO_URI, prefix)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import time
 from contextlib import contextmanager
 
 import mongoengine
+import pymongo
 from kombu import Connection, Queue
 
 from shared.messaging import topology
@@ -104,12 +105,15 @@ def disconnect_all():
 
 
 @contextmanager
-def smtp_server(mail_dir):
-    """A real SMTP server (aiosmtpd) in its own process, storing mail in a Maildir."""
+def smtp_server(mail_dir, handler="aiosmtpd.handlers.Mailbox", *handler_args):
+    """A real SMTP server (aiosmtpd) in its own process, storing mail in a Maildir; another
+    `handler` class (importable from the project) may take extra arguments."""
     port = free_port()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     process = subprocess.Popen(
-        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Mailbox", mail_dir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", handler, mail_dir,
+         *map(str, handler_args)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=root), cwd=root,
     )
     try:
         wait_until(lambda: _listening(port), timeout=20)
@@ -117,6 +121,15 @@ def smtp_server(mail_dir):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def drop_databases(mongo_uri, prefix):
+    """Drop every database named `<prefix>_...`: a test's or a benchmark's own, and no other."""
+    client = pymongo.MongoClient(mongo_uri)
+    for name in client.list_database_names():
+        if name.startswith(prefix + "_"):
+            client.drop_database(name)
+    client.close()
 
 
 def mails(mail_dir):

@@ -21,7 +21,6 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from datetime import date, timedelta  # noqa: E402
 
-import pymongo  # noqa: E402
 import requests  # noqa: E402
 from kombu import Connection  # noqa: E402
 
@@ -37,6 +36,7 @@ from shared.messaging.outbox import Relay  # noqa: E402
 from shared.messaging.publisher import EventPublisher  # noqa: E402
 from shared.storage import connect  # noqa: E402
 from tests.factories import referral_received_data  # noqa: E402
+from tests.support import drop_databases  # noqa: E402
 
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 AMQP_HOST = os.environ.get("AMENDS_TEST_AMQP_HOST", "127.0.0.1:5672")
@@ -237,11 +237,7 @@ def main(argv=None):
         bench_assignment(db, amqp_uri, args.cases, rng)
         bench_backlog(config, amqp_uri, backlog)
     finally:
-        client = pymongo.MongoClient(MONGO_URI)
-        for name in client.list_database_names():
-            if name.startswith(prefix + "_"):
-                client.drop_database(name)
-        client.close()
+        drop_databases(MONGO_URI, prefix)
         requests.delete(f"{MANAGEMENT}/api/vhosts/{vhost}", auth=AUTH, timeout=10)
     return 0
 

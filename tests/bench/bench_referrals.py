@@ -22,7 +22,6 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 
-import pymongo  # noqa: E402
 import requests  # noqa: E402
 from nameko.web.handlers import http  # noqa: E402
 
@@ -31,7 +30,7 @@ from shared.messaging import topology  # noqa: E402
 from shared.security import api_keys  # noqa: E402
 from shared.config import settings_for  # noqa: E402
 from tests.factories import ROOT, referral_body  # noqa: E402
-from tests.support import free_port, wait_until  # noqa: E402
+from tests.support import drop_databases, free_port, wait_until  # noqa: E402
 
 RABBIT = os.environ.get("AMENDS_BENCH_AMQP_HOST", "127.0.0.1:5672")
 MANAGEMENT = os.environ.get("AMENDS_TEST_RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
@@ -147,11 +146,7 @@ def main(seconds, clients):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        client = pymongo.MongoClient(MONGO_URI)
-        for name in client.list_database_names():
-            if name.startswith(prefix + "_"):
-                client.drop_database(name)
-        client.close()
+        drop_databases(MONGO_URI, prefix)
         requests.delete(f"{MANAGEMENT}/api/vhosts/{vhost}", auth=AUTH, timeout=10)
 
 

@@ -8,17 +8,13 @@ parallel on other branches), not for RabbitMQ or FerretDB, which stay real: the 
 travel over the test's own vhost.
 """
 import json
-import os
-import subprocess
-import sys
 import threading
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.handlers import Mailbox
 from nameko.rpc import rpc
 
-from tests.support import _listening, free_port, wait_until
+from tests.support import smtp_server
 
 PARTICIPANT_ROLES = ("harmed", "harmer", "supporter", "appropriate_adult")
 PURPOSES = {
@@ -120,23 +116,9 @@ class RefusingMailbox(Mailbox):
         return await super().handle_DATA(server, session, envelope)
 
 
-@contextmanager
 def refusing_smtp_server(mail_dir, refusals, code=451):
     """A real SMTP server (aiosmtpd, own process) refusing the first `refusals` messages."""
-    port = free_port()
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-         "-c", "tests.integration.notifications_holders.RefusingMailbox", mail_dir, str(refusals), str(code)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=dict(os.environ, PYTHONPATH=root), cwd=root,
-    )
-    try:
-        wait_until(lambda: _listening(port), timeout=20)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    return smtp_server(mail_dir, "tests.integration.notifications_holders.RefusingMailbox", refusals, code)
 
 
 class SmsRecorder:

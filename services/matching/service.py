@@ -244,6 +244,8 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
         except facilitators.UnknownFacilitator:
             raise NotFound("no such facilitator")
         self.matching.roster.refresh(force=True)
+        # a conflict declared, an endorsement or vetting lost: their cases go to someone else
+        workflow.withdraw_unfit(facilitator_id, self.outbox, self.matching)
         workflow.retry_waitlist(self.outbox, self.matching, regions=set(doc["regions"]))
         return doc
 

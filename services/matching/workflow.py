@@ -5,8 +5,9 @@ Orchestration only; the rules live in `suitability` and `allocation`, the storag
 own domain key: the referral event id for an assessment, the case id for an
 assignment (under its lease), an offer's state for accept, decline and expiry.
 """
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 
 from mongoengine.errors import NotUniqueError
@@ -432,24 +433,51 @@ def handle_consent_withdrawn(event, outbox, settings, today=None):
 
 def release_deactivated(facilitator_id, outbox, settings, today=None):
     """A deactivated facilitator's offers and cases go to someone else."""
+    return withdraw_unfit(facilitator_id, outbox, settings, today, reason="deactivated")
+
+
+def withdraw_unfit(facilitator_id, outbox, settings, today=None, reason="no_longer_eligible"):
+    """After a registry change: every case this facilitator holds that they no longer fit
+    (deactivated, a conflict declared with a party, an endorsement or vetting lost) is
+    released from them and staffed again. A capacity cut is not a reason: the cases they
+    hold stay. Returns the number of cases released.
+
+    The cases are found by their slots and by their seats: a case being staffed right now
+    holds the seat before its slot is saved. Either that staffing's `roster.confirm` sees
+    this change (the change was logged before the seat was taken), or the seat is found
+    here and the case is handled once its staffing has saved it."""
+    today = today or date.today()
+    fresh = facilitators.get(facilitator_id)
+    if fresh is None:
+        return 0
+    candidate = replace(facilitators.candidate(fresh), spare=1)  # capacity is not in question
+    case_ids = {doc["_id"] for doc in assignments.collection().find({"slots.facilitator_id": facilitator_id},
+                                                                    {"_id": 1})}
+    case_ids |= set(facilitators.caseloads([facilitator_id])[facilitator_id])
     released = 0
-    for doc in assignments.collection().find({"slots.facilitator_id": facilitator_id}, {"_id": 1}):
-        case_id = doc["_id"]
-        held = assignments.claim_patiently(case_id)
+    for case_id in sorted(case_ids):
+        held = _claim_once_opened(case_id, facilitator_id)
+        if held is None:
+            continue
         try:
             mine = [s for s in assignments.active_slots(held) if s["facilitator_id"] == facilitator_id]
-            if not mine or held["status"] == assignments.CLOSED:
+            if held["status"] == assignments.CLOSED or not mine:
+                assignments.let_go(held)
+                continue
+            need = replace(need_of(held), excluded=frozenset())
+            unfit = [s for s in mine if not allocation.fits(candidate, need, today, s["role"])]
+            if not unfit:
                 assignments.let_go(held)
                 continue
             now = _now()
             events = []
-            for slot in mine:
-                slot.update({"state": "released", "decided_at": now, "reason": "deactivated"})
+            for slot in unfit:
+                slot.update({"state": "released", "decided_at": now, "reason": reason})
                 events.append(outbox.event("facilitator.released", case_id, {
                     "case_id": case_id, "assignment_id": slot["assignment_id"], "facilitator_id": facilitator_id,
-                    "reason": "deactivated"}))
-            held["declined_by"].append(facilitator_id)
-            more, reserved = _fill(held, outbox, settings, today or date.today(), now)
+                    "reason": reason}))
+            held["declined_by"].append(facilitator_id)  # not offered this case again
+            more, reserved = _fill(held, outbox, settings, today, now)
         except Exception:
             assignments.let_go(held)
             raise
@@ -457,6 +485,23 @@ def release_deactivated(facilitator_id, outbox, settings, today=None):
         _release(settings, facilitator_id, case_id)
         released += 1
     return released
+
+
+def _claim_once_opened(case_id, facilitator_id, wait=5.0):
+    """The case's lease, waiting for a case being opened right now (its seats are taken
+    before its first save) to be saved; None if it never is and the seat has gone."""
+    deadline = time.monotonic() + wait
+    while True:
+        held = assignments.claim_patiently(case_id)
+        if held is not None:
+            return held
+        if facilitator_id not in facilitators.holders(case_id):
+            return None  # the opening gave the seat back (waitlisted, or lost a race)
+        if time.monotonic() >= deadline:
+            # the worker opening it died holding the seat: the referral's redelivery gives
+            # it back (`open_and_staff`); nothing was offered meanwhile
+            return None
+        time.sleep(0.05)
 
 
 def _regions_of(settings, facilitator_ids):

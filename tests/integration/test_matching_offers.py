@@ -190,3 +190,34 @@ def test_a_withdrawn_consent_makes_the_case_unsuitable_and_frees_its_facilitator
         assert [e["type"] for e in events].count("facilitator.released") == 1
         assert [e["data"]["case_id"] for e in events if e["type"] == "case.assessed"].count("case-1") == 2
         tap.close()
+
+
+def test_a_conflict_declared_after_acceptance_releases_the_facilitator_and_re_offers(run_services, amqp_uri):
+    with run_services(MatchingService) as (url, config):
+        keys = provision_keys(config)
+        register("fac-a")
+        register("fac-b", regions=["gwent", "south-wales"])  # ranks second (not home region)
+        tap = Tap(amqp_uri, [("matching", "#")])
+        publish_event(amqp_uri, received(case_id="case-1"))
+        first = wait_for(tap, "facilitator.assigned")[0]["data"]
+        assert first["facilitator_id"] == "fac-a"
+        assert requests.post(f"{url}/v1/assignments/{first['assignment_id']}/accept",
+                             headers=auth(keys["facilitator"]), timeout=10).status_code == 200
+        # a capacity change alone leaves the case where it is
+        assert requests.patch(f"{url}/v1/facilitators/fac-a", json={"capacity": 2},
+                              headers=auth(keys["coordinator"]), timeout=10).status_code == 200
+        # fac-a turns out to know the harmer: they come off the case and fac-b is offered it
+        changed = requests.patch(f"{url}/v1/facilitators/fac-a",
+                                 json={"conflicts": [{"kind": "participant", "ref": "p-2"}]},
+                                 headers=auth(keys["coordinator"]), timeout=10)
+        assert changed.status_code == 200, changed.text
+        released = wait_for(tap, "facilitator.released")[0]["data"]
+        assert (released["facilitator_id"], released["reason"]) == ("fac-a", "no_longer_eligible")
+        offered = wait_for(tap, "facilitator.assigned", 2)[1]["data"]
+        assert (offered["case_id"], offered["facilitator_id"]) == ("case-1", "fac-b")
+        assert facilitators.caseloads(["fac-a", "fac-b"]) == {"fac-a": [], "fac-b": ["case-1"]}
+        view = requests.get(f"{url}/v1/cases/case-1/assignment", headers=auth(keys["coordinator"]), timeout=10).json()
+        assert [(o["facilitator_id"], o["state"]) for o in view["offers"]] == [("fac-a", "released"),
+                                                                               ("fac-b", "offered")]
+        assert [e["type"] for e in tap.drain()].count("facilitator.released") == 1
+        tap.close()

@@ -1,7 +1,7 @@
 """Properties of the registry and staffing on the real FerretDB and broker (hypothesis).
 
 Each example builds a random registry, then runs random operations (refer a case, close
-one, decline an offer, raise a capacity, deactivate someone) in concurrent batches of
+one, decline an offer, raise a capacity, deactivate someone, declare a conflict) in concurrent batches of
 green threads, so reservations race as they do between matching workers. Afterwards:
   - nobody is over capacity (raising a capacity only ever adds seats);
   - every caseload entry is an active offer and every active offer is in a caseload
@@ -86,6 +86,7 @@ operations = st.lists(st.one_of(
     st.tuples(st.just("decline"), st.integers(0, 30)),
     st.tuples(st.just("capacity"), st.integers(0, 7), st.integers(1, 3)),
     st.tuples(st.just("deactivate"), st.integers(0, 7)),
+    st.tuples(st.just("conflict"), st.integers(0, 7), st.sampled_from(CONFLICTS)),
 ), min_size=1, max_size=30)
 
 
@@ -159,8 +160,15 @@ def test_staffing_invariants_hold_under_concurrent_operations(matching_db, regis
             elif kind == "deactivate" and op[1] < len(registry):
                 facilitators.deactivate(f"fac-{op[1]}")
                 workflow.release_deactivated(f"fac-{op[1]}", outbox, run)
+            elif kind == "conflict" and op[1] < len(registry):
+                conflicts = facilitators.get(f"fac-{op[1]}")["conflicts"]
+                if op[2] not in conflicts:
+                    facilitators.update(f"fac-{op[1]}", {"conflicts": conflicts + [op[2]]})
+                    workflow.withdraw_unfit(f"fac-{op[1]}", outbox, run)
         except Busy:
             pass  # a real handler would be retried; the invariants must hold meanwhile too
+        except workflow.InvalidTransition:
+            pass  # the offer was released meanwhile (a 409 over HTTP)
 
     pool = eventlet.GreenPool(6)
     for start in range(0, len(ops), 6):  # concurrent batches

@@ -44,7 +44,8 @@ class AssignmentChanged(Schema):
     case_id = fields.Str(required=True, validate=ID)
     assignment_id = fields.Str(required=True, validate=ID)
     facilitator_id = fields.Str(required=True, validate=ID)
-    # declined: declined | offer_expired; released: case_closed | reassigned | deactivated
+    # declined: declined | offer_expired; released: case_closed | reassigned | deactivated |
+    # no_longer_eligible | consent_withdrawn
     reason = fields.Str(load_default=None, allow_none=True, validate=CODE)
 
 

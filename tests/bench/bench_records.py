@@ -3,6 +3,9 @@ asserts nothing. Uses its own vhost and database prefix, removed afterwards.
 
     PYTHONPATH=$PWD .venv/bin/python tests/bench/bench_records.py [--backlog 50000] [--verify-size 200000]
 
+BENCH_RECORDS_CONFIG='{"RECORDS_BATCH_SIZE": 2000, "RECORDS_PREFETCH": 5000}' runs the appends
+with other service settings (JSON, merged into the service's config).
+
 The default verification size keeps the run near three minutes on FerretDB; the target
 is stated for 1,000,000 entries (--verify-size 1000000, several minutes there: building
 the log is bound by FerretDB's insert rate, verifying it by its read rate, both printed
@@ -119,7 +122,7 @@ def bench_appends(backlog, prefix, signer):
         config = {"AMQP_URI": amqp_uri, "MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": prefix,
                   "AMENDS_REGION": "bench", "WEB_SERVER_ADDRESS": "127.0.0.1:0",
                   "AMENDS_LEDGER_SIGNING_KEY": str(signer), "RECORDS_CHECKPOINT_INTERVAL": 3600,
-                  "max_workers": 4}
+                  "max_workers": 4, **json.loads(os.environ.get("BENCH_RECORDS_CONFIG", "{}"))}
         ledger = Ledger(pymongo.MongoClient(MONGO_URI)[f"{prefix}_records"])
         container = ServiceContainer(RecordsService, config)
         start = time.perf_counter()

@@ -92,11 +92,18 @@ def publish_event(amqp_uri, event, body=None):
         )
 
 
-def provision_keys(config, agency="test-police"):
+def provision_keys(config, agency="test-police", facilitator="fac-test"):
+    """One key per role (the facilitator key is `facilitator`'s), and a referrer key of
+    another agency."""
     api_keys.connect_identity(settings_for("identity", config))
-    keys = {role: api_keys.issue(role, agency, f"test {role}") for role in api_keys.ROLES}
+    keys = api_keys.issue_all(agency, "test", facilitator)
     keys["other_agency_referrer"] = api_keys.issue("referrer", "other-agency", "test other")
     return keys
+
+
+def facilitator_key(config, facilitator_id, agency="test-police"):
+    api_keys.connect_identity(settings_for("identity", config))
+    return api_keys.issue("facilitator", agency, f"test {facilitator_id}", subject=facilitator_id)
 
 
 def disconnect_all():

@@ -19,7 +19,7 @@ from shared.messaging.consumer import event_consumer
 from shared.messaging.rpc import rpc
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.storage import Database
-from shared.web import Authenticator, BadRequest, Conflict, NotFound, api, json_response, read_json
+from shared.web import Authenticator, BadRequest, Conflict, Forbidden, NotFound, api, json_response, read_json
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +191,9 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     @api(roles=READERS + ("facilitator",))
     def get_assignment(self, request, case_id, principal):
         doc = assignments.get(case_id)
-        if doc is None:
-            raise NotFound("no assignment for this case")
+        if doc is None or (principal.role == "facilitator"
+                           and principal.subject not in {s["facilitator_id"] for s in doc["slots"]}):
+            raise NotFound("no assignment for this case")  # a facilitator sees the cases offered to them
         return json_response({
             "case_id": case_id, "status": doc["status"],
             "offers": [{k: s[k] for k in ("assignment_id", "role", "facilitator_id", "state", "offered_at",
@@ -202,12 +203,12 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     @http("POST", "/v1/assignments/<string:assignment_id>/accept")
     @api(roles=("facilitator", "coordinator"))
     def accept_offer(self, request, assignment_id, principal):
-        return self._respond(assignment_id, True)
+        return self._respond(assignment_id, True, principal)
 
     @http("POST", "/v1/assignments/<string:assignment_id>/decline")
     @api(roles=("facilitator", "coordinator"))
     def decline_offer(self, request, assignment_id, principal):
-        return self._respond(assignment_id, False)
+        return self._respond(assignment_id, False, principal)
 
     # --- the registry over RPC ---
     @rpc
@@ -258,11 +259,15 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
         workflow.release_deactivated(facilitator_id, self.outbox, self.matching)
         return facilitators.get(facilitator_id)
 
-    def _respond(self, assignment_id, accepted):
+    def _respond(self, assignment_id, accepted, principal):
+        # a facilitator answers their own offers; a coordinator may record anyone's answer
+        acting_for = principal.subject if principal.role == "facilitator" else None
         try:
-            doc, slot = workflow.respond(assignment_id, accepted, self.outbox, self.matching)
+            doc, slot = workflow.respond(assignment_id, accepted, self.outbox, self.matching, acting_for=acting_for)
         except workflow.NotFound:
             raise NotFound("no such offer")
+        except workflow.NotYours:
+            raise Forbidden("this offer was made to another facilitator")
         except workflow.InvalidTransition as error:
             raise Conflict(str(error), reason=error.code)
         except Busy:

@@ -45,6 +45,10 @@ class NotFound(LookupError):
     pass
 
 
+class NotYours(PermissionError):
+    """A facilitator answering an offer made to someone else."""
+
+
 class InvalidTransition(ValueError):
     """The request does not fit the case's state (the message says why)."""
 
@@ -317,7 +321,7 @@ def _offer_case(assignment_id):
     return found["_id"]
 
 
-def respond(assignment_id, accepted, outbox, settings, reason="declined", today=None, now=None):
+def respond(assignment_id, accepted, outbox, settings, reason="declined", today=None, now=None, acting_for=None):
     """A facilitator accepts or declines an offer (or the offer expires: reason
     offer_expired). Accepting twice, or declining twice, has no second effect."""
     today, now = today or date.today(), now or _now()
@@ -326,6 +330,9 @@ def respond(assignment_id, accepted, outbox, settings, reason="declined", today=
     released = None
     try:
         slot = assignments.find_slot(doc, assignment_id)
+        if acting_for is not None and slot["facilitator_id"] != acting_for:
+            assignments.let_go(doc)
+            raise NotYours(assignment_id)
         wanted = "accepted" if accepted else ("expired" if reason == "offer_expired" else "declined")
         if slot["state"] == wanted or (not accepted and slot["state"] in ("declined", "expired")):
             assignments.let_go(doc)
@@ -347,7 +354,7 @@ def respond(assignment_id, accepted, outbox, settings, reason="declined", today=
             events = [outbox.event("assignment.declined", case_id, {**data, "reason": reason})]
             more, reserved = _fill(doc, outbox, settings, today, now)
             events += more
-    except (NotFound, InvalidTransition):
+    except (NotYours, InvalidTransition):
         raise
     except Exception:
         assignments.let_go(doc)

@@ -1,4 +1,6 @@
-"""API keys: one per agency and role, stored only as a SHA-256 hash.
+"""API keys: one per agency and role, stored only as a SHA-256 hash. A facilitator's
+key also names the facilitator it belongs to (`subject`), so they act on their own
+offers only.
 
 Keys are 256-bit random tokens, so a plain SHA-256 is a sound one-way store (a slow
 password hash buys nothing against a search space that large). Every service's HTTP
@@ -27,27 +29,44 @@ class ApiKey(Document):
     role = StringField(required=True, choices=ROLES)
     agency = StringField(required=True, regex=r"^[a-z0-9][a-z0-9_.-]*$")
     label = StringField(required=True, max_length=200)
+    # whose key it is, where the role acts for one person: the facilitator_id of a facilitator key
+    subject = StringField(regex=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
     active = BooleanField(default=True)
     created_at = DateTimeField(default=lambda: datetime.now(timezone.utc))
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: their role and the agency whose key they hold."""
+    """Who is calling: their role, the agency whose key they hold and, for a facilitator,
+    which facilitator they are."""
     role: str
     agency: str
     key_id: str
+    subject: str = None
 
 
 def hash_key(key):
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def issue(role, agency, label):
-    """Create a key; the plain key is returned once and never stored."""
+# roles whose keys belong to one person, named by the key's subject
+PERSONAL_ROLES = ("facilitator",)
+
+
+def issue(role, agency, label, subject=None):
+    """Create a key; the plain key is returned once and never stored. A facilitator key
+    must name its facilitator."""
+    if role in PERSONAL_ROLES and not subject:
+        raise ValueError(f"a {role} key must name whose it is (subject)")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    ApiKey(key_hash=hash_key(key), role=role, agency=agency, label=label).save()
+    ApiKey(key_hash=hash_key(key), role=role, agency=agency, label=label, subject=subject).save()
     return key
+
+
+def issue_all(agency, label, facilitator):
+    """One key per role for `agency`, the facilitator key being `facilitator`'s."""
+    return {role: issue(role, agency, f"{label} {role}", subject=facilitator if role in PERSONAL_ROLES else None)
+            for role in ROLES}
 
 
 def lookup(key):
@@ -57,7 +76,9 @@ def lookup(key):
     record = ApiKey.objects(key_hash=hash_key(key), active=True).first()
     if record is None:
         return None
-    return Principal(role=record.role, agency=record.agency, key_id=str(record.pk))
+    if record.role in PERSONAL_ROLES and not record.subject:
+        return None  # a personal key that names nobody cannot act for anyone
+    return Principal(role=record.role, agency=record.agency, key_id=str(record.pk), subject=record.subject)
 
 
 def connect_identity(settings):

@@ -1,6 +1,8 @@
 """Provision one development API key per role and write them to a JSON file.
 
-    python -m shared.security.provision --out var/dev-keys.json [--agency dev-police]
+    python -m shared.security.provision --out var/dev-keys.json [--agency dev-police] [--facilitator fac-0001]
+
+The facilitator key belongs to one facilitator (--facilitator), and acts on their offers only.
 
 Run again, it leaves an existing key file alone, so the keys stay stable across
 restarts of the demo.
@@ -18,25 +20,29 @@ from shared.config import settings_for  # noqa: E402
 from shared.security import api_keys  # noqa: E402
 
 
-def keys_valid(path):
+def keys_valid(path, facilitator):
     try:
         with open(path) as handle:
             keys = json.load(handle)
     except (OSError, ValueError):
         return False
-    return set(keys) == set(api_keys.ROLES) and all(api_keys.lookup(k) for k in keys.values())
+    if set(keys) != set(api_keys.ROLES):
+        return False
+    found = {role: api_keys.lookup(key) for role, key in keys.items()}
+    return all(found.values()) and found["facilitator"].subject == facilitator
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", required=True)
     parser.add_argument("--agency", default="dev-police")
+    parser.add_argument("--facilitator", default="fac-0001", help="whose the facilitator key is")
     args = parser.parse_args(argv)
     api_keys.connect_identity(settings_for("identity"))
-    if keys_valid(args.out):
+    if keys_valid(args.out, args.facilitator):
         print(f"development keys already in {args.out}")
         return 0
-    keys = {role: api_keys.issue(role, args.agency, f"development {role}") for role in api_keys.ROLES}
+    keys = api_keys.issue_all(args.agency, "development", args.facilitator)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -7,7 +7,7 @@ from services.matching import assignments, facilitators
 from services.matching.service import MatchingService
 from shared.events import new_event
 from tests.factories import referral_received_data
-from tests.support import Tap, provision_keys, publish_event, wait_until
+from tests.support import Tap, facilitator_key, provision_keys, publish_event, wait_until
 
 
 class QuickSweepMatching(MatchingService):
@@ -61,14 +61,23 @@ def test_decline_and_expiry_pass_the_offer_on_and_acceptance_is_announced(run_se
         register("fac-c", regions=["gwent", "south-wales"])
         tap = Tap(amqp_uri, [("matching", "#")])
         publish_event(amqp_uri, received())
+        own = {fid: facilitator_key(config, fid) for fid in ("fac-a", "fac-b", "fac-c")}
         first = wait_for(tap, "facilitator.assigned")[0]["data"]
         assert first["facilitator_id"] == "fac-a" and first["role"] == "lead"
         assert spare("fac-a") == 0
+        # another facilitator can neither answer fac-a's offer nor see the case
+        taken = requests.post(f"{url}/v1/assignments/{first['assignment_id']}/accept",
+                              headers=auth(own["fac-b"]), timeout=10)
+        assert taken.status_code == 403 and taken.json()["error"] == "forbidden"
+        assert requests.get(f"{url}/v1/cases/case-1/assignment", headers=auth(own["fac-b"]),
+                            timeout=10).status_code == 404
+        assert requests.get(f"{url}/v1/cases/case-1/assignment", headers=auth(own["fac-a"]),
+                            timeout=10).status_code == 200
         declined = requests.post(f"{url}/v1/assignments/{first['assignment_id']}/decline",
-                                 headers=auth(keys["facilitator"]), timeout=10)
+                                 headers=auth(own["fac-a"]), timeout=10)
         assert declined.status_code == 200 and declined.json()["state"] == "declined"
         again = requests.post(f"{url}/v1/assignments/{first['assignment_id']}/decline",
-                              headers=auth(keys["facilitator"]), timeout=10)
+                              headers=auth(own["fac-a"]), timeout=10)
         assert again.status_code == 200  # declining twice changes nothing
         second = wait_for(tap, "facilitator.assigned", 2)[1]["data"]
         assert second["facilitator_id"] == "fac-b"
@@ -81,16 +90,16 @@ def test_decline_and_expiry_pass_the_offer_on_and_acceptance_is_announced(run_se
         assert reasons == [("fac-a", "declined"), ("fac-b", "offer_expired")]
         assert spare("fac-b") == 3
         accepted = requests.post(f"{url}/v1/assignments/{third['assignment_id']}/accept",
-                                 headers=auth(keys["facilitator"]), timeout=10)
+                                 headers=auth(own["fac-c"]), timeout=10)
         assert accepted.status_code == 200 and accepted.json()["state"] == "accepted"
         wait_for(tap, "assignment.accepted")
         late = requests.post(f"{url}/v1/assignments/{first['assignment_id']}/accept",
-                             headers=auth(keys["facilitator"]), timeout=10)
+                             headers=auth(own["fac-a"]), timeout=10)
         assert late.status_code == 409 and late.json()["reason"] == "offer_declined"
         assert requests.post(f"{url}/v1/assignments/{third['assignment_id']}/decline",
-                             headers=auth(keys["facilitator"]), timeout=10).status_code == 409
+                             headers=auth(keys["coordinator"]), timeout=10).status_code == 409
         assert requests.post(f"{url}/v1/assignments/no-such-offer/accept",
-                             headers=auth(keys["facilitator"]), timeout=10).status_code == 404
+                             headers=auth(own["fac-c"]), timeout=10).status_code == 404
         assert requests.post(f"{url}/v1/assignments/{third['assignment_id']}/accept",
                              headers=auth(keys["referrer"]), timeout=10).status_code == 403
         view = requests.get(f"{url}/v1/cases/case-1/assignment", headers=auth(keys["coordinator"]), timeout=10).json()
@@ -202,7 +211,7 @@ def test_a_conflict_declared_after_acceptance_releases_the_facilitator_and_re_of
         first = wait_for(tap, "facilitator.assigned")[0]["data"]
         assert first["facilitator_id"] == "fac-a"
         assert requests.post(f"{url}/v1/assignments/{first['assignment_id']}/accept",
-                             headers=auth(keys["facilitator"]), timeout=10).status_code == 200
+                             headers=auth(keys["coordinator"]), timeout=10).status_code == 200
         # a capacity change alone leaves the case where it is
         assert requests.patch(f"{url}/v1/facilitators/fac-a", json={"capacity": 2},
                               headers=auth(keys["coordinator"]), timeout=10).status_code == 200

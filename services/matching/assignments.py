@@ -258,6 +258,13 @@ def worked_with(participant_ids, facilitator_id):
             pass
 
 
+def forget_participant(participant_id):
+    """An erased participant: who they worked with is no longer kept. (Their assessments
+    stay: the decision record, pseudonymous, which referrals' crypto-shredding has cut
+    from the person.) Idempotent."""
+    return Continuity._get_collection().delete_many({"participant_id": participant_id}).deleted_count
+
+
 def facilitators_seen(participant_ids, case_id=None):
     """Who accepted a case with one of these participants before (for continuity)."""
     if not participant_ids:

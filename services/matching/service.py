@@ -81,6 +81,10 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     def on_consent_withdrawn(self, event):
         workflow.handle_consent_withdrawn(event, self.outbox, self.matching)
 
+    @event_consumer("erasure")
+    def on_participant_erased(self, event):
+        assignments.forget_participant(event["data"]["participant_id"])
+
     @timer(interval=ROSTER_INTERVAL)
     def refresh_roster(self):
         """Follow the registry's change log, off the path of any assignment."""

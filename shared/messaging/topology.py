@@ -34,6 +34,8 @@ MATCHING_CONSUMERS = {
     ("matching", "release"): [("referrals", "case.closed")],
     # a withdrawn consent to take part makes the case unsuitable and releases its facilitators
     ("matching", "consent"): [("referrals", "consent.withdrawn")],
+    # an erased participant's history with facilitators (continuity) is forgotten
+    ("matching", "erasure"): [("referrals", "participant.erased")],
 }
 
 NOTIFICATIONS_CONSUMERS = {

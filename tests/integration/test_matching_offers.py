@@ -230,3 +230,22 @@ def test_a_conflict_declared_after_acceptance_releases_the_facilitator_and_re_of
                                                                                ("fac-b", "offered")]
         assert [e["type"] for e in tap.drain()].count("facilitator.released") == 1
         tap.close()
+
+
+def test_an_erased_participant_s_history_with_facilitators_is_forgotten(run_services, amqp_uri):
+    with run_services(MatchingService) as (url, config):
+        keys = provision_keys(config)
+        register("fac-a", capacity=2)
+        tap = Tap(amqp_uri, [("matching", "#")])
+        publish_event(amqp_uri, received(case_id="case-1"))
+        offer = wait_for(tap, "facilitator.assigned")[0]["data"]
+        assert requests.post(f"{url}/v1/assignments/{offer['assignment_id']}/accept",
+                             headers=auth(keys["coordinator"]), timeout=10).status_code == 200
+        wait_until(lambda: assignments.facilitators_seen(["p-1"]) == {"fac-a"})
+        assert assignments.facilitators_seen(["p-2"]) == {"fac-a"}
+        erased = event("participant.erased", "case-1", {"case_id": "case-1", "participant_id": "p-1"})
+        publish_event(amqp_uri, erased)
+        publish_event(amqp_uri, erased)  # redelivered: no error, nothing more to forget
+        wait_until(lambda: not assignments.facilitators_seen(["p-1"]))
+        assert assignments.facilitators_seen(["p-2"]) == {"fac-a"}  # the other party's history stays
+        tap.close()

@@ -30,10 +30,16 @@ class Relay:
         self.collections = collections
         self.patient = patient
 
-    def flush(self, collection, doc_id):
-        """Publish the pending events of one document; return how many were sent."""
-        doc = collection.find_one({"_id": doc_id}, {OUTBOX_FIELD: 1})
-        return self._send(collection, doc) if doc else 0
+    def flush(self, collection, doc_id, events=None):
+        """Publish the pending events of one document; return how many were sent. A
+        caller that has just saved the events passes them as `events`, sparing a read
+        (on FerretDB every read scans its collection)."""
+        if events is None:
+            doc = collection.find_one({"_id": doc_id}, {OUTBOX_FIELD: 1})
+            if not doc:
+                return 0
+            events = doc.get(OUTBOX_FIELD, [])
+        return self._send(collection, doc_id, events)
 
     def relay_pending(self, older_than_seconds=0.0, limit=500):
         """Publish what an earlier flush left behind (after a crash or a broker outage)."""
@@ -44,20 +50,21 @@ class Relay:
             for doc in pending:
                 if all(_event_time(e) > cutoff for e in doc[OUTBOX_FIELD]):
                     continue  # its own flush is probably still under way
-                sent += self._send(collection, doc)
+                sent += self._send(collection, doc["_id"], doc[OUTBOX_FIELD])
         return sent
 
-    def _send(self, collection, doc):
-        sent = 0
-        for event in doc.get(OUTBOX_FIELD, []):
-            self.publisher.publish(event, patient=self.patient)
-            # Pull the exact stored event: equality match works on FerretDB and MongoDB alike.
-            collection.update_one(
-                {"_id": doc["_id"], f"{OUTBOX_FIELD}.id": event["id"]},
-                {"$pull": {OUTBOX_FIELD: event}},
-            )
-            sent += 1
-        return sent
+    def _send(self, collection, doc_id, events):
+        sent = []
+        try:
+            for event in events:
+                self.publisher.publish(event, patient=self.patient)
+                sent.append(event)
+        finally:
+            if sent:
+                # one write for all that went out; $pullAll removes exactly the stored values
+                # (equality works on FerretDB and MongoDB alike), leaving any added meanwhile
+                collection.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX_FIELD: sent}})
+        return len(sent)
 
 
 def _event_time(event):
@@ -104,11 +111,13 @@ class OutboxHandle:
             causationid=self._ctx.data.get("causationid"),
         )
 
-    def flush(self, document):
-        """Publish a saved document's pending events. A failure here loses nothing:
-        the events stay in the document for the relay timer."""
+    def flush(self, document, events=None):
+        """Publish a saved document's pending events (`events`: those just saved, if the
+        caller has them; others left by a crash are the relay timer's). A failure here
+        loses nothing: the events stay in the document for the relay timer."""
         try:
-            return self._provider.relay(patient=False).flush(type(document)._get_collection(), document.pk)
+            return self._provider.relay(patient=False).flush(type(document)._get_collection(), document.pk,
+                                                             events)
         except Exception as exc:  # the broker may be down; the timer will retry
             log.warning("outbox flush deferred to the relay timer: %s", type(exc).__name__)
             return 0

@@ -116,8 +116,8 @@ class BenchOutbox:
         return new_event(event_type, subject, data, source="/amends/bench/matching", region="bench",
                          correlationid=correlationid or subject)
 
-    def flush(self, document):
-        return self.relay.flush(type(document)._get_collection(), document.pk)
+    def flush(self, document, events=None):
+        return self.relay.flush(type(document)._get_collection(), document.pk, events)
 
 
 def bench_assignment(db, amqp_uri, cases, rng):

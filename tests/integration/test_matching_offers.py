@@ -52,6 +52,19 @@ def wait_for(tap, event_type, count=1, timeout=20):
                       [e for e in tap.seen if e["type"] == event_type], timeout=timeout)
 
 
+def one_staffed_one_waiting(amqp_uri):
+    """One facilitator with room for one case: case-1 is offered to them, case-2 (other
+    participants) waits. Returns the tap on matching's events and the waitlisting."""
+    register("fac-only")
+    tap = Tap(amqp_uri, [("matching", "#")])
+    publish_event(amqp_uri, received(case_id="case-1"))
+    wait_for(tap, "facilitator.assigned")
+    publish_event(amqp_uri, received(case_id="case-2", participants=[
+        {"participant_id": "p-3", "role": "harmed", "age_band": "35_49", "language": "en", "access_needs": []},
+        {"participant_id": "p-4", "role": "harmer", "age_band": "18_24", "language": "en", "access_needs": []}]))
+    return tap, wait_for(tap, "assignment.waitlisted")[0]["data"]
+
+
 def test_decline_and_expiry_pass_the_offer_on_and_acceptance_is_announced(run_services, amqp_uri):
     with run_services(QuickSweepMatching, MATCHING_OFFER_TIMEOUT="2") as (url, config):
         keys = provision_keys(config)
@@ -111,14 +124,7 @@ def test_decline_and_expiry_pass_the_offer_on_and_acceptance_is_announced(run_se
 
 def test_a_closed_case_releases_its_facilitator_to_the_case_waiting_longest(run_services, amqp_uri):
     with run_services(MatchingService):
-        register("fac-only")
-        tap = Tap(amqp_uri, [("matching", "#")])
-        publish_event(amqp_uri, received(case_id="case-1"))
-        wait_for(tap, "facilitator.assigned")
-        publish_event(amqp_uri, received(case_id="case-2", participants=[
-            {"participant_id": "p-3", "role": "harmed", "age_band": "35_49", "language": "en", "access_needs": []},
-            {"participant_id": "p-4", "role": "harmer", "age_band": "18_24", "language": "en", "access_needs": []}]))
-        waitlisted = wait_for(tap, "assignment.waitlisted")[0]["data"]
+        tap, waitlisted = one_staffed_one_waiting(amqp_uri)
         assert waitlisted["case_id"] == "case-2" and waitlisted["reason"] == "no_eligible_facilitator"
         publish_event(amqp_uri, closed("case-1"))
         publish_event(amqp_uri, closed("case-1"))  # redelivered: no second release
@@ -169,14 +175,7 @@ def test_a_coordinator_decides_a_case_under_review_and_it_is_co_worked(run_servi
 
 def test_a_withdrawn_consent_makes_the_case_unsuitable_and_frees_its_facilitator(run_services, amqp_uri):
     with run_services(MatchingService):
-        register("fac-only")
-        tap = Tap(amqp_uri, [("matching", "#")])
-        publish_event(amqp_uri, received(case_id="case-1"))
-        wait_for(tap, "facilitator.assigned")
-        publish_event(amqp_uri, received(case_id="case-2", participants=[
-            {"participant_id": "p-3", "role": "harmed", "age_band": "35_49", "language": "en", "access_needs": []},
-            {"participant_id": "p-4", "role": "harmer", "age_band": "18_24", "language": "en", "access_needs": []}]))
-        wait_for(tap, "assignment.waitlisted")
+        tap, _ = one_staffed_one_waiting(amqp_uri)
 
         def consent(scope, participant="p-2"):
             return event("consent.withdrawn", "case-1", {"case_id": "case-1", "participant_id": participant,

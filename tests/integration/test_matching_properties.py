@@ -46,8 +46,8 @@ class BrokerOutbox:
         return new_event(event_type, subject, data, source="/amends/test/matching", region="test",
                          correlationid=correlationid or subject)
 
-    def flush(self, document):
-        return self.relay.flush(type(document)._get_collection(), document.pk)
+    def flush(self, document, events=None):
+        return self.relay.flush(type(document)._get_collection(), document.pk, events)
 
 
 def day(offset):

@@ -55,6 +55,11 @@ RECORDS_CONSUMERS = {
 
 CONSUMERS = {**REFERRALS_CONSUMERS, **MATCHING_CONSUMERS, **NOTIFICATIONS_CONSUMERS, **RECORDS_CONSUMERS}
 
+# Queues the broker gives to one consumer at a time (RabbitMQ's single active consumer):
+# the ledger has a single writer, in arrival order, however many records instances run;
+# the others stand by and take over when the active one's connection goes.
+SINGLE_ACTIVE = {("records", "ledger")}
+
 
 def events_exchange(service):
     return Exchange(f"{service}.events", type="topic", durable=True)
@@ -90,6 +95,7 @@ def consumer_queue(service, consumer):
             "x-queue-type": "quorum",
             "x-delivery-limit": DELIVERY_LIMIT,
             "x-dead-letter-exchange": dead_letter_exchange(service).name,
+            **({"x-single-active-consumer": True} if (service, consumer) in SINGLE_ACTIVE else {}),
         },
     )
 

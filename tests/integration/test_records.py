@@ -15,8 +15,10 @@ from services.records.service import RecordsService
 from services.records.store import Ledger, group_leaves, pack_leaves
 from shared.config import settings_for
 from shared.events import new_event
+from tests.conftest import MANAGEMENT, MONGO_URI, RABBIT_AUTH
 from tests.factories import ROOT, referral_received_data
-from tests.support import provision_keys, publish_event, wait_until
+from tests.platform import Platform
+from tests.support import free_port, provision_keys, publish_event, wait_until
 
 SIGNER = Signer.generate("amends.test/ledger")
 
@@ -87,6 +89,43 @@ def test_a_backlog_is_appended_in_batches_in_arrival_order(run_services, amqp_ur
         order = [i for g in sorted(ledger.entries.find(), key=lambda g: g["start"]) for i in g["event_ids"]]
         assert order == [e["id"] for e in events]
         assert ledger.audit(SIGNER.verifier)["entries"] == 300
+
+
+def ledger_consumers(amqp_uri):
+    """(active, waiting) consumer counts on the ledger queue, from the management API."""
+    vhost = amqp_uri.rsplit("/", 1)[1]
+    queue = requests.get(f"{MANAGEMENT}/api/queues/{vhost}/records.ledger", auth=RABBIT_AUTH, timeout=10).json()
+    details = queue.get("consumer_details", [])
+    return sum(1 for c in details if c["active"]), sum(1 for c in details if not c["active"])
+
+
+def test_a_second_instance_stands_by_and_takes_over_so_the_ledger_keeps_one_writer(amqp_uri, db_prefix,
+                                                                                     tmp_path):
+    """Two records processes on one ledger: the broker gives the ledger queue to one at a
+    time; when the active one dies (kill -9), the other takes over where it stopped."""
+    events = [e for i in range(60) for e in case_events(f"case-{i}")]
+    env = {"RECORDS_BATCH_SIZE": "20", "AMENDS_LEDGER_SIGNING_KEY": str(SIGNER)}
+    active = Platform(amqp_uri, MONGO_URI, db_prefix, free_port(), str(tmp_path / "a"), env)
+    standby = Platform(amqp_uri, MONGO_URI, db_prefix, free_port(), str(tmp_path / "b"), env)
+    ledger = ledger_of({"MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": db_prefix})
+    try:
+        active.start("records")
+        standby.start("records")
+        wait_until(lambda: ledger_consumers(amqp_uri) == (1, 1))
+        for event in events[:60]:
+            publish_event(amqp_uri, event)
+        wait_until(lambda: ledger.head().size == 60, timeout=60)
+        active.kill9("records")
+        wait_until(lambda: ledger_consumers(amqp_uri) == (1, 0))
+        for event in events[60:]:
+            publish_event(amqp_uri, event)
+        wait_until(lambda: ledger.head().size == 120, timeout=60)
+        order = [i for g in sorted(ledger.entries.find(), key=lambda g: g["start"]) for i in g["event_ids"]]
+        assert order == [e["id"] for e in events]
+        assert ledger.audit(SIGNER.verifier)["entries"] == 120
+    finally:
+        active.stop()
+        standby.stop()
 
 
 def test_signed_heads_and_proofs_verify_against_each_other(run_services, amqp_uri):

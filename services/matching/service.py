@@ -92,9 +92,13 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
 
     @timer(interval=SWEEP_INTERVAL)
     def sweep(self):
-        """Offers not accepted in time go to the next candidate; waiting cases try again."""
+        """Offers not accepted in time go to the next candidate; waiting cases try again;
+        facilitators changed lately are released from cases they no longer fit."""
         workflow.expire_offers(self.outbox, self.matching)
         workflow.retry_waitlist(self.outbox, self.matching)
+        # registry changes of the last few sweeps: finish any withdrawal their request could not
+        workflow.withdraw_after_changes(self.outbox, self.matching,
+                                        datetime.now(timezone.utc) - timedelta(seconds=3 * SWEEP_INTERVAL))
         facilitators.prune_changes(datetime.now(timezone.utc) - timedelta(days=1))
 
     # --- the facilitator registry over HTTP ---
@@ -250,7 +254,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
             raise NotFound("no such facilitator")
         self.matching.roster.refresh(force=True)
         # a conflict declared, an endorsement or vetting lost: their cases go to someone else
-        workflow.withdraw_unfit(facilitator_id, self.outbox, self.matching)
+        self._hand_on(workflow.withdraw_unfit, facilitator_id)
         workflow.retry_waitlist(self.outbox, self.matching, regions=set(doc["regions"]))
         return doc
 
@@ -260,8 +264,17 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
         except facilitators.UnknownFacilitator:
             raise NotFound("no such facilitator")
         self.matching.roster.refresh(force=True)
-        workflow.release_deactivated(facilitator_id, self.outbox, self.matching)
+        self._hand_on(workflow.release_deactivated, facilitator_id)
         return facilitators.get(facilitator_id)
+
+    def _hand_on(self, withdrawal, facilitator_id):
+        """Release the facilitator from cases they no longer fit. The registry change is
+        made: if a case is busy the sweep finishes the job, and the request succeeds."""
+        try:
+            withdrawal(facilitator_id, self.outbox, self.matching)
+        except Busy:
+            log.warning("facilitator %s: a case was busy; the sweep will finish handing their cases on",
+                        facilitator_id)
 
     def _respond(self, assignment_id, accepted, principal):
         # a facilitator answers their own offers; a coordinator may record anyone's answer

@@ -494,6 +494,23 @@ def withdraw_unfit(facilitator_id, outbox, settings, today=None, reason="no_long
     return released
 
 
+def withdraw_after_changes(outbox, settings, since, today=None):
+    """The sweep's second look at facilitators changed since `since`: a withdrawal the
+    registry request could not finish (a case busy, a crash) is finished here. Returns
+    the number of cases released."""
+    released = 0
+    for facilitator_id in sorted({c["facilitator_id"] for c in facilitators.changes_since(since)}):
+        doc = facilitators.get(facilitator_id)
+        if doc is None:
+            continue
+        reason = "no_longer_eligible" if doc.get("active", True) else "deactivated"
+        try:
+            released += withdraw_unfit(facilitator_id, outbox, settings, today, reason=reason)
+        except Busy:
+            continue  # a case held elsewhere: the next sweep looks again
+    return released
+
+
 def _claim_once_opened(case_id, facilitator_id, wait=5.0):
     """The case's lease, waiting for a case being opened right now (its seats are taken
     before its first save) to be saved; None if it never is and the seat has gone."""

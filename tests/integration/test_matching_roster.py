@@ -1,6 +1,6 @@
 """The in-memory roster never lets a stale copy of the registry decide: a change made
 after its last refresh is applied before an offer stands."""
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -60,3 +60,27 @@ def test_a_facilitator_registered_after_the_roster_loaded_is_found_before_waitli
     facilitators.register({"facilitator_id": "fac-new", "level": "advanced", "regions": ["south-wales"],
                            "languages": ["en"], "capacity": 1, "last_process_on": date.today().isoformat()})
     assert staff("case-3", run, outbox) == ["fac-new"]
+
+
+def test_the_sweep_finishes_a_withdrawal_that_the_registry_request_did_not(setup):
+    roster, run, outbox = setup
+    assert staff("case-1", run, outbox) == ["fac-a"]
+    assert staff("case-2", run, outbox) == ["fac-b"]  # the caseloads balance
+    before = datetime.now(timezone.utc)
+    # fac-a is deactivated, and the request dies before handing their case on
+    facilitators.deactivate("fac-a")
+    assert workflow.withdraw_after_changes(outbox, run, before) == 1
+    doc = assignments.get("case-1")
+    assert [(s["facilitator_id"], s["state"], s["reason"]) for s in doc["slots"]] == [
+        ("fac-a", "released", "deactivated"), ("fac-b", "offered", None)]
+    assert sorted(facilitators.caseloads(["fac-b"])["fac-b"]) == ["case-1", "case-2"]
+    assert facilitators.caseloads(["fac-a"])["fac-a"] == []
+    assert workflow.withdraw_after_changes(outbox, run, before) == 0  # a second sweep: nothing more to do
+    # fac-b declares a conflict with p-1, a party to both cases: nobody is left to take them
+    facilitators.update("fac-b", {"conflicts": [{"kind": "participant", "ref": "p-1"}]})
+    assert workflow.withdraw_after_changes(outbox, run, before) == 2
+    assert facilitators.caseloads(["fac-b"])["fac-b"] == []
+    for case_id in ("case-1", "case-2"):
+        doc = assignments.get(case_id)
+        assert [s["reason"] for s in doc["slots"] if s["facilitator_id"] == "fac-b"] == ["no_longer_eligible"]
+        assert doc["status"] == "waitlisted" and not assignments.active_slots(doc)

@@ -10,6 +10,10 @@ import eventlet; eventlet.monkey_patch()  # noqa: E702,E401  (first, before anyt
 
     PYTHONPATH=$PWD .venv/bin/python tests/bench/bench_matching.py            # backlog of 300
     PYTHONPATH=$PWD .venv/bin/python tests/bench/bench_matching.py --full     # backlog of 10,000
+    ... --full --budget 600     # stop after ten minutes, report the part drained and the rate lately
+
+On FerretDB (SQLite) every read and update scans its collection, so the rate falls as the
+assessments and assignments collections grow; the progress lines show the recent rate.
 
 Everything happens in a database prefix and a RabbitMQ vhost of its own, removed afterwards.
 """
@@ -169,7 +173,7 @@ def bench_assignment(db, amqp_uri, cases, rng):
     report("whole staffing: lease, choose, reserve, save, relay event", whole)
 
 
-def bench_backlog(config, amqp_uri, backlog):
+def bench_backlog(config, amqp_uri, backlog, budget=None):
     from nameko.containers import ServiceContainer
     from services.matching.service import MatchingService
 
@@ -192,19 +196,20 @@ def bench_backlog(config, amqp_uri, backlog):
     container = ServiceContainer(MatchingService, config)
     start = time.perf_counter()
     container.start()
-    done, last = 0, start
+    done, last, last_done = 0, start, 0
     try:
-        while done < backlog:
+        while done < backlog and not (budget and time.perf_counter() - start > budget):
             time.sleep(1)
             done = Assessment.objects.count()
             if time.perf_counter() - last > 15:
-                last = time.perf_counter()
-                print(f"  ... {done} assessed after {last - start:.0f} s")
+                rate = (done - last_done) / (time.perf_counter() - last)
+                last, last_done = time.perf_counter(), done
+                print(f"  ... {done} assessed after {last - start:.0f} s (lately {rate:.1f}/s)")
         elapsed = time.perf_counter() - start
         staffed = assignments.collection().count_documents({"status": "offered"})
     finally:
         container.stop()
-    print(f"  {backlog} assessed in {elapsed:.1f} s: {backlog / elapsed:.1f} assessments/s "
+    print(f"  {done} of {backlog} assessed in {elapsed:.1f} s: {done / elapsed:.1f} assessments/s "
           f"(one process, {config['max_workers']} workers; {staffed} cases staffed)")
 
 
@@ -214,6 +219,8 @@ def main(argv=None):
     parser.add_argument("--backlog", type=int, default=None)
     parser.add_argument("--cases", type=int, default=300, help="cases timed for assignment latency")
     parser.add_argument("--facilitators", type=int, default=10000)
+    parser.add_argument("--budget", type=float, default=None,
+                        help="stop draining after this many seconds and report the part drained")
     args = parser.parse_args(argv)
     backlog = args.backlog or (10000 if args.full else 300)
     rng = random.Random(20261126)
@@ -235,7 +242,7 @@ def main(argv=None):
         assignments.Assignment.ensure_indexes()
         print(f"registry of {args.facilitators} facilitators built in {time.perf_counter() - start:.1f} s")
         bench_assignment(db, amqp_uri, args.cases, rng)
-        bench_backlog(config, amqp_uri, backlog)
+        bench_backlog(config, amqp_uri, backlog, args.budget)
     finally:
         drop_databases(MONGO_URI, prefix)
         requests.delete(f"{MANAGEMENT}/api/vhosts/{vhost}", auth=AUTH, timeout=10)

@@ -22,12 +22,15 @@ from services.notifications.couriers import SendFailed
 from services.notifications.deliveries import (FINAL, NO_CHANNEL, CaseDirectory, Delivery, DeliveryClaim,
                                                EventRuns, delivery_key, notification_id, utcnow)
 from shared.messaging.consumer import TooEarly
+from shared.outages import through_outage
 
 log = logging.getLogger(__name__)
 
 # A claim this old belongs to a worker that died mid-send: a send is bounded by the
 # contact lookup timeout (10 s) and the SMTP or SMS timeout (20 s or 15 s).
 STALE_CLAIM = timedelta(seconds=90)
+# how long before its claim goes stale a worker stops trying to record a send it made
+SETTLE_MARGIN = timedelta(seconds=20)
 # Deferred deliveries a timer tick takes on at most.
 DUE_BATCH = 50
 
@@ -245,7 +248,11 @@ def _send(ports, doc, decision, message, on_failure):
     except SendFailed as failed:
         return on_failure(ports, doc, doc.get("attempts", 0) + 1, failed.code)
     sent = _event(ports, "notification.sent", doc, language=decision.language)
-    _finish(ports, doc, "sent", None, sent, attempts=doc.get("attempts", 0) + 1, language=decision.language)
+    # The mail server has it: recording that must outlast a database outage, or the claim
+    # goes stale and another worker sends it again. (Past the claim's life it is raised.)
+    through_outage(lambda: _finish(ports, doc, "sent", None, sent, attempts=doc.get("attempts", 0) + 1,
+                                   language=decision.language),
+                   patience=(STALE_CLAIM - SETTLE_MARGIN).total_seconds())
     return "sent"
 
 

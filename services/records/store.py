@@ -121,16 +121,22 @@ class Ledger:
         if not batch:
             return 0
         self._note_intent(head)
-        taken = _duplicates(self.event_ids, [{"_id": event["id"], "group": head.size} for event in batch])
-        written = [(event, leaf.decode("utf-8"))
-                   for i, (event, leaf) in enumerate(zip(batch, batch_leaves)) if i not in taken]
-        if written:
-            try:
-                self.entries.insert_one(group_document(head.size, written))
-            except DuplicateKeyError:
-                self._head = None  # another writer, or tampering: start again from the stored state
-                raise PositionTaken("ledger position %d is taken" % head.size)
-        self._grow(head, [leaf for _, leaf in written])
+        try:
+            taken = _duplicates(self.event_ids, [{"_id": event["id"], "group": head.size} for event in batch])
+            written = [(event, leaf.decode("utf-8"))
+                       for i, (event, leaf) in enumerate(zip(batch, batch_leaves)) if i not in taken]
+            if written:
+                try:
+                    self.entries.insert_one(group_document(head.size, written))
+                except DuplicateKeyError:
+                    # another writer, or tampering: start again from the stored state
+                    raise PositionTaken("ledger position %d is taken" % head.size)
+            self._grow(head, [leaf for _, leaf in written])
+        except BaseException:
+            # A step failed, perhaps after the database applied it (a lost reply): the
+            # stored state is known only to `recover`, which the next append runs first.
+            self._head = None
+            raise
         return len(written)
 
     def _note_intent(self, head):
@@ -189,6 +195,15 @@ class Ledger:
         if intent and intent["start"] == head.size:
             # the batch's group was never written: its claims point at nothing
             self.event_ids.delete_many({"group": intent["start"]})
+        elif intent:
+            # the group was written (and is adopted above), but a later attempt at the same
+            # position may have claimed events it never wrote: those claims point at nothing
+            group = self.entries.find_one({"_id": seq_id(intent["start"])}, {"event_ids": 1})
+            written = set(group["event_ids"]) if group else set()
+            orphans = [c["_id"] for c in self.event_ids.find({"group": intent["start"]}, {"_id": 1})
+                       if c["_id"] not in written]
+            if orphans:
+                self.event_ids.delete_many({"_id": {"$in": orphans}})
         if intent or head.size != stored.size:
             self._move_head(stored, head)
         self._head = head

@@ -253,3 +253,29 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over_once_stale(world):
     assert Delivery.objects(recipient_id=harmed).first().status == "sent"
     workflow.handle(event, ports)
     assert len(courier.sent) == 2
+
+
+def test_a_send_whose_record_meets_a_database_outage_is_recorded_once_it_ends(world, monkeypatch):
+    """The mail server took the message, then the database went away for a moment: the
+    worker keeps trying to record the send rather than leave a claim that goes stale and
+    is sent again."""
+    from pymongo.errors import AutoReconnect
+    make, tap = world
+    ports, clock, holder, courier, event, harmed = make()
+    holder.answers[harmed] = person(safe_contact_windows=[])
+    collection = Delivery._get_collection()
+    real_update = collection.update_one
+    lost = []
+
+    def update_during_an_outage(query, change, *args, **kwargs):
+        if change.get("$set", {}).get("status") == "sent" and len(lost) < 3:
+            lost.append(1)
+            raise AutoReconnect("connection refused")
+        return real_update(query, change, *args, **kwargs)
+
+    monkeypatch.setattr(collection, "update_one", update_during_an_outage)
+    workflow.handle(event, ports)
+    assert len(lost) == 3 and len(courier.sent) == 1
+    assert Delivery.objects(recipient_id=harmed).first().status == "sent"
+    workflow.handle(event, ports)  # a redelivery finds it sent
+    assert len(courier.sent) == 1

@@ -376,3 +376,49 @@ def test_an_event_with_no_canonical_form_is_dead_lettered_and_its_batch_goes_in(
         assert json.loads(letters[0][0])["id"] == poison["id"]
         assert "not admitted" in letters[0][1]["x-amends-error"]
         assert ledger.audit()["entries"] == 2
+
+
+def test_a_lost_reply_while_moving_the_head_then_a_new_batch_loses_nothing(service_config, monkeypatch):
+    """The fault suite's FerretDB outage: the head's move was applied but its reply was
+    lost, the batch is redelivered, and new events arrive meanwhile."""
+    from pymongo.errors import AutoReconnect
+    config = service_config()
+    ledger = ledger_of(config)
+    ledger.recover()
+    events = [e for i in range(6) for e in case_events(f"case-{i}")]
+    ledger.append(events[:4])
+    real_move = ledger._move_head
+
+    def move_then_lose_the_reply(old, new):
+        real_move(old, new)
+        raise AutoReconnect("connection closed")
+
+    monkeypatch.setattr(ledger, "_move_head", move_then_lose_the_reply)
+    with pytest.raises(AutoReconnect):
+        ledger.append(events[4:8])
+    monkeypatch.setattr(ledger, "_move_head", real_move)
+    assert ledger.append(events[8:10]) == 2  # new events, in the same process
+    assert ledger.append(events[4:8] + events[10:]) == 2  # the redelivery adds nothing
+    assert ledger.audit()["entries"] == 12
+    assert ledger.event_ids.count_documents({}) == 12
+
+
+def test_claims_of_a_batch_that_lost_its_position_are_withdrawn(service_config):
+    """A batch that claimed its events at a position another group already holds (its
+    group insert refused) must not keep those claims, or their redelivery is skipped."""
+    from services.records.store import PositionTaken, group_document
+    from services.records.ledger import leaf_bytes
+    config = service_config()
+    ledger = ledger_of(config)
+    ledger.recover()
+    events = [e for i in range(5) for e in case_events(f"case-{i}")]
+    ledger.append(events[:4])
+    # a group at position 4 written behind this writer's back (the head not yet moved)
+    ledger._note_intent(ledger.head())
+    ledger.event_ids.insert_many([{"_id": e["id"], "group": 4} for e in events[4:6]])
+    ledger.entries.insert_one(group_document(4, [(e, leaf_bytes(e).decode()) for e in events[4:6]]))
+    with pytest.raises(PositionTaken):
+        ledger.append(events[6:8])  # its claims point at group 4, which does not hold them
+    assert ledger.append(events[6:]) == 4  # recovered first: the claims withdrawn, all four go in
+    assert ledger.audit()["entries"] == 10
+    assert ledger.event_ids.count_documents({}) == 10

@@ -314,18 +314,24 @@ def test_tampering_in_the_database_is_found_and_named(service_config, tamper):
     assert json.loads(broken.stdout)["first_bad_seq"] == seq
 
 
-def test_a_crash_between_writing_entries_and_moving_the_head_loses_nothing(service_config):
-    config = service_config()
-    ledger = ledger_of(config)
-    ledger.recover()
-    events = [e for i in range(5) for e in case_events(f"case-{i}")]
-    ledger.append(events[:4])
-    # a batch whose claims and entries were written when the process died, before the head moved
+def a_group_beyond_the_head(config, events, behind):
+    """A ledger holding events[:4], and a batch of `behind` (claims and entries) written at
+    position 4 by a writer that stopped before moving the head."""
     from services.records.store import group_document
     from services.records.ledger import leaf_bytes
+    ledger = ledger_of(config)
+    ledger.recover()
+    ledger.append(events[:4])
     ledger._note_intent(ledger.head())
-    ledger.event_ids.insert_many([{"_id": e["id"], "group": 4} for e in events[4:8]])
-    ledger.entries.insert_one(group_document(4, [(e, leaf_bytes(e).decode()) for e in events[4:8]]))
+    ledger.event_ids.insert_many([{"_id": e["id"], "group": 4} for e in behind])
+    ledger.entries.insert_one(group_document(4, [(e, leaf_bytes(e).decode()) for e in behind]))
+    return ledger
+
+
+def test_a_crash_between_writing_entries_and_moving_the_head_loses_nothing(service_config):
+    config = service_config()
+    events = [e for i in range(5) for e in case_events(f"case-{i}")]
+    ledger = a_group_beyond_the_head(config, events, events[4:8])  # the process died there
     assert ledger.head().size == 4
     restarted = ledger_of(config)
     assert restarted.recover().size == 8
@@ -406,17 +412,10 @@ def test_a_lost_reply_while_moving_the_head_then_a_new_batch_loses_nothing(servi
 def test_claims_of_a_batch_that_lost_its_position_are_withdrawn(service_config):
     """A batch that claimed its events at a position another group already holds (its
     group insert refused) must not keep those claims, or their redelivery is skipped."""
-    from services.records.store import PositionTaken, group_document
-    from services.records.ledger import leaf_bytes
-    config = service_config()
-    ledger = ledger_of(config)
-    ledger.recover()
+    from services.records.store import PositionTaken
     events = [e for i in range(5) for e in case_events(f"case-{i}")]
-    ledger.append(events[:4])
-    # a group at position 4 written behind this writer's back (the head not yet moved)
-    ledger._note_intent(ledger.head())
-    ledger.event_ids.insert_many([{"_id": e["id"], "group": 4} for e in events[4:6]])
-    ledger.entries.insert_one(group_document(4, [(e, leaf_bytes(e).decode()) for e in events[4:6]]))
+    ledger = a_group_beyond_the_head(service_config(), events, events[4:6])
+    ledger._head = ledger.head()  # this writer has not looked: it still believes the head is 4
     with pytest.raises(PositionTaken):
         ledger.append(events[6:8])  # its claims point at group 4, which does not hold them
     assert ledger.append(events[6:]) == 4  # recovered first: the claims withdrawn, all four go in

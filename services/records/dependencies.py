@@ -26,7 +26,10 @@ class LedgerStore(DependencyProvider):
         self.ledger = Ledger(db)
 
     def start(self):
-        self.ledger.recover()
+        # Not recover(): that is the writer's, at its first batch. With several instances
+        # only the one the broker gives the ledger queue to writes, and a standby starting
+        # up must not undo the batch the active writer has in hand.
+        self.ledger.ensure_indexes()
 
     def stop(self):
         disconnect(self.container.service_name)

@@ -99,6 +99,21 @@ def ledger_consumers(amqp_uri):
     return sum(1 for c in details if c["active"]), sum(1 for c in details if not c["active"])
 
 
+def test_an_instance_starting_leaves_a_batch_in_progress_alone(run_services):
+    """A records instance that starts (a standby, say) while the active writer is between
+    claiming a batch and writing it must not withdraw the claims: recovery is the writer's,
+    at its first batch."""
+    events = [e for i in range(3) for e in case_events(f"case-{i}")]
+    with records(run_services) as (url, config):
+        ledger = ledger_of(config)
+        ledger.append(events[:4])
+        ledger._note_intent(ledger.head())  # the active writer, mid-batch
+        ledger.event_ids.insert_many([{"_id": e["id"], "group": 4} for e in events[4:]])
+        with records(run_services):
+            assert ledger.event_ids.count_documents({"group": 4}) == 2
+            assert ledger.tree.find_one({"_id": "head"})["intent"] == {"start": 4}
+
+
 def test_a_second_instance_stands_by_and_takes_over_so_the_ledger_keeps_one_writer(amqp_uri, db_prefix,
                                                                                      tmp_path):
     """Two records processes on one ledger: the broker gives the ledger queue to one at a

@@ -254,7 +254,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
             raise NotFound("no such facilitator")
         self.matching.roster.refresh(force=True)
         # a conflict declared, an endorsement or vetting lost: their cases go to someone else
-        self._hand_on(workflow.withdraw_unfit, facilitator_id)
+        self._hand_on(facilitator_id)
         workflow.retry_waitlist(self.outbox, self.matching, regions=set(doc["regions"]))
         return doc
 
@@ -264,14 +264,14 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
         except facilitators.UnknownFacilitator:
             raise NotFound("no such facilitator")
         self.matching.roster.refresh(force=True)
-        self._hand_on(workflow.release_deactivated, facilitator_id)
+        self._hand_on(facilitator_id)
         return facilitators.get(facilitator_id)
 
-    def _hand_on(self, withdrawal, facilitator_id):
+    def _hand_on(self, facilitator_id):
         """Release the facilitator from cases they no longer fit. The registry change is
         made: if a case is busy the sweep finishes the job, and the request succeeds."""
         try:
-            withdrawal(facilitator_id, self.outbox, self.matching)
+            workflow.withdraw_unfit(facilitator_id, self.outbox, self.matching)
         except Busy:
             log.warning("facilitator %s: a case was busy; the sweep will finish handing their cases on",
                         facilitator_id)

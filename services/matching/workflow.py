@@ -438,16 +438,12 @@ def handle_consent_withdrawn(event, outbox, settings, today=None):
     return assessment
 
 
-def release_deactivated(facilitator_id, outbox, settings, today=None):
-    """A deactivated facilitator's offers and cases go to someone else."""
-    return withdraw_unfit(facilitator_id, outbox, settings, today, reason="deactivated")
-
-
-def withdraw_unfit(facilitator_id, outbox, settings, today=None, reason="no_longer_eligible"):
+def withdraw_unfit(facilitator_id, outbox, settings, today=None):
     """After a registry change: every case this facilitator holds that they no longer fit
     (deactivated, a conflict declared with a party, an endorsement or vetting lost) is
-    released from them and staffed again. A capacity cut is not a reason: the cases they
-    hold stay. Returns the number of cases released.
+    released from them (reason `deactivated` or `no_longer_eligible`) and staffed again.
+    A capacity cut is not a reason: the cases they hold stay. Returns the number of cases
+    released.
 
     The cases are found by their slots and by their seats: a case being staffed right now
     holds the seat before its slot is saved. Either that staffing's `roster.confirm` sees
@@ -458,6 +454,7 @@ def withdraw_unfit(facilitator_id, outbox, settings, today=None, reason="no_long
     if fresh is None:
         return 0
     candidate = replace(facilitators.candidate(fresh), spare=1)  # capacity is not in question
+    reason = "no_longer_eligible" if candidate.active else "deactivated"
     case_ids = {doc["_id"] for doc in assignments.collection().find({"slots.facilitator_id": facilitator_id},
                                                                     {"_id": 1})}
     case_ids |= set(facilitators.caseloads([facilitator_id])[facilitator_id])
@@ -500,12 +497,8 @@ def withdraw_after_changes(outbox, settings, since, today=None):
     the number of cases released."""
     released = 0
     for facilitator_id in sorted({c["facilitator_id"] for c in facilitators.changes_since(since)}):
-        doc = facilitators.get(facilitator_id)
-        if doc is None:
-            continue
-        reason = "no_longer_eligible" if doc.get("active", True) else "deactivated"
         try:
-            released += withdraw_unfit(facilitator_id, outbox, settings, today, reason=reason)
+            released += withdraw_unfit(facilitator_id, outbox, settings, today)
         except Busy:
             continue  # a case held elsewhere: the next sweep looks again
     return released

@@ -4,10 +4,10 @@ on the bus; marshmallow spends some 70 us on one referral, a compiled check a fe
 Each event type's envelope and data schema is translated to JSON Schema and compiled by
 fastjsonschema. The translation is exhaustive: it refuses a field type, a validator or a
 schema hook it does not know, so a schema change that it cannot follow fails loudly (at
-import: `envelope` builds every check) instead of being checked less. Where JSON Schema cannot say exactly
-what marshmallow means, the translation says something stricter (a boolean must be
-true or false, where marshmallow also takes "yes"), or asks the marshmallow field itself
-(date-times, through a custom format).
+import: `envelope` builds every check) instead of being checked less. Where JSON Schema
+cannot say exactly what marshmallow means, the translation says something stricter (a
+boolean must be true or false, where marshmallow also takes "yes"), or asks the
+marshmallow field itself (date-times, through a custom format).
 
 So `passes(event)` True means marshmallow accepts the event too. False means only "not
 sure": `validate_event` then asks marshmallow, which stays the authority and words the
@@ -146,24 +146,13 @@ class _Check:
 
 
 class Checks:
-    """The compiled checks of every event type, built on first use."""
+    """The compiled checks of every event type in the catalogue."""
 
     def __init__(self, envelope):
-        self.envelope = envelope
-        self.built = {}
+        self.built = {event_type: _Check(envelope, catalogue.spec(event_type)) for event_type in catalogue.EVENT_TYPES}
 
     def passes(self, event):
-        if type(event) is not dict:
+        if type(event) is not dict or type(event.get("type")) is not str:
             return False
-        event_type = event.get("type")
-        if type(event_type) is not str or event_type not in catalogue.EVENT_TYPES:
-            return False
-        check = self.built.get(event_type)
-        if check is None:
-            check = self.built[event_type] = _Check(self.envelope, catalogue.spec(event_type))
-        return check.passes(event)
-
-    def build_all(self):
-        for event_type in catalogue.EVENT_TYPES:
-            self.built.setdefault(event_type, _Check(self.envelope, catalogue.spec(event_type)))
-        return self
+        check = self.built.get(event["type"])  # an unknown type: not sure, marshmallow says why
+        return check is not None and check.passes(event)

@@ -60,7 +60,7 @@ class EnvelopeSchema(Schema):
 
 _envelope = EnvelopeSchema()
 # every event type's compiled check, built at import so a schema it cannot follow fails here
-_compiled = compiled.Checks(_envelope).build_all()
+_compiled = compiled.Checks(_envelope)
 
 
 def validate_event(event):

@@ -159,7 +159,7 @@ def test_staffing_invariants_hold_under_concurrent_operations(matching_db, regis
                 facilitators.update(f"fac-{op[1]}", {"capacity": facilitators.get(f"fac-{op[1]}")["capacity"] + op[2]})
             elif kind == "deactivate" and op[1] < len(registry):
                 facilitators.deactivate(f"fac-{op[1]}")
-                workflow.release_deactivated(f"fac-{op[1]}", outbox, run)
+                workflow.withdraw_unfit(f"fac-{op[1]}", outbox, run)
             elif kind == "conflict" and op[1] < len(registry):
                 conflicts = facilitators.get(f"fac-{op[1]}")["conflicts"]
                 if op[2] not in conflicts:

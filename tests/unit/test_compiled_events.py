@@ -17,7 +17,7 @@ from shared.events import InvalidEvent, catalogue, new_event, validate_event
 from shared.events.compiled import Checks, Untranslatable, _Check
 from shared.events.envelope import _envelope, schema_errors
 
-CHECKS = Checks(_envelope).build_all()
+CHECKS = Checks(_envelope)
 
 
 def valid_value(field):

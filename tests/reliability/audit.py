@@ -24,6 +24,13 @@ class CaseAudit:
     missing: list = field(default_factory=list)     # event ids published but not in the ledger
     duplicates: list = field(default_factory=list)  # facts recorded more than once
     absent_types: list = field(default_factory=list)  # required event types nobody published
+    # ledger entries whose event the bus never showed: an entry nobody published is a fault,
+    # never a legitimate extra (every legitimate entry was published, and the tap sees all)
+    unexplained: list = field(default_factory=list)
+
+    @property
+    def faults(self):
+        return bool(self.missing or self.duplicates or self.absent_types or self.unexplained)
 
 
 def audit_cases(case_ids, published, ledger, required_types=()):
@@ -31,6 +38,11 @@ def audit_cases(case_ids, published, ledger, required_types=()):
 
     `published`: every event a tap saw (a republished event appears more than once).
     `ledger`: every event in the ledger, in order.
+
+    `expected` counts distinct facts on the bus and `found` the ledger's entries, so found
+    exceeds expected only by an entry that is a duplicate or unexplained, each named: the
+    table's "extra" column is their sum, and any extra fails the run. The bus must be read
+    after the ledger, or an entry recorded in between would look unexplained.
     """
     by_case_bus, by_case_ledger = defaultdict(dict), defaultdict(list)
     for event in published:
@@ -50,6 +62,7 @@ def audit_cases(case_ids, published, ledger, required_types=()):
             duplicates=sorted([f"{t} x{n}" for (t, _), n in facts.items() if n > 1]
                               + [f"event {i} x{n}" for i, n in ledger_ids.items() if n > 1]),
             absent_types=sorted(set(required_types) - {e["type"] for e in entries}),
+            unexplained=sorted(set(ledger_ids) - set(bus)),
         ))
     return audits
 

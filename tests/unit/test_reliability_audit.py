@@ -46,3 +46,14 @@ def test_duplicate_mails_are_found_by_delivery_or_by_content():
     assert duplicate_mails([mail("a@x", "s", "b", "k1"), mail("a@x", "s", "b", "k2")]) == {}
     assert list(duplicate_mails([mail("a@x", "s", "b", "k1"), mail("a@x", "s", "b", "k1")]).values()) == [2]
     assert list(duplicate_mails([mail("a@x", "s", "b"), mail("a@x", "s", "b")]).values()) == [2]
+
+
+def test_an_entry_the_bus_never_showed_is_unexplained_and_a_fault():
+    stray = event("e9", "facilitator.assigned", assignment_id="s1", facilitator_id="f1")
+    [audit] = audit_cases(["c1"], BUS, BUS[:2] + [stray])
+    assert audit.unexplained == ["e9"] and audit.found == 3 and audit.expected == 2 and audit.faults
+
+
+def test_a_complete_ledger_has_no_faults():
+    [audit] = audit_cases(["c1"], BUS, BUS[:2], ("referral.received",))
+    assert not audit.faults

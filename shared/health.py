@@ -8,6 +8,7 @@ from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from shared.config import settings_for
+from shared.web import api
 
 
 def check(db, amqp_uri):
@@ -41,6 +42,7 @@ class HealthEndpoint:
     health_check = HealthCheck()
 
     @http("GET", "/health")
+    @api(roles=None, scope="public")
     def health(self, request):
         report = self.health_check()
         return Response(json.dumps(report), status=200 if report["status"] == "ok" else 503,

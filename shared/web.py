@@ -8,6 +8,7 @@ import functools
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 
 import mongoengine
 
@@ -16,7 +17,7 @@ from werkzeug.wrappers import Response
 
 from shared.config import settings_for
 from shared.outages import OUTAGES
-from shared.security import api_keys
+from shared.security import access, api_keys
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +83,51 @@ def read_json(request):
     return body
 
 
-def api(roles=None):
-    """Wrap an `@http` handler: require a Bearer key with one of `roles` (None: no
-    authentication) and pass the caller on as `principal`."""
+# How far a route reaches, once the caller's role is allowed (see docs/security.md):
+SCOPES = {
+    "public": "no key needed; nothing about any case",
+    "deployment": "any valid key; facts about the deployment, none about a case",
+    "intake": "the caller's own agency, into a region the caller covers",
+    "listing": "a listing narrowed to what the caller may see (access.listing_filter)",
+    "case": "a case the caller may see (404 otherwise)",
+    "case-act": "a case the caller may see (404 otherwise) and act on (403 otherwise)",
+    "offer": "the caller's own offer, or an offer on a case in a coordinator's regions",
+    "region": "a record (a facilitator) in a region the caller covers",
+    "national": "the whole ledger, every region's cases: national auditors only",
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    roles: tuple
+    scope: str
+
+
+def api(roles=None, scope=None):
+    """Wrap an `@http` handler with its one declared authorisation policy: `roles` may call
+    it at all (None: anyone, with no key), and `scope` (a key of SCOPES) says how far they
+    reach. The caller is passed on as `principal`.
+
+    The case scopes (for a case named in the path) and the national scope are enforced
+    here, before the handler runs, through the service's `case_relation(case_id)` (a
+    CaseRelation, or None for no such case); the others are enforced by the handler,
+    which narrows what it reads to the caller (a case named in the query calls
+    `require_case` itself)."""
+    if scope not in SCOPES:
+        raise ValueError(f"a route must declare one of the scopes {sorted(SCOPES)}, not {scope!r}")
+    if (roles is None) != (scope == "public"):
+        raise ValueError("a public route takes no roles, and only a public route")
 
     def decorate(handler):
         @functools.wraps(handler)
         def wrapper(self, request, *args, **kwargs):
             try:
                 if roles is not None:
-                    kwargs["principal"] = self.auth.require(request, roles)
+                    principal = kwargs["principal"] = self.auth.require(request, roles)
+                    if scope in ("case", "case-act") and "case_id" in kwargs:
+                        require_case(principal, self.case_relation(kwargs["case_id"]), scope == "case-act")
+                    elif scope == "national":
+                        require_national(principal)
                 return handler(self, request, *args, **kwargs)
             except HttpError as error:
                 return error_response(error)
@@ -106,9 +142,24 @@ def api(roles=None):
                     {"error": "internal_error", "message": "internal error", "incident": incident}, 500
                 )
 
+        wrapper.policy = Policy(tuple(roles) if roles is not None else None, scope)
         return wrapper
 
     return decorate
+
+
+def require_case(principal, relation, to_act=False):
+    """404 for a case the caller may not see (or that does not exist), 403 for one they
+    may see but not act on."""
+    if relation is None or not access.may_see(principal, relation):
+        raise NotFound("no such case")
+    if to_act and not access.may_act(principal, relation):
+        raise Forbidden("you may see this case but not act on it")
+
+
+def require_national(principal):
+    if not principal.national:
+        raise Forbidden("this covers every region's cases: it needs a national key")
 
 
 class Authenticator(DependencyProvider):

@@ -92,18 +92,28 @@ def publish_event(amqp_uri, event, body=None):
         )
 
 
-def provision_keys(config, agency="test-police", facilitator="fac-test"):
-    """One key per role (the facilitator key is `facilitator`'s), and a referrer key of
-    another agency."""
+# the regions test keys cover: every region the test referrals and facilitators use
+TEST_REGIONS = ("south-wales", "gwent", "north-wales", "dyfed-powys")
+
+
+def provision_keys(config, agency="test-police", facilitator="fac-test", regions=TEST_REGIONS):
+    """One key per role over `regions` (the facilitator key is `facilitator`'s, the
+    auditor's national), and a referrer key of another agency."""
     api_keys.connect_identity(settings_for("identity", config))
-    keys = api_keys.issue_all(agency, "test", facilitator)
-    keys["other_agency_referrer"] = api_keys.issue("referrer", "other-agency", "test other")
+    keys = api_keys.issue_all(agency, "test", facilitator, regions)
+    keys["other_agency_referrer"] = issue_key(config, "referrer", "other-agency", "other-referrer", regions)
     return keys
 
 
-def facilitator_key(config, facilitator_id, agency="test-police"):
+def issue_key(config, role, agency, subject, regions=TEST_REGIONS, national=False, **options):
+    """One person's key (no ledger event: tests of the key events use shared.security.keys)."""
     api_keys.connect_identity(settings_for("identity", config))
-    return api_keys.issue("facilitator", agency, f"test {facilitator_id}", subject=facilitator_id)
+    return api_keys.issue(role, agency, f"test {role} {subject}", subject=subject, regions=regions,
+                          national=national, **options)[0]
+
+
+def facilitator_key(config, facilitator_id, agency="test-police"):
+    return issue_key(config, "facilitator", agency, facilitator_id)
 
 
 def disconnect_all():

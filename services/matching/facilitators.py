@@ -224,10 +224,13 @@ def get(facilitator_id):
     return collection().find_one({"_id": facilitator_id})
 
 
-def listing(region=None, active=None, limit=100, offset=0):
+def listing(region=None, active=None, limit=100, offset=0, within=None):
+    """A page of the registry: in `region`, and working in one of `within` (None: anywhere)."""
     query = {}
     if region:
         query["regions"] = region
+    elif within is not None:
+        query["regions"] = {"$in": list(within)}
     if active is not None:
         query["active"] = active
     return list(collection().find(query).sort("_id", 1).skip(offset).limit(limit))

@@ -19,6 +19,7 @@ from shared.messaging.consumer import event_consumer
 from shared.messaging.rpc import rpc
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.storage import Database
+from shared.security import access
 from shared.web import Authenticator, BadRequest, Conflict, Forbidden, NotFound, api, json_response, read_json
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,13 @@ class MatchingSettings(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.settings
+
+
+def _require_regions(principal, regions):
+    outside = sorted(r for r in regions if not principal.covers(r))
+    if outside:
+        raise Forbidden("your key does not cover every region given",
+                        fields={"regions": [f"Not covered by your key: {', '.join(outside)}."]})
 
 
 def _invalid(error):
@@ -103,10 +111,15 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
 
     # --- the facilitator registry over HTTP ---
     @http("POST", "/v1/facilitators")
-    @api(roles=("coordinator",))
+    @api(roles=("coordinator",), scope="region")
     def create_facilitator(self, request, principal):
         try:
-            doc = facilitators.create(parse(read_json(request)))
+            record = parse(read_json(request))
+        except InvalidFacilitator as error:
+            raise _invalid(error)
+        _require_regions(principal, record["regions"])
+        try:
+            doc = facilitators.create(record)
         except InvalidFacilitator as error:
             raise _invalid(error)
         except facilitators.AlreadyRegistered:
@@ -117,29 +130,31 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
                              {"Location": f"/v1/facilitators/{doc['_id']}"})
 
     @http("PATCH", "/v1/facilitators/<string:facilitator_id>")
-    @api(roles=("coordinator",))
+    @api(roles=("coordinator",), scope="region")
     def change_facilitator(self, request, facilitator_id, principal):
+        self._facilitator_for(principal, facilitator_id)
+        changes = read_json(request)
+        if isinstance(changes.get("regions"), list):
+            _require_regions(principal, [r for r in changes["regions"] if isinstance(r, str)])
         try:
-            doc = self._update(facilitator_id, read_json(request))
+            doc = self._update(facilitator_id, changes)
         except InvalidFacilitator as error:
             raise _invalid(error)
         return json_response(facilitators.view(doc))
 
     @http("POST", "/v1/facilitators/<string:facilitator_id>/deactivate")
-    @api(roles=("coordinator",))
+    @api(roles=("coordinator",), scope="region")
     def end_facilitator(self, request, facilitator_id, principal):
+        self._facilitator_for(principal, facilitator_id)
         return json_response(facilitators.view(self._deactivate(facilitator_id)))
 
     @http("GET", "/v1/facilitators/<string:facilitator_id>")
-    @api(roles=READERS)
+    @api(roles=READERS, scope="region")
     def show_facilitator(self, request, facilitator_id, principal):
-        doc = facilitators.get(facilitator_id)
-        if doc is None:
-            raise NotFound("no such facilitator")
-        return json_response(facilitators.view(doc))
+        return json_response(facilitators.view(self._facilitator_for(principal, facilitator_id)))
 
     @http("GET", "/v1/facilitators")
-    @api(roles=READERS)
+    @api(roles=READERS, scope="listing")
     def list_facilitators(self, request, principal):
         args = request.args
         errors = {}
@@ -154,12 +169,17 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
             errors["limit"] = ["limit must be 1 to 500 and offset 0 or more."]
         if errors:
             raise BadRequest("the query is not valid", fields=errors)
-        docs = facilitators.listing(args.get("region"), active, limit, offset)
+        region = args.get("region")
+        if region is not None and not principal.covers(region):
+            docs = []  # asking beyond one's regions finds nothing
+        else:
+            docs = facilitators.listing(region, active, limit, offset,
+                                        within=None if principal.national else sorted(principal.regions))
         return json_response({"facilitators": [facilitators.view(d) for d in docs], "limit": limit, "offset": offset})
 
     # --- assessments and offers over HTTP ---
     @http("POST", "/v1/cases/<string:case_id>/decision")
-    @api(roles=("coordinator",))
+    @api(roles=("coordinator",), scope="case-act")
     def decide_case(self, request, case_id, principal):
         body = read_json(request)
         errors = {}
@@ -178,7 +198,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
             raise BadRequest("the decision is not valid", fields=errors)
         try:
             assessment = workflow.decide_review(case_id, body["decision"], code, reason.strip(),
-                                                f"{principal.agency}/{principal.key_id}", self.outbox, self.matching)
+                                                principal.who, self.outbox, self.matching)
         except workflow.NotFound:
             raise NotFound("no assessment for this case")
         except workflow.InvalidTransition as error:
@@ -188,7 +208,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
         return json_response(self._assessment_view(assessment), 201)
 
     @http("GET", "/v1/cases/<string:case_id>/assessment")
-    @api(roles=READERS)
+    @api(roles=READERS, scope="case")
     def get_assessment(self, request, case_id, principal):
         assessment = latest(case_id)
         if assessment is None:
@@ -196,12 +216,11 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
         return json_response(self._assessment_view(assessment))
 
     @http("GET", "/v1/cases/<string:case_id>/assignment")
-    @api(roles=READERS + ("facilitator",))
+    @api(roles=READERS + ("facilitator",), scope="case")
     def get_assignment(self, request, case_id, principal):
         doc = assignments.get(case_id)
-        if doc is None or (principal.role == "facilitator"
-                           and principal.subject not in {s["facilitator_id"] for s in doc["slots"]}):
-            raise NotFound("no assignment for this case")  # a facilitator sees the cases offered to them
+        if doc is None:
+            raise NotFound("no assignment for this case")
         return json_response({
             "case_id": case_id, "status": doc["status"],
             "offers": [{k: s[k] for k in ("assignment_id", "role", "facilitator_id", "state", "offered_at",
@@ -209,12 +228,12 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
         })
 
     @http("POST", "/v1/assignments/<string:assignment_id>/accept")
-    @api(roles=("facilitator", "coordinator"))
+    @api(roles=("facilitator", "coordinator"), scope="offer")
     def accept_offer(self, request, assignment_id, principal):
         return self._respond(assignment_id, True, principal)
 
     @http("POST", "/v1/assignments/<string:assignment_id>/decline")
-    @api(roles=("facilitator", "coordinator"))
+    @api(roles=("facilitator", "coordinator"), scope="offer")
     def decline_offer(self, request, assignment_id, principal):
         return self._respond(assignment_id, False, principal)
 
@@ -276,9 +295,25 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
             log.warning("facilitator %s: a case was busy; the sweep will finish handing their cases on",
                         facilitator_id)
 
+    def case_relation(self, case_id):
+        return workflow.case_relation(case_id)
+
+    def _facilitator_for(self, principal, facilitator_id):
+        """The facilitator, if they work in one of the caller's regions (404 otherwise)."""
+        doc = facilitators.get(facilitator_id)
+        if doc is None or not any(principal.covers(region) for region in doc["regions"]):
+            raise NotFound("no such facilitator")
+        return doc
+
     def _respond(self, assignment_id, accepted, principal):
-        # a facilitator answers their own offers; a coordinator may record anyone's answer
+        # a facilitator answers their own offers; a coordinator records anyone's answer on a
+        # case in their regions
         acting_for = principal.subject if principal.role == "facilitator" else None
+        if acting_for is None:
+            found = assignments.by_offer(assignment_id)
+            relation = workflow.case_relation(found["_id"]) if found else None
+            if relation is None or not access.may_act(principal, relation):
+                raise NotFound("no such offer")
         try:
             doc, slot = workflow.respond(assignment_id, accepted, self.outbox, self.matching, acting_for=acting_for)
         except workflow.NotFound:

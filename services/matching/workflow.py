@@ -18,6 +18,7 @@ from services.matching.allocation import Requirement
 from services.matching.assessments import Assessment, latest, review_key
 from services.matching.assignments import Busy
 from shared.messaging.consumer import TooEarly
+from shared.security.access import CaseRelation
 
 # A second insert of a unique key: pymongo's error, or mongoengine's wrapping of it on save().
 DUPLICATE = (DuplicateKeyError, NotUniqueError)
@@ -59,6 +60,19 @@ class InvalidTransition(ValueError):
 
 def _now():
     return datetime.now(timezone.utc)
+
+
+def case_relation(case_id):
+    """What decides who may reach the case (None if matching has not seen it)."""
+    assessment = latest(case_id)
+    if assessment is None:
+        return None
+    doc = assignments.get(case_id)
+    slots = doc["slots"] if doc else []
+    return CaseRelation(
+        agency=assessment.referral.get("agency"), region=assessment.referral.get("region"),
+        offered_to=frozenset(s["facilitator_id"] for s in slots if s["state"] == "offered"),
+        held_by=frozenset(s["facilitator_id"] for s in slots if s["state"] == "accepted"))
 
 
 # --- assessment ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from nameko.web.handlers import http
 from services.notifications import workflow
 from services.notifications.contacts import Contacts
 from services.notifications.couriers import Couriers
-from services.notifications.deliveries import Delivery
+from services.notifications.deliveries import CaseDirectory, Delivery
 from services.notifications.mailer import Mailer
 from services.notifications.sms import SmsGateway
 from shared.config import settings_for
@@ -18,7 +18,8 @@ from shared.jsonlog import LogContext
 from shared.messaging.consumer import event_consumer
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.storage import Database
-from shared.web import Authenticator, BadRequest, api, json_response
+from shared.security import access
+from shared.web import Authenticator, BadRequest, api, json_response, require_case
 
 # The key under which the consumer would tell a worker which attempt it is on
 # (see docs/notifications.md); until it does, deliveries count their own attempts.
@@ -107,14 +108,23 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
     def send_due_deliveries(self):
         workflow.send_due(self._ports())
 
+    def case_relation(self, case_id):
+        """The case as notifications knows it: its agency and region (only coordinators and
+        auditors read here, so who holds it does not matter)."""
+        known = CaseDirectory.objects(case_id=case_id).only("summary").first()
+        if known is None:
+            return None
+        return access.CaseRelation(agency=known.summary.get("agency"), region=known.summary.get("region"))
+
     @http("GET", "/v1/notifications")
-    @api(roles=("coordinator", "auditor"))
+    @api(roles=("coordinator", "auditor"), scope="case")
     def list_notifications(self, request, principal):
         case_id = request.args.get("case", "")
         if not case_id or len(case_id) > 100:
             raise BadRequest("give the case id as ?case=",
                              fields={"case": ["Missing data for required field." if not case_id
                                               else "Longer than maximum length 100."]})
+        require_case(principal, self.case_relation(case_id))
         deliveries = Delivery.objects(case_id=case_id).order_by("at")
         # pseudonymous ids and codes only: no names, addresses or message text
         return json_response({"case_id": case_id, "notifications": [

@@ -10,7 +10,8 @@ from services.records.dependencies import LedgerKey, LedgerStore, configured_tim
 from services.records.params import int_param, required_param
 from shared.health import HealthEndpoint
 from shared.jsonlog import LogContext
-from shared.web import Authenticator, BadRequest, Forbidden, HttpError, NotFound, api, json_response
+from shared.security import access
+from shared.web import Authenticator, BadRequest, HttpError, NotFound, api, json_response
 
 STAFF = ("coordinator", "facilitator", "auditor")
 EVERYONE = ("referrer",) + STAFF
@@ -39,9 +40,9 @@ class RecordsService(HealthEndpoint):
             self.ledger.make_checkpoint(self.signer)
 
     @http("GET", "/v1/cases/<string:case_id>/timeline")
-    @api(roles=EVERYONE)
+    @api(roles=EVERYONE, scope="case")
     def case_timeline(self, request, case_id, principal):
-        docs = self._case(case_id, principal)
+        docs = self.ledger.case_entries(case_id)
         items = []
         for doc in docs:
             view = store.entry_view(doc)
@@ -52,9 +53,8 @@ class RecordsService(HealthEndpoint):
         return json_response({"case_id": case_id, "entries": items})
 
     @http("GET", "/v1/cases/<string:case_id>/bundle")
-    @api(roles=EVERYONE)
+    @api(roles=EVERYONE, scope="case")
     def case_bundle(self, request, case_id, principal):
-        self._case(case_id, principal)
         signed = self._checkpoint()
         docs = self.ledger.case_entries(case_id, below=signed["size"])
         if not docs:
@@ -65,7 +65,7 @@ class RecordsService(HealthEndpoint):
         return json_response(bundle.build(case_id, signed["note"], entries))
 
     @http("GET", "/v1/ledger/head")
-    @api(roles=EVERYONE)
+    @api(roles=EVERYONE, scope="deployment")
     def signed_head(self, request, principal):
         latest = self.ledger.latest_checkpoint()
         if latest is None:
@@ -73,20 +73,20 @@ class RecordsService(HealthEndpoint):
         return Response(latest["note"], mimetype="text/plain", content_type="text/plain; charset=utf-8")
 
     @http("POST", "/v1/ledger/checkpoints")
-    @api(roles=OVERSIGHT)
+    @api(roles=OVERSIGHT, scope="deployment")
     def new_checkpoint(self, request, principal):
         signed = self._checkpoint()
         return Response(signed["note"], status=201, content_type="text/plain; charset=utf-8")
 
     @http("GET", "/v1/ledger/public-key")
-    @api(roles=EVERYONE)
+    @api(roles=EVERYONE, scope="deployment")
     def public_key(self, request, principal):
         if self.signer is None:
             raise Unavailable("no ledger signing key is configured")
         return Response(str(self.signer.verifier) + "\n", content_type="text/plain; charset=utf-8")
 
     @http("GET", "/v1/ledger/proof/inclusion")
-    @api(roles=EVERYONE)
+    @api(roles=EVERYONE, scope="deployment")
     def inclusion_proof(self, request, principal):
         event_id = required_param(request, "event_id")
         head = self.ledger.head()
@@ -105,7 +105,7 @@ class RecordsService(HealthEndpoint):
         })
 
     @http("GET", "/v1/ledger/proof/consistency")
-    @api(roles=EVERYONE)
+    @api(roles=EVERYONE, scope="deployment")
     def consistency_proof(self, request, principal):
         head = self.ledger.head()
         first = int_param(request, "first", minimum=1, maximum=head.size)
@@ -119,7 +119,7 @@ class RecordsService(HealthEndpoint):
         })
 
     @http("GET", "/v1/ledger/entries")
-    @api(roles=OVERSIGHT)
+    @api(roles=("auditor",), scope="national")
     def entries(self, request, principal):
         after = int_param(request, "after", default=-1, minimum=-1)
         limit = int_param(request, "limit", default=100, minimum=1, maximum=1000)
@@ -129,7 +129,7 @@ class RecordsService(HealthEndpoint):
                               "next_after": items[-1]["seq"] if items else after})
 
     @http("GET", "/v1/ledger/verify")
-    @api(roles=OVERSIGHT)
+    @api(roles=OVERSIGHT, scope="deployment")
     def verify(self, request, principal):
         verifier = self.signer.verifier if self.signer is not None else None
         try:
@@ -138,20 +138,13 @@ class RecordsService(HealthEndpoint):
             return json_response({"valid": False, "first_bad_seq": broken.seq, "problem": str(broken)})
         return json_response({"valid": True, "entries": summary["entries"]})
 
-    def _case(self, case_id, principal):
+    def case_relation(self, case_id):
+        """The case's relation as its recorded events tell it (None: nothing recorded)."""
         docs = self.ledger.case_entries(case_id)
-        if not docs:
-            raise NotFound("no recorded events for this case")
-        if principal.role == "referrer" and not referred_by(docs, principal.agency):
-            raise Forbidden("this case belongs to another agency")
-        return docs
+        return access.relation_from_events(store.entry_view(d)["event"] for d in docs) if docs else None
 
     def _checkpoint(self):
         if self.signer is None:
             raise Unavailable("no ledger signing key is configured")
         return self.ledger.make_checkpoint(self.signer)
 
-
-def referred_by(docs, agency):
-    received = next((d for d in docs if d["event_type"] == "referral.received"), None)
-    return received is not None and store.entry_view(received)["event"]["data"]["agency"] == agency

@@ -35,6 +35,8 @@ from mongoengine import (
     StringField,
 )
 
+from shared.security import access
+
 ALIAS = "referrals"
 
 
@@ -54,7 +56,8 @@ class Case(Document):
     meta = {
         "db_alias": ALIAS,
         "collection": "cases",
-        "indexes": ["agency", "status", "region", "participants.party_id", "referrer.party_id", "deadline_notice_at"],
+        "indexes": ["agency", "status", "region", "participants.party_id", "referrer.party_id", "deadline_notice_at",
+                    "facilitators"],
     }
     case_id = StringField(primary_key=True)
     status = StringField(required=True)
@@ -75,12 +78,23 @@ class Case(Document):
     deadline_due_sent = BooleanField(default=False)
     deadline_missed_sent = BooleanField(default=False)
     victim_told_at = DateTimeField()
+    # who holds the case, followed from matching's events (never asked on a read):
+    # assignment id -> {facilitator_id, state: offered | accepted | ended}
+    staffing = DictField()
+    offered_to = ListField(StringField())     # derived from staffing: an open offer
+    held_by = ListField(StringField())        # derived from staffing: an accepted assignment
+    facilitators = ListField(StringField())   # offered_to and held_by: what a facilitator's listing reads
     version = IntField(default=0)             # of the last CaseChange applied to this document
     # a keyed hash of the body, when the case was opened with an Idempotency-Key (never the body)
     intake_fingerprint = StringField()
     outbox = ListField(DictField())
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+
+    @property
+    def relation(self):
+        return access.CaseRelation(agency=self.agency, region=self.region, offered_to=frozenset(self.offered_to),
+                                   held_by=frozenset(self.held_by))
 
     def party(self, party_id):
         if self.referrer.get("party_id") == party_id:
@@ -110,7 +124,8 @@ class ContactAccess(Document):
     party_id = StringField(required=True)
     case_id = StringField()
     purpose = StringField(required=True)
-    requester = StringField(required=True)
+    requester = StringField(required=True)    # who: a service, or a person as role:subject
+    key_id = StringField()                    # the API key a person used
     granted = BooleanField(required=True)
     reason = StringField(required=True)
     fields_released = ListField(StringField())

@@ -40,12 +40,12 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     log_context = LogContext()
 
     @http("GET", "/v1/openapi.json")
-    @api(roles=None)
+    @api(roles=None, scope="public")
     def openapi_document(self, request):
         return json_response(openapi.document())
 
     @http("POST", "/v1/referrals")
-    @api(roles=("referrer", "coordinator"))
+    @api(roles=("referrer", "coordinator"), scope="intake")
     def submit_referral(self, request, principal):
         status, payload, replayed = workflow.submit_referral(
             read_json(request), principal, request.headers.get("Idempotency-Key"), self.outbox, self.vault)
@@ -55,34 +55,37 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
         return json_response(payload, status, headers)
 
     @http("GET", "/v1/cases")
-    @api(roles=("referrer",) + STAFF)
+    @api(roles=("referrer",) + STAFF, scope="listing")
     def list_cases(self, request, principal):
         return json_response(workflow.list_cases(request.args.to_dict(), principal))
 
     @http("GET", "/v1/cases/<string:case_id>")
-    @api(roles=("referrer",) + STAFF)
+    @api(roles=("referrer",) + STAFF, scope="case")
     def get_case(self, request, case_id, principal):
         return json_response(workflow.case_view(case_id, principal, self.vault))
 
     @http("POST", "/v1/cases/<string:case_id>/transitions")
-    @api(roles=CASEWORKERS)
+    @api(roles=CASEWORKERS, scope="case-act")
     def transition_case(self, request, case_id, principal):
         return json_response(workflow.transition_case(case_id, read_json(request), principal, self.outbox))
 
     @http("POST", "/v1/cases/<string:case_id>/consents")
-    @api(roles=CASEWORKERS)
+    @api(roles=CASEWORKERS, scope="case-act")
     def record_consent(self, request, case_id, principal):
         return json_response(workflow.record_consent(case_id, read_json(request), principal, self.outbox), 201)
 
     @http("POST", "/v1/cases/<string:case_id>/participants/<string:party_id>/erasure")
-    @api(roles=("coordinator",))
+    @api(roles=("coordinator",), scope="case-act")
     def erase_participant(self, request, case_id, party_id, principal):
         return json_response(workflow.erase_participant(case_id, party_id, principal, self.outbox))
 
     @http("GET", "/v1/cases/<string:case_id>/access-log")
-    @api(roles=("coordinator", "auditor"))
+    @api(roles=("coordinator", "auditor"), scope="case")
     def access_log(self, request, case_id, principal):
         return json_response(workflow.access_log(case_id, principal))
+
+    def case_relation(self, case_id):
+        return workflow.case_relation(case_id)
 
     @rpc
     def get_contact(self, party_id, purpose, requester):

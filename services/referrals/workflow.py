@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, views
 from services.referrals.cases import Case, ContactAccess, utcnow
+from shared.security import access
 from shared.web import BadRequest, Conflict, Forbidden, NotFound
 
 # mongoengine reports a unique-key clash as NotUniqueError, pymongo as DuplicateKeyError
@@ -31,7 +32,8 @@ CONDITIONAL_RETRIES = 30
 
 
 def who(principal):
-    return f"{principal.role}:{principal.key_id}"
+    """The person acting, as case histories and the access log name them (pseudonymously)."""
+    return principal.who
 
 
 # --- intake ---------------------------------------------------------------------
@@ -50,6 +52,9 @@ def submit_referral(body, principal, idempotency_key, outbox, vault):
         referral = intake.parse(body, principal.agency)
     except intake.InvalidReferral as invalid:
         raise BadRequest("the referral is not valid", fields=invalid.errors)
+    if not principal.covers(referral.region):
+        raise Forbidden("your key does not cover this region", fields={
+            "region": ["Not one of the regions your key covers."]})
     if idempotency_key is None:
         create_case(referral, outbox, vault)
         return 201, accepted(referral.case_id), False
@@ -102,25 +107,33 @@ def valid_case_id(case_id):
     return case_id
 
 
-def case_for(case_id, principal):
+def case_for(case_id):
+    """The case, for a route whose policy has already judged the caller's relation to it."""
     case = cases.load(valid_case_id(case_id))
     if case is None:
         raise NotFound("no such case")
-    if principal.role == "referrer" and case.agency != principal.agency:
-        raise Forbidden("this case belongs to another agency")
     return case
 
 
+def case_relation(case_id):
+    """What decides who may reach the case (None: no such case)."""
+    if not intake.CASE_ID.match(case_id or ""):
+        return None
+    case = cases.load(case_id)
+    return case.relation if case is not None else None
+
+
 def case_view(case_id, principal, vault):
-    case = case_for(case_id, principal)
-    if not views.sees_personal_data(principal.role, case.status, case.held_from):
+    case = case_for(case_id)
+    if not access.sees_personal_data(principal, case.relation):
         return views.detail(case)
     personal = {}
     for party in [dict(case.referrer, role="referrer")] + list(case.participants):
         data = cases.unseal(vault, party["party_id"], party.get("sealed"))
         personal[party["party_id"]] = data
         log_access(party["party_id"], case.case_id, "case_view", who(principal), data is not None,
-                   "granted" if data is not None else "personal_data_erased", sorted(data or {}))
+                   "granted" if data is not None else "personal_data_erased", sorted(data or {}),
+                   key_id=principal.key_id)
     record = cases.unseal(vault, case.sensitive["owner_id"], case.sensitive.get("sealed"))
     return views.detail(case, personal, record)
 
@@ -130,11 +143,12 @@ def list_cases(args, principal):
         query = views.CaseQuerySchema().load(args)
     except Exception as exc:  # a marshmallow ValidationError
         raise BadRequest("the query is not valid", fields=getattr(exc, "messages", {}))
-    if principal.role == "referrer":
-        if query.get("agency", principal.agency) != principal.agency:
-            raise Forbidden("a referrer sees only its own agency's cases")
-        query["agency"] = principal.agency
     filters = {k: query[k] for k in ("status", "agency", "region") if k in query}
+    for field, allowed in access.listing_filter(principal).items():
+        # the caller's reach narrows whatever they asked for; asking beyond it finds nothing
+        if field in filters:
+            allowed = [filters.pop(field)] if filters[field] in allowed else []
+        filters[f"{field}__in"] = allowed
     found = Case.objects(**filters).order_by("-created_at", "case_id")
     total = found.count()
     page = found.skip(query["offset"]).limit(query["limit"])
@@ -145,17 +159,18 @@ def list_cases(args, principal):
 
 
 def access_log(case_id, principal):
-    case = case_for(case_id, principal)
+    case = case_for(case_id)
     return {"case_id": case.case_id, "entries": [
-        {"party_id": a.party_id, "purpose": a.purpose, "requester": a.requester, "granted": a.granted,
+        {"party_id": a.party_id, "purpose": a.purpose, "requester": a.requester, "key_id": a.key_id,
+         "granted": a.granted,
          "reason": a.reason, "fields_released": list(a.fields_released), "at": a.at.isoformat()}
         for a in ContactAccess.objects(case_id=case.case_id).order_by("at")
     ]}
 
 
-def log_access(party_id, case_id, purpose, requester, granted, reason, fields, correlationid=None):
-    ContactAccess(party_id=party_id, case_id=case_id, purpose=purpose, requester=requester, granted=granted,
-                  reason=reason, fields_released=fields, correlationid=correlationid).save()
+def log_access(party_id, case_id, purpose, requester, granted, reason, fields, correlationid=None, key_id=None):
+    ContactAccess(party_id=party_id, case_id=case_id, purpose=purpose, requester=requester, key_id=key_id,
+                  granted=granted, reason=reason, fields_released=fields, correlationid=correlationid).save()
 
 
 # --- changes --------------------------------------------------------------------
@@ -167,9 +182,10 @@ class KeptChanging(Exception):
 def change_case(case_id, decide, by, outbox, principal=None):
     """Load the case, let `decide(case)` return (state, events, result) or raise, and
     record that as the case's next version; if another writer made that version first,
-    load again and decide again. Returns `result`."""
+    load again and decide again. Returns `result`. (A request's caller was judged by its
+    route's policy; `principal` only makes an unknown case a 404.)"""
     for _ in range(CONDITIONAL_RETRIES):
-        case = case_for(case_id, principal) if principal else cases.load(case_id)
+        case = case_for(case_id) if principal else cases.load(case_id)
         if case is None:
             raise LookupError(f"case {case_id} is not known to referrals")
         state, events, result = decide(case)
@@ -220,14 +236,25 @@ def transition_case(case_id, body, principal, outbox):
 
 
 def advance_for_event(event, outbox):
-    """Move a case forward on one of matching's events; nothing if it already has."""
+    """Follow one of matching's events: move the case forward (nothing if it already has
+    moved) and note who is offered or holds it."""
     by = f"event:{event['id']}"
 
     def decide(case):
         step = lifecycle.advance_for_event(case.status, event["type"], event["data"])
-        return (None, None, None) if step is None else (*status_change(case, step, by), step)
+        state, events = status_change(case, step, by) if step is not None else ({}, [])
+        staffing = access.follow_staffing(dict(case.staffing or {}), event["type"], event["data"])
+        if staffing != (case.staffing or {}):
+            state.update(staffing_state(staffing))
+        return (state, events, step) if state else (None, None, None)
 
     return change_case(event["data"]["case_id"], decide, by, outbox)
+
+
+def staffing_state(staffing):
+    offered, held = access.holders(staffing)
+    return {"staffing": staffing, "offered_to": sorted(offered), "held_by": sorted(held),
+            "facilitators": sorted(offered | held)}
 
 
 def note_victim_told(event, outbox):

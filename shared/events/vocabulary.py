@@ -39,7 +39,11 @@ RECIPIENT_ROLES = ("referrer", "facilitator") + ROLES
 
 # field validators shared by the event schemas
 ID = validate.Length(min=1, max=100)
-CODE = validate.Regexp(r"^[a-z0-9][a-z0-9_.-]*$")
+CODE_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+CODE = validate.Regexp(CODE_PATTERN)
+# a person's pseudonymous subject id (an API key's holder, a facilitator id)
+SUBJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+SUBJECT = validate.Regexp(SUBJECT_PATTERN)
 
 # The case lifecycle of DOMAIN.md; ON_HOLD and CLOSED can be entered from several states.
 CASE_STATUSES = (

@@ -7,6 +7,9 @@ declared with the same arguments and nameko never publishes into the void.
 from kombu import Connection, Exchange, Queue, binding
 
 SERVICES = ("referrals", "matching", "notifications", "records")
+# Everything that publishes events: the services, and the identity store's key
+# administration (shared.security.keys), which announces keys issued and revoked.
+PRODUCERS = SERVICES + ("identity",)
 
 # Redeliveries the broker allows a message that keeps killing its consumer before
 # it dead-letters it; handler errors are counted and retried by the consumer itself.
@@ -50,7 +53,7 @@ NOTIFICATIONS_CONSUMERS = {
 }
 
 RECORDS_CONSUMERS = {
-    ("records", "ledger"): [(service, "#") for service in SERVICES],
+    ("records", "ledger"): [(producer, "#") for producer in PRODUCERS],
 }
 
 CONSUMERS = {**REFERRALS_CONSUMERS, **MATCHING_CONSUMERS, **NOTIFICATIONS_CONSUMERS, **RECORDS_CONSUMERS}
@@ -118,8 +121,9 @@ def retry_queue(queue_name, delay_seconds):
 def all_entities(retry_delays=()):
     """Everything to declare, exchanges before the queues bound to them."""
     entities = []
+    entities += [events_exchange(producer) for producer in PRODUCERS]
     for service in SERVICES:
-        entities += [events_exchange(service), dead_letter_exchange(service), dead_letter_queue(service)]
+        entities += [dead_letter_exchange(service), dead_letter_queue(service)]
     for service, consumer in CONSUMERS:
         queue = consumer_queue(service, consumer)
         entities.append(queue)

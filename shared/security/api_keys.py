@@ -1,84 +1,166 @@
-"""API keys: one per agency and role, stored only as a SHA-256 hash. A facilitator's
-key also names the facilitator it belongs to (`subject`), so they act on their own
-offers only.
+"""API keys: each belongs to one person, and says what they may reach.
 
-Keys are 256-bit random tokens, so a plain SHA-256 is a sound one-way store (a slow
-password hash buys nothing against a search space that large). Every service's HTTP
-API reads the same identity database, so a key works on all of them alike.
+A key names its holder by a pseudonymous subject id (a facilitator's key names their
+facilitator id), one role, one organisation (agency) and the regions it covers; an
+auditor's key may instead be national. Keys expire, and can be revoked and rotated.
+Only a SHA-256 hash of a key is stored: keys are 256-bit random tokens, so a plain
+hash is a sound one-way store (a slow password hash buys nothing against a search
+space that large).
+
+Issuing and revoking a key is announced as `key.issued` / `key.revoked` (no key, no
+hash, no name) through the identity store's own outbox: the event is saved in the key's
+document in the same write, then published to the `identity.events` exchange, whose
+events the ledger records. `shared.security.keys` is the command line for all this.
 """
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import mongoengine
-from mongoengine import BooleanField, DateTimeField, Document, StringField
+from bson import ObjectId
+from mongoengine import BooleanField, DateTimeField, Document, ListField, StringField
+
+from shared.events.vocabulary import CODE_PATTERN, SUBJECT_PATTERN
 
 ROLES = ("referrer", "coordinator", "facilitator", "auditor")
 IDENTITY_ALIAS = "identity"
 KEY_PREFIX = "amk_"
+DEFAULT_LIFETIME = timedelta(days=90)
+MAX_LIFETIME = timedelta(days=366)
+
+
+class KeyRefused(ValueError):
+    """A key that cannot be issued as asked (the message says why)."""
 
 
 class ApiKey(Document):
     meta = {
         "db_alias": IDENTITY_ALIAS,
         "collection": "api_keys",
-        "indexes": [{"fields": ["key_hash"], "unique": True}],
+        "indexes": [{"fields": ["key_hash"], "unique": True}, "subject"],
     }
     key_hash = StringField(required=True)
     role = StringField(required=True, choices=ROLES)
-    agency = StringField(required=True, regex=r"^[a-z0-9][a-z0-9_.-]*$")
+    agency = StringField(required=True, regex=CODE_PATTERN)
     label = StringField(required=True, max_length=200)
-    # whose key it is, where the role acts for one person: the facilitator_id of a facilitator key
-    subject = StringField(regex=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+    # whose key it is: a pseudonymous person id (a facilitator key: the facilitator's id)
+    subject = StringField(regex=SUBJECT_PATTERN)
+    regions = ListField(StringField(regex=CODE_PATTERN))
+    national = BooleanField(default=False)  # an auditor seeing every region
     active = BooleanField(default=True)
     created_at = DateTimeField(default=lambda: datetime.now(timezone.utc))
+    issued_by = StringField()
+    expires_at = DateTimeField()
+    revoked_at = DateTimeField()
+    revoked_by = StringField()
+    revoke_reason = StringField()
+    replaces = StringField()      # the key id this one rotated out
+    replaced_by = StringField()   # the key id that rotated this one out
+    outbox = ListField(mongoengine.DictField())
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: their role, the agency whose key they hold and, for a facilitator,
-    which facilitator they are."""
+    """Who is calling: a person (subject) acting in a role, for an agency, over regions."""
     role: str
     agency: str
     key_id: str
     subject: str = None
+    regions: frozenset = frozenset()
+    national: bool = False
+
+    def covers(self, region):
+        """Whether this person's regions include `region`."""
+        return self.national or region in self.regions
+
+    @property
+    def who(self):
+        """How the person is named in access logs and case histories: pseudonymous."""
+        return f"{self.role}:{self.subject}"
 
 
 def hash_key(key):
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-# roles whose keys belong to one person, named by the key's subject
-PERSONAL_ROLES = ("facilitator",)
+def _now():
+    return datetime.now(timezone.utc)
 
 
-def issue(role, agency, label, subject=None):
-    """Create a key; the plain key is returned once and never stored. A facilitator key
-    must name its facilitator."""
-    if role in PERSONAL_ROLES and not subject:
-        raise ValueError(f"a {role} key must name whose it is (subject)")
+def _aware(moment):
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def check_request(role, agency, subject, regions, national):
+    """Why a key with these attributes may not be issued, or None."""
+    if role not in ROLES:
+        return f"role must be one of {', '.join(ROLES)}"
+    if not re.match(CODE_PATTERN, agency or ""):
+        return "agency must be a code (lower-case letters, digits, '-', '_' or '.')"
+    if not subject or not re.match(SUBJECT_PATTERN, subject):
+        return "every key belongs to one person: give their pseudonymous subject id"
+    if any(not re.match(CODE_PATTERN, r) for r in regions):
+        return "regions must be codes (lower-case letters, digits, '-', '_' or '.')"
+    if national and role != "auditor":
+        return "only an auditor's key may be national"
+    if not national and not regions:
+        return "a key must cover at least one region (or, for an auditor, be national)"
+    return None
+
+
+def issue(role, agency, label, subject=None, regions=(), national=False, by="operator:unknown",
+          lifetime=DEFAULT_LIFETIME, replaces=None, events=None):
+    """Create a key and return (the plain key, its record); the plain key is shown once
+    and never stored. `events(record)` gives the events to keep in the key's outbox,
+    saved in the same insert as the key (see `shared.security.keys`)."""
+    problem = check_request(role, agency, subject, list(regions), national)
+    if problem:
+        raise KeyRefused(problem)
+    if not timedelta(0) < lifetime <= MAX_LIFETIME:
+        raise KeyRefused(f"a key lives at most {MAX_LIFETIME.days} days")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    ApiKey(key_hash=hash_key(key), role=role, agency=agency, label=label, subject=subject).save()
-    return key
+    record = ApiKey(id=ObjectId(), key_hash=hash_key(key), role=role, agency=agency, label=label,
+                    subject=subject, regions=sorted(set(regions)), national=national, issued_by=by,
+                    expires_at=_now() + lifetime, replaces=replaces)
+    record.outbox = list(events(record)) if events else []
+    record.save(force_insert=True)
+    return key, record
 
 
-def issue_all(agency, label, facilitator):
-    """One key per role for `agency`, the facilitator key being `facilitator`'s."""
-    return {role: issue(role, agency, f"{label} {role}", subject=facilitator if role in PERSONAL_ROLES else None)
+# the subject of each role's development and test key, where the role has no person in mind
+DEV_SUBJECTS = {"referrer": "dev-referrer", "coordinator": "dev-coordinator", "auditor": "dev-auditor"}
+
+
+def issue_all(agency, label, facilitator, regions, issue_one=None):
+    """One key per role for `agency` over `regions`: the facilitator key is `facilitator`'s,
+    the others belong to each role's development person; the auditor's is national, so
+    that it reads the whole ledger. `issue_one(role, subject, national)` issues a key (by
+    default `issue`, which announces nothing)."""
+    issue_one = issue_one or (lambda role, subject, national: issue(
+        role, agency, f"{label} {role}", subject=subject, regions=regions, national=national)[0])
+    return {role: issue_one(role, facilitator if role == "facilitator" else DEV_SUBJECTS[role], role == "auditor")
             for role in ROLES}
 
 
-def lookup(key):
-    """The Principal for a presented key, or None if it is unknown or revoked."""
+def lookup(key, now=None):
+    """The Principal for a presented key, or None if it is malformed, unknown, expired or
+    revoked (the caller is not told which)."""
     if not key or not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
-    record = ApiKey.objects(key_hash=hash_key(key), active=True).first()
-    if record is None:
+    record = ApiKey.objects(key_hash=hash_key(key)).first()
+    if record is None or not usable(record, now):
         return None
-    if record.role in PERSONAL_ROLES and not record.subject:
-        return None  # a personal key that names nobody cannot act for anyone
-    return Principal(role=record.role, agency=record.agency, key_id=str(record.pk), subject=record.subject)
+    return Principal(role=record.role, agency=record.agency, key_id=str(record.pk), subject=record.subject,
+                     regions=frozenset(record.regions or ()), national=bool(record.national))
+
+
+def usable(record, now=None):
+    now = now or _now()
+    if not record.active or record.revoked_at is not None or not record.subject:
+        return False  # a key that names nobody (issued before keys named people) acts for nobody
+    return record.expires_at is not None and _aware(record.expires_at) > now
 
 
 def connect_identity(settings):

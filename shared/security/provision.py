@@ -1,11 +1,14 @@
 """Provision one development API key per role and write them to a JSON file.
 
     python -m shared.security.provision --out var/dev-keys.json [--agency dev-police] [--facilitator fac-0001]
+        [--region south-wales --region gwent ...]
 
-The facilitator key belongs to one facilitator (--facilitator), and acts on their offers only.
+Each key belongs to a development person (the facilitator key to facilitator
+`--facilitator`, which acts on their own offers only) and covers the demo's regions.
+Keys are issued through `shared.security.keys`, so their issue is in the ledger.
 
-Run again, it leaves an existing key file alone, so the keys stay stable across
-restarts of the demo.
+Run again, it leaves a key file alone while all its keys still work, so the keys stay
+stable across restarts of the demo.
 """
 import eventlet
 
@@ -18,6 +21,9 @@ import sys  # noqa: E402
 
 from shared.config import settings_for  # noqa: E402
 from shared.security import api_keys  # noqa: E402
+from shared.security.keys import PRODUCER, Keys, _relay  # noqa: E402
+
+DEMO_REGIONS = ("south-wales", "gwent", "north-wales", "dyfed-powys")
 
 
 def keys_valid(path, facilitator):
@@ -37,17 +43,23 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     parser.add_argument("--agency", default="dev-police")
     parser.add_argument("--facilitator", default="fac-0001", help="whose the facilitator key is")
+    parser.add_argument("--region", action="append", default=None, help="a region the keys cover (repeatable)")
     args = parser.parse_args(argv)
-    api_keys.connect_identity(settings_for("identity"))
+    admin = Keys(settings_for(PRODUCER))
     if keys_valid(args.out, args.facilitator):
         print(f"development keys already in {args.out}")
+        _relay(admin)
         return 0
-    keys = api_keys.issue_all(args.agency, "development", args.facilitator)
+    regions = args.region or list(DEMO_REGIONS)
+    keys = api_keys.issue_all(args.agency, "development", args.facilitator, regions, issue_one=lambda role, subject, national:
+                              admin.issue(role, args.agency, subject, regions, national, by="operator:bootstrap",
+                                          label=f"development {role}")[0])
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(keys, handle, indent=2)
     print(f"wrote development keys for {', '.join(keys)} to {args.out}")
+    _relay(admin)
     return 0
 
 

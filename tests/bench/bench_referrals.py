@@ -108,7 +108,8 @@ def main(seconds, clients):
         env = dict(os.environ, AMQP_URI=amqp_uri, MONGO_URI=MONGO_URI, AMENDS_DB_PREFIX=prefix,
                    AMENDS_MASTER_KEY=new_master_key(), PYTHONPATH=ROOT, LOG_LEVEL="WARNING")
         api_keys.connect_identity(settings_for("identity", {"MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": prefix}))
-        key = api_keys.issue("referrer", "bench-police", "bench referrer")
+        key, _ = api_keys.issue("referrer", "bench-police", "bench referrer", subject="bench-referrer",
+                                regions=["south-wales", "gwent", "north-wales", "dyfed-powys"])
         referrals_port, baseline_port = free_port(), free_port()
         env["REFERRALS_HTTP_ADDRESS"] = f"127.0.0.1:{referrals_port}"
         processes.append(start("services.referrals.service:ReferralsService", "services/referrals/config.yaml",

@@ -1,27 +1,94 @@
-"""API keys in the identity store (real FerretDB): a facilitator's key names its owner."""
-import mongoengine
+"""API keys belong to people, expire, and can be revoked and rotated; each issue and
+revocation is announced for the ledger (real FerretDB and RabbitMQ)."""
+import json
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from shared.config import settings_for
-from shared.security import api_keys
+from shared.messaging import topology
+from shared.security import api_keys, keys as key_admin
+from shared.security.api_keys import KeyRefused
+from tests.conftest import MONGO_URI
+from tests.support import Tap, disconnect_all
 
 
 @pytest.fixture
-def identity(db_prefix):
-    api_keys.connect_identity(settings_for("identity", {"MONGO_URI": "mongodb://127.0.0.1:27017/",
-                                                       "AMENDS_DB_PREFIX": db_prefix}))
-    yield api_keys.ApiKey._get_collection()
-    mongoengine.disconnect(api_keys.IDENTITY_ALIAS)
+def admin(amqp_uri, db_prefix, monkeypatch):
+    for name, value in (("AMQP_URI", amqp_uri), ("MONGO_URI", MONGO_URI), ("AMENDS_DB_PREFIX", db_prefix),
+                        ("AMENDS_REGION", "test")):
+        monkeypatch.setenv(name, value)
+    topology.declare(amqp_uri)
+    tap = Tap(amqp_uri, [("identity", "#")], name=f"keys-tap-{db_prefix}")
+    yield key_admin.Keys(settings_for("identity")), tap
+    tap.close()
+    disconnect_all()
 
 
-def test_a_facilitator_key_names_its_facilitator_and_one_that_names_nobody_is_refused(identity):
-    with pytest.raises(ValueError, match="subject"):
-        api_keys.issue("facilitator", "test-police", "nobody's")
-    key = api_keys.issue("facilitator", "test-police", "fac-a's", subject="fac-a")
-    assert api_keys.lookup(key).subject == "fac-a"
-    coordinator = api_keys.issue("coordinator", "test-police", "coordinator")
-    assert api_keys.lookup(coordinator).role == "coordinator" and api_keys.lookup(coordinator).subject is None
-    # a facilitator key stored before keys named their owner acts for nobody
-    identity.update_one({"key_hash": api_keys.hash_key(key)}, {"$unset": {"subject": ""}})
+def test_a_key_belongs_to_one_person_and_covers_regions(admin):
+    keys, _ = admin
+    for role, subject, regions, national, fault in (
+            ("facilitator", None, ["gwent"], False, "person"),
+            ("coordinator", "coord-1", [], False, "region"),
+            ("coordinator", "coord-1", ["gwent"], True, "auditor"),
+            ("referrer", "ref-1", ["Gwent!"], False, "codes")):
+        with pytest.raises(KeyRefused, match=fault):
+            keys.issue(role, "gwent-police", subject, regions, national)
+    key, record = keys.issue("coordinator", "gwent-rj", "coord-7", ["gwent", "south-wales"])
+    principal = api_keys.lookup(key)
+    assert (principal.subject, principal.role, principal.agency, principal.regions, principal.national) == (
+        "coord-7", "coordinator", "gwent-rj", frozenset({"gwent", "south-wales"}), False)
+    stored = api_keys.ApiKey._get_collection().find_one({"_id": record.pk})
+    assert key not in json.dumps(stored, default=str) and stored["key_hash"] == api_keys.hash_key(key)
+
+
+def test_issue_revoke_and_rotate_reach_the_bus_without_the_key(admin):
+    keys, tap = admin
+    key, record = keys.issue("facilitator", "rj-hub", "fac-9", ["gwent"], by="operator:test")
+    new_key, new_record = keys.rotate(str(record.pk), by="operator:test")
+    assert api_keys.lookup(key) is None and api_keys.lookup(new_key).subject == "fac-9"
+    assert keys.revoke(str(new_record.pk), by="operator:test", reason="left_post")
+    assert api_keys.lookup(new_key) is None
+    assert not keys.revoke(str(new_record.pk), by="operator:test")  # once only
+    assert keys.rotate(str(new_record.pk), by="operator:test") is None  # a revoked key is not rotated
+    assert keys.relay() == 4
+    seen = tap.drain()
+    assert sorted((e["type"], e["data"]["key_id"], e["data"]["reason"] or "") for e in seen) == sorted([
+        ("key.issued", str(record.pk), ""), ("key.issued", str(new_record.pk), "rotated"),
+        ("key.revoked", str(record.pk), "rotated"), ("key.revoked", str(new_record.pk), "left_post")])
+    assert all(e["data"]["subject"] == "fac-9" and e["data"]["by"] == "operator:test"
+               and e["source"] == "/amends/test/identity" for e in seen)
+    rotated_in = next(e for e in seen if e["type"] == "key.issued" and e["data"]["key_id"] == str(new_record.pk))
+    assert rotated_in["data"]["related_key_id"] == str(record.pk)
+    assert key not in json.dumps(seen) and new_key not in json.dumps(seen)
+    assert keys.relay() == 0  # nothing is sent twice
+
+
+def test_an_expired_key_and_one_naming_nobody_are_refused(admin):
+    keys, _ = admin
+    key, record = keys.issue("referrer", "gwent-police", "ref-3", ["gwent"], days=1)
+    assert api_keys.lookup(key) is not None
+    assert api_keys.lookup(key, now=datetime.now(timezone.utc) + timedelta(days=2)) is None
+    collection = api_keys.ApiKey._get_collection()
+    collection.update_one({"_id": record.pk}, {"$unset": {"subject": ""}})  # as keys issued before people
     assert api_keys.lookup(key) is None
-    assert api_keys.lookup(coordinator) is not None
+    with pytest.raises(KeyRefused):
+        keys.issue("referrer", "gwent-police", "ref-4", ["gwent"], days=400)
+
+
+def test_the_command_line_issues_lists_and_revokes(admin, capsys):
+    keys, tap = admin
+    assert key_admin.main(["issue", "--role", "auditor", "--agency", "hmicfrs", "--subject", "aud-1",
+                           "--national", "--by", "operator:cli"]) == 0
+    printed = capsys.readouterr().out
+    key = printed.strip().splitlines()[-1]
+    key_id = printed.split()[2].rstrip(";")
+    assert api_keys.lookup(key).national
+    assert key_admin.main(["list", "--agency", "hmicfrs"]) == 0
+    listed = capsys.readouterr().out
+    assert key_id in listed and "aud-1" in listed and key not in listed
+    assert key_admin.main(["revoke", key_id, "--reason", "compromised"]) == 0
+    assert api_keys.lookup(key) is None
+    assert key_admin.main(["revoke", key_id]) == 2
+    assert key_admin.main(["issue", "--role", "referrer", "--agency", "x", "--subject", "r-1"]) == 2  # no region
+    assert [e["type"] for e in tap.drain()] == ["key.issued", "key.revoked"]

@@ -19,13 +19,16 @@ DELIVERY_LIMIT = 10
 # (service, consumer) -> the (producing service, routing key) pairs it listens to.
 
 REFERRALS_CONSUMERS = {
-    # the case status follows matching's progress; a notification to the harmed person
+    # the case status follows matching's progress, and who is offered or holds the case
+    # (which decides what a facilitator may see); a notification to the harmed person
     # meets the Victims' Code clock
     ("referrals", "case_status"): [
         ("matching", "case.assessed"),
         ("matching", "case.needs_review"),
         ("matching", "facilitator.assigned"),
         ("matching", "assignment.accepted"),
+        ("matching", "assignment.declined"),
+        ("matching", "facilitator.released"),
         ("matching", "assignment.waitlisted"),
         ("notifications", "notification.sent"),
     ],

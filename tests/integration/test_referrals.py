@@ -31,12 +31,12 @@ def test_a_referral_is_stored_and_announced_in_one_write(run_services, amqp_uri,
         text = str(raw)
         for value in ("Sian Jones", "Liam Evans", "dafydd.morgan@police.example", "SWP/26/104455"):
             assert value not in text
-        # the case is visible to its agency, not to another
+        # the case is visible to its agency; to another, it does not exist
         mine = requests.get(f"{url}/v1/cases/{case_id}", headers={"Authorization": f"Bearer {keys['referrer']}"})
         theirs = requests.get(f"{url}/v1/cases/{case_id}",
                               headers={"Authorization": f"Bearer {keys['other_agency_referrer']}"})
         assert mine.status_code == 200 and mine.json()["status"] == "RECEIVED"
-        assert theirs.status_code == 403
+        assert theirs.status_code == 404
         tap.close()
 
 

@@ -133,8 +133,17 @@ def test_a_key_belongs_to_its_agency_and_bad_keys_are_named(api):
 
 # --- the authorisation matrix ---------------------------------------------------
 
+def hold(api, case_id, facilitator_id="fac-test", assignment_id="as-1"):
+    """Matching's events: `facilitator_id` is offered the case and accepts it."""
+    for event_type in ("facilitator.assigned", "assignment.accepted"):
+        publish_event(api.config["AMQP_URI"], matching_event(event_type, case_id, facilitator_id=facilitator_id,
+                                                             assignment_id=assignment_id))
+    wait_until(lambda: facilitator_id in (api.case(case_id).held_by or []))
+
+
 def test_every_role_against_every_endpoint(api):
     case_id = api.refer()
+    hold(api, case_id)  # the test facilitator holds the case
     case = api.case(case_id)
     harmed, harmer = case.participants[0]["party_id"], case.participants[1]["party_id"]
     consent = {"participant_id": harmed, "scope": "participation", "granted": True}
@@ -144,11 +153,11 @@ def test_every_role_against_every_endpoint(api):
         ("GET", f"/v1/cases/{case_id}", dict, set(ROLES), 200),
         ("POST", f"/v1/cases/{case_id}/consents", lambda: {"json": consent}, {"coordinator", "facilitator"}, 201),
         ("GET", f"/v1/cases/{case_id}/access-log", dict, {"coordinator", "auditor"}, 200),
-        # RECEIVED -> TRIAGE once, then TRIAGE -> CONTACTING: each allowed role makes a legal move
+        # ALLOCATED -> PREPARATION once, then PREPARATION -> INTERVENTION: each allowed role makes a legal move
         ("POST", f"/v1/cases/{case_id}/transitions", None, {"coordinator", "facilitator"}, 200),
         ("POST", f"/v1/cases/{case_id}/participants/{harmer}/erasure", dict, {"coordinator"}, 200),
     ]
-    moves = iter(["TRIAGE", "CONTACTING"])
+    moves = iter(["PREPARATION", "INTERVENTION"])
     results = {}
     for method, path, kwargs, allowed, ok in endpoints:
         for role in ROLES:
@@ -164,31 +173,46 @@ def test_every_role_against_every_endpoint(api):
         assert api.call(method, path, None, **extra).status_code == 401
         assert api.call(method, path, "amk_unknown", **extra).status_code == 401
     assert len(results) == len(endpoints) * len(ROLES)
-    # another agency's referrer may not see this case, nor list it
-    assert api.call("GET", f"/v1/cases/{case_id}", "other_agency_referrer").status_code == 403
+    # another agency's referrer may not see this case (it does not exist for them), nor list it
+    assert api.call("GET", f"/v1/cases/{case_id}", "other_agency_referrer").status_code == 404
     assert api.call("GET", "/v1/cases", "other_agency_referrer").json()["total"] == 0
-    assert api.call("GET", "/v1/cases?agency=test-police", "other_agency_referrer").status_code == 403
+    assert api.call("GET", "/v1/cases?agency=test-police", "other_agency_referrer").json()["total"] == 0
     assert api.call("GET", "/v1/openapi.json", None).status_code == 200
 
 
 def test_personal_data_goes_only_to_roles_that_need_it(api):
     case_id = api.refer()
-    views = {role: api.call("GET", f"/v1/cases/{case_id}", role).json() for role in ROLES}
-    for role in ("referrer", "facilitator", "auditor"):
-        text = str(views[role])
+    views = {role: api.call("GET", f"/v1/cases/{case_id}", role) for role in ROLES}
+    assert views["facilitator"].status_code == 404  # offered nothing, holding nothing: no such case
+    for role in ("referrer", "auditor"):
+        text = views[role].text
         assert "Sian Jones" not in text and "SWP/26/104455" not in text and "personal_data" not in text, role
-    coordinator = views["coordinator"]
+    coordinator = views["coordinator"].json()
     assert coordinator["participants"][0]["personal_data"]["name"] == "Sian Jones"
     assert coordinator["record"]["crime_reference"] == "SWP/26/104455"
-    # the coordinator's read is in the access log, one entry per person
+    # the coordinator's read is in the access log, one entry per person, naming the person
     log = api.call("GET", f"/v1/cases/{case_id}/access-log", "auditor").json()["entries"]
     assert {e["purpose"] for e in log} == {"case_view"} and len(log) == 3
-    assert all(e["requester"].startswith("coordinator:") for e in log)
-    # once a facilitator has accepted, the facilitator sees it too
-    publish_event(api.config["AMQP_URI"], matching_event("assignment.accepted", case_id))
-    wait_until(lambda: api.case(case_id).status == "ALLOCATED")
+    assert {e["requester"] for e in log} == {"coordinator:dev-coordinator"} and all(e["key_id"] for e in log)
+    # another facilitator accepts the case: the test facilitator still cannot see it
+    hold(api, case_id, facilitator_id="fac-1", assignment_id="as-other")
+    assert api.call("GET", f"/v1/cases/{case_id}", "facilitator").status_code == 404
+    # an open offer shows the case without personal data; accepting it shows personal data
+    publish_event(api.config["AMQP_URI"], matching_event("facilitator.assigned", case_id, facilitator_id="fac-test",
+                                                         assignment_id="as-mine"))
+    wait_until(lambda: "fac-test" in (api.case(case_id).offered_to or []))
+    offered = api.call("GET", f"/v1/cases/{case_id}", "facilitator")
+    assert offered.status_code == 200 and "Liam Evans" not in offered.text and "personal_data" not in offered.text
+    assert api.call("POST", f"/v1/cases/{case_id}/transitions", "facilitator",
+                    json={"to": "ON_HOLD", "reason": "awaiting_sentence"}).status_code == 403
+    hold(api, case_id, assignment_id="as-mine")
     assert api.call("GET", f"/v1/cases/{case_id}", "facilitator").json()["participants"][1][
         "personal_data"]["name"] == "Liam Evans"
+    # released from it, they see nothing again
+    publish_event(api.config["AMQP_URI"], matching_event("facilitator.released", case_id, facilitator_id="fac-test",
+                                                         assignment_id="as-mine", reason="case_closed"))
+    wait_until(lambda: "fac-test" not in (api.case(case_id).held_by or []))
+    assert api.call("GET", f"/v1/cases/{case_id}", "facilitator").status_code == 404
 
 
 def test_listing_filters_and_pages(api):
@@ -242,14 +266,17 @@ def test_transitions_follow_the_state_machine(api):
     assert api.call("POST", f"/v1/cases/{uuid.uuid4()}/transitions", json={"to": "TRIAGE"}).status_code == 404
 
 
-def matching_event(event_type, case_id, **data):
-    base = {"case_id": case_id, "assessment_id": "a-1", "assignment_id": "as-1", "facilitator_id": "fac-1"}
+def matching_event(event_type, case_id, facilitator_id="fac-1", assignment_id="as-1", **data):
+    base = {"case_id": case_id, "assessment_id": "a-1", "assignment_id": assignment_id,
+            "facilitator_id": facilitator_id}
     payload = {
         "case.assessed": lambda: {"case_id": case_id, "assessment_id": "a-1", "decision": "suitable", "reasons": [],
                                   "risk_level": "low", "required_level": "intermediate", "co_facilitation": False,
                                   "process_types": ["direct_conference"], "policy_version": "1", **data},
         "facilitator.assigned": lambda: {**base, "role": "lead"},
         "assignment.accepted": lambda: {k: base[k] for k in ("case_id", "assignment_id", "facilitator_id")},
+        "facilitator.released": lambda: {**{k: base[k] for k in ("case_id", "assignment_id", "facilitator_id")},
+                                         "reason": data.get("reason", "case_closed")},
     }[event_type]()
     return new_event(event_type, case_id, payload, source="/amends/test/matching", region="test",
                      correlationid=case_id)
@@ -283,6 +310,7 @@ def test_consent_is_recorded_and_withdrawn_and_get_contact_obeys_it(api):
     harmed = case.participants[0]["party_id"]
     path = f"/v1/cases/{case_id}/consents"
     assert api.rpc("get_contact", harmed, "participant_information", "notifications")["granted"] is True
+    hold(api, case_id)
     granted = api.call("POST", path, "facilitator", json={"participant_id": harmed, "scope": "participation",
                                                           "granted": True, "method": "verbal"})
     assert granted.status_code == 201 and granted.json()["granted"] is True

@@ -3,9 +3,10 @@
 - A socket timeout: a client that takes longer than that over any one read or write
   (a request trickled in, a half-sent body, an idle kept-alive connection) is cut off
   instead of holding a connection and a green thread for ever.
-- A body limit: every request carries it as werkzeug's `max_content_length`, so a
-  declared length over it is refused before anything is read, and a chunked body stops
-  being read once past it. `shared.web.api` answers both with a 413.
+- A body limit: every request carries it as werkzeug's `max_content_length`;
+  `body_over_limit` judges a declared length without reading the body, and reads at most
+  one byte past the limit of a body of no declared length (chunked). `shared.web.api`
+  answers a body over the limit with a 413.
 - The URL rule a request matched, for log lines that name the route, not the ids in a path.
 
 Every `@http` entrypoint of a service must come from here: nameko runs one web server
@@ -32,6 +33,21 @@ def body_may_exceed(headers, limit):
         return int(headers.get("Content-Length") or 0) > limit
     except ValueError:
         return True
+
+
+def body_over_limit(request):
+    """Whether a request's body is over its `max_content_length`. A body of declared
+    length is not read; one of no declared length is read up to one byte past the limit,
+    and what was read is kept for `request.get_data()`."""
+    limit = request.max_content_length
+    if request.content_length is not None:
+        return request.content_length > limit
+    # werkzeug stops reading at max_content_length without saying whether more was sent
+    request.max_content_length = limit + 1
+    try:
+        return len(request.get_data(cache=True)) > limit
+    finally:
+        request.max_content_length = limit
 
 
 def route_name(method, rule):

@@ -13,11 +13,11 @@ import uuid
 import mongoengine
 
 from nameko.extensions import DependencyProvider
-from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Response
 
 from shared.config import settings_for
-from shared.http_server import ROUTE
+from shared.http_server import ROUTE, body_over_limit
 from shared.outages import OUTAGES
 from shared.security import api_keys
 from shared.security.rate_limit import RateSettings, Throttle
@@ -105,15 +105,10 @@ def refuse(request, error):
     return error_response(error)
 
 
-def too_large(request):
-    return PayloadTooLarge(f"the body is larger than the limit of {request.max_content_length} bytes")
-
-
 def check_body_size(request):
-    """A 413 for a body declared larger than the limit, before anything reads it."""
-    limit = request.max_content_length
-    if limit is not None and (request.content_length or 0) > limit:
-        raise too_large(request)
+    """A 413 for a body over the limit, before the handler reads it."""
+    if body_over_limit(request):
+        raise PayloadTooLarge(f"the body is larger than the limit of {request.max_content_length} bytes")
 
 
 def read_json(request):
@@ -145,8 +140,6 @@ def api(roles=None):
                 return handler(self, request, *args, **kwargs)
             except HttpError as error:
                 return refuse(request, error)
-            except RequestEntityTooLarge:  # a body of no declared length, found too long while read
-                return refuse(request, too_large(request))
             except ClientDisconnected:  # the body stopped short of its length, or too slowly
                 return refuse(request, BadRequest("the body did not arrive in full"))
             except OUTAGES as outage:

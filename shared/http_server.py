@@ -23,6 +23,8 @@ from shared.config import setting
 
 # the request's route in its WSGI environ, e.g. "GET /v1/cases/<case_id>"
 ROUTE = "amends.route"
+# in the WSGI environ: call it to close the connection after this answer, unread body and all
+CLOSE_AFTER = "amends.close_after"
 
 
 def body_may_exceed(headers, limit):
@@ -50,12 +52,26 @@ def body_over_limit(request):
         request.max_content_length = limit
 
 
+def close_after(request):
+    """Close the connection once this request is answered, rather than read on: for a body
+    that stopped short or came too slowly, which eventlet would otherwise wait for again."""
+    request.environ.get(CLOSE_AFTER, lambda: None)()
+
+
 def route_name(method, rule):
     """`GET /v1/cases/<case_id>` for the rule `/v1/cases/<string:case_id>`."""
     return method + " " + re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"<\1>", rule)
 
 
 class LimitedProtocol(HttpOnlyProtocol):
+    def get_environ(self):
+        environ = super().get_environ()
+        environ[CLOSE_AFTER] = self._close_after
+        return environ
+
+    def _close_after(self):
+        self.close_connection = 1  # read when the answer's headers are written
+
     def handle_one_response(self):
         # To keep a connection open eventlet reads and discards any body the application
         # left unread. A body that may be over the limit is not worth reading just to

@@ -17,7 +17,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Response
 
 from shared.config import settings_for
-from shared.http_server import ROUTE, body_over_limit
+from shared.http_server import ROUTE, body_over_limit, close_after
 from shared.outages import OUTAGES
 from shared.security import api_keys
 from shared.security.rate_limit import RateSettings, Throttle
@@ -140,7 +140,8 @@ def api(roles=None):
                 return handler(self, request, *args, **kwargs)
             except HttpError as error:
                 return refuse(request, error)
-            except ClientDisconnected:  # the body stopped short of its length, or too slowly
+            except ClientDisconnected:  # the body stopped short of its length, or came too slowly
+                close_after(request)
                 return refuse(request, BadRequest("the body did not arrive in full"))
             except OUTAGES as outage:
                 log.warning("request refused during an outage: %s", type(outage).__name__)

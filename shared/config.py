@@ -16,6 +16,15 @@ DEFAULTS = {
     # Unsent outbox events older than this many seconds are republished by the relay timer.
     "AMENDS_OUTBOX_GRACE": "5",
     "AMENDS_OUTBOX_INTERVAL": "5",
+    # HTTP limits (docs/security.md): the largest request body, in bytes; seconds a client
+    # may take over any one read or write; requests a minute, and the burst, per API key;
+    # refused keys a minute, and the burst, per client address.
+    "AMENDS_MAX_BODY_BYTES": "1048576",
+    "AMENDS_HTTP_SOCKET_TIMEOUT": "30",
+    "AMENDS_RATE_LIMIT": "600",
+    "AMENDS_RATE_BURST": "100",
+    "AMENDS_AUTH_FAILURE_LIMIT": "30",
+    "AMENDS_AUTH_FAILURE_BURST": "10",
 }
 
 
@@ -45,6 +54,12 @@ def _lookup(config, key):
     if value in (None, ""):
         value = os.environ.get(key, DEFAULTS[key])
     return str(value)
+
+
+def setting(config, key):
+    """One setting (a key of DEFAULTS) as text, from a nameko config dict, else the
+    environment, else its default."""
+    return _lookup(config, key)
 
 
 def _delays(text):

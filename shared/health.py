@@ -4,10 +4,10 @@ import json
 import mongoengine
 from kombu import Connection
 from nameko.extensions import DependencyProvider
-from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from shared.config import settings_for
+from shared.http_server import http
 from shared.web import api
 
 

@@ -62,6 +62,10 @@ class JsonFormatter(logging.Formatter):
             line["message"] = record.msg if isinstance(record.msg, str) else f"{record.name} record (values withheld)"
         else:
             line["message"] = record.getMessage()
+        # named values a caller passes as `extra={"fields": {...}}`, having made sure
+        # they hold no personal data; they never replace the line's own keys
+        for key, value in (getattr(record, "fields", None) or {}).items():
+            line.setdefault(key, value)
         return json.dumps(line, default=str)
 
 

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
-from nameko.web.handlers import http
 
 from services.matching import assignments, facilitators, suitability_policy, workflow
 from services.matching.roster import Roster
@@ -14,6 +13,7 @@ from services.matching.assessments import Assessment, latest
 from services.matching.assignments import Assignment, Busy
 from services.matching.facilitator_records import InvalidFacilitator, parse, parse_changes
 from shared.health import HealthEndpoint
+from shared.http_server import http
 from shared.jsonlog import LogContext
 from shared.messaging.consumer import event_consumer
 from shared.messaging.rpc import rpc

@@ -4,7 +4,6 @@ import os
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 from nameko.timer import Timer
-from nameko.web.handlers import http
 
 from services.notifications import workflow
 from services.notifications.contacts import Contacts
@@ -14,6 +13,7 @@ from services.notifications.mailer import Mailer
 from services.notifications.sms import SmsGateway
 from shared.config import settings_for
 from shared.health import HealthEndpoint
+from shared.http_server import http
 from shared.jsonlog import LogContext
 from shared.messaging.consumer import event_consumer
 from shared.messaging.outbox import Outbox, OutboxRelayTimer

@@ -1,5 +1,4 @@
 """The records service: the append-only Merkle ledger of every event. Entrypoints only."""
-from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from services.records import bundle, merkle, store
@@ -9,6 +8,7 @@ from services.records.batching import batch_consumer
 from services.records.dependencies import LedgerKey, LedgerStore, configured_timer
 from services.records.params import int_param, required_param
 from shared.health import HealthEndpoint
+from shared.http_server import http
 from shared.jsonlog import LogContext
 from shared.security import access
 from shared.web import Authenticator, BadRequest, HttpError, NotFound, api, json_response

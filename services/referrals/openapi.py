@@ -26,6 +26,7 @@ class Error(Schema):
     message = fields.Str(required=True)
     allowed = fields.List(fields.Str(), metadata={"description": "409 on a transition: the states allowed"})
     status = fields.Str(metadata={"description": "409 on a transition: the case's status"})
+    retry_after = fields.Int(metadata={"description": "429: seconds to wait, as in Retry-After"})
 
 
 # `fields` is a reserved word for a Schema attribute: declare it under another name.
@@ -87,10 +88,19 @@ class AccessLog(Schema):
 
 
 def _errors(*codes):
+    """The error answers of an operation; one that needs a key may also meet its budget
+    (docs/security.md)."""
     text = {400: "bad input: every field at fault is named; nothing is stored",
-            401: "no or unknown API key", 403: "the key's role or agency may not do this",
-            404: "no such case or participant", 409: "conflict"}
-    return {str(c): {"description": text[c], "content": {"application/json": {"schema": "Error"}}} for c in codes}
+            401: "no API key, or one not accepted", 403: "the key's role or agency may not do this",
+            404: "no such case or participant", 409: "conflict",
+            413: "the body is over the size limit; nothing is stored",
+            429: "over the key's (or the address's) request budget: try again after Retry-After seconds"}
+    if 401 in codes:
+        codes += (429,)
+    answers = {str(c): {"description": text[c], "content": {"application/json": {"schema": "Error"}}} for c in codes}
+    if 429 in codes:
+        answers["429"]["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+    return answers
 
 
 def _ok(code, schema, description, headers=None):
@@ -129,7 +139,7 @@ def document():
                         "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": "Referral"}}},
         "responses": {**_ok(201, "Accepted", "the case was opened (or, for a repeated key, had been)"),
-                      **_errors(400, 401, 403, 409)},
+                      **_errors(400, 401, 403, 409, 413)},
     }})
     spec.path(path="/v1/cases", operations={"get": {
         "summary": "List cases, newest first (a referrer sees only its own agency's)",
@@ -146,13 +156,13 @@ def document():
         "summary": "Move a case through its lifecycle (roles: coordinator, facilitator)",
         "security": secured, "parameters": [CASE_ID],
         "requestBody": {"required": True, "content": {"application/json": {"schema": "Transition"}}},
-        "responses": {**_ok(200, "CaseDetail", "the case after the move"), **_errors(400, 401, 403, 404, 409)},
+        "responses": {**_ok(200, "CaseDetail", "the case after the move"), **_errors(400, 401, 403, 404, 409, 413)},
     }})
     spec.path(path="/v1/cases/{case_id}/consents", operations={"post": {
         "summary": "Grant or withdraw a party's consent for one scope (roles: coordinator, facilitator)",
         "security": secured, "parameters": [CASE_ID],
         "requestBody": {"required": True, "content": {"application/json": {"schema": "Consent"}}},
-        "responses": {**_ok(201, "ConsentRecorded", "recorded"), **_errors(400, 401, 403, 404, 409)},
+        "responses": {**_ok(201, "ConsentRecorded", "recorded"), **_errors(400, 401, 403, 404, 409, 413)},
     }})
     spec.path(path="/v1/cases/{case_id}/participants/{participant_id}/erasure", operations={"post": {
         "summary": "Erase a person's personal data by destroying their key (role: coordinator)",

@@ -4,11 +4,11 @@ import os
 
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
-from nameko.web.handlers import http
 
 from services.referrals import cases, openapi, workflow
 from services.referrals.protection import Vault, load_master_key
 from shared.health import HealthEndpoint
+from shared.http_server import http
 from shared.jsonlog import LogContext, current
 from shared.messaging.consumer import event_consumer
 from shared.messaging.rpc import rpc

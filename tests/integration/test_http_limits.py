@@ -2,6 +2,7 @@
 slow clients, request budgets, one answer for every refused key, and a log line for
 every refusal with the key's id, never the key."""
 import json
+from datetime import datetime, timedelta, timezone
 import logging
 import socket
 import time
@@ -17,7 +18,7 @@ from services.referrals.service import ReferralsService
 from shared import jsonlog
 from shared.security import api_keys
 from tests.factories import referral_body
-from tests.support import provision_keys
+from tests.support import issue_key, provision_keys
 
 MASTER_KEY = "ozUQn5XHgS9MoRmq3Ov6dAOVQa9vnm9Vkyb7pJ6Tyhk="
 # one GET behind api(...) on each service
@@ -135,11 +136,17 @@ def test_a_key_over_its_budget_is_told_when_to_come_back(run_services):
 def test_every_refused_key_gets_the_same_answer(run_services, db_prefix):
     with run_services(ReferralsService) as (url, config):
         keys = provision_keys(config)
-        revoked = api_keys.issue("coordinator", "test-police", "to be revoked")
+        revoked = issue_key(config, "coordinator", "test-police", "coord-revoked")
+        expired = issue_key(config, "coordinator", "test-police", "coord-expired")
         assert call(url, "GET", "/v1/cases", revoked).status_code == 200
-        api_keys.ApiKey.objects(key_hash=api_keys.hash_key(revoked)).update(set__active=False)
+        assert call(url, "GET", "/v1/cases", expired).status_code == 200
+        api_keys.ApiKey.objects(key_hash=api_keys.hash_key(revoked)).update(
+            set__revoked_at=datetime.now(timezone.utc))
+        api_keys.ApiKey.objects(key_hash=api_keys.hash_key(expired)).update(
+            set__expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
         presented = {
             "revoked": f"Bearer {revoked}",
+            "expired": f"Bearer {expired}",
             "unknown": "Bearer amk_" + "A" * 43,
             "malformed": "Bearer not-a-key",
             "too long": "Bearer amk_" + "A" * 300,

@@ -73,8 +73,9 @@ def test_every_event_is_appended_once_and_served_in_order(run_services, amqp_uri
         agency_key = provision_keys(config, agency="south-wales-police")["referrer"]
         assert requests.get(f"{url}/v1/cases/case-a/timeline",
                             headers={"Authorization": f"Bearer {agency_key}"}).status_code == 200
+        # another agency's referrer: for them the case does not exist
         assert requests.get(f"{url}/v1/cases/case-a/timeline",
-                            headers={"Authorization": f"Bearer {keys['referrer']}"}).status_code == 403
+                            headers={"Authorization": f"Bearer {keys['referrer']}"}).status_code == 404
         assert requests.get(f"{url}/v1/cases/nope/timeline", headers=auth).status_code == 404
         assert requests.get(f"{url}/v1/ledger/verify", headers=auth).json() == {"valid": True, "entries": 4}
 

@@ -95,6 +95,9 @@ def routes(case_id, assignment_id):
         Route("notifications", "GET", f"/v1/notifications?case={case_id}", ("coordinator", "auditor"), "see", 200),
         Route("matching", "POST", f"/v1/assignments/{assignment_id}/accept", ("facilitator", "coordinator"),
               "offer", 200),
+        # the registry: fac-m1 works in the case region
+        Route("matching", "GET", "/v1/facilitators/fac-m1", ("coordinator", "auditor"), "region", 200),
+        Route("matching", "GET", "/v1/facilitators", ("coordinator", "auditor"), "listing", 200),
     ]
 
 
@@ -103,6 +106,8 @@ def expected(route, caller, phase):
         return 403
     if route.kind == "listing":
         return 200
+    if route.kind == "region":
+        return route.ok if caller.national or OWN in caller.regions else 404
     if route.kind == "national":
         return 200 if caller.national else 403
     if route.kind == "offer":
@@ -175,9 +180,13 @@ def test_every_caller_against_every_case_route(platform):
                 got = call(services, keys, caller.name, route)
                 want = expected(route, caller, phase)
                 assert got.status_code == want, (phase, route.method, route.path, caller.name, got.text[:200])
-                if route.kind == "listing":
+                if route.kind == "listing" and route.service == "referrals":
                     listed = {c["case_id"] for c in got.json()["items"]}
                     assert (case_id in listed) == (caller.name in SEES), (phase, caller.name, "listing")
+                if route.kind == "listing" and route.service == "matching" and want == 200:
+                    listed = {f["facilitator_id"] for f in got.json()["facilitators"]}
+                    assert ("fac-m1" in listed) == (caller.national or OWN in caller.regions), caller.name
+                    assert ("fac-m2" in listed) == (caller.national or OTHER in caller.regions), caller.name
                 shows = route.path == f"/v1/cases/{case_id}" and personal(caller, phase)
                 if shows:
                     assert all(v in got.text for v in ("Sian Jones", "Liam Evans", "SWP/26/104455")), caller.name

@@ -91,7 +91,9 @@ class EventConsumer(Entrypoint):
                 log.info("skipped %s %s: already handled by %s", event["type"], event["id"], self.queue.name)
                 self.queue_consumer.ack_message(message)
                 return
-        except OUTAGES as exc:
+        except Exception as exc:  # noqa: BLE001
+            # the database could not say (an outage, or a server stopping mid-request: FerretDB
+            # answers "context canceled"); an error escaping here would kill the container
             self._hold_back(message, exc)
             return
         context = {
@@ -117,7 +119,9 @@ class EventConsumer(Entrypoint):
         if exc_info is None:
             try:
                 self.inbox().record(event)
-            except OUTAGES as exc:  # handled, but unrecorded: a redelivery is harmless
+            except Exception as exc:  # noqa: BLE001
+                # handled, but unrecorded: a redelivery is harmless (handlers are idempotent by
+                # their own keys), while an error escaping here would kill the whole container
                 log.warning("inbox record deferred for %s: %s", event["id"], type(exc).__name__)
             self.queue_consumer.ack_message(message)
             return result, exc_info

@@ -108,15 +108,25 @@ def consumer_queue(service, consumer):
 
 def retry_queue(queue_name, delay_seconds):
     """A holding queue: a message waits `delay_seconds`, then the broker returns it
-    to `queue_name` through the default exchange."""
+    to `queue_name` through the default exchange.
+
+    A quorum queue whose dead-lettering is at-least-once: the broker keeps the message
+    until the consumer queue has confirmed it. A classic queue's TTL dead-lettering is
+    at-most-once, and loses a message whose delay ends while the broker restarts: on
+    recovery the classic queue expires it before the quorum consumer queue has elected
+    its leader ("leader not known. Command is dropped"), which the fault suite saw
+    cost a case its staffing. At-least-once dead-lettering needs reject-publish overflow."""
     millis = int(delay_seconds * 1000)
     return Queue(
-        f"{queue_name}.retry.{millis}ms",
+        f"{queue_name}.delay.{millis}ms",
         durable=True,
         queue_arguments={
+            "x-queue-type": "quorum",
             "x-message-ttl": millis,
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": queue_name,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
         },
     )
 

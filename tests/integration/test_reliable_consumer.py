@@ -65,6 +65,36 @@ def test_the_inbox_gives_a_redelivered_event_no_second_effect(run_services, amqp
         assert inbox.count_documents({"event_id": event["id"]}) == 1
 
 
+def test_a_database_stopping_mid_request_kills_no_container(run_services, amqp_uri, monkeypatch):
+    """FerretDB, stopped while a request is in flight, answers it with an OperationFailure
+    ("context canceled"), not a connection error. Raised by the inbox read or record, it
+    escaped the consumer and killed the whole container (the fault suite's FerretDB stop)."""
+    from pymongo.errors import OperationFailure
+    from shared.messaging.inbox import Inbox
+    real_handled, real_record = Inbox.handled, Inbox.record
+    failures = {"handled": 1, "record": 1}
+
+    def failing(name, real):
+        def call(self, *args):
+            if failures[name]:
+                failures[name] -= 1
+                raise OperationFailure("context canceled", code=1)
+            return real(self, *args)
+        return call
+
+    monkeypatch.setattr(Inbox, "handled", failing("handled", real_handled))
+    monkeypatch.setattr(Inbox, "record", failing("record", real_record))
+    with run_services(ProbeService) as (_, config):
+        first, second = received(), received()
+        publish_event(amqp_uri, first)
+        wait_until(lambda: calls == [first["id"]], timeout=30)  # held back once, then handled
+        wait_until(lambda: queue_depth(amqp_uri, "probe.probe") == 0)
+        publish_event(amqp_uri, second)  # the container is still alive and consuming
+        wait_until(lambda: calls == [first["id"], second["id"]], timeout=30)
+        assert failures == {"handled": 0, "record": 0}
+        assert read_dead_letters(amqp_uri, "probe") == []
+
+
 def test_a_database_outage_is_waited_out_without_using_up_retries(run_services, amqp_uri):
     # Four outage failures: more than the two retries AMENDS_RETRY_DELAYS allows a faulty handler.
     behaviour.update(fail_with=AutoReconnect, failures_left=4)

@@ -36,9 +36,14 @@ PROFILE = PROFILES[MODE]
 # What every suitable sample referral leaves in the ledger, whatever else it does.
 REQUIRED = ("referral.received", "case.assessed", "facilitator.assigned", "notification.sent")
 SUITABLE_SAMPLE = 0
-# How long the platform may take, after the load stops, to record everything: more than
-# any timer that stands between a crash and the work being picked up again.
-SETTLE_LIMIT = 180
+# After the load stops the platform works through the backlog the faults left. It is
+# judged stuck, and the run fails, when the ledger gains nothing for STALL_LIMIT seconds
+# while cases are incomplete: longer than any timer between a crash and the work being
+# picked up again (a notification claim goes stale after 90 s, a lease after 30 s, the
+# sweep runs every 30 s). SETTLE_CAP bounds the whole wait. A backlog that is slow to
+# clear is reported (the time it took is printed), not mistaken for a loss.
+STALL_LIMIT = 150
+SETTLE_CAP = 900
 TAP = "reliability.tap"
 pytestmark = pytest.mark.reliability
 
@@ -260,21 +265,16 @@ def test_nothing_accepted_is_lost_or_doubled_through_every_fault(platform, alway
         published.extend(_drain_tap(rabbit.uri))
         return audit_cases(cases, published, ledger, REQUIRED)
 
-    def settled():
-        audits = audit()
-        return audits if not any(a.faults for a in audits) else None
-
-    try:
-        audits = wait_until(settled, timeout=SETTLE_LIMIT, interval=3)
-    except AssertionError:
-        audits = audit()
+    audits, settle_time = _settle(audit, ledger)
     letters = {s: deadletters.list_letters(rabbit.uri, s) for s in topology.SERVICES + ("faulty",)}
     duplicates_mailed = duplicate_mails(mails(mail_dir))
     report = _report(load, cases, audits, letters, duplicates_mailed)
+    report += f"\nsettled in {settle_time:.0f} s after the load stopped" if settle_time is not None else (
+        f"\nnot settled: the ledger stood still for {STALL_LIMIT} s, or {SETTLE_CAP} s passed")
     short = [a for a in audits if a.faults]
     if short:
-        report += "\n\ncases that fall short:\n" + "\n".join(
-            history.describe(a, cases[a.case_id], published, ledger, config, services.log_dir) for a in short)
+        report += f"\n\n{len(short)} cases fall short:\n" + "\n".join(
+            history.describe(a, cases[a.case_id], published, ledger, config, services.log_dir) for a in short[:10])
     print(report)
 
     # Every accepted referral: all its events recorded, exactly once, and nothing else recorded.
@@ -291,6 +291,24 @@ def test_nothing_accepted_is_lost_or_doubled_through_every_fault(platform, alway
         assert [(queue, error[:len(reason)]) for (queue, error), (_, reason) in zip(found, wanted)] == wanted
     # And the platform still works.
     _a_new_referral_goes_all_the_way(services, keys)
+
+
+def _settle(audit, ledger):
+    """Audit every few seconds until nothing falls short (returns the audits and the
+    seconds it took), or until the ledger stands still too long (returns the audits
+    and None)."""
+    started = last_growth = time.monotonic()
+    size = -1
+    while True:
+        audits = audit()
+        now = time.monotonic()
+        if not any(a.faults for a in audits):
+            return audits, now - started
+        if len(ledger) > size:
+            size, last_growth = len(ledger), now
+        if now - last_growth > STALL_LIMIT or now - started > SETTLE_CAP:
+            return audits, None
+        time.sleep(3)
 
 
 def _a_new_referral_goes_all_the_way(services, keys):

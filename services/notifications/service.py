@@ -2,7 +2,6 @@
 import os
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from nameko.timer import Timer
 from nameko.web.handlers import http
 
@@ -17,6 +16,7 @@ from shared.health import HealthEndpoint
 from shared.jsonlog import LogContext
 from shared.messaging.consumer import event_consumer
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
+from shared.messaging.rpc import IdentifiedRpcProxy
 from shared.storage import Database
 from shared.web import Authenticator, BadRequest, api, json_response
 
@@ -83,8 +83,8 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
 
     db = Database()
     outbox = Outbox(documents=[Delivery])
-    referrals = RpcProxy("referrals")
-    matching = RpcProxy("matching")
+    referrals = IdentifiedRpcProxy("referrals")
+    matching = IdentifiedRpcProxy("matching")
     couriers = CouriersProvider()
     policy = DeliveryPolicy()
     auth = Authenticator()

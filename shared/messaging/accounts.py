@@ -39,13 +39,14 @@ def passwords_from(environ):
     return {user: environ[variable] for user, variable in wanted.items()}
 
 
-def commands(passwords, vhost="/"):
-    """The rabbitmqctl argument lists that make the users; a password is given as the
-    token PASSWORD and is sent on stdin, never on a command line (`ps` shows those)."""
+def commands(users, vhost="/"):
+    """The rabbitmqctl steps that make `users`, as (arguments, must succeed). An `add_user`
+    step gets its password on stdin, never on the command line (`ps` shows those)."""
     steps = []
-    for user in passwords:
-        steps.append(("user", user))
-        steps.append((["clear_permissions", "-p", vhost, user], False))
+    for user in users:
+        steps.append((["add_user", user], True))
+        # set_permissions below replaces a user's permissions; topic permissions are per
+        # exchange, so an exchange no longer in the table would keep its old ones without this
         steps.append((["clear_topic_permissions", "-p", vhost, user], False))
     steps.append((["set_user_tags", ADMIN_USER, "administrator"], True))
     steps.append((["set_permissions", "-p", vhost, ADMIN_USER, ".*", ".*", ".*"], True))
@@ -63,20 +64,19 @@ def setup(node, passwords, vhost="/", env=None, ctl=RABBITMQCTL):
         result = subprocess.run([ctl, "-n", node, "--quiet", *args], env=env, input=stdin, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         if check and result.returncode != 0:
-            # the command, never a password: those go on stdin only
-            raise RuntimeError(f"rabbitmqctl {args[0]} {args[-1] if len(args) > 1 else ''} failed: "
+            # the command's name and subject, never a password: those go on stdin only
+            raise RuntimeError(f"rabbitmqctl {args[0]} {args[1] if len(args) > 1 else ''} failed: "
                                f"{result.stderr.strip()[:300]}")
         return result.returncode
 
-    for step, strict in commands(passwords, vhost):
-        if step == "user":
-            user = strict
-            # add_user reads the password from stdin when none is given; an existing
-            # user gets the (possibly rotated) password instead
-            if run(["add_user", user], stdin=passwords[user] + "\n", check=False) != 0:
+    for args, must_succeed in commands(passwords, vhost):
+        if args[0] == "add_user":
+            user = args[1]
+            # an existing user gets the (possibly rotated) password instead
+            if run(args, stdin=passwords[user] + "\n", check=False) != 0:
                 run(["change_password", user], stdin=passwords[user] + "\n")
             continue
-        run(step, check=strict)
+        run(args, check=must_succeed)
 
 
 def main(argv=None):
@@ -86,11 +86,9 @@ def main(argv=None):
     parser.add_argument("--vhost", default="/")
     args = parser.parse_args(argv)
     if args.action == "print":
-        for step, _ in commands({ADMIN_USER: "", **{user_for(s): "" for s in topology.SERVICES}}, args.vhost):
-            if step == "user":
-                print(f"rabbitmqctl add_user {shlex.quote(_)}   # password on stdin")
-            else:
-                print("rabbitmqctl " + " ".join(shlex.quote(part) for part in step))
+        for step, _ in commands([ADMIN_USER, *map(user_for, topology.SERVICES)], args.vhost):
+            note = "   # its password on stdin" if step[0] == "add_user" else ""
+            print("rabbitmqctl " + " ".join(shlex.quote(part) for part in step) + note)
         return 0
     setup(args.node, passwords_from(os.environ), args.vhost)
     print(f"broker users ready on {args.node} (vhost {args.vhost}): {ADMIN_USER}, "

@@ -14,22 +14,10 @@ MANAGEMENT = os.environ.get("AMENDS_TEST_RABBIT_MANAGEMENT", "http://127.0.0.1:1
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 
 
-def _admin_auth():
-    """The broker's admin user: amends-admin with AMENDS_BUS_ADMIN_PASSWORD from the
-    environment or var/secrets.env (the bootstrap deletes guest); guest on a broker whose
-    users the bootstrap does not manage."""
-    password = os.environ.get("AMENDS_BUS_ADMIN_PASSWORD")
-    secrets = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var", "secrets.env")
-    if not password and os.path.exists(secrets):
-        with open(secrets) as lines:
-            for line in lines:
-                if line.startswith("AMENDS_BUS_ADMIN_PASSWORD="):
-                    password = line.strip().split("=", 1)[1]
-    user = os.environ.get("AMENDS_TEST_RABBIT_USER", "amends-admin" if password else "guest")
-    return user, password or "guest"
+from tests.support import rabbit_admin  # noqa: E402
 
-
-RABBIT_AUTH = _admin_auth()
+# the broker admin (amends-admin, from the environment or var/secrets.env; else guest)
+RABBIT_AUTH = rabbit_admin()
 
 
 @pytest.fixture

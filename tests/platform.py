@@ -163,8 +163,13 @@ class Platform:
             **({} if service_uris else {"AMENDS_DEV_UNCHECKED_BUS": "1"}),
             **(extra_env or {}))
         self.own = {name: {"AMQP_URI": (service_uris or {}).get(name, amqp_uri)} for name in SERVICES}
-        self.own["referrals"]["AMENDS_MASTER_KEY"] = TEST_MASTER_KEY
-        self.own["records"]["AMENDS_LEDGER_SIGNING_KEY"] = str(Signer.generate("amends.test/ledger"))
+        # a test's own key, given in extra_env, wins; it still reaches only its service
+        extra = extra_env or {}
+        self.own["referrals"]["AMENDS_MASTER_KEY"] = extra.get("AMENDS_MASTER_KEY", TEST_MASTER_KEY)
+        self.own["records"]["AMENDS_LEDGER_SIGNING_KEY"] = (extra.get("AMENDS_LEDGER_SIGNING_KEY")
+                                                            or str(Signer.generate("amends.test/ledger")))
+        for secret in SECRETS:
+            self.env.pop(secret, None)
         self.processes = {}
 
     def url(self, service):

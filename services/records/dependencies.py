@@ -60,12 +60,12 @@ class LedgerKey(DependencyProvider):
                       SIGNING_KEY, UNSIGNED_FLAG)
             raise RuntimeError(f"{SIGNING_KEY} is not set")
 
+    def get_dependency(self, worker_ctx):
+        return self.signer
+
 
 def _flag(value):
     return str(value).strip().lower() in ("1", "true", "yes")
-
-    def get_dependency(self, worker_ctx):
-        return self.signer
 
 
 class ConfiguredTimer(Timer):

@@ -108,8 +108,8 @@ def grant_for(service):
     serves, calls = _rpc_methods(service), _rpc_calls(service)
 
     queue_names = [re.escape(q) for q in sorted(own_queues)]
-    # a consumer's holding queues: <queue>.retry.<ms>ms, one per retry delay
-    queues = [f"{q}(\\.retry\\.[0-9]+ms)?" for q in queue_names] + [re.escape(dead_letters)]
+    # a consumer's holding queues (topology.retry_queue): <queue>.delay.<ms>ms, one per delay
+    queues = [f"{q}(\\.delay\\.[0-9]+ms)?" for q in queue_names] + [re.escape(dead_letters)]
     rpc_queues = []
     if serves:
         rpc_queues.append(re.escape(f"rpc-{service}"))

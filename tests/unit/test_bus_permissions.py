@@ -34,7 +34,8 @@ def test_a_consumer_binds_with_the_keys_it_listens_to_and_may_declare_its_own_qu
     matching = GRANTS["matching"]
     assert matches(matching.topics["referrals.events"][1], "referral.received")
     assert not matches(matching.topics["referrals.events"][1], "#")
-    assert matches(matching.configure, "matching.assess.retry.200ms")
+    assert matches(matching.configure, topology.retry_queue("matching.assess", 0.2).name)
+    assert not matches(matching.configure, topology.retry_queue("notifications.notify", 0.2).name)
     assert not matches(matching.configure, "notifications.notify")
     assert not matches(matching.read, "notifications.notify")
 

@@ -59,7 +59,15 @@ def replay_headers(headers, properties=None, service=None):
     kept = {k: v for k, v in (headers or {}).items() if k not in _OURS and not k.startswith("x-death")
             and not k.startswith("x-first-death") and not k.startswith("x-last-death")}
     kept.pop(identity.PUBLISHER_HEADER, None)
-    publisher = identity.publisher_of(properties, headers, service) if service else None
+    headers = headers or {}
+    if not service:
+        publisher = None
+    elif headers.get("x-amends-dead-letter-id") and identity.identity_of((properties or {}).get("user_id")) == service:
+        # the consumer's own dead letter: its header is all it knew of the sender (nothing,
+        # for an event it refused as unattributable), never the consumer itself
+        publisher = headers.get(identity.PUBLISHER_HEADER)
+    else:
+        publisher = identity.publisher_of(properties, headers, service)
     if publisher:
         kept[identity.PUBLISHER_HEADER] = publisher
     return kept

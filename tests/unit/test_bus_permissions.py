@@ -79,3 +79,17 @@ def test_an_event_must_be_its_senders_by_type_and_source():
     ]:
         with pytest.raises(identity.NotTheirs, match=reason):
             identity.check_event(dict(event, source=source), sender)
+
+
+def test_a_replayed_letter_carries_only_the_sender_its_consumer_vouched_for():
+    from shared.messaging.deadletters import replay_headers
+    header = identity.PUBLISHER_HEADER
+    ours = {"x-amends-dead-letter-id": "abc", "x-amends-error": "refused: no user_id"}
+    own = {"user_id": user_for("matching")}
+    # refused as unattributable: replayed with no sender, not as the consumer's own
+    assert header not in replay_headers(ours, own, "matching")
+    assert replay_headers({**ours, header: user_for("referrals")}, own, "matching")[header] == user_for("referrals")
+    # dead-lettered by the broker (delivery limit): the original user_id, never its own claim
+    claimed = {header: user_for("referrals")}
+    assert replay_headers(claimed, {"user_id": user_for("notifications")}, "matching")[header] == \
+        user_for("notifications")

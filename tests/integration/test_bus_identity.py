@@ -216,3 +216,41 @@ def test_only_notifications_may_ask_referrals_for_contact_details(bus, start, mo
     assert "p-nobody" not in caplog.text
     assert ContactAccess.objects(party_id="p-nobody").count() == 1   # the refused call reached nothing
     assert bus.uri.startswith(f"amqp://{ADMIN_USER}:")
+
+
+class Moody:
+    """Stands in for matching's `assess` consumer: refuses everything while `failing`."""
+    name = "matching"
+    db = Database()
+    failing = True
+    handled = []
+
+    @event_consumer("assess")
+    def on_referral_received(self, event):
+        if Moody.failing:
+            raise RuntimeError("not today")
+        Moody.handled.append(event["id"])
+
+
+def test_a_replayed_dead_letter_keeps_its_sender_and_a_refused_one_stays_refused(bus, start):
+    from shared.messaging import deadletters
+    read_dead_letters(bus.uri, "matching")   # whatever earlier tests left
+    moody = start(Moody, "matching")
+    genuine, anonymous = referral_received(), referral_received()
+    EventPublisher(bus.service_uris["referrals"], "referrals").publish(genuine)
+    with Connection(bus.uri) as connection:
+        connection.Producer().publish(json.dumps(anonymous), exchange="referrals.events",
+                                      routing_key="referral.received", serializer=None,
+                                      content_type="application/json")
+    wait_until(lambda: len(deadletters.list_letters(bus.uri, "matching")) == 2, timeout=20)
+    moody.stop()
+
+    Moody.failing = False
+    # the operator replays both, as the admin: the header vouches for the one referrals sent
+    assert len(deadletters.act(bus.uri, "matching", "replay")) == 2
+    start(Moody, "matching")
+    wait_until(lambda: genuine["id"] in Moody.handled, timeout=20)
+    letters = {}
+    wait_until(lambda: letters.update(_letters(bus)) or anonymous["id"] in letters, timeout=20)
+    assert letters[anonymous["id"]]["x-amends-error"] == "refused: sent by broker user 'amends-admin', which is no service"
+    assert anonymous["id"] not in Moody.handled

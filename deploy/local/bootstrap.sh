@@ -157,10 +157,12 @@ secrets() {
 
 bus_accounts() {
   # Only on the broker this script started: a broker at AMQP_URI is someone else's to manage.
-  local -a passwords=() ; local name
-  for name in "${BUS_PASSWORDS[@]}"; do passwords+=("$name=${!name}"); done
-  # passwords through the environment of this one command, never its arguments
-  env "${passwords[@]}" "$PY" -m shared.messaging.accounts setup --node "$RABBIT_NODE"
+  # the passwords through the environment of this one command (exported in a subshell),
+  # never on a command line, which `ps` shows to anyone on the machine
+  (
+    export "${BUS_PASSWORDS[@]}"
+    "$PY" -m shared.messaging.accounts setup --node "$RABBIT_NODE"
+  )
 }
 
 bus_uris() {

@@ -3,6 +3,7 @@ import eventlet
 eventlet.monkey_patch()  # before anything else imports socket or threading
 
 import os  # noqa: E402
+from urllib.parse import quote  # noqa: E402
 import uuid  # noqa: E402
 
 import pytest  # noqa: E402
@@ -11,7 +12,12 @@ import requests  # noqa: E402
 AMQP_HOST = os.environ.get("AMENDS_TEST_AMQP_HOST", "127.0.0.1:5672")
 MANAGEMENT = os.environ.get("AMENDS_TEST_RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
-RABBIT_AUTH = ("guest", "guest")
+
+
+from tests.support import rabbit_admin  # noqa: E402
+
+# the broker admin (amends-admin, from the environment or var/secrets.env; else guest)
+RABBIT_AUTH = rabbit_admin()
 
 
 @pytest.fixture
@@ -20,7 +26,7 @@ def vhost():
     name = f"test-{uuid.uuid4().hex[:10]}"
     requests.put(f"{MANAGEMENT}/api/vhosts/{name}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
     requests.put(
-        f"{MANAGEMENT}/api/permissions/{name}/guest", auth=RABBIT_AUTH, timeout=10,
+        f"{MANAGEMENT}/api/permissions/{name}/{RABBIT_AUTH[0]}", auth=RABBIT_AUTH, timeout=10,
         json={"configure": ".*", "write": ".*", "read": ".*"},
     ).raise_for_status()
     yield name
@@ -29,7 +35,8 @@ def vhost():
 
 @pytest.fixture
 def amqp_uri(vhost):
-    return f"amqp://guest:guest@{AMQP_HOST}/{vhost}"
+    user, password = RABBIT_AUTH
+    return f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{AMQP_HOST}/{vhost}"
 
 
 @pytest.fixture
@@ -52,6 +59,12 @@ def service_config(amqp_uri, db_prefix):
             "AMENDS_RETRY_DELAYS": "0.2,0.4",
             "AMENDS_OUTBOX_GRACE": "0",
             "WEB_SERVER_ADDRESS": "127.0.0.1:0",
+            # every service of an in-process test connects as the one admin user, so who
+            # sent what cannot be told here; tests/integration/test_bus_identity.py checks
+            # it on a broker with a user per service
+            "AMENDS_DEV_UNCHECKED_BUS": "1",
+            # a test that signs gives AMENDS_LEDGER_SIGNING_KEY, which wins
+            "AMENDS_DEV_UNSIGNED_LEDGER": "1",
         }
         config.update(extra)
         return config

@@ -7,6 +7,7 @@ own, which it can stop, kill and restart without disturbing any other test.
 Everything listens on 127.0.0.1, on free ports, and everything started is stopped.
 """
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -14,6 +15,8 @@ import uuid
 
 import requests
 
+from shared.messaging import accounts, topology
+from shared.messaging.permissions import ADMIN_USER, user_for
 from tests.factories import ROOT
 from tests.support import free_port, wait_until
 
@@ -24,6 +27,11 @@ RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 FERRETDB = os.path.join(ROOT, "var", "bin", "ferretdb")
 # A development master key for test platforms only; real ones come from the environment.
 TEST_MASTER_KEY = "ozUQn5XHgS9MoRmq3Ov6dAOVQa9vnm9Vkyb7pJ6Tyhk="
+# Each service process gets its own secrets and none of the others' (as the bootstrap does):
+# the rest are taken out of the environment the tests run in.
+SECRETS = ("AMENDS_MASTER_KEY", "AMENDS_LEDGER_SIGNING_KEY", accounts.ADMIN_PASSWORD_VARIABLE,
+           *(accounts.password_variable(s) for s in topology.SERVICES),
+           *(f"{s.upper()}_AMQP_URI" for s in topology.SERVICES))
 
 
 def _stop(process, timeout=20, signalled=False):
@@ -53,6 +61,16 @@ class RabbitNode:
             plugins.write("[].\n")
         self.process = None
         self.uri = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        self.service_uris = None
+
+    def create_accounts(self):
+        """The bootstrap's broker users (shared.messaging.accounts) on this node, guest
+        deleted: `uri` becomes the admin's, and `service_uris` each service's own."""
+        passwords = {user: secrets.token_urlsafe(18) for user in (ADMIN_USER, *map(user_for, topology.SERVICES))}
+        accounts.setup(self.name, passwords, env=self._env())
+        at = f"127.0.0.1:{self.port}/"
+        self.uri = f"amqp://{ADMIN_USER}:{passwords[ADMIN_USER]}@{at}"
+        self.service_uris = {s: f"amqp://{user_for(s)}:{passwords[user_for(s)]}@{at}" for s in topology.SERVICES}
 
     def _env(self):
         return dict(
@@ -125,17 +143,33 @@ def _pings(client):
 
 
 class Platform:
-    """The four services as processes, on the given broker and database."""
+    """The four services as processes, on the given broker and database.
 
-    def __init__(self, amqp_uri, mongo_uri, db_prefix, smtp_port, log_dir, extra_env=None):
+    With `service_uris` (RabbitNode.create_accounts) each service connects as its own
+    broker user, and who sent what is checked; without, all share `amqp_uri` (a vhost of
+    the shared broker, where the tests may not make users) and nothing is. Each process
+    gets only its own secrets: the master key referrals, the signing key records."""
+
+    def __init__(self, amqp_uri, mongo_uri, db_prefix, smtp_port, log_dir, extra_env=None, service_uris=None):
         self.ports = {name: free_port() for name in SERVICES}
         self.log_dir = log_dir
         os.makedirs(log_dir, exist_ok=True)
+        from services.records.checkpoints import Signer
         self.env = dict(
-            os.environ, AMQP_URI=amqp_uri, MONGO_URI=mongo_uri, AMENDS_DB_PREFIX=db_prefix,
-            AMENDS_RETRY_DELAYS="0.5,1,2", AMENDS_MASTER_KEY=TEST_MASTER_KEY, SMTP_PORT=str(smtp_port),
+            {k: v for k, v in os.environ.items() if k not in SECRETS},
+            AMQP_URI=amqp_uri, MONGO_URI=mongo_uri, AMENDS_DB_PREFIX=db_prefix,
+            AMENDS_RETRY_DELAYS="0.5,1,2", SMTP_PORT=str(smtp_port),
             PYTHONPATH=ROOT, **{f"{n.upper()}_HTTP_ADDRESS": f"127.0.0.1:{p}" for n, p in self.ports.items()},
+            **({} if service_uris else {"AMENDS_DEV_UNCHECKED_BUS": "1"}),
             **(extra_env or {}))
+        self.own = {name: {"AMQP_URI": (service_uris or {}).get(name, amqp_uri)} for name in SERVICES}
+        # a test's own key, given in extra_env, wins; it still reaches only its service
+        extra = extra_env or {}
+        self.own["referrals"]["AMENDS_MASTER_KEY"] = extra.get("AMENDS_MASTER_KEY", TEST_MASTER_KEY)
+        self.own["records"]["AMENDS_LEDGER_SIGNING_KEY"] = (extra.get("AMENDS_LEDGER_SIGNING_KEY")
+                                                            or str(Signer.generate("amends.test/ledger")))
+        for secret in SECRETS:
+            self.env.pop(secret, None)
         self.processes = {}
 
     def url(self, service):
@@ -147,7 +181,7 @@ class Platform:
             log = open(os.path.join(self.log_dir, f"{name}.log"), "ab")
             self.processes[name] = subprocess.Popen(
                 [nameko, "run", "--config", f"services/{name}/config.yaml", f"services.{name}.service:{SERVICES[name]}"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                cwd=ROOT, env={**self.env, **self.own[name]}, stdout=log, stderr=subprocess.STDOUT)
         for name in names or SERVICES:
             wait_until(lambda: self.healthy(name), timeout=90, interval=0.5)
 

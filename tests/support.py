@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from urllib.parse import quote
 
 import mongoengine
 import pymongo
@@ -15,6 +16,26 @@ from kombu import Connection, Queue
 from shared.messaging import topology
 from shared.security import api_keys
 from shared.config import settings_for
+
+
+def rabbit_admin():
+    """The broker's admin user and password: amends-admin with AMENDS_BUS_ADMIN_PASSWORD from
+    the environment or var/secrets.env (the bootstrap deletes guest); guest on a broker whose
+    users the bootstrap does not manage."""
+    password = os.environ.get("AMENDS_BUS_ADMIN_PASSWORD")
+    secrets = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var", "secrets.env")
+    if not password and os.path.exists(secrets):
+        with open(secrets) as lines:
+            for line in lines:
+                if line.startswith("AMENDS_BUS_ADMIN_PASSWORD="):
+                    password = line.strip().split("=", 1)[1]
+    user = os.environ.get("AMENDS_TEST_RABBIT_USER", "amends-admin" if password else "guest")
+    return user, password or "guest"
+
+
+def admin_amqp_uri(host, vhost=""):
+    user, password = rabbit_admin()
+    return f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{host}/{vhost}"
 
 
 def free_port():

@@ -6,6 +6,11 @@
 #
 # Safe to run twice: anything already running (by its pid file) is left alone.
 # With AMQP_URI and MONGO_URI set, those servers are used and neither is started.
+#
+# Each service connects to the broker as its own user (shared/messaging/permissions.py,
+# docs/security.md) and starts with its own secrets only. On the broker started here the
+# users are made here (and guest deleted); on a broker at AMQP_URI they are the operator's
+# to make, and each service's URI is <SERVICE>_AMQP_URI (e.g. REFERRALS_AMQP_URI).
 set -euo pipefail
 
 MODE=${1:-all}
@@ -116,30 +121,90 @@ ferretdb() {
   say "FerretDB ready on 127.0.0.1:27017 (SQLite files in var/ferretdb)"
 }
 
+SERVICES=(referrals matching notifications records)
+BUS_PASSWORDS=(AMENDS_BUS_ADMIN_PASSWORD REFERRALS_BUS_PASSWORD MATCHING_BUS_PASSWORD NOTIFICATIONS_BUS_PASSWORD RECORDS_BUS_PASSWORD)
+BUS_URIS=(REFERRALS_AMQP_URI MATCHING_AMQP_URI NOTIFICATIONS_AMQP_URI RECORDS_AMQP_URI)
+# Every secret any process here may hold: none is passed on to a child that is not told it by name.
+SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY SMS_API_KEY "${BUS_PASSWORDS[@]}" "${BUS_URIS[@]}")
+
 secrets() {
-  # Development keys, made once and kept out of git (var/ is ignored); production supplies its own
+  # Development secrets, made once and kept out of git (var/ is ignored); production supplies its own
   # through the environment, which always wins over the file.
-  local file="$VAR/secrets.env" master="${AMENDS_MASTER_KEY:-}" signing="${AMENDS_LEDGER_SIGNING_KEY:-}"
+  local file="$VAR/secrets.env" line name
   (umask 077; touch "$file")
-  if [ -z "$master" ] && ! grep -q '^AMENDS_MASTER_KEY=' "$file"; then
+  if [ -z "${AMENDS_MASTER_KEY:-}" ] && ! grep -q '^AMENDS_MASTER_KEY=' "$file"; then
     echo "AMENDS_MASTER_KEY=$("$PY" -c 'from services.referrals.protection import new_master_key; print(new_master_key())')" >>"$file"
   fi
   # An Ed25519 key for the ledger's signed tree heads.
-  if [ -z "$signing" ] && ! grep -q '^AMENDS_LEDGER_SIGNING_KEY=' "$file"; then
+  if [ -z "${AMENDS_LEDGER_SIGNING_KEY:-}" ] && ! grep -q '^AMENDS_LEDGER_SIGNING_KEY=' "$file"; then
     "$PY" -m services.records.keygen amends.local/ledger >>"$file" 2>/dev/null
   fi
-  set -a; . "$file"; set +a
-  [ -n "$master" ] && export AMENDS_MASTER_KEY="$master"
-  [ -n "$signing" ] && export AMENDS_LEDGER_SIGNING_KEY="$signing"
-  return 0
+  # Broker passwords: the admin's (operators, the tests) and one per service.
+  for name in "${BUS_PASSWORDS[@]}"; do
+    if [ -z "${!name:-}" ] && ! grep -q "^$name=" "$file"; then
+      echo "$name=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')" >>"$file"
+    fi
+  done
+  # Read the file into shell variables (the environment's own values win), then un-export every
+  # secret: a process started from here gets only the ones it is given by name.
+  while IFS= read -r line; do
+    name=${line%%=*}
+    [[ "$name" =~ ^[A-Z][A-Z0-9_]*$ ]] || continue
+    [ -n "${!name:-}" ] || printf -v "$name" '%s' "${line#*=}"
+  done <"$file"
+  export -n "${SECRETS[@]}" 2>/dev/null || true
+}
+
+bus_accounts() {
+  # Only on the broker this script started: a broker at AMQP_URI is someone else's to manage.
+  # the passwords through the environment of this one command (exported in a subshell),
+  # never on a command line, which `ps` shows to anyone on the machine
+  (
+    export "${BUS_PASSWORDS[@]}"
+    "$PY" -m shared.messaging.accounts setup --node "$RABBIT_NODE"
+  )
+}
+
+bus_uris() {
+  # Each service's broker URI: <SERVICE>_AMQP_URI if set; else, on our broker, its own user's;
+  # on a broker at AMQP_URI there is no else: one user for all would make every event unattributable.
+  local service var password missing=()
+  for service in "${SERVICES[@]}"; do
+    var="${service^^}_AMQP_URI"
+    [ -n "${!var:-}" ] && continue
+    if [ -z "${AMQP_URI:-}" ]; then
+      password="${service^^}_BUS_PASSWORD"
+      printf -v "$var" 'amqp://amends-%s:%s@127.0.0.1:5672/' "$service" "${!password}"
+    elif [ "${AMENDS_DEV_UNCHECKED_BUS:-}" = 1 ]; then
+      printf -v "$var" '%s' "$AMQP_URI"
+    else
+      missing+=("$var")
+    fi
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "with AMQP_URI set, give each service its own broker user: set ${missing[*]}"
+    say "(the users and permissions to make there: $PY -m shared.messaging.accounts print; see docs/security.md)"
+    exit 1
+  fi
+  ADMIN_AMQP_URI="${AMQP_URI:-amqp://amends-admin:${AMENDS_BUS_ADMIN_PASSWORD}@127.0.0.1:5672/}"
 }
 
 services() {
-  local port
-  for service in referrals matching notifications records; do
+  local port var
+  for service in "${SERVICES[@]}"; do
     local cls
     cls="$(tr '[:lower:]' '[:upper:]' <<<"${service:0:1}")${service:1}Service"
-    start_bg "$service" "$VENV/bin/nameko" run --config "$ROOT/services/$service/config.yaml" "services.$service.service:$cls"
+    var="${service^^}_AMQP_URI"
+    # In a subshell, exported there only: its own broker user, and the one secret that is its own.
+    (
+      export AMQP_URI="${!var}"
+      case $service in
+        referrals) export AMENDS_MASTER_KEY ;;
+        records) export AMENDS_LEDGER_SIGNING_KEY ;;
+        notifications) [ -n "${SMS_API_KEY:-}" ] && export SMS_API_KEY ;;
+      esac
+      start_bg "$service" "$VENV/bin/nameko" run --config "$ROOT/services/$service/config.yaml" "services.$service.service:$cls"
+    )
   done
   for pair in referrals:${REFERRALS_HTTP_ADDRESS:-127.0.0.1:8001} matching:${MATCHING_HTTP_ADDRESS:-127.0.0.1:8002} \
               notifications:${NOTIFICATIONS_HTTP_ADDRESS:-127.0.0.1:8003} records:${RECORDS_HTTP_ADDRESS:-127.0.0.1:8004}; do
@@ -153,7 +218,9 @@ cd "$ROOT"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONWARNINGS=ignore
 command -v curl >/dev/null || apt_install curl
 python_env
-if [ -z "${AMQP_URI:-}" ]; then rabbitmq; else say "using the broker at AMQP_URI"; fi
+secrets
+bus_uris
+if [ -z "${AMQP_URI:-}" ]; then rabbitmq; bus_accounts; else say "using the broker at AMQP_URI (its users are not managed here)"; fi
 if [ -z "${MONGO_URI:-}" ]; then ferretdb; else say "using the database at MONGO_URI"; fi
 start_bg smtp "$PY" -m aiosmtpd -n -l "127.0.0.1:${SMTP_PORT:-1025}" -c aiosmtpd.handlers.Mailbox "$VAR/mail"
 # A local SMS provider that keeps what it is sent in var/sms/messages.jsonl; set SMS_GATEWAY_URL to use a real one.
@@ -161,9 +228,8 @@ if [ -z "${SMS_GATEWAY_URL:-}" ]; then
   start_bg sms "$PY" deploy/local/sms_sink.py --port "${SMS_SINK_PORT:-8025}" --out "$VAR/sms/messages.jsonl"
   export SMS_GATEWAY_URL="http://127.0.0.1:${SMS_SINK_PORT:-8025}"
 fi
-"$PY" deploy/local/declare_topology.py
+AMQP_URI="$ADMIN_AMQP_URI" "$PY" deploy/local/declare_topology.py
 "$PY" -m shared.security.provision --out "$VAR/dev-keys.json"
 "$PY" -m services.matching.seed deploy/local/facilitators.yaml
-secrets
 [ "$MODE" = all ] && services
 say "ready"

@@ -16,7 +16,7 @@ from shared.health import HealthEndpoint
 from shared.http_server import http
 from shared.jsonlog import LogContext
 from shared.messaging.consumer import event_consumer
-from shared.messaging.rpc import rpc
+from shared.messaging.rpc import Caller, rpc
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.storage import Database
 from shared.security import access
@@ -75,6 +75,9 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     auth = Authenticator()
     matching = MatchingSettings()
     log_context = LogContext()
+    # RPC callers are checked against shared.messaging.permissions.RPC_CALLERS before any
+    # worker runs: the registry calls are the operator's, the contact lookup notifications'
+    caller = Caller()
 
     # --- events ---
     @event_consumer("assess")
@@ -261,7 +264,8 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     def get_facilitator_contact(self, facilitator_id, purpose, requester):
         """A facilitator's work contact details for a stated purpose (CONTRACTS.md)."""
         answer = facilitators.contact(facilitator_id, purpose)
-        log.info("facilitator contact %s for %s by %s: %s", facilitator_id, purpose, requester, answer["reason"])
+        log.info("facilitator contact %s for %s by %s: %s", facilitator_id, purpose, self.caller or requester,
+                 answer["reason"])
         return answer
 
     # --- shared by HTTP and RPC ---

@@ -2,7 +2,6 @@
 import os
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from nameko.timer import Timer
 
 from services.notifications import workflow
@@ -17,6 +16,7 @@ from shared.http_server import http
 from shared.jsonlog import LogContext
 from shared.messaging.consumer import event_consumer
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
+from shared.messaging.rpc import IdentifiedRpcProxy
 from shared.storage import Database
 from shared.security import access
 from shared.web import Authenticator, BadRequest, api, json_response, require_case
@@ -84,8 +84,8 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
 
     db = Database()
     outbox = Outbox(documents=[Delivery])
-    referrals = RpcProxy("referrals")
-    matching = RpcProxy("matching")
+    referrals = IdentifiedRpcProxy("referrals")
+    matching = IdentifiedRpcProxy("matching")
     couriers = CouriersProvider()
     policy = DeliveryPolicy()
     auth = Authenticator()

@@ -10,7 +10,6 @@ batch starts only then, so there is a single writer, in arrival order.
 If a batch fails, each of its messages is run again on its own, so one bad event takes
 the usual retry and dead-letter path without dragging its neighbours along.
 """
-import json
 import logging
 import time
 from functools import partial
@@ -19,7 +18,6 @@ from eventlet.event import Event
 from eventlet.queue import Empty, LightQueue
 from nameko.exceptions import ContainerBeingKilled
 
-from shared.events import InvalidEvent, validate_event
 from shared.messaging.consumer import EventConsumer, EventQueueConsumer
 
 log = logging.getLogger(__name__)
@@ -87,11 +85,8 @@ class BatchEventConsumer(EventConsumer):
     def _decode(self, message):
         """(the validated event, what admit made of it), or None once the message has
         been dead-lettered."""
-        try:
-            event = validate_event(json.loads(message.body))
-        except (ValueError, UnicodeDecodeError) as exc:
-            reason = str(exc) if isinstance(exc, InvalidEvent) else "malformed JSON body"
-            self._dead_letter(message, reason, attempt=self._attempt(message))
+        event = self.validated(message)
+        if event is None:
             return None
         admitted = None
         if self.admit is not None:

@@ -14,6 +14,7 @@ from shared.storage import connect, disconnect
 log = logging.getLogger(__name__)
 
 SIGNING_KEY = "AMENDS_LEDGER_SIGNING_KEY"
+UNSIGNED_FLAG = "AMENDS_DEV_UNSIGNED_LEDGER"
 
 
 class LedgerStore(DependencyProvider):
@@ -40,7 +41,8 @@ class LedgerStore(DependencyProvider):
 
 class LedgerKey(DependencyProvider):
     """The checkpoint signing key (a C2SP signer key string) from the config or the
-    environment; None when there is none, and then nothing is signed."""
+    environment. Without one records does not start: an unsigned ledger proves nothing to
+    anyone outside it. Development may run unsigned, by saying so: UNSIGNED_FLAG=1."""
 
     def setup(self):
         text = self.container.config.get(SIGNING_KEY) or os.environ.get(SIGNING_KEY, "")
@@ -51,11 +53,19 @@ class LedgerKey(DependencyProvider):
             except NoteError as error:
                 raise ValueError(f"{SIGNING_KEY} is not a valid signer key: {error}") from None
             log.info("ledger checkpoints are signed by %s", self.signer.verifier)
+        elif _flag(self.container.config.get(UNSIGNED_FLAG) or os.environ.get(UNSIGNED_FLAG, "")):
+            log.warning("no %s and %s=1: checkpoints will not be signed (development only)", SIGNING_KEY, UNSIGNED_FLAG)
         else:
-            log.warning("no %s: checkpoints will not be signed", SIGNING_KEY)
+            log.error("no %s: records will not start without one (%s=1 runs unsigned, for development)",
+                      SIGNING_KEY, UNSIGNED_FLAG)
+            raise RuntimeError(f"{SIGNING_KEY} is not set")
 
     def get_dependency(self, worker_ctx):
         return self.signer
+
+
+def _flag(value):
+    return str(value).strip().lower() in ("1", "true", "yes")
 
 
 class ConfiguredTimer(Timer):

@@ -11,7 +11,7 @@ from shared.health import HealthEndpoint
 from shared.http_server import http
 from shared.jsonlog import LogContext, current
 from shared.messaging.consumer import event_consumer
-from shared.messaging.rpc import rpc
+from shared.messaging.rpc import Caller, rpc
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.storage import Database
 from shared.web import Authenticator, api, json_response, read_json
@@ -38,6 +38,7 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     auth = Authenticator()
     vault = VaultProvider()
     log_context = LogContext()
+    caller = Caller()
 
     @http("GET", "/v1/openapi.json")
     @api(roles=None, scope="public")
@@ -89,8 +90,10 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
 
     @rpc
     def get_contact(self, party_id, purpose, requester):
-        """Contact details of one person for one stated purpose; every call is logged."""
-        return workflow.get_contact(party_id, purpose, requester, self.vault, current("correlationid"))
+        """Contact details of one person for one stated purpose; every call is logged.
+        Only notifications may call it: the entrypoint refuses anyone else on the broker's
+        word (shared.messaging.permissions), and the access log names that caller."""
+        return workflow.get_contact(party_id, purpose, self.caller or requester, self.vault, current("correlationid"))
 
     @event_consumer("case_status")
     def on_matching_event(self, event):

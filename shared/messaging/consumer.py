@@ -2,6 +2,9 @@
 
 - A body that is not JSON, or an event that fails its schema, is dead-lettered at
   once with the reason: retrying cannot fix it.
+- So is an event its sender may not send: the broker-validated `user_id` (or, after a
+  retry hop, the publisher the consumer recorded itself) must be the service that
+  produces its type and that its `source` names (shared.messaging.identity).
 - An event this consumer has already handled (its inbox says so) is acked and skipped.
 - A handler that raises is retried after each delay in AMENDS_RETRY_DELAYS, through
   per-delay holding queues, and dead-lettered with the error after the last one.
@@ -24,7 +27,7 @@ from nameko.messaging import QueueConsumer
 
 from shared.config import settings_for
 from shared.events import InvalidEvent, validate_event
-from shared.messaging import topology
+from shared.messaging import identity, topology
 from shared.messaging.inbox import Inbox
 from shared.messaging.publisher import publish_raw
 from shared.outages import OUTAGES
@@ -73,18 +76,44 @@ class EventConsumer(Entrypoint):
     def setup(self):
         service = self.container.service_name
         self.settings = settings_for(service, self.container.config)
-        self.queue = topology.consumer_queue(service, self.consumer)
+        self.queue = topology.consumer_queue(service, self.consumer, declare_exchanges=False)
+        self.unchecked = identity.warn_if_unchecked(self.container.config, self.queue.name)
         self.queue_consumer.register_provider(self)
 
     def stop(self):
         self.queue_consumer.unregister_provider(self)
 
-    def handle_message(self, message):
+    def validated(self, message):
+        """The message's event, or None once it has been dead-lettered as unfit."""
         try:
             event = validate_event(json.loads(message.body))
+            if not self.unchecked:
+                identity.check_event(event, self._publisher(message))
         except (ValueError, UnicodeDecodeError) as exc:
-            reason = str(exc) if isinstance(exc, InvalidEvent) else "malformed JSON body"
+            if isinstance(exc, identity.NotTheirs):
+                reason = f"refused: {exc}"
+            else:
+                reason = str(exc) if isinstance(exc, InvalidEvent) else "malformed JSON body"
             self._dead_letter(message, reason, attempt=self._attempt(message))
+            return None
+        return event
+
+    def _publisher(self, message):
+        return identity.publisher_of(message.properties, message.headers, self.container.service_name)
+
+    def _forward_headers(self, message):
+        """The headers a retry or dead letter carries on: the sender we believe in, never
+        one a message claimed for itself."""
+        headers = dict(message.headers or {})
+        headers.pop(identity.PUBLISHER_HEADER, None)
+        publisher = self._publisher(message)
+        if publisher:
+            headers[identity.PUBLISHER_HEADER] = publisher
+        return headers
+
+    def handle_message(self, message):
+        event = self.validated(message)
+        if event is None:
             return
         try:
             if self.inbox().handled(event["id"]):
@@ -155,7 +184,7 @@ class EventConsumer(Entrypoint):
 
     def _delay(self, message, delay, next_attempt, extra_headers=None):
         holding = topology.retry_queue(self.queue.name, delay)
-        headers = dict(message.headers or {})
+        headers = self._forward_headers(message)
         headers.update(extra_headers or {})
         headers[ATTEMPT_HEADER] = next_attempt
         headers.setdefault("x-amends-original-exchange", message.delivery_info.get("exchange", ""))
@@ -167,7 +196,7 @@ class EventConsumer(Entrypoint):
         self.queue_consumer.ack_message(message)
 
     def _dead_letter(self, message, reason, attempt):
-        headers = dict(message.headers or {})
+        headers = self._forward_headers(message)
         headers.update({
             "x-amends-dead-letter-id": uuid.uuid4().hex[:12],
             "x-amends-error": reason[:1000],

@@ -18,7 +18,7 @@ import sys
 from kombu import Connection
 
 from shared.config import settings_for
-from shared.messaging import topology
+from shared.messaging import identity, topology
 from shared.messaging.publisher import publish_raw
 
 log = logging.getLogger("amends.deadletters")
@@ -51,9 +51,25 @@ def describe(body, headers):
     return summary
 
 
-def replay_headers(headers):
+def replay_headers(headers, properties=None, service=None):
+    """The headers a replayed letter goes back with. The operator replays it under their
+    own broker user, so it carries its original sender in the publisher header, as the
+    consumer's own retries do: the one the consumer recorded when the letter came from
+    it, else the letter's own validated user_id (the broker dead-lettered it unchanged)."""
     kept = {k: v for k, v in (headers or {}).items() if k not in _OURS and not k.startswith("x-death")
             and not k.startswith("x-first-death") and not k.startswith("x-last-death")}
+    kept.pop(identity.PUBLISHER_HEADER, None)
+    headers = headers or {}
+    if not service:
+        publisher = None
+    elif headers.get("x-amends-dead-letter-id") and identity.identity_of((properties or {}).get("user_id")) == service:
+        # the consumer's own dead letter: its header is all it knew of the sender (nothing,
+        # for an event it refused as unattributable), never the consumer itself
+        publisher = headers.get(identity.PUBLISHER_HEADER)
+    else:
+        publisher = identity.publisher_of(properties, headers, service)
+    if publisher:
+        kept[identity.PUBLISHER_HEADER] = publisher
     return kept
 
 
@@ -90,7 +106,8 @@ def act(amqp_uri, service, action, ids=None):
                 if not summary["queue"]:
                     raise SystemExit(f"dead letter {summary['id']} names no queue to replay into")
                 publish_raw(amqp_uri, message.body, exchange="", routing_key=summary["queue"],
-                            headers={**replay_headers(message.headers), "x-amends-replayed": summary["id"]})
+                            headers={**replay_headers(message.headers, message.properties, service),
+                                     "x-amends-replayed": summary["id"]})
             log.warning("%s dead letter %s from %s (%s)", action, summary["id"], summary["queue"], summary["error"])
             message.ack()
             done.append(summary)

@@ -8,12 +8,15 @@ import json
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 
 from shared.messaging import topology
+from shared.messaging.permissions import uri_user
 
 __all__ = ["EventPublisher", "UndeliverableMessage", "publish_raw"]
 
 
 def _publisher(amqp_uri):
-    return Publisher(amqp_uri, use_confirms=True, mandatory=True, delivery_mode=2)
+    # `user_id`: the broker refuses a message whose user_id is not the connection's user,
+    # so a consumer can trust it to name the sender (shared.messaging.permissions)
+    return Publisher(amqp_uri, use_confirms=True, mandatory=True, delivery_mode=2, user_id=uri_user(amqp_uri))
 
 
 class EventPublisher:

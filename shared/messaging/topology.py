@@ -88,9 +88,13 @@ def consumer_queue_name(service, consumer):
     return f"{service}.{consumer}"
 
 
-def consumer_queue(service, consumer):
+def consumer_queue(service, consumer, declare_exchanges=True):
+    """`declare_exchanges=False` for a service's own consumer: it binds to the producers'
+    exchanges, which the bootstrap declared, and its broker user may not declare (or so
+    delete) another service's exchange."""
     bindings = [
-        binding(events_exchange(source), routing_key=key)
+        binding(_no_declare(events_exchange(source)) if not declare_exchanges else events_exchange(source),
+                routing_key=key)
         for source, key in CONSUMERS[(service, consumer)]
     ]
     return Queue(
@@ -104,6 +108,11 @@ def consumer_queue(service, consumer):
             **({"x-single-active-consumer": True} if (service, consumer) in SINGLE_ACTIVE else {}),
         },
     )
+
+
+def _no_declare(exchange):
+    exchange.no_declare = True
+    return exchange
 
 
 def retry_queue(queue_name, delay_seconds):

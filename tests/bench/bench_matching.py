@@ -40,12 +40,12 @@ from shared.messaging.outbox import Relay  # noqa: E402
 from shared.messaging.publisher import EventPublisher  # noqa: E402
 from shared.storage import connect  # noqa: E402
 from tests.factories import referral_received_data  # noqa: E402
-from tests.support import drop_databases  # noqa: E402
+from tests.support import admin_amqp_uri, drop_databases, rabbit_admin  # noqa: E402
 
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 AMQP_HOST = os.environ.get("AMENDS_TEST_AMQP_HOST", "127.0.0.1:5672")
 MANAGEMENT = os.environ.get("AMENDS_TEST_RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
-AUTH = ("guest", "guest")
+AUTH = rabbit_admin()
 TODAY = date.today()
 REGIONS = ["south-wales", "gwent", "dyfed-powys", "north-wales", "avon-somerset", "devon-cornwall", "dorset",
            "gloucestershire", "wiltshire", "west-mercia", "west-midlands", "staffordshire", "warwickshire",
@@ -227,11 +227,13 @@ def main(argv=None):
     prefix = f"benchmatching{uuid.uuid4().hex[:8]}"
     vhost = f"bench-matching-{uuid.uuid4().hex[:8]}"
     requests.put(f"{MANAGEMENT}/api/vhosts/{vhost}", auth=AUTH, timeout=10).raise_for_status()
-    requests.put(f"{MANAGEMENT}/api/permissions/{vhost}/guest", auth=AUTH, timeout=10,
+    requests.put(f"{MANAGEMENT}/api/permissions/{vhost}/{AUTH[0]}", auth=AUTH, timeout=10,
                  json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
-    amqp_uri = f"amqp://guest:guest@{AMQP_HOST}/{vhost}"
+    amqp_uri = admin_amqp_uri(AMQP_HOST, vhost)
     config = {"AMQP_URI": amqp_uri, "MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": prefix, "AMENDS_REGION": "bench",
-              "AMENDS_RETRY_DELAYS": "1,5", "WEB_SERVER_ADDRESS": "127.0.0.1:0", "max_workers": 10}
+              "AMENDS_RETRY_DELAYS": "1,5", "WEB_SERVER_ADDRESS": "127.0.0.1:0", "max_workers": 10,
+              # one broker user for everything here, so senders cannot be told apart
+              "AMENDS_DEV_UNCHECKED_BUS": "1"}
     try:
         topology.declare(amqp_uri, (1, 5))
         db = connect("matching", settings_for("matching", config))

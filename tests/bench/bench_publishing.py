@@ -20,8 +20,9 @@ from nameko.amqp.publish import Publisher  # noqa: E402
 from shared.events import new_event  # noqa: E402
 from shared.messaging.publisher import EventPublisher  # noqa: E402
 from tests.factories import ROOT, referral_received_data  # noqa: E402
+from tests.support import admin_amqp_uri  # noqa: E402
 
-AMQP_URI = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+AMQP_URI = os.environ.get("AMQP_URI") or admin_amqp_uri("127.0.0.1:5672")
 
 
 def rate(label, count, send):

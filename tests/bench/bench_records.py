@@ -44,11 +44,12 @@ from services.records.store import Ledger, group_document  # noqa: E402
 from shared.events import new_event  # noqa: E402
 from shared.messaging import topology  # noqa: E402
 from tests.factories import referral_received_data  # noqa: E402
+from tests.support import admin_amqp_uri, rabbit_admin  # noqa: E402
 
 AMQP_HOST = os.environ.get("AMENDS_TEST_AMQP_HOST", "127.0.0.1:5672")
 MANAGEMENT = os.environ.get("AMENDS_TEST_RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
-RABBIT = ("guest", "guest")
+RABBIT = rabbit_admin()
 
 
 def sample_event(i):
@@ -101,9 +102,9 @@ def baselines(db, count=20000):
 def bench_appends(backlog, prefix, signer):
     vhost = f"bench-records-{uuid.uuid4().hex[:8]}"
     requests.put(f"{MANAGEMENT}/api/vhosts/{vhost}", auth=RABBIT, timeout=10).raise_for_status()
-    requests.put(f"{MANAGEMENT}/api/permissions/{vhost}/guest", auth=RABBIT, timeout=10,
+    requests.put(f"{MANAGEMENT}/api/permissions/{vhost}/{RABBIT[0]}", auth=RABBIT, timeout=10,
                  json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
-    amqp_uri = f"amqp://guest:guest@{AMQP_HOST}/{vhost}"
+    amqp_uri = admin_amqp_uri(AMQP_HOST, vhost)
     try:
         topology.declare(amqp_uri, (1, 5))
         template = sample_event(0)
@@ -122,6 +123,8 @@ def bench_appends(backlog, prefix, signer):
         config = {"AMQP_URI": amqp_uri, "MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": prefix,
                   "AMENDS_REGION": "bench", "WEB_SERVER_ADDRESS": "127.0.0.1:0",
                   "AMENDS_LEDGER_SIGNING_KEY": str(signer), "RECORDS_CHECKPOINT_INTERVAL": 3600,
+                  # the backlog is published as the admin, with no user_id: no sender to check
+                  "AMENDS_DEV_UNCHECKED_BUS": "1",
                   "max_workers": 4, **json.loads(os.environ.get("BENCH_RECORDS_CONFIG", "{}"))}
         ledger = Ledger(pymongo.MongoClient(MONGO_URI)[f"{prefix}_records"])
         container = ServiceContainer(RecordsService, config)

@@ -30,12 +30,12 @@ from shared.messaging import topology  # noqa: E402
 from shared.security import api_keys  # noqa: E402
 from shared.config import settings_for  # noqa: E402
 from tests.factories import ROOT, referral_body  # noqa: E402
-from tests.support import drop_databases, free_port, wait_until  # noqa: E402
+from tests.support import admin_amqp_uri, drop_databases, free_port, rabbit_admin, wait_until  # noqa: E402
 
 RABBIT = os.environ.get("AMENDS_BENCH_AMQP_HOST", "127.0.0.1:5672")
 MANAGEMENT = os.environ.get("AMENDS_TEST_RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
-AUTH = ("guest", "guest")
+AUTH = rabbit_admin()
 
 
 class Baseline:
@@ -99,14 +99,15 @@ def main(seconds, clients):
     run = uuid.uuid4().hex[:8]
     vhost, prefix = f"bench-{run}", f"bench{run}"
     requests.put(f"{MANAGEMENT}/api/vhosts/{vhost}", auth=AUTH, timeout=10).raise_for_status()
-    requests.put(f"{MANAGEMENT}/api/permissions/{vhost}/guest", auth=AUTH, timeout=10,
+    requests.put(f"{MANAGEMENT}/api/permissions/{vhost}/{AUTH[0]}", auth=AUTH, timeout=10,
                  json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
-    amqp_uri = f"amqp://guest:guest@{RABBIT}/{vhost}"
+    amqp_uri = admin_amqp_uri(RABBIT, vhost)
     processes = []
     try:
         topology.declare(amqp_uri, (1, 5, 30))
         env = dict(os.environ, AMQP_URI=amqp_uri, MONGO_URI=MONGO_URI, AMENDS_DB_PREFIX=prefix,
-                   AMENDS_MASTER_KEY=new_master_key(), PYTHONPATH=ROOT, LOG_LEVEL="WARNING")
+                   AMENDS_MASTER_KEY=new_master_key(), PYTHONPATH=ROOT, LOG_LEVEL="WARNING",
+                   AMENDS_DEV_UNCHECKED_BUS="1")   # one broker user for everything here
         api_keys.connect_identity(settings_for("identity", {"MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": prefix}))
         key, _ = api_keys.issue("referrer", "bench-police", "bench referrer", subject="bench-referrer",
                                 regions=["south-wales", "gwent", "north-wales", "dyfed-powys"])

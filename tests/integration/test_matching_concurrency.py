@@ -39,7 +39,9 @@ def referral(index):
 def start_matching(config, port):
     env = dict(os.environ, AMQP_URI=config["AMQP_URI"], MONGO_URI=config["MONGO_URI"],
                AMENDS_DB_PREFIX=config["AMENDS_DB_PREFIX"], AMENDS_RETRY_DELAYS="0.5,1,2", PYTHONPATH=ROOT,
-               MATCHING_HTTP_ADDRESS=f"127.0.0.1:{port}", MATCHING_MAX_WORKERS="10")
+               MATCHING_HTTP_ADDRESS=f"127.0.0.1:{port}", MATCHING_MAX_WORKERS="10",
+               # the test publishes as the admin, as every process here connects: no sender to check
+               AMENDS_DEV_UNCHECKED_BUS=config["AMENDS_DEV_UNCHECKED_BUS"])
     nameko = os.path.join(os.path.dirname(sys.executable), "nameko")
     return subprocess.Popen([nameko, "run", "--config", "services/matching/config.yaml",
                              "services.matching.service:MatchingService"],

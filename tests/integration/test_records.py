@@ -15,6 +15,7 @@ from services.records.service import RecordsService
 from services.records.store import Ledger, group_leaves, pack_leaves
 from shared.config import settings_for
 from shared.events import new_event
+from shared.messaging import topology
 from tests.conftest import MANAGEMENT, MONGO_URI, RABBIT_AUTH
 from tests.factories import ROOT, referral_received_data
 from tests.platform import Platform
@@ -124,6 +125,8 @@ def test_a_second_instance_stands_by_and_takes_over_so_the_ledger_keeps_one_writ
     active = Platform(amqp_uri, MONGO_URI, db_prefix, free_port(), str(tmp_path / "a"), env)
     standby = Platform(amqp_uri, MONGO_URI, db_prefix, free_port(), str(tmp_path / "b"), env)
     ledger = ledger_of({"MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": db_prefix})
+    # as the bootstrap does: a service binds to the events exchanges, it may not declare them
+    topology.declare(amqp_uri, (0.5, 1, 2))
     try:
         active.start("records")
         standby.start("records")

@@ -52,13 +52,15 @@ pytestmark = pytest.mark.reliability
 def platform(tmp_path, db_prefix):
     rabbit, ferret = RabbitNode(str(tmp_path)), FerretDB(str(tmp_path))
     rabbit.start()
+    rabbit.create_accounts()   # as the bootstrap does: a user per service, guest gone
     ferret.start()
     mail_dir = str(tmp_path / "mail")
     try:
         topology.declare(rabbit.uri, (0.5, 1, 2))
         _declare_tap(rabbit.uri)
         with smtp_server(mail_dir) as smtp_port:
-            services = Platform(rabbit.uri, ferret.uri, db_prefix, smtp_port, str(tmp_path / "logs"))
+            services = Platform(rabbit.uri, ferret.uri, db_prefix, smtp_port, str(tmp_path / "logs"),
+                                service_uris=rabbit.service_uris)
             config = {"AMQP_URI": rabbit.uri, "MONGO_URI": ferret.uri, "AMENDS_DB_PREFIX": db_prefix}
             keys = provision_keys(config, agency="south-wales-police")
             _seed_facilitators(config)
@@ -194,7 +196,8 @@ def always_failing(platform, monkeypatch):
 
 
 def _poison(amqp_uri):
-    """Three kinds of poison: what each should leave, in which dead-letter queues."""
+    """Three kinds of poison, sent with referrals' own credentials (so from a sender the
+    consumers believe): what each should leave, in which dead-letter queues."""
     exchange = topology.events_exchange("referrals")
     broken = {"specversion": "1.0", "id": f"poison-{uuid.uuid4().hex[:8]}", "type": "referral.received",
               "source": "/amends/test/referrals", "subject": "case-poison", "time": "2026-11-26T10:00:00Z",
@@ -203,14 +206,15 @@ def _poison(amqp_uri):
               "schemaversion": 1, "data": {"case_id": "case-poison", "cjs_stage": "whenever"}}
     with Connection(amqp_uri) as connection:
         producer = connection.Producer()
+        sender = {"user_id": connection.userid}
         for body in (b"{not json at all", json.dumps(broken).encode()):
             producer.publish(body, exchange=exchange, routing_key="referral.received", serializer=None,
-                             content_type="application/json", content_encoding="utf-8", delivery_mode=2)
+                             content_type="application/json", content_encoding="utf-8", delivery_mode=2, **sender)
         # a valid event, straight into the queue of a handler that always raises
         good = json.loads(json.dumps(broken))
         good["data"] = referral_received_data(case_id=good["subject"])
         producer.publish(json.dumps(good), exchange="", routing_key="faulty.always-fails", serializer=None,
-                         content_type="application/json", content_encoding="utf-8", delivery_mode=2)
+                         content_type="application/json", content_encoding="utf-8", delivery_mode=2, **sender)
     queues = _bound_queues("referrals", "referral.received")
     return {"faulty": [("faulty.always-fails", "RuntimeError: (details withheld)")],
             **{queue.split(".")[0]: [(queue, "malformed JSON body"), (queue, "invalid event: data.")]
@@ -246,7 +250,7 @@ def test_nothing_accepted_is_lost_or_doubled_through_every_fault(platform, alway
     loader = eventlet.spawn(load.run)
     _faults(services, rabbit, ferret, load)
     load.phase = "poison messages"
-    expected_letters = _poison(rabbit.uri)
+    expected_letters = _poison(rabbit.service_uris["referrals"])
     eventlet.sleep(PROFILE["settle"])
     load.stop()
     loader.wait()

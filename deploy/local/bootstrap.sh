@@ -229,7 +229,8 @@ if [ -z "${SMS_GATEWAY_URL:-}" ]; then
   export SMS_GATEWAY_URL="http://127.0.0.1:${SMS_SINK_PORT:-8025}"
 fi
 AMQP_URI="$ADMIN_AMQP_URI" "$PY" deploy/local/declare_topology.py
-"$PY" -m shared.security.provision --out "$VAR/dev-keys.json"
+# keys are issued as the operator: their key.issued events are the admin user's to publish
+AMQP_URI="$ADMIN_AMQP_URI" "$PY" -m shared.security.provision --out "$VAR/dev-keys.json"
 "$PY" -m services.matching.seed deploy/local/facilitators.yaml
 [ "$MODE" = all ] && services
 say "ready"

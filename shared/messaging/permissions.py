@@ -32,6 +32,9 @@ REPLY_KEY = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 DEFAULT_EXCHANGE = "amq.default"
 # The identity of the operator: the admin user, trusted like the broker itself.
 OPERATOR = "operator"
+# Producers that are no service: the operator publishes their events with the admin user.
+# The key administration (shared.security.keys) announces keys issued and revoked.
+OPERATOR_PRODUCERS = ("identity",)
 
 # Which identities may call which RPC method (service, method) -> callers. A method not
 # listed here answers nobody.

@@ -81,6 +81,19 @@ def test_an_event_must_be_its_senders_by_type_and_source():
             identity.check_event(dict(event, source=source), sender)
 
 
+def test_key_events_are_the_operators_alone():
+    """Keys are administered by operators (shared.security.keys, as the admin user): the
+    ledger takes key.issued from them, and from no service."""
+    event = {"type": "key.issued", "source": "/amends/wales/identity"}
+    identity.check_event(event, ADMIN_USER)
+    with pytest.raises(identity.NotTheirs, match="identity's to send, not referrals's"):
+        identity.check_event(event, user_for("referrals"))
+    with pytest.raises(identity.NotTheirs, match="is not identity's"):
+        identity.check_event(dict(event, source="/amends/wales/referrals"), ADMIN_USER)
+    with pytest.raises(identity.NotTheirs, match="no service"):  # the operator sends no service's events
+        identity.check_event({"type": "case.assessed", "source": "/amends/wales/matching"}, ADMIN_USER)
+
+
 def test_a_replayed_letter_carries_only_the_sender_its_consumer_vouched_for():
     from shared.messaging.deadletters import replay_headers
     header = identity.PUBLISHER_HEADER

@@ -91,14 +91,17 @@ class BatchEventConsumer(EventConsumer):
             event = validate_event(json.loads(message.body))
         except (ValueError, UnicodeDecodeError) as exc:
             reason = str(exc) if isinstance(exc, InvalidEvent) else "malformed JSON body"
-            self._dead_letter(message, reason, attempt=self._attempt(message))
+            with self._broker_may_be_gone(message):
+                self._dead_letter(message, reason, attempt=self._attempt(message))
             return None
         admitted = None
         if self.admit is not None:
             try:
                 admitted = self.admit(event)
             except ValueError as exc:
-                self._dead_letter(message, f"not admitted: {type(exc).__name__}", attempt=self._attempt(message))
+                with self._broker_may_be_gone(message):
+                    self._dead_letter(message, f"not admitted: {type(exc).__name__}",
+                                      attempt=self._attempt(message))
                 return None
         return event, admitted
 

@@ -93,7 +93,9 @@ class BatchEventConsumer(EventConsumer):
             try:
                 admitted = self.admit(event)
             except ValueError as exc:
-                self._dead_letter(message, f"not admitted: {type(exc).__name__}", attempt=self._attempt(message))
+                with self._broker_may_be_gone(message):
+                    self._dead_letter(message, f"not admitted: {type(exc).__name__}",
+                                      attempt=self._attempt(message))
                 return None
         return event, admitted
 

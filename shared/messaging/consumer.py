@@ -18,6 +18,7 @@
 import json
 import logging
 import uuid
+from contextlib import contextmanager
 from functools import partial
 
 import mongoengine
@@ -94,7 +95,8 @@ class EventConsumer(Entrypoint):
                 reason = f"refused: {exc}"
             else:
                 reason = str(exc) if isinstance(exc, InvalidEvent) else "malformed JSON body"
-            self._dead_letter(message, reason, attempt=self._attempt(message))
+            with self._broker_may_be_gone(message):
+                self._dead_letter(message, reason, attempt=self._attempt(message))
             return None
         return event
 
@@ -123,7 +125,8 @@ class EventConsumer(Entrypoint):
         except Exception as exc:  # noqa: BLE001
             # the database could not say (an outage, or a server stopping mid-request: FerretDB
             # answers "context canceled"); an error escaping here would kill the container
-            self._hold_back(message, exc)
+            with self._broker_may_be_gone(message):
+                self._hold_back(message, exc)
             return
         context = {
             "correlationid": event["correlationid"],
@@ -145,6 +148,12 @@ class EventConsumer(Entrypoint):
         return Inbox(mongoengine.get_db(self.container.service_name), self.queue.name)
 
     def _handle_result(self, message, event, worker_ctx, result=None, exc_info=None):
+        with self._broker_may_be_gone(message):
+            self._settle(message, event, exc_info)
+        return result, exc_info
+
+    def _settle(self, message, event, exc_info):
+        """Ack a handled message, or move it on: held back, retried or dead-lettered."""
         if exc_info is None:
             try:
                 self.inbox().record(event)
@@ -153,21 +162,35 @@ class EventConsumer(Entrypoint):
                 # their own keys), while an error escaping here would kill the whole container
                 log.warning("inbox record deferred for %s: %s", event["id"], type(exc).__name__)
             self.queue_consumer.ack_message(message)
-            return result, exc_info
+            return
         if isinstance(exc_info[1], OUTAGES):
             self._hold_back(message, exc_info[1])
-            return result, exc_info
+            return
         held = int((message.headers or {}).get(HELD_HEADER, 0))
         if isinstance(exc_info[1], TooEarly) and held < HOLD_LIMIT:
             self._hold_back(message, exc_info[1], held=held + 1)
-            return result, exc_info
+            return
         attempt = self._attempt(message)
         error = f"{exc_info[0].__name__}: {safe_error_text(exc_info[1])}"
         if attempt <= len(self.settings.retry_delays):
             self._retry(message, attempt)
         else:
             self._dead_letter(message, error, attempt)
-        return result, exc_info
+
+    @contextmanager
+    def _broker_may_be_gone(self, message):
+        """A hold, retry or dead letter is published before the original is acked; if the
+        broker is away longer than the publisher's own retries, the error must not escape:
+        nameko would kill the whole container for it. The message, never acked, goes back
+        to its queue (or, its channel gone with the broker, the broker redelivers it)."""
+        try:
+            yield
+        except OUTAGES + (OSError,) as exc:
+            log.warning("%s: a message from %s goes back to its queue", type(exc).__name__, self.queue.name)
+            try:
+                self.queue_consumer.requeue_message(message)
+            except Exception:  # noqa: BLE001  the channel went with the broker
+                pass
 
     def _hold_back(self, message, exc, held=None):
         """Wait out an outage or an early arrival: the longest delay, the attempt count untouched."""

@@ -95,6 +95,33 @@ def test_a_database_stopping_mid_request_kills_no_container(run_services, amqp_u
         assert read_dead_letters(amqp_uri, "probe") == []
 
 
+def test_a_broker_gone_while_a_message_is_held_back_kills_no_container(run_services, amqp_uri, monkeypatch):
+    """A hold (or retry) is published before the original is acked. When the broker is away
+    longer than the publisher's own retries, that publish fails; the error escaped and nameko
+    killed the whole container (the fault suite's RabbitMQ restart, on a loaded machine)."""
+    import kombu.exceptions
+    from shared.messaging import consumer
+    real = consumer.publish_raw
+    refusals = {"left": 1}
+
+    def publish(*args, **kwargs):
+        if refusals["left"]:
+            refusals["left"] -= 1
+            raise kombu.exceptions.OperationalError("[Errno 111] ECONNREFUSED")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(consumer, "publish_raw", publish)
+    behaviour.update(fail_with=AutoReconnect, failures_left=1)  # the first delivery is held back
+    with run_services(ProbeService):
+        first, second = received(), received()
+        publish_event(amqp_uri, first)
+        wait_until(lambda: calls == [first["id"]], timeout=30)  # back in its queue, then handled
+        publish_event(amqp_uri, second)  # the container is alive and consuming
+        wait_until(lambda: calls == [first["id"], second["id"]], timeout=30)
+        assert refusals["left"] == 0
+        assert read_dead_letters(amqp_uri, "probe") == []
+
+
 def test_a_database_outage_is_waited_out_without_using_up_retries(run_services, amqp_uri):
     # Four outage failures: more than the two retries AMENDS_RETRY_DELAYS allows a faulty handler.
     behaviour.update(fail_with=AutoReconnect, failures_left=4)

@@ -120,6 +120,7 @@ def send_open_loop(url, bodies, keys, rate, seconds, timeout):
     pool = eventlet.GreenPool(10000)
 
     def send(record, body, key):
+        record["sent"] = time.time()
         try:
             answer = requests.post(url, json=body, timeout=(10, timeout), headers={
                 "Authorization": f"Bearer {key}", "Idempotency-Key": uuid.uuid4().hex})
@@ -136,7 +137,7 @@ def send_open_loop(url, bodies, keys, rate, seconds, timeout):
         delay = at - time.time()
         if delay > 0:
             eventlet.sleep(delay)
-        record = {"scheduled": at, "status": None, "case_id": None, "answered": None}
+        record = {"scheduled": at, "sent": None, "status": None, "case_id": None, "answered": None}
         sent.append(record)
         pool.spawn(send, record, bodies[index], keys[index % len(keys)])
     return start, sent, pool
@@ -272,6 +273,8 @@ def figures(start, sent, tail, seconds, staffing_states):
         "hops": hops,
         "staffed_rate": len(staffed_at) / (max(staffed_at) - start) if staffed_at else 0.0,
         "outcome": outcome, "refused": refused,
+        # how late the bench itself was in sending (a busy client would understate the load)
+        "lag": pct([(r["sent"] - r["scheduled"]) * 1000 for r in sent if r["sent"]], 0.99),
     }
 
 
@@ -285,7 +288,7 @@ def done(case_id, tail, staffing_states):
 
 def print_table(results, rates):
     def both(values):
-        return f"{pct(values, 0.5):7.0f} {pct(values, 0.99):7.0f}"
+        return f"{pct(values, 0.5):7.0f} {pct(values, 0.99):7.0f}" if values else f"{'-':>7} {'-':>7}"
     print("\nLatencies in ms from each request's scheduled send time (p50 p99); the event times include up to one "
           "tail poll period.")
     print(f"{'rate/s':>6} {'system':<9} {'sent':>5} {'acc/s':>6} {'intake p50 p99':>15} {'->received':>15} "
@@ -309,7 +312,7 @@ def print_table(results, rates):
             backlog = ", ".join(f"{name} {n}" for name, n in sorted(f["backlog"].items(), key=lambda q: -q[1])[:3])
             backlog = f"   still queued after settling: {backlog}" if backlog else ""
             print(f"{rate:>6g} {system:<9} {o['staffed']} / {o['waitlisted']} / {o['not for staffing']} / "
-                  f"{o['not done']}   other answers: {refused}{backlog}")
+                  f"{o['not done']}   other answers: {refused}   send lag p99 {f['lag']:.0f} ms{backlog}")
     print("\nCPU (% of one core) and largest RSS (MiB) per process, over each rate's load and drain")
     for rate in rates:
         for system in ("amends", "baseline"):
@@ -480,6 +483,8 @@ def main(argv=None):
             print(f"\n{args.seconds:g} s per rate, open loop; tail polls every {args.poll:g} s; "
                   f"{copies * 6} facilitators; services with their default max_workers; 2 s warm-up each")
             print_table(results, rates)
+            if tail.errors or base_tail.errors:
+                print(f"(polls of the feed that failed: ledger {tail.errors}, baseline {base_tail.errors})")
             if shared_pids["rabbitmq"] or shared_pids["ferretdb"]:
                 print("(rabbitmq and ferretdb are the shared servers: their figures include anything else using them)")
     finally:

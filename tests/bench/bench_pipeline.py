@@ -35,12 +35,13 @@ import requests  # noqa: E402
 from shared.messaging import topology  # noqa: E402
 from tests.factories import ROOT, SAMPLES  # noqa: E402
 from tests.platform import Platform, _stop  # noqa: E402
-from tests.support import drop_databases, free_port, issue_key, provision_keys, smtp_server, wait_until  # noqa: E402
+from tests.support import (admin_amqp_uri, drop_databases, free_port, issue_key, provision_keys,  # noqa: E402
+                           rabbit_admin, smtp_server, wait_until)
 
 RABBIT = os.environ.get("AMENDS_BENCH_AMQP_HOST", "127.0.0.1:5672")
 MANAGEMENT = os.environ.get("AMENDS_TEST_RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
-AUTH = ("guest", "guest")
+AUTH = rabbit_admin()  # the bootstrap deletes guest
 REGIONS = ["south-wales", "gwent", "north-wales", "dyfed-powys"]
 # Referrers share the load: one key each keeps every key under its request budget.
 REFERRERS = 40
@@ -427,9 +428,9 @@ def main(argv=None):
     requests.put(f"{MANAGEMENT}/api/vhosts/{vhost}", auth=AUTH, timeout=10).raise_for_status()
     platform, baseline, tails = None, {}, []
     try:
-        requests.put(f"{MANAGEMENT}/api/permissions/{vhost}/guest", auth=AUTH, timeout=10,
+        requests.put(f"{MANAGEMENT}/api/permissions/{vhost}/{AUTH[0]}", auth=AUTH, timeout=10,
                      json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
-        amqp_uri = f"amqp://guest:guest@{RABBIT}/{vhost}"
+        amqp_uri = admin_amqp_uri(RABBIT, vhost)  # one user for all: Platform turns the sender checks off
         config = {"AMQP_URI": amqp_uri, "MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": prefix}
         topology.declare(amqp_uri, (0.5, 1, 2))
         keys = provision_keys(config, agency="bench-police", regions=REGIONS)

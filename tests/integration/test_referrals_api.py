@@ -19,7 +19,7 @@ from shared.events import new_event
 from shared.messaging import topology
 from tests.conftest import MONGO_URI
 from tests.factories import referral_body
-from tests.support import Tap, disconnect_all, free_port, provision_keys, publish_event, wait_until
+from tests.support import Tap, disconnect_all, free_port, issue_key, provision_keys, publish_event, wait_until
 
 MASTER_KEY = "ozUQn5XHgS9MoRmq3Ov6dAOVQa9vnm9Vkyb7pJ6Tyhk="
 ROLES = ("referrer", "coordinator", "facilitator", "auditor")
@@ -213,6 +213,15 @@ def test_personal_data_goes_only_to_roles_that_need_it(api):
                                                          assignment_id="as-mine", reason="case_closed"))
     wait_until(lambda: "fac-test" not in (api.case(case_id).held_by or []))
     assert api.call("GET", f"/v1/cases/{case_id}", "facilitator").status_code == 404
+
+
+def test_a_referral_goes_only_into_a_region_the_key_covers(api):
+    elsewhere = issue_key(api.config, "referrer", "test-police", "ref-north", regions=("north-wales",))
+    before = api.counts()
+    refused = api.call("POST", "/v1/referrals", elsewhere, json=referral_body(0))  # a south-wales referral
+    assert refused.status_code == 403 and set(refused.json()["fields"]) == {"region"}
+    assert api.counts() == before
+    assert api.call("POST", "/v1/referrals", elsewhere, json=referral_body(0, region="north-wales")).status_code == 201
 
 
 def test_listing_filters_and_pages(api):

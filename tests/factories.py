@@ -36,7 +36,7 @@ def referral_received_data(**changes):
 
 
 def full_referral_body(**changes):
-    """A referral using every field of the intake record (DOMAIN.md), for tests that need them."""
+    """A referral using every field of the intake record, for tests that need them."""
     body = referral_body(1, crime_reported_on="2026-11-10")
     body["referrer"].update(role_title="YOT officer", team="Cardiff YOT", language="cy")
     harmed, harmer, adult = body["participants"]

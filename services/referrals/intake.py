@@ -1,6 +1,8 @@
 """What a referral is, and how one becomes a case: pure rules, no I/O.
 
-The intake schema follows DOMAIN.md. Personal data (names, contact details, safe
+The intake schema is the referral record: the referring agency and officer, the crime
+reference, the offence and its stage in the criminal justice process, which side started
+it, and the people involved with their roles. Personal data (names, contact details, safe
 addresses and contact windows, the crime reference and dates) is kept apart from the
 attributes that decisions need, so that only the latter can ever reach the bus.
 Fields added after the first release all have defaults, so older bodies still load.

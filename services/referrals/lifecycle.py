@@ -1,4 +1,4 @@
-"""The case lifecycle of DOMAIN.md as a pure state machine.
+"""The case lifecycle of a restorative justice case as a pure state machine.
 
     RECEIVED -> TRIAGE -> CONTACTING -> ASSESSMENT -> ALLOCATED -> PREPARATION
              -> INTERVENTION -> AGREEMENT_MONITORING -> FOLLOW_UP -> CLOSED

@@ -45,7 +45,7 @@ CODE = validate.Regexp(CODE_PATTERN)
 SUBJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 SUBJECT = validate.Regexp(SUBJECT_PATTERN)
 
-# The case lifecycle of DOMAIN.md; ON_HOLD and CLOSED can be entered from several states.
+# The case lifecycle (services/referrals/lifecycle.py); ON_HOLD and CLOSED can be entered from several states.
 CASE_STATUSES = (
     "RECEIVED", "TRIAGE", "CONTACTING", "ASSESSMENT", "ALLOCATED", "PREPARATION", "INTERVENTION",
     "AGREEMENT_MONITORING", "FOLLOW_UP", "CLOSED", "ON_HOLD",

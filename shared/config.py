@@ -25,6 +25,9 @@ DEFAULTS = {
     "AMENDS_RATE_BURST": "100",
     "AMENDS_AUTH_FAILURE_LIMIT": "30",
     "AMENDS_AUTH_FAILURE_BURST": "10",
+    # Where FerretDB keeps its data, when it runs on PostgreSQL: the stores then give each
+    # index a GIN twin there (shared/storage/ferretdb_pg.py). Empty on MongoDB.
+    "AMENDS_FERRETDB_POSTGRESQL_URL": "",
 }
 
 
@@ -38,6 +41,7 @@ class Settings:
     retry_delays: tuple
     outbox_grace: float
     outbox_interval: float
+    ferretdb_postgresql_url: str = ""
 
     @property
     def database(self):
@@ -77,4 +81,5 @@ def settings_for(service, config=None):
         retry_delays=_delays(_lookup(config, "AMENDS_RETRY_DELAYS")),
         outbox_grace=float(_lookup(config, "AMENDS_OUTBOX_GRACE")),
         outbox_interval=float(_lookup(config, "AMENDS_OUTBOX_INTERVAL")),
+        ferretdb_postgresql_url=_lookup(config, "AMENDS_FERRETDB_POSTGRESQL_URL"),
     )

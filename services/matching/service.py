@@ -71,7 +71,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     name = "matching"
 
     db = Database()
-    outbox = Outbox(documents=[Assessment, Assignment])
+    outbox = Outbox(collections=["assessments", "assignments"])
     auth = Authenticator()
     matching = MatchingSettings()
     log_context = LogContext()

@@ -123,7 +123,7 @@ def handle_referral_received(event, outbox, settings, today=None):
     try:  # insert first: the unique trigger_event_id tells a redelivery without a read
         assessment.save(force_insert=True)
         done = assessment
-        outbox.flush(done, done.outbox)
+        outbox.flush("assessments", done.pk, done.outbox)
         redelivered = False
     except DUPLICATE:
         # a redelivery (its events, if a crash left any unsent, are the relay timer's:
@@ -166,7 +166,7 @@ def open_and_staff(assessment, outbox, settings, today=None, redelivered=False):
     assignments.settle(doc, _roles(doc))
     doc["outbox"] = events
     if assignments.insert(doc):
-        outbox.flush(assignments.handle(case_id), events)
+        outbox.flush("assignments", case_id, events)
         return doc
     for facilitator_id in reserved:  # another worker saved it first: ours are not needed
         _release(settings, facilitator_id, case_id)
@@ -201,7 +201,7 @@ def decide_review(case_id, decision, reason_code, reason, decided_by, outbox, se
         assessment.save(force_insert=True)
     except DUPLICATE:
         raise InvalidTransition("already_decided", "a coordinator has already decided this case")
-    outbox.flush(assessment, assessment.outbox)
+    outbox.flush("assessments", assessment.pk, assessment.outbox)
     if decision == "suitable":
         open_and_staff(assessment, outbox, settings, today)
     return assessment
@@ -296,7 +296,7 @@ def _save(doc, events, reserved, outbox, need_roles, settings):
     try:
         if assignments.commit(doc, events):
             if events:
-                outbox.flush(assignments.handle(doc["_id"]), events)
+                outbox.flush("assignments", doc["_id"], events)
             return True
     finally:
         assignments.let_go(doc)
@@ -445,7 +445,7 @@ def handle_consent_withdrawn(event, outbox, settings, today=None):
     )
     try:
         assessment.save(force_insert=True)
-        outbox.flush(assessment, assessment.outbox)
+        outbox.flush("assessments", assessment.pk, assessment.outbox)
     except DUPLICATE:
         pass  # a redelivery: assessed already; the release below is idempotent
     close_case(case_id, "consent_withdrawn", outbox, settings, today, release_reason="consent_withdrawn")

@@ -83,7 +83,7 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
     name = "notifications"
 
     db = Database()
-    outbox = Outbox(documents=[Delivery])
+    outbox = Outbox(collections=["deliveries"])
     referrals = IdentifiedRpcProxy("referrals")
     matching = IdentifiedRpcProxy("matching")
     couriers = CouriersProvider()

@@ -290,7 +290,7 @@ def _finish(ports, doc, status, reason, event, **changes):
 
 
 def _flush(ports, key):
-    ports.outbox.flush(Delivery(key=key))
+    ports.outbox.flush("deliveries", key)
 
 
 def _aware(moment):

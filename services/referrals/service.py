@@ -34,7 +34,7 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     name = "referrals"
 
     db = Database()
-    outbox = Outbox(documents=[cases.Case, cases.CaseChange])
+    outbox = Outbox(collections=["cases", "case_changes"])
     auth = Authenticator()
     vault = VaultProvider()
     log_context = LogContext()

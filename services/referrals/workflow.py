@@ -95,7 +95,7 @@ def create_case(referral, outbox, vault, intake_fingerprint=None):
             cases.shred(person.party_id)   # keys of a case that was never stored
         cases.shred(case.sensitive["owner_id"])
         return False
-    outbox.flush(case, case.outbox)
+    outbox.flush("cases", case.pk, case.outbox)
     return True
 
 
@@ -193,7 +193,7 @@ def change_case(case_id, decide, by, outbox, principal=None):
             return result   # nothing to change
         change = cases.record_change(case, state, [outbox.event(t, case.case_id, d) for t, d in events], by)
         if change is not None:
-            outbox.flush(change, change.outbox)
+            outbox.flush("case_changes", change.pk, change.outbox)
             return result(case) if callable(result) else result
         time.sleep(random.uniform(0, 0.02))   # another writer won: let the crowd thin out
     raise KeptChanging(f"case {case_id} kept changing; try again")

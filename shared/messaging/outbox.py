@@ -16,6 +16,7 @@ from nameko.timer import timer
 from shared.config import DEFAULTS, settings_for
 from shared.events import new_event
 from shared.messaging.publisher import EventPublisher
+from shared.storage import connect
 
 log = logging.getLogger(__name__)
 
@@ -74,21 +75,22 @@ def _event_time(event):
 class Outbox(DependencyProvider):
     """Gives a worker an `OutboxHandle` to create events and relay them.
 
-    `documents` are the mongoengine document classes whose `outbox` field holds
-    pending events; the relay timer scans their collections.
+    `collections` names the service's collections whose documents hold pending events in
+    their `outbox` field; the relay timer looks through them.
     """
 
-    def __init__(self, documents=(), **kwargs):
-        self.documents = documents
+    def __init__(self, collections=(), **kwargs):
+        self.collections = tuple(collections)
         super().__init__(**kwargs)
 
     def setup(self):
         service = self.container.service_name
         self.settings = settings_for(service, self.container.config)
         self.publisher = EventPublisher(self.settings.amqp_uri, service)
+        self.db = connect(service, self.settings)
 
     def relay(self, patient=True):
-        return Relay(self.publisher, [doc._get_collection() for doc in self.documents], patient)
+        return Relay(self.publisher, [self.db[name] for name in self.collections], patient)
 
     def get_dependency(self, worker_ctx):
         return OutboxHandle(self, worker_ctx)
@@ -111,13 +113,13 @@ class OutboxHandle:
             causationid=self._ctx.data.get("causationid"),
         )
 
-    def flush(self, document, events=None):
-        """Publish a saved document's pending events (`events`: those just saved, if the
-        caller has them; others left by a crash are the relay timer's). A failure here
-        loses nothing: the events stay in the document for the relay timer."""
+    def flush(self, collection, doc_id, events=None):
+        """Publish the pending events of a saved document, named by its collection and
+        `_id` (`events`: those just saved, if the caller has them; others left by a crash
+        are the relay timer's). A failure here loses nothing: the events stay in the
+        document for the relay timer."""
         try:
-            return self._provider.relay(patient=False).flush(type(document)._get_collection(), document.pk,
-                                                             events)
+            return self._provider.relay(patient=False).flush(self._provider.db[collection], doc_id, events)
         except Exception as exc:  # the broker may be down; the timer will retry
             log.warning("outbox flush deferred to the relay timer: %s", type(exc).__name__)
             return 0

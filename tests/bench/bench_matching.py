@@ -113,15 +113,16 @@ def random_need(rng, index):
 
 
 class BenchOutbox:
-    def __init__(self, amqp_uri):
+    def __init__(self, amqp_uri, db):
+        self.db = db
         self.relay = Relay(EventPublisher(amqp_uri, "matching"), [])
 
     def event(self, event_type, subject, data, correlationid=None):
         return new_event(event_type, subject, data, source="/amends/bench/matching", region="bench",
                          correlationid=correlationid or subject)
 
-    def flush(self, document, events=None):
-        return self.relay.flush(type(document)._get_collection(), document.pk, events)
+    def flush(self, collection, doc_id, events=None):
+        return self.relay.flush(self.db[collection], doc_id, events)
 
 
 def bench_assignment(db, amqp_uri, cases, rng):
@@ -157,7 +158,7 @@ def bench_assignment(db, amqp_uri, cases, rng):
     report("assignment: choose, reserve, confirm (lead + co if needed)", choose)
     print(f"  ({staffed} of {cases} cases found everyone they needed)")
 
-    outbox = BenchOutbox(amqp_uri)
+    outbox = BenchOutbox(amqp_uri, db)
     run = workflow.Settings(policy=suitability_policy.load(), roster=roster)
     for index in range(cases):
         need = random_need(rng, cases + index)

@@ -38,16 +38,17 @@ CONFLICTS = [{"kind": "participant", "ref": "p-1"}, {"kind": "agency", "ref": "s
 class BrokerOutbox:
     """The outbox as a worker sees it, publishing for real to the test's vhost."""
 
-    def __init__(self, amqp_uri, matching_settings):
+    def __init__(self, amqp_uri, matching_settings, db=None):
         self.settings = matching_settings
+        self.db = db
         self.relay = Relay(EventPublisher(amqp_uri, "matching"), [])
 
     def event(self, event_type, subject, data, correlationid=None):
         return new_event(event_type, subject, data, source="/amends/test/matching", region="test",
                          correlationid=correlationid or subject)
 
-    def flush(self, document, events=None):
-        return self.relay.flush(type(document)._get_collection(), document.pk, events)
+    def flush(self, collection, doc_id, events=None):
+        return self.relay.flush(self.db[collection], doc_id, events)
 
 
 def day(offset):
@@ -95,7 +96,7 @@ def matching_db(amqp_uri, db_prefix):
     config = {"AMQP_URI": amqp_uri, "AMENDS_DB_PREFIX": db_prefix, "MONGO_URI": "mongodb://127.0.0.1:27017/"}
     topology.declare(amqp_uri)
     db = connect("matching", settings_for("matching", config))
-    outbox = BrokerOutbox(amqp_uri, None)
+    outbox = BrokerOutbox(amqp_uri, None, db)
     yield db, outbox
     disconnect_all()
 

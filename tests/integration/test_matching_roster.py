@@ -20,12 +20,12 @@ REQUIREMENT = {"level": "intermediate", "region": "south-wales", "languages": ["
 def setup(amqp_uri, db_prefix):
     from shared.messaging import topology
     topology.declare(amqp_uri)
-    connect("matching", settings_for("matching", {"AMQP_URI": amqp_uri, "AMENDS_DB_PREFIX": db_prefix}))
+    db = connect("matching", settings_for("matching", {"AMQP_URI": amqp_uri, "AMENDS_DB_PREFIX": db_prefix}))
     for fid, regions in (("fac-a", ["south-wales"]), ("fac-b", ["gwent", "south-wales"])):
         facilitators.register({"facilitator_id": fid, "level": "intermediate", "regions": regions, "languages": ["en"],
                                "capacity": 2, "trained_on": (date.today() - timedelta(days=30)).isoformat()})
     roster = Roster(refresh_every=3600).load()  # it will not refresh by itself during the test
-    yield roster, workflow.Settings(policy=suitability_policy.load(), roster=roster), BrokerOutbox(amqp_uri, None)
+    yield roster, workflow.Settings(policy=suitability_policy.load(), roster=roster), BrokerOutbox(amqp_uri, None, db)
     disconnect_all()
 
 

@@ -40,15 +40,16 @@ class Clock:
 class OutboxHandle:
     """The outbox as a worker sees it, publishing for real on the test's vhost."""
 
-    def __init__(self, amqp_uri):
+    def __init__(self, amqp_uri, db):
         self.publisher = EventPublisher(amqp_uri, "notifications")
+        self.db = db
 
     def event(self, event_type, subject, data, correlationid=None):
         return new_event(event_type, subject, data, source="/amends/test/notifications", region="test",
                          correlationid=correlationid or subject)
 
-    def flush(self, document):
-        return Relay(self.publisher, []).flush(type(document)._get_collection(), document.pk)
+    def flush(self, collection, doc_id, events=None):
+        return Relay(self.publisher, []).flush(self.db[collection], doc_id, events)
 
 
 class Holder:
@@ -87,12 +88,12 @@ def person(**details):
 def world(service_config, amqp_uri):
     config = service_config()
     topology.declare(amqp_uri, (0.2, 0.4))
-    connect("notifications", settings_for("notifications", config))
+    db = connect("notifications", settings_for("notifications", config))
     tap = Tap(amqp_uri, [("notifications", "#")])
 
     def make(failures=()):
         clock, holder, courier = Clock(THURSDAY_NOON), Holder(), Courier(failures)
-        ports = workflow.Ports(outbox=OutboxHandle(amqp_uri), contacts=holder, couriers=courier,
+        ports = workflow.Ports(outbox=OutboxHandle(amqp_uri, db), contacts=holder, couriers=courier,
                                retry_delays=(0.2, 0.4), now=clock)
         tag = uuid.uuid4().hex[:6]
         data = referral_received_data(case_id=f"case-{tag}", referrer_id=f"ref-{tag}", participants=[

@@ -47,3 +47,45 @@ class Database(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.db
+
+
+class Store:
+    """Base of a service's store: the one object that touches its database.
+
+    A store owns its collections, declares their indexes once in `indexes`
+    (`{collection name: [Index, ...]}`), and returns typed aggregates to the workflows,
+    never driver documents or driver exceptions. Each has an in-memory fake with the same
+    methods, for unit tests of the workflows.
+    """
+
+    indexes = {}
+
+    def __init__(self, db):
+        self.db = db
+
+    def ensure_indexes(self, postgresql_url=""):
+        from shared.storage.indexes import ensure_indexes
+        ensure_indexes(self.db, self.indexes, postgresql_url)
+
+
+class StoreProvider(DependencyProvider):
+    """Injects one store per container, built by `factory(db)` on the service's database,
+    with its indexes (and, on FerretDB on PostgreSQL, their GIN twins) ensured at start."""
+
+    def __init__(self, factory, **kwargs):
+        self.factory = factory
+        super().__init__(**kwargs)
+
+    def setup(self):
+        service = self.container.service_name
+        self.settings = settings_for(service, self.container.config)
+        self.store = self.factory(connect(service, self.settings))
+
+    def start(self):
+        self.store.ensure_indexes(self.settings.ferretdb_postgresql_url)
+
+    def stop(self):
+        disconnect(self.container.service_name)
+
+    def get_dependency(self, worker_ctx):
+        return self.store

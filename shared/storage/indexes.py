@@ -1,0 +1,67 @@
+"""Indexes, declared once per store.
+
+A store lists its indexes as `Index` values and calls `ensure_indexes` when it starts.
+On MongoDB that creates ordinary indexes. On FerretDB on PostgreSQL it also creates the
+GIN twin of every indexed field (see ferretdb_pg.py), without which FerretDB answers
+even an indexed equality query by scanning the collection.
+
+Query shapes that stay index-backed on both servers (docs/storage.md says why):
+equality on a top-level field or a dotted path, `{"field": value}`, with a string,
+number, boolean or date value; several of them ANDed. Not `$in`, ranges, `$exists`,
+`$or` or sorts: FerretDB 1.24 does not push those down, so a store avoids them on any
+collection that grows, or applies them in Python to a small indexed result.
+"""
+import logging
+from dataclasses import dataclass
+
+from pymongo import ASCENDING
+
+from shared.storage import ferretdb_pg
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Index:
+    fields: tuple
+    unique: bool = False
+    sparse: bool = False
+    name: str = ""
+
+    def __init__(self, *fields, unique=False, sparse=False, name=""):
+        object.__setattr__(self, "fields", tuple(fields))
+        object.__setattr__(self, "unique", unique)
+        object.__setattr__(self, "sparse", sparse)
+        object.__setattr__(self, "name", name or "_".join(f.replace(".", "_") for f in fields))
+
+
+def ensure_indexes(db, declared, postgresql_url=""):
+    """Create the declared indexes, `{collection name: [Index, ...]}`, on a pymongo Database.
+
+    `postgresql_url`, when FerretDB runs on PostgreSQL, is where it keeps its data: each
+    indexed field (and `_id`) then gets its GIN twin. Idempotent; safe for several
+    processes to run at once (every statement is IF NOT EXISTS or its pymongo equivalent)."""
+    twins = bool(postgresql_url) and ferretdb_pg.is_ferretdb(db)
+    for name, indexes in declared.items():
+        collection = db[name]
+        for index in indexes:
+            options = {"name": index.name}
+            if index.unique:
+                options["unique"] = True
+            if index.sparse:
+                options["sparse"] = True
+            collection.create_index([(field, ASCENDING) for field in index.fields], **options)
+        if twins:
+            if not indexes:
+                # nothing but _id to index: make sure the collection (and so its table) exists
+                _create_collection(db, name)
+            fields = ["_id"] + [field for index in indexes for field in index.fields]
+            ferretdb_pg.ensure_twins(postgresql_url, db.name, name, fields)
+
+
+def _create_collection(db, name):
+    try:
+        db.create_collection(name)
+    except Exception as exc:  # already there (CollectionInvalid, or the server's NamespaceExists)
+        if "exist" not in str(exc).lower():
+            raise

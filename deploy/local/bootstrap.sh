@@ -112,20 +112,71 @@ ferretdb_binary() {
   local version; version=$("$bin" --version); echo "${version%%$'\n'*}"
 }
 
+postgres_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+
+# PostgreSQL, under FerretDB. It refuses to run as root, so its data directory belongs to
+# the postgres user: var/postgres, or, where postgres cannot reach into this checkout (a
+# private temporary directory, say), a directory of its own under its home named after it.
+postgres_data() {
+  if setpriv --reuid=postgres --regid=postgres --clear-groups test -x "$VAR" 2>/dev/null; then
+    echo "$VAR/postgres"
+  else
+    echo "$(getent passwd postgres | cut -d: -f6)/amends-$(printf %s "$ROOT" | sha256sum | cut -c1-12)"
+  fi
+}
+
+postgres() {
+  apt_install postgresql
+  local bin data pwfile
+  bin=$(postgres_bin); data=$(postgres_data)
+  # Debian's package starts a cluster of its own on port 5432 where systemd runs; ours takes that port, on 127.0.0.1.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet postgresql 2>/dev/null; then
+    say "stopping and disabling the system postgresql service so that ours can bind 127.0.0.1:${PG_PORT}"
+    systemctl stop postgresql; systemctl disable postgresql >/dev/null 2>&1 || true
+  fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    say "initdb into $data (as the postgres user; the amends role's password is in var/secrets.env)"
+    mkdir -p "$data"; chown postgres:postgres "$data"; chmod 700 "$data"
+    pwfile=$(mktemp); chown postgres "$pwfile"; chmod 600 "$pwfile"
+    printf '%s\n' "$AMENDS_PG_PASSWORD" >"$pwfile"
+    setpriv --reuid=postgres --regid=postgres --clear-groups "$bin/initdb" -D "$data" -U amends --pwfile="$pwfile" \
+      --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1
+    rm -f "$pwfile"
+  fi
+  echo "$data" >"$RUN/postgres.data"
+  # TCP on 127.0.0.1 only, no Unix socket (so no directory under /run is needed)
+  start_bg postgres setpriv --reuid=postgres --regid=postgres --clear-groups "$bin/postgres" -D "$data" \
+    -c listen_addresses=127.0.0.1 -c port="$PG_PORT" -c unix_socket_directories= \
+    -c max_connections=300 -c shared_buffers=256MB -c synchronous_commit=off
+  export PGPASSWORD="$AMENDS_PG_PASSWORD"
+  wait_for "PostgreSQL" 60 "$bin/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -U amends -d postgres
+  if ! "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U amends -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='ferretdb'" | grep -q 1; then
+    "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U amends ferretdb
+  fi
+  export -n PGPASSWORD; unset PGPASSWORD
+  say "PostgreSQL ready on 127.0.0.1:${PG_PORT} (data in $data)"
+}
+
 ferretdb() {
   ferretdb_binary
+  postgres
   mkdir -p "$VAR/ferretdb"
-  start_bg ferretdb "$VAR/bin/ferretdb" --handler=sqlite --sqlite-url="file:$VAR/ferretdb/" \
-    --listen-addr=127.0.0.1:27017 --telemetry=disable --debug-addr=- --log-level=warn --state-dir="$VAR/ferretdb"
+  # The PostgreSQL URL, with its password, goes through the environment: a command line is public.
+  (
+    export FERRETDB_POSTGRESQL_URL="$FERRETDB_PG_URL"
+    start_bg ferretdb "$VAR/bin/ferretdb" --handler=postgresql \
+      --listen-addr=127.0.0.1:27017 --telemetry=disable --debug-addr=- --log-level=warn --state-dir="$VAR/ferretdb"
+  )
   wait_for "FerretDB" 60 "$PY" -c 'import pymongo; pymongo.MongoClient("mongodb://127.0.0.1:27017/", serverSelectionTimeoutMS=1000).admin.command("ping")'
-  say "FerretDB ready on 127.0.0.1:27017 (SQLite files in var/ferretdb)"
+  say "FerretDB ready on 127.0.0.1:27017 (on PostgreSQL, database ferretdb)"
 }
 
 SERVICES=(referrals matching notifications records)
 BUS_PASSWORDS=(AMENDS_BUS_ADMIN_PASSWORD REFERRALS_BUS_PASSWORD MATCHING_BUS_PASSWORD NOTIFICATIONS_BUS_PASSWORD RECORDS_BUS_PASSWORD)
+PG_PORT=${AMENDS_PG_PORT:-5432}
 BUS_URIS=(REFERRALS_AMQP_URI MATCHING_AMQP_URI NOTIFICATIONS_AMQP_URI RECORDS_AMQP_URI)
 # Every secret any process here may hold: none is passed on to a child that is not told it by name.
-SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY SMS_API_KEY "${BUS_PASSWORDS[@]}" "${BUS_URIS[@]}")
+SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY SMS_API_KEY AMENDS_PG_PASSWORD "${BUS_PASSWORDS[@]}" "${BUS_URIS[@]}")
 
 secrets() {
   # Development secrets, made once and kept out of git (var/ is ignored); production supplies its own
@@ -139,8 +190,8 @@ secrets() {
   if [ -z "${AMENDS_LEDGER_SIGNING_KEY:-}" ] && ! grep -q '^AMENDS_LEDGER_SIGNING_KEY=' "$file"; then
     "$PY" -m services.records.keygen amends.local/ledger >>"$file" 2>/dev/null
   fi
-  # Broker passwords: the admin's (operators, the tests) and one per service.
-  for name in "${BUS_PASSWORDS[@]}"; do
+  # Broker passwords: the admin's (operators, the tests) and one per service; and PostgreSQL's.
+  for name in "${BUS_PASSWORDS[@]}" AMENDS_PG_PASSWORD; do
     if [ -z "${!name:-}" ] && ! grep -q "^$name=" "$file"; then
       echo "$name=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')" >>"$file"
     fi
@@ -153,6 +204,7 @@ secrets() {
     [ -n "${!name:-}" ] || printf -v "$name" '%s' "${line#*=}"
   done <"$file"
   export -n "${SECRETS[@]}" 2>/dev/null || true
+  FERRETDB_PG_URL="postgres://amends:${AMENDS_PG_PASSWORD}@127.0.0.1:${PG_PORT}/ferretdb"
 }
 
 bus_accounts() {
@@ -198,6 +250,8 @@ services() {
     # In a subshell, exported there only: its own broker user, and the one secret that is its own.
     (
       export AMQP_URI="${!var}"
+      # on our FerretDB, each store gives its indexes their GIN twins in PostgreSQL (docs/storage.md)
+      [ -z "${MONGO_URI:-}" ] && export AMENDS_FERRETDB_POSTGRESQL_URL="$FERRETDB_PG_URL"
       case $service in
         referrals) export AMENDS_MASTER_KEY ;;
         records) export AMENDS_LEDGER_SIGNING_KEY ;;

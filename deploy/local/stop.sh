@@ -18,6 +18,12 @@ stop_pid() {  # stop_pid <name>: TERM the process group the bootstrap created, t
 }
 
 for name in referrals matching notifications records smtp sms ferretdb; do stop_pid "$name"; done
+# PostgreSQL: a fast shutdown (it rolls back open transactions and exits), as the postgres user that runs it
+if [ -f "$RUN/postgres.pid" ] && kill -0 "$(cat "$RUN/postgres.pid")" 2>/dev/null && [ -f "$RUN/postgres.data" ]; then
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  setpriv --reuid=postgres --regid=postgres --clear-groups "$bin/pg_ctl" -D "$(cat "$RUN/postgres.data")" stop -m fast -w >/dev/null 2>&1 || true
+fi
+stop_pid postgres
 if [ -f "$RUN/rabbitmq.pid" ] && kill -0 "$(cat "$RUN/rabbitmq.pid")" 2>/dev/null; then
   /usr/lib/rabbitmq/bin/rabbitmqctl -n amends@localhost stop >/dev/null 2>&1 || true
 fi

@@ -23,8 +23,8 @@ class LedgerStore(DependencyProvider):
 
     def setup(self):
         service = self.container.service_name
-        db = connect(service, settings_for(service, self.container.config))
-        self.ledger = Ledger(db)
+        settings = settings_for(service, self.container.config)
+        self.ledger = Ledger(connect(service, settings), postgresql_url=settings.ferretdb_postgresql_url)
 
     def start(self):
         # Not recover(): that is the writer's, at its first batch. With several instances

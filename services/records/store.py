@@ -14,10 +14,17 @@ Collections, in the records database:
                 unfinished tile rows, and the batch in progress) and a pointer to the
                 latest checkpoint. The head only ever moves by a compare-and-set on its size.
 
-Why packed, and why string ids: FerretDB on SQLite reads and writes about as many
-documents a second whatever their size, and pushes down equality on a string `_id` and
-little else. One document per batch makes appends and full verification read and write
-a thousand times fewer documents; the hot paths issue no other kind of query.
+Why packed, and why string ids: FerretDB reads and writes about as many documents a
+second whatever their size, and pushes down equality and nothing else (no ranges, no
+sorts). One document per batch makes appends and full verification read and write a
+thousand times fewer documents, and every read is an indexed equality:
+- a group by its `_id` (the seq of its first entry): verification and the feed walk the
+  log group by group, each group naming where the next one starts (`end`), so neither
+  depends on the order the server happens to store documents in (PostgreSQL reuses free
+  space, so its storage order is not insertion order);
+- the group holding a given seq by `covers` (the seqs of its entries): where the feed starts;
+- a case's groups by `case_ids`; an event's claim by `_id`; the claims of an unfinished
+  batch by `group`; a tile, a checkpoint or the head by `_id`.
 
 One writer appends, a batch at a time (`append`); a crash at any step is finished or
 undone by `recover` before the next append.
@@ -29,10 +36,11 @@ import zlib
 from datetime import datetime, timezone
 
 from bson import Binary
-from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.records import audit, checkpoints, ledger, merkle, tiles
+from shared.storage import Store
+from shared.storage.indexes import Index
 
 SEQ_DIGITS = 12
 
@@ -49,26 +57,33 @@ class PositionTaken(Exception):
     """Another writer (or a crash's leftovers) holds the position we meant to write."""
 
 
-class Ledger:
-    def __init__(self, db, tile_cache=4096):
-        self.db = db
+class Ledger(Store):
+    indexes = {
+        "ledger": [Index("covers"), Index("case_ids")],
+        "event_ids": [Index("group")],
+        "tiles": [],
+        "checkpoints": [],
+        "tree": [],
+    }
+
+    def __init__(self, db, tile_cache=4096, postgresql_url=""):
+        super().__init__(db)
+        self.postgresql_url = postgresql_url
+        self._indexed = False
         self.entries = db["ledger"]
         self.tiles = db["tiles"]
         self.tree = db["tree"]
         self.checkpoints = db["checkpoints"]
         self.event_ids = db["event_ids"]
         self._head = None  # the writer's own view of the head
-        self._ferretdb = None
         self._tile_cache = collections.OrderedDict()
         self._tile_cache_size = tile_cache
 
-    def ensure_indexes(self):
-        if not self.is_ferretdb():
-            # FerretDB 1.x on SQLite answers these queries by scanning whatever the
-            # indexes, so there they would only slow every insert down
-            self.entries.create_index([("event_ids", ASCENDING)], name="event_ids")
-            self.entries.create_index([("case_ids", ASCENDING)], name="case_ids")
-            self.entries.create_index([("start", ASCENDING), ("end", ASCENDING)], name="range")
+    def ensure_indexes(self, postgresql_url=None):
+        if postgresql_url is not None:
+            self.postgresql_url = postgresql_url
+        super().ensure_indexes(self.postgresql_url)
+        self._indexed = True
 
     # -- the tree ---------------------------------------------------------------
 
@@ -177,7 +192,8 @@ class Ledger:
         """The stored head, after finishing or undoing the batch a crash interrupted:
         a group written beyond the head is adopted into the tree, and claims whose
         entries were never written are withdrawn, so that their redelivery appends them."""
-        self.ensure_indexes()
+        if not self._indexed:
+            self.ensure_indexes()
         try:
             self.tree.insert_one({"_id": "head", "size": 0, "rows": [], "root": Binary(merkle.EMPTY_ROOT),
                                   "intent": None})
@@ -202,8 +218,8 @@ class Ledger:
             written = set(group["event_ids"]) if group else set()
             orphans = [c["_id"] for c in self.event_ids.find({"group": intent["start"]}, {"_id": 1})
                        if c["_id"] not in written]
-            if orphans:
-                self.event_ids.delete_many({"_id": {"$in": orphans}})
+            for orphan in orphans:  # one by _id each: `$in` would scan every claim
+                self.event_ids.delete_one({"_id": orphan})
         if intent or head.size != stored.size:
             self._move_head(stored, head)
         self._head = head
@@ -219,47 +235,51 @@ class Ledger:
         return _entries(group)[group["event_ids"].index(event_id)]
 
     def entries_after(self, after, limit, below):
-        """Entries with after < seq < below, in order, at most `limit`."""
+        """Entries with after < seq < below, in order, at most `limit`: from the group
+        that covers after + 1, group by group."""
         top = min(after + 1 + limit, below)
         if top <= after + 1:
             return []
-        groups = self.entries.find({"start": {"$lt": top}, "end": {"$gt": after + 1}})
-        found = [e for g in groups for e in _entries(g) if after < e["seq"] < top]
-        return sorted(found, key=lambda e: e["seq"])
+        found = []
+        group = self.entries.find_one({"covers": after + 1})
+        while group is not None and group["start"] < top:
+            found.extend(e for e in _entries(group) if after < e["seq"] < top)
+            group = self.entries.find_one({"_id": seq_id(group["end"])}) if group["end"] < top else None
+        return found
 
     def case_entries(self, case_id, below=None):
         found = [e for g in self.entries.find({"case_ids": case_id}) for e in _entries(g) if e["case_id"] == case_id]
         return sorted((e for e in found if below is None or e["seq"] < below), key=lambda e: e["seq"])
 
-    def stream(self, batch_size=20):
-        """Every entry as (seq, seq implied by its group, leaf text), in storage order.
-
-        Groups are only ever inserted, in sequence order, so storage order is sequence
-        order; on FerretDB, which cannot sort by index, asking for a sort would make it
-        sort the whole log in memory. A group out of place is itself a finding."""
-        order = None if self.is_ferretdb() else [("_id", ASCENDING)]
-        cursor = self.entries.find({}, {"start": 1, "leaves": 1}, sort=order, batch_size=batch_size)
-        for group in cursor:
-            start = _seq_of(group["_id"])
-            if group.get("start") != start:
-                yield start, group.get("start"), None
-                continue
+    def stream(self, size):
+        """The first `size` entries as (seq, seq field, leaf text), in sequence order: the
+        group at 0, then the group where each one says the next begins. A group that is
+        not where it should be ends the stream there, and verification names the entry."""
+        position = 0
+        while position < size:
+            group = self.entries.find_one({"_id": seq_id(position)}, {"start": 1, "end": 1, "leaves": 1})
+            if group is None:
+                return
+            if group.get("start") != position:
+                yield position, group.get("start"), None
+                return
             try:
                 leaves = group_leaves(group)
             except (KeyError, TypeError, ValueError, zlib.error):
                 leaves = []
             for offset, leaf in enumerate(leaves or [None]):
-                yield start + offset, start + offset, leaf
+                yield position + offset, position + offset, leaf
+            if group.get("end") != position + len(leaves) or not leaves:
+                return
+            position += len(leaves)
 
-    def stream_tiles(self, level):
-        order = None if self.is_ferretdb() else [("_id", ASCENDING)]
-        for doc in self.tiles.find({"level": level}, sort=order, batch_size=500):
-            yield doc["index"], bytes(doc["hashes"])
-
-    def is_ferretdb(self):
-        if self._ferretdb is None:
-            self._ferretdb = "ferretdbVersion" in self.db.client.admin.command("buildInfo")
-        return self._ferretdb
+    def stream_tiles(self, level, count):
+        """The first `count` full tiles of a level, in order, each by its id."""
+        for index in range(count):
+            doc = self.tiles.find_one({"_id": tile_id(level, index)})
+            if doc is None:
+                return
+            yield index, bytes(doc["hashes"])
 
     # -- checkpoints ---------------------------------------------------------------
 
@@ -296,21 +316,29 @@ class Ledger:
         return doc
 
     def audit(self, verifier=None):
-        """Recompute the whole log from its entries and check it all (audit.py)."""
+        """Recompute the log from its entries and check it all (audit.py), up to the tree
+        head as it stood when the audit began: entries appended meanwhile are the next
+        audit's, never "missing" from this one. Every signed checkpoint up to that head is
+        checked against the entries under it."""
         head = self.head()
-        signed = [(doc["size"], doc["note"]) for doc in self.all_checkpoints()]
-        return audit.audit(self.stream(), head, self._head_covering, self.stream_tiles(0), self.read_tile,
-                           signed, verifier)
+        signed = [(doc["size"], doc["note"]) for doc in self.all_checkpoints() if doc["size"] <= head.size]
+        summary = audit.audit(self.stream(head.size), head, lambda: head,
+                              self.stream_tiles(0, head.size // tiles.WIDTH), self.read_tile, signed, verifier)
+        self._check_beyond(head)
+        return summary
 
-    def _head_covering(self, pause=0.2, tries=10):
-        """The stored head, waiting briefly for a batch in flight to move it."""
-        head = self.head()
+    def _check_beyond(self, head, pause=0.2, tries=15):
+        """An entry stored just past the head is a batch in flight (the head moves in a
+        moment, or its intent is noted for `recover`), or one nobody appended."""
+        size = head.size
         for _ in range(tries):
-            if self.entries.find_one({"_id": seq_id(head.size)}, {"start": 1}) is None:
-                break
+            if self.entries.find_one({"_id": seq_id(size)}, {"start": 1}) is None:
+                return
+            doc = self.tree.find_one({"_id": "head"}) or {}
+            if doc.get("size", 0) > size or (doc.get("intent") or {}).get("start") == size:
+                return
             time.sleep(pause)
-            head = self.head()
-        return head
+        raise audit.LedgerBroken(size, f"it is not in the tree (the tree head records {size} entries)")
 
     def all_checkpoints(self):
         """Every stored checkpoint, smallest first (a few per hour: small)."""
@@ -335,6 +363,7 @@ def group_document(start, written):
         "_id": seq_id(start),
         "start": start,
         "end": start + len(written),
+        "covers": list(range(start, start + len(written))),
         "event_ids": [event["id"] for event, _ in written],
         "case_ids": [event["subject"] for event, _ in written],
         "types": [event["type"] for event, _ in written],

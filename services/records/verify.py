@@ -61,7 +61,8 @@ def _verify_database(verifier):
     from shared.config import settings_for
     from shared.storage import connect
     from services.records.store import Ledger
-    ledger = Ledger(connect("records", settings_for("records")))
+    settings = settings_for("records")
+    ledger = Ledger(connect("records", settings), postgresql_url=settings.ferretdb_postgresql_url)
     try:
         summary = ledger.audit(verifier)
     except LedgerBroken as broken:

@@ -1,12 +1,12 @@
 """Readiness of a service's two dependencies, for its `GET /health` endpoint."""
 import json
 
-import mongoengine
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from shared.config import settings_for
+from shared.storage import connect
 from shared.http_server import http
 from shared.web import api
 
@@ -31,9 +31,10 @@ class HealthCheck(DependencyProvider):
     def setup(self):
         self.service = self.container.service_name
         self.settings = settings_for(self.service, self.container.config)
+        self.db = connect(self.service, self.settings)
 
     def get_dependency(self, worker_ctx):
-        return lambda: check(mongoengine.get_db(self.service), self.settings.amqp_uri)
+        return lambda: check(self.db, self.settings.amqp_uri)
 
 
 class HealthEndpoint:

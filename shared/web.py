@@ -18,6 +18,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Response
 
 from shared.config import settings_for
+from shared.storage.indexes import ensure_indexes
 from shared.http_server import ROUTE, body_over_limit, close_after
 from shared.outages import OUTAGES
 from shared.security import access, api_keys
@@ -215,8 +216,13 @@ class Authenticator(DependencyProvider):
     within the key's and the client address's request budgets."""
 
     def setup(self):
-        api_keys.connect_identity(settings_for(self.container.service_name, self.container.config))
+        self.settings = settings_for(self.container.service_name, self.container.config)
+        # its indexes are made at start, once the database is needed
+        self.identity = api_keys.connect_identity(self.settings, indexed=False)
         self.throttle = Throttle(RateSettings.from_config(self.container.config))
+
+    def start(self):
+        ensure_indexes(self.identity, api_keys.INDEXES, self.settings.ferretdb_postgresql_url)
 
     def stop(self):
         mongoengine.disconnect(api_keys.IDENTITY_ALIAS)

@@ -21,12 +21,13 @@ import uuid
 from contextlib import contextmanager
 from functools import partial
 
-import mongoengine
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
 
 from shared.config import settings_for
+from shared.storage import connect
+from shared.storage.indexes import ensure_indexes
 from shared.events import InvalidEvent, validate_event
 from shared.messaging import identity, topology
 from shared.messaging.inbox import Inbox
@@ -79,7 +80,11 @@ class EventConsumer(Entrypoint):
         self.settings = settings_for(service, self.container.config)
         self.queue = topology.consumer_queue(service, self.consumer, declare_exchanges=False)
         self.unchecked = identity.warn_if_unchecked(self.container.config, self.queue.name)
+        self._db = connect(service, self.settings)
         self.queue_consumer.register_provider(self)
+
+    def start(self):
+        ensure_indexes(self._db, Inbox.indexes, self.settings.ferretdb_postgresql_url)
 
     def stop(self):
         self.queue_consumer.unregister_provider(self)
@@ -145,7 +150,7 @@ class EventConsumer(Entrypoint):
             self.queue_consumer.requeue_message(message)
 
     def inbox(self):
-        return Inbox(mongoengine.get_db(self.container.service_name), self.queue.name)
+        return Inbox(self._db, self.queue.name)
 
     def _handle_result(self, message, event, worker_ctx, result=None, exc_info=None):
         with self._broker_may_be_gone(message):

@@ -14,6 +14,8 @@ COLLECTION = "inbox"
 
 
 class Inbox:
+    indexes = {COLLECTION: []}  # found by _id only
+
     def __init__(self, db, consumer):
         self.collection = db[COLLECTION]
         self.consumer = consumer

@@ -1,10 +1,17 @@
 """The transactional outbox, for a database without multi-document transactions.
 
 A state change and the events it causes are saved in one document: the events sit
-in that document's `outbox` list. The relay then publishes each one (confirmed,
+in that document's `outbox` list, and the same write sets `outbox_pending: true`
+(`pending_fields`, `pending_update`). The relay then publishes each one (confirmed,
 mandatory) and pulls it from the list. If the process dies in between, the timer
 relay finds the document later and publishes again; consumers are idempotent by
 event id, so a second copy has no second effect.
+
+Why the flag: the timer must find the few documents with unsent events among all of a
+collection's documents, with an indexed equality (`{"outbox_pending": true}`); "the list
+is not empty" is a query neither FerretDB nor an index can answer without a scan. The
+flag is cleared only once the list is empty, by a second update conditional on exactly
+that, so an event added meanwhile keeps its document flagged.
 """
 import logging
 import os
@@ -21,6 +28,18 @@ from shared.storage import connect
 log = logging.getLogger(__name__)
 
 OUTBOX_FIELD = "outbox"
+PENDING_FIELD = "outbox_pending"
+
+
+def pending_fields(events):
+    """The fields a document saved with new `events` in its outbox holds (a new document,
+    or `$set` over a replaced outbox)."""
+    return {OUTBOX_FIELD: list(events), PENDING_FIELD: True} if events else {OUTBOX_FIELD: []}
+
+
+def pending_update(events):
+    """The update operators that add `events` to an existing document's outbox."""
+    return {"$push": {OUTBOX_FIELD: {"$each": list(events)}}, "$set": {PENDING_FIELD: True}}
 
 
 class Relay:
@@ -47,11 +66,15 @@ class Relay:
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_seconds)
         sent = 0
         for collection in self.collections:
-            pending = collection.find({f"{OUTBOX_FIELD}.0": {"$exists": True}}, {OUTBOX_FIELD: 1}).limit(limit)
+            pending = collection.find({PENDING_FIELD: True}, {OUTBOX_FIELD: 1}).limit(limit)
             for doc in pending:
-                if all(_event_time(e) > cutoff for e in doc[OUTBOX_FIELD]):
+                events = doc.get(OUTBOX_FIELD) or []
+                if not events:
+                    self._settled(collection, doc["_id"])
+                    continue
+                if all(_event_time(e) > cutoff for e in events):
                     continue  # its own flush is probably still under way
-                sent += self._send(collection, doc["_id"], doc[OUTBOX_FIELD])
+                sent += self._send(collection, doc["_id"], events)
         return sent
 
     def _send(self, collection, doc_id, events):
@@ -65,7 +88,13 @@ class Relay:
                 # one write for all that went out; $pullAll removes exactly the stored values
                 # (equality works on FerretDB and MongoDB alike), leaving any added meanwhile
                 collection.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX_FIELD: sent}})
+                self._settled(collection, doc_id)
         return len(sent)
+
+    @staticmethod
+    def _settled(collection, doc_id):
+        # only if nothing was added since: then the timer need not look at it again
+        collection.update_one({"_id": doc_id, OUTBOX_FIELD: []}, {"$unset": {PENDING_FIELD: ""}})
 
 
 def _event_time(event):

@@ -23,6 +23,7 @@ from bson import ObjectId
 from mongoengine import BooleanField, DateTimeField, Document, ListField, StringField
 
 from shared.events.vocabulary import CODE_PATTERN, SUBJECT_PATTERN
+from shared.storage.indexes import Index, ensure_indexes
 
 ROLES = ("referrer", "coordinator", "facilitator", "auditor")
 IDENTITY_ALIAS = "identity"
@@ -39,7 +40,7 @@ class ApiKey(Document):
     meta = {
         "db_alias": IDENTITY_ALIAS,
         "collection": "api_keys",
-        "indexes": [{"fields": ["key_hash"], "unique": True}, "subject"],
+        "auto_create_index": False,  # INDEXES, made by connect_identity
     }
     key_hash = StringField(required=True)
     role = StringField(required=True, choices=ROLES)
@@ -59,6 +60,7 @@ class ApiKey(Document):
     replaces = StringField()      # the key id this one rotated out
     replaced_by = StringField()   # the key id that rotated this one out
     outbox = ListField(mongoengine.DictField())
+    outbox_pending = BooleanField()  # set with the outbox: what the relay timer looks for
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ def issue(role, agency, label, subject=None, regions=(), national=False, by="ope
                     subject=subject, regions=sorted(set(regions)), national=national, issued_by=by,
                     expires_at=_now() + lifetime, replaces=replaces)
     record.outbox = list(events(record)) if events else []
+    record.outbox_pending = True if record.outbox else None
     record.save(force_insert=True)
     return key, record
 
@@ -163,7 +166,12 @@ def usable(record, now=None):
     return record.expires_at is not None and _aware(record.expires_at) > now
 
 
-def connect_identity(settings):
+INDEXES = {"api_keys": [Index("key_hash", unique=True), Index("subject")]}
+
+
+def connect_identity(settings, indexed=True):
+    """Register the identity database with mongoengine and return it; with `indexed`,
+    make its indexes first (and their GIN twins, on FerretDB on PostgreSQL)."""
     mongoengine.connect(
         db=f"{settings.db_prefix}_identity",
         alias=IDENTITY_ALIAS,
@@ -172,3 +180,7 @@ def connect_identity(settings):
         tz_aware=True,
         connect=False,
     )
+    db = mongoengine.get_db(IDENTITY_ALIAS)
+    if indexed:
+        ensure_indexes(db, INDEXES, settings.ferretdb_postgresql_url)
+    return db

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 
 from shared.config import settings_for  # noqa: E402
 from shared.events import new_event  # noqa: E402
-from shared.messaging.outbox import Relay  # noqa: E402
+from shared.messaging.outbox import PENDING_FIELD, Relay  # noqa: E402
 from shared.messaging.publisher import EventPublisher  # noqa: E402
 from shared.security import api_keys  # noqa: E402
 from shared.security.api_keys import ApiKey, KeyRefused  # noqa: E402
@@ -77,7 +77,8 @@ class Keys:
         event = self._event("key.revoked", record, by, related=replaced_by, reason=reason)
         # one write: the revocation and its event; revoking twice is refused above
         ApiKey._get_collection().update_one({"_id": record.pk, "revoked_at": None}, {
-            "$set": {"revoked_at": now, "revoked_by": by, "revoke_reason": reason, "replaced_by": replaced_by},
+            "$set": {"revoked_at": now, "revoked_by": by, "revoke_reason": reason, "replaced_by": replaced_by,
+                     PENDING_FIELD: True},
             "$push": {"outbox": event}})
         return True
 

@@ -7,7 +7,7 @@ from kombu import Connection, Queue, binding
 
 from shared.events import new_event
 from shared.messaging import topology
-from shared.messaging.outbox import Relay
+from shared.messaging.outbox import PENDING_FIELD, Relay, pending_fields, pending_update
 from shared.messaging.publisher import EventPublisher, UndeliverableMessage
 from tests.conftest import MONGO_URI
 from tests.factories import referral_received_data
@@ -62,39 +62,32 @@ def test_events_a_crash_left_unsent_are_republished_by_the_timer_relay(amqp_uri,
     queue = bound_queue(amqp_uri)
     # Saved with its events, then the process died before its own flush.
     first, second = received(case_id="case-1"), received(case_id="case-2")
-    collection.insert_many([{"_id": "case-1", "outbox": [first]}, {"_id": "case-2", "outbox": [second]},
-                            {"_id": "case-3", "outbox": []}])
+    collection.insert_many([{"_id": "case-1", **pending_fields([first])}, {"_id": "case-2", **pending_fields([second])},
+                            {"_id": "case-3", **pending_fields([])}])
     relay = Relay(EventPublisher(amqp_uri, "referrals"), [collection])
     assert relay.relay_pending(older_than_seconds=3600) == 0  # too fresh: their own flush may be under way
     assert relay.relay_pending(older_than_seconds=0) == 2
     assert sorted(json.loads(b)["id"] for b in messages(amqp_uri, queue)) == sorted(
         [first["id"], second["id"]])
     assert collection.count_documents({"outbox.0": {"$exists": True}}) == 0
+    assert collection.count_documents({PENDING_FIELD: True}) == 0  # nothing left for the timer to look at
     assert relay.relay_pending(older_than_seconds=0) == 0
 
 
-def test_a_flush_of_the_events_just_saved_sends_them_and_removes_exactly_those(amqp_uri, db_prefix):
-    """The write path's flush (events passed in, no read back), through a mongoengine
-    document as the services save them: the stored events match the ones in hand, so
-    they leave the outbox; an event added meanwhile stays for the relay."""
-    from services.referrals.cases import CaseChange
-    from shared.config import settings_for
-    from shared.storage import connect
-    from tests.support import disconnect_all
-
+def test_a_flush_of_the_events_just_saved_sends_them_and_removes_exactly_those(amqp_uri, collection):
+    """The write path's flush (events passed in, no read back): the stored events match
+    the ones in hand, so they leave the outbox; an event added meanwhile stays, and keeps
+    its document flagged for the timer, until it too is sent."""
     declare_exchange(amqp_uri)
     queue = bound_queue(amqp_uri)
-    connect("referrals", settings_for("referrals", {"MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": db_prefix}))
-    try:
-        first, second, later = received(case_id="case-1"), received(case_id="case-1"), received(case_id="case-1")
-        change = CaseChange(change_id="case-1:000000001", case_id="case-1", version=1, state={"status": "NEW"},
-                            by="test", outbox=[first, second])
-        change.save(force_insert=True)
-        collection = CaseChange._get_collection()
-        collection.update_one({"_id": change.pk}, {"$push": {"outbox": later}})  # another writer's, unsent
-        relay = Relay(EventPublisher(amqp_uri, "referrals"), [collection])
-        assert relay.flush(collection, change.pk, change.outbox) == 2
-        assert [json.loads(b)["id"] for b in messages(amqp_uri, queue)] == [first["id"], second["id"]]
-        assert collection.find_one({"_id": change.pk})["outbox"] == [later]
-    finally:
-        disconnect_all()
+    first, second, later = received(case_id="case-1"), received(case_id="case-1"), received(case_id="case-1")
+    collection.insert_one({"_id": "case-1:000000001", "state": {"status": "NEW"}, **pending_fields([first, second])})
+    collection.update_one({"_id": "case-1:000000001"}, pending_update([later]))  # another writer's, unsent
+    relay = Relay(EventPublisher(amqp_uri, "referrals"), [collection])
+    assert relay.flush(collection, "case-1:000000001", [first, second]) == 2
+    assert [json.loads(b)["id"] for b in messages(amqp_uri, queue)] == [first["id"], second["id"]]
+    stored = collection.find_one({"_id": "case-1:000000001"})
+    assert stored["outbox"] == [later] and stored[PENDING_FIELD] is True
+    assert relay.relay_pending(older_than_seconds=0) == 1
+    assert [json.loads(b)["id"] for b in messages(amqp_uri, queue)] == [later["id"]]
+    assert PENDING_FIELD not in collection.find_one({"_id": "case-1:000000001"})

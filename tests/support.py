@@ -18,17 +18,34 @@ from shared.security import api_keys
 from shared.config import settings_for
 
 
+def local_secret(name):
+    """A development secret: from the environment, else the bootstrap's var/secrets.env."""
+    value = os.environ.get(name)
+    secrets = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var", "secrets.env")
+    if not value and os.path.exists(secrets):
+        with open(secrets) as lines:
+            for line in lines:
+                if line.startswith(name + "="):
+                    value = line.strip().split("=", 1)[1]
+    return value
+
+
+def ferretdb_postgresql_url():
+    """Where the bootstrap's FerretDB keeps its data (AMENDS_FERRETDB_POSTGRESQL_URL wins),
+    or "" when there is no such PostgreSQL (MONGO_URI names another server)."""
+    if os.environ.get("AMENDS_FERRETDB_POSTGRESQL_URL"):
+        return os.environ["AMENDS_FERRETDB_POSTGRESQL_URL"]
+    password = local_secret("AMENDS_PG_PASSWORD")
+    if not password or os.environ.get("MONGO_URI"):
+        return ""
+    return f"postgres://amends:{password}@127.0.0.1:{os.environ.get('AMENDS_PG_PORT', '5432')}/ferretdb"
+
+
 def rabbit_admin():
     """The broker's admin user and password: amends-admin with AMENDS_BUS_ADMIN_PASSWORD from
     the environment or var/secrets.env (the bootstrap deletes guest); guest on a broker whose
     users the bootstrap does not manage."""
-    password = os.environ.get("AMENDS_BUS_ADMIN_PASSWORD")
-    secrets = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var", "secrets.env")
-    if not password and os.path.exists(secrets):
-        with open(secrets) as lines:
-            for line in lines:
-                if line.startswith("AMENDS_BUS_ADMIN_PASSWORD="):
-                    password = line.strip().split("=", 1)[1]
+    password = local_secret("AMENDS_BUS_ADMIN_PASSWORD")
     user = os.environ.get("AMENDS_TEST_RABBIT_USER", "amends-admin" if password else "guest")
     return user, password or "guest"
 

@@ -29,6 +29,7 @@ def run_services(service_config):
             for container in started:
                 container.stop()
 
+    run.containers = containers  # for a test that drives entrypoints itself
     yield run
     for container in containers:
         container.kill() if container.started else None

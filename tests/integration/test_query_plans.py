@@ -1,0 +1,109 @@
+"""Every query the four services issue, in a realistic run, is served by an index on
+FerretDB on PostgreSQL (with the stores' GIN twins in place).
+
+The services run in this process, so a pymongo command listener sees every query they
+send: intake, assessment, staffing, notifications, the ledger and its feed, listings,
+timelines, verification, and one run of every timer. Each distinct query shape is then
+planned (tests/plans.py). A shape that must read a whole collection is allowed only where
+that collection stays small whatever the number of cases, and says why below.
+"""
+import os
+
+import pymongo
+import pytest
+import requests
+import yaml
+from nameko.testing.services import entrypoint_hook
+from nameko.timer import Timer
+
+from services.matching.service import MatchingService
+from services.notifications.service import NotificationsService
+from services.records.service import RecordsService
+from services.referrals.service import ReferralsService
+from tests.conftest import MONGO_URI
+from tests.factories import ROOT, SAMPLES, referral_body
+from tests.platform import TEST_MASTER_KEY
+from tests.plans import QueryLog, plan_of
+from tests.support import ferretdb_postgresql_url, provision_keys, wait_until
+
+# Collections read whole, and why that stays cheap as cases grow.
+SMALL = {
+    "facilitators": "the registry of facilitators: hundreds, not one per case; matching loads it into its roster",
+    "tree": "two documents: the ledger's head and its checkpoint pointer",
+    "checkpoints": "a few signed heads an hour; read whole only by full verification",
+}
+
+LOG = QueryLog()
+pymongo.monitoring.register(LOG)
+
+
+@pytest.fixture
+def pg():
+    url = ferretdb_postgresql_url()
+    client = pymongo.MongoClient(MONGO_URI)
+    if not url or "ferretdbVersion" not in client.admin.command("buildInfo"):
+        client.close()
+        pytest.skip("this checks FerretDB's PostgreSQL plans; MONGO_URI names another server (MongoDB plans "
+                    "its own indexes)")
+    import psycopg
+    with psycopg.connect(url, autocommit=True) as conn:
+        yield url, client, conn.cursor()
+    client.close()
+
+
+def timers(container):
+    return [e.method_name for e in container.entrypoints if isinstance(e, Timer)]
+
+
+def test_every_query_shape_is_served_by_an_index(pg, run_services, monkeypatch):
+    url, client, cursor = pg
+    monkeypatch.setenv("AMENDS_MASTER_KEY", TEST_MASTER_KEY)
+    twins = {"AMENDS_FERRETDB_POSTGRESQL_URL": url}
+    LOG.on = True
+    try:
+        with run_services(ReferralsService, **twins) as (referrals, config), \
+                run_services(MatchingService, **twins) as (matching, _), run_services(NotificationsService, **twins), \
+                run_services(RecordsService, **twins) as (records, _):
+            keys = provision_keys(config)
+            coordinator = {"Authorization": f"Bearer {keys['coordinator']}"}
+            with open(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")) as handle:
+                for record in yaml.safe_load(handle)["facilitators"]:
+                    created = requests.post(f"{matching}/v1/facilitators", json=record, headers=coordinator, timeout=10)
+                    assert created.status_code == 201, created.text
+            cases = []
+            for index in range(len(SAMPLES)):
+                answer = requests.post(f"{referrals}/v1/referrals", json=referral_body(index),
+                                       headers={"Authorization": f"Bearer {keys['referrer']}"}, timeout=10)
+                assert answer.status_code == 201, answer.text
+                cases.append(answer.json()["case_id"])
+            auditor = {"Authorization": f"Bearer {keys['auditor']}"}
+
+            def assessed():
+                feed = requests.get(f"{records}/v1/ledger/entries?after=-1&limit=500", headers=auditor,
+                                    timeout=10).json()
+                seen = {e["event"]["subject"] for e in feed["items"] if e["event"]["type"] == "case.assessed"}
+                return seen >= set(cases)
+            wait_until(assessed, timeout=60)
+            for case_id in cases:
+                assert requests.get(f"{referrals}/v1/cases/{case_id}", headers=coordinator, timeout=10).ok
+                assert requests.get(f"{records}/v1/cases/{case_id}/timeline", headers=coordinator, timeout=10).ok
+            assert requests.get(f"{referrals}/v1/cases?status=ASSESSMENT", headers=coordinator, timeout=10).ok
+            assert requests.get(f"{records}/v1/ledger/verify", headers=auditor, timeout=30).json()["valid"]
+            requests.get(f"{matching}/v1/facilitators", headers=coordinator, timeout=10).raise_for_status()
+            for container in run_services.containers:
+                for name in timers(container):
+                    with entrypoint_hook(container, name) as tick:
+                        tick()
+    finally:
+        LOG.on = False
+
+    prefix = config["AMENDS_DB_PREFIX"]
+    judged = []
+    for (database, collection, form), query in sorted(LOG.seen.items(), key=lambda kv: kv[0]):
+        if not database.startswith(prefix + "_"):
+            continue
+        pushed, indexed, why = plan_of(client, database, collection, query, cursor)
+        judged.append((database, collection, form, indexed, why))
+    assert len(judged) > 10, judged  # the run did reach the stores
+    scans = [(d, c, f, w) for d, c, f, indexed, w in judged if not indexed and c not in SMALL]
+    assert not scans, "\n".join(f"{d}.{c} [{f}]: {w}" for d, c, f, w in scans)

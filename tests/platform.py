@@ -18,7 +18,7 @@ import requests
 from shared.messaging import accounts, topology
 from shared.messaging.permissions import ADMIN_USER, user_for
 from tests.factories import ROOT
-from tests.support import free_port, wait_until
+from tests.support import ferretdb_postgresql_url, free_port, wait_until
 
 SERVICES = {"referrals": "ReferralsService", "matching": "MatchingService",
             "notifications": "NotificationsService", "records": "RecordsService"}
@@ -112,7 +112,9 @@ class RabbitNode:
 
 
 class FerretDB:
-    """A FerretDB of the test's own, on the SQLite backend in its own directory."""
+    """A FerretDB of the test's own: on the bootstrap's PostgreSQL, in a PostgreSQL database
+    of its own (made here, dropped by `remove`); on SQLite in its own directory only where
+    there is no such PostgreSQL (MONGO_URI names another server)."""
 
     def __init__(self, base_dir):
         self.port = free_port()
@@ -120,12 +122,28 @@ class FerretDB:
         os.makedirs(self.dir, exist_ok=True)
         self.process = None
         self.uri = f"mongodb://127.0.0.1:{self.port}/"
+        server = ferretdb_postgresql_url()
+        self.database = f"ferretdb_test_{uuid.uuid4().hex[:10]}" if server else None
+        self.postgresql_url = server.rsplit("/", 1)[0] + "/" + self.database if server else ""
+        if server:
+            self._admin(f'CREATE DATABASE "{self.database}"')
+
+    def _admin(self, statement):
+        import psycopg
+        with psycopg.connect(ferretdb_postgresql_url(), autocommit=True) as conn:
+            conn.execute(statement)
 
     def start(self):
-        self.process = subprocess.Popen(
-            [FERRETDB, "--handler=sqlite", f"--sqlite-url=file:{self.dir}/", f"--listen-addr=127.0.0.1:{self.port}",
-             "--telemetry=disable", "--debug-addr=-", "--log-level=warn", f"--state-dir={self.dir}"],
-            stdout=open(os.path.join(self.dir, "server.out"), "ab"), stderr=subprocess.STDOUT)
+        common = [f"--listen-addr=127.0.0.1:{self.port}", "--telemetry=disable", "--debug-addr=-", "--log-level=warn",
+                  f"--state-dir={self.dir}"]
+        if self.postgresql_url:
+            # its password through the environment, not the command line
+            command, env = [FERRETDB, "--handler=postgresql"] + common, dict(os.environ,
+                                                                             FERRETDB_POSTGRESQL_URL=self.postgresql_url)
+        else:
+            command, env = [FERRETDB, "--handler=sqlite", f"--sqlite-url=file:{self.dir}/"] + common, None
+        self.process = subprocess.Popen(command, env=env, stdout=open(os.path.join(self.dir, "server.out"), "ab"),
+                                        stderr=subprocess.STDOUT)
         import pymongo
         client = pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=500)
         wait_until(lambda: _pings(client), timeout=60, interval=0.5)
@@ -133,6 +151,12 @@ class FerretDB:
 
     def stop(self):
         _stop(self.process)
+
+    def remove(self):
+        """Stop, and drop its PostgreSQL database."""
+        self.stop()
+        if self.database:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
 
 def _pings(client):

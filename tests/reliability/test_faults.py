@@ -60,7 +60,8 @@ def platform(tmp_path, db_prefix):
         _declare_tap(rabbit.uri)
         with smtp_server(mail_dir) as smtp_port:
             services = Platform(rabbit.uri, ferret.uri, db_prefix, smtp_port, str(tmp_path / "logs"),
-                                service_uris=rabbit.service_uris)
+                                service_uris=rabbit.service_uris,
+                                extra_env={"AMENDS_FERRETDB_POSTGRESQL_URL": ferret.postgresql_url})
             config = {"AMQP_URI": rabbit.uri, "MONGO_URI": ferret.uri, "AMENDS_DB_PREFIX": db_prefix}
             keys = provision_keys(config, agency="south-wales-police")
             _seed_facilitators(config)
@@ -72,7 +73,7 @@ def platform(tmp_path, db_prefix):
     finally:
         from tests.support import disconnect_all
         disconnect_all()
-        ferret.stop()
+        ferret.remove()
         rabbit.stop()
 
 

@@ -27,6 +27,8 @@ FerretDB 1.24 workarounds kept here: claims are unique-`_id` inserts, never conc
 conditional updates (two of those were seen to both succeed on its SQLite backend); an
 upsert racing another copy of the event may raise a duplicate key, and is then done
 again as a plain update; nothing uses `$in`, ranges, `$exists`, `$or` or sorts.
+(The outbox relay timer, in shared/messaging/outbox.py, finds leftover events with
+`{"outbox.0": {"$exists": True}}` on `deliveries`: a scan, and not this store's query.)
 """
 from datetime import timezone
 

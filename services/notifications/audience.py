@@ -50,7 +50,7 @@ def _participants(case, role):
 
 
 def notices(event, case):
-    """The notices an event gives rise to; `case` is its CaseDirectory entry."""
+    """The notices an event gives rise to; `case` is its CaseDirectoryEntry."""
     kind, data = event["type"], event["data"]
     found = []
 

@@ -7,9 +7,9 @@ from nameko.timer import Timer
 from services.notifications import workflow
 from services.notifications.contacts import Contacts
 from services.notifications.couriers import Couriers
-from services.notifications.deliveries import CaseDirectory, Delivery
 from services.notifications.mailer import Mailer
 from services.notifications.sms import SmsGateway
+from services.notifications.store import NotificationsStore
 from shared.config import settings_for
 from shared.health import HealthEndpoint
 from shared.http_server import http
@@ -17,7 +17,7 @@ from shared.jsonlog import LogContext
 from shared.messaging.consumer import event_consumer
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.messaging.rpc import IdentifiedRpcProxy
-from shared.storage import Database
+from shared.storage import StoreProvider
 from shared.security import access
 from shared.web import Authenticator, BadRequest, api, json_response, require_case
 
@@ -82,8 +82,8 @@ class SettingTimer(Timer):
 class NotificationsService(HealthEndpoint, OutboxRelayTimer):
     name = "notifications"
 
-    db = Database()
-    outbox = Outbox(collections=["deliveries"])
+    store = StoreProvider(NotificationsStore)
+    outbox = Outbox(collections=NotificationsStore.outbox_collections)
     referrals = IdentifiedRpcProxy("referrals")
     matching = IdentifiedRpcProxy("matching")
     couriers = CouriersProvider()
@@ -93,6 +93,7 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
 
     def _ports(self):
         return workflow.Ports(
+            store=self.store,
             outbox=self.outbox,
             contacts=Contacts(self.referrals, self.matching, self.policy["lookup_timeout"]),
             couriers=self.couriers,
@@ -111,7 +112,7 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
     def case_relation(self, case_id):
         """The case as notifications knows it: its agency and region (only coordinators and
         auditors read here, so who holds it does not matter)."""
-        known = CaseDirectory.objects(case_id=case_id).only("summary").first()
+        known = self.store.case(case_id)
         if known is None:
             return None
         return access.CaseRelation(agency=known.summary.get("agency"), region=known.summary.get("region"))
@@ -125,7 +126,7 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
                              fields={"case": ["Missing data for required field." if not case_id
                                               else "Longer than maximum length 100."]})
         require_case(principal, self.case_relation(case_id))
-        deliveries = Delivery.objects(case_id=case_id).order_by("at")
+        deliveries = self.store.deliveries_for_case(case_id)
         # pseudonymous ids and codes only: no names, addresses or message text
         return json_response({"case_id": case_id, "notifications": [
             {"notification_id": d.notification_id, "event_type": d.event_type, "recipient_role": d.recipient_role,

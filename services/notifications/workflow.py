@@ -1,26 +1,25 @@
 """What notifications does with each event it hears. Orchestration only: who is told
 what is in `audience`, whether and when they may be reached in `reach`, the words in
-`messages`, the I/O in `contacts` and `couriers`.
+`messages`, the I/O in `contacts` and `couriers`, the storage in the store (`ports.store`:
+store.NotificationsStore, or memory_store.InMemoryNotificationsStore in tests).
 
-Each (event, recipient) pair becomes one Delivery document, whose id is the delivery
-key. A worker claims the key before it sends, so redeliveries of an event send once.
-A failed send marks the delivery `retrying` and raises, so the consumer retries the
-event through its delay queues; the attempt that reaches the limit marks it `failed`,
-emits notification.failed and raises again, so the event is dead-lettered with the
-reason. A deferred delivery waits for `send_due`, run on a timer.
+Each (event, recipient) pair becomes one Delivery, whose key is the delivery key. A
+worker claims the key before it sends, so redeliveries of an event send once. A failed
+send marks the delivery `retrying` and raises, so the consumer retries the event through
+its delay queues; the attempt that reaches the limit marks it `failed`, emits
+notification.failed and raises again, so the event is dead-lettered with the reason. A
+deferred delivery waits for `send_due`, run on a timer.
 """
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Callable, Optional
 
-from pymongo.errors import DuplicateKeyError
-
 from services.notifications import audience, messages, reach
 from services.notifications.contacts import ContactLookupFailed
 from services.notifications.couriers import SendFailed
-from services.notifications.deliveries import (FINAL, NO_CHANNEL, CaseDirectory, Delivery, DeliveryClaim,
-                                               EventRuns, delivery_key, notification_id, utcnow)
+from services.notifications.deliveries import (FINAL, NO_CHANNEL, Delivery, DeliveryExists, delivery_key,
+                                               notification_id, utcnow)
 from shared.messaging.consumer import TooEarly
 from shared.outages import through_outage
 
@@ -61,6 +60,7 @@ class NotificationsIncomplete(RuntimeError):
 @dataclass
 class Ports:
     """What the workflow needs from the service around it."""
+    store: object
     outbox: object
     contacts: object
     couriers: object
@@ -76,78 +76,45 @@ class Ports:
 
 # -- the case directory: non-personal facts remembered from the events ---------------
 
-def _field_key(identifier):
-    """An id made safe to use as a key inside a document."""
-    return identifier.replace(".", "_").replace("$", "_")
-
-
-def remember_case(data):
-    try:
-        _remember_case(data, upsert=True)
-    except DuplicateKeyError:  # a copy of the event inserted it first
-        _remember_case(data, upsert=False)
-
-
-def _remember_case(data, upsert):
-    CaseDirectory._get_collection().update_one({"_id": data["case_id"]}, {
-        "$set": {
-            "referrer_id": data["referrer_id"],
-            "summary": {k: data[k] for k in ("agency", "offence_category", "cjs_stage", "flags", "region",
-                                             "initiated_by")},
-            "participants": [{k: p[k] for k in ("participant_id", "role", "age_band", "language", "access_needs")}
-                             for p in data["participants"]],
-        },
-        "$setOnInsert": {"recorded_at": utcnow(), "assessment": {}, "assignments": {}},
-    }, upsert=upsert)
-
-
-def _update_case(case_id, changes):
-    if CaseDirectory._get_collection().update_one({"_id": case_id}, {"$set": changes}).matched_count != 1:
-        raise CaseNotYetKnown(f"case {case_id} is not in the directory yet")
-
-
-def remember(event):
+def remember(event, store):
     """Record what later messages need; return the case's directory entry."""
     kind, data = event["type"], event["data"]
     case_id = data["case_id"]
     if kind == "referral.received":
-        remember_case(data)
+        store.record_referral(
+            case_id, data["referrer_id"],
+            summary={k: data[k] for k in ("agency", "offence_category", "cjs_stage", "flags", "region",
+                                          "initiated_by")},
+            participants=[{k: p[k] for k in ("participant_id", "role", "age_band", "language", "access_needs")}
+                          for p in data["participants"]])
     elif kind == "case.assessed":
-        _update_case(case_id, {"assessment": {
-            "decision": data["decision"], "risk_level": data["risk_level"],
-            "process_types": data["process_types"], "co_facilitation": data["co_facilitation"]}})
+        if not store.record_assessment(case_id, {
+                "decision": data["decision"], "risk_level": data["risk_level"],
+                "process_types": data["process_types"], "co_facilitation": data["co_facilitation"]}):
+            raise CaseNotYetKnown(f"case {case_id} is not in the directory yet")
     elif kind == "facilitator.assigned":
-        _update_case(case_id, {f"assignments.{_field_key(data['assignment_id'])}": {
-            "facilitator_id": data["facilitator_id"], "role": data["role"]}})
-    case = CaseDirectory.objects(case_id=case_id).first()
+        if not store.record_assignment(case_id, data["assignment_id"],
+                                       {"facilitator_id": data["facilitator_id"], "role": data["role"]}):
+            raise CaseNotYetKnown(f"case {case_id} is not in the directory yet")
+    case = store.case(case_id)
     if case is None:
         raise CaseNotYetKnown(f"case {case_id} is not in the directory yet")
     if kind == "assignment.accepted":
-        key = _field_key(data["assignment_id"])
-        if key not in case.assignments:
+        assignment = case.assignment(data["assignment_id"])
+        if assignment is None:
             raise CaseNotYetKnown(f"assignment {data['assignment_id']} is not known yet")
-        case.assignments = {data["assignment_id"]: case.assignments[key], **case.assignments}
+        # audience looks the assignment up by the event's own id
+        case = replace(case, assignments={data["assignment_id"]: assignment, **case.assignments})
     return case
 
 
 # -- handling an event --------------------------------------------------------------
 
-def count_run(event_id):
-    """This run's number for the event (1 the first time it is handled)."""
-    runs = EventRuns._get_collection()
-    change = {"$inc": {"runs": 1}, "$set": {"at": utcnow()}}
-    try:
-        runs.update_one({"_id": event_id}, change, upsert=True)
-    except DuplicateKeyError:  # a copy of the event inserted it first
-        runs.update_one({"_id": event_id}, change)
-    return runs.find_one({"_id": event_id})["runs"]
-
-
 def handle(event, ports):
     """Tell everyone an event concerns, once each."""
     if ports.attempt is None:
-        ports = replace(ports, attempt=count_run(event["id"]))
-    case = remember(event)
+        ports = replace(ports, attempt=ports.store.count_run(event["id"]))
+    case = remember(event, ports.store)
     if event["type"] == "case.closed":
         return withdraw_deferred(case.case_id, ports)
     problems, waiting = [], []
@@ -177,64 +144,61 @@ def _fallback_language(case, notice):
 
 def deliver(notice, event, case, ports):
     """One notice: decide, then send, suppress or defer it, exactly once."""
-    collection = Delivery._get_collection()
-    existing = collection.find_one({"event_id": event["id"], "recipient_id": notice.recipient_id})
+    store = ports.store
+    existing = store.delivery_for(event["id"], notice.recipient_id)
     now = ports.now()
     if existing is not None:
-        if existing["status"] in FINAL or existing["status"] == "deferred":
-            _flush(ports, existing["_id"])  # a crash may have left its event unsent
-            return existing["status"]
-        if existing["status"] == "sending" and _aware(existing["claimed_at"]) > now - STALE_CLAIM:
-            raise DeliveryInProgress(f"delivery {existing['_id']} is being sent by another worker")
+        if existing.status in FINAL or existing.status == "deferred":
+            _flush(ports, existing.key)  # a crash may have left its event unsent
+            return existing.status
+        if existing.status == "sending" and existing.claimed_at > now - STALE_CLAIM:
+            raise DeliveryInProgress(f"delivery {existing.key} is being sent by another worker")
     answer = ports.contacts.lookup(notice)
     decision = reach.decide(answer, notice.recipient_role, ports.couriers.available(), now,
                             fallback_language=_fallback_language(case, notice),
-                            channel=existing["channel"] if existing else None)
-    facts = existing["facts"] if existing else messages.facts_for(notice, event, case)
+                            channel=existing.channel if existing else None)
+    facts = existing.facts if existing else messages.facts_for(notice, event, case)
     # rendered before any claim, so a template fault cannot leave a delivery claimed
     message = _render(notice.event_type, notice.recipient_role, decision, facts) if decision.action == "send" else None
     if existing is None:
-        key = delivery_key(event["id"], notice.recipient_id, decision.channel or NO_CHANNEL)
-        doc = {
-            "_id": key, "event_id": event["id"], "event_type": event["type"],
-            "notification_id": notification_id(event["id"], notice.recipient_id),
-            "case_id": case.case_id, "recipient_role": notice.recipient_role,
-            "recipient_id": notice.recipient_id, "purpose": notice.purpose, "holder": notice.holder,
-            "correlationid": event.get("correlationid"),
-            "channel": decision.channel or NO_CHANNEL, "template": notice.template,
-            "language": decision.language, "attempts": 0, "facts": facts,
-            "status": "sending", "claimed_at": now, "outbox": [], "at": now,
-        }
+        channel = decision.channel or NO_CHANNEL
+        delivery = Delivery(
+            key=delivery_key(event["id"], notice.recipient_id, channel), event_id=event["id"],
+            event_type=event["type"], notification_id=notification_id(event["id"], notice.recipient_id),
+            case_id=case.case_id, recipient_role=notice.recipient_role, recipient_id=notice.recipient_id,
+            purpose=notice.purpose, holder=notice.holder, correlationid=event.get("correlationid"),
+            channel=channel, template=notice.template, language=decision.language, attempts=0, facts=facts,
+            status="sending", claimed_at=now, at=now,
+        )
+        events = []
         if decision.action != "send":
-            doc.update(_settlement(ports, doc, decision))
+            changes, events = _settlement(ports, delivery, decision)
+            delivery = replace(delivery, **changes)
         try:
-            collection.insert_one(doc)
-        except DuplicateKeyError:
+            store.insert_delivery(delivery, events)
+        except DeliveryExists:
             raise DeliveryInProgress(f"delivery for {notice.template} was claimed by another worker")
         if decision.action != "send":
-            _flush(ports, doc["_id"])
-            return doc["status"]
+            _flush(ports, delivery.key, events)
+            return delivery.status
     else:
-        doc = existing
-        if not _claim(doc, now):
-            raise DeliveryInProgress(f"delivery {doc['_id']} was taken over by another worker")
-        doc = collection.find_one({"_id": doc["_id"]})
+        delivery = store.claim(existing, now)
+        if delivery is None:
+            raise DeliveryInProgress(f"delivery {existing.key} was taken over by another worker")
         if decision.action != "send":
-            return _settle(ports, doc, decision)
-    return _send(ports, doc, decision, message, on_failure=_retry_through_the_queue)
+            return _settle(ports, delivery, decision)
+    return _send(ports, delivery, decision, message, on_failure=_retry_through_the_queue)
 
 
-def _retry_through_the_queue(ports, doc, attempts, code):
+def _retry_through_the_queue(ports, delivery, attempts, code):
     """A failed send from an event: the consumer retries the event, or dead-letters it."""
     # the consumer dead-letters the event after this run; or this delivery has had its share
     last = (ports.attempt or 0) >= ports.attempts_allowed or attempts >= ports.attempts_allowed
     if last:
-        _finish(ports, doc, "failed", code, _event(ports, "notification.failed", doc, reason=code, attempts=attempts),
-                attempts=attempts)
+        _finish(ports, delivery, "failed", code,
+                _event(ports, "notification.failed", delivery, reason=code, attempts=attempts), attempts=attempts)
         raise NotificationFailed(f"{code} after {attempts} attempts")
-    Delivery._get_collection().update_one(
-        {"_id": doc["_id"], "status": "sending"},
-        {"$set": {"status": "retrying", "attempts": attempts, "reason": code}})
+    ports.store.mark_retrying(delivery.key, attempts, code)
     raise SendFailed(code)
 
 
@@ -242,15 +206,15 @@ def _render(event_type, recipient_role, decision, facts):
     return messages.render(event_type, recipient_role, decision.language, facts, name=decision.name)
 
 
-def _send(ports, doc, decision, message, on_failure):
+def _send(ports, delivery, decision, message, on_failure):
     try:
-        ports.couriers.send(decision.channel, decision.address, message, doc["notification_id"])
+        ports.couriers.send(decision.channel, decision.address, message, delivery.notification_id)
     except SendFailed as failed:
-        return on_failure(ports, doc, doc.get("attempts", 0) + 1, failed.code)
-    sent = _event(ports, "notification.sent", doc, language=decision.language)
+        return on_failure(ports, delivery, delivery.attempts + 1, failed.code)
+    sent = _event(ports, "notification.sent", delivery, language=decision.language)
     # The mail server has it: recording that must outlast a database outage, or the claim
     # goes stale and another worker sends it again. (Past the claim's life it is raised.)
-    through_outage(lambda: _finish(ports, doc, "sent", None, sent, attempts=doc.get("attempts", 0) + 1,
+    through_outage(lambda: _finish(ports, delivery, "sent", None, sent, attempts=delivery.attempts + 1,
                                    language=decision.language),
                    patience=(STALE_CLAIM - SETTLE_MARGIN).total_seconds())
     return "sent"
@@ -258,43 +222,44 @@ def _send(ports, doc, decision, message, on_failure):
 
 # -- settling a delivery: its outcome and its event in one single-document write --------
 
-def _event(ports, event_type, doc, **extra):
-    data = {k: doc[k] for k in ("case_id", "notification_id", "recipient_role", "recipient_id", "template")}
+def _event(ports, event_type, delivery, **extra):
+    data = {"case_id": delivery.case_id, "notification_id": delivery.notification_id,
+            "recipient_role": delivery.recipient_role, "recipient_id": delivery.recipient_id,
+            "template": delivery.template}
     if event_type != "notification.suppressed":
-        data["channel"] = doc["channel"]
+        data["channel"] = delivery.channel
     data.update(extra)
-    return ports.outbox.event(event_type, doc["case_id"], data, correlationid=doc.get("correlationid"))
+    return ports.outbox.event(event_type, delivery.case_id, data, correlationid=delivery.correlationid)
 
 
-def _settlement(ports, doc, decision):
-    """The fields that record a suppression or a deferral, with its event."""
+def _settlement(ports, delivery, decision):
+    """What records a suppression or a deferral: the delivery's new fields, and its events."""
     if decision.action == "suppress":
-        return {"status": "suppressed", "reason": decision.reason, "due_at": None,
-                "outbox": [_event(ports, "notification.suppressed", doc, reason=decision.reason)]}
-    return {"status": "deferred", "due_at": decision.until, "reason": "outside_safe_contact_window",
-            "outbox": [_event(ports, "notification.deferred", {**doc, "channel": decision.channel},
-                              until=decision.until.isoformat())]}
+        return ({"status": "suppressed", "reason": decision.reason, "due_at": None},
+                [_event(ports, "notification.suppressed", delivery, reason=decision.reason)])
+    return ({"status": "deferred", "due_at": decision.until, "reason": "outside_safe_contact_window"},
+            [_event(ports, "notification.deferred", replace(delivery, channel=decision.channel),
+                    until=decision.until.isoformat())])
 
 
-def _settle(ports, doc, decision):
-    changes = _settlement(ports, doc, decision)
-    Delivery._get_collection().update_one({"_id": doc["_id"], "status": "sending"}, {"$set": {**changes, "at": ports.now()}})
-    _flush(ports, doc["_id"])
+def _settle(ports, delivery, decision):
+    changes, events = _settlement(ports, delivery, decision)
+    settled = ports.store.settle(delivery.key, changes["status"], changes["reason"], events, at=ports.now(),
+                                 due_at=changes["due_at"])
+    _flush(ports, delivery.key, events if settled else None)
     return changes["status"]
 
 
-def _finish(ports, doc, status, reason, event, **changes):
-    Delivery._get_collection().update_one({"_id": doc["_id"], "status": "sending"}, {"$set": {
-        "status": status, "reason": reason, "outbox": [event], "at": ports.now(), "due_at": None, **changes}})
-    _flush(ports, doc["_id"])
+def _finish(ports, delivery, status, reason, event, attempts=None, language=None):
+    settled = ports.store.settle(delivery.key, status, reason, [event], at=ports.now(), due_at=None,
+                                 attempts=attempts, language=language)
+    _flush(ports, delivery.key, [event] if settled else None)
 
 
-def _flush(ports, key):
-    ports.outbox.flush("deliveries", key)
-
-
-def _aware(moment):
-    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
+def _flush(ports, key, events=None):
+    """Publish a delivery's pending events: `events` when this worker has just stored them
+    (sparing a read), else whatever its outbox holds."""
+    ports.outbox.flush(ports.store.outbox_collection, key, events)
 
 
 # -- deferred deliveries: sent when the recipient's safe-contact window opens -----------
@@ -302,75 +267,54 @@ def _aware(moment):
 def send_due(ports, limit=DUE_BATCH):
     """Take on deliveries whose window has opened (and any a dead worker left claimed);
     each is claimed atomically, so several instances never send one twice."""
-    collection = Delivery._get_collection()
     now = ports.now()
-    due = {"$or": [{"status": "deferred", "due_at": {"$lte": now}},
-                   {"status": "sending", "due_at": {"$ne": None}, "claimed_at": {"$lt": now - STALE_CLAIM}}]}
     done = 0
-    for candidate in collection.find(due).limit(limit):
-        if not _claim(candidate, now):
+    for candidate in ports.store.due_deliveries(now, now - STALE_CLAIM, limit):
+        delivery = ports.store.claim(candidate, now)
+        if delivery is None:
             continue  # another timer took it
         done += 1
         try:
-            resume(ports, collection.find_one({"_id": candidate["_id"]}))
+            resume(ports, delivery)
         except Exception as exc:  # one bad delivery must not stop the others
-            log.warning("deferred delivery %s not settled: %s", candidate["_id"], type(exc).__name__)
+            log.warning("deferred delivery %s not settled: %s", candidate.key, type(exc).__name__)
     return done
 
 
-def _claim(doc, now):
-    """Take a delivery from the state it was read in, or return False when another worker
-    did. The exclusive step is the claim token's insert (see DeliveryClaim)."""
-    state = [doc["_id"], doc["status"], _stamp(doc.get("claimed_at")), _stamp(doc.get("due_at")),
-             str(doc.get("attempts", 0))]
-    try:
-        DeliveryClaim._get_collection().insert_one({"_id": "|".join(state), "at": now})
-    except DuplicateKeyError:
-        return False
-    return Delivery._get_collection().update_one(
-        {"_id": doc["_id"], "status": doc["status"]},
-        {"$set": {"status": "sending", "claimed_at": now}}).modified_count == 1
-
-
-def _stamp(moment):
-    return _aware(moment).isoformat(timespec="milliseconds") if moment else "-"
-
-
-def resume(ports, doc):
+def resume(ports, delivery):
     """Send a claimed deferred delivery, asking afresh for consent, preferences and window."""
-    notice = audience.Notice(doc["event_type"], doc["recipient_role"], doc["recipient_id"], doc["purpose"],
-                             doc.get("holder", audience.REFERRALS))
+    notice = audience.Notice(delivery.event_type, delivery.recipient_role, delivery.recipient_id, delivery.purpose,
+                             delivery.holder)
     try:
         answer = ports.contacts.lookup(notice)
     except ContactLookupFailed:
-        return _back_off(ports, doc, doc.get("attempts", 0) + 1, "contact_lookup_failed")
-    decision = reach.decide(answer, doc["recipient_role"], ports.couriers.available(), ports.now(),
-                            fallback_language=doc.get("language") or "en", channel=doc["channel"])
+        return _back_off(ports, delivery, delivery.attempts + 1, "contact_lookup_failed")
+    decision = reach.decide(answer, delivery.recipient_role, ports.couriers.available(), ports.now(),
+                            fallback_language=delivery.language or "en", channel=delivery.channel)
     if decision.action != "send":
-        return _settle(ports, doc, decision)
-    message = _render(doc["event_type"], doc["recipient_role"], decision, doc["facts"])
-    return _send(ports, doc, decision, message, on_failure=_back_off)
+        return _settle(ports, delivery, decision)
+    message = _render(delivery.event_type, delivery.recipient_role, decision, delivery.facts)
+    return _send(ports, delivery, decision, message, on_failure=_back_off)
 
 
-def _back_off(ports, doc, attempts, code):
+def _back_off(ports, delivery, attempts, code):
     """A deferred send failed: wait the next retry delay, or fail for good."""
     if attempts >= ports.attempts_allowed:
-        _finish(ports, doc, "failed", code, _event(ports, "notification.failed", doc, reason=code, attempts=attempts),
-                attempts=attempts)
+        _finish(ports, delivery, "failed", code,
+                _event(ports, "notification.failed", delivery, reason=code, attempts=attempts), attempts=attempts)
         return "failed"
     delay = ports.retry_delays[min(attempts, len(ports.retry_delays)) - 1]
-    Delivery._get_collection().update_one({"_id": doc["_id"], "status": "sending"}, {"$set": {
-        "status": "deferred", "attempts": attempts, "reason": code,
-        "due_at": ports.now() + timedelta(seconds=delay)}})
+    ports.store.back_off(delivery.key, attempts, code, ports.now() + timedelta(seconds=delay))
     return "deferred"
 
 
 def withdraw_deferred(case_id, ports):
     """A closed case: nothing still waiting for a window goes out."""
     withdrawn = 0
-    for doc in Delivery._get_collection().find({"case_id": case_id, "status": "deferred"}):
-        if _claim(doc, ports.now()):  # else the timer is sending it right now
-            _finish(ports, doc, "suppressed", "case_closed",
-                    _event(ports, "notification.suppressed", doc, reason="case_closed"))
+    for deferred in ports.store.deferred_for_case(case_id):
+        delivery = ports.store.claim(deferred, ports.now())
+        if delivery is not None:  # else the timer is sending it right now
+            _finish(ports, delivery, "suppressed", "case_closed",
+                    _event(ports, "notification.suppressed", delivery, reason="case_closed"))
             withdrawn += 1
     return withdrawn

@@ -208,8 +208,9 @@ def _wait_until_every_service_knows(services, coordinator, case_id, event_type):
         wait_until(lambda: "fac-m1" in (client[f"{db_prefix}_referrals"].cases.find_one(
             {"_id": case_id}, {field: 1}) or {}).get(field, []), timeout=60, interval=0.5)
         wait_until(lambda: event_type in _timeline(services, coordinator, case_id), timeout=60, interval=0.5)
-        wait_until(lambda: client[f"{db_prefix}_notifications"].case_directory.find_one({"_id": case_id}),
-                   timeout=60, interval=0.5)
+        from services.notifications.store import NotificationsStore
+        notifications = NotificationsStore(client[f"{db_prefix}_notifications"])
+        wait_until(lambda: notifications.case(case_id), timeout=60, interval=0.5)
     finally:
         client.close()
 

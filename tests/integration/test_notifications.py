@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -18,13 +19,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from pymongo.errors import DuplicateKeyError
-
-from services.notifications.deliveries import Delivery
+from services.notifications.deliveries import DeliveryExists
 from services.notifications.service import NotificationsService
+from services.notifications.store import NotificationsStore
 from shared.events import new_event
 from tests.factories import referral_received_data
 from tests.integration.notifications_holders import PEOPLE, Matching, Referrals, SmsRecorder, refusing_smtp_server
+from shared.config import settings_for
+from shared.storage import connect
 from tests.support import Tap, mails, provision_keys, publish_event, read_dead_letters, smtp_server, wait_until
 
 SERVICE_ID, SECRET = str(uuid.uuid4()), str(uuid.uuid4())
@@ -52,6 +54,13 @@ class Platform:
 
     def mails(self):
         return [message_from_bytes(bytes(m), policy=default_policy) for m in mails(self.mail_dir)]
+
+    def store(self):
+        """The service's store, on the service's own database connection."""
+        return NotificationsStore(connect("notifications", settings_for("notifications", self.config)))
+
+    def delivery(self, case_id, recipient_role):
+        return next(d for d in self.store().deliveries_for_case(case_id) if d.recipient_role == recipient_role)
 
     def listing(self, case_id, key="coordinator"):
         headers = {"Authorization": f"Bearer {self.keys[key]}"} if key else {}
@@ -229,13 +238,13 @@ def test_the_same_events_delivered_five_times_send_one_message_each(platform):
         # the outbox publishes at least once: a copy racing the first flush has the same event id
         types = {e["id"]: e["type"] for e in p.emitted()}
         assert sorted(types.values()) == ["notification.sent"] * 3 + ["notification.suppressed"]
-        assert Delivery.objects(case_id=case_id).count() == 4
+        assert len(p.store().deliveries_for_case(case_id)) == 4
         assert read_dead_letters(p.amqp_uri, "notifications") == []
-        # the delivery key sits under a unique index, and so does (event, recipient) whatever the channel
-        done = Delivery._get_collection().find_one({"case_id": case_id, "recipient_role": "facilitator"})
-        for key in (done["_id"], done["_id"].rsplit(":", 1)[0] + ":sms"):
-            with pytest.raises(DuplicateKeyError):
-                Delivery._get_collection().insert_one({**done, "_id": key})
+        # the delivery key is unique, and so is (event, recipient) whatever the channel
+        done = p.delivery(case_id, "facilitator")
+        for key in (done.key, done.key.rsplit(":", 1)[0] + ":sms"):
+            with pytest.raises(DeliveryExists):
+                p.store().insert_delivery(replace(done, key=key, channel=key.rsplit(":", 1)[1]))
 
 
 def test_refusals_are_suppressed_with_their_reason_and_nothing_is_sent(platform):
@@ -264,7 +273,7 @@ def test_an_smtp_server_refusing_twice_gets_the_message_on_the_third_attempt(pla
         p.publish("referral.received", case_id, received, "referrals")
         wait_until(lambda: p.mails(), timeout=30)
         wait_until(lambda: p.emitted("notification.sent"))
-        delivery = Delivery.objects(case_id=case_id, recipient_role="referrer").first()
+        delivery = p.delivery(case_id, "referrer")
         assert (delivery.status, delivery.attempts) == ("sent", 3)
         assert len(p.mails()) == 1 and p.emitted("notification.failed") == []
         assert read_dead_letters(p.amqp_uri, "notifications") == []
@@ -300,7 +309,7 @@ def test_an_sms_gateway_error_is_retried_and_the_text_sent_once(platform):
         assert sent[0]["data"]["recipient_role"] == "harmer"
         assert len(p.sms.received) == 3  # 503, 429, then accepted
         assert len({r["json"]["reference"] for r in p.sms.received}) == 1
-        delivery = Delivery.objects(case_id=case_id, recipient_role="harmer").first()
+        delivery = p.delivery(case_id, "harmer")
         assert (delivery.status, delivery.attempts, delivery.channel) == ("sent", 3, "sms")
 
 
@@ -330,7 +339,7 @@ def test_a_closed_safe_contact_window_defers_the_message_until_it_opens(platform
         assert sent[0]["data"]["language"] == "cy"
         time.sleep(1.5)  # more timer ticks send nothing more
         assert [m["To"] for m in p.mails()].count(harmed_email) == 1
-        assert Delivery.objects(case_id=case_id, recipient_role="harmed").first().status == "sent"
+        assert p.delivery(case_id, "harmed").status == "sent"
 
 
 def test_closing_a_case_withdraws_what_waits_for_a_window(platform):
@@ -346,7 +355,7 @@ def test_closing_a_case_withdraws_what_waits_for_a_window(platform):
                   "referrals")
         withdrawn = wait_until(lambda: p.emitted("notification.suppressed"), timeout=30)
         assert (withdrawn[0]["data"]["recipient_role"], withdrawn[0]["data"]["reason"]) == ("harmed", "case_closed")
-        assert Delivery.objects(case_id=case_id, recipient_role="harmed").first().status == "suppressed"
+        assert p.delivery(case_id, "harmed").status == "suppressed"
 
 
 def test_the_status_listing_needs_a_staff_key_and_a_case(platform):

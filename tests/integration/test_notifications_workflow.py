@@ -14,7 +14,7 @@ import pytest
 
 from services.notifications import workflow
 from services.notifications.couriers import SendFailed
-from services.notifications.deliveries import Delivery
+from services.notifications.store import NotificationsStore
 from shared.config import settings_for
 from shared.events import new_event
 from shared.messaging import topology
@@ -88,12 +88,15 @@ def person(**details):
 def world(service_config, amqp_uri):
     config = service_config()
     topology.declare(amqp_uri, (0.2, 0.4))
-    db = connect("notifications", settings_for("notifications", config))
+    settings = settings_for("notifications", config)
+    db = connect("notifications", settings)
+    store = NotificationsStore(db)
+    store.ensure_indexes(settings.ferretdb_postgresql_url)
     tap = Tap(amqp_uri, [("notifications", "#")])
 
     def make(failures=()):
         clock, holder, courier = Clock(THURSDAY_NOON), Holder(), Courier(failures)
-        ports = workflow.Ports(outbox=OutboxHandle(amqp_uri, db), contacts=holder, couriers=courier,
+        ports = workflow.Ports(store=store, outbox=OutboxHandle(amqp_uri, db), contacts=holder, couriers=courier,
                                retry_delays=(0.2, 0.4), now=clock)
         tag = uuid.uuid4().hex[:6]
         data = referral_received_data(case_id=f"case-{tag}", referrer_id=f"ref-{tag}", participants=[
@@ -118,7 +121,7 @@ def test_a_deferred_message_is_sent_once_when_its_window_opens(world):
     make, tap = world
     ports, clock, holder, courier, event, harmed = make()
     workflow.handle(event, ports)
-    delivery = Delivery.objects(recipient_id=harmed).first()
+    delivery = ports.store.delivery_for(event["id"], harmed)
     assert (delivery.status, delivery.channel) == ("deferred", "email")
     assert delivery.due_at == OPENS
     deferred = emitted(tap, "notification.deferred")
@@ -134,7 +137,7 @@ def test_a_deferred_message_is_sent_once_when_its_window_opens(world):
     # a redelivered event finds it settled and sends nothing either
     workflow.handle(event, ports)
     assert len(courier.sent) == 1
-    assert Delivery.objects(recipient_id=harmed).first().status == "sent"
+    assert ports.store.delivery_for(event["id"], harmed).status == "sent"
     assert [e["data"]["recipient_id"] for e in emitted(tap, "notification.sent")] == [harmed]
     # consent, preferences and window are asked for afresh at send time
     assert holder.asked.count((harmed, "participant_information")) == 2
@@ -148,7 +151,7 @@ def test_consent_withdrawn_while_deferred_suppresses_at_send_time(world):
     clock.now = OPENS
     assert workflow.send_due(ports) == 1
     assert courier.sent == []
-    delivery = Delivery.objects(recipient_id=harmed).first()
+    delivery = ports.store.delivery_for(event["id"], harmed)
     assert (delivery.status, delivery.reason) == ("suppressed", "consent_withdrawn")
     assert ("harmed", "consent_withdrawn") in [
         (e["data"]["recipient_role"], e["data"]["reason"]) for e in emitted(tap, "notification.suppressed")]
@@ -161,7 +164,7 @@ def test_a_window_moved_while_deferred_defers_again(world):
     holder.answers[harmed] = person(safe_contact_windows=[{"days": ["fri"], "start": "09:00", "end": "10:00"}])
     clock.now = OPENS
     assert workflow.send_due(ports) == 1 and courier.sent == []
-    delivery = Delivery.objects(recipient_id=harmed).first()
+    delivery = ports.store.delivery_for(event["id"], harmed)
     assert (delivery.status, delivery.due_at) == ("deferred", datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc))
 
 
@@ -171,18 +174,18 @@ def test_a_deferred_send_that_keeps_failing_backs_off_then_fails(world):
     workflow.handle(event, ports)
     clock.now = OPENS
     assert workflow.send_due(ports) == 1
-    delivery = Delivery.objects(recipient_id=harmed).first()
+    delivery = ports.store.delivery_for(event["id"], harmed)
     assert (delivery.status, delivery.attempts, delivery.due_at) == ("deferred", 1, OPENS + timedelta(seconds=0.2))
     clock.now = OPENS + timedelta(seconds=0.1)
     assert workflow.send_due(ports) == 0  # not yet due
     clock.now = OPENS + timedelta(seconds=1)
     workflow.send_due(ports)
-    delivery = Delivery.objects(recipient_id=harmed).first()
+    delivery = ports.store.delivery_for(event["id"], harmed)
     assert (delivery.status, delivery.attempts) == ("deferred", 2)
     assert delivery.due_at == clock.now + timedelta(seconds=0.4)
     clock.now += timedelta(seconds=1)
     workflow.send_due(ports)
-    delivery = Delivery.objects(recipient_id=harmed).first()
+    delivery = ports.store.delivery_for(event["id"], harmed)
     assert (delivery.status, delivery.attempts, delivery.reason) == ("failed", 3, "smtp_451")
     failed = emitted(tap, "notification.failed")
     assert [(e["data"]["recipient_id"], e["data"]["attempts"], e["data"]["reason"]) for e in failed] == [
@@ -209,10 +212,10 @@ def test_the_last_run_of_an_event_fails_the_notification_even_when_earlier_runs_
     holder.answers[harmed] = outage
     with pytest.raises(workflow.NotificationsIncomplete, match="smtp_421"):
         workflow.handle(event, ports)  # run 2: first send fails
-    assert Delivery.objects(recipient_id=harmed).first().status == "retrying"
+    assert ports.store.delivery_for(event["id"], harmed).status == "retrying"
     with pytest.raises(workflow.NotificationsIncomplete, match="smtp_421 after 2 attempts"):
         workflow.handle(event, ports)  # run 3 of 3: the last; the consumer dead-letters it
-    delivery = Delivery.objects(recipient_id=harmed).first()
+    delivery = ports.store.delivery_for(event["id"], harmed)
     assert (delivery.status, delivery.attempts) == ("failed", 2)
     assert [e["data"]["attempts"] for e in emitted(tap, "notification.failed")] == [2]
     workflow.handle(event, ports)  # a later copy of the event finds it settled
@@ -243,15 +246,15 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over_once_stale(world):
     ports, clock, holder, courier, event, harmed = make()
     holder.answers[harmed] = person(safe_contact_windows=[])
     workflow.handle(event, ports)
-    key = Delivery.objects(recipient_id=harmed).first().key
+    key = ports.store.delivery_for(event["id"], harmed).key
     # as if the worker had died between claiming and sending
-    Delivery._get_collection().update_one({"_id": key}, {"$set": {"status": "sending", "claimed_at": clock.now}})
+    ports.store.force_delivery_state(key, status="sending", claimed_at=clock.now)
     with pytest.raises(workflow.DeliveryInProgress, match="being sent by another worker"):
         workflow.handle(event, ports)
     clock.now += workflow.STALE_CLAIM + timedelta(seconds=1)
     workflow.handle(event, ports)
     assert len(courier.sent) == 2  # the one repeat a takeover risks, and no more
-    assert Delivery.objects(recipient_id=harmed).first().status == "sent"
+    assert ports.store.delivery_for(event["id"], harmed).status == "sent"
     workflow.handle(event, ports)
     assert len(courier.sent) == 2
 
@@ -264,19 +267,18 @@ def test_a_send_whose_record_meets_a_database_outage_is_recorded_once_it_ends(wo
     make, tap = world
     ports, clock, holder, courier, event, harmed = make()
     holder.answers[harmed] = person(safe_contact_windows=[])
-    collection = Delivery._get_collection()
-    real_update = collection.update_one
+    real_settle = ports.store.settle
     lost = []
 
-    def update_during_an_outage(query, change, *args, **kwargs):
-        if change.get("$set", {}).get("status") == "sent" and len(lost) < 3:
+    def settle_during_an_outage(key, status, *args, **kwargs):
+        if status == "sent" and len(lost) < 3:
             lost.append(1)
-            raise AutoReconnect("connection refused")
-        return real_update(query, change, *args, **kwargs)
+            raise AutoReconnect("connection refused")  # what pymongo raises from the store
+        return real_settle(key, status, *args, **kwargs)
 
-    monkeypatch.setattr(collection, "update_one", update_during_an_outage)
+    monkeypatch.setattr(ports.store, "settle", settle_during_an_outage)
     workflow.handle(event, ports)
     assert len(lost) == 3 and len(courier.sent) == 1
-    assert Delivery.objects(recipient_id=harmed).first().status == "sent"
+    assert ports.store.delivery_for(event["id"], harmed).status == "sent"
     workflow.handle(event, ports)  # a redelivery finds it sent
     assert len(courier.sent) == 1

@@ -28,7 +28,7 @@ conditional updates (two of those were seen to both succeed on its SQLite backen
 upsert racing another copy of the event may raise a duplicate key, and is then done
 again as a plain update; nothing uses `$in`, ranges, `$exists`, `$or` or sorts.
 (The outbox relay timer, in shared/messaging/outbox.py, finds leftover events with
-`{"outbox.0": {"$exists": True}}` on `deliveries`: a scan, and not this store's query.)
+`{"outbox_pending": true}` on `deliveries`, which every write of events here sets.)
 """
 from datetime import timezone
 
@@ -37,6 +37,7 @@ from pymongo.errors import DuplicateKeyError
 from services.notifications.audience import REFERRALS
 from services.notifications.deliveries import CaseDirectoryEntry, Delivery, DeliveryExists, field_key, utcnow
 from shared.storage import Store
+from shared.messaging.outbox import pending_fields
 from shared.storage.indexes import Index
 
 DELIVERIES = "deliveries"
@@ -163,7 +164,7 @@ class NotificationsStore(Store):
         in its outbox. Raises DeliveryExists when its key, or its (event, recipient), is
         already stored."""
         try:
-            self._deliveries.insert_one({**_document(delivery), OUTBOX_FIELD: list(events)})
+            self._deliveries.insert_one({**_document(delivery), **pending_fields(events)})
         except DuplicateKeyError:
             raise DeliveryExists(f"delivery {delivery.key} is already stored") from None
 
@@ -185,7 +186,7 @@ class NotificationsStore(Store):
         """Move a claimed (`sending`) delivery to `status`, with the events it causes in
         its outbox, in one write (`attempts` and `language` too, when given). False when
         the delivery is not `sending` (another worker has moved it on)."""
-        fields = {"status": status, "reason": reason, OUTBOX_FIELD: list(events), "at": at, "due_at": due_at}
+        fields = {"status": status, "reason": reason, **pending_fields(events), "at": at, "due_at": due_at}
         if attempts is not None:
             fields["attempts"] = attempts
         if language is not None:

@@ -24,6 +24,7 @@ from shared.config import DEFAULTS, settings_for
 from shared.events import new_event
 from shared.messaging.publisher import EventPublisher
 from shared.storage import connect
+from shared.storage.indexes import Index, ensure_indexes
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,11 @@ class Outbox(DependencyProvider):
         self.settings = settings_for(service, self.container.config)
         self.publisher = EventPublisher(self.settings.amqp_uri, service)
         self.db = connect(service, self.settings)
+
+    def start(self):
+        # the relay timer's one query, {PENDING_FIELD: true}, served by an index on every collection
+        ensure_indexes(self.db, {name: [Index(PENDING_FIELD, sparse=True)] for name in self.collections},
+                       self.settings.ferretdb_postgresql_url)
 
     def relay(self, patient=True):
         return Relay(self.publisher, [self.db[name] for name in self.collections], patient)

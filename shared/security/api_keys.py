@@ -166,7 +166,7 @@ def usable(record, now=None):
     return record.expires_at is not None and _aware(record.expires_at) > now
 
 
-INDEXES = {"api_keys": [Index("key_hash", unique=True), Index("subject")]}
+INDEXES = {"api_keys": [Index("key_hash", unique=True), Index("subject"), Index("outbox_pending", sparse=True)]}
 
 
 def connect_identity(settings, indexed=True):

@@ -33,9 +33,10 @@ import uuid  # noqa: E402
 import requests  # noqa: E402
 
 from shared.messaging import topology  # noqa: E402
+from tests.bench.growth import grow  # noqa: E402
 from tests.factories import ROOT, SAMPLES  # noqa: E402
 from tests.platform import Platform, _stop  # noqa: E402
-from tests.support import (admin_amqp_uri, drop_databases, free_port, issue_key, provision_keys,  # noqa: E402
+from tests.support import (admin_amqp_uri, drop_databases, ferretdb_postgresql_url, free_port, issue_key, provision_keys,  # noqa: E402
                            rabbit_admin, smtp_server, wait_until)
 
 RABBIT = os.environ.get("AMENDS_BENCH_AMQP_HOST", "127.0.0.1:5672")
@@ -322,6 +323,28 @@ def print_table(results, rates):
             print(f"{rate:>6g} {system:<9} {cells}")
 
 
+def print_growth(growth, rate):
+    """Latency against stored cases, and its ratio to the smallest store's."""
+    sizes = sorted(growth)
+    first = growth[sizes[0]]
+
+    def ratio(f, hop):
+        base, now = first["hops"][hop], f["hops"][hop]
+        return pct(now, 0.5) / pct(base, 0.5) if base and now else float("nan")
+    print(f"\nGrowth: amends at {rate:g}/s with the store grown (latencies in ms, p50 p99; ratio of p50 to the "
+          f"smallest store's)")
+    print(f"{'stored':>8} {'acc/s':>6} {'intake p50 p99':>15} {'->received':>15} {'->assessed':>15} "
+          f"{'->assigned':>15} {'staffed/s':>9}  ratio received/assessed/assigned")
+    for size in sizes:
+        f = growth[size]
+        cells = " ".join(f"{pct(v, 0.5):7.0f} {pct(v, 0.99):7.0f}" if v else f"{'-':>7} {'-':>7}"
+                         for v in (f["intake"], f["hops"]["referral.received"], f["hops"]["case.assessed"],
+                                   f["hops"]["facilitator.assigned"]))
+        ratios = "/".join(f"{ratio(f, hop):.2f}" for hop in ("referral.received", "case.assessed",
+                                                              "facilitator.assigned"))
+        print(f"{size:>8} {f['accepted_rate']:>6.1f} {cells} {f['staffed_rate']:>9.1f}  {ratios}")
+
+
 # --- the run -----------------------------------------------------------------------------
 
 def seed_facilitators(config, copies):
@@ -413,10 +436,15 @@ def main(argv=None):
     parser.add_argument("--settle", type=float, default=15,
                         help="at most this many seconds after each run for the queues to empty")
     parser.add_argument("--poll", type=float, default=0.15, help="seconds between polls of the ledger feed")
+    parser.add_argument("--stored", default="",
+                        help="growth runs: after the rates above, grow the stored cases to each of these counts "
+                             "(comma separated, e.g. 10000,100000) and run Amends at --growth-rate at each")
+    parser.add_argument("--growth-rate", type=float, default=20, help="referrals per second of each growth run")
     parser.add_argument("--pid-dir", default=os.path.join(ROOT, "var", "run"),
                         help="where the bootstrap's rabbitmq.pid and ferretdb.pid are (for their CPU and RSS)")
     args = parser.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    stored = [int(n) for n in args.stored.split(",") if n.strip()]
     rng = random.Random(20261202)
 
     # a SIGTERM (as from `make` being stopped) unwinds like Ctrl-C, so the cleanup runs
@@ -437,12 +465,14 @@ def main(argv=None):
         referrers = [issue_key(config, "referrer", f"bench-agency-{i % 4}", f"bench-referrer-{i}", regions=REGIONS)
                      for i in range(REFERRERS)]
         # seats for every suitable case: the north of Wales has one facilitator per copy
-        total = sum(rates) * args.seconds
+        total = sum(rates) * args.seconds + len(stored) * args.growth_rate * args.seconds
         copies = max(5, math.ceil(total * 0.4 / 50) + 2)
         print(f"seeded {seed_facilitators(config, copies)} facilitators; starting the platform and the baseline")
         with smtp_server(os.path.join(work_dir, "mail")) as smtp_port:
             platform = Platform(amqp_uri, MONGO_URI, prefix, smtp_port, os.path.join(work_dir, "logs"),
-                                extra_env={"LOG_LEVEL": "WARNING"})
+                                extra_env={"LOG_LEVEL": "WARNING",
+                                           # on FerretDB on PostgreSQL, the stores' GIN twins (docs/storage.md)
+                                           "AMENDS_FERRETDB_POSTGRESQL_URL": ferretdb_postgresql_url()})
             ports, baseline = start_baseline(amqp_uri, f"{prefix}_baseline", work_dir, vhost)
             platform.start()
             wait_until(lambda: baseline_ready(vhost, ports), timeout=90, interval=0.5)
@@ -477,13 +507,26 @@ def main(argv=None):
                           flush=True)
                     results[rate][system] = run_rate(vhost, rate, args, rng, url, referrers, system_tail, pids,
                                                      staffing_states)
+            growth = {}
+            if stored and not rates:  # something to copy: a first load of its own
+                run_rate(vhost, args.growth_rate, args, rng, amends_url, referrers, tail, amends_pids, True)
+            for target in stored:
+                cases, entries, took = grow(MONGO_URI, amqp_uri, prefix, target)
+                print(f"stored: {cases} cases, {entries} ledger entries (grown in {took:.0f} s); "
+                      f"amends: {args.growth_rate:g}/s for {args.seconds:g} s ...", flush=True)
+                tail.after = entries - 1  # the copies are not this run's cases
+                growth[cases] = run_rate(vhost, args.growth_rate, args, rng, amends_url, referrers, tail, amends_pids,
+                                         True)
             for t in tails:
                 t.running = False
             for thread in threads:
                 thread.wait()
+            if growth:
+                print_growth(growth, args.growth_rate)
             print(f"\n{args.seconds:g} s per rate, open loop; tail polls every {args.poll:g} s; "
                   f"{copies * 6} facilitators; services with their default max_workers; 2 s warm-up each")
-            print_table(results, rates)
+            if rates:
+                print_table(results, rates)
             if tail.errors or base_tail.errors:
                 print(f"(polls of the feed that failed: ledger {tail.errors}, baseline {base_tail.errors})")
             if shared_pids["rabbitmq"] or shared_pids["ferretdb"]:

@@ -74,27 +74,27 @@ def test_events_a_crash_left_unsent_are_republished_by_the_timer_relay(amqp_uri,
 
 
 def test_a_flush_of_the_events_just_saved_sends_them_and_removes_exactly_those(amqp_uri, db_prefix):
-    """The write path's flush (events passed in, no read back), through a mongoengine
-    document as the services save them: the stored events match the ones in hand, so
-    they leave the outbox; an event added meanwhile stays for the relay."""
+    """The write path's flush (events passed in, no read back), of a change saved through
+    the referrals store as the service saves it: the stored events match the ones in
+    hand, so they leave the outbox; an event added meanwhile stays for the relay."""
     from services.referrals.cases import CaseChange
-    from shared.config import settings_for
-    from shared.storage import connect
-    from tests.support import disconnect_all
+    from services.referrals.store import ReferralsStore
 
     declare_exchange(amqp_uri)
     queue = bound_queue(amqp_uri)
-    connect("referrals", settings_for("referrals", {"MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": db_prefix}))
+    client = pymongo.MongoClient(MONGO_URI, tz_aware=True)
     try:
+        db = client[f"{db_prefix}_referrals"]
+        store = ReferralsStore(db)
         first, second, later = received(case_id="case-1"), received(case_id="case-1"), received(case_id="case-1")
         change = CaseChange(change_id="case-1:000000001", case_id="case-1", version=1, state={"status": "NEW"},
                             by="test", outbox=[first, second])
-        change.save(force_insert=True)
-        collection = CaseChange._get_collection()
-        collection.update_one({"_id": change.pk}, {"$push": {"outbox": later}})  # another writer's, unsent
+        store.insert_change(change)
+        collection = db[store.changes_outbox]
+        collection.update_one({"_id": change.change_id}, {"$push": {"outbox": later}})  # another writer's, unsent
         relay = Relay(EventPublisher(amqp_uri, "referrals"), [collection])
-        assert relay.flush(collection, change.pk, change.outbox) == 2
+        assert relay.flush(collection, change.change_id, change.outbox) == 2
         assert [json.loads(b)["id"] for b in messages(amqp_uri, queue)] == [first["id"], second["id"]]
-        assert collection.find_one({"_id": change.pk})["outbox"] == [later]
+        assert store.change(change.change_id).outbox == [later]
     finally:
-        disconnect_all()
+        client.close()

@@ -74,7 +74,8 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     @http("POST", "/v1/cases/<string:case_id>/consents")
     @api(roles=CASEWORKERS, scope="case-act")
     def record_consent(self, request, case_id, principal):
-        return json_response(workflow.record_consent(self.store, case_id, read_json(request), principal, self.outbox), 201)
+        return json_response(
+            workflow.record_consent(self.store, case_id, read_json(request), principal, self.outbox), 201)
 
     @http("POST", "/v1/cases/<string:case_id>/participants/<string:party_id>/erasure")
     @api(roles=("coordinator",), scope="case-act")
@@ -94,7 +95,8 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
         """Contact details of one person for one stated purpose; every call is logged.
         Only notifications may call it: the entrypoint refuses anyone else on the broker's
         word (shared.messaging.permissions), and the access log names that caller."""
-        return workflow.get_contact(self.store, party_id, purpose, self.caller or requester, self.vault, current("correlationid"))
+        return workflow.get_contact(self.store, party_id, purpose, self.caller or requester, self.vault,
+                                    current("correlationid"))
 
     @event_consumer("case_status")
     def on_matching_event(self, event):

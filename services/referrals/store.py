@@ -26,6 +26,11 @@ equality on `_id` or on a declared index, so that FerretDB 1.24 answers it from 
 - `store_state`      small: the timer's sweep position per clock, and the schema marker
                      of the one-off backfill (`migrate`). {_id} only.
 
+Whole-collection reads, and why: `list_cases` with no filter at all (a national
+coordinator or auditor listing every case: the answer is the whole collection), and
+`migrate`, once. The test helpers (`counts`, `documents`, `all_accesses`) read whole
+collections too; the service never calls them.
+
 Why a change is an insert and not a conditional update: FerretDB 1.24 on SQLite does not
 apply `update_one` with a filter atomically (ten concurrent updates filtered on the same
 status can all report a modification while only the last survives). A unique `_id` is

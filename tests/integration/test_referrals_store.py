@@ -83,6 +83,15 @@ def a_case(region="south-wales", agency="agency-a", status="RECEIVED", created_a
     return case
 
 
+def test_the_fake_has_the_stores_public_methods():
+    def public(cls):
+        return {name for name in dir(cls) if not name.startswith("_") and callable(getattr(cls, name))}
+    assert public(InMemoryReferralsStore) == public(ReferralsStore)
+    assert InMemoryReferralsStore.outbox_collections == ReferralsStore.outbox_collections
+    assert (InMemoryReferralsStore.cases_outbox, InMemoryReferralsStore.changes_outbox) == (
+        ReferralsStore.cases_outbox, ReferralsStore.changes_outbox)
+
+
 # --- cases ------------------------------------------------------------------------
 
 def test_a_case_comes_back_as_it_was_stored(store):

@@ -1,215 +1,172 @@
-"""Storage of cases, their changes, sealed personal data and the access log.
+"""Cases, their changes, sealed personal data and the access log: the domain's records.
 
-A case document holds the case, the participants' pseudonymous ids and attributes,
-their personal data sealed under each person's own key, and (when it is first saved)
-the referral.received event in its outbox.
+A case holds the case, the participants' pseudonymous ids and attributes, their
+personal data sealed under each person's own key, and (when it is first saved) the
+referral.received event in its outbox.
 
-Every later change is one insert of a CaseChange whose _id is (case, next version):
-the unique _id lets exactly one writer make each version, and the change holds both
-the new values of the fields it changes and the events it causes, so the change and its
-events become durable in one single-document write. The case document is then brought
-up to date from it (a projection). Readers roll a case forward over any change the
-projection has not caught up with, so a crash between the two writes, or two
-projections overtaking each other, never shows a reader an old state.
+Every later change is a CaseChange, version by version: the change holds both the new
+values of the fields it changes and the events it causes, so the change and its events
+become durable in one single-document write; the case is then brought up to date from
+it. Readers roll a case forward over any change it has not caught up with. How that is
+stored (and why it is made by a unique insert, not a conditional update) is the store's
+business: services/referrals/store.py.
 
-Why not a conditional update of the case document: FerretDB 1.24 on SQLite does not
-apply `update_one` with a filter atomically. Ten concurrent updates filtered on the
-same status can all report a modification while only the last write survives.
-Unique-key inserts are the one primitive it makes atomic.
+Plain dataclasses, no I/O: the store returns and accepts these, and so does its
+in-memory fake (memory_store.py).
 """
-import os
 import uuid
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 
-from mongoengine.errors import NotUniqueError
-from pymongo.errors import DuplicateKeyError
-
-from mongoengine import (
-    BinaryField,
-    BooleanField,
-    DateTimeField,
-    DictField,
-    Document,
-    IntField,
-    ListField,
-    StringField,
-)
-
+from services.referrals import lifecycle
 from shared.security import access
-
-ALIAS = "referrals"
 
 
 def utcnow():
     return datetime.now(timezone.utc)
 
 
-class DataKey(Document):
+class AlreadyStored(Exception):
+    """A record with this identity is stored already (a case id, a change's version):
+    the unique claim was someone else's."""
+
+
+@dataclass
+class DataKey:
     """A person's data key, wrapped by the master key. Deleting it shreds their data."""
-    meta = {"db_alias": ALIAS, "collection": "data_keys"}
-    owner_id = StringField(primary_key=True)
-    wrapped = BinaryField(required=True)
-    created_at = DateTimeField(default=utcnow)
+    owner_id: str
+    wrapped: bytes
+    created_at: datetime = field(default_factory=utcnow)
 
 
-class Case(Document):
-    meta = {
-        "db_alias": ALIAS,
-        "collection": "cases",
-        "indexes": ["agency", "status", "region", "participants.party_id", "referrer.party_id", "deadline_notice_at",
-                    "facilitators"],
-    }
-    case_id = StringField(primary_key=True)
-    status = StringField(required=True)
-    held_from = StringField()                 # the state to resume after ON_HOLD
-    agency = StringField(required=True)
-    region = StringField(required=True)
-    attributes = DictField(required=True)
-    referrer = DictField(required=True)       # party_id, attributes, sealed
-    participants = ListField(DictField())     # party_id, role, attributes, contact_safe, sealed, erased_at
-    sensitive = DictField(required=True)      # owner_id, sealed: crime reference and dates
-    history = ListField(DictField())          # from, to, reason, at, by
-    closure = DictField()                     # reason, at
-    consents = ListField(DictField())         # appended only; the latest per key is in force
+@dataclass
+class Case:
+    case_id: str
+    status: str
+    agency: str
+    region: str
+    attributes: dict
+    referrer: dict                                        # party_id, attributes, sealed
+    participants: list = field(default_factory=list)      # party_id, role, attributes, contact_safe, sealed, erased_at
+    sensitive: dict = field(default_factory=dict)         # owner_id, sealed: crime reference and dates
+    held_from: str = None                                 # the state to resume after ON_HOLD
+    history: list = field(default_factory=list)           # from, to, reason, at, by
+    closure: dict = field(default_factory=dict)           # reason, at
+    consents: list = field(default_factory=list)          # appended only; the latest per key is in force
     # the Victims' Code clock: when the victim must have been told about RJ
-    deadline = DictField()                    # deadline, last_day, enhanced_rights
-    deadline_notice_at = DateTimeField()
-    deadline_due_at = DateTimeField()
-    deadline_due_sent = BooleanField(default=False)
-    deadline_missed_sent = BooleanField(default=False)
-    victim_told_at = DateTimeField()
+    deadline: dict = field(default_factory=dict)          # deadline, last_day, enhanced_rights
+    deadline_notice_at: datetime = None
+    deadline_due_at: datetime = None
+    deadline_due_sent: bool = False
+    deadline_missed_sent: bool = False
+    victim_told_at: datetime = None
     # who holds the case, followed from matching's events (never asked on a read):
     # assignment id -> {facilitator_id, state: offered | accepted | ended}
-    staffing = DictField()
-    offered_to = ListField(StringField())     # derived from staffing: an open offer
-    held_by = ListField(StringField())        # derived from staffing: an accepted assignment
-    facilitators = ListField(StringField())   # offered_to and held_by: what a facilitator's listing reads
-    version = IntField(default=0)             # of the last CaseChange applied to this document
+    staffing: dict = field(default_factory=dict)
+    offered_to: list = field(default_factory=list)        # derived from staffing: an open offer
+    held_by: list = field(default_factory=list)           # derived from staffing: an accepted assignment
+    facilitators: list = field(default_factory=list)      # offered_to and held_by: what a facilitator's listing reads
+    version: int = 0                                      # of the last CaseChange applied
     # a keyed hash of the body, when the case was opened with an Idempotency-Key (never the body)
-    intake_fingerprint = StringField()
-    outbox = ListField(DictField())
-    created_at = DateTimeField(default=utcnow)
-    updated_at = DateTimeField(default=utcnow)
+    intake_fingerprint: str = None
+    outbox: list = field(default_factory=list)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
 
     @property
     def relation(self):
         return access.CaseRelation(agency=self.agency, region=self.region, offered_to=frozenset(self.offered_to),
                                    held_by=frozenset(self.held_by))
 
+    @property
+    def party_ids(self):
+        """Everyone on the case: the referrer, then the participants."""
+        return [self.referrer["party_id"]] + [p["party_id"] for p in self.participants]
+
     def party(self, party_id):
         if self.referrer.get("party_id") == party_id:
             return dict(self.referrer, role="referrer")
         return next((p for p in self.participants if p["party_id"] == party_id), None)
 
+    def apply(self, state, version):
+        """This case after the change `state` that made `version`."""
+        for name, value in state.items():
+            if name in CASE_FIELDS:
+                setattr(self, name, value)
+        self.version = version
 
-class CaseChange(Document):
+
+CASE_FIELDS = frozenset(f.name for f in fields(Case))
+
+
+@dataclass
+class CaseSummary:
+    """What a listing shows of a case: nothing in it identifies or reaches a person."""
+    case_id: str
+    status: str
+    agency: str
+    region: str
+    attributes: dict
+    held_from: str = None
+    created_at: datetime = None
+    updated_at: datetime = None
+
+
+SUMMARY_FIELDS = tuple(f.name for f in fields(CaseSummary))
+
+
+@dataclass
+class CaseChange:
     """One change to one case: the fields it sets, and the events it causes (its outbox)."""
-    meta = {"db_alias": ALIAS, "collection": "case_changes", "indexes": ["case_id"]}
-    change_id = StringField(primary_key=True)  # change_key(case_id, version): unique per version
-    case_id = StringField(required=True)
-    version = IntField(required=True)
-    state = DictField(required=True)
-    by = StringField()
-    at = DateTimeField(default=utcnow)
-    outbox = ListField(DictField())
+    change_id: str          # change_key(case_id, version): unique per version
+    case_id: str
+    version: int
+    state: dict
+    by: str = None
+    at: datetime = field(default_factory=utcnow)
+    outbox: list = field(default_factory=list)
 
 
 def change_key(case_id, version):
     return f"{case_id}:{version:09d}"
 
 
-class ContactAccess(Document):
-    """Every request for a person's personal data, granted or refused: who, what, when, why."""
-    meta = {"db_alias": ALIAS, "collection": "contact_access_log", "indexes": ["party_id", "case_id"]}
-    party_id = StringField(required=True)
-    case_id = StringField()
-    purpose = StringField(required=True)
-    requester = StringField(required=True)    # who: a service, or a person as role:subject
-    key_id = StringField()                    # the API key a person used
-    granted = BooleanField(required=True)
-    reason = StringField(required=True)
-    fields_released = ListField(StringField())
-    correlationid = StringField()
-    at = DateTimeField(default=utcnow)
-
-
-def collection():
-    return Case._get_collection()
-
-
-def load(case_id):
-    """The case as of its latest change, or None."""
-    case = Case.objects(case_id=case_id).first()
-    if case is None:
-        return None
-    pending = CaseChange._get_collection().find(
-        {"_id": {"$gt": change_key(case_id, case.version), "$lt": change_key(case_id, 10**9 - 1)}},
-        sort=[("_id", 1)])
-    caught_up = {}
-    for change in pending:
-        if change["version"] != case.version + 1:
-            break
-        for name, value in change["state"].items():
-            setattr(case, name, value)
-            caught_up[name] = value
-        case.version = change["version"]
-    if caught_up:
-        project(case_id, case.version, caught_up)
-    return case
-
-
-def project(case_id, version, state):
-    """Bring the case document up to `version`; a later reader repairs a lost race."""
-    collection().update_one({"_id": case_id, "version": {"$lt": version}},
-                            {"$set": {**state, "version": version}})
-
-
-def record_change(case, state, events, by):
-    """Make the next version of `case`: the fields in `state` and `events` in one insert.
-    None if another writer made that version first (reload and decide again)."""
+def next_change(case, state, events, by):
+    """The change that makes the next version of `case`: `state` (stamped) and `events`."""
     version = (case.version or 0) + 1
-    state = {**state, "updated_at": utcnow()}
-    change = CaseChange(change_id=change_key(case.case_id, version), case_id=case.case_id, version=version,
-                        state=state, by=by, outbox=list(events))
-    try:
-        change.save(force_insert=True)
-    except (DuplicateKeyError, NotUniqueError):
-        return None
-    for name, value in state.items():
-        setattr(case, name, value)
-    case.version = version
-    project(case.case_id, version, state)
-    return change
+    return CaseChange(change_id=change_key(case.case_id, version), case_id=case.case_id, version=version,
+                      state={**state, "updated_at": utcnow()}, by=by, outbox=list(events))
 
 
-def unseal(vault, owner_id, sealed):
-    """A person's personal data, or None once their key has been destroyed."""
-    if not sealed:
-        return None
-    record = DataKey.objects(owner_id=owner_id).first()
-    if record is None:
-        return None
-    return vault.open(vault.unwrap(owner_id, record.wrapped), owner_id, sealed)
+@dataclass
+class ContactAccess:
+    """Every request for a person's personal data, granted or refused: who, what, when, why."""
+    party_id: str
+    case_id: str
+    purpose: str
+    requester: str                # who: a service, or a person as role:subject
+    granted: bool
+    reason: str
+    fields_released: list = field(default_factory=list)
+    key_id: str = None            # the API key a person used
+    correlationid: str = None
+    at: datetime = field(default_factory=utcnow)
 
 
-def shred(owner_id):
-    """Destroy a person's data key: every copy of their ciphertext becomes noise.
-
-    The wrapped key is first overwritten with random bytes, so that a storage engine
-    which leaves deleted records in free pages leaves noise there, not the key."""
-    keys = DataKey._get_collection()
-    keys.update_one({"_id": owner_id}, {"$set": {"wrapped": os.urandom(60)}})
-    keys.delete_one({"_id": owner_id})
+@dataclass
+class CasePage:
+    items: list     # CaseSummary, newest first
+    total: int
 
 
-def open_case(referral, vault, events, clock):
-    """A new, unsaved Case for `referral`, with `events` in its outbox. The data keys of
-    its people and of its own record are stored first, in one write."""
-    keys = {}
+def open_case(referral, vault, events, clock, intake_fingerprint=None):
+    """A new, unsaved Case for `referral` with `events` in its outbox, and the DataKeys
+    of its people and of its own record (to be stored before the case)."""
+    keys = []
 
     def seal(owner_id, payload):
         key, wrapped = vault.new_data_key(owner_id)
-        keys[owner_id] = wrapped
+        keys.append(DataKey(owner_id=owner_id, wrapped=wrapped))
         return vault.seal(key, owner_id, payload)
 
     # unique per attempt, so two attempts at one case id never share (or shred) a key
@@ -237,9 +194,36 @@ def open_case(referral, vault, events, clock):
                   "enhanced_rights": clock.enhanced_rights},
         deadline_notice_at=clock.notice_at,
         deadline_due_at=clock.due_at,
+        intake_fingerprint=intake_fingerprint,
         outbox=list(events),
     )
-    now = utcnow()
-    DataKey._get_collection().insert_many(
-        [{"_id": owner, "wrapped": wrapped, "created_at": now} for owner, wrapped in keys.items()], ordered=True)
-    return case
+    return case, keys
+
+
+def unseal(store, vault, owner_id, sealed):
+    """A person's personal data, or None once their key has been destroyed."""
+    if not sealed:
+        return None
+    wrapped = store.data_key(owner_id)
+    if wrapped is None:
+        return None
+    return vault.open(vault.unwrap(owner_id, wrapped), owner_id, sealed)
+
+
+# The Victims' Code clocks a store keeps for the timer: kind -> (the event, the case's
+# time field, the case's flag that it was sent)
+CLOCKS = {
+    "due": ("case.deadline_due", "deadline_notice_at", "deadline_due_sent"),
+    "missed": ("case.deadline_missed", "deadline_due_at", "deadline_missed_sent"),
+}
+
+
+def clock_owed(at, sent, victim_told_at, status, now):
+    """Whether a clock that falls at `at` has come and its event is still owed."""
+    return at is not None and at <= now and not sent and victim_told_at is None and status != lifecycle.CLOSED
+
+
+def clock_running(case, kind, now):
+    """Whether the clock `kind` of `case` has come and its event is still owed."""
+    _, when, flag = CLOCKS[kind]
+    return clock_owed(getattr(case, when), getattr(case, flag), case.victim_told_at, case.status, now)

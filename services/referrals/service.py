@@ -5,15 +5,16 @@ import os
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.referrals import cases, openapi, workflow
+from services.referrals import openapi, workflow
 from services.referrals.protection import Vault, load_master_key
+from services.referrals.store import ReferralsStore
 from shared.health import HealthEndpoint
 from shared.http_server import http
 from shared.jsonlog import LogContext, current
 from shared.messaging.consumer import event_consumer
 from shared.messaging.rpc import Caller, rpc
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
-from shared.storage import Database
+from shared.storage import StoreProvider
 from shared.web import Authenticator, api, json_response, read_json
 
 STAFF = ("coordinator", "facilitator", "auditor")
@@ -33,8 +34,8 @@ class VaultProvider(DependencyProvider):
 class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     name = "referrals"
 
-    db = Database()
-    outbox = Outbox(collections=["cases", "case_changes"])
+    store = StoreProvider(ReferralsStore)
+    outbox = Outbox(collections=ReferralsStore.outbox_collections)
     auth = Authenticator()
     vault = VaultProvider()
     log_context = LogContext()
@@ -49,7 +50,7 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     @api(roles=("referrer", "coordinator"), scope="intake")
     def submit_referral(self, request, principal):
         status, payload, replayed = workflow.submit_referral(
-            read_json(request), principal, request.headers.get("Idempotency-Key"), self.outbox, self.vault)
+            self.store, read_json(request), principal, request.headers.get("Idempotency-Key"), self.outbox, self.vault)
         headers = {"Location": f"/v1/cases/{payload['case_id']}"}
         if replayed:
             headers["Idempotent-Replayed"] = "true"
@@ -58,50 +59,52 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     @http("GET", "/v1/cases")
     @api(roles=("referrer",) + STAFF, scope="listing")
     def list_cases(self, request, principal):
-        return json_response(workflow.list_cases(request.args.to_dict(), principal))
+        return json_response(workflow.list_cases(self.store, request.args.to_dict(), principal))
 
     @http("GET", "/v1/cases/<string:case_id>")
     @api(roles=("referrer",) + STAFF, scope="case")
     def get_case(self, request, case_id, principal):
-        return json_response(workflow.case_view(case_id, principal, self.vault))
+        return json_response(workflow.case_view(self.store, case_id, principal, self.vault))
 
     @http("POST", "/v1/cases/<string:case_id>/transitions")
     @api(roles=CASEWORKERS, scope="case-act")
     def transition_case(self, request, case_id, principal):
-        return json_response(workflow.transition_case(case_id, read_json(request), principal, self.outbox))
+        return json_response(workflow.transition_case(self.store, case_id, read_json(request), principal, self.outbox))
 
     @http("POST", "/v1/cases/<string:case_id>/consents")
     @api(roles=CASEWORKERS, scope="case-act")
     def record_consent(self, request, case_id, principal):
-        return json_response(workflow.record_consent(case_id, read_json(request), principal, self.outbox), 201)
+        return json_response(
+            workflow.record_consent(self.store, case_id, read_json(request), principal, self.outbox), 201)
 
     @http("POST", "/v1/cases/<string:case_id>/participants/<string:party_id>/erasure")
     @api(roles=("coordinator",), scope="case-act")
     def erase_participant(self, request, case_id, party_id, principal):
-        return json_response(workflow.erase_participant(case_id, party_id, principal, self.outbox))
+        return json_response(workflow.erase_participant(self.store, case_id, party_id, principal, self.outbox))
 
     @http("GET", "/v1/cases/<string:case_id>/access-log")
     @api(roles=("coordinator", "auditor"), scope="case")
     def access_log(self, request, case_id, principal):
-        return json_response(workflow.access_log(case_id, principal))
+        return json_response(workflow.access_log(self.store, case_id, principal))
 
     def case_relation(self, case_id):
-        return workflow.case_relation(case_id)
+        return workflow.case_relation(self.store, case_id)
 
     @rpc
     def get_contact(self, party_id, purpose, requester):
         """Contact details of one person for one stated purpose; every call is logged.
         Only notifications may call it: the entrypoint refuses anyone else on the broker's
         word (shared.messaging.permissions), and the access log names that caller."""
-        return workflow.get_contact(party_id, purpose, self.caller or requester, self.vault, current("correlationid"))
+        return workflow.get_contact(self.store, party_id, purpose, self.caller or requester, self.vault,
+                                    current("correlationid"))
 
     @event_consumer("case_status")
     def on_matching_event(self, event):
         if event["type"] == "notification.sent":
-            workflow.note_victim_told(event, self.outbox)
+            workflow.note_victim_told(self.store, event, self.outbox)
         else:
-            workflow.advance_for_event(event, self.outbox)
+            workflow.advance_for_event(self.store, event, self.outbox)
 
     @timer(interval=DEADLINE_INTERVAL)
     def check_deadlines(self):
-        workflow.announce_deadlines(self.outbox)
+        workflow.announce_deadlines(self.store, self.outbox)

@@ -1,9 +1,10 @@
 """What the referrals service does with a request or an event: orchestration only.
 
 The rules live in `intake`, `lifecycle`, `consents`, `contact`, `deadlines` and
-`views`; the storage in `cases`. Every change is one single-document write (an insert,
-or a conditional update) that carries the events it causes in the case's outbox,
-followed by a flush; the relay timer sends whatever a crash left behind.
+`views`, the records in `cases`; every read and write goes through the `store` each
+function is given (store.ReferralsStore, or memory_store's fake in unit tests). Every
+change is one single-document write (an insert) that carries the events it causes in
+its outbox, followed by a flush; the relay timer sends whatever a crash left behind.
 """
 import json
 import logging
@@ -12,16 +13,10 @@ import re
 import time
 import uuid
 
-from mongoengine.errors import NotUniqueError
-from pymongo.errors import DuplicateKeyError
-
 from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, views
-from services.referrals.cases import Case, ContactAccess, utcnow
+from services.referrals.cases import AlreadyStored, ContactAccess, utcnow
 from shared.security import access
 from shared.web import BadRequest, Conflict, Forbidden, NotFound
-
-# mongoengine reports a unique-key clash as NotUniqueError, pymongo as DuplicateKeyError
-ALREADY_THERE = (DuplicateKeyError, NotUniqueError)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +33,7 @@ def who(principal):
 
 # --- intake ---------------------------------------------------------------------
 
-def submit_referral(body, principal, idempotency_key, outbox, vault):
+def submit_referral(store, body, principal, idempotency_key, outbox, vault):
     """(status, payload, replayed) for a referral; raise BadRequest or Conflict.
 
     With an Idempotency-Key, the case id is derived from a keyed hash of (agency, key), so
@@ -56,16 +51,16 @@ def submit_referral(body, principal, idempotency_key, outbox, vault):
         raise Forbidden("your key does not cover this region", fields={
             "region": ["Not one of the regions your key covers."]})
     if idempotency_key is None:
-        create_case(referral, outbox, vault)
+        create_case(store, referral, outbox, vault)
         return 201, accepted(referral.case_id), False
     key_id, body_hash = intake_fingerprints(vault, principal.agency, idempotency_key, body)
     referral.case_id = str(uuid.uuid5(INTAKE_NAMESPACE, key_id))
-    existing = Case.objects(case_id=referral.case_id).only("case_id", "intake_fingerprint").first()
+    existing = store.intake_fingerprint(referral.case_id)
     if existing is None:
-        if create_case(referral, outbox, vault, intake_fingerprint=body_hash):
+        if create_case(store, referral, outbox, vault, intake_fingerprint=body_hash):
             return 201, accepted(referral.case_id), False
-        existing = Case.objects(case_id=referral.case_id).only("case_id", "intake_fingerprint").first()
-    if existing.intake_fingerprint != body_hash:
+        existing = store.intake_fingerprint(referral.case_id)
+    if existing != body_hash:
         raise Conflict("this Idempotency-Key was already used with a different body")
     return 201, accepted(referral.case_id), True
 
@@ -81,21 +76,21 @@ def accepted(case_id):
     return {"case_id": case_id, "status": "RECEIVED"}
 
 
-def create_case(referral, outbox, vault, intake_fingerprint=None):
-    """Store the case and announce it; False if a case with its id already exists."""
+def create_case(store, referral, outbox, vault, intake_fingerprint=None):
+    """Store the case and announce it; False if a case with its id already exists. The
+    data keys of its people and of its own record are stored first, in one write."""
     clock = deadlines.victim_told_about_rj(referral.reported_on, referral.enhanced_rights)
     event = outbox.event("referral.received", referral.case_id, referral.received_event_data(),
                          correlationid=referral.case_id)
-    case = cases.open_case(referral, vault, [event], clock)
-    case.intake_fingerprint = intake_fingerprint
+    case, keys = cases.open_case(referral, vault, [event], clock, intake_fingerprint)
+    store.save_data_keys(keys)
     try:
-        case.save(force_insert=True)
-    except ALREADY_THERE:
-        for person in [referral.referrer] + referral.participants:
-            cases.shred(person.party_id)   # keys of a case that was never stored
-        cases.shred(case.sensitive["owner_id"])
+        store.insert_case(case)
+    except AlreadyStored:
+        for key in keys:
+            store.shred(key.owner_id)   # keys of a case that was never stored
         return False
-    outbox.flush("cases", case.pk, case.outbox)
+    outbox.flush(store.cases_outbox, case.case_id, case.outbox)
     return True
 
 
@@ -107,70 +102,72 @@ def valid_case_id(case_id):
     return case_id
 
 
-def case_for(case_id):
+def case_for(store, case_id):
     """The case, for a route whose policy has already judged the caller's relation to it."""
-    case = cases.load(valid_case_id(case_id))
+    case = store.load_case(valid_case_id(case_id))
     if case is None:
         raise NotFound("no such case")
     return case
 
 
-def case_relation(case_id):
+def case_relation(store, case_id):
     """What decides who may reach the case (None: no such case)."""
     if not intake.CASE_ID.match(case_id or ""):
         return None
-    case = cases.load(case_id)
+    case = store.load_case(case_id)
     return case.relation if case is not None else None
 
 
-def case_view(case_id, principal, vault):
-    case = case_for(case_id)
+def case_view(store, case_id, principal, vault):
+    case = case_for(store, case_id)
     if not access.sees_personal_data(principal, case.relation):
         return views.detail(case)
     personal = {}
     for party in [dict(case.referrer, role="referrer")] + list(case.participants):
-        data = cases.unseal(vault, party["party_id"], party.get("sealed"))
+        data = cases.unseal(store, vault, party["party_id"], party.get("sealed"))
         personal[party["party_id"]] = data
-        log_access(party["party_id"], case.case_id, "case_view", who(principal), data is not None,
+        log_access(store, party["party_id"], case.case_id, "case_view", who(principal), data is not None,
                    "granted" if data is not None else "personal_data_erased", sorted(data or {}),
                    key_id=principal.key_id)
-    record = cases.unseal(vault, case.sensitive["owner_id"], case.sensitive.get("sealed"))
+    record = cases.unseal(store, vault, case.sensitive["owner_id"], case.sensitive.get("sealed"))
     return views.detail(case, personal, record)
 
 
-def list_cases(args, principal):
+def list_cases(store, args, principal):
     try:
         query = views.CaseQuerySchema().load(args)
     except Exception as exc:  # a marshmallow ValidationError
         raise BadRequest("the query is not valid", fields=getattr(exc, "messages", {}))
     filters = {k: query[k] for k in ("status", "agency", "region") if k in query}
+    one_of = {}
     for field, allowed in access.listing_filter(principal).items():
         # the caller's reach narrows whatever they asked for; asking beyond it finds nothing
         if field in filters:
             allowed = [filters.pop(field)] if filters[field] in allowed else []
-        filters[f"{field}__in"] = allowed
-    found = Case.objects(**filters).order_by("-created_at", "case_id")
-    total = found.count()
-    page = found.skip(query["offset"]).limit(query["limit"])
-    items = [views.summary(case) for case in page]
+        one_of[field] = allowed
+    page = store.list_cases(filters, one_of, offset=query["offset"], limit=query["limit"])
+    items = [views.summary(case) for case in page.items]
+    total = page.total
     following = query["offset"] + len(items)
     return {"items": items, "total": total, "limit": query["limit"], "offset": query["offset"],
             "next_offset": following if following < total else None}
 
 
-def access_log(case_id, principal):
-    case = case_for(case_id)
+def access_log(store, case_id, principal):
+    case = case_for(store, case_id)
     return {"case_id": case.case_id, "entries": [
         {"party_id": a.party_id, "purpose": a.purpose, "requester": a.requester, "key_id": a.key_id,
          "granted": a.granted,
          "reason": a.reason, "fields_released": list(a.fields_released), "at": a.at.isoformat()}
-        for a in ContactAccess.objects(case_id=case.case_id).order_by("at")
+        for a in store.access_log(case.case_id)
     ]}
 
 
-def log_access(party_id, case_id, purpose, requester, granted, reason, fields, correlationid=None, key_id=None):
-    ContactAccess(party_id=party_id, case_id=case_id, purpose=purpose, requester=requester, key_id=key_id,
-                  granted=granted, reason=reason, fields_released=fields, correlationid=correlationid).save()
+def log_access(store, party_id, case_id, purpose, requester, granted, reason, fields, correlationid=None,
+               key_id=None):
+    store.log_access(ContactAccess(party_id=party_id, case_id=case_id, purpose=purpose, requester=requester,
+                                   key_id=key_id, granted=granted, reason=reason, fields_released=list(fields),
+                                   correlationid=correlationid))
 
 
 # --- changes --------------------------------------------------------------------
@@ -179,21 +176,22 @@ class KeptChanging(Exception):
     pass
 
 
-def change_case(case_id, decide, by, outbox, principal=None):
+def change_case(store, case_id, decide, by, outbox, principal=None):
     """Load the case, let `decide(case)` return (state, events, result) or raise, and
     record that as the case's next version; if another writer made that version first,
     load again and decide again. Returns `result`. (A request's caller was judged by its
     route's policy; `principal` only makes an unknown case a 404.)"""
     for _ in range(CONDITIONAL_RETRIES):
-        case = case_for(case_id) if principal else cases.load(case_id)
+        case = case_for(store, case_id) if principal else store.load_case(case_id)
         if case is None:
             raise LookupError(f"case {case_id} is not known to referrals")
         state, events, result = decide(case)
         if state is None:
             return result   # nothing to change
-        change = cases.record_change(case, state, [outbox.event(t, case.case_id, d) for t, d in events], by)
+        change = store.record_change(case, cases.next_change(
+            case, state, [outbox.event(t, case.case_id, d) for t, d in events], by))
         if change is not None:
-            outbox.flush("case_changes", change.pk, change.outbox)
+            outbox.flush(store.changes_outbox, change.change_id, change.outbox)
             return result(case) if callable(result) else result
         time.sleep(random.uniform(0, 0.02))   # another writer won: let the crowd thin out
     raise KeptChanging(f"case {case_id} kept changing; try again")
@@ -213,7 +211,7 @@ def status_change(case, step, by):
     return state, events
 
 
-def transition_case(case_id, body, principal, outbox):
+def transition_case(store, case_id, body, principal, outbox):
     try:
         wanted = lifecycle.TransitionSchema().load(body)
     except Exception as exc:
@@ -230,12 +228,12 @@ def transition_case(case_id, body, principal, outbox):
         return (*status_change(case, step, by), views.detail)
 
     try:
-        return change_case(case_id, decide, by, outbox, principal)
+        return change_case(store, case_id, decide, by, outbox, principal)
     except KeptChanging:
         raise Conflict("the case kept changing while this transition was applied; retry")
 
 
-def advance_for_event(event, outbox):
+def advance_for_event(store, event, outbox):
     """Follow one of matching's events: move the case forward (nothing if it already has
     moved) and note who is offered or holds it."""
     by = f"event:{event['id']}"
@@ -248,7 +246,7 @@ def advance_for_event(event, outbox):
             state.update(staffing_state(staffing))
         return (state, events, step) if state else (None, None, None)
 
-    return change_case(event["data"]["case_id"], decide, by, outbox)
+    return change_case(store, event["data"]["case_id"], decide, by, outbox)
 
 
 def staffing_state(staffing):
@@ -257,7 +255,7 @@ def staffing_state(staffing):
             "facilitators": sorted(offered | held)}
 
 
-def note_victim_told(event, outbox):
+def note_victim_told(store, event, outbox):
     """A notification reached the harmed person: the Victims' Code clock is met."""
     data = event["data"]
     if data.get("recipient_role") != "harmed":
@@ -268,10 +266,10 @@ def note_victim_told(event, outbox):
             return None, None, False
         return {"victim_told_at": utcnow()}, [], True
 
-    return change_case(data["case_id"], decide, f"event:{event['id']}", outbox)
+    return change_case(store, data["case_id"], decide, f"event:{event['id']}", outbox)
 
 
-def record_consent(case_id, body, principal, outbox):
+def record_consent(store, case_id, body, principal, outbox):
     try:
         data = consents.ConsentSchema().load(body)
     except Exception as exc:
@@ -297,12 +295,12 @@ def record_consent(case_id, body, principal, outbox):
         return state, [(consents.event_type(record), {"case_id": case.case_id, **event_data})], answer
 
     try:
-        return change_case(case_id, decide, who(principal), outbox, principal)
+        return change_case(store, case_id, decide, who(principal), outbox, principal)
     except KeptChanging:
         raise Conflict("the case kept changing while the consent was recorded; retry")
 
 
-def erase_participant(case_id, party_id, principal, outbox):
+def erase_participant(store, case_id, party_id, principal, outbox):
     """Crypto-shred one person: destroy their key, drop their ciphertext, keep the case whole."""
     def decide(case):
         party = case.party(party_id) if intake.PARTY_ID.match(party_id or "") else None
@@ -312,7 +310,7 @@ def erase_participant(case_id, party_id, principal, outbox):
             erased_at = party.get("erased_at")
             return None, None, {"case_id": case.case_id, "participant_id": party_id,
                                 "erased_at": erased_at.isoformat() if erased_at else None, "already_erased": True}
-        cases.shred(party_id)   # the irreversible step first: from here the ciphertext is noise
+        store.shred(party_id)   # the irreversible step first: from here the ciphertext is noise
         now = utcnow()
         if party["role"] == "referrer":
             state = {"referrer": {**case.referrer, "sealed": None, "erased_at": now}}
@@ -324,56 +322,52 @@ def erase_participant(case_id, party_id, principal, outbox):
             "already_erased": False}
 
     try:
-        return change_case(case_id, decide, who(principal), outbox, principal)
+        return change_case(store, case_id, decide, who(principal), outbox, principal)
     except KeptChanging:
         raise Conflict("the case kept changing while the erasure was applied; retry")
 
 
 # --- contact details for other services -----------------------------------------
 
-def get_contact(party_id, purpose, requester, vault, correlationid=None):
+def get_contact(store, party_id, purpose, requester, vault, correlationid=None):
     """The details `purpose` needs of one person, or why not; every call is logged."""
     case = None
     if purpose not in contact.PURPOSES:
         decision = contact.refuse("unknown_purpose")
     else:
         if isinstance(party_id, str) and intake.PARTY_ID.match(party_id):
-            case = Case.objects(__raw__={"$or": [
-                {"referrer.party_id": party_id}, {"participants.party_id": party_id}]}).first()
-        if case is not None:
-            case = cases.load(case.case_id)   # with its latest consents and erasures
+            case_id = store.case_of_party(party_id)
+            if case_id is not None:
+                case = store.load_case(case_id)   # with its latest consents and erasures
         if case is None:
             decision = contact.refuse("unknown_party")
         else:
             party = case.party(party_id)
-            personal = cases.unseal(vault, party_id, party.get("sealed"))
+            personal = cases.unseal(store, vault, party_id, party.get("sealed"))
             decision = contact.decide(party, personal, purpose, case.consents)
-    log_access(str(party_id)[:100], case.case_id if case else None, str(purpose)[:100], str(requester)[:100],
+    log_access(store, str(party_id)[:100], case.case_id if case else None, str(purpose)[:100], str(requester)[:100],
                decision.granted, decision.reason, decision.fields, correlationid)
     return {"granted": decision.granted, "reason": decision.reason, "details": decision.details}
 
 
 # --- Victims' Code clocks -------------------------------------------------------
 
-def announce_deadlines(outbox, now=None, limit=200):
+def announce_deadlines(store, outbox, now=None, limit=200):
     """Emit case.deadline_due, then case.deadline_missed, once each per case: the flag and
     the event are one change of the case, made only by whoever makes its next version, so
     a second tick (or a second instance of the service) finds nothing left to do."""
     now = now or utcnow()
     emitted = []
-    for event_type, when, flag in (("case.deadline_due", "deadline_notice_at", "deadline_due_sent"),
-                                   ("case.deadline_missed", "deadline_due_at", "deadline_missed_sent")):
-        candidates = Case.objects(**{flag: False, f"{when}__lte": now, "victim_told_at": None,
-                                     "status__ne": lifecycle.CLOSED}).only("case_id").limit(limit)
-        for candidate in candidates:
-            def decide(case, event_type=event_type, flag=flag):
-                if getattr(case, flag) or case.victim_told_at is not None or case.status == lifecycle.CLOSED:
+    for kind, (event_type, _when, flag) in cases.CLOCKS.items():
+        for case_id in store.owed_clocks(kind, now, limit):
+            def decide(case, kind=kind, event_type=event_type, flag=flag):
+                if not cases.clock_running(case, kind, now):
                     return None, None, None
                 data = {"case_id": case.case_id, "deadline": case.deadline["deadline"],
                         "due_at": case.deadline_due_at.isoformat(),
                         "enhanced_rights": case.deadline["enhanced_rights"]}
                 return {flag: True}, [(event_type, data)], event_type
 
-            if change_case(candidate.case_id, decide, "timer:deadlines", outbox):
-                emitted.append((event_type, candidate.case_id))
+            if change_case(store, case_id, decide, "timer:deadlines", outbox):
+                emitted.append((event_type, case_id))
     return emitted

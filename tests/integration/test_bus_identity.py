@@ -185,17 +185,19 @@ def _caller(service_name):
     return Caller
 
 
-def test_only_notifications_may_ask_referrals_for_contact_details(bus, start, monkeypatch, caplog):
+def test_only_notifications_may_ask_referrals_for_contact_details(bus, start, db_prefix, monkeypatch, caplog):
     monkeypatch.setenv("AMENDS_MASTER_KEY", TEST_MASTER_KEY)
     start(ReferralsService, "referrals")
-    from services.referrals.cases import ContactAccess
+    from tests.integration.referrals_helpers import referrals_store
+    stored = {"MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": db_prefix}
     purpose = sorted(PURPOSES)[0]
 
     notifications = start(_caller("notifications"), "notifications")
     with entrypoint_hook(notifications, "ask") as ask:
         answer = ask("p-nobody", purpose)
     assert answer == {"granted": False, "reason": "unknown_party", "details": {}}
-    assert [a.requester for a in ContactAccess.objects(party_id="p-nobody")] == ["notifications"]
+    with referrals_store(stored) as store:
+        assert [a.requester for a in store.accesses_of_party("p-nobody")] == ["notifications"]
 
     # matching's user may not even send the request (topic permission on nameko-rpc)
     with Connection(bus.service_uris["matching"], transport_options={"confirm_publish": True}) as connection:
@@ -214,7 +216,8 @@ def test_only_notifications_may_ask_referrals_for_contact_details(bus, start, mo
     assert "operator may not call referrals.get_contact" in str(refused.value)
     assert "refused an RPC call to referrals.get_contact from operator" in caplog.text
     assert "p-nobody" not in caplog.text
-    assert ContactAccess.objects(party_id="p-nobody").count() == 1   # the refused call reached nothing
+    with referrals_store(stored) as store:
+        assert len(store.accesses_of_party("p-nobody")) == 1   # the refused call reached nothing
     assert bus.uri.startswith(f"amqp://{ADMIN_USER}:")
 
 

@@ -13,11 +13,11 @@ import requests
 from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
-from services.referrals.cases import Case
 from services.referrals.service import ReferralsService
 from shared import jsonlog
 from shared.security import api_keys
 from tests.factories import referral_body
+from tests.integration.referrals_helpers import referrals_store
 from tests.support import issue_key, provision_keys
 
 MASTER_KEY = "ozUQn5XHgS9MoRmq3Ov6dAOVQa9vnm9Vkyb7pJ6Tyhk="
@@ -74,7 +74,8 @@ def test_a_body_over_the_limit_is_refused_unread_and_one_within_it_is_taken(run_
                                 data=iter([b"{" + b" " * 3000, b" " * 3000 + b"}"]),
                                 headers={"Content-Type": "application/json"})
         assert too_long_chunked.status_code == 413
-        assert Case.objects.count() == 2
+        with referrals_store(config) as store:
+            assert store.counts()["cases"] == 2
 
         # declared too long and never sent: the answer comes at once, without waiting for the body
         with socket.create_connection(address(url), timeout=5) as raw:
@@ -116,7 +117,8 @@ def test_a_slow_client_is_cut_off_after_the_socket_timeout(run_services):
         assert answer.startswith(b"HTTP/1.1 400") and b"did not arrive in full" in answer
         assert b"Connection: close" in answer  # not kept open to wait for the rest a second time
         assert 0.8 < waited < 5
-        assert Case.objects.count() == 0
+        with referrals_store(config) as store:
+            assert store.counts()["cases"] == 0
         # an ordinary client is not affected
         assert call(url, "GET", "/v1/cases", keys["coordinator"]).status_code == 200
 

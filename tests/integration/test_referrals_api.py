@@ -5,20 +5,19 @@ from dataclasses import dataclass
 
 import bson
 import eventlet
-import pymongo
 import pytest
 import requests
 from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 
-from services.referrals.cases import Case, ContactAccess, DataKey
+from services.referrals.cases import CaseChange, change_key
 from services.referrals.protection import Vault, load_master_key
 from services.referrals.service import ReferralsService
 from shared.events import new_event
 from shared.messaging import topology
-from tests.conftest import MONGO_URI
 from tests.factories import referral_body
+from tests.integration.referrals_helpers import referrals_store
 from tests.support import Tap, disconnect_all, free_port, issue_key, provision_keys, publish_event, wait_until
 
 MASTER_KEY = "ozUQn5XHgS9MoRmq3Ov6dAOVQa9vnm9Vkyb7pJ6Tyhk="
@@ -32,7 +31,7 @@ class Api:
     config: dict
     container: ServiceContainer
     tap: Tap
-    db: object
+    store: object   # a ReferralsStore on the service's database
 
     def call(self, method, path, key="coordinator", **kwargs):
         headers = kwargs.pop("headers", {})
@@ -46,15 +45,16 @@ class Api:
         return response.json()["case_id"]
 
     def case(self, case_id):
-        return Case.objects(case_id=case_id).first()
+        """The case document as stored (not rolled forward over changes it has not caught up with)."""
+        return self.store.projected_case(case_id)
 
     def events(self, *types):
         self.tap.drain()
         return [e for e in self.tap.seen if not types or e["type"] in types]
 
     def counts(self):
-        """How many documents each collection of the referrals database holds."""
-        return {name: self.db[name].count_documents({}) for name in self.db.list_collection_names()}
+        """How many documents each collection of the referrals store holds."""
+        return self.store.counts()
 
     def rpc(self, method, *args):
         with ServiceRpcProxy("referrals", self.config) as proxy:
@@ -70,14 +70,12 @@ def running_referrals(service_config, amqp_uri, monkeypatch):
     tap = Tap(amqp_uri, [(s, "#") for s in topology.SERVICES], name=f"tap-{uuid.uuid4().hex[:8]}")
     container = ServiceContainer(ReferralsService, config)
     container.start()
-    client = pymongo.MongoClient(MONGO_URI)
     try:
-        yield Api(f"http://127.0.0.1:{port}", provision_keys(config), config, container, tap,
-                  client[f"{config['AMENDS_DB_PREFIX']}_referrals"])
+        with referrals_store(config) as store:
+            yield Api(f"http://127.0.0.1:{port}", provision_keys(config), config, container, tap, store)
     finally:
         container.stop()
         tap.close()
-        client.close()
         disconnect_all()
 
 
@@ -99,9 +97,9 @@ def test_ten_parallel_posts_with_one_key_create_one_case(api):
     case_ids = {a.json()["case_id"] for a in answers}
     assert len(case_ids) == 1
     assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 9
-    assert Case.objects.count() == 1
+    assert api.counts()["cases"] == 1
     # the referrer, three participants and the case record: no orphan keys from the losers
-    assert DataKey.objects.count() == 5
+    assert api.counts()["data_keys"] == 5
     wait_until(lambda: api.events("referral.received"))
     eventlet.sleep(0.5)
     assert len(api.events("referral.received")) == 1
@@ -375,7 +373,7 @@ def test_get_contact_follows_the_contract_and_logs_every_call(api):
     for party_id, purpose, reason in refusals:
         assert api.rpc("get_contact", party_id, purpose, "notifications") == {
             "granted": False, "reason": reason, "details": {}}, (purpose, reason)
-    log = list(ContactAccess.objects.order_by("at"))
+    log = api.store.all_accesses()
     assert len(log) == 2 + len(refusals)
     assert [a.reason for a in log[2:]] == [r for _, _, r in refusals]
     assert log[0].fields_released == sorted(answer["details"]) and log[0].requester == "notifications"
@@ -411,14 +409,15 @@ def test_erasure_shreds_the_person_and_keeps_the_case_whole(api):
     # by any means: no document of any collection holds the values, and no stored key
     # (unwrapped with the master key itself) opens any stored ciphertext to reveal them
     vault = Vault(load_master_key(MASTER_KEY))
-    assert DataKey.objects(owner_id=harmed).first() is None
-    keys = [(k["_id"], vault.unwrap(k["_id"], k["wrapped"])) for k in api.db.data_keys.find()]
+    assert api.store.data_key(harmed) is None
+    stored = list(api.store.documents())
+    keys = [(k["_id"], vault.unwrap(k["_id"], k["wrapped"])) for name, k in stored if name == "data_keys"]
+    assert keys and harmed not in {owner for owner, _ in keys}
     blobs = []
-    for name in api.db.list_collection_names():
-        for doc in api.db[name].find():
-            raw = bson.encode(doc)
-            assert canary.encode() not in raw and b"canary.example" not in raw
-            blobs += _sealed_strings(doc)
+    for name, doc in stored:
+        raw = bson.encode(doc)
+        assert canary.encode() not in raw and b"canary.example" not in raw
+        blobs += _sealed_strings(doc)
     assert blobs, "the other people's data is still sealed in the case"
     opened = []
     for blob in blobs:
@@ -472,7 +471,7 @@ def test_the_full_record_is_kept_sealed_and_given_back_to_a_coordinator(api):
     from tests.factories import full_referral_body
     body = full_referral_body()
     case_id = api.refer(body)
-    raw = bson.encode(api.db.cases.find_one({"_id": case_id}))
+    raw = bson.encode(next(doc for name, doc in api.store.documents() if name == "cases" and doc["_id"] == case_id))
     for value in ("Siop y Gornel", "Ieuan Ifans", "Nia Hughes", "+44 7700 900999", "Cardiff YOT", "SWP/26/104981"):
         assert value.encode() not in raw
     view = api.call("GET", f"/v1/cases/{case_id}").json()
@@ -544,16 +543,16 @@ def test_a_change_whose_projection_was_lost_is_still_seen_and_relayed(api):
     """A crash after a change is stored but before the case document catches up: readers
     roll the case forward, and the relay timer sends the change's events."""
     from datetime import datetime, timezone
-    from services.referrals.cases import CaseChange, change_key
     case_id = api.refer()
     wait_until(lambda: api.events("referral.received"))
     event = new_event("case.status_changed", case_id, {"case_id": case_id, "from_status": "RECEIVED",
                                                         "to_status": "TRIAGE", "reason": None},
                       source="/amends/test/referrals", region="test", correlationid=case_id)
-    CaseChange(change_id=change_key(case_id, 1), case_id=case_id, version=1, by="test",
-               state={"status": "TRIAGE", "history": [{"from": "RECEIVED", "to": "TRIAGE", "reason": None,
-                                                       "at": datetime.now(timezone.utc), "by": "test"}]},
-               outbox=[event]).save(force_insert=True)
+    api.store.insert_change(CaseChange(
+        change_id=change_key(case_id, 1), case_id=case_id, version=1, by="test",
+        state={"status": "TRIAGE", "history": [{"from": "RECEIVED", "to": "TRIAGE", "reason": None,
+                                                "at": datetime.now(timezone.utc), "by": "test"}]},
+        outbox=[event]))
     assert api.case(case_id).status == "RECEIVED"   # the projection never happened
     view = api.call("GET", f"/v1/cases/{case_id}", "auditor").json()
     assert view["status"] == "TRIAGE" and [h["to_status"] for h in view["history"]] == ["TRIAGE"]
@@ -565,4 +564,4 @@ def test_a_change_whose_projection_was_lost_is_still_seen_and_relayed(api):
     sent = wait_until(lambda: (lambda e: e if len(e) == 2 else None)(api.events("case.status_changed")))
     assert sorted(e["data"]["to_status"] for e in sent) == ["CONTACTING", "TRIAGE"]
     assert event["id"] in {e["id"] for e in sent}
-    assert CaseChange.objects(change_id=change_key(case_id, 1)).first().outbox == []
+    assert api.store.change(change_key(case_id, 1)).outbox == []

@@ -13,12 +13,12 @@ from services.matching import facilitators
 from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
-from services.referrals.cases import Case
 from services.referrals.service import ReferralsService
 from shared.jsonlog import JsonFormatter
 from shared.messaging import topology
 from tests.conftest import MONGO_URI
 from tests.factories import referral_body
+from tests.integration.referrals_helpers import referrals_store
 from tests.integration.test_referrals_api import MASTER_KEY
 from tests.support import Tap, mails, provision_keys, read_dead_letters, smtp_server, wait_until
 
@@ -90,8 +90,9 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 assert response.status_code == 201, response.text
                 case_id = response.json()["case_id"]
                 wait_until(lambda: len(mails(mail_dir)) >= 1, timeout=60)
-                wait_until(lambda: Case.objects(case_id=case_id).first().status == "ASSESSMENT", timeout=30)
-                case = Case.objects(case_id=case_id).first()
+                with referrals_store(config) as store:
+                    wait_until(lambda: store.load_case(case_id).status == "ASSESSMENT", timeout=30)
+                    case = store.load_case(case_id)
                 harmed, harmer, supporter = (p["party_id"] for p in case.participants)
                 # work the case: read it, consent, move it on, erase someone
                 assert values["harmed"] in requests.get(f"{url}/v1/cases/{case_id}", headers=auth).text

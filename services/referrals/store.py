@@ -1,0 +1,394 @@
+"""The referrals store: the one object that touches the referrals database.
+
+Collections, their contents and the only query shapes issued on them (every filter an
+equality on `_id` or on a declared index, so that FerretDB 1.24 answers it from an index):
+
+- `cases`            one document per case (`_id` the case id): the Case, its pending
+                     events (`outbox`), and three fields only the store reads: `party_ids`
+                     (everyone on the case, top level, so that a person's case is one
+                     equality; a dotted path into the `participants` array is not pushed
+                     down) and one day bucket per Victims' Code clock (see below).
+    {_id}                                 load, intake fingerprint, projection of a change
+    {status?, agency?, region?, facilitators?}  the listing: each filter an equality; a
+                                          filter over several values (a coordinator's
+                                          regions) is one query per value, merged, sorted
+                                          and paged in Python
+    {party_ids}                           the case of a person (get_contact)
+    {deadline_notice_day, deadline_due_sent}    the timer: one query per day still to be
+    {deadline_due_day, deadline_missed_sent}    swept (never a range on the clock times)
+- `case_changes`     one document per change (`_id` change_key(case, version)): the claim
+                     of a version by a unique insert, and the events it causes (`outbox`).
+    {_id}                                 the next version of a case, when loading it
+- `data_keys`        one wrapped data key per person or case record (`_id` the owner).
+    {_id}                                 unseal, shred
+- `contact_access_log`  one document per request for personal data. Insert only, but for
+                     reads by {case_id} (the access log of a case) and {party_id}.
+- `store_state`      small: the timer's sweep position per clock, and the schema marker
+                     of the one-off backfill (`migrate`). {_id} only.
+
+Whole-collection reads, and why: `list_cases` with no filter at all (a national
+coordinator or auditor listing every case: the answer is the whole collection), and
+`migrate`, once. The test helpers (`counts`, `documents`, `all_accesses`) read whole
+collections too; the service never calls them.
+
+Why a change is an insert and not a conditional update: FerretDB 1.24 on SQLite does not
+apply `update_one` with a filter atomically (ten concurrent updates filtered on the same
+status can all report a modification while only the last survives). A unique `_id` is
+the one primitive it makes atomic, so each version of a case is claimed by inserting
+its CaseChange; the case document is a projection of the changes, which readers repair.
+
+The Victims' Code clocks, by day: each case carries `deadline_notice_day` and
+`deadline_due_day`, the London day on which each clock falls, or the day the case was
+stored if that is later (a referral may be stored after its clock has run). Every clock
+falls at the start of its day. The timer asks, for each day from its sweep position to
+today, for the cases of that day whose flag is still False, and checks the rest (at,
+told, closed) in Python. The sweep position moves past a day once that day is seen to
+owe nothing (it stays one day behind today, so a case stored just before midnight is
+still seen).
+"""
+import os
+from dataclasses import asdict
+from datetime import date, datetime, timedelta, timezone
+
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from services.referrals.cases import (
+    CASE_FIELDS,
+    CLOCKS,
+    SUMMARY_FIELDS,
+    AlreadyStored,
+    Case,
+    CaseChange,
+    CasePage,
+    CaseSummary,
+    ContactAccess,
+    change_key,
+    clock_owed,
+    utcnow,
+)
+from services.referrals.deadlines import LONDON
+from shared.storage import Store
+from shared.storage.indexes import Index
+
+CASES = "cases"
+CHANGES = "case_changes"
+DATA_KEYS = "data_keys"
+ACCESS_LOG = "contact_access_log"
+STATE = "store_state"
+# clock kind -> the case's day bucket field
+DAY_FIELDS = {"due": "deadline_notice_day", "missed": "deadline_due_day"}
+SCHEMA_VERSION = 1
+DUPLICATE_KEY = 11000
+
+
+class ReferralsStore(Store):
+    """Cases, changes, data keys and the access log of the referrals service."""
+
+    # the collections whose documents hold pending events in `outbox` (for Outbox and flush)
+    cases_outbox = CASES
+    changes_outbox = CHANGES
+    outbox_collections = (CASES, CHANGES)
+
+    indexes = {
+        CASES: [Index("status"), Index("agency"), Index("region"), Index("facilitators"), Index("party_ids"),
+                Index(DAY_FIELDS["due"]), Index(DAY_FIELDS["missed"])],
+        CHANGES: [],
+        DATA_KEYS: [],
+        ACCESS_LOG: [Index("case_id"), Index("party_id")],
+        STATE: [],
+    }
+
+    def __init__(self, db):
+        super().__init__(db)
+        self._cases = db[CASES]
+        self._changes = db[CHANGES]
+        self._keys = db[DATA_KEYS]
+        self._access = db[ACCESS_LOG]
+        self._state = db[STATE]
+
+    def ensure_indexes(self, postgresql_url=""):
+        super().ensure_indexes(postgresql_url)
+        self.migrate()
+
+    # -- cases ------------------------------------------------------------------------
+
+    def insert_case(self, case):
+        """Store a new case (with the events in its outbox); AlreadyStored if its id is taken."""
+        doc = _case_document(case)
+        try:
+            self._cases.insert_one(doc)
+        except DuplicateKeyError:
+            raise AlreadyStored(f"case {case.case_id} exists") from None
+
+    def intake_fingerprint(self, case_id):
+        """None if there is no such case; else the fingerprint it was opened with ("" for none)."""
+        doc = self._cases.find_one({"_id": case_id}, {"intake_fingerprint": 1})
+        if doc is None:
+            return None
+        return doc.get("intake_fingerprint") or ""
+
+    def load_case(self, case_id):
+        """The case as of its latest change, or None. Changes the case document has not caught
+        up with (a crash between the two writes, projections overtaking each other) are
+        found one version at a time by `_id`, applied, and projected again."""
+        doc = self._cases.find_one({"_id": case_id})
+        if doc is None:
+            return None
+        case = _case(doc)
+        caught_up = {}
+        while True:
+            change = self._changes.find_one({"_id": change_key(case_id, case.version + 1)}, {"state": 1, "version": 1})
+            if change is None:
+                break
+            state = _aware(change["state"])
+            case.apply(state, change["version"])
+            caught_up.update(state)
+        if caught_up:
+            self._project(case_id, case.version, caught_up)
+        return case
+
+    def case_of_party(self, party_id):
+        """The id of the case a person (referrer or participant) is on, or None."""
+        doc = self._cases.find_one({"party_ids": party_id}, {"_id": 1})
+        return doc["_id"] if doc else None
+
+    def list_cases(self, equal, one_of=None, offset=0, limit=20):
+        """A page of CaseSummary, newest first (then by case id), and the total: cases whose
+        fields equal `equal` and, for each field of `one_of`, one of its values (an array
+        field matches when it holds the value). An empty list of values finds nothing."""
+        # One equality query per combination of values: `$in` is not pushed down.
+        shapes = [dict(equal)]
+        for name, values in (one_of or {}).items():
+            shapes = [{**shape, name: value} for shape in shapes for value in dict.fromkeys(values)]
+        found = {}
+        projection = {name: 1 for name in SUMMARY_FIELDS if name != "case_id"}
+        for shape in shapes:
+            for doc in self._cases.find(shape, projection):
+                found[doc["_id"]] = doc
+        summaries = [_summary(doc) for doc in found.values()]
+        summaries.sort(key=lambda s: s.case_id)
+        summaries.sort(key=lambda s: s.created_at or _EPOCH, reverse=True)
+        return CasePage(items=summaries[offset:offset + limit], total=len(summaries))
+
+    # -- changes ----------------------------------------------------------------------
+
+    def record_change(self, case, change):
+        """Make `change` (cases.next_change of `case`) the case's next version: its fields and
+        events in one insert, then the case document brought up to date. None if another
+        writer made that version first (load again and decide again); else the change, with
+        `case` moved on to it."""
+        try:
+            self.insert_change(change)
+        except AlreadyStored:
+            return None
+        case.apply(change.state, change.version)
+        self._project(case.case_id, change.version, change.state)
+        return change
+
+    def insert_change(self, change):
+        """Claim the change's version by inserting it; AlreadyStored if it was taken. (The
+        case document is not touched: `record_change` does both; a test uses this alone
+        to stand for a crash before the projection.)"""
+        try:
+            self._changes.insert_one({"_id": change.change_id, "case_id": change.case_id, "version": change.version,
+                                      "state": change.state, "by": change.by, "at": change.at,
+                                      "outbox": list(change.outbox)})
+        except DuplicateKeyError:
+            raise AlreadyStored(f"change {change.change_id} exists") from None
+
+    def change(self, change_id):
+        doc = self._changes.find_one({"_id": change_id})
+        if doc is None:
+            return None
+        doc = _aware(doc)
+        return CaseChange(change_id=doc["_id"], case_id=doc["case_id"], version=doc["version"], state=doc["state"],
+                          by=doc.get("by"), at=doc.get("at"), outbox=doc.get("outbox") or [])
+
+    def _project(self, case_id, version, state):
+        # `_id` equality finds the one document; the version guard applies to it alone, and a
+        # projection lost to a race is repaired by the next reader (load_case)
+        self._cases.update_one({"_id": case_id, "version": {"$lt": version}}, {"$set": {**state, "version": version}})
+
+    # -- data keys --------------------------------------------------------------------
+
+    def save_data_keys(self, keys):
+        """Store DataKeys, in one write; AlreadyStored if an owner has one already."""
+        if not keys:
+            return
+        try:
+            self._keys.insert_many([{"_id": k.owner_id, "wrapped": k.wrapped, "created_at": k.created_at}
+                                    for k in keys], ordered=True)
+        except BulkWriteError as error:
+            if all(e["code"] == DUPLICATE_KEY for e in error.details["writeErrors"]):
+                raise AlreadyStored("a data key of one of these owners exists") from None
+            raise
+
+    def data_key(self, owner_id):
+        """The wrapped data key of `owner_id`, or None once shredded."""
+        doc = self._keys.find_one({"_id": owner_id}, {"wrapped": 1})
+        return bytes(doc["wrapped"]) if doc else None
+
+    def shred(self, owner_id):
+        """Destroy a person's data key: every copy of their ciphertext becomes noise.
+
+        The wrapped key is first overwritten with random bytes, so that a storage engine
+        which leaves deleted records in free pages leaves noise there, not the key."""
+        self._keys.update_one({"_id": owner_id}, {"$set": {"wrapped": os.urandom(60)}})
+        self._keys.delete_one({"_id": owner_id})
+
+    # -- the access log ---------------------------------------------------------------
+
+    def log_access(self, entry):
+        self._access.insert_one(asdict(entry))
+
+    def access_log(self, case_id):
+        """Every access to the personal data of a case's people, oldest first."""
+        return _accesses(self._access.find({"case_id": case_id}))
+
+    def accesses_of_party(self, party_id):
+        return _accesses(self._access.find({"party_id": party_id}))
+
+    # -- the Victims' Code clocks -----------------------------------------------------
+
+    def owed_clocks(self, kind, now, limit=200):
+        """Ids of cases whose clock `kind` ("due" or "missed", cases.CLOCKS) has come by
+        `now` and whose event is still owed (flag unset, victim not told, case not closed),
+        at most `limit`. The caller sets the flag (through a change) when it has sent it."""
+        _, when, flag = CLOCKS[kind]
+        field = DAY_FIELDS[kind]
+        today = _day(now)
+        yesterday = min(_day(utcnow()), today) - timedelta(days=1)
+        start = self._sweep_start(kind, yesterday)
+        owed, first_owing = [], None
+        day = start
+        while day <= today and len(owed) < limit:
+            for doc in self._cases.find({field: day.isoformat(), flag: False},
+                                        {when: 1, flag: 1, "victim_told_at": 1, "status": 1}):
+                if clock_owed(_aware(doc.get(when)), doc.get(flag), doc.get("victim_told_at"), doc.get("status"),
+                              now):
+                    first_owing = first_owing or day
+                    if len(owed) < limit:
+                        owed.append(doc["_id"])
+            day += timedelta(days=1)
+        # `day` is the first day not looked at: move past the days seen to owe nothing,
+        # never beyond yesterday
+        position = min(first_owing or day, yesterday)
+        if position > start:
+            self._state.update_one({"_id": f"sweep:{kind}"}, {"$set": {"day": position.isoformat()}}, upsert=True)
+        return owed
+
+    def _sweep_start(self, kind, yesterday):
+        doc = self._state.find_one({"_id": f"sweep:{kind}"})
+        return date.fromisoformat(doc["day"]) if doc else yesterday
+
+    # -- test helpers -----------------------------------------------------------------
+
+    def counts(self):
+        """How many documents each collection of cases, changes, keys and accesses holds."""
+        return {name: self.db[name].count_documents({}) for name in (CASES, CHANGES, DATA_KEYS, ACCESS_LOG)}
+
+    def projected_case(self, case_id):
+        """The case document as last projected, not rolled forward over later changes."""
+        doc = self._cases.find_one({"_id": case_id})
+        return _case(doc) if doc else None
+
+    def all_accesses(self):
+        """The whole access log, oldest first (a scan: for tests)."""
+        return _accesses(self._access.find({}))
+
+    def documents(self):
+        """Every stored document of every collection, as (collection, raw document): for
+        tests that check what is at rest, byte by byte."""
+        for name in self.indexes:
+            for doc in self.db[name].find():
+                yield name, doc
+
+    # -- the one-off backfill ---------------------------------------------------------
+
+    def migrate(self):
+        """Give cases stored before this store was written its fields (`party_ids`, the
+        day buckets), and the timer its sweep position: once, at the first start (the
+        marker in `store_state` says it is done). This reads the whole `cases` collection,
+        the only query here that does, and only that once; running it twice, or in two
+        processes at once, does the same again."""
+        marker = self._state.find_one({"_id": "schema"})
+        if marker is not None and marker.get("version", 0) >= SCHEMA_VERSION:
+            return
+        yesterday = _day(utcnow()) - timedelta(days=1)
+        oldest = {kind: yesterday for kind in CLOCKS}
+        far = datetime.max.replace(tzinfo=timezone.utc)
+        for doc in self._cases.find({}, {"referrer.party_id": 1, "participants.party_id": 1, "status": 1,
+                                         "victim_told_at": 1, **{n: 1 for _, w, f in CLOCKS.values() for n in (w, f)}}):
+            fields = {"party_ids": [doc.get("referrer", {}).get("party_id")]
+                      + [p["party_id"] for p in doc.get("participants") or []]}
+            for kind, (_, when, flag) in CLOCKS.items():
+                at = _aware(doc.get(when))
+                if at is None:
+                    continue
+                fields[DAY_FIELDS[kind]] = _day(at).isoformat()
+                if flag not in doc:
+                    fields[flag] = False
+                if clock_owed(at, doc.get(flag), doc.get("victim_told_at"), doc.get("status"), far):
+                    oldest[kind] = min(oldest[kind], _day(at))
+            self._cases.update_one({"_id": doc["_id"]}, {"$set": fields})
+        for kind, day in oldest.items():
+            self._state.update_one({"_id": f"sweep:{kind}"}, {"$set": {"day": day.isoformat()}}, upsert=True)
+        self._state.update_one({"_id": "schema"}, {"$set": {"version": SCHEMA_VERSION}}, upsert=True)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _day(at):
+    """The London day of an instant."""
+    return at.astimezone(LONDON).date()
+
+
+def _case_document(case):
+    doc = asdict(case)
+    doc["_id"] = doc.pop("case_id")
+    doc["party_ids"] = case.party_ids
+    today = _day(utcnow())
+    for kind, (_, when, _flag) in CLOCKS.items():
+        at = getattr(case, when)
+        if at is not None:
+            doc[DAY_FIELDS[kind]] = max(_day(at), today).isoformat()
+    return doc
+
+
+def _case(doc):
+    doc = _aware(doc)
+    values = {name: doc[name] for name in CASE_FIELDS if name in doc and name != "case_id"}
+    # a field stored as null takes its default (mongoengine left empty lists and dicts out)
+    values = {name: value for name, value in values.items() if value is not None}
+    return Case(case_id=doc["_id"], **values)
+
+
+def _summary(doc):
+    doc = _aware(doc)
+    return CaseSummary(case_id=doc["_id"], **{name: doc.get(name) for name in SUMMARY_FIELDS if name != "case_id"})
+
+
+def _accesses(docs):
+    entries = []
+    for doc in docs:
+        doc = _aware(doc)
+        doc.pop("_id", None)
+        entries.append(ContactAccess(**{k: v for k, v in doc.items() if k in _ACCESS_FIELDS}))
+    entries.sort(key=lambda e: e.at or _EPOCH)
+    return entries
+
+
+_ACCESS_FIELDS = frozenset(ContactAccess.__dataclass_fields__)
+
+
+def _aware(value):
+    """`value` with every datetime in it timezone-aware (UTC): what a client made without
+    tz_aware returns is read as the service's own client reads it."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, dict):
+        return {k: _aware(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_aware(v) for v in value]
+    return value

@@ -1,0 +1,362 @@
+"""The referrals workflows on the in-memory store: intake and its idempotency, the
+lifecycle, consents, erasure, contact details, the listing and the Victims' Code clocks,
+with the claims (a case id, a case's next version) lost and won as under concurrency."""
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from services.referrals import cases, workflow
+from services.referrals.cases import change_key, next_change
+from services.referrals.memory_store import InMemoryReferralsStore
+from services.referrals.protection import Vault, load_master_key, new_master_key
+from shared.events import new_event
+from shared.security.api_keys import Principal
+from shared.web import BadRequest, Conflict, Forbidden, NotFound
+from tests.factories import referral_body
+
+AGENCY = "test-police"
+
+
+class FakeOutbox:
+    """Makes real (validated) events and records what each flush would publish."""
+
+    def __init__(self):
+        self.flushed = []   # (collection, document id, events)
+
+    def event(self, event_type, subject, data, correlationid=None):
+        return new_event(event_type, subject, data, source="/amends/test/referrals", region="test",
+                         correlationid=correlationid or subject)
+
+    def flush(self, collection, doc_id, events=None):
+        self.flushed.append((collection, doc_id, list(events or [])))
+        return len(events or [])
+
+    def types(self):
+        return [e["type"] for _, _, events in self.flushed for e in events]
+
+
+@pytest.fixture
+def store():
+    return InMemoryReferralsStore()
+
+
+@pytest.fixture
+def outbox():
+    return FakeOutbox()
+
+
+@pytest.fixture
+def vault():
+    return Vault(load_master_key(new_master_key()))
+
+
+def principal(role, subject=None, regions=("south-wales",), national=False, agency=AGENCY):
+    return Principal(role=role, agency=agency, key_id=f"key-{role}", subject=subject or f"{role}-1",
+                     regions=frozenset(regions), national=national)
+
+
+REFERRER, COORDINATOR, AUDITOR = principal("referrer"), principal("coordinator"), principal("auditor", national=True)
+
+
+def refer(store, outbox, vault, body=None, key=None, who=REFERRER):
+    status, payload, replayed = workflow.submit_referral(store, body or referral_body(0), who, key, outbox, vault)
+    assert status == 201
+    return payload["case_id"], replayed
+
+
+# --- intake -----------------------------------------------------------------------
+
+def test_a_referral_is_stored_sealed_and_announced_from_the_case_document(store, outbox, vault):
+    case_id, replayed = refer(store, outbox, vault)
+    assert replayed is False
+    case = store.load_case(case_id)
+    assert (case.status, case.agency, case.region) == ("RECEIVED", AGENCY, "south-wales")
+    assert outbox.flushed == [("cases", case_id, case.outbox)] and outbox.types() == ["referral.received"]
+    # one key per person and one for the record; nothing personal in the clear
+    assert store.counts()["data_keys"] == len(case.party_ids) + 1
+    assert "Sian Jones" not in str(case) and "SWP/26/104455" not in str(case)
+    assert cases.unseal(store, vault, case.participants[0]["party_id"], case.participants[0]["sealed"])["name"] \
+        == "Sian Jones"
+    assert case.deadline_notice_at is not None and case.deadline["deadline"] == "victim_told_about_rj"
+
+
+def test_an_idempotency_key_replays_the_same_case_and_refuses_another_body(store, outbox, vault):
+    first, replayed = refer(store, outbox, vault, key="key-1")
+    assert replayed is False
+    again, replayed = refer(store, outbox, vault, key="key-1")
+    assert (again, replayed) == (first, True)
+    assert store.counts()["cases"] == 1 and outbox.types() == ["referral.received"]
+    with pytest.raises(Conflict):
+        refer(store, outbox, vault, body=referral_body(3), key="key-1")
+    other_agency = principal("referrer", agency="other-agency")
+    theirs, replayed = refer(store, outbox, vault, key="key-1", who=other_agency)
+    assert theirs != first and replayed is False
+
+
+def test_the_loser_of_a_race_for_one_key_answers_with_the_winners_case_and_leaves_no_keys(store, outbox, vault):
+    """Two requests with one key both find no case; the winner stores it first."""
+    body = referral_body(1)
+    real_fingerprint = store.intake_fingerprint
+    calls = []
+
+    def winner_stores_first(case_id):
+        calls.append(case_id)
+        if len(calls) == 1:   # the loser looked before the winner's insert landed
+            refer(store, FakeOutbox(), vault, body=body, key="raced")
+            return None
+        return real_fingerprint(case_id)
+
+    store.intake_fingerprint = winner_stores_first
+    case_id, replayed = refer(store, outbox, vault, body=body, key="raced")
+    assert replayed is True and store.counts()["cases"] == 1
+    assert store.counts()["data_keys"] == len(store.load_case(case_id).party_ids) + 1   # the loser shredded its own
+    assert outbox.flushed == []   # the loser announced nothing
+
+
+def test_a_create_that_finds_the_id_taken_shreds_the_keys_it_made(store, outbox, vault):
+    case_id, _ = refer(store, outbox, vault)
+    from services.referrals import intake
+    referral = intake.parse(referral_body(0), AGENCY, case_id=case_id)
+    assert workflow.create_case(store, referral, outbox, vault) is False
+    assert store.counts()["data_keys"] == len(store.load_case(case_id).party_ids) + 1
+    assert all(store.data_key(p) is None for p in [referral.referrer.party_id])
+
+
+def test_a_bad_or_out_of_region_referral_stores_nothing(store, outbox, vault):
+    with pytest.raises(BadRequest):
+        workflow.submit_referral(store, referral_body(0, cjs_stage=12), REFERRER, None, outbox, vault)
+    with pytest.raises(Forbidden):
+        workflow.submit_referral(store, referral_body(0, region="gwent"), REFERRER, None, outbox, vault)
+    with pytest.raises(BadRequest):
+        workflow.submit_referral(store, referral_body(0), REFERRER, "a b", outbox, vault)
+    assert store.counts() == {"cases": 0, "case_changes": 0, "data_keys": 0, "contact_access_log": 0}
+
+
+# --- reading ----------------------------------------------------------------------
+
+def test_a_coordinator_sees_personal_data_and_each_read_is_logged(store, outbox, vault):
+    case_id, _ = refer(store, outbox, vault)
+    view = workflow.case_view(store, case_id, COORDINATOR, vault)
+    assert view["participants"][0]["personal_data"]["name"] == "Sian Jones"
+    assert view["record"]["crime_reference"] == "SWP/26/104455"
+    log = workflow.access_log(store, case_id, COORDINATOR)["entries"]
+    assert len(log) == len(store.load_case(case_id).party_ids)
+    assert {e["purpose"] for e in log} == {"case_view"} and all(e["granted"] for e in log)
+    hidden = workflow.case_view(store, case_id, AUDITOR, vault)
+    assert "personal_data" not in hidden["participants"][0] and "record" not in hidden
+    assert len(workflow.access_log(store, case_id, COORDINATOR)["entries"]) == len(log)
+    with pytest.raises(NotFound):
+        workflow.case_view(store, str(uuid.uuid4()), COORDINATOR, vault)
+    with pytest.raises(NotFound):
+        workflow.case_view(store, "../etc", COORDINATOR, vault)
+    assert workflow.case_relation(store, case_id).region == "south-wales"
+    assert workflow.case_relation(store, "nope") is None
+
+
+def test_the_listing_is_narrowed_to_the_callers_reach(store, outbox, vault):
+    welsh, _ = refer(store, outbox, vault, body=referral_body(0))
+    gwent, _ = refer(store, outbox, vault, body=referral_body(2), who=principal("referrer", regions=("gwent",)))
+    theirs, _ = refer(store, outbox, vault, body=referral_body(3), who=principal("referrer", agency="other"))
+    workflow.advance_for_event(store, matching_event("facilitator.assigned", gwent, facilitator_id="fac-9"), outbox)
+
+    def listed(who, **args):
+        return [item["case_id"] for item in workflow.list_cases(store, args, who)["items"]]
+
+    assert sorted(listed(REFERRER)) == sorted([welsh, gwent])
+    assert listed(principal("coordinator", regions=("gwent",))) == [gwent]
+    assert sorted(listed(principal("coordinator", regions=("gwent", "south-wales")))) == sorted([welsh, gwent, theirs])
+    assert sorted(listed(AUDITOR)) == sorted([welsh, gwent, theirs])
+    assert listed(AUDITOR, region="gwent") == [gwent]
+    assert listed(COORDINATOR, region="gwent") == []      # beyond their reach: nothing
+    assert listed(principal("facilitator", subject="fac-9")) == [gwent]
+    assert listed(principal("facilitator", subject="fac-1")) == []
+    assert listed(AUDITOR, status="ASSESSMENT") == [gwent]
+    page = workflow.list_cases(store, {"limit": "1", "offset": "1"}, AUDITOR)
+    assert page["total"] == 3 and len(page["items"]) == 1 and page["next_offset"] == 2
+    with pytest.raises(BadRequest):
+        workflow.list_cases(store, {"limit": "0"}, AUDITOR)
+
+
+# --- changes ----------------------------------------------------------------------
+
+def matching_event(event_type, case_id, **data):
+    return {"id": str(uuid.uuid4()), "type": event_type,
+            "data": {"case_id": case_id, "assignment_id": f"a-{case_id[:8]}", **data}}
+
+
+def test_a_transition_is_one_change_with_its_event(store, outbox, vault):
+    case_id, _ = refer(store, outbox, vault)
+    view = workflow.transition_case(store, case_id, {"to": "TRIAGE"}, COORDINATOR, outbox)
+    assert view["status"] == "TRIAGE" and [h["to_status"] for h in view["history"]] == ["TRIAGE"]
+    change = store.change(change_key(case_id, 1))
+    assert change.state["status"] == "TRIAGE" and change.by == "coordinator:coordinator-1"
+    assert outbox.flushed[-1] == ("case_changes", change.change_id, change.outbox)
+    assert [e["type"] for e in change.outbox] == ["case.status_changed"]
+    with pytest.raises(Conflict) as illegal:
+        workflow.transition_case(store, case_id, {"to": "FOLLOW_UP"}, COORDINATOR, outbox)
+    assert "FOLLOW_UP" in str(illegal.value) and store.load_case(case_id).version == 1
+    with pytest.raises(BadRequest):
+        workflow.transition_case(store, case_id, {"to": "CLOSED"}, COORDINATOR, outbox)
+    closed = workflow.transition_case(store, case_id, {"to": "CLOSED", "reason": _a_closure_reason()},
+                                      COORDINATOR, outbox)
+    assert closed["status"] == "CLOSED" and outbox.types()[-2:] == ["case.status_changed", "case.closed"]
+
+
+def _a_closure_reason():
+    from shared.events.vocabulary import CLOSURE_REASONS
+    return CLOSURE_REASONS[0]
+
+
+def test_a_version_taken_by_another_writer_is_decided_again_on_the_new_state(store, outbox, vault):
+    """The claim of a version is lost to a concurrent writer: the workflow reloads and
+    decides again, so both changes are kept and neither overwrites the other."""
+    case_id, _ = refer(store, outbox, vault)
+    real_record = store.record_change
+    raced = []
+
+    def another_writer_first(case, change):
+        if not raced:
+            raced.append(True)
+            rival = store.load_case(case_id)
+            real_record(rival, next_change(rival, {"consents": [{"participant_id": "p-x", "scope": "participation",
+                                                                "granted": True}]}, [], "rival"))
+        return real_record(case, change)
+
+    store.record_change = another_writer_first
+    view = workflow.transition_case(store, case_id, {"to": "TRIAGE"}, COORDINATOR, outbox)
+    case = store.load_case(case_id)
+    assert view["status"] == "TRIAGE" and case.version == 2
+    assert case.status == "TRIAGE" and case.consents[0]["participant_id"] == "p-x"
+    assert store.change(change_key(case_id, 1)).by == "rival"
+
+
+def test_a_case_that_keeps_changing_is_a_conflict(store, outbox, vault, monkeypatch):
+    case_id, _ = refer(store, outbox, vault)
+    monkeypatch.setattr(workflow, "CONDITIONAL_RETRIES", 3)
+    store.record_change = lambda case, change: None   # every version is always taken first
+    with pytest.raises(Conflict):
+        workflow.transition_case(store, case_id, {"to": "TRIAGE"}, COORDINATOR, outbox)
+    with pytest.raises(workflow.KeptChanging):
+        workflow.advance_for_event(store, matching_event("case.needs_review", case_id), outbox)
+
+
+def test_matchings_events_move_the_case_forward_once_and_follow_who_holds_it(store, outbox, vault):
+    case_id, _ = refer(store, outbox, vault)
+    offered = matching_event("facilitator.assigned", case_id, facilitator_id="fac-1")
+    step = workflow.advance_for_event(store, offered, outbox)
+    assert step.to_status == "ASSESSMENT"
+    case = store.load_case(case_id)
+    assert case.offered_to == ["fac-1"] and case.facilitators == ["fac-1"] and case.held_by == []
+    flushed = len(outbox.flushed)
+    # the same event again (a redelivery): nothing changes, nothing is announced
+    assert workflow.advance_for_event(store, offered, outbox) is None
+    assert store.load_case(case_id).version == case.version and len(outbox.flushed) == flushed
+    accepted = matching_event("assignment.accepted", case_id, facilitator_id="fac-1")
+    workflow.advance_for_event(store, accepted, outbox)
+    case = store.load_case(case_id)
+    assert (case.status, case.held_by, case.offered_to) == ("ALLOCATED", ["fac-1"], [])
+    # a late event for an earlier stage changes nothing
+    assert workflow.advance_for_event(store, matching_event("case.needs_review", case_id), outbox) is None
+    with pytest.raises(LookupError):
+        workflow.advance_for_event(store, matching_event("case.needs_review", str(uuid.uuid4())), outbox)
+
+
+def test_the_victim_being_told_is_noted_once(store, outbox, vault):
+    case_id, _ = refer(store, outbox, vault)
+    told = {"id": "n-1", "type": "notification.sent", "data": {"case_id": case_id, "recipient_role": "harmed"}}
+    assert workflow.note_victim_told(store, told, outbox) is True
+    at = store.load_case(case_id).victim_told_at
+    assert at is not None
+    assert workflow.note_victim_told(store, dict(told, id="n-2"), outbox) is False
+    assert store.load_case(case_id).victim_told_at == at and store.load_case(case_id).version == 1
+    other = {"id": "n-3", "type": "notification.sent", "data": {"case_id": case_id, "recipient_role": "harmer"}}
+    assert workflow.note_victim_told(store, other, outbox) is False
+
+
+def test_consent_is_recorded_and_a_harmed_persons_consent_meets_the_clock(store, outbox, vault):
+    case_id, _ = refer(store, outbox, vault)
+    harmed = store.load_case(case_id).participants[0]["party_id"]
+    answer = workflow.record_consent(store, case_id, {"participant_id": harmed, "scope": "participation",
+                                                      "granted": True}, COORDINATOR, outbox)
+    assert answer["granted"] is True and answer["participant_id"] == harmed
+    case = store.load_case(case_id)
+    assert case.consents[0]["by"] == "coordinator:coordinator-1" and case.victim_told_at is not None
+    assert outbox.types()[-1] == "consent.recorded"
+    with pytest.raises(BadRequest):
+        workflow.record_consent(store, case_id, {"participant_id": case.referrer["party_id"].replace("ref", "p"),
+                                                 "scope": "participation", "granted": True}, COORDINATOR, outbox)
+
+
+def test_erasure_shreds_the_key_once_and_keeps_the_case(store, outbox, vault):
+    case_id, _ = refer(store, outbox, vault)
+    harmed = store.load_case(case_id).participants[0]["party_id"]
+    first = workflow.erase_participant(store, case_id, harmed, COORDINATOR, outbox)
+    assert first["already_erased"] is False and store.data_key(harmed) is None
+    case = store.load_case(case_id)
+    assert case.participants[0]["sealed"] is None and case.participants[0]["role"] == "harmed"
+    assert outbox.types()[-1] == "participant.erased"
+    again = workflow.erase_participant(store, case_id, harmed, COORDINATOR, outbox)
+    assert again["already_erased"] is True and again["erased_at"] == first["erased_at"]
+    assert outbox.types().count("participant.erased") == 1
+    with pytest.raises(Conflict):
+        workflow.record_consent(store, case_id, {"participant_id": harmed, "scope": "participation",
+                                                 "granted": True}, COORDINATOR, outbox)
+    assert workflow.get_contact(store, harmed, "participant_information", "notifications", vault)["reason"] == \
+        "personal_data_erased"
+    with pytest.raises(NotFound):
+        workflow.erase_participant(store, case_id, "p-" + "0" * 32, COORDINATOR, outbox)
+
+
+# --- contact details --------------------------------------------------------------
+
+def test_contact_details_go_to_a_purpose_that_covers_the_person_and_every_call_is_logged(store, outbox, vault):
+    case_id, _ = refer(store, outbox, vault)
+    case = store.load_case(case_id)
+    referrer = case.referrer["party_id"]
+    granted = workflow.get_contact(store, referrer, "referrer_update", "notifications", vault, "corr-1")
+    assert granted["granted"] is True and granted["details"]["email"] == "dafydd.morgan@police.example"
+    refusals = [(case.participants[0]["party_id"], "referrer_update", "purpose_does_not_cover_role"),
+                (referrer, "marketing", "unknown_purpose"),
+                ("p-" + "f" * 32, "participant_information", "unknown_party"),
+                ({"$ne": None}, "participant_information", "unknown_party")]
+    for party_id, purpose, reason in refusals:
+        assert workflow.get_contact(store, party_id, purpose, "notifications", vault) == {
+            "granted": False, "reason": reason, "details": {}}
+    log = store.all_accesses()
+    assert [a.reason for a in log] == ["granted"] + [r for _, _, r in refusals]
+    assert log[0].case_id == case_id and log[0].correlationid == "corr-1" and log[3].case_id is None
+    assert store.accesses_of_party(referrer)[0].fields_released == sorted(granted["details"])
+
+
+# --- the Victims' Code clocks -----------------------------------------------------
+
+def test_the_clock_announces_due_and_missed_once_each(store, outbox, vault):
+    late, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    enhanced_today, _ = refer(store, outbox, vault, body=referral_body(2),
+                              who=principal("referrer", regions=("gwent",)))
+    told, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    harmed = store.load_case(told).participants[0]["party_id"]
+    workflow.record_consent(store, told, {"participant_id": harmed, "scope": "participation", "granted": True},
+                            COORDINATOR, outbox)
+    emitted = workflow.announce_deadlines(store, outbox)
+    assert emitted == [("case.deadline_due", late), ("case.deadline_missed", late)]
+    assert workflow.announce_deadlines(store, outbox) == []
+    events = [e for _, _, es in outbox.flushed for e in es if e["type"].startswith("case.deadline")]
+    assert [(e["type"], e["subject"]) for e in events] == [("case.deadline_due", late),
+                                                            ("case.deadline_missed", late)]
+    assert events[0]["data"]["due_at"].startswith("2026-11-26T00:00:00")
+    case = store.load_case(late)
+    assert case.deadline_due_sent and case.deadline_missed_sent
+    assert not store.load_case(enhanced_today).deadline_due_sent
+    # a week on, the enhanced-rights case's clock has run too
+    later = datetime.now(timezone.utc) + timedelta(days=7)
+    assert workflow.announce_deadlines(store, outbox, now=later) == [
+        ("case.deadline_due", enhanced_today), ("case.deadline_missed", enhanced_today)]
+
+
+def test_a_closed_case_owes_no_clock(store, outbox, vault):
+    case_id, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    workflow.transition_case(store, case_id, {"to": "CLOSED", "reason": _a_closure_reason()}, COORDINATOR, outbox)
+    assert workflow.announce_deadlines(store, outbox) == []
+    assert date.fromisoformat(store.load_case(case_id).deadline["last_day"]) == date(2026, 11, 25)

@@ -67,6 +67,7 @@ from services.referrals.cases import (
     utcnow,
 )
 from services.referrals.deadlines import LONDON
+from shared.messaging.outbox import pending_fields
 from shared.storage import Store
 from shared.storage.indexes import Index
 
@@ -192,7 +193,7 @@ class ReferralsStore(Store):
         try:
             self._changes.insert_one({"_id": change.change_id, "case_id": change.case_id, "version": change.version,
                                       "state": change.state, "by": change.by, "at": change.at,
-                                      "outbox": list(change.outbox)})
+                                      **pending_fields(change.outbox)})
         except DuplicateKeyError:
             raise AlreadyStored(f"change {change.change_id} exists") from None
 
@@ -348,6 +349,7 @@ def _case_document(case):
     doc = asdict(case)
     doc["_id"] = doc.pop("case_id")
     doc["party_ids"] = case.party_ids
+    doc.update(pending_fields(case.outbox))
     today = _day(utcnow())
     for kind, (_, when, _flag) in CLOCKS.items():
         at = getattr(case, when)

@@ -78,15 +78,17 @@ def plan_of(client, database, collection, query, cursor):
     return pushed, indexed, condition
 
 
-def _conditions(plan):
-    """The relation and the SQL condition FerretDB sent, from its plan."""
-    for key in ("Filter", "Recheck Cond", "Index Cond"):
-        if key in plan and "Relation Name" in plan:
-            return plan["Relation Name"], plan[key]
+def _conditions(plan, relation=None):
+    """The relation and the whole SQL condition FerretDB sent, from its plan (a bitmap
+    scan splits it between the index's condition and a filter applied after)."""
+    relation = plan.get("Relation Name", relation)
+    parts = [plan[key] for key in ("Index Cond", "Recheck Cond", "Filter") if key in plan]
     for child in plan.get("Plans", []):
-        found = _conditions(child)
+        found = _conditions(child, relation)
         if found is not None:
-            if "Relation Name" in plan:
-                return plan["Relation Name"], found[1]
-            return found
-    return None
+            relation = relation or found[0]
+            parts.append(found[1])
+    parts = list(dict.fromkeys(parts))  # a bitmap's index and recheck conditions are the same
+    if not parts or relation is None:
+        return None
+    return relation, " AND ".join(f"({part})" for part in parts)

@@ -1,35 +1,28 @@
-"""Stored assessments (mongoengine). One document per assessment holds the outcome, the
-referral's non-personal attributes it was made on, a coordinator's review if it is one,
-and the outbox of the events it causes. A case can have two: the policy's needs_review
-outcome, then the coordinator's decision on it."""
+"""Assessments. One per assessment holds the outcome, the referral's non-personal
+attributes it was made on, a coordinator's review if it is one, and the outbox of the
+events it causes. A case can have two: the policy's needs_review outcome, then the
+coordinator's decision on it. Each is stored once per trigger (the referral.received
+event id, or `review_key(case_id)`): the store refuses a second with the same trigger."""
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from mongoengine import DateTimeField, DictField, Document, ListField, StringField
 
-ALIAS = "matching"
+def _now():
+    return datetime.now(timezone.utc)
 
 
-class Assessment(Document):
-    meta = {
-        "db_alias": ALIAS,
-        "collection": "assessments",
-        "indexes": [{"fields": ["trigger_event_id"], "unique": True}, "case_id"],
-    }
-    assessment_id = StringField(primary_key=True)
-    case_id = StringField(required=True)
+@dataclass
+class Assessment:
+    assessment_id: str
+    case_id: str
     # the referral.received event id, or "review:<case_id>" for a coordinator's decision
-    trigger_event_id = StringField(required=True)
-    outcome = DictField(required=True)
-    referral = DictField()  # the referral.received data: pseudonymous ids and attributes only
-    review = DictField()  # decision, reason_code, reason (the coordinator's words), decided_by
-    assignment = DictField()  # unused since assignments have their own documents; kept for old records
-    outbox = ListField(DictField())
-    created_at = DateTimeField(default=lambda: datetime.now(timezone.utc))
+    trigger_event_id: str
+    outcome: dict
+    referral: dict = field(default_factory=dict)  # the referral.received data: pseudonymous ids and attributes only
+    review: dict = field(default_factory=dict)  # decision, reason_code, reason (the coordinator's words), decided_by
+    outbox: list = field(default_factory=list)  # the events it causes, saved with it
+    created_at: datetime = field(default_factory=_now)
 
 
 def review_key(case_id):
     return f"review:{case_id}"
-
-
-def latest(case_id):
-    return Assessment.objects(case_id=case_id).order_by("-created_at").first()

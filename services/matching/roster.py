@@ -1,14 +1,14 @@
 """An in-memory copy of the facilitator registry, so that choosing facilitators reads
-no database. FerretDB on SQLite answers every query by scanning the collection (a
+no database (the store is asked only for the change log, seats and reloads). FerretDB on SQLite answers every query by scanning the collection (a
 filtered find over 10,000 facilitators took seconds in the bench), while an insert
 under a unique key takes a millisecond or two.
 
 - The roster loads the registry once, then follows the change log: every registry
-  write appends a RegistryChange after updating the facilitator's document, and the
+  write appends a RegistryChange after updating the facilitator's record, and the
   roster reloads the facilitators named in changes it has not applied yet.
 - Spare capacity is an estimate here: the seats it knows are taken, counted from the
   seats collection now and then and kept up to date by its own reservations. The
-  reservation itself (`facilitators.take_seat`) is the authority.
+  reservation itself (the store's `take_seat`) is the authority.
 - After seats are taken, `confirm` looks in the change log for changes to those
   facilitators the roster has not seen; it reloads them and checks the hard constraints
   again, so a conflict declared or a deactivation made before the seats were taken is
@@ -27,7 +27,8 @@ OVERLAP = timedelta(seconds=30)
 
 
 class Roster:
-    def __init__(self, refresh_every=1.0, recount_every=30.0):
+    def __init__(self, store, refresh_every=1.0, recount_every=30.0):
+        self.store = store
         self.refresh_every = refresh_every
         self.recount_every = recount_every
         self.docs = {}
@@ -44,24 +45,25 @@ class Roster:
         """Read the whole registry (built aside, then swapped in: other green threads
         may be ranking from the roster meanwhile)."""
         now = datetime.now(timezone.utc)
-        applied = {c["_id"] for c in facilitators.changes_since(now - OVERLAP)}
-        fresh = Roster(self.refresh_every, self.recount_every)
-        for doc in facilitators.collection().find({}, facilitators.CANDIDATE_FIELDS):
-            fresh._put(doc)
+        applied = {c.change_id for c in self.store.changes_since(now - OVERLAP)}
+        fresh = Roster(self.store, self.refresh_every, self.recount_every)
+        for facilitator in self.store.roster_facilitators():
+            fresh._put(facilitator)
         self.docs, self.base, self.by_region, self.applied = fresh.docs, fresh.base, fresh.by_region, applied
         self.checked_at = now
         self.refreshed = time.monotonic()
         self.recount()
         return self
 
-    def _put(self, doc):
-        old = self.docs.get(doc["_id"])
-        for region in (old or {}).get("regions", ()):
-            self.by_region[region].discard(doc["_id"])
-        self.docs[doc["_id"]] = doc
-        self.base[doc["_id"]] = facilitators.candidate(doc, 0)  # built once; spare filled in per ranking
-        for region in doc["regions"]:
-            self.by_region[region].add(doc["_id"])
+    def _put(self, facilitator):
+        key = facilitator.facilitator_id
+        old = self.docs.get(key)
+        for region in old.regions if old else ():
+            self.by_region[region].discard(key)
+        self.docs[key] = facilitator
+        self.base[key] = facilitators.candidate(facilitator, 0)  # built once; spare filled in per ranking
+        for region in facilitator.regions:
+            self.by_region[region].add(key)
 
     def refresh(self, force=False):
         """Apply registry changes logged since the last look (at most every `refresh_every`
@@ -73,10 +75,10 @@ class Roster:
             return 0
         now = datetime.now(timezone.utc)
         reloaded = 0
-        for change in facilitators.changes_since(self.checked_at - OVERLAP):
-            if change["_id"] not in self.applied:
-                self._reload(change["facilitator_id"])
-                self.applied.add(change["_id"])
+        for change in self.store.changes_since(self.checked_at - OVERLAP):
+            if change.change_id not in self.applied:
+                self._reload(change.facilitator_id)
+                self.applied.add(change.change_id)
                 reloaded += 1
         self.checked_at = now
         self.refreshed = time.monotonic()
@@ -94,14 +96,14 @@ class Roster:
         return self
 
     def _reload(self, facilitator_id):
-        doc = facilitators.collection().find_one({"_id": facilitator_id}, facilitators.CANDIDATE_FIELDS)
-        if doc is not None:
-            self._put(doc)
+        found = self.store.roster_facilitator(facilitator_id)
+        if found is not None:
+            self._put(found)
 
     def recount(self):
         held = defaultdict(set)
-        for seat in facilitators.seats().find({}, {"facilitator_id": 1, "seat": 1}):
-            held[seat["facilitator_id"]].add(seat["seat"])
+        for seat in self.store.all_seats():
+            held[seat.facilitator_id].add(seat.seat)
         self.held = held
         self.counted = time.monotonic()
 
@@ -122,10 +124,10 @@ class Roster:
     def reserve(self, facilitator_id, case_id, need, today, role="lead", confirm=True):
         """Take a seat for `case_id`; then (unless the caller confirms the whole team at
         once, see `confirm`) make sure the facilitator still fits."""
-        doc = self.docs.get(facilitator_id)
-        if doc is None or facilitator_id in need.excluded:
+        found = self.docs.get(facilitator_id)
+        if found is None or facilitator_id in need.excluded:
             return False
-        seat, taken = facilitators.take_seat(facilitator_id, case_id, doc["capacity"], self.held[facilitator_id])
+        seat, taken = self.store.take_seat(facilitator_id, case_id, found.capacity, self.held[facilitator_id])
         self.held[facilitator_id] |= taken
         if seat is None:
             return False
@@ -141,16 +143,16 @@ class Roster:
         if not reserved:
             return []
         wanted = set(reserved.values())
-        unseen = [c for c in facilitators.changes_since(self.checked_at - OVERLAP)
-                  if c["_id"] not in self.applied and c["facilitator_id"] in wanted]
-        for facilitator_id in {c["facilitator_id"] for c in unseen}:
+        unseen = [c for c in self.store.changes_since(self.checked_at - OVERLAP)
+                  if c.change_id not in self.applied and c.facilitator_id in wanted]
+        for facilitator_id in {c.facilitator_id for c in unseen}:
             self._reload(facilitator_id)
-        self.applied.update(c["_id"] for c in unseen)
+        self.applied.update(c.change_id for c in unseen)
         lost = []
         for role, facilitator_id in reserved.items():
             # capacity is not in question (the seat is ours): judge the rest as if one were spare
             if facilitator_id not in self.base or not allocation.fits(self.base[facilitator_id], need, today, role):
-                seat = facilitators.release(facilitator_id, case_id)
+                seat = self.store.release_seat(facilitator_id, case_id)
                 self.released(facilitator_id, seat)
                 lost.append(role)
         return lost

@@ -7,18 +7,18 @@ from datetime import datetime, timedelta, timezone
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.matching import assignments, facilitators, suitability_policy, workflow
+from services.matching import facilitators, suitability_policy, workflow
 from services.matching.roster import Roster
-from services.matching.assessments import Assessment, latest
-from services.matching.assignments import Assignment, Busy
+from services.matching.assignments import Busy
 from services.matching.facilitator_records import InvalidFacilitator, parse, parse_changes
+from services.matching.store import MatchingStore
 from shared.health import HealthEndpoint
 from shared.http_server import http
 from shared.jsonlog import LogContext
 from shared.messaging.consumer import event_consumer
 from shared.messaging.rpc import Caller, rpc
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
-from shared.storage import Database
+from shared.storage import StoreProvider
 from shared.security import access
 from shared.web import Authenticator, BadRequest, Conflict, Forbidden, NotFound, api, json_response, read_json
 
@@ -34,7 +34,8 @@ DECISION_REASON_CODE = r"^[a-z0-9][a-z0-9_.-]*$"
 
 class MatchingSettings(DependencyProvider):
     """The suitability policy and the offer rules, loaded and checked at start-up: a bad
-    policy file stops the service with its line and fault."""
+    policy file stops the service with its line and fault. The roster reads the registry
+    through the service's store (its StoreProvider, set up before any provider starts)."""
 
     def setup(self):
         config = self.container.config
@@ -47,10 +48,14 @@ class MatchingSettings(DependencyProvider):
         log.info("suitability policy %s loaded from %s (%d rules)", policy.version, path, len(policy.rules))
         self.settings = workflow.Settings(
             policy=policy,
-            roster=Roster(refresh_every=ROSTER_INTERVAL / 2),
+            roster=Roster(None, refresh_every=ROSTER_INTERVAL / 2),
             offer_for=timedelta(seconds=float(config.get("MATCHING_OFFER_TIMEOUT") or 72 * 3600)),
             waitlist_batch=int(config.get("MATCHING_WAITLIST_BATCH") or 20),
         )
+
+    def start(self):
+        stores = [d for d in self.container.dependencies if isinstance(d, StoreProvider)]
+        self.settings.roster.store = stores[0].store
 
     def get_dependency(self, worker_ctx):
         return self.settings
@@ -70,8 +75,8 @@ def _invalid(error):
 class MatchingService(HealthEndpoint, OutboxRelayTimer):
     name = "matching"
 
-    db = Database()
-    outbox = Outbox(collections=["assessments", "assignments"])
+    store = StoreProvider(MatchingStore)
+    outbox = Outbox(collections=MatchingStore.OUTBOX_COLLECTIONS)
     auth = Authenticator()
     matching = MatchingSettings()
     log_context = LogContext()
@@ -82,19 +87,19 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     # --- events ---
     @event_consumer("assess")
     def on_referral_received(self, event):
-        workflow.handle_referral_received(event, self.outbox, self.matching)
+        workflow.handle_referral_received(event, self.outbox, self.matching, self.store)
 
     @event_consumer("release")
     def on_case_closed(self, event):
-        workflow.close_case(event["data"]["case_id"], event["data"]["reason"], self.outbox, self.matching)
+        workflow.close_case(event["data"]["case_id"], event["data"]["reason"], self.outbox, self.matching, self.store)
 
     @event_consumer("consent")
     def on_consent_withdrawn(self, event):
-        workflow.handle_consent_withdrawn(event, self.outbox, self.matching)
+        workflow.handle_consent_withdrawn(event, self.outbox, self.matching, self.store)
 
     @event_consumer("erasure")
     def on_participant_erased(self, event):
-        assignments.forget_participant(event["data"]["participant_id"])
+        self.store.forget_participant(event["data"]["participant_id"])
 
     @timer(interval=ROSTER_INTERVAL)
     def refresh_roster(self):
@@ -105,12 +110,12 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     def sweep(self):
         """Offers not accepted in time go to the next candidate; waiting cases try again;
         facilitators changed lately are released from cases they no longer fit."""
-        workflow.expire_offers(self.outbox, self.matching)
-        workflow.retry_waitlist(self.outbox, self.matching)
+        workflow.expire_offers(self.outbox, self.matching, self.store)
+        workflow.retry_waitlist(self.outbox, self.matching, self.store)
         # registry changes of the last few sweeps: finish any withdrawal their request could not
-        workflow.withdraw_after_changes(self.outbox, self.matching,
+        workflow.withdraw_after_changes(self.outbox, self.matching, self.store,
                                         datetime.now(timezone.utc) - timedelta(seconds=3 * SWEEP_INTERVAL))
-        facilitators.prune_changes(datetime.now(timezone.utc) - timedelta(days=1))
+        self.store.prune_changes(datetime.now(timezone.utc) - timedelta(days=1))
 
     # --- the facilitator registry over HTTP ---
     @http("POST", "/v1/facilitators")
@@ -122,15 +127,15 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
             raise _invalid(error)
         _require_regions(principal, record["regions"])
         try:
-            doc = facilitators.create(record)
+            created = facilitators.create(self.store, record)
         except InvalidFacilitator as error:
             raise _invalid(error)
         except facilitators.AlreadyRegistered:
             raise Conflict("a facilitator with this id is already registered")
         self.matching.roster.refresh(force=True)
-        workflow.retry_waitlist(self.outbox, self.matching, regions=set(doc["regions"]))
-        return json_response(facilitators.view(facilitators.get(doc["_id"])), 201,
-                             {"Location": f"/v1/facilitators/{doc['_id']}"})
+        workflow.retry_waitlist(self.outbox, self.matching, self.store, regions=set(created.regions))
+        return json_response(self._view(self.store.get_facilitator(created.facilitator_id)), 201,
+                             {"Location": f"/v1/facilitators/{created.facilitator_id}"})
 
     @http("PATCH", "/v1/facilitators/<string:facilitator_id>")
     @api(roles=("coordinator",), scope="region")
@@ -140,21 +145,21 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
         if isinstance(changes.get("regions"), list):
             _require_regions(principal, [r for r in changes["regions"] if isinstance(r, str)])
         try:
-            doc = self._update(facilitator_id, changes)
+            changed = self._update(facilitator_id, changes)
         except InvalidFacilitator as error:
             raise _invalid(error)
-        return json_response(facilitators.view(doc))
+        return json_response(self._view(changed))
 
     @http("POST", "/v1/facilitators/<string:facilitator_id>/deactivate")
     @api(roles=("coordinator",), scope="region")
     def end_facilitator(self, request, facilitator_id, principal):
         self._facilitator_for(principal, facilitator_id)
-        return json_response(facilitators.view(self._deactivate(facilitator_id)))
+        return json_response(self._view(self._deactivate(facilitator_id)))
 
     @http("GET", "/v1/facilitators/<string:facilitator_id>")
     @api(roles=READERS, scope="region")
     def show_facilitator(self, request, facilitator_id, principal):
-        return json_response(facilitators.view(self._facilitator_for(principal, facilitator_id)))
+        return json_response(self._view(self._facilitator_for(principal, facilitator_id)))
 
     @http("GET", "/v1/facilitators")
     @api(roles=READERS, scope="listing")
@@ -174,11 +179,11 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
             raise BadRequest("the query is not valid", fields=errors)
         region = args.get("region")
         if region is not None and not principal.covers(region):
-            docs = []  # asking beyond one's regions finds nothing
+            found = []  # asking beyond one's regions finds nothing
         else:
-            docs = facilitators.listing(region, active, limit, offset,
-                                        within=None if principal.national else sorted(principal.regions))
-        return json_response({"facilitators": [facilitators.view(d) for d in docs], "limit": limit, "offset": offset})
+            found = facilitators.listing(self.store, region, active, limit, offset,
+                                         within=None if principal.national else sorted(principal.regions))
+        return json_response({"facilitators": [self._view(f) for f in found], "limit": limit, "offset": offset})
 
     # --- assessments and offers over HTTP ---
     @http("POST", "/v1/cases/<string:case_id>/decision")
@@ -201,7 +206,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
             raise BadRequest("the decision is not valid", fields=errors)
         try:
             assessment = workflow.decide_review(case_id, body["decision"], code, reason.strip(),
-                                                principal.who, self.outbox, self.matching)
+                                                principal.who, self.outbox, self.matching, self.store)
         except workflow.NotFound:
             raise NotFound("no assessment for this case")
         except workflow.InvalidTransition as error:
@@ -213,7 +218,7 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     @http("GET", "/v1/cases/<string:case_id>/assessment")
     @api(roles=READERS, scope="case")
     def get_assessment(self, request, case_id, principal):
-        assessment = latest(case_id)
+        assessment = self.store.latest_assessment(case_id)
         if assessment is None:
             raise NotFound("no assessment for this case")
         return json_response(self._assessment_view(assessment))
@@ -221,14 +226,10 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     @http("GET", "/v1/cases/<string:case_id>/assignment")
     @api(roles=READERS + ("facilitator",), scope="case")
     def get_assignment(self, request, case_id, principal):
-        doc = assignments.get(case_id)
-        if doc is None:
+        case = self.store.get_assignment(case_id)
+        if case is None:
             raise NotFound("no assignment for this case")
-        return json_response({
-            "case_id": case_id, "status": doc["status"],
-            "offers": [{k: s[k] for k in ("assignment_id", "role", "facilitator_id", "state", "offered_at",
-                                          "expires_at", "reason")} for s in doc["slots"]],
-        })
+        return json_response({"case_id": case_id, "status": case.status, "offers": [s.view() for s in case.slots]})
 
     @http("POST", "/v1/assignments/<string:assignment_id>/accept")
     @api(roles=("facilitator", "coordinator"), scope="offer")
@@ -243,27 +244,27 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     # --- the registry over RPC ---
     @rpc
     def register_facilitator(self, record):
-        doc = facilitators.create(parse(record))
+        created = facilitators.create(self.store, parse(record))
         self.matching.roster.refresh(force=True)
-        workflow.retry_waitlist(self.outbox, self.matching, regions=set(doc["regions"]))
-        return facilitators.view(facilitators.get(doc["_id"]))
+        workflow.retry_waitlist(self.outbox, self.matching, self.store, regions=set(created.regions))
+        return self._view(self.store.get_facilitator(created.facilitator_id))
 
     @rpc
     def update_facilitator(self, facilitator_id, changes):
-        return facilitators.view(self._update(facilitator_id, changes))
+        return self._view(self._update(facilitator_id, changes))
 
     @rpc
     def deactivate_facilitator(self, facilitator_id):
-        return facilitators.view(self._deactivate(facilitator_id))
+        return self._view(self._deactivate(facilitator_id))
 
     @rpc
     def get_facilitator(self, facilitator_id):
-        return facilitators.view(facilitators.get(facilitator_id))
+        return self._view(self.store.get_facilitator(facilitator_id))
 
     @rpc
     def get_facilitator_contact(self, facilitator_id, purpose, requester):
         """A facilitator's work contact details for a stated purpose (CONTRACTS.md)."""
-        answer = facilitators.contact(facilitator_id, purpose)
+        answer = facilitators.contact(self.store, facilitator_id, purpose)
         log.info("facilitator contact %s for %s by %s: %s", facilitator_id, purpose, self.caller or requester,
                  answer["reason"])
         return answer
@@ -272,54 +273,58 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     def _update(self, facilitator_id, changes):
         checked = parse_changes(changes)
         try:
-            doc = facilitators.update(facilitator_id, checked)
+            changed = facilitators.update(self.store, facilitator_id, checked)
         except facilitators.UnknownFacilitator:
             raise NotFound("no such facilitator")
         self.matching.roster.refresh(force=True)
         # a conflict declared, an endorsement or vetting lost: their cases go to someone else
         self._hand_on(facilitator_id)
-        workflow.retry_waitlist(self.outbox, self.matching, regions=set(doc["regions"]))
-        return doc
+        workflow.retry_waitlist(self.outbox, self.matching, self.store, regions=set(changed.regions))
+        return changed
 
     def _deactivate(self, facilitator_id):
         try:
-            doc = facilitators.deactivate(facilitator_id)
+            facilitators.deactivate(self.store, facilitator_id)
         except facilitators.UnknownFacilitator:
             raise NotFound("no such facilitator")
         self.matching.roster.refresh(force=True)
         self._hand_on(facilitator_id)
-        return facilitators.get(facilitator_id)
+        return self.store.get_facilitator(facilitator_id)
 
     def _hand_on(self, facilitator_id):
         """Release the facilitator from cases they no longer fit. The registry change is
         made: if a case is busy the sweep finishes the job, and the request succeeds."""
         try:
-            workflow.withdraw_unfit(facilitator_id, self.outbox, self.matching)
+            workflow.withdraw_unfit(facilitator_id, self.outbox, self.matching, self.store)
         except Busy:
             log.warning("facilitator %s: a case was busy; the sweep will finish handing their cases on",
                         facilitator_id)
 
     def case_relation(self, case_id):
-        return workflow.case_relation(case_id)
+        return workflow.case_relation(self.store, case_id)
+
+    def _view(self, facilitator):
+        return facilitators.view(self.store, facilitator)
 
     def _facilitator_for(self, principal, facilitator_id):
         """The facilitator, if they work in one of the caller's regions (404 otherwise)."""
-        doc = facilitators.get(facilitator_id)
-        if doc is None or not any(principal.covers(region) for region in doc["regions"]):
+        found = self.store.get_facilitator(facilitator_id)
+        if found is None or not any(principal.covers(region) for region in found.regions):
             raise NotFound("no such facilitator")
-        return doc
+        return found
 
     def _respond(self, assignment_id, accepted, principal):
         # a facilitator answers their own offers; a coordinator records anyone's answer on a
         # case in their regions
         acting_for = principal.subject if principal.role == "facilitator" else None
         if acting_for is None:
-            found = assignments.by_offer(assignment_id)
-            relation = workflow.case_relation(found["_id"]) if found else None
+            case_id = self.store.case_of_offer(assignment_id)
+            relation = workflow.case_relation(self.store, case_id) if case_id else None
             if relation is None or not access.may_act(principal, relation):
                 raise NotFound("no such offer")
         try:
-            doc, slot = workflow.respond(assignment_id, accepted, self.outbox, self.matching, acting_for=acting_for)
+            case, slot = workflow.respond(assignment_id, accepted, self.outbox, self.matching, self.store,
+                                          acting_for=acting_for)
         except workflow.NotFound:
             raise NotFound("no such offer")
         except workflow.NotYours:
@@ -328,8 +333,8 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
             raise Conflict(str(error), reason=error.code)
         except Busy:
             raise Conflict("the case is being updated; try again", reason="busy")
-        return json_response({"assignment_id": assignment_id, "case_id": doc["_id"], "state": slot["state"],
-                              "facilitator_id": slot["facilitator_id"], "role": slot["role"]})
+        return json_response({"assignment_id": assignment_id, "case_id": case.case_id, "state": slot.state,
+                              "facilitator_id": slot.facilitator_id, "role": slot.role})
 
     @staticmethod
     def _assessment_view(assessment):

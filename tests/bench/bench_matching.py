@@ -30,15 +30,13 @@ from kombu import Connection  # noqa: E402
 
 from services.matching import assignments, facilitators, suitability_policy, workflow  # noqa: E402
 from services.matching.allocation import Requirement, staff  # noqa: E402
-from services.matching.assessments import Assessment  # noqa: E402
 from services.matching.facilitator_records import parse  # noqa: E402
 from services.matching.roster import Roster  # noqa: E402
-from shared.config import settings_for  # noqa: E402
+from services.matching.store import MatchingStore  # noqa: E402
 from shared.events import new_event  # noqa: E402
 from shared.messaging import topology  # noqa: E402
 from shared.messaging.outbox import Relay  # noqa: E402
 from shared.messaging.publisher import EventPublisher  # noqa: E402
-from shared.storage import connect  # noqa: E402
 from tests.factories import referral_received_data  # noqa: E402
 from tests.support import admin_amqp_uri, drop_databases, rabbit_admin  # noqa: E402
 
@@ -84,19 +82,9 @@ def facilitator_record(index, rng):
     }
 
 
-def build_registry(count, rng):
-    docs = []
-    now_fields = {}
-    for index in range(count):
-        record = parse(facilitator_record(index, rng))
-        doc = {"_id": record["facilitator_id"], **facilitators.stored_fields(
-            {k: v for k, v in record.items() if k != "facilitator_id"}), **now_fields}
-        doc.setdefault("available_from", facilitators.EPOCH)
-        doc.update(facilitators._derived(doc))
-        docs.append(doc)
-    collection = facilitators.collection()
-    for start in range(0, len(docs), 1000):
-        collection.insert_many(docs[start:start + 1000])
+def build_registry(store, count, rng):
+    store.insert_facilitators([facilitators.from_record(parse(facilitator_record(index, rng)))
+                               for index in range(count)])
 
 
 def random_need(rng, index):
@@ -113,8 +101,10 @@ def random_need(rng, index):
 
 
 class BenchOutbox:
-    def __init__(self, amqp_uri, db):
-        self.db = db
+    """Stands in for shared.messaging.outbox's OutboxHandle, relaying from the store's database."""
+
+    def __init__(self, amqp_uri, store):
+        self.db = store.db
         self.relay = Relay(EventPublisher(amqp_uri, "matching"), [])
 
     def event(self, event_type, subject, data, correlationid=None):
@@ -125,16 +115,16 @@ class BenchOutbox:
         return self.relay.flush(self.db[collection], doc_id, events)
 
 
-def bench_assignment(db, amqp_uri, cases, rng):
-    print(f"\n1. assignment latency over {facilitators.collection().count_documents({})} facilitators")
+def bench_assignment(store, amqp_uri, cases, rng):
+    print(f"\n1. assignment latency over {store.count_facilitators()} facilitators")
     ids = [f"fac-{rng.randint(0, 9999):05d}" for _ in range(cases)]
     base = []
     for facilitator_id in ids:
         start = time.perf_counter()
-        db.facilitators.find_one({"_id": facilitator_id})
+        store.get_facilitator(facilitator_id)
         base.append(time.perf_counter() - start)
-    report("baseline: find_one by _id", base)
-    probe = db["bench_probe"]
+    report("baseline: get_facilitator (find_one by _id)", base)
+    probe = store.db["bench_probe"]  # a collection of the bench's own, beside the store's
     inserts = []
     for _ in range(cases):
         start = time.perf_counter()
@@ -143,7 +133,7 @@ def bench_assignment(db, amqp_uri, cases, rng):
     report("baseline: insert_one (unique _id)", inserts)
 
     start = time.perf_counter()
-    roster = Roster().load()
+    roster = Roster(store).load()
     print(f"  (roster of {len(roster.docs)} loaded in {time.perf_counter() - start:.1f} s, once per process)")
     choose, whole, staffed = [], [], 0
     for index in range(cases):
@@ -158,7 +148,7 @@ def bench_assignment(db, amqp_uri, cases, rng):
     report("assignment: choose, reserve, confirm (lead + co if needed)", choose)
     print(f"  ({staffed} of {cases} cases found everyone they needed)")
 
-    outbox = BenchOutbox(amqp_uri, db)
+    outbox = BenchOutbox(amqp_uri, store)
     run = workflow.Settings(policy=suitability_policy.load(), roster=roster)
     for index in range(cases):
         need = random_need(rng, cases + index)
@@ -167,14 +157,15 @@ def bench_assignment(db, amqp_uri, cases, rng):
                        "endorsements": sorted(need.endorsements), "prison_vetting": need.prison_vetting,
                        "co_facilitation": need.co_facilitation, "conflicts": sorted(need.conflicts),
                        "preferred_endorsements": []}
-        assignments.open_case(case_id, f"as-{index}", need.region, requirement, [f"b{index}-h", f"b{index}-o"])
+        store.insert_assignment(assignments.new_case(case_id, f"as-{index}", need.region, requirement,
+                                                     [f"b{index}-h", f"b{index}-o"]))
         start = time.perf_counter()
-        workflow.staff_case(case_id, outbox, run)
+        workflow.staff_case(case_id, outbox, run, store)
         whole.append(time.perf_counter() - start)
     report("whole staffing: lease, choose, reserve, save, relay event", whole)
 
 
-def bench_backlog(config, amqp_uri, backlog, budget=None):
+def bench_backlog(store, config, amqp_uri, backlog, budget=None):
     from nameko.containers import ServiceContainer
     from services.matching.service import MatchingService
 
@@ -201,13 +192,13 @@ def bench_backlog(config, amqp_uri, backlog, budget=None):
     try:
         while done < backlog and not (budget and time.perf_counter() - start > budget):
             time.sleep(1)
-            done = Assessment.objects.count()
+            done = store.count_assessments()
             if time.perf_counter() - last > 15:
                 rate = (done - last_done) / (time.perf_counter() - last)
                 last, last_done = time.perf_counter(), done
                 print(f"  ... {done} assessed after {last - start:.0f} s (lately {rate:.1f}/s)")
         elapsed = time.perf_counter() - start
-        staffed = assignments.collection().count_documents({"status": "offered"})
+        staffed = sum(case.status == "offered" for case in store.all_assignments())
     finally:
         container.stop()
     print(f"  {done} of {backlog} assessed in {elapsed:.1f} s: {done / elapsed:.1f} assessments/s "
@@ -237,15 +228,12 @@ def main(argv=None):
               "AMENDS_DEV_UNCHECKED_BUS": "1"}
     try:
         topology.declare(amqp_uri, (1, 5))
-        db = connect("matching", settings_for("matching", config))
+        store = MatchingStore.open(config)  # its indexes ensured, as the service's provider does
         start = time.perf_counter()
-        build_registry(args.facilitators, rng)
-        facilitators.Facilitator.ensure_indexes()
-        facilitators.Seat.ensure_indexes()
-        assignments.Assignment.ensure_indexes()
+        build_registry(store, args.facilitators, rng)
         print(f"registry of {args.facilitators} facilitators built in {time.perf_counter() - start:.1f} s")
-        bench_assignment(db, amqp_uri, args.cases, rng)
-        bench_backlog(config, amqp_uri, backlog, args.budget)
+        bench_assignment(store, amqp_uri, args.cases, rng)
+        bench_backlog(store, config, amqp_uri, backlog, args.budget)
     finally:
         drop_databases(MONGO_URI, prefix)
         requests.delete(f"{MANAGEMENT}/api/vhosts/{vhost}", auth=AUTH, timeout=10)

@@ -351,14 +351,13 @@ def seed_facilitators(config, copies):
     """The demo registry, `copies` of each at full capacity (ids suffixed)."""
     import yaml
     from services.matching import facilitator_records, facilitators
-    from shared.config import settings_for
-    from shared.storage import connect
-    connect("matching", settings_for("matching", config))
+    from services.matching.store import MatchingStore
+    store = MatchingStore.open(config)
     with open(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")) as handle:
         records = yaml.safe_load(handle)["facilitators"]
     for index in range(copies):
         for record in records:
-            facilitators.register({**record, "facilitator_id": f"{record['facilitator_id']}-{index}",
+            facilitators.register(store, {**record, "facilitator_id": f"{record['facilitator_id']}-{index}",
                                    "capacity": facilitator_records.MAX_CAPACITY})
     return copies * len(records)
 

@@ -15,10 +15,9 @@ import pytest
 import requests
 
 from services.matching import facilitators
+from services.matching.store import MatchingStore
 from services.records.checkpoints import Signer
-from shared.config import settings_for
 from shared.messaging import topology
-from shared.storage import connect
 from tests.factories import referral_body
 from tests.platform import Platform
 from tests.support import disconnect_all, issue_key, smtp_server, wait_until
@@ -125,9 +124,9 @@ def expected(route, caller, phase):
 def platform(service_config, tmp_path):
     config = service_config()
     topology.declare(config["AMQP_URI"], (0.2, 0.4))
-    connect("matching", settings_for("matching", config))
+    store = MatchingStore.open(config)
     for fid in ("fac-m1", "fac-m2"):  # fac-m2 works elsewhere: the case can only go to fac-m1
-        facilitators.register({"facilitator_id": fid, "level": "advanced", "languages": ["en"], "capacity": 3,
+        facilitators.register(store, {"facilitator_id": fid, "level": "advanced", "languages": ["en"], "capacity": 3,
                                "regions": [OWN] if fid == "fac-m1" else [OTHER], "last_active": "2026-11-01"})
     keys = {c.name: issue_key(config, c.role, c.agency, c.subject or f"person-{i}", regions=c.regions,
                               national=c.national) for i, c in enumerate(CALLERS)}

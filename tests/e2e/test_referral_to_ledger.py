@@ -6,8 +6,8 @@ import pytest
 import requests
 
 from services.matching import facilitators
+from services.matching.store import MatchingStore
 from shared.messaging import topology
-from shared.storage import connect
 from tests.factories import referral_body
 from tests.platform import Platform
 from tests.support import disconnect_all, mails, provision_keys, smtp_server, wait_until
@@ -32,9 +32,8 @@ def platform(service_config, tmp_path):
 def test_a_referral_travels_into_the_ledger(platform):
     config, ports, mail_dir = platform
     keys = provision_keys(config)
-    from shared.config import settings_for
-    connect("matching", settings_for("matching", config))
-    facilitators.register({"facilitator_id": "fac-e2e", "level": "advanced", "regions": ["south-wales"],
+    store = MatchingStore.open(config)
+    facilitators.register(store, {"facilitator_id": "fac-e2e", "level": "advanced", "regions": ["south-wales"],
                            "languages": ["en"], "capacity": 2, "last_active": "2026-11-01"})
     response = requests.post(f"http://127.0.0.1:{ports['referrals']}/v1/referrals", json=referral_body(0),
                              headers={"Authorization": f"Bearer {keys['referrer']}"}, timeout=10)

@@ -1,8 +1,8 @@
 import json
 
 from services.matching import facilitators
-from services.matching.assessments import Assessment
 from services.matching.service import MatchingService
+from services.matching.store import MatchingStore
 from shared.events import new_event
 from tests.factories import referral_received_data
 from tests.support import Tap, publish_event, read_dead_letters, wait_until
@@ -14,36 +14,38 @@ def received(**changes):
                      region="test", correlationid=data["case_id"])
 
 
-def seed(capacity=1):
-    facilitators.register({"facilitator_id": "fac-1", "level": "intermediate", "regions": ["south-wales"],
+def seed(store, capacity=1):
+    facilitators.register(store, {"facilitator_id": "fac-1", "level": "intermediate", "regions": ["south-wales"],
                            "languages": ["en"], "capacity": capacity, "last_active": "2026-10-01"})
 
 
 def test_a_referral_is_assessed_and_a_facilitator_booked_once(run_services, amqp_uri):
-    with run_services(MatchingService):
-        seed(capacity=1)
+    with run_services(MatchingService) as (url, config):
+        store = MatchingStore.open(config)
+        seed(store, capacity=1)
         tap = Tap(amqp_uri, [("matching", "#")])
         event = received()
         publish_event(amqp_uri, event)
         publish_event(amqp_uri, event)  # a redelivery: must have no second effect
         events = wait_until(lambda: len(tap.drain()) >= 2 and tap.seen)
-        wait_until(lambda: Assessment.objects.count() == 1)
+        wait_until(lambda: store.count_assessments() == 1)
         assert [e["type"] for e in events][:2] == ["case.assessed", "facilitator.assigned"]
         assessed, assigned = events[0], events[1]
         assert assessed["data"]["decision"] == "suitable"
         assert assessed["causationid"] == event["id"] and assessed["correlationid"] == event["correlationid"]
         assert assigned["data"]["facilitator_id"] == "fac-1"
-        fac = facilitators.Facilitator.objects(facilitator_id="fac-1").first()
-        assert fac.spare == 0 and fac.caseload == ["case-1"]
+        assert store.caseloads(["fac-1"]) == {"fac-1": ["case-1"]}
+        assert facilitators.view(store, store.get_facilitator("fac-1"))["spare"] == 0
         # a second case finds nobody with room, and says so
         publish_event(amqp_uri, received(case_id="case-2"))
         wait_until(lambda: "assignment.waitlisted" in [e["type"] for e in tap.drain()])
-        assert Assessment.objects.count() == 2
+        assert store.count_assessments() == 2
         tap.close()
 
 
 def test_poison_messages_are_dead_lettered_with_the_reason(run_services, amqp_uri):
-    with run_services(MatchingService):
+    with run_services(MatchingService) as (url, config):
+        store = MatchingStore.open(config)
         publish_event(amqp_uri, received(), body=b"{this is not json")
         bad = received()
         bad["data"]["cjs_stage"] = "whenever"
@@ -58,13 +60,13 @@ def test_poison_messages_are_dead_lettered_with_the_reason(run_services, amqp_ur
             assert headers["x-amends-original-exchange"] == "referrals.events"
             assert headers["x-amends-original-routing-key"] == "referral.received"
             assert headers["x-amends-queue"] == "matching.assess"
-        assert Assessment.objects.count() == 0
+        assert store.count_assessments() == 0
 
 
 def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(run_services, amqp_uri, monkeypatch):
     calls = []
 
-    def broken(event, outbox, today=None):
+    def broken(event, *args, **kwargs):
         calls.append(event["id"])
         raise RuntimeError("simulated failure")
 

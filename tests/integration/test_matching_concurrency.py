@@ -11,13 +11,11 @@ import pytest
 import requests
 from kombu import Connection
 
-from services.matching import assignments, facilitators
-from services.matching.assessments import Assessment
+from services.matching import facilitators
 from services.matching.service import MatchingService
-from shared.config import settings_for
+from services.matching.store import MatchingStore
 from shared.events import new_event
 from shared.messaging import topology
-from shared.storage import connect
 from tests.conftest import MANAGEMENT, RABBIT_AUTH
 from tests.factories import ROOT, referral_received_data
 from tests.support import disconnect_all, free_port, publish_event, read_dead_letters, wait_until
@@ -64,19 +62,19 @@ def consumers_on(vhost, queue):
 def matching_db(service_config):
     config = service_config()
     topology.declare(config["AMQP_URI"], (0.5, 1, 2))
-    connect("matching", settings_for("matching", config))
-    yield config
+    store = MatchingStore.open(config)
+    yield config, store
     disconnect_all()
 
 
-def progress():
-    return assignments.collection().count_documents({"status": {"$in": ["offered", "waitlisted"]}})
+def progress(store):
+    return sum(a.status in ("offered", "waitlisted") for a in store.all_assignments())
 
 
 def test_two_processes_never_book_beyond_capacity_and_waitlist_the_rest(matching_db, vhost):
-    config = matching_db
+    config, store = matching_db
     for index in range(FACILITATORS):
-        facilitators.register({"facilitator_id": f"fac-{index:02d}", "level": "intermediate",
+        facilitators.register(store, {"facilitator_id": f"fac-{index:02d}", "level": "intermediate",
                                "regions": ["south-wales"], "languages": ["en"], "capacity": CAPACITY,
                                "trained_on": "2025-09-01", "last_process_on": "2026-10-01"})
     ports = [free_port(), free_port()]
@@ -91,7 +89,7 @@ def test_two_processes_never_book_beyond_capacity_and_waitlist_the_rest(matching
                 producer.publish(json.dumps(referral(index)), exchange=topology.events_exchange("referrals"),
                                  routing_key="referral.received", content_type="application/json",
                                  content_encoding="utf-8", serializer=None)
-        wait_until(lambda: progress() == CASES, timeout=400, interval=1)
+        wait_until(lambda: progress(store) == CASES, timeout=400, interval=1)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -101,26 +99,29 @@ def test_two_processes_never_book_beyond_capacity_and_waitlist_the_rest(matching
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    assert Assessment.objects.count() == CASES
-    statuses = Counter(doc["status"] for doc in assignments.collection().find())
+    assert store.count_assessments() == CASES
+    cases = store.all_assignments()
+    statuses = Counter(case.status for case in cases)
     assert statuses == {"offered": FACILITATORS * CAPACITY, "waitlisted": CASES - FACILITATORS * CAPACITY}
-    seats = list(facilitators.seats().find())
-    per_facilitator = Counter(seat["facilitator_id"] for seat in seats)
+    seats = store.all_seats()
+    per_facilitator = Counter(seat.facilitator_id for seat in seats)
     assert len(per_facilitator) == FACILITATORS and set(per_facilitator.values()) == {CAPACITY}
-    assert all(0 <= seat["seat"] < CAPACITY for seat in seats)
-    per_case = Counter(seat["case_id"] for seat in seats)
+    assert all(0 <= seat.seat < CAPACITY for seat in seats)
+    per_case = Counter(seat.case_id for seat in seats)
     assert set(per_case.values()) == {1}  # no case booked twice
-    for doc in assignments.collection().find():
-        active = [s for s in doc["slots"] if s["state"] == "offered"]
-        if doc["status"] == "offered":
-            assert len(active) == 1 and per_case[doc["_id"]] == 1
-            assert {s["facilitator_id"] for s in seats if s["case_id"] == doc["_id"]} == {active[0]["facilitator_id"]}
+    for case in cases:
+        active = [s for s in case.slots if s.state == "offered"]
+        if case.status == "offered":
+            assert len(active) == 1 and per_case[case.case_id] == 1
+            assert {s.facilitator_id for s in seats if s.case_id == case.case_id} == {active[0].facilitator_id}
         else:
-            assert active == [] and per_case[doc["_id"]] == 0 and doc["outbox"] == []
+            assert active == [] and per_case[case.case_id] == 0
+            assert store.pending_events(store.ASSIGNMENTS, case.case_id) == []
 
 
 def test_malformed_case_closed_events_are_dead_lettered_with_the_reason(run_services, amqp_uri):
-    with run_services(MatchingService):
+    with run_services(MatchingService) as (url, config):
+        store = MatchingStore.open(config)
         good = new_event("case.closed", "case-1", {"case_id": "case-1", "from_status": "ALLOCATED",
                                                    "reason": "harmed_declined"},
                          source="/amends/test/referrals", region="test", correlationid="case-1")
@@ -135,4 +136,4 @@ def test_malformed_case_closed_events_are_dead_lettered_with_the_reason(run_serv
         assert reasons[1] == "malformed JSON body"
         assert {headers["x-amends-queue"] for _, headers in letters} == {"matching.release"}
         assert {headers["x-amends-original-routing-key"] for _, headers in letters} == {"case.closed"}
-        assert assignments.collection().count_documents({}) == 0
+        assert store.all_assignments() == []

@@ -3,8 +3,9 @@ the waitlist, and a coordinator's decision on a case under review."""
 import requests
 from nameko.timer import timer
 
-from services.matching import assignments, facilitators
+from services.matching import facilitators
 from services.matching.service import MatchingService
+from services.matching.store import MatchingStore
 from shared.events import new_event
 from tests.factories import referral_received_data
 from tests.support import Tap, facilitator_key, provision_keys, publish_event, wait_until
@@ -32,15 +33,15 @@ def closed(case_id):
                                           "reason": "completed_direct"})
 
 
-def register(fid, **changes):
+def register(store, fid, **changes):
     record = {"facilitator_id": fid, "level": "intermediate", "regions": ["south-wales"], "languages": ["en"],
               "capacity": 1, "trained_on": "2025-06-01", "last_process_on": "2026-10-01"}
     record.update(changes)
-    facilitators.register(record)
+    facilitators.register(store, record)
 
 
-def spare(facilitator_id):
-    return facilitators.view(facilitators.get(facilitator_id))["spare"]
+def spare(store, facilitator_id):
+    return facilitators.view(store, store.get_facilitator(facilitator_id))["spare"]
 
 
 def auth(key):
@@ -52,10 +53,10 @@ def wait_for(tap, event_type, count=1, timeout=20):
                       [e for e in tap.seen if e["type"] == event_type], timeout=timeout)
 
 
-def one_staffed_one_waiting(amqp_uri):
+def one_staffed_one_waiting(store, amqp_uri):
     """One facilitator with room for one case: case-1 is offered to them, case-2 (other
     participants) waits. Returns the tap on matching's events and the waitlisting."""
-    register("fac-only")
+    register(store, "fac-only")
     tap = Tap(amqp_uri, [("matching", "#")])
     publish_event(amqp_uri, received(case_id="case-1"))
     wait_for(tap, "facilitator.assigned")
@@ -67,17 +68,18 @@ def one_staffed_one_waiting(amqp_uri):
 
 def test_decline_and_expiry_pass_the_offer_on_and_acceptance_is_announced(run_services, amqp_uri):
     with run_services(QuickSweepMatching, MATCHING_OFFER_TIMEOUT="2") as (url, config):
+        store = MatchingStore.open(config)
         keys = provision_keys(config)
         # fac-a ranks first (home region), then fac-b (more room), then fac-c
-        register("fac-a")
-        register("fac-b", regions=["gwent", "south-wales"], capacity=3)
-        register("fac-c", regions=["gwent", "south-wales"])
+        register(store, "fac-a")
+        register(store, "fac-b", regions=["gwent", "south-wales"], capacity=3)
+        register(store, "fac-c", regions=["gwent", "south-wales"])
         tap = Tap(amqp_uri, [("matching", "#")])
         publish_event(amqp_uri, received())
         own = {fid: facilitator_key(config, fid) for fid in ("fac-a", "fac-b", "fac-c")}
         first = wait_for(tap, "facilitator.assigned")[0]["data"]
         assert first["facilitator_id"] == "fac-a" and first["role"] == "lead"
-        assert spare("fac-a") == 0
+        assert spare(store, "fac-a") == 0
         # another facilitator can neither answer fac-a's offer nor see the case
         taken = requests.post(f"{url}/v1/assignments/{first['assignment_id']}/accept",
                               headers=auth(own["fac-b"]), timeout=10)
@@ -94,14 +96,14 @@ def test_decline_and_expiry_pass_the_offer_on_and_acceptance_is_announced(run_se
         assert again.status_code == 200  # declining twice changes nothing
         second = wait_for(tap, "facilitator.assigned", 2)[1]["data"]
         assert second["facilitator_id"] == "fac-b"
-        assert spare("fac-a") == 1 and spare("fac-b") == 2
+        assert spare(store, "fac-a") == 1 and spare(store, "fac-b") == 2
         # fac-b lets the offer lapse: the timer passes it to fac-c
         third = wait_for(tap, "facilitator.assigned", 3, timeout=30)[2]["data"]
         assert third["facilitator_id"] == "fac-c"
         reasons = [(e["data"]["facilitator_id"], e["data"]["reason"]) for e in tap.seen
                    if e["type"] == "assignment.declined"]
         assert reasons == [("fac-a", "declined"), ("fac-b", "offer_expired")]
-        assert spare("fac-b") == 3
+        assert spare(store, "fac-b") == 3
         accepted = requests.post(f"{url}/v1/assignments/{third['assignment_id']}/accept",
                                  headers=auth(own["fac-c"]), timeout=10)
         assert accepted.status_code == 200 and accepted.json()["state"] == "accepted"
@@ -118,13 +120,14 @@ def test_decline_and_expiry_pass_the_offer_on_and_acceptance_is_announced(run_se
         view = requests.get(f"{url}/v1/cases/case-1/assignment", headers=auth(keys["coordinator"]), timeout=10).json()
         assert view["status"] == "accepted"
         assert [o["state"] for o in view["offers"]] == ["declined", "expired", "accepted"]
-        assert sum(len(facilitators.caseloads([f])[f]) for f in ("fac-a", "fac-b", "fac-c")) == 1
+        assert sum(len(store.caseloads([f])[f]) for f in ("fac-a", "fac-b", "fac-c")) == 1
         tap.close()
 
 
 def test_a_closed_case_releases_its_facilitator_to_the_case_waiting_longest(run_services, amqp_uri):
-    with run_services(MatchingService):
-        tap, waitlisted = one_staffed_one_waiting(amqp_uri)
+    with run_services(MatchingService) as (url, config):
+        store = MatchingStore.open(config)
+        tap, waitlisted = one_staffed_one_waiting(store, amqp_uri)
         assert waitlisted["case_id"] == "case-2" and waitlisted["reason"] == "no_eligible_facilitator"
         publish_event(amqp_uri, closed("case-1"))
         publish_event(amqp_uri, closed("case-1"))  # redelivered: no second release
@@ -133,24 +136,25 @@ def test_a_closed_case_releases_its_facilitator_to_the_case_waiting_longest(run_
             ("case-1", "fac-only", "case_closed")
         offered = wait_for(tap, "facilitator.assigned", 2)[1]["data"]
         assert (offered["case_id"], offered["facilitator_id"]) == ("case-2", "fac-only")
-        wait_until(lambda: assignments.get("case-1")["status"] == "closed")
-        assert facilitators.caseloads(["fac-only"]) == {"fac-only": ["case-2"]} and spare("fac-only") == 0
+        wait_until(lambda: store.get_assignment("case-1").status == "closed")
+        assert store.caseloads(["fac-only"]) == {"fac-only": ["case-2"]} and spare(store, "fac-only") == 0
         assert [e["type"] for e in tap.drain()].count("facilitator.released") == 1
         tap.close()
 
 
 def test_a_coordinator_decides_a_case_under_review_and_it_is_co_worked(run_services, amqp_uri):
     with run_services(MatchingService) as (url, config):
+        store = MatchingStore.open(config)
         keys = provision_keys(config)
         tap = Tap(amqp_uri, [("matching", "#")])
         publish_event(amqp_uri, received(offence_category="sexual_offence"))
         wait_for(tap, "case.needs_review")
         assessed = [e for e in tap.seen if e["type"] == "case.assessed"][0]["data"]
         assert assessed["decision"] == "needs_review" and assessed["required_endorsements"] == ["sexual_violence"]
-        assert assignments.get("case-1") is None
-        register("fac-lead", level="advanced", endorsements=["sexual_violence"], capacity=2)
-        register("fac-co", level="foundation", endorsements=["sexual_violence"], capacity=2)
-        register("fac-plain", level="advanced", capacity=2)  # no endorsement: never offered
+        assert store.get_assignment("case-1") is None
+        register(store, "fac-lead", level="advanced", endorsements=["sexual_violence"], capacity=2)
+        register(store, "fac-co", level="foundation", endorsements=["sexual_violence"], capacity=2)
+        register(store, "fac-plain", level="advanced", capacity=2)  # no endorsement: never offered
         url_decision = f"{url}/v1/cases/case-1/decision"
         bad = requests.post(url_decision, json={"decision": "maybe"}, headers=auth(keys["coordinator"]), timeout=10)
         assert bad.status_code == 400 and set(bad.json()["fields"]) == {"decision", "reason_code", "reason"}
@@ -169,13 +173,14 @@ def test_a_coordinator_decides_a_case_under_review_and_it_is_co_worked(run_servi
         second = [e for e in tap.seen if e["type"] == "case.assessed"][1]["data"]
         assert second["decision"] == "suitable" and second["reasons"][-1]["code"] == "coordinator_approved"
         assert "supervision arranged" not in str(tap.seen)  # the coordinator's words stay in matching
-        assert spare("fac-plain") == 2
+        assert spare(store, "fac-plain") == 2
         tap.close()
 
 
 def test_a_withdrawn_consent_makes_the_case_unsuitable_and_frees_its_facilitator(run_services, amqp_uri):
-    with run_services(MatchingService):
-        tap, _ = one_staffed_one_waiting(amqp_uri)
+    with run_services(MatchingService) as (url, config):
+        store = MatchingStore.open(config)
+        tap, _ = one_staffed_one_waiting(store, amqp_uri)
 
         def consent(scope, participant="p-2"):
             return event("consent.withdrawn", "case-1", {"case_id": "case-1", "participant_id": participant,
@@ -193,7 +198,7 @@ def test_a_withdrawn_consent_makes_the_case_unsuitable_and_frees_its_facilitator
         assert "consent_withdrawn" in [r["code"] for r in reassessed["reasons"]]
         offered = wait_for(tap, "facilitator.assigned", 2)[1]["data"]
         assert (offered["case_id"], offered["facilitator_id"]) == ("case-2", "fac-only")
-        wait_until(lambda: assignments.get("case-1")["status"] == "closed")
+        wait_until(lambda: store.get_assignment("case-1").status == "closed")
         events = tap.drain()
         assert [e["type"] for e in events].count("facilitator.released") == 1
         assert [e["data"]["case_id"] for e in events if e["type"] == "case.assessed"].count("case-1") == 2
@@ -202,9 +207,10 @@ def test_a_withdrawn_consent_makes_the_case_unsuitable_and_frees_its_facilitator
 
 def test_a_conflict_declared_after_acceptance_releases_the_facilitator_and_re_offers(run_services, amqp_uri):
     with run_services(MatchingService) as (url, config):
+        store = MatchingStore.open(config)
         keys = provision_keys(config)
-        register("fac-a")
-        register("fac-b", regions=["gwent", "south-wales"])  # ranks second (not home region)
+        register(store, "fac-a")
+        register(store, "fac-b", regions=["gwent", "south-wales"])  # ranks second (not home region)
         tap = Tap(amqp_uri, [("matching", "#")])
         publish_event(amqp_uri, received(case_id="case-1"))
         first = wait_for(tap, "facilitator.assigned")[0]["data"]
@@ -223,7 +229,7 @@ def test_a_conflict_declared_after_acceptance_releases_the_facilitator_and_re_of
         assert (released["facilitator_id"], released["reason"]) == ("fac-a", "no_longer_eligible")
         offered = wait_for(tap, "facilitator.assigned", 2)[1]["data"]
         assert (offered["case_id"], offered["facilitator_id"]) == ("case-1", "fac-b")
-        assert facilitators.caseloads(["fac-a", "fac-b"]) == {"fac-a": [], "fac-b": ["case-1"]}
+        assert store.caseloads(["fac-a", "fac-b"]) == {"fac-a": [], "fac-b": ["case-1"]}
         view = requests.get(f"{url}/v1/cases/case-1/assignment", headers=auth(keys["coordinator"]), timeout=10).json()
         assert [(o["facilitator_id"], o["state"]) for o in view["offers"]] == [("fac-a", "released"),
                                                                                ("fac-b", "offered")]
@@ -233,18 +239,19 @@ def test_a_conflict_declared_after_acceptance_releases_the_facilitator_and_re_of
 
 def test_an_erased_participant_s_history_with_facilitators_is_forgotten(run_services, amqp_uri):
     with run_services(MatchingService) as (url, config):
+        store = MatchingStore.open(config)
         keys = provision_keys(config)
-        register("fac-a", capacity=2)
+        register(store, "fac-a", capacity=2)
         tap = Tap(amqp_uri, [("matching", "#")])
         publish_event(amqp_uri, received(case_id="case-1"))
         offer = wait_for(tap, "facilitator.assigned")[0]["data"]
         assert requests.post(f"{url}/v1/assignments/{offer['assignment_id']}/accept",
                              headers=auth(keys["coordinator"]), timeout=10).status_code == 200
-        wait_until(lambda: assignments.facilitators_seen(["p-1"]) == {"fac-a"})
-        assert assignments.facilitators_seen(["p-2"]) == {"fac-a"}
+        wait_until(lambda: store.facilitators_seen(["p-1"]) == {"fac-a"})
+        assert store.facilitators_seen(["p-2"]) == {"fac-a"}
         erased = event("participant.erased", "case-1", {"case_id": "case-1", "participant_id": "p-1"})
         publish_event(amqp_uri, erased)
         publish_event(amqp_uri, erased)  # redelivered: no error, nothing more to forget
-        wait_until(lambda: not assignments.facilitators_seen(["p-1"]))
-        assert assignments.facilitators_seen(["p-2"]) == {"fac-a"}  # the other party's history stays
+        wait_until(lambda: not store.facilitators_seen(["p-1"]))
+        assert store.facilitators_seen(["p-2"]) == {"fac-a"}  # the other party's history stays
         tap.close()

@@ -18,12 +18,11 @@ from hypothesis import strategies as st
 
 from services.matching import assignments, facilitators, workflow
 from services.matching.assignments import Busy
-from shared.config import settings_for
+from services.matching.store import MatchingStore
 from shared.events import new_event
 from shared.messaging import topology
 from shared.messaging.outbox import Relay
 from shared.messaging.publisher import EventPublisher
-from shared.storage import connect
 from services.matching import suitability_policy
 from services.matching.roster import Roster
 from tests.support import disconnect_all
@@ -36,11 +35,12 @@ CONFLICTS = [{"kind": "participant", "ref": "p-1"}, {"kind": "agency", "ref": "s
 
 
 class BrokerOutbox:
-    """The outbox as a worker sees it, publishing for real to the test's vhost."""
+    """The outbox as a worker sees it, publishing for real to the test's vhost. (It
+    stands in for shared.messaging.outbox's OutboxHandle, which relays from the
+    service's database directly, as this does from the store's.)"""
 
-    def __init__(self, amqp_uri, matching_settings, db=None):
-        self.settings = matching_settings
-        self.db = db
+    def __init__(self, amqp_uri, store):
+        self.db = store.db
         self.relay = Relay(EventPublisher(amqp_uri, "matching"), [])
 
     def event(self, event_type, subject, data, correlationid=None):
@@ -95,36 +95,33 @@ operations = st.lists(st.one_of(
 def matching_db(amqp_uri, db_prefix):
     config = {"AMQP_URI": amqp_uri, "AMENDS_DB_PREFIX": db_prefix, "MONGO_URI": "mongodb://127.0.0.1:27017/"}
     topology.declare(amqp_uri)
-    db = connect("matching", settings_for("matching", config))
-    outbox = BrokerOutbox(amqp_uri, None, db)
-    yield db, outbox
+    store = MatchingStore.open(config)
+    yield store, BrokerOutbox(amqp_uri, store)
     disconnect_all()
 
 
 def oracle_fit(fac, need, role):
     """The hard constraints, restated over the stored record."""
-    def as_day(v):
-        return v.date() if v is not None else None
-    dates = [as_day(fac.get(k)) for k in ("trained_on", "last_process_on") if fac.get(k)]
+    dates = [d for d in (fac.trained_on, fac.last_process_on) if d]
     if not dates or (TODAY - max(dates)).days > 365:
         return "not current"
     if role == "lead":
-        ok = fac["level"] != "foundation" and (
-            LEVELS.index(fac["level"]) >= LEVELS.index(need["level"])
-            or (need["level"] == "advanced" and fac["level"] == "intermediate" and fac["complex_case_trained"]))
+        ok = fac.level != "foundation" and (
+            LEVELS.index(fac.level) >= LEVELS.index(need["level"])
+            or (need["level"] == "advanced" and fac.level == "intermediate" and fac.complex_case_trained))
         if not ok:
             return "under-levelled"
-    if not fac["active"]:
+    if not fac.active:
         return "inactive"
-    if as_day(fac["available_from"]) > TODAY:
+    if fac.available_from is not None and fac.available_from > TODAY:
         return "on leave"
-    if need["region"] not in fac["regions"] or not set(need["languages"]) <= set(fac["languages"]):
+    if need["region"] not in fac.regions or not set(need["languages"]) <= set(fac.languages):
         return "region or language"
-    if not set(need["endorsements"]) <= set(fac["endorsements"]):
+    if not set(need["endorsements"]) <= set(fac.endorsements):
         return "endorsement"
-    if need["prison_vetting"] and not (fac.get("prison_vetted_until") and as_day(fac["prison_vetted_until"]) >= TODAY):
+    if need["prison_vetting"] and not (fac.prison_vetted_until and fac.prison_vetted_until >= TODAY):
         return "vetting"
-    if {f"{c['kind']}:{c['ref']}" for c in fac["conflicts"]} & set(need["conflicts"]):
+    if {f"{c['kind']}:{c['ref']}" for c in fac.conflicts} & set(need["conflicts"]):
         return "conflicted"
     return None
 
@@ -133,12 +130,11 @@ def oracle_fit(fac, need, role):
                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(registry=st.lists(facilitator_records, min_size=1, max_size=8), ops=operations)
 def test_staffing_invariants_hold_under_concurrent_operations(matching_db, registry, ops):
-    db, outbox = matching_db
-    for name in ("facilitators", "assignments", "seats", "assignment_leases", "registry_changes"):
-        db[name].delete_many({})
+    store, outbox = matching_db
+    store.clear()
     for index, record in enumerate(registry):
-        facilitators.register({"facilitator_id": f"fac-{index}", **record})
-    run = workflow.Settings(policy=suitability_policy.load(), roster=Roster().load(), offer_for=timedelta(hours=1))
+        facilitators.register(store, {"facilitator_id": f"fac-{index}", **record})
+    run = workflow.Settings(policy=suitability_policy.load(), roster=Roster(store).load(), offer_for=timedelta(hours=1))
     cases = []
 
     def apply(op):
@@ -147,25 +143,27 @@ def test_staffing_invariants_hold_under_concurrent_operations(matching_db, regis
             if kind == "refer":
                 case_id = f"case-{len(cases)}"
                 cases.append(case_id)
-                assignments.open_case(case_id, f"as-{case_id}", op[1]["region"], op[1], ["p-1", "p-2"])
-                workflow.staff_case(case_id, outbox, run)
+                store.insert_assignment(assignments.new_case(case_id, f"as-{case_id}", op[1]["region"], op[1],
+                                                             ["p-1", "p-2"]))
+                workflow.staff_case(case_id, outbox, run, store)
             elif kind == "close" and cases:
-                workflow.close_case(cases[op[1] % len(cases)], "completed_direct", outbox, run)
+                workflow.close_case(cases[op[1] % len(cases)], "completed_direct", outbox, run, store)
             elif kind == "decline" and cases:
-                doc = assignments.get(cases[op[1] % len(cases)])
-                offered = [s for s in (doc or {}).get("slots", []) if s["state"] == "offered"]
+                case = store.get_assignment(cases[op[1] % len(cases)])
+                offered = [s for s in (case.slots if case else []) if s.state == "offered"]
                 if offered:
-                    workflow.respond(offered[0]["assignment_id"], False, outbox, run)
+                    workflow.respond(offered[0].assignment_id, False, outbox, run, store)
             elif kind == "capacity" and op[1] < len(registry):
-                facilitators.update(f"fac-{op[1]}", {"capacity": facilitators.get(f"fac-{op[1]}")["capacity"] + op[2]})
+                facilitators.update(store, f"fac-{op[1]}",
+                                    {"capacity": store.get_facilitator(f"fac-{op[1]}").capacity + op[2]})
             elif kind == "deactivate" and op[1] < len(registry):
-                facilitators.deactivate(f"fac-{op[1]}")
-                workflow.withdraw_unfit(f"fac-{op[1]}", outbox, run)
+                facilitators.deactivate(store, f"fac-{op[1]}")
+                workflow.withdraw_unfit(f"fac-{op[1]}", outbox, run, store)
             elif kind == "conflict" and op[1] < len(registry):
-                conflicts = facilitators.get(f"fac-{op[1]}")["conflicts"]
+                conflicts = store.get_facilitator(f"fac-{op[1]}").conflicts
                 if op[2] not in conflicts:
-                    facilitators.update(f"fac-{op[1]}", {"conflicts": conflicts + [op[2]]})
-                    workflow.withdraw_unfit(f"fac-{op[1]}", outbox, run)
+                    facilitators.update(store, f"fac-{op[1]}", {"conflicts": conflicts + [op[2]]})
+                    workflow.withdraw_unfit(f"fac-{op[1]}", outbox, run, store)
         except Busy:
             pass  # a real handler would be retried; the invariants must hold meanwhile too
         except workflow.InvalidTransition:
@@ -174,27 +172,27 @@ def test_staffing_invariants_hold_under_concurrent_operations(matching_db, regis
     pool = eventlet.GreenPool(6)
     for start in range(0, len(ops), 6):  # concurrent batches
         list(pool.imap(apply, ops[start:start + 6]))
-    workflow.retry_waitlist(outbox, run)
+    workflow.retry_waitlist(outbox, run, store)
 
     holding = {}
-    for doc in db.assignments.find():
-        active = [s for s in doc["slots"] if s["state"] in ("offered", "accepted")]
-        roles = [s["role"] for s in active]
-        assert len(roles) == len(set(roles)), doc["_id"]
+    for case in store.all_assignments():
+        active = assignments.active_slots(case)
+        roles = [s.role for s in active]
+        assert len(roles) == len(set(roles)), case.case_id
         for slot in active:
-            holding.setdefault(slot["facilitator_id"], []).append(doc["_id"])
-            fac = db.facilitators.find_one({"_id": slot["facilitator_id"]})
-            assert oracle_fit(fac, doc["requirement"], slot["role"]) is None, (slot, oracle_fit(
-                fac, doc["requirement"], slot["role"]))
-        if doc["status"] in ("offered", "accepted"):
+            holding.setdefault(slot.facilitator_id, []).append(case.case_id)
+            fac = store.get_facilitator(slot.facilitator_id)
+            assert oracle_fit(fac, case.requirement, slot.role) is None, (slot, oracle_fit(
+                fac, case.requirement, slot.role))
+        if case.status in ("offered", "accepted"):
             assert "lead" in roles
-            if doc["requirement"]["co_facilitation"]:
+            if case.requirement["co_facilitation"]:
                 assert set(roles) == {"lead", "co_facilitator"}
-                assert len({s["facilitator_id"] for s in active}) == 2
-    seats = list(db.seats.find())
-    for fac in db.facilitators.find():
-        mine = [s for s in seats if s["facilitator_id"] == fac["_id"]]
-        caseload = [s["case_id"] for s in mine]
-        assert len(caseload) <= fac["capacity"], fac["_id"]
-        assert all(0 <= s["seat"] < fac["capacity"] for s in mine)
-        assert sorted(caseload) == sorted(holding.get(fac["_id"], [])), fac["_id"]
+                assert len({s.facilitator_id for s in active}) == 2
+    seats = store.all_seats()
+    for fac in store.list_facilitators():
+        mine = [s for s in seats if s.facilitator_id == fac.facilitator_id]
+        caseload = [s.case_id for s in mine]
+        assert len(caseload) <= fac.capacity, fac.facilitator_id
+        assert all(0 <= s.seat < fac.capacity for s in mine)
+        assert sorted(caseload) == sorted(holding.get(fac.facilitator_id, [])), fac.facilitator_id

@@ -5,8 +5,9 @@ from nameko.containers import ServiceContainer
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from services.matching import facilitators, suitability_policy
+from services.matching import suitability_policy
 from services.matching.service import MatchingService
+from services.matching.store import MatchingStore
 from tests.support import disconnect_all, provision_keys
 
 
@@ -57,17 +58,19 @@ def test_a_coordinator_registers_updates_lists_and_deactivates_a_facilitator(run
 def test_only_coordinators_write_and_callers_must_authenticate(run_services):
     with run_services(MatchingService) as (url, config):
         keys = provision_keys(config)
+        store = MatchingStore.open(config)
         for role in ("referrer", "facilitator", "auditor"):
             answer = requests.post(f"{url}/v1/facilitators", json=record(), headers=auth(keys[role]), timeout=10)
             assert answer.status_code == 403, role
         assert requests.post(f"{url}/v1/facilitators", json=record(), timeout=10).status_code == 401
         assert requests.get(f"{url}/v1/facilitators", headers=auth(keys["referrer"]), timeout=10).status_code == 403
-        assert facilitators.Facilitator.objects.count() == 0
+        assert store.count_facilitators() == 0
 
 
 def test_a_malformed_record_is_refused_naming_each_field_and_nothing_is_stored(run_services):
     with run_services(MatchingService) as (url, config):
         keys = provision_keys(config)
+        store = MatchingStore.open(config)
         bad = record(level="expert", capacity="lots", languages=[], email="not-an-email", trained_on="2099-01-01",
                      endorsements=["juggling"], conflicts=[{"kind": "friend", "ref": "p-1"}], regions="south-wales")
         del bad["facilitator_id"]
@@ -81,16 +84,17 @@ def test_a_malformed_record_is_refused_naming_each_field_and_nothing_is_stored(r
         garbage = requests.post(f"{url}/v1/facilitators", data=b"[1,2", timeout=10,
                                 headers={**auth(keys["coordinator"]), "Content-Type": "application/json"})
         assert garbage.status_code == 400
-        assert facilitators.Facilitator.objects.count() == 0
+        assert store.count_facilitators() == 0
         requests.post(f"{url}/v1/facilitators", json=record(), headers=auth(keys["coordinator"]), timeout=10)
         patch = requests.patch(f"{url}/v1/facilitators/fac-cy-1", json={"capacity": -1, "regions": []},
                                headers=auth(keys["coordinator"]), timeout=10)
         assert patch.status_code == 400 and set(patch.json()["fields"]) == {"capacity", "regions"}
-        assert facilitators.get("fac-cy-1")["capacity"] == 6
+        assert store.get_facilitator("fac-cy-1").capacity == 6
 
 
 def test_the_registry_and_contact_details_over_rpc(run_services):
     with run_services(MatchingService) as (url, config):
+        store = MatchingStore.open(config)
         with ServiceRpcProxy("matching", config) as matching:
             created = matching.register_facilitator(record())
             assert created["facilitator_id"] == "fac-cy-1"
@@ -110,7 +114,7 @@ def test_the_registry_and_contact_details_over_rpc(run_services):
             assert matching.get_facilitator_contact("fac-no-mail", "assignment_offer", "notifications") == {
                 "granted": False, "reason": "no_contact_details", "details": {}}
             assert matching.deactivate_facilitator("fac-cy-1")["active"] is False
-        assert facilitators.Facilitator.objects.count() == 2
+        assert store.count_facilitators() == 2
 
 
 def test_a_bad_policy_file_stops_the_service_naming_line_and_fault(service_config, tmp_path):

@@ -10,6 +10,7 @@ import pymongo
 import requests
 
 from services.matching import facilitators
+from services.matching.store import MatchingStore
 from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
@@ -80,7 +81,7 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                     run_services(NotificationsService), run_services(RecordsService) as (records_url, _):
                 tap = Tap(amqp_uri, [(s, "#") for s in topology.SERVICES], name="canary-tap")
                 keys = provision_keys(config)
-                facilitators.register({"facilitator_id": "fac-canary", "level": "advanced",
+                facilitators.register(MatchingStore.open(config), {"facilitator_id": "fac-canary", "level": "advanced",
                                        "regions": ["south-wales"], "languages": ["en", "cy"], "capacity": 3,
                                        "last_active": "2026-11-01"})
                 auth = {"Authorization": f"Bearer {keys['coordinator']}"}

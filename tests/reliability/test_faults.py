@@ -101,14 +101,13 @@ def _seed_facilitators(config):
     """The demo registry, with room for every referral the load sends."""
     import yaml
     from services.matching import facilitator_records, facilitators
-    from shared.config import settings_for
-    from shared.storage import connect
-    connect("matching", settings_for("matching", config))
+    from services.matching.store import MatchingStore
+    store = MatchingStore.open(config)
     with open(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")) as handle:
         records = yaml.safe_load(handle)["facilitators"]
     for copy in range(10):  # ten of each, full capacity: seats for every referral of the long mode
         for record in records:
-            facilitators.register({**record, "facilitator_id": f"{record['facilitator_id']}-{copy}",
+            facilitators.register(store, {**record, "facilitator_id": f"{record['facilitator_id']}-{copy}",
                                    "capacity": facilitator_records.MAX_CAPACITY})
 
 

@@ -46,6 +46,7 @@ from services.matching.assessments import Assessment
 from services.matching.assignments import Assignment, Busy, LeaseHolding, Slot
 from services.matching.facilitators import AlreadyRegistered, Facilitator, RegistryChange, Seat, seat_id
 from shared.config import settings_for
+from shared.messaging.outbox import pending_fields, pending_update
 from shared.storage import Store, connect
 from shared.storage.indexes import Index
 
@@ -215,7 +216,9 @@ class MatchingStore(LeaseHolding, Store):
         doc = _assignment_doc(assignment)
         update = {"$set": {key: doc[key] for key in STATE_FIELDS + DERIVED}, "$inc": {"version": 1}}
         if events:
-            update["$push"] = {"outbox": {"$each": list(events)}}
+            added = pending_update(events)
+            update["$push"] = added["$push"]
+            update["$set"].update(added["$set"])
         self.db.assignments.update_one({"_id": assignment.case_id}, update)
         return True
 
@@ -444,7 +447,7 @@ def _waiting_order(item):
 
 def _assessment_doc(a):
     return {"_id": a.assessment_id, "case_id": a.case_id, "trigger_event_id": a.trigger_event_id,
-            "outcome": a.outcome, "referral": a.referral, "review": a.review, "outbox": list(a.outbox),
+            "outcome": a.outcome, "referral": a.referral, "review": a.review, **pending_fields(a.outbox),
             "created_at": a.created_at}
 
 
@@ -473,7 +476,7 @@ def _assignment_doc(a, events=()):
         "requirement": a.requirement, "participant_ids": list(a.participant_ids),
         "slots": [_slot_doc(s) for s in a.slots], "offer_ids": list(a.offer_ids), "declined_by": list(a.declined_by),
         "waitlisted_at": a.waitlisted_at, "next_expiry": a.next_expiry, "closed_reason": a.closed_reason,
-        "version": a.version, "outbox": list(events),
+        "version": a.version, **pending_fields(events),
         # derived, for the sweeps' equality queries
         "offers_open": a.next_expiry is not None,
         "active_facilitator_ids": sorted({s.facilitator_id for s in active}),

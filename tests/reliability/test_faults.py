@@ -270,7 +270,17 @@ def test_nothing_accepted_is_lost_or_doubled_through_every_fault(platform, alway
         return audit_cases(cases, published, ledger, REQUIRED)
 
     audits, settle_time = _settle(audit, ledger)
-    letters = {s: deadletters.list_letters(rabbit.uri, s) for s in topology.SERVICES + ("faulty",)}
+
+    def all_letters():
+        return {s: deadletters.list_letters(rabbit.uri, s) for s in topology.SERVICES + ("faulty",)}
+
+    # The ledger can settle before the last poison message has used up its retries (the
+    # always-failing handler's take 0.5 + 1 + 2 s): wait, a bounded time, for the letters expected.
+    deadline = time.time() + 60
+    letters = all_letters()
+    while time.time() < deadline and any(len(letters[s]) < len(expected_letters.get(s, [])) for s in letters):
+        time.sleep(1)
+        letters = all_letters()
     duplicates_mailed = duplicate_mails(mails(mail_dir))
     report = _report(load, cases, audits, letters, duplicates_mailed)
     report += f"\nsettled in {settle_time:.0f} s after the load stopped" if settle_time is not None else (

@@ -135,13 +135,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m shared.storage.roles", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=("setup",))
     parser.add_argument("--db-prefix", default=os.environ.get("AMENDS_DB_PREFIX") or "amends")
+    parser.add_argument("--role-prefix", default=ROLE_PREFIX, help="roles are <prefix>_<account> (tests use their own)")
     args = parser.parse_args(argv)
     url = os.environ.get(ADMIN_URL_VARIABLE)
     if not url:
         raise SystemExit(f"set {ADMIN_URL_VARIABLE} to FerretDB's PostgreSQL database, as its admin role")
     import psycopg
     with psycopg.connect(url, connect_timeout=10) as conn:
-        roles = setup(conn, passwords_from(os.environ), args.db_prefix)
+        roles = setup(conn, passwords_from(os.environ), args.db_prefix, args.role_prefix)
     print("PostgreSQL roles ready, each owning its schema: " + ", ".join(
         f"{role} ({schema_for(account, args.db_prefix)})" for account, role in roles.items()))
     return 0

@@ -11,13 +11,14 @@ import uuid
 
 import pymongo
 import pytest
+import requests
 from pymongo.errors import OperationFailure
 
 from shared.config import settings_for
 from shared.security import api_keys
 from shared.storage import ferretdb_pg, roles
 from shared.storage.indexes import Index, ensure_indexes
-from tests.platform import FerretDB
+from tests.platform import TEST_MASTER_KEY, FerretDB
 from tests.support import disconnect_all, ferretdb_postgresql_url
 
 DB_PREFIX = "amends"  # the bootstrap's own names: the schemas live in the test's own PostgreSQL database
@@ -182,3 +183,29 @@ def test_databases_made_before_the_roles_are_handed_to_them(server):
         matching["legacy_referrals"].cases.find_one({"_id": "old"})
     with pytest.raises(OperationFailure, match="permission denied"):
         matching["legacy_identity"].api_keys.insert_one({"_id": "k-forged"})
+
+
+def test_every_service_starts_and_authenticates_as_its_own_role(server, run_services, monkeypatch):
+    """Each service's start (its stores', inbox's and outbox's indexes and GIN twins) and its
+    Authenticator's reads of the identity store need nothing beyond its own role."""
+    from services.matching.service import MatchingService
+    from services.notifications.service import NotificationsService
+    from services.records.service import RecordsService
+    from services.referrals.service import ReferralsService
+    monkeypatch.setenv("AMENDS_MASTER_KEY", TEST_MASTER_KEY)
+    api_keys.connect_identity(settings_for("identity", {
+        "MONGO_URI": server.uri("identity"), "AMENDS_DB_PREFIX": DB_PREFIX,
+        "AMENDS_FERRETDB_POSTGRESQL_URL": server.postgresql_url("identity")}))
+    key, _ = api_keys.issue("coordinator", "gwent-rj", "test", subject="coord-2", regions=["gwent"])
+    disconnect_all()
+    coordinator = {"Authorization": f"Bearer {key}"}
+    for service, cls, path in (("referrals", ReferralsService, "/v1/cases?status=ASSESSMENT"),
+                               ("matching", MatchingService, "/v1/facilitators"),
+                               ("notifications", NotificationsService, "/v1/notifications?case=c-none"),
+                               ("records", RecordsService, "/v1/ledger/head")):
+        with run_services(cls, MONGO_URI=server.uri(service), AMENDS_DB_PREFIX=DB_PREFIX,
+                          AMENDS_FERRETDB_POSTGRESQL_URL=server.postgresql_url(service)) as (url, _):
+            answer = requests.get(url + path, headers=coordinator, timeout=10)
+            assert answer.status_code in (200, 404), (service, answer.status_code, answer.text)
+            refused = requests.get(url + path, headers={"Authorization": "Bearer amk_unknown"}, timeout=10)
+            assert refused.status_code == 401

@@ -143,6 +143,8 @@ def test_every_service_reads_the_identity_store_and_only_the_operators_write_it(
                     lambda: identity.api_keys.delete_one({"_id": record.pk}),
                     lambda: identity.forged.insert_one({"_id": "x"}),
                     lambda: identity.api_keys.create_index("label"),
+                    lambda: identity.api_keys.drop(),
+                    lambda: identity.client.drop_database(database("identity")),
                     lambda: ensure_indexes(identity, api_keys.INDEXES, server.postgresql_url("notifications"))):
         with pytest.raises(Exception, match="permission denied|must be owner"):
             attempt()

@@ -18,7 +18,6 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Response
 
 from shared.config import settings_for
-from shared.storage.indexes import ensure_indexes
 from shared.http_server import ROUTE, body_over_limit, close_after
 from shared.outages import OUTAGES
 from shared.security import access, api_keys
@@ -217,12 +216,11 @@ class Authenticator(DependencyProvider):
 
     def setup(self):
         self.settings = settings_for(self.container.service_name, self.container.config)
-        # its indexes are made at start, once the database is needed
+        # Read only: the identity store's indexes (and GIN twins) are made by the operators'
+        # tools, as the identity store's own role (shared.security.keys, .provision); a
+        # service's role may read its keys but not index them (shared/storage/roles.py).
         self.identity = api_keys.connect_identity(self.settings, indexed=False)
         self.throttle = Throttle(RateSettings.from_config(self.container.config))
-
-    def start(self):
-        ensure_indexes(self.identity, api_keys.INDEXES, self.settings.ferretdb_postgresql_url)
 
     def stop(self):
         mongoengine.disconnect(api_keys.IDENTITY_ALIAS)

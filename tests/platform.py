@@ -17,6 +17,7 @@ import requests
 
 from shared.messaging import accounts, topology
 from shared.messaging.permissions import ADMIN_USER, user_for
+from shared.storage import roles
 from tests.factories import ROOT
 from tests.support import ferretdb_postgresql_url, free_port, wait_until
 
@@ -31,6 +32,7 @@ TEST_MASTER_KEY = "ozUQn5XHgS9MoRmq3Ov6dAOVQa9vnm9Vkyb7pJ6Tyhk="
 # the rest are taken out of the environment the tests run in.
 SECRETS = ("AMENDS_MASTER_KEY", "AMENDS_LEDGER_SIGNING_KEY", accounts.ADMIN_PASSWORD_VARIABLE,
            *(accounts.password_variable(s) for s in topology.SERVICES),
+           "AMENDS_PG_PASSWORD", *(roles.password_variable(a) for a in roles.ACCOUNTS),
            *(f"{s.upper()}_AMQP_URI" for s in topology.SERVICES))
 
 

@@ -8,9 +8,11 @@
 # With AMQP_URI and MONGO_URI set, those servers are used and neither is started.
 #
 # Each service connects to the broker as its own user (shared/messaging/permissions.py,
-# docs/security.md) and starts with its own secrets only. On the broker started here the
-# users are made here (and guest deleted); on a broker at AMQP_URI they are the operator's
-# to make, and each service's URI is <SERVICE>_AMQP_URI (e.g. REFERRALS_AMQP_URI).
+# docs/security.md), to the FerretDB started here as its own PostgreSQL role
+# (shared/storage/roles.py, docs/storage.md), and starts with its own secrets only. On the
+# broker started here the users are made here (and guest deleted); on a broker at AMQP_URI
+# they are the operator's to make, and each service's URI is <SERVICE>_AMQP_URI (e.g.
+# REFERRALS_AMQP_URI). The PostgreSQL roles are made, or brought up to date, on every run.
 set -euo pipefail
 
 MODE=${1:-all}
@@ -155,6 +157,29 @@ postgres() {
   fi
   export -n PGPASSWORD; unset PGPASSWORD
   say "PostgreSQL ready on 127.0.0.1:${PG_PORT} (data in $data)"
+  database_roles
+}
+
+database_roles() {
+  # A role per service and one for the identity store, each owning its schema in the database
+  # ferretdb (shared/storage/roles.py); made, or brought up to date, on every run. The admin URL
+  # and the passwords through the environment of this one command, never its command line.
+  (
+    export "${PG_PASSWORDS[@]}"
+    export AMENDS_PG_ADMIN_URL="$FERRETDB_PG_URL"
+    "$PY" -m shared.storage.roles setup --db-prefix "${AMENDS_DB_PREFIX:-amends}"
+  )
+}
+
+# Export, in the calling (sub)shell, an account's own database credentials: on the FerretDB
+# started here, its PostgreSQL role, given as PLAIN credentials that FerretDB passes through to
+# PostgreSQL, and the same role for the GIN twins; with MONGO_URI set, nothing (that server's).
+database_account() {
+  local account=$1 password
+  [ -n "${MONGO_URI:-}" ] && return 0
+  password="${account^^}_PG_PASSWORD"
+  export MONGO_URI="mongodb://amends_${account}:${!password}@127.0.0.1:27017/?authMechanism=PLAIN&authSource=\$external"
+  export AMENDS_FERRETDB_POSTGRESQL_URL="postgres://amends_${account}:${!password}@127.0.0.1:${PG_PORT}/ferretdb"
 }
 
 ferretdb() {
@@ -167,16 +192,20 @@ ferretdb() {
     start_bg ferretdb "$VAR/bin/ferretdb" --handler=postgresql \
       --listen-addr=127.0.0.1:27017 --telemetry=disable --debug-addr=- --log-level=warn --state-dir="$VAR/ferretdb"
   )
+  # The first query after FerretDB starts loads its catalogue of databases, as whoever sent it
+  # sees them: this one, without credentials, is the admin role's and sees them all (docs/storage.md).
   wait_for "FerretDB" 60 "$PY" -c 'import pymongo; pymongo.MongoClient("mongodb://127.0.0.1:27017/", serverSelectionTimeoutMS=1000).admin.command("ping")'
   say "FerretDB ready on 127.0.0.1:27017 (on PostgreSQL, database ferretdb)"
 }
 
 SERVICES=(referrals matching notifications records)
 BUS_PASSWORDS=(AMENDS_BUS_ADMIN_PASSWORD REFERRALS_BUS_PASSWORD MATCHING_BUS_PASSWORD NOTIFICATIONS_BUS_PASSWORD RECORDS_BUS_PASSWORD)
+# PostgreSQL roles' passwords, one per service and the identity store's (shared/storage/roles.py)
+PG_PASSWORDS=(REFERRALS_PG_PASSWORD MATCHING_PG_PASSWORD NOTIFICATIONS_PG_PASSWORD RECORDS_PG_PASSWORD IDENTITY_PG_PASSWORD)
 PG_PORT=${AMENDS_PG_PORT:-5432}
 BUS_URIS=(REFERRALS_AMQP_URI MATCHING_AMQP_URI NOTIFICATIONS_AMQP_URI RECORDS_AMQP_URI)
 # Every secret any process here may hold: none is passed on to a child that is not told it by name.
-SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY SMS_API_KEY AMENDS_PG_PASSWORD "${BUS_PASSWORDS[@]}" "${BUS_URIS[@]}")
+SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY SMS_API_KEY AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}" "${BUS_PASSWORDS[@]}" "${BUS_URIS[@]}")
 
 secrets() {
   # Development secrets, made once and kept out of git (var/ is ignored); production supplies its own
@@ -190,8 +219,9 @@ secrets() {
   if [ -z "${AMENDS_LEDGER_SIGNING_KEY:-}" ] && ! grep -q '^AMENDS_LEDGER_SIGNING_KEY=' "$file"; then
     "$PY" -m services.records.keygen amends.local/ledger >>"$file" 2>/dev/null
   fi
-  # Broker passwords: the admin's (operators, the tests) and one per service; and PostgreSQL's.
-  for name in "${BUS_PASSWORDS[@]}" AMENDS_PG_PASSWORD; do
+  # Broker passwords: the admin's (operators, the tests) and one per service; and PostgreSQL's:
+  # the admin role's (FerretDB's own, for clients without credentials) and each role's.
+  for name in "${BUS_PASSWORDS[@]}" AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}"; do
     if [ -z "${!name:-}" ] && ! grep -q "^$name=" "$file"; then
       echo "$name=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')" >>"$file"
     fi
@@ -247,11 +277,12 @@ services() {
     local cls
     cls="$(tr '[:lower:]' '[:upper:]' <<<"${service:0:1}")${service:1}Service"
     var="${service^^}_AMQP_URI"
-    # In a subshell, exported there only: its own broker user, and the one secret that is its own.
+    # In a subshell, exported there only: its own broker user, its own database role (on our
+    # FerretDB, which its stores also give their GIN twins through; docs/storage.md), and the one
+    # secret that is its own.
     (
       export AMQP_URI="${!var}"
-      # on our FerretDB, each store gives its indexes their GIN twins in PostgreSQL (docs/storage.md)
-      [ -z "${MONGO_URI:-}" ] && export AMENDS_FERRETDB_POSTGRESQL_URL="$FERRETDB_PG_URL"
+      database_account "$service"
       case $service in
         referrals) export AMENDS_MASTER_KEY ;;
         records) export AMENDS_LEDGER_SIGNING_KEY ;;
@@ -283,8 +314,9 @@ if [ -z "${SMS_GATEWAY_URL:-}" ]; then
   export SMS_GATEWAY_URL="http://127.0.0.1:${SMS_SINK_PORT:-8025}"
 fi
 AMQP_URI="$ADMIN_AMQP_URI" "$PY" deploy/local/declare_topology.py
-# keys are issued as the operator: their key.issued events are the admin user's to publish
-AMQP_URI="$ADMIN_AMQP_URI" "$PY" -m shared.security.provision --out "$VAR/dev-keys.json"
-"$PY" -m services.matching.seed deploy/local/facilitators.yaml
+# keys are issued as the operator: their key.issued events are the admin user's to publish, and
+# the identity store (its indexes too) is written as its own role, which every service may only read
+( database_account identity; AMQP_URI="$ADMIN_AMQP_URI" "$PY" -m shared.security.provision --out "$VAR/dev-keys.json" )
+( database_account matching; "$PY" -m services.matching.seed deploy/local/facilitators.yaml )
 [ "$MODE" = all ] && services
 say "ready"

@@ -171,7 +171,9 @@ INDEXES = {"api_keys": [Index("key_hash", unique=True), Index("subject"), Index(
 
 def connect_identity(settings, indexed=True):
     """Register the identity database with mongoengine and return it; with `indexed`,
-    make its indexes first (and their GIN twins, on FerretDB on PostgreSQL)."""
+    make its indexes first (and their GIN twins, on FerretDB on PostgreSQL). Only the
+    operators' tools index it, as the identity store's own role; a service's Authenticator
+    connects with `indexed=False`, as a role that may read the keys and nothing more."""
     mongoengine.connect(
         db=f"{settings.db_prefix}_identity",
         alias=IDENTITY_ALIAS,

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from pymongo import ASCENDING
+from pymongo.errors import OperationFailure
 
 from shared.storage import ferretdb_pg
 
@@ -32,7 +33,8 @@ class Index:
         object.__setattr__(self, "fields", tuple(fields))
         object.__setattr__(self, "unique", unique)
         object.__setattr__(self, "sparse", sparse)
-        object.__setattr__(self, "name", name or "_".join(f.replace(".", "_") for f in fields))
+        # by default, the name MongoDB itself would give it (so an index an earlier version made is the same one)
+        object.__setattr__(self, "name", name or "_".join(f"{f}_1" for f in fields))
 
 
 def ensure_indexes(db, declared, postgresql_url=""):
@@ -50,7 +52,13 @@ def ensure_indexes(db, declared, postgresql_url=""):
                 options["unique"] = True
             if index.sparse:
                 options["sparse"] = True
-            collection.create_index([(field, ASCENDING) for field in index.fields], **options)
+            try:
+                collection.create_index([(field, ASCENDING) for field in index.fields], **options)
+            except OperationFailure as error:
+                # the same keys and options under another name (made by an earlier version): it serves
+                if error.code != 85 or "different name" not in str(error):
+                    raise
+                log.info("index on %s.%s exists under another name", name, ",".join(index.fields))
         if twins:
             if not indexes:
                 # nothing but _id to index: make sure the collection (and so its table) exists

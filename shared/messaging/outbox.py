@@ -86,10 +86,14 @@ class Relay:
                 sent.append(event)
         finally:
             if sent:
-                # one write for all that went out; $pullAll removes exactly the stored values
-                # (equality works on FerretDB and MongoDB alike), leaving any added meanwhile
-                collection.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX_FIELD: sent}})
-                self._settled(collection, doc_id)
+                # Mostly the outbox held just these: then one write empties it and clears the
+                # flag. Otherwise $pullAll removes exactly the stored values sent (equality works
+                # on FerretDB and MongoDB alike), leaving any added meanwhile, flag and all.
+                emptied = collection.update_one({"_id": doc_id, OUTBOX_FIELD: sent},
+                                                {"$set": {OUTBOX_FIELD: []}, "$unset": {PENDING_FIELD: ""}})
+                if emptied.matched_count != 1:
+                    collection.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX_FIELD: sent}})
+                    self._settled(collection, doc_id)
         return len(sent)
 
     @staticmethod

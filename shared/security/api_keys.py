@@ -23,6 +23,7 @@ from bson import ObjectId
 from mongoengine import BooleanField, DateTimeField, Document, ListField, StringField
 
 from shared.events.vocabulary import CODE_PATTERN, SUBJECT_PATTERN
+from shared.messaging.outbox import pending_update
 from shared.storage.indexes import Index, ensure_indexes
 
 ROLES = ("referrer", "coordinator", "facilitator", "auditor")
@@ -164,6 +165,21 @@ def usable(record, now=None):
     if not record.active or record.revoked_at is not None or not record.subject:
         return False  # a key that names nobody (issued before keys named people) acts for nobody
     return record.expires_at is not None and _aware(record.expires_at) > now
+
+
+def record_revocation(record, replaced_by, event):
+    """Store a revocation (already set on `record`) and its event in one write; a key
+    revoked meanwhile is left as it was."""
+    added = pending_update([event])
+    keys_collection().update_one({"_id": record.pk, "revoked_at": None}, {
+        "$set": {"revoked_at": record.revoked_at, "revoked_by": record.revoked_by,
+                 "revoke_reason": record.revoke_reason, "replaced_by": replaced_by, **added["$set"]},
+        "$push": added["$push"]})
+
+
+def keys_collection():
+    """The keys' collection, for the outbox relay."""
+    return ApiKey._get_collection()
 
 
 INDEXES = {"api_keys": [Index("key_hash", unique=True), Index("subject"), Index("outbox_pending", sparse=True)]}

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 
 from shared.config import settings_for  # noqa: E402
 from shared.events import new_event  # noqa: E402
-from shared.messaging.outbox import PENDING_FIELD, Relay  # noqa: E402
+from shared.messaging.outbox import Relay  # noqa: E402
 from shared.messaging.publisher import EventPublisher  # noqa: E402
 from shared.security import api_keys  # noqa: E402
 from shared.security.api_keys import ApiKey, KeyRefused  # noqa: E402
@@ -75,11 +75,7 @@ class Keys:
         now = datetime.now(timezone.utc)
         record.revoked_at, record.revoked_by, record.revoke_reason = now, by, reason
         event = self._event("key.revoked", record, by, related=replaced_by, reason=reason)
-        # one write: the revocation and its event; revoking twice is refused above
-        ApiKey._get_collection().update_one({"_id": record.pk, "revoked_at": None}, {
-            "$set": {"revoked_at": now, "revoked_by": by, "revoke_reason": reason, "replaced_by": replaced_by,
-                     PENDING_FIELD: True},
-            "$push": {"outbox": event}})
+        api_keys.record_revocation(record, replaced_by, event)
         return True
 
     def rotate(self, key_id, by, days=None):
@@ -101,7 +97,7 @@ class Keys:
     def relay(self):
         """Publish every key event left unsent; returns how many were sent."""
         publisher = EventPublisher(self.settings.amqp_uri, PRODUCER)
-        return Relay(publisher, [ApiKey._get_collection()]).relay_pending()
+        return Relay(publisher, [api_keys.keys_collection()]).relay_pending()
 
 
 def _find(key_id):

@@ -156,6 +156,33 @@ def cpu_ticks(pid):
         return None
 
 
+def tree_ticks(pid):
+    """CPU ticks of a process and all its children, living and ended (PostgreSQL's backends
+    come and go under the postmaster; an ended child's time is in its parent's cutime)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        total = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
+    except (OSError, IndexError, ValueError):
+        return None
+    for child in _children(pid):
+        total += cpu_ticks(child) or 0
+    return total
+
+
+def _children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
 def rss_kib(pid):
     try:
         with open(f"/proc/{pid}/status") as handle:
@@ -168,14 +195,19 @@ def rss_kib(pid):
 
 
 class Sampler:
-    """CPU% (of one core) over a phase, and the largest RSS sampled every second in it."""
+    """CPU% (of one core) over a phase, and the largest RSS sampled every second in it.
+    `postgres` counts the postmaster with every backend under it (RSS: the postmaster's)."""
 
     def __init__(self, pids):
         self.pids = {label: pid for label, pid in pids.items() if pid and cpu_ticks(pid) is not None}
 
+    @staticmethod
+    def _ticks(label, pid):
+        return tree_ticks(pid) if label == "postgres" else cpu_ticks(pid)
+
     def start(self):
         self.began, self.running = time.time(), True
-        self.ticks = {label: cpu_ticks(pid) for label, pid in self.pids.items()}
+        self.ticks = {label: self._ticks(label, pid) for label, pid in self.pids.items()}
         self.rss = {label: 0 for label in self.pids}
         self.thread = eventlet.spawn(self._watch)
 
@@ -191,7 +223,7 @@ class Sampler:
         elapsed = time.time() - self.began
         result = {}
         for label, pid in self.pids.items():
-            now = cpu_ticks(pid)
+            now = self._ticks(label, pid)
             cpu = (now - self.ticks[label]) / CLOCK_TICKS / elapsed * 100 if now is not None else float("nan")
             result[label] = (cpu, self.rss[label] / 1024)
         return result
@@ -482,7 +514,8 @@ def main(argv=None):
             tails = [tail, base_tail]
             threads = [eventlet.spawn(t.run) for t in tails]
             shared_pids = {"rabbitmq": rabbit_beam_pid(args.pid_dir),
-                           "ferretdb": _read_pid(os.path.join(args.pid_dir, "ferretdb.pid"))}
+                           "ferretdb": _read_pid(os.path.join(args.pid_dir, "ferretdb.pid")),
+                           "postgres": _read_pid(os.path.join(args.pid_dir, "postgres.pid"))}
             amends_pids = {**{n: p.pid for n, p in platform.processes.items()}, **shared_pids}
             baseline_pids = {**{n.lower(): p.pid for n, p in baseline.items()}, **shared_pids}
             missing = [n for n, p in shared_pids.items() if p is None]
@@ -528,8 +561,9 @@ def main(argv=None):
                 print_table(results, rates)
             if tail.errors or base_tail.errors:
                 print(f"(polls of the feed that failed: ledger {tail.errors}, baseline {base_tail.errors})")
-            if shared_pids["rabbitmq"] or shared_pids["ferretdb"]:
-                print("(rabbitmq and ferretdb are the shared servers: their figures include anything else using them)")
+            if any(shared_pids.values()):
+                print("(rabbitmq, ferretdb and postgres are the shared servers: their figures include anything else "
+                      "using them; postgres is the postmaster and every backend under it)")
     finally:
         for t in tails:
             t.running = False

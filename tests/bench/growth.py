@@ -15,6 +15,7 @@ import json
 import re
 import time
 import uuid
+from datetime import date, timedelta
 
 import pymongo
 from bson import json_util
@@ -31,6 +32,29 @@ PER_CASE = {
 }
 ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
 BATCH = 1000
+# How far back the copies reach: copy n is dated n % SPREAD_DAYS days ago, as years of cases would be.
+SPREAD_DAYS = 3 * 365
+
+
+def age(service, name, doc, days_ago):
+    """Make a copied document look like an old case's: its clocks behind the timers, nothing
+    left to send or sweep. (Copies of cases in flight would otherwise all be due today.)"""
+    doc.pop("outbox_pending", None)
+    if "outbox" in doc:
+        doc["outbox"] = []
+    if (service, name) == ("referrals", "cases"):
+        for field in ("deadline_notice_day", "deadline_due_day"):
+            if field in doc:
+                doc[field] = (date.today() - timedelta(days=days_ago)).isoformat()
+        for flag in ("deadline_due_sent", "deadline_missed_sent"):
+            if flag in doc:
+                doc[flag] = True
+    elif (service, name) == ("notifications", "deliveries") and doc.get("status") in ("deferred", "sending",
+                                                                                       "retrying"):
+        doc["status"] = "sent"
+    elif (service, name) == ("matching", "assignments"):
+        doc["offers_open"] = False
+    return doc
 
 
 class Template:
@@ -84,8 +108,9 @@ def grow(mongo_uri, amqp_uri, prefix, target, log=print):
             producer = Producer(connection.channel())
             for n in range(copies):
                 mapping = {}
+                days_ago = 1 + n % SPREAD_DAYS
                 for key, text in template.docs.items():
-                    pending[key].extend(json_util.loads(template.copy(text, mapping)))
+                    pending[key].extend(age(*key, doc, days_ago) for doc in json_util.loads(template.copy(text, mapping)))
                     if len(pending[key]) >= BATCH:
                         _insert(client, prefix, key, pending[key])
                 for leaf in template.events:

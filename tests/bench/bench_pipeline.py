@@ -496,7 +496,8 @@ def main(argv=None):
         referrers = [issue_key(config, "referrer", f"bench-agency-{i % 4}", f"bench-referrer-{i}", regions=REGIONS)
                      for i in range(REFERRERS)]
         # seats for every suitable case: the north of Wales has one facilitator per copy
-        total = sum(rates) * args.seconds + len(stored) * args.growth_rate * args.seconds
+        growth_loads = len(stored) + (1 if stored and not rates else 0)  # and the first load, to copy
+        total = sum(rates) * args.seconds + growth_loads * args.growth_rate * args.seconds
         copies = max(5, math.ceil(total * 0.4 / 50) + 2)
         print(f"seeded {seed_facilitators(config, copies)} facilitators; starting the platform and the baseline")
         with smtp_server(os.path.join(work_dir, "mail")) as smtp_port:

@@ -199,3 +199,18 @@ def _listening(port):
             return True
     except OSError:
         return False
+
+
+def missing_indexes(db, declared):
+    """Declared indexes ({collection: [Index]}) the server should hold and does not: every
+    one on MongoDB; on FerretDB the unique ones only (shared/storage/indexes.py says why)."""
+    ferretdb = "ferretdbVersion" in db.command("buildInfo")
+    missing = []
+    for name, indexes in declared.items():
+        present = set(db[name].index_information())
+        for index in indexes:
+            if (index.unique or not ferretdb) and index.name not in present:
+                missing.append(f"{name}.{index.name}")
+            if ferretdb and not index.unique and index.name in present:
+                missing.append(f"{name}.{index.name} (should not be on FerretDB)")
+    return missing

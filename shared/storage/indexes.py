@@ -43,10 +43,21 @@ def ensure_indexes(db, declared, postgresql_url=""):
     `postgresql_url`, when FerretDB runs on PostgreSQL, is where it keeps its data: each
     indexed field (and `_id`) then gets its GIN twin. Idempotent; safe for several
     processes to run at once (every statement is IF NOT EXISTS or its pymongo equivalent)."""
-    twins = bool(postgresql_url) and ferretdb_pg.is_ferretdb(db)
+    ferretdb = ferretdb_pg.is_ferretdb(db)
+    twins = bool(postgresql_url) and ferretdb
     for name, indexes in declared.items():
         collection = db[name]
+        existing = collection.index_information() if ferretdb else {}
         for index in indexes:
+            if ferretdb and not index.unique:
+                # FerretDB answers no query from a plain index (it scans, or on PostgreSQL uses the
+                # twin), and on PostgreSQL makes it a btree over the whole field: an array field's
+                # value is then one key, refused once it passes a third of a page (a ledger group's
+                # 1,000 case ids), failing the insert. Only a unique index does anything there: it
+                # keeps values unique. One an earlier version made is dropped.
+                if index.name in existing:
+                    collection.drop_index(index.name)
+                continue
             options = {"name": index.name}
             if index.unique:
                 options["unique"] = True
@@ -60,9 +71,8 @@ def ensure_indexes(db, declared, postgresql_url=""):
                     raise
                 log.info("index on %s.%s exists under another name", name, ",".join(index.fields))
         if twins:
-            if not indexes:
-                # nothing but _id to index: make sure the collection (and so its table) exists
-                _create_collection(db, name)
+            # make sure the collection (and so its table) exists, whatever was created above
+            _create_collection(db, name)
             fields = ["_id"] + [field for index in indexes for field in index.fields]
             ferretdb_pg.ensure_twins(postgresql_url, db.name, name, fields)
 

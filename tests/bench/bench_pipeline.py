@@ -34,6 +34,7 @@ import requests  # noqa: E402
 
 from shared.messaging import topology  # noqa: E402
 from tests.bench.growth import grow  # noqa: E402
+from tests.bench.profiles import Profiles  # noqa: E402
 from tests.factories import ROOT, SAMPLES  # noqa: E402
 from tests.platform import Platform, _stop  # noqa: E402
 from tests.support import (admin_amqp_uri, drop_databases, ferretdb_postgresql_url, free_port, issue_key, provision_keys,  # noqa: E402
@@ -421,10 +422,13 @@ def baseline_ready(vhost, ports):
     return sum(1 for q in queues if q["name"].startswith("evt-bench_")) >= 5
 
 
-def run_rate(vhost, rate, args, rng, url, keys, tail, pids, staffing_states):
+def run_rate(vhost, rate, args, rng, url, keys, tail, pids, staffing_states, profile=None):
     bodies = [referral(rng) for _ in range(int(rate * args.seconds))]
     sampler = Sampler(pids)
     sampler.start()
+    profiles = Profiles(profile, args.seconds) if profile else None
+    if profiles:
+        profiles.start()
     start, sent, pool = send_open_loop(url, bodies, keys, rate, args.seconds, args.drain)
     # answers and cases alike get --drain seconds after the last scheduled send
     deadline = time.time() + args.drain
@@ -438,6 +442,8 @@ def run_rate(vhost, rate, args, rng, url, keys, tail, pids, staffing_states):
     result = figures(start, sent, tail, args.seconds, staffing_states)
     result["usage"] = sampler.stop()
     result["backlog"] = settle(vhost, args.settle)
+    if profiles:
+        print(f"profile of amends at {rate:g}/s, over the {args.seconds:g} s of load:" + profiles.report(), flush=True)
     return result
 
 
@@ -471,6 +477,8 @@ def main(argv=None):
                         help="growth runs: after the rates above, grow the stored cases to each of these counts "
                              "(comma separated, e.g. 10000,100000) and run Amends at --growth-rate at each")
     parser.add_argument("--growth-rate", type=float, default=20, help="referrals per second of each growth run")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile each service process (py-spy) and PostgreSQL's statements during Amends' runs")
     parser.add_argument("--pid-dir", default=os.path.join(ROOT, "var", "run"),
                         help="where the bootstrap's rabbitmq.pid and ferretdb.pid are (for their CPU and RSS)")
     args = parser.parse_args(argv)
@@ -518,6 +526,7 @@ def main(argv=None):
                            "ferretdb": _read_pid(os.path.join(args.pid_dir, "ferretdb.pid")),
                            "postgres": _read_pid(os.path.join(args.pid_dir, "postgres.pid"))}
             amends_pids = {**{n: p.pid for n, p in platform.processes.items()}, **shared_pids}
+            service_pids = {n: p.pid for n, p in platform.processes.items()} if args.profile else None
             baseline_pids = {**{n.lower(): p.pid for n, p in baseline.items()}, **shared_pids}
             missing = [n for n, p in shared_pids.items() if p is None]
             if missing:
@@ -539,7 +548,7 @@ def main(argv=None):
                     print(f"{system}: {rate:g}/s for {args.seconds:g} s (drain up to {args.drain:g} s) ...",
                           flush=True)
                     results[rate][system] = run_rate(vhost, rate, args, rng, url, referrers, system_tail, pids,
-                                                     staffing_states)
+                                                     staffing_states, profile=service_pids if staffing_states else None)
             growth = {}
             if stored and not rates:  # something to copy: a first load of its own
                 run_rate(vhost, args.growth_rate, args, rng, amends_url, referrers, tail, amends_pids, True)
@@ -549,7 +558,7 @@ def main(argv=None):
                       f"amends: {args.growth_rate:g}/s for {args.seconds:g} s ...", flush=True)
                 tail.after = entries - 1  # the copies are not this run's cases
                 growth[cases] = run_rate(vhost, args.growth_rate, args, rng, amends_url, referrers, tail, amends_pids,
-                                         True)
+                                         True, profile=service_pids)
             for t in tails:
                 t.running = False
             for thread in threads:

@@ -468,3 +468,21 @@ def test_verification_while_appends_are_in_flight_reports_nothing_missing(servic
     assert covered == sorted(covered) and covered[0] >= 300
     assert covered[-1] == 300 + len(more)
     assert len(covered) > 2, "the appends finished before a second verification: nothing was in flight"
+
+
+def test_a_full_batch_of_a_thousand_cases_is_one_group(service_config):
+    """A batch as large as the consumer takes (1,000 events of 1,000 cases) is stored as one
+    group: on FerretDB on PostgreSQL no btree index over the whole `case_ids` array (whose
+    key would pass PostgreSQL's limit) stands in its way, and the feed and a timeline find
+    entries in it by their GIN twins."""
+    from tests.support import ferretdb_postgresql_url
+    config = service_config()
+    ledger = ledger_of(config)
+    ledger.ensure_indexes(ferretdb_postgresql_url())
+    ledger.recover()
+    events = [case_events(f"case-{i:04d}-{'x' * 30}")[0] for i in range(1000)]
+    assert ledger.append(events) == 1000
+    groups = list(ledger.entries.find({}, {"start": 1, "end": 1}))
+    assert [(g["start"], g["end"]) for g in groups] == [(0, 1000)]
+    assert [e["seq"] for e in ledger.entries_after(498, 3, below=1000)] == [499, 500, 501]
+    assert [e["seq"] for e in ledger.case_entries(events[777]["subject"])] == [777]

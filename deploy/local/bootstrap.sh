@@ -146,11 +146,14 @@ postgres() {
     rm -f "$pwfile"
   fi
   echo "$data" >"$RUN/postgres.data"
-  # TCP on 127.0.0.1 only, no Unix socket (so no directory under /run is needed)
+  # TCP on 127.0.0.1 only, no Unix socket (so no directory under /run is needed).
+  # plan_cache_mode: FerretDB's driver prepares its statements, with the field name a parameter
+  # (_jsonb->$1 @> $2); a generic plan cannot match that to a GIN twin on _jsonb->'field' and
+  # scans, so every execution is planned with its values (docs/storage.md).
   start_bg postgres setpriv --reuid=postgres --regid=postgres --clear-groups "$bin/postgres" -D "$data" \
     -c listen_addresses=127.0.0.1 -c port="$PG_PORT" -c unix_socket_directories= \
     -c max_connections=300 -c shared_buffers=256MB -c synchronous_commit=off \
-    -c shared_preload_libraries=pg_stat_statements
+    -c shared_preload_libraries=pg_stat_statements -c plan_cache_mode=force_custom_plan
   export PGPASSWORD="$AMENDS_PG_PASSWORD"
   wait_for "PostgreSQL" 60 "$bin/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -U amends -d postgres
   if ! "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U amends -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='ferretdb'" | grep -q 1; then

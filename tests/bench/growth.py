@@ -121,8 +121,16 @@ def grow(mongo_uri, amqp_uri, prefix, target, log=print):
             for key, docs in pending.items():
                 if docs:
                     _insert(client, prefix, key, docs)
-        deadline = time.time() + 3600
-        while ledger_size(client, prefix) < expected_ledger and time.time() < deadline:
+        # until records has taken them all: a few copied events (those whose ids are not
+        # uuids, such as a fixed key's) are the same event again, which it rightly skips, so
+        # wait for the expected size or for the ledger to stand still for 15 s
+        deadline, size, still_since = time.time() + 3600, -1, time.time()
+        while time.time() < deadline:
+            now = ledger_size(client, prefix)
+            if now >= expected_ledger or (now == size and time.time() - still_since > 15):
+                break
+            if now != size:
+                size, still_since = now, time.time()
             time.sleep(1)
         return stored_cases(client, prefix), ledger_size(client, prefix), time.time() - started
     finally:

@@ -12,6 +12,7 @@ Not copied: what does not grow with cases (the facilitator registry and its seat
 keys, the ledger's tiles and head, which records writes itself).
 """
 import json
+import random
 import re
 import time
 import uuid
@@ -32,7 +33,8 @@ PER_CASE = {
 }
 ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
 BATCH = 1000
-# How far back the copies reach: copy n is dated n % SPREAD_DAYS days ago, as years of cases would be.
+# How far back the copies reach: each case copied is dated a day of its own within this many days,
+# as years of cases would be (a whole copy on one day would put thousands of cases on each day).
 SPREAD_DAYS = 3 * 365
 
 
@@ -103,14 +105,15 @@ def grow(mongo_uri, amqp_uri, prefix, target, log=print):
         log(f"growing from {have} to about {have + copies * template.cases} cases: {copies} copies of "
             f"{template.cases} cases, {len(template.events)} ledger entries each")
         pending = {key: [] for key in template.docs}
+        spread = random.Random(target)
         queue = consumer_queue_name("records", "ledger")
         with Connection(amqp_uri) as connection:
             producer = Producer(connection.channel())
             for n in range(copies):
                 mapping = {}
-                days_ago = 1 + n % SPREAD_DAYS
                 for key, text in template.docs.items():
-                    pending[key].extend(age(*key, doc, days_ago) for doc in json_util.loads(template.copy(text, mapping)))
+                    pending[key].extend(age(*key, doc, spread.randint(1, SPREAD_DAYS))
+                                        for doc in json_util.loads(template.copy(text, mapping)))
                     if len(pending[key]) >= BATCH:
                         _insert(client, prefix, key, pending[key])
                 for leaf in template.events:

@@ -10,6 +10,7 @@
 """
 import collections
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -65,6 +66,7 @@ class Profiles:
         else:
             lines.append("\npostgres, statements by total time (calls, total ms, mean ms, statement):")
             lines.extend(f"  {calls:>7} {total:>9.0f} {mean:>7.2f}  {query}" for calls, total, mean, query in rows)
+        shutil.rmtree(self.dir, ignore_errors=True)
         return "\n".join(lines)
 
 

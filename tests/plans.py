@@ -1,7 +1,7 @@
 """What the stores ask the database, and whether PostgreSQL can answer it from an index.
 
-`QueryLog` is a pymongo command listener: it keeps every read, update, delete and count
-a process sends, with its filter. `shape` reduces a filter to its form (fields and
+`CommandLog` is a pymongo command listener that keeps every command a client sends.
+`QueryLog` keeps every read, update, delete and count a whole process sends, with its filter. `shape` reduces a filter to its form (fields and
 operators, not values), so the same query with other values is one shape.
 
 `plan_of` judges one query on FerretDB on PostgreSQL. FerretDB's `explain` says whether
@@ -24,10 +24,28 @@ FILTERS = {
 }
 
 
-class QueryLog(monitoring.CommandListener):
-    """Registered once per process (pymongo has no unregister); records only while on."""
+class CommandLog(monitoring.CommandListener):
+    """Every command a client sends, as (command name, command)."""
 
     def __init__(self):
+        self.seen = []
+
+    def started(self, event):
+        self.seen.append((event.command_name, event.command))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+class QueryLog(CommandLog):
+    """Registered once per process (pymongo has no unregister); records only while on,
+    one example filter per (database, collection, shape)."""
+
+    def __init__(self):
+        super().__init__()
         self.on = False
         self.seen = {}  # (database, collection, shape) -> an example filter
         self._lock = threading.Lock()
@@ -40,12 +58,6 @@ class QueryLog(monitoring.CommandListener):
             key = (event.database_name, collection, shape(query))
             with self._lock:
                 self.seen.setdefault(key, query)
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
 
 
 def shape(query):

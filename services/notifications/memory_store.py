@@ -128,12 +128,9 @@ class InMemoryNotificationsStore:
         self._outboxes[key] = copy.deepcopy(list(events))
         return True
 
-    def mark_retrying(self, key, attempts, reason):
-        return self._update_sending(key, {"status": "retrying", "attempts": attempts, "reason": reason})
-
-    def back_off(self, key, attempts, reason, due_at):
-        return self._update_sending(key, {"status": "deferred", "attempts": attempts, "reason": reason,
-                                          "due_at": due_at})
+    # the real store's, over this fake's _update_sending
+    mark_retrying = NotificationsStore.mark_retrying
+    back_off = NotificationsStore.back_off
 
     def _update_sending(self, key, fields):
         stored = self._deliveries.get(key)

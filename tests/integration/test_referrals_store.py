@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 import pymongo
 import pytest
-from pymongo import monitoring
 
 from services.referrals.cases import (
     AlreadyStored,
@@ -22,24 +21,9 @@ from services.referrals.store import ReferralsStore
 from services.referrals.store import _day as london_day
 from shared.config import settings_for
 from tests.conftest import MONGO_URI
+from tests.plans import CommandLog
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
-
-
-class Commands(monitoring.CommandListener):
-    """Every command the store's client sends, for checking its query shapes."""
-
-    def __init__(self):
-        self.seen = []
-
-    def started(self, event):
-        self.seen.append((event.command_name, event.command))
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
 
 
 @pytest.fixture(params=["memory", "ferretdb"])
@@ -49,7 +33,7 @@ def store(request):
         return
     db_prefix = request.getfixturevalue("db_prefix")
     settings = settings_for("referrals", {"MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": db_prefix})
-    commands = Commands()
+    commands = CommandLog()
     client = pymongo.MongoClient(MONGO_URI, tz_aware=True, event_listeners=[commands])
     real = ReferralsStore(client[settings.database])
     real.ensure_indexes(settings.ferretdb_postgresql_url)
@@ -275,7 +259,7 @@ def test_a_clock_stored_after_it_came_is_owed_on_the_next_tick(store):
 @pytest.fixture
 def ferretdb_store(db_prefix):
     settings = settings_for("referrals", {"MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": db_prefix})
-    commands = Commands()
+    commands = CommandLog()
     client = pymongo.MongoClient(MONGO_URI, tz_aware=True, event_listeners=[commands])
     store = ReferralsStore(client[settings.database])
     store.ensure_indexes(settings.ferretdb_postgresql_url)

@@ -129,6 +129,25 @@ def new_case(case_id, assessment_id, region, requirement, participant_ids):
                       requirement=requirement, participant_ids=list(participant_ids))
 
 
+# The closed_reason of a case that stopped because a party withdrew consent to take part:
+# closed to staffing, and so holding no one, but opened again if the party consents again
+# and the case is assessed afresh. A real closure of the case replaces it for good.
+PAUSED = "participation_withdrawn"
+
+
+def paused(assignment):
+    return assignment.status == CLOSED and assignment.closed_reason == PAUSED
+
+
+def reopen(assignment, assessment_id, region, requirement, participant_ids):
+    """A paused case, opened to staffing again under a fresh assessment. Who declined it
+    before is kept: they are not offered it again."""
+    assignment.status, assignment.closed_reason, assignment.waitlisted_at = PENDING, None, None
+    assignment.assessment_id, assignment.region = assessment_id, region
+    assignment.requirement, assignment.participant_ids = requirement, list(participant_ids)
+    return assignment
+
+
 def tombstone(case_id, reason):
     """The Assignment of a case closed before it was ever staffed, so a later review
     cannot staff it."""

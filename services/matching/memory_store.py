@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from services.matching import assignments as domain
 from services.matching.assignments import Busy, LeaseHolding
 from services.matching.facilitators import AlreadyRegistered, RegistryChange, Seat
-from services.matching.store import MatchingStore
+from services.matching.store import STATE_FIELDS, MatchingStore
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -122,7 +122,7 @@ class InMemoryMatchingStore(LeaseHolding):
         if not lease.young() and not self.holds_lease(lease):
             return False
         stored = self.assignments[assignment.case_id]
-        for key in ("status", "slots", "offer_ids", "declined_by", "waitlisted_at", "next_expiry", "closed_reason"):
+        for key in STATE_FIELDS:
             setattr(stored, key, copy.deepcopy(getattr(assignment, key)))
         stored.version += 1
         self.outboxes[self.ASSIGNMENTS].setdefault(assignment.case_id, []).extend(events)

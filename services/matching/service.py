@@ -94,8 +94,8 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
         workflow.close_case(event["data"]["case_id"], event["data"]["reason"], self.outbox, self.matching, self.store)
 
     @event_consumer("consent")
-    def on_consent_withdrawn(self, event):
-        workflow.handle_consent_withdrawn(event, self.outbox, self.matching, self.store)
+    def on_consent_changed(self, event):
+        workflow.handle_consent_changed(event, self.outbox, self.matching, self.store)
 
     @event_consumer("erasure")
     def on_participant_erased(self, event):

@@ -56,7 +56,9 @@ DATE_FIELDS = ("trained_on", "last_process_on", "prison_vetted_until")
 ROSTER_FIELDS = {name: 1 for name in (
     "level", "regions", "languages", "endorsements", "capacity", "trained_on", "last_process_on",
     "complex_case_trained", "prison_vetted_until", "available_from", "conflicts", "active")}
-STATE_FIELDS = ("status", "slots", "offer_ids", "declined_by", "waitlisted_at", "next_expiry", "closed_reason")
+# what a commit under the lease may change (the first five only when a paused case reopens)
+STATE_FIELDS = ("assessment_id", "region", "requirement", "participant_ids", "status", "slots", "offer_ids",
+                "declined_by", "waitlisted_at", "next_expiry", "closed_reason")
 # registry change log buckets; past this span changes_since asks by hour instead of by minute
 MINUTE_SPAN = timedelta(minutes=15)
 # the change log is pruned after a day; nothing older is ever asked for
@@ -447,13 +449,16 @@ def _waiting_order(item):
 
 def _assessment_doc(a):
     return {"_id": a.assessment_id, "case_id": a.case_id, "trigger_event_id": a.trigger_event_id,
-            "outcome": a.outcome, "referral": a.referral, "review": a.review, **pending_fields(a.outbox),
+            "outcome": a.outcome, "referral": a.referral, "review": a.review, "basis": a.basis,
+            "withdrawn_by": list(a.withdrawn_by), **pending_fields(a.outbox),
             "created_at": a.created_at}
 
 
 def _assessment(doc):
     return Assessment(assessment_id=doc["_id"], case_id=doc["case_id"], trigger_event_id=doc["trigger_event_id"],
                       outcome=doc["outcome"], referral=doc.get("referral") or {}, review=doc.get("review") or {},
+                      basis=doc.get("basis") or ("review" if doc.get("review") else "referral"),
+                      withdrawn_by=list(doc.get("withdrawn_by") or []),
                       outbox=list(doc.get("outbox", [])), created_at=_aware(doc.get("created_at")))
 
 

@@ -26,6 +26,7 @@ from services.matching import allocation, assignments, facilitators, suitability
 from services.matching.allocation import Requirement
 from services.matching.assessments import Assessment, review_key
 from services.matching.assignments import PATIENCE, Busy
+from shared import safeguarding
 from shared.messaging.consumer import TooEarly
 from shared.security.access import CaseRelation
 
@@ -103,8 +104,8 @@ def _stored(outcome):
     return {**outcome.event_data(), "preferred_endorsements": list(outcome.preferred_endorsements)}
 
 
-def _assessed_events(outbox, case_id, assessment_id, outcome):
-    data = {"case_id": case_id, "assessment_id": assessment_id, **outcome.event_data()}
+def _assessed_events(outbox, case_id, assessment_id, outcome, basis="referral"):
+    data = {"case_id": case_id, "assessment_id": assessment_id, **outcome.event_data(), "basis": basis}
     events = [outbox.event("case.assessed", case_id, data)]
     if outcome.decision == "needs_review":
         events.append(outbox.event("case.needs_review", case_id, data))
@@ -117,10 +118,7 @@ def handle_referral_received(event, outbox, settings, store, today=None):
     today = today or date.today()
     referral = event["data"]
     case_id = referral["case_id"]
-    specialist = None
-    if "domestic_abuse" in referral["flags"]:
-        specialist = settings.roster.specialist_available(referral["region"], "domestic_abuse", today)
-    outcome = suitability.assess(referral, settings.policy, specialist_available=specialist)
+    outcome = _assess(referral, settings, today)
     assessment_id = str(uuid.uuid4())
     assessment = Assessment(
         assessment_id=assessment_id, case_id=case_id, trigger_event_id=event["id"], outcome=_stored(outcome),
@@ -144,6 +142,14 @@ def handle_referral_received(event, outbox, settings, store, today=None):
     return done
 
 
+def _assess(referral, settings, today):
+    """The policy's outcome on a referral, as things stand today."""
+    specialist = None
+    if "domestic_abuse" in referral["flags"]:
+        specialist = settings.roster.specialist_available(referral["region"], "domestic_abuse", today)
+    return suitability.assess(referral, settings.policy, specialist_available=specialist)
+
+
 class InFlight(TooEarly):
     """A redelivered referral whose first delivery may still be staffing the case: the
     consumer holds it back until that delivery has finished or its lease has run out."""
@@ -157,9 +163,9 @@ def open_and_staff(assessment, outbox, settings, store, today=None, redelivered=
     outcome = suitability.Outcome.from_data(assessment.outcome)
     referral = assessment.referral
     case_id = assessment.case_id
-    if redelivered or assessment.review:
+    if redelivered or assessment.basis != "referral":
         if store.get_assignment(case_id) is not None:
-            return staff_case(case_id, outbox, settings, store, today)
+            return staff_case(case_id, outbox, settings, store, today, reopen=assessment)
         if redelivered:
             if _now() - _aware(assessment.created_at) < assignments.LEASE:
                 raise InFlight(case_id)  # the first delivery may be between its seats and its save
@@ -190,15 +196,16 @@ def decide_review(case_id, decision, reason_code, reason, decided_by, outbox, se
     previous = store.latest_assessment(case_id)
     if previous is None:
         raise NotFound(case_id)
-    if previous.trigger_event_id == review_key(case_id):
+    if previous.basis == "review":
         raise InvalidTransition("already_decided", "a coordinator has already decided this case")
     if previous.outcome["decision"] != "needs_review":
         raise InvalidTransition("not_under_review", "this case's assessment does not need review")
     outcome = suitability.coordinator_outcome(suitability.Outcome.from_data(previous.outcome), decision, reason_code)
     assessment_id = str(uuid.uuid4())
     assessment = Assessment(
-        assessment_id=assessment_id, case_id=case_id, trigger_event_id=review_key(case_id), outcome=_stored(outcome),
-        referral=previous.referral, outbox=_assessed_events(outbox, case_id, assessment_id, outcome),
+        assessment_id=assessment_id, case_id=case_id, trigger_event_id=review_key(previous.assessment_id),
+        outcome=_stored(outcome), referral=previous.referral, basis="review", withdrawn_by=list(previous.withdrawn_by),
+        outbox=_assessed_events(outbox, case_id, assessment_id, outcome, "review"),
         review={"decision": decision, "reason_code": reason_code, "reason": reason, "decided_by": decided_by,
                 "reviewed_assessment_id": previous.assessment_id},
     )
@@ -317,12 +324,18 @@ def _roles(case):
     return allocation.ROLES if case.requirement.get("co_facilitation") else allocation.ROLES[:1]
 
 
-def staff_case(case_id, outbox, settings, store, today=None, now=None):
+def staff_case(case_id, outbox, settings, store, today=None, now=None, reopen=None):
     """Offer the case to the best facilitators who fit, or waitlist it. Busy if another
-    worker holds the case; None if the case has no Assignment."""
+    worker holds the case; None if the case has no Assignment. `reopen`: a suitable
+    assessment made after the referral's, which opens a paused case again."""
     today, now = today or date.today(), now or _now()
     with store.lease(case_id, now=now) as held:
         case = held.assignment
+        if case is not None and reopen is not None and assignments.paused(case):
+            referral = reopen.referral
+            assignments.reopen(case, reopen.assessment_id, referral["region"],
+                               requirement_for(referral, suitability.Outcome.from_data(reopen.outcome)),
+                               [p["participant_id"] for p in referral["participants"]])
         if case is None or case.status == assignments.CLOSED:
             return case  # no such case (its lease is given back already), or closed: nothing to staff
         events, reserved = _fill(case, held.taken_over, outbox, settings, store, today, now)
@@ -411,6 +424,9 @@ def _close(case_id, reason, outbox, settings, store, release_reason, tombstone=T
         case = held.assignment
         if case is not None:
             if case.status == assignments.CLOSED:
+                if assignments.paused(case) and reason != assignments.PAUSED:
+                    case.closed_reason = reason  # closed for good now: never opened again
+                    _save(held, case, [], [], outbox, (), settings, store)
                 return None
             now = _now()
             events, freed = [], []
@@ -430,28 +446,59 @@ def _close(case_id, reason, outbox, settings, store, release_reason, tombstone=T
     return _close(case_id, reason, outbox, settings, store, release_reason, tombstone=False)  # opened meanwhile
 
 
-def handle_consent_withdrawn(event, outbox, settings, store, today=None):
-    """A party withdrew consent to take part: the case is assessed again under the
-    policy (its consent rule makes it unsuitable), announced, and its facilitators are
-    released. Once per withdrawal event; other consent scopes change nothing here."""
+def handle_consent_changed(event, outbox, settings, store, today=None):
+    """A person's consent to take part was withdrawn or given again.
+
+    Only a party's consent decides whether the case goes ahead: a supporter, interpreter
+    or appropriate adult who withdraws stops taking part themselves, and the case goes
+    on (`shared.safeguarding`). When a party withdraws, the case is assessed again (the
+    policy's consent rule makes it unsuitable) and its facilitators are released; the
+    case is paused, not closed. When every party who withdrew has consented again, the
+    case is assessed afresh under the policy and, if suitable, staffed again.
+    Once per event; other consent scopes change nothing here. Returns the new
+    Assessment, or None."""
     data = event["data"]
-    if data["scope"] != "participation":
+    if data["scope"] != "participation" or not safeguarding.is_party(data.get("participant_role")):
         return None
-    case_id = data["case_id"]
+    case_id, participant_id = data["case_id"], data["participant_id"]
     previous = store.latest_assessment(case_id)
-    if previous is None or previous.outcome["decision"] == "unsuitable":
-        return None  # nothing to withdraw from (an unassessed case is assessed when its referral arrives)
-    referral = previous.referral
-    outcome = suitability.assess(referral, settings.policy, consent_withdrawn=True)
+    if previous is None:
+        return None  # not assessed yet: its referral is assessed when it arrives
+    withdrawn = set(previous.withdrawn_by)
+    if data["granted"]:
+        if participant_id not in withdrawn:
+            return None  # consent given in the ordinary course: nothing had stopped
+        withdrawn.discard(participant_id)
+    else:
+        if participant_id in withdrawn:
+            return None
+        withdrawn.add(participant_id)
+    today = today or date.today()
+    if not withdrawn:
+        outcome = _assess(previous.referral, settings, today)  # everyone is back: afresh
+    elif previous.outcome["decision"] != "unsuitable":
+        outcome = suitability.assess(previous.referral, settings.policy, consent_withdrawn=True)
+    else:
+        outcome = None  # unsuitable already: the withdrawal is noted, with nothing to announce
     assessment_id = str(uuid.uuid4())
     assessment = Assessment(
-        assessment_id=assessment_id, case_id=case_id, trigger_event_id=event["id"], outcome=_stored(outcome),
-        referral=referral, outbox=_assessed_events(outbox, case_id, assessment_id, outcome),
+        assessment_id=assessment_id, case_id=case_id, trigger_event_id=event["id"],
+        outcome=_stored(outcome) if outcome else dict(previous.outcome), referral=previous.referral,
+        basis="consent", withdrawn_by=sorted(withdrawn),
+        outbox=_assessed_events(outbox, case_id, assessment_id, outcome, "consent") if outcome else [],
     )
     if store.insert_assessment(assessment):
-        outbox.flush(store.ASSESSMENTS, assessment.assessment_id, assessment.outbox)
-    # else a redelivery: assessed already; the release below is idempotent
-    close_case(case_id, "consent_withdrawn", outbox, settings, store, today, release_reason="consent_withdrawn")
+        if assessment.outbox:
+            outbox.flush(store.ASSESSMENTS, assessment.assessment_id, assessment.outbox)
+    else:
+        assessment = store.assessment_by_trigger(event["id"])  # a redelivery: what follows is idempotent
+    if assessment.withdrawn_by:
+        close_case(case_id, assignments.PAUSED, outbox, settings, store, today, release_reason="consent_withdrawn")
+    elif assessment.outcome["decision"] == "suitable":
+        try:
+            open_and_staff(assessment, outbox, settings, store, today)
+        except Busy:
+            pass  # another worker holds the case; the sweep's waitlist retry takes it up
     return assessment
 
 

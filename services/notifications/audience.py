@@ -3,15 +3,30 @@
 | event                 | recipient            | purpose of the contact lookup |
 |-----------------------|----------------------|-------------------------------|
 | referral.received     | referrer             | referrer_update               |
-|                       | harmed               | participant_information (what RJ is; Victims' Code) |
 | case.assessed         | referrer             | referrer_update (reasons when unsuitable) |
-|                       | harmer, if suitable  | participant_information (never before a suitability decision, so a harmer does not learn of a victim's referral that may not go ahead) |
+|                       | harmed, if suitable  | participant_information (what RJ is; Victims' Code) |
+|                       | harmer, if suitable on the referral itself | participant_information |
 | facilitator.assigned  | referrer, lead only  | referrer_update               |
 |                       | the facilitator      | assignment_offer (case summary, no participant details) |
-| assignment.accepted   | harmed and harmer, lead only | participant_information (a facilitator will be in touch) |
+| assignment.accepted   | harmed, lead only    | participant_information (a facilitator will be in touch) |
+|                       | harmer, lead only, unless the case went through review | participant_information |
 | case.outcome_recorded | harmed               | outcome_update                |
+
+Safeguarding, in order of precedence:
+- A case the policy refuses (unsuitable) contacts no party at all: the harmed person
+  hears nothing until the case has been assessed, so a referral that may put them at
+  risk (say, one a domestic abuser started) never reaches them. The Victims' Code clock
+  still runs, and falls to a coordinator if no one tells them.
+- In domestic-abuse, gender-based-violence and sexual-offence cases every contact is led
+  by the facilitator (`shared.safeguarding.facilitator_led`): no party is written to.
+- A case that needed a coordinator's review does not write to the harmer: the harmer
+  hears from the facilitator, after the facilitator's own risk assessment.
+- An assessment made when consent was given again tells the referrer only: the parties
+  already know of the case.
 """
 from dataclasses import dataclass
+
+from shared import safeguarding
 
 REFERRALS, MATCHING = "referrals", "matching"  # who holds the contact details
 
@@ -34,8 +49,8 @@ class Notice:
 # one file per pair and language.
 MESSAGES = (
     ("referral.received", "referrer"),
-    ("referral.received", "harmed"),
     ("case.assessed", "referrer"),
+    ("case.assessed", "harmed"),
     ("case.assessed", "harmer"),
     ("facilitator.assigned", "referrer"),
     ("facilitator.assigned", "facilitator"),
@@ -49,6 +64,11 @@ def _participants(case, role):
     return [p["participant_id"] for p in case.participants if p["role"] == role]
 
 
+def contact_led_by_facilitator(case):
+    summary = case.summary or {}
+    return safeguarding.facilitator_led(summary.get("flags"), summary.get("offence_category"))
+
+
 def notices(event, case):
     """The notices an event gives rise to; `case` is its CaseDirectoryEntry."""
     kind, data = event["type"], event["data"]
@@ -57,26 +77,30 @@ def notices(event, case):
     def tell(role, recipient_id, purpose, holder=REFERRALS):
         found.append(Notice(kind, role, recipient_id, purpose, holder))
 
+    parties_reachable = not contact_led_by_facilitator(case)
     if kind == "referral.received":
         tell("referrer", case.referrer_id, "referrer_update")
-        for pid in _participants(case, "harmed"):
-            tell("harmed", pid, "participant_information")
     elif kind == "case.assessed":
         tell("referrer", case.referrer_id, "referrer_update")
-        if data["decision"] == "suitable":
-            for pid in _participants(case, "harmer"):
-                tell("harmer", pid, "participant_information")
+        basis = data.get("basis", "referral")
+        if data["decision"] == "suitable" and parties_reachable and basis != "consent":
+            for pid in _participants(case, "harmed"):
+                tell("harmed", pid, "participant_information")
+            if basis == "referral":
+                for pid in _participants(case, "harmer"):
+                    tell("harmer", pid, "participant_information")
     elif kind == "facilitator.assigned":
         if data["role"] == "lead":
             tell("referrer", case.referrer_id, "referrer_update")
         tell("facilitator", data["facilitator_id"], "assignment_offer", MATCHING)
     elif kind == "assignment.accepted":
         assignment = case.assignments.get(data["assignment_id"]) or {}
-        if assignment.get("role") == "lead":
-            for role in ("harmed", "harmer"):
+        if assignment.get("role") == "lead" and parties_reachable:
+            reviewed = (case.assessment or {}).get("basis") == "review"
+            for role in ("harmed",) if reviewed else ("harmed", "harmer"):
                 for pid in _participants(case, role):
                     tell(role, pid, "participant_information")
-    elif kind == "case.outcome_recorded":
+    elif kind == "case.outcome_recorded" and parties_reachable:
         for pid in _participants(case, "harmed"):
             tell("harmed", pid, "outcome_update")
     return found

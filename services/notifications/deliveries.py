@@ -50,7 +50,7 @@ class CaseDirectoryEntry:
     summary: dict = field(default_factory=dict)
     # participant_id, role, age_band, language, access_needs
     participants: list = field(default_factory=list)
-    # decision, risk_level, process_types, co_facilitation
+    # the latest: decision, risk_level, process_types, co_facilitation, basis (referral | review | consent)
     assessment: dict = field(default_factory=dict)
     # field_key(assignment_id) -> {facilitator_id, role}
     assignments: dict = field(default_factory=dict)

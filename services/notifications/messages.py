@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from services.notifications import labels
+from services.notifications import audience
 from services.notifications.audience import MESSAGES
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -76,6 +77,8 @@ def facts_for(notice, event, case):
     if notice.recipient_role == "facilitator":
         facts["assignment_role"] = data["role"]
         facts["summary"] = case_summary(case)
+        # the facilitator must know that no one else will write to the parties
+        facts["contact_led"] = audience.contact_led_by_facilitator(case)
     return facts
 
 

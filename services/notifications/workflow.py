@@ -90,7 +90,8 @@ def remember(event, store):
     elif kind == "case.assessed":
         if not store.record_assessment(case_id, {
                 "decision": data["decision"], "risk_level": data["risk_level"],
-                "process_types": data["process_types"], "co_facilitation": data["co_facilitation"]}):
+                "process_types": data["process_types"], "co_facilitation": data["co_facilitation"],
+                "basis": data.get("basis", "referral")}):
             raise CaseNotYetKnown(f"case {case_id} is not in the directory yet")
     elif kind == "facilitator.assigned":
         if not store.record_assignment(case_id, data["assignment_id"],

@@ -292,7 +292,8 @@ def record_consent(store, case_id, body, principal, outbox):
             state["victim_told_at"] = record["at"]  # they could not consent without being told about RJ
         answer = {"case_id": case.case_id, **{k: record[k] for k in (
             "participant_id", "scope", "item", "with_role", "granted", "method")}, "at": record["at"].isoformat()}
-        return state, [(consents.event_type(record), {"case_id": case.case_id, **event_data})], answer
+        return state, [(consents.event_type(record), {"case_id": case.case_id, "participant_role": party["role"],
+                                                      **event_data})], answer
 
     try:
         return change_case(store, case_id, decide, who(principal), outbox, principal)

@@ -30,6 +30,8 @@ FLAGS = (
     "enhanced_rights_victim",
 )
 DECISIONS = ("suitable", "unsuitable", "needs_review")
+# what an assessment was made on (case.assessed `basis`)
+ASSESSMENT_BASES = ("referral", "review", "consent")
 RISK_LEVELS = ("low", "medium", "high")
 FACILITATOR_LEVELS = ("foundation", "intermediate", "advanced")
 PROCESS_TYPES = ("direct_conference", "shuttle", "letter_exchange", "group_conference", "youth_panel")

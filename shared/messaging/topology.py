@@ -38,8 +38,9 @@ MATCHING_CONSUMERS = {
     ("matching", "assess"): [("referrals", "referral.received")],
     # a closed case releases its facilitators and retries the waitlist
     ("matching", "release"): [("referrals", "case.closed")],
-    # a withdrawn consent to take part makes the case unsuitable and releases its facilitators
-    ("matching", "consent"): [("referrals", "consent.withdrawn")],
+    # a party's consent to take part, withdrawn (the case is paused and its facilitators
+    # released) or given again (the case is assessed afresh)
+    ("matching", "consent"): [("referrals", "consent.withdrawn"), ("referrals", "consent.recorded")],
     # an erased participant's history with facilitators (continuity) is forgotten
     ("matching", "erasure"): [("referrals", "participant.erased")],
 }

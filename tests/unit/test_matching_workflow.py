@@ -256,19 +256,106 @@ def test_a_coordinator_decides_a_case_under_review_once(world):
         workflow.decide_review("case-9", "suitable", "x", "y", "coord-1", outbox, settings, store)
 
 
-def test_consent_withdrawn_reassesses_and_releases_once(world):
+def consent(participant_id, role, granted, event_no=1, case_id="case-1"):
+    event = new_event("consent.recorded" if granted else "consent.withdrawn", case_id, {
+        "case_id": case_id, "participant_id": participant_id, "participant_role": role, "scope": "participation",
+        "item": None, "with_role": None, "granted": granted}, source="/amends/test/referrals", region="test",
+        correlationid=case_id)
+    return event
+
+
+def test_a_party_withdrawing_pauses_the_case_and_releases_its_facilitators_once(world):
     store, outbox, settings = world
     register(store, "fac-a")
     refer(world)
-    withdrawn = new_event("consent.withdrawn", "case-1", {
-        "case_id": "case-1", "participant_id": "p-2", "scope": "participation", "item": None, "with_role": None,
-        "granted": False}, source="/amends/test/referrals", region="test", correlationid="case-1")
-    workflow.handle_consent_withdrawn(withdrawn, outbox, settings, store)
-    workflow.handle_consent_withdrawn(withdrawn, outbox, settings, store)  # redelivered
-    assert store.latest_assessment("case-1").outcome["decision"] == "unsuitable"
+    withdrawn = consent("p-2", "harmer", False)
+    workflow.handle_consent_changed(withdrawn, outbox, settings, store)
+    workflow.handle_consent_changed(withdrawn, outbox, settings, store)  # redelivered
+    latest = store.latest_assessment("case-1")
+    assert latest.outcome["decision"] == "unsuitable" and latest.withdrawn_by == ["p-2"]
+    assert "consent_withdrawn" in [r["code"] for r in latest.outcome["reasons"]]
     assert outbox.types().count("facilitator.released") == 1 and outbox.types().count("case.assessed") == 2
+    assert assignments.paused(store.get_assignment("case-1"))
+    assert store.caseloads(["fac-a"]) == {"fac-a": []}
+
+
+@pytest.mark.parametrize("role", ["supporter", "interpreter", "appropriate_adult"])
+def test_a_supporter_or_interpreter_withdrawing_does_not_stop_the_case(world, role):
+    store, outbox, settings = world
+    register(store, "fac-a")
+    refer(world)
+    before = store.latest_assessment("case-1").assessment_id
+    assert workflow.handle_consent_changed(consent("p-3", role, False), outbox, settings, store) is None
+    assert store.latest_assessment("case-1").assessment_id == before
+    assert "facilitator.released" not in outbox.types()
+    assert offers(store, "case-1") == [("fac-a", "offered")]
+    assert store.caseloads(["fac-a"]) == {"fac-a": ["case-1"]}
+
+
+def test_consent_given_in_the_ordinary_course_changes_nothing(world):
+    store, outbox, settings = world
+    register(store, "fac-a")
+    refer(world)
+    before = store.latest_assessment("case-1").assessment_id
+    assert workflow.handle_consent_changed(consent("p-1", "harmed", True), outbox, settings, store) is None
+    assert store.latest_assessment("case-1").assessment_id == before
+    assert outbox.types().count("case.assessed") == 1
+
+
+def test_a_case_is_assessed_afresh_and_staffed_again_once_every_party_consents_again(world):
+    store, outbox, settings = world
+    register(store, "fac-a")
+    register(store, "fac-b")
+    refer(world)
+    workflow.handle_consent_changed(consent("p-1", "harmed", False), outbox, settings, store)
+    workflow.handle_consent_changed(consent("p-2", "harmer", False), outbox, settings, store)
+    assert store.latest_assessment("case-1").withdrawn_by == ["p-1", "p-2"]
+    # one party back, the other still out: still paused, and nothing announced
+    announced = outbox.types().count("case.assessed")
+    back = workflow.handle_consent_changed(consent("p-1", "harmed", True), outbox, settings, store)
+    assert back.withdrawn_by == ["p-2"] and back.outcome["decision"] == "unsuitable"
+    assert outbox.types().count("case.assessed") == announced
+    assert assignments.paused(store.get_assignment("case-1"))
+    # both back: a fresh assessment under the policy, announced, and the case staffed again
+    again = consent("p-2", "harmer", True)
+    fresh = workflow.handle_consent_changed(again, outbox, settings, store)
+    assert fresh.withdrawn_by == [] and fresh.outcome["decision"] == "suitable" and fresh.basis == "consent"
+    assert outbox.published[-1]["type"] == "facilitator.assigned"
+    assert [e["data"]["basis"] for e in outbox.published if e["type"] == "case.assessed"][-1] == "consent"
+    case = store.get_assignment("case-1")
+    assert case.status == assignments.OFFERED and case.assessment_id == fresh.assessment_id
+    # the facilitator released on withdrawal holds a seat again, once
+    assert sum(len(v) for v in store.caseloads(["fac-a", "fac-b"]).values()) == 1
+    workflow.handle_consent_changed(again, outbox, settings, store)  # redelivered
+    assert sum(len(v) for v in store.caseloads(["fac-a", "fac-b"]).values()) == 1
+
+
+def test_a_case_closed_while_paused_is_never_opened_again(world):
+    store, outbox, settings = world
+    register(store, "fac-a")
+    refer(world)
+    workflow.handle_consent_changed(consent("p-2", "harmer", False), outbox, settings, store)
+    workflow.close_case("case-1", "consent_withdrawn", outbox, settings, store)
+    assert store.get_assignment("case-1").closed_reason == "consent_withdrawn"
+    workflow.handle_consent_changed(consent("p-2", "harmer", True), outbox, settings, store)
     assert store.get_assignment("case-1").status == assignments.CLOSED
     assert store.caseloads(["fac-a"]) == {"fac-a": []}
+
+
+def test_a_reviewed_case_assessed_afresh_goes_back_to_a_coordinator(world):
+    store, outbox, settings = world
+    register(store, "fac-lead", level="advanced", endorsements=["sexual_violence"])
+    register(store, "fac-co", level="foundation", endorsements=["sexual_violence"])
+    refer(world, offence_category="sexual_offence")
+    workflow.decide_review("case-1", "suitable", "risk_assessed", "Done.", "coord-1", outbox, settings, store)
+    workflow.handle_consent_changed(consent("p-1", "harmed", False), outbox, settings, store)
+    assert store.caseloads(["fac-lead", "fac-co"]) == {"fac-lead": [], "fac-co": []}
+    fresh = workflow.handle_consent_changed(consent("p-1", "harmed", True), outbox, settings, store)
+    assert fresh.outcome["decision"] == "needs_review"
+    assert assignments.paused(store.get_assignment("case-1"))  # not staffed before the review
+    workflow.decide_review("case-1", "suitable", "risk_assessed", "Again.", "coord-2", outbox, settings, store)
+    assert sorted(s.facilitator_id for s in assignments.active_slots(store.get_assignment("case-1"))) == [
+        "fac-co", "fac-lead"]
 
 
 def test_a_conflict_declared_later_hands_the_case_on(world):

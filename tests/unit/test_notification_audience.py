@@ -1,6 +1,8 @@
 """Who is told what, for each event (pure)."""
 from types import SimpleNamespace
 
+import pytest
+
 from services.notifications import audience
 
 
@@ -8,30 +10,72 @@ def case(**changes):
     base = dict(case_id="case-9", referrer_id="ref-9", assignments={"as-lead": {"facilitator_id": "fac-1", "role": "lead"},
                                                                      "as-co": {"facilitator_id": "fac-2", "role": "co_facilitator"}},
                 participants=[{"participant_id": "p-h", "role": "harmed"}, {"participant_id": "p-x", "role": "harmer"},
-                              {"participant_id": "p-s", "role": "supporter"}])
+                              {"participant_id": "p-s", "role": "supporter"}],
+                summary={"offence_category": "burglary", "flags": [], "initiated_by": "harmed"},
+                assessment={"decision": "suitable", "basis": "referral"})
     base.update(changes)
     return SimpleNamespace(**base)
 
 
-def told(event_type, **data):
+def told(event_type, entry=None, **data):
     return [(n.recipient_role, n.recipient_id, n.purpose, n.holder, n.template)
-            for n in audience.notices({"type": event_type, "data": {"case_id": "case-9", **data}}, case())]
+            for n in audience.notices({"type": event_type, "data": {"case_id": "case-9", **data}}, entry or case())]
 
 
-def test_a_new_referral_tells_the_referrer_and_the_harmed_person_only():
+def roles_told(event_type, entry=None, **data):
+    return [t[0] for t in told(event_type, entry, **data)]
+
+
+def test_a_new_referral_tells_the_referrer_only():
+    # the harmed person hears nothing before the case is assessed: a referral the policy
+    # refuses for safety (one a domestic abuser started, say) must never reach them
     assert told("referral.received") == [
-        ("referrer", "ref-9", "referrer_update", "referrals", "referrer.referral_received"),
-        ("harmed", "p-h", "participant_information", "referrals", "harmed.referral_received"),
-    ]
+        ("referrer", "ref-9", "referrer_update", "referrals", "referrer.referral_received")]
 
 
-def test_the_harmer_hears_of_rj_only_once_the_case_is_found_suitable():
+def test_a_suitable_case_tells_the_referrer_then_both_parties():
     assert told("case.assessed", decision="suitable") == [
         ("referrer", "ref-9", "referrer_update", "referrals", "referrer.case_assessed"),
+        ("harmed", "p-h", "participant_information", "referrals", "harmed.case_assessed"),
         ("harmer", "p-x", "participant_information", "referrals", "harmer.case_assessed"),
     ]
-    for decision in ("unsuitable", "needs_review"):
-        assert [t[0] for t in told("case.assessed", decision=decision)] == ["referrer"]
+
+
+@pytest.mark.parametrize("decision", ["unsuitable", "needs_review"])
+def test_no_party_is_contacted_before_a_case_is_found_suitable(decision):
+    assert roles_told("case.assessed", decision=decision) == ["referrer"]
+    assert roles_told("case.assessed", decision=decision, basis="review") == ["referrer"]
+
+
+@pytest.mark.parametrize("summary", [
+    {"offence_category": "violence_against_the_person", "flags": ["domestic_abuse"], "initiated_by": "harmer"},
+    {"offence_category": "violence_against_the_person", "flags": ["domestic_abuse"], "initiated_by": "harmed"},
+    {"offence_category": "public_order", "flags": ["gender_based_violence"], "initiated_by": "harmed"},
+    {"offence_category": "sexual_offence", "flags": [], "initiated_by": "harmed"},
+    {"offence_category": "other", "flags": ["sexual_offence"], "initiated_by": "harmed"},
+])
+def test_in_domestic_abuse_gbv_and_sexual_offence_cases_no_party_is_ever_written_to(summary):
+    entry = case(summary=summary, assessment={"decision": "suitable", "basis": "review"})
+    for basis in ("referral", "review"):
+        assert roles_told("case.assessed", entry, decision="suitable", basis=basis) == ["referrer"]
+    assert roles_told("assignment.accepted", entry, assignment_id="as-lead", facilitator_id="fac-1") == []
+    assert roles_told("case.outcome_recorded", entry, outcome="agreement_completed") == []
+    assert roles_told("referral.received", entry) == ["referrer"]
+    # the facilitator is still told, and the offer says contact is theirs to lead
+    assert roles_told("facilitator.assigned", entry, facilitator_id="fac-1", role="lead") == [
+        "referrer", "facilitator"]
+    assert audience.contact_led_by_facilitator(entry)
+
+
+def test_after_a_review_the_harmer_is_not_contacted_before_the_facilitators_risk_assessment():
+    assert roles_told("case.assessed", decision="suitable", basis="review") == ["referrer", "harmed"]
+    reviewed = case(assessment={"decision": "suitable", "basis": "review"})
+    assert [t[:3] for t in told("assignment.accepted", reviewed, assignment_id="as-lead", facilitator_id="fac-1")] == [
+        ("harmed", "p-h", "participant_information")]
+
+
+def test_an_assessment_after_consent_is_given_again_tells_the_referrer_only():
+    assert roles_told("case.assessed", decision="suitable", basis="consent") == ["referrer"]
 
 
 def test_an_assignment_tells_the_facilitator_and_for_the_lead_the_referrer():

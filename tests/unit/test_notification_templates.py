@@ -21,6 +21,7 @@ def facts(event_type, role, **extra):
         "reasons": [{"code": "harmer_denies", "text": "The harmer does not accept responsibility."}],
         "outcome": "agreement_completed",
         "assignment_role": "lead",
+        "contact_led": True,
         "summary": {
             "offence_category": "burglary", "cjs_stage": "pre_sentence", "flags": ["youth", "domestic_abuse"],
             "region": "south-wales", "initiated_by": "harmed", "risk_level": "medium",
@@ -182,3 +183,13 @@ def test_canary_facts_for_keeps_only_non_personal_attributes(event_type, role):
     for language in messages.LANGUAGES:
         message = messages.render(event_type, role, language, found, name=people[role]["name"])
         assert leaked(people, role, message) == []
+
+
+@pytest.mark.parametrize("language", messages.LANGUAGES)
+def test_an_offer_says_when_contact_is_the_facilitators_to_lead(language):
+    led = messages.render("facilitator.assigned", "facilitator", language, facts("facilitator.assigned", "facilitator"))
+    plain = messages.render("facilitator.assigned", "facilitator", language,
+                            facts("facilitator.assigned", "facilitator", contact_led=False))
+    marker = "Amends will not write to the parties" if language == "en" else "ni fydd Amends yn ysgrifennu at y partïon"
+    assert marker in led.text and marker in led.html
+    assert marker not in plain.text and marker not in plain.html

@@ -113,6 +113,16 @@ class World:
         return new_event("referral.received", CASE, data, source="/amends/test/referrals", region="test",
                          correlationid=CASE)
 
+    def assessed(self, basis="review"):
+        """A suitable assessment, the directory knowing the case (nothing sent for the
+        referral itself). After a review it tells the referrer and the harmed person: the
+        first message the harmed person gets."""
+        workflow.remember(self.referral(), self.store)
+        return self.event("case.assessed", {
+            "assessment_id": "as-1", "decision": "suitable", "reasons": [], "risk_level": "low",
+            "required_level": "intermediate", "co_facilitation": False, "process_types": ["shuttle"],
+            "policy_version": "suitability-v1", "basis": basis})
+
     def delivery(self, event, recipient_id):
         return self.store.delivery_for(event["id"], recipient_id)
 
@@ -122,12 +132,12 @@ def world():
     return World()
 
 
-def test_a_referral_tells_the_referrer_and_the_harmed_person_once_however_often_it_comes(world):
-    event = world.referral()
+def test_an_assessment_tells_the_referrer_and_the_harmed_person_once_however_often_it_comes(world):
+    event = world.assessed()
     workflow.handle(event, world.ports)
     assert sorted(world.courier.sent) == sorted([
-        ("email", "sam@mail.example", "referrer.referral_received", "en"),
-        ("email", "sam@mail.example", "harmed.referral_received", "cy")])
+        ("email", "sam@mail.example", "referrer.case_assessed", "en"),
+        ("email", "sam@mail.example", "harmed.case_assessed", "cy")])
     for recipient in (REFERRER, HARMED):
         delivery = world.delivery(event, recipient)
         assert (delivery.status, delivery.attempts, delivery.key) == (
@@ -148,7 +158,7 @@ def test_a_referral_tells_the_referrer_and_the_harmed_person_once_however_often_
 
 def test_a_refusal_is_suppressed_with_its_reason_and_no_channel(world):
     world.holder.answers[HARMED] = {"granted": False, "reason": "consent_withdrawn", "details": {}}
-    event = world.referral()
+    event = world.assessed()
     workflow.handle(event, world.ports)
     delivery = world.delivery(event, HARMED)
     assert (delivery.status, delivery.reason, delivery.channel) == ("suppressed", "consent_withdrawn", "none")
@@ -156,14 +166,14 @@ def test_a_refusal_is_suppressed_with_its_reason_and_no_channel(world):
     suppressed = world.outbox.emitted("notification.suppressed")
     assert [(e["data"]["recipient_id"], e["data"]["reason"]) for e in suppressed] == [(HARMED, "consent_withdrawn")]
     assert "channel" not in suppressed[0]["data"]
-    assert [t for _, _, t, _ in world.courier.sent] == ["referrer.referral_received"]
+    assert [t for _, _, t, _ in world.courier.sent] == ["referrer.case_assessed"]
     workflow.handle(event, world.ports)  # a copy republishes the pending event, if any, and nothing else
     assert len(world.outbox.emitted("notification.suppressed")) == 1 and len(world.courier.sent) == 1
 
 
 def test_a_closed_window_defers_and_the_timer_sends_once_when_it_opens(world):
     world.holder.answers[HARMED] = person(EVENINGS)
-    event = world.referral()
+    event = world.assessed()
     workflow.handle(event, world.ports)
     delivery = world.delivery(event, HARMED)
     assert (delivery.status, delivery.due_at, delivery.reason) == ("deferred", OPENS, "outside_safe_contact_window")
@@ -174,8 +184,8 @@ def test_a_closed_window_defers_and_the_timer_sends_once_when_it_opens(world):
     assert workflow.send_due(world.ports) == 1
     assert workflow.send_due(world.ports) == 0
     workflow.handle(event, world.ports)  # a redelivery finds it sent
-    harmed_sends = [s for s in world.courier.sent if s[2] == "harmed.referral_received"]
-    assert harmed_sends == [("email", "sam@mail.example", "harmed.referral_received", "cy")]
+    harmed_sends = [s for s in world.courier.sent if s[2] == "harmed.case_assessed"]
+    assert harmed_sends == [("email", "sam@mail.example", "harmed.case_assessed", "cy")]
     assert world.delivery(event, HARMED).status == "sent"
     # consent, preferences and window are asked for afresh at send time
     assert world.holder.asked.count((HARMED, "participant_information")) == 2
@@ -183,19 +193,19 @@ def test_a_closed_window_defers_and_the_timer_sends_once_when_it_opens(world):
 
 def test_a_due_delivery_another_timer_claimed_first_is_left_to_it(world):
     world.holder.answers[HARMED] = person(EVENINGS)
-    workflow.handle(world.referral(), world.ports)
+    workflow.handle(world.assessed(), world.ports)
     world.clock.now = OPENS
     read = world.store.due_deliveries(OPENS, OPENS - workflow.STALE_CLAIM, 50)
     assert len(read) == 1
     assert world.store.claim(read[0], OPENS) is not None  # the other timer
     world.store.due_deliveries = lambda *args: read      # this timer read the same, just before
     assert workflow.send_due(world.ports) == 0
-    assert [s for s in world.courier.sent if s[2] == "harmed.referral_received"] == []
+    assert [s for s in world.courier.sent if s[2] == "harmed.case_assessed"] == []
 
 
 def test_a_timer_that_died_mid_send_leaves_a_claim_taken_over_once_stale(world):
     world.holder.answers[HARMED] = person(EVENINGS)
-    event = world.referral()
+    event = world.assessed()
     workflow.handle(event, world.ports)
     key = world.delivery(event, HARMED).key
     world.store.force_delivery_state(key, status="sending", claimed_at=OPENS)  # claimed, then died
@@ -208,7 +218,7 @@ def test_a_timer_that_died_mid_send_leaves_a_claim_taken_over_once_stale(world):
 
 def test_closing_the_case_withdraws_what_waits_for_a_window(world):
     world.holder.answers[HARMED] = person(EVENINGS)
-    event = world.referral()
+    event = world.assessed()
     workflow.handle(event, world.ports)
     closed = world.event("case.closed", {"from_status": "TRIAGE", "reason": "safety_stop"})
     assert workflow.handle(closed, world.ports) == 1
@@ -251,7 +261,7 @@ def test_the_consumers_attempt_number_when_given_decides_the_last_run(world):
 
 
 def test_a_delivery_another_worker_is_sending_waits_then_is_taken_over_once_stale(world):
-    event = world.referral()
+    event = world.assessed()
     workflow.handle(event, world.ports)
     key = world.delivery(event, HARMED).key
     world.store.force_delivery_state(key, status="sending", claimed_at=world.clock.now)  # as if a worker died
@@ -259,14 +269,14 @@ def test_a_delivery_another_worker_is_sending_waits_then_is_taken_over_once_stal
         workflow.handle(event, world.ports)
     world.clock.now += workflow.STALE_CLAIM + timedelta(seconds=1)
     workflow.handle(event, world.ports)
-    assert [t for _, _, t, _ in world.courier.sent].count("harmed.referral_received") == 2  # the one repeat
+    assert [t for _, _, t, _ in world.courier.sent].count("harmed.case_assessed") == 2  # the one repeat
     assert world.delivery(event, HARMED).status == "sent"
     workflow.handle(event, world.ports)
     assert len(world.courier.sent) == 3
 
 
 def test_a_copy_of_the_event_that_loses_the_race_to_claim_waits_and_sends_nothing(world):
-    event = world.referral()
+    event = world.assessed()
     rival = []
 
     def another_worker_claims_first(notice):
@@ -283,7 +293,7 @@ def test_a_copy_of_the_event_that_loses_the_race_to_claim_waits_and_sends_nothin
     world.holder.before_answer = another_worker_claims_first
     with pytest.raises(workflow.DeliveryInProgress, match="claimed by another worker"):
         workflow.handle(event, world.ports)
-    assert [t for _, _, t, _ in world.courier.sent] == ["referrer.referral_received"]
+    assert [t for _, _, t, _ in world.courier.sent] == ["referrer.case_assessed"]
     assert world.delivery(event, HARMED).key == rival[0].key
     with pytest.raises(DeliveryExists):
         world.store.insert_delivery(rival[0])
@@ -291,7 +301,7 @@ def test_a_copy_of_the_event_that_loses_the_race_to_claim_waits_and_sends_nothin
 
 def test_a_holder_that_does_not_answer_holds_the_event_back(world):
     world.holder.answers[HARMED] = workflow.ContactLookupFailed("referrals did not answer")
-    event = world.referral()
+    event = world.assessed()
     with pytest.raises(workflow.HolderUnavailable):
         workflow.handle(event, world.ports)
     assert world.delivery(event, HARMED) is None
@@ -300,7 +310,7 @@ def test_a_holder_that_does_not_answer_holds_the_event_back(world):
 
 def test_a_deferred_send_that_keeps_failing_backs_off_then_fails(world):
     world.holder.answers[HARMED] = person(EVENINGS)
-    event = world.referral()
+    event = world.assessed()
     workflow.handle(event, world.ports)
     world.courier.failures = ["smtp_451"] * 3
     world.clock.now = OPENS
@@ -322,7 +332,7 @@ def test_a_deferred_send_that_keeps_failing_backs_off_then_fails(world):
 
 def test_consent_withdrawn_or_a_moved_window_while_deferred_is_decided_afresh(world):
     world.holder.answers[HARMED] = person(EVENINGS)
-    event = world.referral()
+    event = world.assessed()
     workflow.handle(event, world.ports)
     world.holder.answers[HARMED] = person([{"days": ["fri"], "start": "09:00", "end": "10:00"}])
     world.clock.now = OPENS
@@ -333,7 +343,7 @@ def test_consent_withdrawn_or_a_moved_window_while_deferred_is_decided_afresh(wo
     assert workflow.send_due(world.ports) == 1
     delivery = world.delivery(event, HARMED)
     assert (delivery.status, delivery.reason) == ("suppressed", "consent_withdrawn")
-    assert [s for s in world.courier.sent if s[2] == "harmed.referral_received"] == []
+    assert [s for s in world.courier.sent if s[2] == "harmed.case_assessed"] == []
 
 
 def test_events_that_arrive_before_what_they_follow_wait(world):

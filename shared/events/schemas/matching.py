@@ -2,7 +2,8 @@
 from marshmallow import Schema, fields, validate
 
 from shared.events.schemas.spec import EventSpec
-from shared.events.vocabulary import CODE, DECISIONS, FACILITATOR_LEVELS, ID, PROCESS_TYPES, RISK_LEVELS
+from shared.events.vocabulary import (ASSESSMENT_BASES, CODE, DECISIONS, FACILITATOR_LEVELS, ID, PROCESS_TYPES,
+                                      RISK_LEVELS)
 
 
 class Reason(Schema):
@@ -23,6 +24,9 @@ class CaseAssessed(Schema):
     # optional: what the facilitators must hold, so a case summary can say so
     required_endorsements = fields.List(fields.Str(validate=CODE), load_default=list)
     prison_vetting = fields.Bool(load_default=False)
+    # what the assessment was made on: the referral, a coordinator's review of it, or a
+    # party's consent withdrawn or given again (absent in older events: the referral)
+    basis = fields.Str(load_default="referral", validate=validate.OneOf(ASSESSMENT_BASES))
 
 
 class FacilitatorAssigned(Schema):

@@ -31,6 +31,9 @@ class ConsentChanged(Schema):
     """`consent.recorded` (granted) and `consent.withdrawn`: one party, one scope."""
     case_id = fields.Str(required=True, validate=ID)
     participant_id = fields.Str(required=True, validate=ID)
+    # the person's role on the case: a supporter's or interpreter's withdrawal does not stop
+    # the case as a party's does (absent in events from before it was added: read as a party)
+    participant_role = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(ROLES))
     scope = fields.Str(required=True, validate=validate.OneOf(CONSENT_SCOPES))
     # for share_item: what is shared (a code, never the content) and with which role
     item = fields.Str(load_default=None, allow_none=True, validate=CODE)

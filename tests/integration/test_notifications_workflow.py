@@ -104,8 +104,15 @@ def world(service_config, amqp_uri):
              "access_needs": []}])
         holder.answers[f"ref-{tag}"] = {"granted": False, "reason": "consent_missing", "details": {}}
         holder.answers[f"ph-{tag}"] = person()
-        event = new_event("referral.received", data["case_id"], data, source="/amends/test/referrals",
-                          region="test", correlationid=data["case_id"])
+        received = new_event("referral.received", data["case_id"], data, source="/amends/test/referrals",
+                             region="test", correlationid=data["case_id"])
+        workflow.remember(received, store)  # the directory knows the case
+        # a suitable case, after a review: the harmed person's first message (and the referrer's)
+        event = new_event("case.assessed", data["case_id"], {
+            "case_id": data["case_id"], "assessment_id": f"as-{tag}", "decision": "suitable", "reasons": [],
+            "risk_level": "low", "required_level": "intermediate", "co_facilitation": False,
+            "process_types": ["shuttle"], "policy_version": "suitability-v1", "basis": "review"},
+            source="/amends/test/matching", region="test", correlationid=data["case_id"])
         return ports, clock, holder, courier, event, f"ph-{tag}"
 
     yield make, tap
@@ -132,7 +139,7 @@ def test_a_deferred_message_is_sent_once_when_its_window_opens(world):
     clock.now = OPENS
     racing = [eventlet.spawn(workflow.send_due, ports) for _ in range(3)]
     assert sum(thread.wait() for thread in racing) == 1
-    assert [(c, t, lang) for c, _, t, lang, _ in courier.sent] == [("email", "harmed.referral_received", "cy")]
+    assert [(c, t, lang) for c, _, t, lang, _ in courier.sent] == [("email", "harmed.case_assessed", "cy")]
     assert workflow.send_due(ports) == 0 and len(courier.sent) == 1
     # a redelivered event finds it settled and sends nothing either
     workflow.handle(event, ports)

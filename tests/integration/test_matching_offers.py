@@ -177,16 +177,17 @@ def test_a_coordinator_decides_a_case_under_review_and_it_is_co_worked(run_servi
         tap.close()
 
 
-def test_a_withdrawn_consent_makes_the_case_unsuitable_and_frees_its_facilitator(run_services, amqp_uri):
+def test_a_partys_withdrawn_consent_pauses_the_case_and_consent_given_again_reassesses_it(run_services, amqp_uri):
     with run_services(MatchingService) as (url, config):
         store = MatchingStore.open(config)
         tap, _ = one_staffed_one_waiting(store, amqp_uri)
 
-        def consent(scope, participant="p-2"):
-            return event("consent.withdrawn", "case-1", {"case_id": "case-1", "participant_id": participant,
-                                                         "scope": scope, "item": None, "with_role": None,
-                                                         "granted": False})
+        def consent(scope, participant="p-2", role="harmer", granted=False):
+            return event("consent.recorded" if granted else "consent.withdrawn", "case-1", {
+                "case_id": "case-1", "participant_id": participant, "participant_role": role, "scope": scope,
+                "item": None, "with_role": None, "granted": granted})
         publish_event(amqp_uri, consent("share_outcome_with_court"))  # not consent to take part: no change
+        publish_event(amqp_uri, consent("participation", "p-3", "supporter"))  # not a party: no change
         withdrawn = consent("participation")
         publish_event(amqp_uri, withdrawn)
         publish_event(amqp_uri, withdrawn)  # redelivered: no second effect
@@ -195,13 +196,24 @@ def test_a_withdrawn_consent_makes_the_case_unsuitable_and_frees_its_facilitator
             ("case-1", "fac-only", "consent_withdrawn")
         reassessed = [e["data"] for e in tap.seen if e["type"] == "case.assessed"][-1]
         assert reassessed["case_id"] == "case-1" and reassessed["decision"] == "unsuitable"
+        assert reassessed["basis"] == "consent"
         assert "consent_withdrawn" in [r["code"] for r in reassessed["reasons"]]
         offered = wait_for(tap, "facilitator.assigned", 2)[1]["data"]
         assert (offered["case_id"], offered["facilitator_id"]) == ("case-2", "fac-only")
-        wait_until(lambda: store.get_assignment("case-1").status == "closed")
+        wait_until(lambda: store.get_assignment("case-1").closed_reason == "participation_withdrawn")
         events = tap.drain()
         assert [e["type"] for e in events].count("facilitator.released") == 1
         assert [e["data"]["case_id"] for e in events if e["type"] == "case.assessed"].count("case-1") == 2
+
+        # the harmer consents again: assessed afresh, suitable, and staffed again (the one
+        # facilitator is busy with case-2 now, so it waits for capacity)
+        publish_event(amqp_uri, consent("participation", granted=True))
+        again = wait_until(lambda: [e["data"] for e in tap.drain() if e["type"] == "case.assessed"
+                                    and e["data"]["case_id"] == "case-1" and e["data"]["decision"] == "suitable"
+                                    and e["data"]["basis"] == "consent"] or None, timeout=20)
+        assert len(again) == 1
+        wait_until(lambda: store.get_assignment("case-1").status == "waitlisted")
+        assert store.latest_assessment("case-1").withdrawn_by == []
         tap.close()
 
 

@@ -342,6 +342,8 @@ def test_consent_is_recorded_and_withdrawn_and_get_contact_obeys_it(api):
         ("consent.recorded", "participation"), ("consent.recorded", "share_item"),
         ("consent.withdrawn", "participation")]
     assert events[1]["data"]["item"] == "victim_impact_statement" and events[1]["data"]["with_role"] == "harmer"
+    # matching judges a withdrawal by who withdrew: only a party's stops the case
+    assert {e["data"]["participant_role"] for e in events} == {"harmed"}
     # the harmed person consented, so they had been told about RJ: the clock is met
     assert api.case(case_id).victim_told_at is not None
 

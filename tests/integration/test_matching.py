@@ -80,3 +80,17 @@ def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(run_services
         assert headers["x-amends-error"] == "RuntimeError: (details withheld)"
         assert headers["x-amends-attempts"] == 3
         assert calls == [event["id"]] * 3  # the first try and two retries (AMENDS_RETRY_DELAYS=0.2,0.4)
+
+
+def test_local_switches_set_for_the_deployment_apply_and_are_logged(run_services, amqp_uri, caplog):
+    caplog.set_level("INFO", logger="services.matching.service")
+    with run_services(MatchingService, MATCHING_LOCAL_SWITCHES="court_cases_after_sentence_only=true"):
+        tap = Tap(amqp_uri, [("matching", "#")])
+        publish_event(amqp_uri, received(cjs_stage="pre_sentence"))
+        assessed = wait_until(lambda: [e for e in tap.drain() if e["type"] == "case.assessed"])[0]["data"]
+        tap.close()
+    assert assessed["decision"] == "needs_review"
+    assert "court_case_awaiting_sentence" in [r["code"] for r in assessed["reasons"]]
+    started = [m for m in caplog.messages if m.startswith("suitability policy ")]
+    assert "court_cases_after_sentence_only=true" in started[0]
+    assert started[0].endswith("(set for this deployment: court_cases_after_sentence_only)")

@@ -76,3 +76,41 @@ def test_a_bad_policy_names_the_line_and_the_fault(text, line, fault):
     assert raised.value.line == line, str(raised.value)
     assert fault in raised.value.fault, str(raised.value)
     assert str(raised.value).startswith(f"p.yaml:{line}: ")
+
+
+# --- local switches a deployment sets (MATCHING_LOCAL_SWITCHES) ---
+
+def test_local_switches_are_read_from_name_equals_value():
+    policy = suitability_policy.load()
+    assert suitability_policy.local_switches(None, policy) == {}
+    assert suitability_policy.local_switches("  ", policy) == {}
+    switched = suitability_policy.local_switches(
+        "domestic_abuse_rj_allowed=true, court_cases_after_sentence_only = false", policy)
+    assert switched == {"domestic_abuse_rj_allowed": True, "court_cases_after_sentence_only": False}
+    assert policy.with_local(**switched).local["domestic_abuse_rj_allowed"] is True
+
+
+@pytest.mark.parametrize("text, fault", [
+    ("domestic_abuse_allowed=true", "unknown switch 'domestic_abuse_allowed' (policy test-1 has: "
+                                    "court_cases_after_sentence_only)"),
+    ("court_cases_after_sentence_only=yes", "court_cases_after_sentence_only must be true or false, not 'yes'"),
+    ("court_cases_after_sentence_only=True", "must be true or false, not 'True'"),
+    ("court_cases_after_sentence_only=", "must be true or false, not ''"),
+    ("court_cases_after_sentence_only", "'court_cases_after_sentence_only' is not <switch>=true|false"),
+    ("court_cases_after_sentence_only=true,", "'' is not <switch>=true|false"),
+    ("court_cases_after_sentence_only=true,court_cases_after_sentence_only=false", "is given twice"),
+    ({"court_cases_after_sentence_only": True}, "must be text like"),
+])
+def test_a_bad_local_switch_is_refused_naming_it(text, fault):
+    with pytest.raises(suitability_policy.SwitchError) as refused:
+        suitability_policy.local_switches(text, parse(GOOD, "p.yaml"))
+    assert str(refused.value).startswith("MATCHING_LOCAL_SWITCHES")
+    assert fault in str(refused.value), str(refused.value)
+
+
+def test_with_local_takes_only_known_switches_and_booleans():
+    policy = parse(GOOD, "p.yaml")
+    with pytest.raises(KeyError):
+        policy.with_local(after_sentence=True)
+    with pytest.raises(TypeError):
+        policy.with_local(court_cases_after_sentence_only="false")  # a truthy string would mislead

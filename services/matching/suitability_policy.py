@@ -12,7 +12,9 @@ import yaml
 from shared.events.vocabulary import (CJS_STAGES, DECISIONS, FACILITATOR_LEVELS, FLAGS, OFFENCE_CATEGORIES,
                                       PROCESS_TYPES, RISK_LEVELS)
 
-DEFAULT_PATH = __file__.rsplit("/", 1)[0] + "/policy/suitability-v1.yaml"
+# The policy in force; older versions stay beside it, unchanged, as the record of the
+# rules their decisions (which name their version) were made under.
+DEFAULT_PATH = __file__.rsplit("/", 1)[0] + "/policy/suitability-v2.yaml"
 
 ENDORSEMENTS = ("domestic_abuse", "sexual_violence", "youth", "hate_crime")
 CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")

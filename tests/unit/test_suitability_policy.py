@@ -1,4 +1,6 @@
 """Reading the declarative policy file: a bad file is refused with its line and fault."""
+import os
+
 import pytest
 
 from services.matching import suitability_policy
@@ -31,11 +33,32 @@ def broken(old, new):
     return GOOD.replace(old, new)
 
 
+POLICY_DIR = os.path.dirname(suitability_policy.DEFAULT_PATH)
+
+
 def test_the_repository_policy_loads():
     policy = suitability_policy.load()
-    assert policy.version == "suitability-v1"
+    assert policy.version == "suitability-v2"
     assert len(policy.rules) >= 15
     assert {"court_cases_after_sentence_only", "domestic_abuse_rj_allowed"} <= set(policy.local)
+
+
+def test_every_local_switch_ships_in_its_cautious_state():
+    # an area turns them on (MATCHING_LOCAL_SWITCHES) once it has agreed a local policy
+    assert suitability_policy.load().local == {"court_cases_after_sentence_only": False,
+                                               "domestic_abuse_rj_allowed": False}
+
+
+def test_v1_stays_beside_v2_as_the_record_and_v2_changes_only_what_it_says():
+    v1 = suitability_policy.load(os.path.join(POLICY_DIR, "suitability-v1.yaml"))
+    v2 = suitability_policy.load()
+    assert v1.version == "suitability-v1" and v1.local["domestic_abuse_rj_allowed"] is True
+    assert v2.local == {**v1.local, "domestic_abuse_rj_allowed": False}
+    assert v2.defaults == v1.defaults
+
+    def rules(policy):
+        return {r.code: (r.text, r.when, r.then) for r in policy.rules}
+    assert rules(v2) == rules(v1)
 
 
 def test_a_good_policy_parses():

@@ -27,6 +27,7 @@ FACTS = {
     "offence_category": OFFENCE_CATEGORIES,
     "flags": FLAGS,
     "youth": None,
+    "harmer_under_18": None,
     "young_adult": None,
     "consent": ("none_refused", "withdrawn"),
     "specialist_available": None,

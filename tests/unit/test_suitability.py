@@ -90,11 +90,19 @@ SCENARIOS = [
      "suitable", BASE),
     ("YOT referral: youth flag, out-of-court (sample referral 2)",
      {"flags": ["youth"], "cjs_stage": "out_of_court_disposal", "initiated_by": "harmer",
-      "participants": parties(harmer="under_18")}, {}, POLICY, "suitable", BASE + ["youth_case"]),
+      "participants": parties(harmer="under_18")}, {}, POLICY, "suitable",
+     BASE + ["youth_case", "youth_offender_panel"]),
     ("under-18 harmer, no youth flag", {"participants": parties(harmer="under_18")}, {}, POLICY,
-     "suitable", BASE + ["youth_case"]),
+     "suitable", BASE + ["youth_case", "youth_offender_panel"]),
     ("under-18 victim of theft", {"offence_category": "theft", "participants": parties(harmed="under_18")}, {},
      POLICY, "suitable", BASE + ["youth_case"]),
+    ("under-18 victim of an adult's assault, youth flag",
+     {"offence_category": "violence_against_the_person", "flags": ["youth"],
+      "participants": parties(harmed="under_18", harmer="35_49")}, {}, POLICY, "suitable",
+     BASE + ["violence_against_the_person", "youth_case"]),
+    ("under-18 harmer and victim, criminal damage", {"offence_category": "criminal_damage",
+                                                     "participants": parties(harmed="under_18", harmer="under_18")},
+     {}, POLICY, "suitable", BASE + ["youth_case", "youth_offender_panel"]),
     ("harmer aged 19", {"participants": parties(harmer="18_24")}, {}, POLICY, "suitable", BASE + ["young_adult"]),
     ("enhanced-rights victim of burglary", {"flags": ["enhanced_rights_victim"]}, {}, POLICY,
      "suitable", BASE + ["enhanced_rights_victim"]),
@@ -103,7 +111,8 @@ SCENARIOS = [
      "suitable", BASE),
     ("youth hate crime in custody",
      {"offence_category": "hate_crime", "cjs_stage": "custody", "participants": parties(harmer="under_18")}, {},
-     POLICY, "suitable", BASE + ["hate_crime_specialist", "custody_prison_vetting", "youth_case"]),
+     POLICY, "suitable",
+     BASE + ["hate_crime_specialist", "custody_prison_vetting", "youth_case", "youth_offender_panel"]),
     ("antisocial behaviour, harmer asks, pre-charge",
      {"offence_category": "antisocial_behaviour", "cjs_stage": "pre_charge", "initiated_by": "harmer"}, {}, POLICY,
      "suitable", BASE),
@@ -168,14 +177,34 @@ def test_gender_based_violence_never_gets_a_direct_meeting():
     assert "direct_conference" not in outcome.process_types and "group_conference" not in outcome.process_types
 
 
-def test_custody_needs_prison_vetting_and_youth_adds_a_panel():
+def test_custody_needs_prison_vetting():
     custody = suitability.assess(referral_received_data(cjs_stage="custody"), POLICY)
     assert custody.prison_vetting and custody.risk_level == "medium"
-    youth = suitability.assess(referral_received_data(flags=["youth"]), POLICY)
-    assert "youth_panel" in youth.process_types and youth.required_endorsements == ["youth"]
     plain = suitability.assess(referral_received_data(), POLICY)
     assert not plain.prison_vetting and "youth_panel" not in plain.process_types
     assert (plain.risk_level, plain.required_level, plain.co_facilitation) == ("low", "intermediate", False)
+
+
+@pytest.mark.parametrize("flags", [[], ["youth"]])
+def test_a_child_harmed_by_an_adult_needs_youth_endorsed_facilitators_but_no_youth_panel(flags):
+    outcome = suitability.assess(
+        referral_received_data(flags=flags, participants=parties(harmed="under_18", harmer="25_34")), POLICY)
+    assert outcome.required_endorsements == ["youth"]
+    assert "youth_panel" not in outcome.process_types
+    assert outcome.process_types == ["direct_conference", "shuttle", "letter_exchange", "group_conference"]
+
+
+def test_the_youth_flag_alone_asks_for_endorsed_facilitators_not_a_panel():
+    outcome = suitability.assess(referral_received_data(flags=["youth"]), POLICY)  # both parties adults
+    assert outcome.required_endorsements == ["youth"] and "youth_panel" not in outcome.process_types
+
+
+@pytest.mark.parametrize("harmed", ["50_64", "under_18"])
+def test_a_harmer_under_18_makes_a_youth_offender_panel_possible(harmed):
+    outcome = suitability.assess(referral_received_data(participants=parties(harmed=harmed, harmer="under_18")),
+                                 POLICY)
+    assert "youth_panel" in outcome.process_types and outcome.required_endorsements == ["youth"]
+    assert outcome.codes[-2:] == ["youth_case", "youth_offender_panel"]
 
 
 def test_young_adult_prefers_but_does_not_require_youth_experience():

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from services.matching import suitability_policy
-from services.matching.suitability_policy import PolicyError, parse
+from services.matching.suitability_policy import Condition, PolicyError, parse
 
 GOOD = """\
 version: test-1
@@ -58,7 +58,15 @@ def test_v1_stays_beside_v2_as_the_record_and_v2_changes_only_what_it_says():
 
     def rules(policy):
         return {r.code: (r.text, r.when, r.then) for r in policy.rules}
-    assert rules(v2) == rules(v1)
+    old, new = rules(v1), rules(v2)
+    # the youth offender panel moved from any youth case to a harmer under 18
+    assert old["youth_case"][2] == {"endorsements": ("youth",), "add_process_types": ("youth_panel",)}
+    assert new["youth_case"][1:] == (old["youth_case"][1], {"endorsements": ("youth",)})
+    assert new["youth_offender_panel"][1:] == ((Condition("harmer_under_18", "equals", True),),
+                                               {"add_process_types": ("youth_panel",)})
+    changed = {"youth_case", "youth_offender_panel"}
+    assert set(new) == set(old) | changed
+    assert {c: r for c, r in new.items() if c not in changed} == {c: r for c, r in old.items() if c not in changed}
 
 
 def test_a_good_policy_parses():

@@ -3,6 +3,12 @@ and the emails the local SMTP server received.
 
 Runs against the platform that `make demo` started (ports and keys from the environment
 and var/dev-keys.json).
+
+The platform runs the shipped suitability policy, as a new area would: no local switch is
+on, so the domestic abuse referral (sample 3) is refused, and the demo says why. An area
+that has agreed a local policy sets MATCHING_LOCAL_SWITCHES=domestic_abuse_rj_allowed=true
+(here: `make stop`, then `make demo` with it in the environment) and sees that case go to a
+coordinator's review instead.
 """
 import eventlet
 
@@ -22,6 +28,13 @@ RECORDS = "http://" + os.environ.get("RECORDS_HTTP_ADDRESS", "127.0.0.1:8004")
 # What the referrer is last told, by the assessment's decision.
 REFERRER_LAST_TOLD = {"suitable": "referrer.facilitator_assigned", "unsuitable": "referrer.case_assessed",
                       "needs_review": "referrer.case_assessed"}
+# Reasons that come from the deployment's local switches, not the referral: said plainly,
+# so the refusal reads as the policy's safe default and not as a fault of the demo.
+LOCAL_SWITCH_NOTES = {
+    "domestic_abuse_not_allowed_locally":
+        "the shipped policy's default: no restorative justice in domestic abuse cases unless the area has agreed "
+        "a local policy (MATCHING_LOCAL_SWITCHES=domestic_abuse_rj_allowed=true; then a specialist-led review)",
+}
 
 
 def summarise(entry):
@@ -78,6 +91,10 @@ def main():
         print(f"Case {case}")
         for entry in timelines.get(case, []):
             print(summarise(entry))
+            if entry["type"] == "case.assessed":
+                for reason in entry["data"]["reasons"]:
+                    if reason["code"] in LOCAL_SWITCH_NOTES:
+                        print(f"         ({reason['code']}: {LOCAL_SWITCH_NOTES[reason['code']]})")
         print()
     box = mailbox.Maildir(os.path.join(ROOT, "var", "mail"), create=True)
     print(f"Emails in the local SMTP server's mailbox (var/mail): {len(box)}")

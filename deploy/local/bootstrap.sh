@@ -285,7 +285,8 @@ services() {
     var="${service^^}_AMQP_URI"
     # In a subshell, exported there only: its own broker user, its own database role (on our
     # FerretDB, which its stores also give their GIN twins through; docs/storage.md), and the one
-    # secret that is its own.
+    # secret that is its own. matching runs the shipped policy's local switches (all off) unless
+    # MATCHING_LOCAL_SWITCHES comes from the environment: nothing here turns one on for the demo.
     (
       export AMQP_URI="${!var}"
       database_account "$service"

@@ -34,18 +34,24 @@ DECISION_REASON_CODE = r"^[a-z0-9][a-z0-9_.-]*$"
 
 class MatchingSettings(DependencyProvider):
     """The suitability policy and the offer rules, loaded and checked at start-up: a bad
-    policy file stops the service with its line and fault. The roster reads the registry
-    through the service's store (its StoreProvider, set up before any provider starts)."""
+    policy file stops the service with its line and fault, and so does a bad local switch
+    (MATCHING_LOCAL_SWITCHES). The roster reads the registry through the service's store
+    (its StoreProvider, set up before any provider starts)."""
 
     def setup(self):
         config = self.container.config
         path = config.get("MATCHING_POLICY_FILE") or suitability_policy.DEFAULT_PATH
         try:
             policy = suitability_policy.load(path)
-        except (suitability_policy.PolicyError, OSError) as error:
+            switched = suitability_policy.local_switches(config.get("MATCHING_LOCAL_SWITCHES"), policy)
+        except (suitability_policy.PolicyError, suitability_policy.SwitchError, OSError) as error:
             log.error("suitability policy refused: %s", error)
             raise
-        log.info("suitability policy %s loaded from %s (%d rules)", policy.version, path, len(policy.rules))
+        policy = policy.with_local(**switched)
+        # which safeguards are in force is the first thing to check when decisions surprise
+        in_force = ", ".join(f"{name}={str(value).lower()}" for name, value in sorted(policy.local.items()))
+        log.info("suitability policy %s loaded from %s (%d rules); local switches: %s (set for this deployment: %s)",
+                 policy.version, path, len(policy.rules), in_force, ", ".join(sorted(switched)) or "none")
         self.settings = workflow.Settings(
             policy=policy,
             roster=Roster(None, refresh_every=ROSTER_INTERVAL / 2),

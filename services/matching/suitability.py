@@ -80,6 +80,12 @@ def facts_of(referral, policy, consent_withdrawn=False, specialist_available=Non
     if referral["offence_category"] in CATEGORY_FLAGS:
         flags.add(CATEGORY_FLAGS[referral["offence_category"]])
     youth = "youth" in flags or "under_18" in ages
+    # Only the harmer's own age band makes a youth offender panel possible. The youth flag
+    # does not say who is young: intake gives it no meaning, any referrer may set it, and it
+    # is used for a child harmed by an adult as well as for a YOT's young offender. So it
+    # counts towards the youth endorsement only: a flagged child harmer whose age band is
+    # `unknown` loses just the panel option, not the endorsed facilitators.
+    harmer_under_18 = any(p["role"] == "harmer" and p["age_band"] == "under_18" for p in referral["participants"])
     facts = {
         "harmer_accepts_responsibility": bool(referral["harmer_accepts_responsibility"]),
         "initiated_by": referral["initiated_by"],
@@ -87,6 +93,7 @@ def facts_of(referral, policy, consent_withdrawn=False, specialist_available=Non
         "offence_category": referral["offence_category"],
         "flags": frozenset(flags),
         "youth": youth,
+        "harmer_under_18": harmer_under_18,
         "young_adult": "18_24" in ages,
         "consent": "withdrawn" if consent_withdrawn else "none_refused",
         "specialist_available": specialist_available,

@@ -12,7 +12,9 @@ import yaml
 from shared.events.vocabulary import (CJS_STAGES, DECISIONS, FACILITATOR_LEVELS, FLAGS, OFFENCE_CATEGORIES,
                                       PROCESS_TYPES, RISK_LEVELS)
 
-DEFAULT_PATH = __file__.rsplit("/", 1)[0] + "/policy/suitability-v1.yaml"
+# The policy in force; older versions stay beside it, unchanged, as the record of the
+# rules their decisions (which name their version) were made under.
+DEFAULT_PATH = __file__.rsplit("/", 1)[0] + "/policy/suitability-v2.yaml"
 
 ENDORSEMENTS = ("domestic_abuse", "sexual_violence", "youth", "hate_crime")
 CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -25,6 +27,7 @@ FACTS = {
     "offence_category": OFFENCE_CATEGORIES,
     "flags": FLAGS,
     "youth": None,
+    "harmer_under_18": None,
     "young_adult": None,
     "consent": ("none_refused", "withdrawn"),
     "specialist_available": None,
@@ -53,6 +56,10 @@ class PolicyError(ValueError):
     def __init__(self, source, line, fault):
         self.source, self.line, self.fault = source, line, fault
         super().__init__(f"{source}:{line}: {fault}")
+
+
+class SwitchError(ValueError):
+    """Local switches a deployment set that cannot be used; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,36 @@ class Policy:
         unknown = set(switches) - set(self.local)
         if unknown:
             raise KeyError(f"unknown local switches: {sorted(unknown)}")
+        # a rule tests `local.<switch>: true|false` by equality: anything else would hold neither way
+        not_bool = sorted(name for name, value in switches.items() if not isinstance(value, bool))
+        if not_bool:
+            raise TypeError(f"local switches must be true or false: {not_bool}")
         return Policy(self.version, {**self.local, **switches}, self.defaults, self.rules)
+
+
+def local_switches(text, policy, source="MATCHING_LOCAL_SWITCHES"):
+    """The local switches a deployment sets, from `name=true,name=false` (empty or None:
+    none), for `policy.with_local`. Strict, as the policy file is: each name must be one
+    of the policy's `local` switches, given once, and each value exactly true or false,
+    so a typo stops the service instead of leaving a safeguard in its shipped state."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return {}
+    if not isinstance(text, str):  # nameko reads the value as YAML: `a: true` arrives as a mapping
+        raise SwitchError(f"{source} must be text like 'domestic_abuse_rj_allowed=true', not {text!r}")
+    known = ", ".join(sorted(policy.local))
+    switches = {}
+    for item in text.split(","):
+        name, equals, value = (part.strip() for part in item.partition("="))
+        if not equals or not name:
+            raise SwitchError(f"{source}: '{item.strip()}' is not <switch>=true|false")
+        if name not in policy.local:
+            raise SwitchError(f"{source}: unknown switch '{name}' (policy {policy.version} has: {known})")
+        if name in switches:
+            raise SwitchError(f"{source}: '{name}' is given twice")
+        if value not in ("true", "false"):
+            raise SwitchError(f"{source}: {name} must be true or false, not '{value}'")
+        switches[name] = value == "true"
+    return switches
 
 
 def load(path=DEFAULT_PATH):

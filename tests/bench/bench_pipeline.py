@@ -59,7 +59,7 @@ def referral(rng):
     speaking), a share of domestic-abuse cases that go to review, and a few where the
     harmer denies responsibility (sample 3 as it is: unsuitable)."""
     pick = rng.random()
-    if pick < 0.10:  # domestic abuse, asked for by the harmed person: needs_review
+    if pick < 0.10:  # domestic abuse, asked for by the harmed person: needs_review (switch on, below)
         body = copy.deepcopy(SAMPLES[2])
         body["region"] = rng.choice(["south-wales", "gwent"])
     elif pick < 0.15:
@@ -512,7 +512,10 @@ def main(argv=None):
             platform = Platform(amqp_uri, MONGO_URI, prefix, smtp_port, os.path.join(work_dir, "logs"),
                                 extra_env={"LOG_LEVEL": "WARNING",
                                            # on FerretDB on PostgreSQL, the stores' GIN twins (docs/storage.md)
-                                           "AMENDS_FERRETDB_POSTGRESQL_URL": ferretdb_postgresql_url()})
+                                           "AMENDS_FERRETDB_POSTGRESQL_URL": ferretdb_postgresql_url(),
+                                           # an area that has agreed a local policy: its domestic abuse
+                                           # cases go to review, as in the workload measured before v2
+                                           "MATCHING_LOCAL_SWITCHES": "domestic_abuse_rj_allowed=true"})
             ports, baseline = start_baseline(amqp_uri, f"{prefix}_baseline", work_dir, vhost)
             platform.start()
             wait_until(lambda: baseline_ready(vhost, ports), timeout=90, interval=0.5)

@@ -80,3 +80,39 @@ def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(run_services
         assert headers["x-amends-error"] == "RuntimeError: (details withheld)"
         assert headers["x-amends-attempts"] == 3
         assert calls == [event["id"]] * 3  # the first try and two retries (AMENDS_RETRY_DELAYS=0.2,0.4)
+
+
+def test_local_switches_set_for_the_deployment_apply_and_are_logged(run_services, amqp_uri, caplog):
+    caplog.set_level("INFO", logger="services.matching.service")
+    with run_services(MatchingService, MATCHING_LOCAL_SWITCHES="court_cases_after_sentence_only=true"):
+        tap = Tap(amqp_uri, [("matching", "#")])
+        publish_event(amqp_uri, received(cjs_stage="pre_sentence"))
+        assessed = wait_until(lambda: [e for e in tap.drain() if e["type"] == "case.assessed"])[0]["data"]
+        tap.close()
+    assert assessed["decision"] == "needs_review"
+    assert "court_case_awaiting_sentence" in [r["code"] for r in assessed["reasons"]]
+    started = [m for m in caplog.messages if m.startswith("suitability policy ")]
+    assert "court_cases_after_sentence_only=true" in started[0]
+    assert started[0].endswith("(set for this deployment: court_cases_after_sentence_only)")
+
+
+def test_domestic_abuse_is_refused_unless_the_deployment_allows_it(run_services, service_config, amqp_uri):
+    """The harmed person asks and a specialist is there: under the shipped policy the case is
+    refused (no local policy allows it); only a deployment that turned the switch on sends
+    it to a coordinator's review."""
+    store = MatchingStore.open(service_config())
+    facilitators.register(store, {"facilitator_id": "fac-da", "level": "advanced", "regions": ["south-wales"],
+                                  "languages": ["en"], "capacity": 2, "endorsements": ["domestic_abuse"],
+                                  "last_active": "2026-10-01"})
+    tap = Tap(amqp_uri, [("matching", "case.assessed")])
+    for switches, case_id in (("", "case-shipped"), ("domestic_abuse_rj_allowed=true", "case-allowed")):
+        with run_services(MatchingService, MATCHING_LOCAL_SWITCHES=switches):
+            publish_event(amqp_uri, received(case_id=case_id, flags=["domestic_abuse"], initiated_by="harmed"))
+            wait_until(lambda: case_id in [e["subject"] for e in tap.drain()])
+    decided = {e["subject"]: e["data"] for e in tap.seen}
+    tap.close()
+    shipped, allowed = decided["case-shipped"], decided["case-allowed"]
+    assert shipped["decision"] == "unsuitable" and shipped["policy_version"] == "suitability-v2"
+    assert "domestic_abuse_not_allowed_locally" in [r["code"] for r in shipped["reasons"]]
+    assert allowed["decision"] == "needs_review" and allowed["required_endorsements"] == ["domestic_abuse"]
+    assert "domestic_abuse_not_allowed_locally" not in [r["code"] for r in allowed["reasons"]]

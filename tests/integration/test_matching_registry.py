@@ -133,3 +133,19 @@ def test_a_bad_policy_file_stops_the_service_naming_line_and_fault(service_confi
     assert refused.value.line == line
     assert str(refused.value) == f"{bad}:{line}: rule 'harmer_denies_responsibility' then.decision: 'nope' is not " \
                                  "one of: suitable, unsuitable, needs_review"
+
+
+@pytest.mark.parametrize("switches, fault", [
+    ("domestic_abuse_rj_allowd=true", "unknown switch 'domestic_abuse_rj_allowd'"),
+    ("domestic_abuse_rj_allowed=yes", "domestic_abuse_rj_allowed must be true or false, not 'yes'"),
+])
+def test_a_bad_local_switch_stops_the_service_naming_it(service_config, switches, fault, caplog):
+    container = ServiceContainer(MatchingService, service_config(MATCHING_LOCAL_SWITCHES=switches))
+    try:
+        with pytest.raises(suitability_policy.SwitchError) as refused:
+            container.start()
+    finally:
+        container.kill()
+        disconnect_all()
+    assert str(refused.value).startswith("MATCHING_LOCAL_SWITCHES: ") and fault in str(refused.value)
+    assert f"suitability policy refused: {refused.value}" in caplog.messages

@@ -1,13 +1,14 @@
-"""The suitability policy (services/matching/policy/suitability-v1.yaml) on realistic
+"""The suitability policy (services/matching/policy/suitability-v2.yaml) on realistic
 referrals: a table of input, expected decision and expected reason codes, no broker."""
 import pytest
 
 from services.matching import suitability, suitability_policy
 from tests.factories import referral_received_data
 
-POLICY = suitability_policy.load()
+POLICY = suitability_policy.load()  # the shipped defaults: no local policy allows domestic abuse cases
 AFTER_SENTENCE = POLICY.with_local(court_cases_after_sentence_only=True)
-NO_DA = POLICY.with_local(domestic_abuse_rj_allowed=False)
+# an area that has agreed a local policy allowing RJ in domestic abuse cases the harmed person asks for
+DA_ALLOWED = POLICY.with_local(domestic_abuse_rj_allowed=True)
 BASE = ["responsibility_accepted", "consent_to_be_obtained"]
 
 
@@ -34,18 +35,28 @@ SCENARIOS = [
     ("harmed withdrew consent", {}, {"consent_withdrawn": True}, POLICY,
      "unsuitable", ["responsibility_accepted", "consent_withdrawn"]),
     ("DA asked for by the harmer", {"flags": ["domestic_abuse"], "initiated_by": "harmer"}, {}, POLICY,
-     "unsuitable", BASE + ["domestic_abuse_not_harmed_initiated"]),
-    ("DA asked for by the harmed, specialist available", {"flags": ["domestic_abuse"], "initiated_by": "harmed"},
-     {"specialist_available": True}, POLICY, "needs_review", BASE + ["specialist_review_domestic_abuse"]),
-    ("DA asked for by the harmed, no specialist", {"flags": ["domestic_abuse"]},
-     {"specialist_available": False}, POLICY,
-     "unsuitable", BASE + ["domestic_abuse_no_specialist", "specialist_review_domestic_abuse"]),
-    ("DA where local policy forbids it", {"flags": ["domestic_abuse"]}, {"specialist_available": True}, NO_DA,
+     "unsuitable", BASE + ["domestic_abuse_not_harmed_initiated", "domestic_abuse_not_allowed_locally"]),
+    ("DA asked for by the harmer, where allowed locally", {"flags": ["domestic_abuse"], "initiated_by": "harmer"}, {},
+     DA_ALLOWED, "unsuitable", BASE + ["domestic_abuse_not_harmed_initiated"]),
+    ("DA asked for by the harmed, no local policy allows it (shipped defaults)", {"flags": ["domestic_abuse"]},
+     {"specialist_available": True}, POLICY,
      "unsuitable", BASE + ["domestic_abuse_not_allowed_locally", "specialist_review_domestic_abuse"]),
-    ("DA in custody, enhanced-rights victim (sample referral 3)",
+    ("DA asked for by the harmed, allowed locally, specialist available",
+     {"flags": ["domestic_abuse"], "initiated_by": "harmed"}, {"specialist_available": True}, DA_ALLOWED,
+     "needs_review", BASE + ["specialist_review_domestic_abuse"]),
+    ("DA asked for by the harmed, allowed locally, no specialist", {"flags": ["domestic_abuse"]},
+     {"specialist_available": False}, DA_ALLOWED,
+     "unsuitable", BASE + ["domestic_abuse_no_specialist", "specialist_review_domestic_abuse"]),
+    ("DA in custody, enhanced-rights victim (sample referral 3), shipped defaults",
      {"flags": ["domestic_abuse", "enhanced_rights_victim"], "cjs_stage": "custody",
       "offence_category": "violence_against_the_person", "region": "gwent"},
-     {"specialist_available": True}, POLICY, "needs_review",
+     {"specialist_available": True}, POLICY, "unsuitable",
+     BASE + ["domestic_abuse_not_allowed_locally", "specialist_review_domestic_abuse", "serious_violence",
+             "custody_prison_vetting", "enhanced_rights_victim"]),
+    ("DA in custody, enhanced-rights victim (sample referral 3), allowed locally",
+     {"flags": ["domestic_abuse", "enhanced_rights_victim"], "cjs_stage": "custody",
+      "offence_category": "violence_against_the_person", "region": "gwent"},
+     {"specialist_available": True}, DA_ALLOWED, "needs_review",
      BASE + ["specialist_review_domestic_abuse", "serious_violence", "custody_prison_vetting",
              "enhanced_rights_victim"]),
     ("GBV asked for by the harmer", {"flags": ["gender_based_violence"], "initiated_by": "harmer"}, {}, POLICY,
@@ -79,11 +90,19 @@ SCENARIOS = [
      "suitable", BASE),
     ("YOT referral: youth flag, out-of-court (sample referral 2)",
      {"flags": ["youth"], "cjs_stage": "out_of_court_disposal", "initiated_by": "harmer",
-      "participants": parties(harmer="under_18")}, {}, POLICY, "suitable", BASE + ["youth_case"]),
+      "participants": parties(harmer="under_18")}, {}, POLICY, "suitable",
+     BASE + ["youth_case", "youth_offender_panel"]),
     ("under-18 harmer, no youth flag", {"participants": parties(harmer="under_18")}, {}, POLICY,
-     "suitable", BASE + ["youth_case"]),
+     "suitable", BASE + ["youth_case", "youth_offender_panel"]),
     ("under-18 victim of theft", {"offence_category": "theft", "participants": parties(harmed="under_18")}, {},
      POLICY, "suitable", BASE + ["youth_case"]),
+    ("under-18 victim of an adult's assault, youth flag",
+     {"offence_category": "violence_against_the_person", "flags": ["youth"],
+      "participants": parties(harmed="under_18", harmer="35_49")}, {}, POLICY, "suitable",
+     BASE + ["violence_against_the_person", "youth_case"]),
+    ("under-18 harmer and victim, criminal damage", {"offence_category": "criminal_damage",
+                                                     "participants": parties(harmed="under_18", harmer="under_18")},
+     {}, POLICY, "suitable", BASE + ["youth_case", "youth_offender_panel"]),
     ("harmer aged 19", {"participants": parties(harmer="18_24")}, {}, POLICY, "suitable", BASE + ["young_adult"]),
     ("enhanced-rights victim of burglary", {"flags": ["enhanced_rights_victim"]}, {}, POLICY,
      "suitable", BASE + ["enhanced_rights_victim"]),
@@ -92,7 +111,8 @@ SCENARIOS = [
      "suitable", BASE),
     ("youth hate crime in custody",
      {"offence_category": "hate_crime", "cjs_stage": "custody", "participants": parties(harmer="under_18")}, {},
-     POLICY, "suitable", BASE + ["hate_crime_specialist", "custody_prison_vetting", "youth_case"]),
+     POLICY, "suitable",
+     BASE + ["hate_crime_specialist", "custody_prison_vetting", "youth_case", "youth_offender_panel"]),
     ("antisocial behaviour, harmer asks, pre-charge",
      {"offence_category": "antisocial_behaviour", "cjs_stage": "pre_charge", "initiated_by": "harmer"}, {}, POLICY,
      "suitable", BASE),
@@ -100,10 +120,11 @@ SCENARIOS = [
      {"offence_category": "fraud", "cjs_stage": "community_sentence", "flags": ["enhanced_rights_victim"],
       "participants": parties(harmed="65_plus")}, {}, POLICY, "suitable", BASE + ["enhanced_rights_victim"]),
     ("DA and GBV, harmer asks", {"flags": ["domestic_abuse", "gender_based_violence"], "initiated_by": "harmer"}, {},
-     POLICY, "unsuitable", BASE + ["domestic_abuse_not_harmed_initiated", "gbv_harmer_initiated"]),
-    ("DA and youth, harmed asks, specialist available",
+     POLICY, "unsuitable",
+     BASE + ["domestic_abuse_not_harmed_initiated", "domestic_abuse_not_allowed_locally", "gbv_harmer_initiated"]),
+    ("DA and youth, harmed asks, allowed locally, specialist available",
      {"flags": ["domestic_abuse", "youth"], "participants": parties(harmed="under_18", harmer="18_24")},
-     {"specialist_available": True}, POLICY, "needs_review",
+     {"specialist_available": True}, DA_ALLOWED, "needs_review",
      BASE + ["specialist_review_domestic_abuse", "youth_case"]),
     ("motoring offence, consent withdrawn by harmer after referral",
      {"offence_category": "motoring", "initiated_by": "harmer"}, {"consent_withdrawn": True}, POLICY,
@@ -117,7 +138,7 @@ def test_scenario(name, changes, options, policy, decision, codes):
     assert outcome.decision == decision
     assert outcome.codes == codes
     assert all(reason.text.strip() for reason in outcome.reasons)
-    assert outcome.policy_version == "suitability-v1"
+    assert outcome.policy_version == "suitability-v2"
     if decision == "unsuitable":
         assert outcome.process_types == []
 
@@ -133,8 +154,19 @@ def test_outcome_fields_for_a_sexual_offence():
     assert outcome.process_types == ["direct_conference", "shuttle", "letter_exchange"]
 
 
+def test_domestic_abuse_asked_for_by_the_harmed_is_refused_unless_allowed_locally():
+    harmed_asks = referral_received_data(flags=["domestic_abuse"], initiated_by="harmed")
+    shipped = suitability.assess(harmed_asks, POLICY, specialist_available=True)
+    assert POLICY.local["domestic_abuse_rj_allowed"] is False
+    assert shipped.decision == "unsuitable" and "domestic_abuse_not_allowed_locally" in shipped.codes
+    assert shipped.process_types == [] and shipped.risk_level == "high"
+    allowed = suitability.assess(harmed_asks, DA_ALLOWED, specialist_available=True)
+    assert allowed.decision == "needs_review" and "domestic_abuse_not_allowed_locally" not in allowed.codes
+
+
 def test_domestic_abuse_needs_a_specialist_and_no_meeting():
-    outcome = suitability.assess(referral_received_data(flags=["domestic_abuse"]), POLICY, specialist_available=True)
+    outcome = suitability.assess(referral_received_data(flags=["domestic_abuse"]), DA_ALLOWED,
+                                 specialist_available=True)
     assert outcome.required_endorsements == ["domestic_abuse"]
     assert outcome.required_level == "advanced" and outcome.co_facilitation
     assert outcome.process_types == ["shuttle", "letter_exchange"]
@@ -145,14 +177,34 @@ def test_gender_based_violence_never_gets_a_direct_meeting():
     assert "direct_conference" not in outcome.process_types and "group_conference" not in outcome.process_types
 
 
-def test_custody_needs_prison_vetting_and_youth_adds_a_panel():
+def test_custody_needs_prison_vetting():
     custody = suitability.assess(referral_received_data(cjs_stage="custody"), POLICY)
     assert custody.prison_vetting and custody.risk_level == "medium"
-    youth = suitability.assess(referral_received_data(flags=["youth"]), POLICY)
-    assert "youth_panel" in youth.process_types and youth.required_endorsements == ["youth"]
     plain = suitability.assess(referral_received_data(), POLICY)
     assert not plain.prison_vetting and "youth_panel" not in plain.process_types
     assert (plain.risk_level, plain.required_level, plain.co_facilitation) == ("low", "intermediate", False)
+
+
+@pytest.mark.parametrize("flags", [[], ["youth"]])
+def test_a_child_harmed_by_an_adult_needs_youth_endorsed_facilitators_but_no_youth_panel(flags):
+    outcome = suitability.assess(
+        referral_received_data(flags=flags, participants=parties(harmed="under_18", harmer="25_34")), POLICY)
+    assert outcome.required_endorsements == ["youth"]
+    assert "youth_panel" not in outcome.process_types
+    assert outcome.process_types == ["direct_conference", "shuttle", "letter_exchange", "group_conference"]
+
+
+def test_the_youth_flag_alone_asks_for_endorsed_facilitators_not_a_panel():
+    outcome = suitability.assess(referral_received_data(flags=["youth"]), POLICY)  # both parties adults
+    assert outcome.required_endorsements == ["youth"] and "youth_panel" not in outcome.process_types
+
+
+@pytest.mark.parametrize("harmed", ["50_64", "under_18"])
+def test_a_harmer_under_18_makes_a_youth_offender_panel_possible(harmed):
+    outcome = suitability.assess(referral_received_data(participants=parties(harmed=harmed, harmer="under_18")),
+                                 POLICY)
+    assert "youth_panel" in outcome.process_types and outcome.required_endorsements == ["youth"]
+    assert outcome.codes[-2:] == ["youth_case", "youth_offender_panel"]
 
 
 def test_young_adult_prefers_but_does_not_require_youth_experience():

@@ -23,3 +23,14 @@ def is_party(role):
 def facilitator_led(flags, offence_category=None):
     """Whether all contact with the parties must go through a facilitator."""
     return bool(FACILITATOR_LED_FLAGS & set(flags or ())) or offence_category in FACILITATOR_LED_OFFENCES
+
+
+SUPERVISED_FLAGS = frozenset({"domestic_abuse", "sexual_offence"})
+SUPERVISED_OFFENCES = frozenset({"sexual_offence"})
+
+
+def needs_supervision(flags, offence_category=None):
+    """Whether a second sign-off (supervision) must follow the facilitator's safety
+    decision before the parties may communicate at all: sexual-offence and domestic-abuse
+    cases, which specialists run under supervision."""
+    return bool(SUPERVISED_FLAGS & set(flags or ())) or offence_category in SUPERVISED_OFFENCES

@@ -66,6 +66,11 @@ class Case:
     offered_to: list = field(default_factory=list)        # derived from staffing: an open offer
     held_by: list = field(default_factory=list)           # derived from staffing: an accepted assignment
     facilitators: list = field(default_factory=list)      # offered_to and held_by: what a facilitator's listing reads
+    # matching's latest case.assessed: decision, risk_level, process_types, basis (codes only)
+    assessment: dict = field(default_factory=dict)
+    # the facilitator's safety decision and its supervision (services/referrals/safety.py)
+    safety: dict = field(default_factory=dict)
+    supervision: dict = field(default_factory=dict)
     version: int = 0                                      # of the last CaseChange applied
     # a keyed hash of the body, when the case was opened with an Idempotency-Key (never the body)
     intake_fingerprint: str = None

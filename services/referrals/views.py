@@ -8,7 +8,7 @@ until it closes. A referrer and an auditor never get it back through the API.
 """
 from marshmallow import Schema, fields, validate
 
-from services.referrals import lifecycle
+from services.referrals import lifecycle, safety
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -51,6 +51,10 @@ def summary(case):
     }
 
 
+def _stamped(entry):
+    return {k: _iso(v) if k == "at" else v for k, v in entry.items()} if entry else None
+
+
 def detail(case, personal=None, record=None):
     """The full view. `personal` maps party id -> their decrypted data (only for the
     roles that may see it; None for an erased person), `record` the case's own."""
@@ -84,6 +88,11 @@ def detail(case, personal=None, record=None):
             "victim_told_at": _iso(case.victim_told_at),
             "missed": bool(case.deadline_missed_sent),
         } if case.deadline else None,
+        "assessment": case.assessment or None,
+        "safety": _stamped(case.safety),
+        "supervision": {**(_stamped(case.supervision) or {}), "required": safety.supervision_required(case)},
+        # why the parties may not communicate yet (None: they may)
+        "communication_refused": safety.communication_refused(case),
     })
     if personal is not None:
         view["referrer"]["personal_data"] = personal.get(case.referrer["party_id"])

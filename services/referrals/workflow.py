@@ -244,9 +244,20 @@ def advance_for_event(store, event, outbox):
         staffing = access.follow_staffing(dict(case.staffing or {}), event["type"], event["data"])
         if staffing != (case.staffing or {}):
             state.update(staffing_state(staffing))
+        if event["type"] == "case.assessed":
+            assessed = assessment_state(event["data"])
+            if assessed != (case.assessment or {}):
+                state["assessment"] = assessed
         return (state, events, step) if state else (None, None, None)
 
     return change_case(store, event["data"]["case_id"], decide, by, outbox)
+
+
+def assessment_state(data):
+    """What the case keeps of matching's latest assessment: what may happen, and why not."""
+    return {"assessment_id": data["assessment_id"], "decision": data["decision"], "risk_level": data["risk_level"],
+            "process_types": list(data["process_types"]), "basis": data.get("basis", "referral"),
+            "reasons": [r["code"] for r in data["reasons"]]}
 
 
 def staffing_state(staffing):

@@ -27,6 +27,8 @@ def valid_value(field):
             return validator.choices[0]
         if isinstance(validator, validate.Equal):
             return validator.comparable
+        if isinstance(validator, validate.Range) and validator.min is not None:
+            return validator.min
     if isinstance(field, fields.Nested):
         return valid_data(field.schema)
     if isinstance(field, fields.List):

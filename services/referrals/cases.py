@@ -71,6 +71,10 @@ class Case:
     # the facilitator's safety decision and its supervision (services/referrals/safety.py)
     safety: dict = field(default_factory=dict)
     supervision: dict = field(default_factory=dict)
+    # the intervention chosen, and its sessions (services/referrals/interventions.py); a
+    # session's venue name and address are kept here only, its notes sealed
+    intervention: dict = field(default_factory=dict)      # process_type, chosen_at, by
+    sessions: list = field(default_factory=list)          # session_id, revision, status, starts_at, venue, attendee_ids...
     version: int = 0                                      # of the last CaseChange applied
     # a keyed hash of the body, when the case was opened with an Idempotency-Key (never the body)
     intake_fingerprint: str = None

@@ -15,7 +15,12 @@ PURPOSES = {
     "referrer_update": ({"referrer"}, ("name", "email", "language"), False),
     "participant_information": ({"harmed", "harmer", "supporter", "appropriate_adult"}, PARTICIPANT_FIELDS, True),
     "outcome_update": ({"harmed"}, PARTICIPANT_FIELDS, True),
+    # a session's invitation, change, cancellation and reminder, to whoever attends it: the
+    # person's details and the session (interventions.invitation: when, and where)
+    "session_invitation": ({"harmed", "harmer", "supporter", "appropriate_adult", "interpreter"},
+                           PARTICIPANT_FIELDS, True),
 }
+SESSION_PURPOSE = "session_invitation"
 # channels that need a field to be usable
 CHANNEL_NEEDS = {"email": "email", "sms": "phone", "phone": "phone"}
 
@@ -85,3 +90,13 @@ def decide(party, personal, purpose, consent_records=()):
         if value or name in ("safe_contact_windows", "contact_safe") and value is not None:
             details[name] = value
     return Decision(True, "granted", details)
+
+
+def for_session(decision, refusal, session):
+    """A `session_invitation` decision: the person's own refusal first, then the session's
+    (`facilitator_led`, `unknown_session`, `not_invited`), else their details with `session`."""
+    if not decision.granted:
+        return decision
+    if refusal:
+        return refuse(refusal)
+    return Decision(True, "granted", {**decision.details, "session": session})

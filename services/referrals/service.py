@@ -87,16 +87,49 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     def access_log(self, request, case_id, principal):
         return json_response(workflow.access_log(self.store, case_id, principal))
 
+    # --- the intervention and its sessions (services/referrals/interventions.py) ---
+
+    @http("POST", "/v1/cases/<string:case_id>/intervention")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def choose_intervention(self, request, case_id, principal):
+        return json_response(workflow.choose_intervention(self.store, case_id, read_json(request), principal,
+                                                          self.outbox))
+
+    @http("POST", "/v1/cases/<string:case_id>/sessions")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def schedule_session(self, request, case_id, principal):
+        return json_response(workflow.schedule_session(self.store, case_id, read_json(request), principal,
+                                                       self.outbox, self.vault), 201)
+
+    @http("PATCH", "/v1/cases/<string:case_id>/sessions/<string:session_id>")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def change_session(self, request, case_id, session_id, principal):
+        return json_response(workflow.change_session(self.store, case_id, session_id, read_json(request), principal,
+                                                     self.outbox, self.vault))
+
+    @http("POST", "/v1/cases/<string:case_id>/sessions/<string:session_id>/cancel")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def cancel_session(self, request, case_id, session_id, principal):
+        return json_response(workflow.cancel_session(self.store, case_id, session_id, read_json(request), principal,
+                                                     self.outbox, self.vault))
+
+    @http("POST", "/v1/cases/<string:case_id>/sessions/<string:session_id>/held")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def record_session_held(self, request, case_id, session_id, principal):
+        return json_response(workflow.record_session_held(self.store, case_id, session_id, read_json(request),
+                                                          principal, self.outbox, self.vault))
+
     def case_relation(self, case_id):
         return workflow.case_relation(self.store, case_id)
 
     @rpc
-    def get_contact(self, party_id, purpose, requester):
+    def get_contact(self, party_id, purpose, requester, session_id=None):
         """Contact details of one person for one stated purpose; every call is logged.
         Only notifications may call it: the entrypoint refuses anyone else on the broker's
-        word (shared.messaging.permissions), and the access log names that caller."""
+        word (shared.messaging.permissions), and the access log names that caller.
+        `session_id`: the session a `session_invitation` is about."""
         return workflow.get_contact(self.store, party_id, purpose, self.caller or requester, self.vault,
-                                    current("correlationid"))
+                                    current("correlationid"), session_id=session_id)
 
     @event_consumer("case_status")
     def on_matching_event(self, event):

@@ -8,7 +8,7 @@ until it closes. A referrer and an auditor never get it back through the API.
 """
 from marshmallow import Schema, fields, validate
 
-from services.referrals import lifecycle, safety
+from services.referrals import interventions, lifecycle, safety
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -55,9 +55,10 @@ def _stamped(entry):
     return {k: _iso(v) if k == "at" else v for k, v in entry.items()} if entry else None
 
 
-def detail(case, personal=None, record=None):
+def detail(case, personal=None, record=None, session_notes=None):
     """The full view. `personal` maps party id -> their decrypted data (only for the
-    roles that may see it; None for an erased person), `record` the case's own."""
+    roles that may see it; None for an erased person), `record` the case's own, and
+    `session_notes` each session's opened notes (for the same roles)."""
     view = summary(case)
     view.update({
         "closure": case.closure or None,
@@ -93,6 +94,11 @@ def detail(case, personal=None, record=None):
         "supervision": {**(_stamped(case.supervision) or {}), "required": safety.supervision_required(case)},
         # why the parties may not communicate yet (None: they may)
         "communication_refused": safety.communication_refused(case),
+        # the intervention and its sessions: a venue's name and address, and the notes, only
+        # for the roles that see personal data
+        "intervention": interventions.intervention_view(case),
+        "sessions": [interventions.session_view(s, personal is not None, (session_notes or {}).get(s["session_id"]))
+                     for s in case.sessions],
     })
     if personal is not None:
         view["referrer"]["personal_data"] = personal.get(case.referrer["party_id"])

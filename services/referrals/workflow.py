@@ -12,8 +12,10 @@ import random
 import re
 import time
 import uuid
+from contextlib import contextmanager
 
 from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, views
+from services.referrals import interventions
 from services.referrals.cases import AlreadyStored, ContactAccess, utcnow
 from shared.security import access
 from shared.web import BadRequest, Conflict, Forbidden, NotFound
@@ -130,7 +132,8 @@ def case_view(store, case_id, principal, vault):
                    "granted" if data is not None else "personal_data_erased", sorted(data or {}),
                    key_id=principal.key_id)
     record = cases.unseal(store, vault, case.sensitive["owner_id"], case.sensitive.get("sealed"))
-    return views.detail(case, personal, record)
+    notes = {s["session_id"]: open_notes(store, vault, case, s) for s in case.sessions}
+    return views.detail(case, personal, record, session_notes=notes)
 
 
 def list_cases(store, args, principal):
@@ -341,8 +344,9 @@ def erase_participant(store, case_id, party_id, principal, outbox):
 
 # --- contact details for other services -----------------------------------------
 
-def get_contact(store, party_id, purpose, requester, vault, correlationid=None):
-    """The details `purpose` needs of one person, or why not; every call is logged."""
+def get_contact(store, party_id, purpose, requester, vault, correlationid=None, session_id=None):
+    """The details `purpose` needs of one person, or why not; every call is logged.
+    (`session_id`: the session a `session_invitation` is about.)"""
     case = None
     if purpose not in contact.PURPOSES:
         decision = contact.refuse("unknown_purpose")
@@ -357,6 +361,8 @@ def get_contact(store, party_id, purpose, requester, vault, correlationid=None):
             party = case.party(party_id)
             personal = cases.unseal(store, vault, party_id, party.get("sealed"))
             decision = contact.decide(party, personal, purpose, case.consents)
+            if purpose == contact.SESSION_PURPOSE:
+                decision = contact.for_session(decision, *interventions.invitation(case, party_id, session_id))
     log_access(store, str(party_id)[:100], case.case_id if case else None, str(purpose)[:100], str(requester)[:100],
                decision.granted, decision.reason, decision.fields, correlationid)
     return {"granted": decision.granted, "reason": decision.reason, "details": decision.details}
@@ -383,3 +389,145 @@ def announce_deadlines(store, outbox, now=None, limit=200):
             if change_case(store, case_id, decide, "timer:deadlines", outbox):
                 emitted.append((event_type, case_id))
     return emitted
+
+
+# --- the intervention and its sessions (rules: interventions.py) ----------------
+
+@contextmanager
+def session_rules(what):
+    """interventions' refusals as HTTP answers: Invalid a 400 naming the fields, Refused a
+    409 with its reason code and what stands in the way."""
+    try:
+        yield
+    except interventions.Invalid as invalid:
+        raise BadRequest(f"{what} is not valid", fields=invalid.fields)
+    except interventions.Refused as refused:
+        raise Conflict(str(refused), reason=refused.reason, **refused.details)
+
+
+def _changed(store, case_id, decide, principal, outbox):
+    try:
+        return change_case(store, case_id, decide, who(principal), outbox, principal)
+    except KeptChanging:
+        raise Conflict("the case kept changing while this was applied; retry")
+
+
+def intervention_answer(case):
+    return {"case_id": case.case_id, "status": case.status, "intervention": interventions.intervention_view(case)}
+
+
+def choose_intervention(store, case_id, body, principal, outbox):
+    """Choose (or change) the kind of process; a case in PREPARATION moves to INTERVENTION."""
+    with session_rules("the intervention"):
+        wanted = interventions.load(interventions.InterventionSchema, body)
+    by = who(principal)
+
+    def decide(case):
+        with session_rules("the intervention"):
+            if not interventions.choose(case, wanted["process_type"]):
+                return None, None, intervention_answer(case)   # chosen already: nothing to do
+        state, events = {}, []
+        step = interventions.moves_to_intervention(case)
+        if step is not None:
+            state, events = status_change(case, step, by)
+        state["intervention"] = interventions.intervention_record(wanted["process_type"], by, utcnow())
+        events.append(("intervention.chosen", {"case_id": case.case_id, "process_type": wanted["process_type"]}))
+        return state, events, intervention_answer
+
+    return _changed(store, case_id, decide, principal, outbox)
+
+
+def seal_notes(store, vault, case, text):
+    """A session's notes sealed under the case's own record key (they may name people)."""
+    if text is None:
+        return None
+    owner = case.sensitive["owner_id"]
+    wrapped = store.data_key(owner)
+    if wrapped is None:
+        raise Conflict("the case's record key is gone: notes cannot be kept")
+    return vault.seal(vault.unwrap(owner, wrapped), owner, {"notes": text})
+
+
+def open_notes(store, vault, case, session):
+    opened = cases.unseal(store, vault, case.sensitive["owner_id"], session.get("notes"))
+    return opened["notes"] if opened else None
+
+
+def session_answer(store, vault, case, session_id):
+    """A session as its caller (who acts on the case, so may see its venue) is answered."""
+    session = interventions.session_of(case, session_id)
+    return {"case_id": case.case_id, **interventions.session_view(session, True, open_notes(store, vault, case, session))}
+
+
+def _session(case, session_id):
+    session = interventions.session_of(case, session_id)
+    if session is None:
+        raise NotFound("no such session")
+    return session
+
+
+def schedule_session(store, case_id, body, principal, outbox, vault):
+    with session_rules("the session"):
+        data = interventions.load(interventions.SessionSchema, body)
+    by = who(principal)
+
+    def decide(case):
+        notes = seal_notes(store, vault, case, data.get("notes"))
+        with session_rules("the session"):
+            session = interventions.schedule(case, data, by, utcnow(), notes)
+        return ({"sessions": interventions.replaced(case, session)},
+                [("session.scheduled", interventions.event_data(case, session))],
+                lambda changed: session_answer(store, vault, changed, session["session_id"]))
+
+    return _changed(store, case_id, decide, principal, outbox)
+
+
+def change_session(store, case_id, session_id, body, principal, outbox, vault):
+    """Move a session, or change its venue, attendees or notes; those attending (and those
+    taken off it) are told of anything but the notes."""
+    with session_rules("the change"):
+        data = interventions.load(interventions.SessionChangeSchema, body)
+
+    def decide(case):
+        session = _session(case, session_id)
+        notes = seal_notes(store, vault, case, data.get("notes"))
+        with session_rules("the change"):
+            changed, told, removed = interventions.change(case, session, data, utcnow(), notes)
+        if changed is None:
+            return None, None, session_answer(store, vault, case, session_id)
+        events = [("session.changed", interventions.event_data(case, changed, removed_attendee_ids=removed))] \
+            if told else []
+        return ({"sessions": interventions.replaced(case, changed)}, events,
+                lambda after: session_answer(store, vault, after, session_id))
+
+    return _changed(store, case_id, decide, principal, outbox)
+
+
+def cancel_session(store, case_id, session_id, body, principal, outbox, vault):
+    with session_rules("the cancellation"):
+        data = interventions.load(interventions.CancelSchema, body)
+    by = who(principal)
+
+    def decide(case):
+        with session_rules("the cancellation"):
+            cancelled = interventions.cancel(_session(case, session_id), data["reason"], by, utcnow())
+        return ({"sessions": interventions.replaced(case, cancelled)},
+                [("session.cancelled", interventions.event_data(case, cancelled, reason=data["reason"]))],
+                lambda after: session_answer(store, vault, after, session_id))
+
+    return _changed(store, case_id, decide, principal, outbox)
+
+
+def record_session_held(store, case_id, session_id, body, principal, outbox, vault):
+    with session_rules("the record"):
+        data = interventions.load(interventions.HeldSchema, body)
+    by = who(principal)
+
+    def decide(case):
+        with session_rules("the record"):
+            done = interventions.held(_session(case, session_id), data["attended"], by, utcnow())
+        return ({"sessions": interventions.replaced(case, done)},
+                [("session.held", interventions.event_data(case, done, attended_ids=list(data["attended"])))],
+                lambda after: session_answer(store, vault, after, session_id))
+
+    return _changed(store, case_id, decide, principal, outbox)

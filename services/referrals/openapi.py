@@ -7,7 +7,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import INCLUDE, fields
 from marshmallow import Schema as StrictSchema
 
-from services.referrals import consents, intake, lifecycle, views
+from services.referrals import consents, intake, interventions, lifecycle, views
 
 
 class Schema(StrictSchema):
@@ -62,6 +62,10 @@ class CaseDetail(CaseSummary):
     history = fields.List(fields.Dict())
     deadline = fields.Dict(allow_none=True)
     record = fields.Dict(allow_none=True)
+    intervention = fields.Dict(allow_none=True, metadata={"description": "process_type, chosen_at, by"})
+    sessions = fields.List(fields.Dict(), metadata={
+        "description": "each session; its venue's name and address, and its notes, only for the roles whose work "
+                       "needs them"})
 
 
 class ConsentRecorded(Schema):
@@ -85,6 +89,30 @@ class Erased(Schema):
 class AccessLog(Schema):
     case_id = fields.Str(required=True)
     entries = fields.List(fields.Dict(), required=True)
+
+
+# --- the intervention and its sessions ----------------------------------------------
+
+class InterventionAnswer(Schema):
+    case_id = fields.Str(required=True)
+    status = fields.Str(required=True)
+    intervention = fields.Dict(required=True, metadata={"description": "process_type, chosen_at, by"})
+
+
+class SessionDetail(Schema):
+    case_id = fields.Str(required=True)
+    session_id = fields.Str(required=True)
+    status = fields.Str(required=True, metadata={"description": "scheduled, changed, cancelled or held"})
+    revision = fields.Int(required=True)
+    process_type = fields.Str(required=True)
+    starts_at = fields.DateTime(required=True)
+    duration_minutes = fields.Int(required=True)
+    venue = fields.Dict(required=True, metadata={"description": "kind, name, address"})
+    attendee_ids = fields.List(fields.Str(), required=True)
+    removed_ids = fields.List(fields.Str(), metadata={"description": "taken off the session by a change"})
+    notes = fields.Str(allow_none=True)
+    cancelled = fields.Dict(metadata={"description": "reason, at, by"})
+    held = fields.Dict(metadata={"description": "attended_ids, at, by"})
 
 
 def _errors(*codes):
@@ -128,7 +156,12 @@ def document():
     for name, schema in (("Referral", intake.ReferralSchema), ("Transition", lifecycle.TransitionSchema),
                          ("Consent", consents.ConsentSchema), ("Accepted", Accepted), ("Error", Error),
                          ("CaseSummary", CaseSummary), ("CasePage", CasePage), ("CaseDetail", CaseDetail),
-                         ("ConsentRecorded", ConsentRecorded), ("Erased", Erased), ("AccessLog", AccessLog)):
+                         ("ConsentRecorded", ConsentRecorded), ("Erased", Erased), ("AccessLog", AccessLog),
+                         ("ChooseIntervention", interventions.InterventionSchema),
+                         ("ScheduleSession", interventions.SessionSchema),
+                         ("ChangeSession", interventions.SessionChangeSchema),
+                         ("CancelSession", interventions.CancelSchema), ("RecordSessionHeld", interventions.HeldSchema),
+                         ("InterventionAnswer", InterventionAnswer), ("SessionDetail", SessionDetail)):
         spec.components.schema(name, schema=schema)
     secured = [{"bearer": []}]
     spec.path(path="/v1/referrals", operations={"post": {
@@ -174,4 +207,41 @@ def document():
         "security": secured, "parameters": [CASE_ID],
         "responses": {**_ok(200, "AccessLog", "the log"), **_errors(401, 403, 404)},
     }})
+    _session_paths(spec, secured)
     return spec.to_dict()
+
+
+# (component names are chosen unlike any marshmallow schema class's name: apispec resolves a
+# string to a class of that name first, and shared/events/schemas/sessions.py has a Session)
+SESSION_ID = {"name": "session_id", "in": "path", "required": True,
+              "schema": {"type": "string", "pattern": interventions.SESSION_ID.pattern}}
+# 409 answers name a `reason` code (and what stands in the way: participant_ids, session_ids, status)
+REFUSED = ("409: `reason` says why: the safety gate's code (safety_decision_missing, safety_stop, "
+           "supervision_signoff_missing, supervision_refused, indirect_only), or process_not_assessed, "
+           "intervention_missing, wrong_status, sessions_arranged, both_parties_required, one_party_only, "
+           "harmer_required, attendee_unavailable, appropriate_adult_required, session_started, "
+           "session_cancelled, session_held, session_not_started, too_many_sessions")
+
+
+def _session_paths(spec, secured):
+    def operation(summary, body, ok, parameters):
+        return {"summary": f"{summary} (roles: coordinator, facilitator)", "description": REFUSED,
+                "security": secured, "parameters": parameters,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+                "responses": {**ok, **_errors(400, 401, 403, 404, 409, 413)}}
+
+    spec.path(path="/v1/cases/{case_id}/intervention", operations={"post": operation(
+        "Choose or change the intervention; a case in PREPARATION moves to INTERVENTION", "ChooseIntervention",
+        _ok(200, "InterventionAnswer", "the intervention"), [CASE_ID])})
+    spec.path(path="/v1/cases/{case_id}/sessions", operations={"post": operation(
+        "Schedule a session of the chosen intervention", "ScheduleSession",
+        _ok(201, "SessionDetail", "the session, scheduled"), [CASE_ID])})
+    spec.path(path="/v1/cases/{case_id}/sessions/{session_id}", operations={"patch": operation(
+        "Change a session's time, venue, attendees or notes", "ChangeSession",
+        _ok(200, "SessionDetail", "the session after the change"), [CASE_ID, SESSION_ID])})
+    spec.path(path="/v1/cases/{case_id}/sessions/{session_id}/cancel", operations={"post": operation(
+        "Cancel a session", "CancelSession", _ok(200, "SessionDetail", "the session, cancelled"),
+        [CASE_ID, SESSION_ID])})
+    spec.path(path="/v1/cases/{case_id}/sessions/{session_id}/held", operations={"post": operation(
+        "Record that a session took place, and who came", "RecordSessionHeld",
+        _ok(200, "SessionDetail", "the session, held"), [CASE_ID, SESSION_ID])})

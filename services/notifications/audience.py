@@ -11,6 +11,8 @@
 | assignment.accepted   | harmed, lead only    | participant_information (a facilitator will be in touch) |
 |                       | harmer, lead only, unless the case went through review | participant_information |
 | case.outcome_recorded | harmed               | outcome_update                |
+| session.scheduled, .changed, .cancelled | each attendee (and who was taken off) | session_invitation (sessions.py) |
+|                       | or, facilitator-led, the lead facilitator | assignment_offer (matching)   |
 
 Safeguarding, in order of precedence:
 - A case the policy refuses (unsuitable) contacts no party at all: the harmed person
@@ -25,7 +27,9 @@ Safeguarding, in order of precedence:
   already know of the case.
 """
 from dataclasses import dataclass
+from typing import Optional
 
+from services.notifications import sessions
 from shared import safeguarding
 
 REFERRALS, MATCHING = "referrals", "matching"  # who holds the contact details
@@ -38,11 +42,19 @@ class Notice:
     recipient_id: str
     purpose: str
     holder: str = REFERRALS
+    # the session a session notice is about (the holder is asked about it, with the person)
+    session_id: Optional[str] = None
 
     @property
     def template(self):
-        """The template's code: `<role>.<event type>` (e.g. `harmed.referral_received`)."""
-        return f"{self.recipient_role}.{self.event_type.replace('.', '_')}"
+        """The template's code: `<role>.<event type>` (e.g. `harmed.referral_received`); the
+        people attending a session share one (`attendee.session_scheduled`)."""
+        return f"{template_role(self.event_type, self.recipient_role)}.{self.event_type.replace('.', '_')}"
+
+
+def template_role(event_type, role):
+    """The role whose template a recipient's message is written from."""
+    return sessions.template_role(event_type, role)
 
 
 # (event type, recipient role) pairs that have a message; the templates directory holds
@@ -57,6 +69,15 @@ MESSAGES = (
     ("assignment.accepted", "harmed"),
     ("assignment.accepted", "harmer"),
     ("case.outcome_recorded", "harmed"),
+    # sessions: one template for everyone attending (by their role inside), a briefing for
+    # the facilitator where contact is theirs to lead; the reminder is no event of its own
+    (sessions.SCHEDULED, sessions.ATTENDEE),
+    (sessions.CHANGED, sessions.ATTENDEE),
+    (sessions.CANCELLED, sessions.ATTENDEE),
+    (sessions.REMINDER, sessions.ATTENDEE),
+    (sessions.SCHEDULED, "facilitator"),
+    (sessions.CHANGED, "facilitator"),
+    (sessions.CANCELLED, "facilitator"),
 )
 
 
@@ -74,8 +95,8 @@ def notices(event, case):
     kind, data = event["type"], event["data"]
     found = []
 
-    def tell(role, recipient_id, purpose, holder=REFERRALS):
-        found.append(Notice(kind, role, recipient_id, purpose, holder))
+    def tell(role, recipient_id, purpose, holder=REFERRALS, session_id=None):
+        found.append(Notice(kind, role, recipient_id, purpose, holder, session_id))
 
     parties_reachable = not contact_led_by_facilitator(case)
     if kind == "referral.received":
@@ -103,4 +124,11 @@ def notices(event, case):
     elif kind == "case.outcome_recorded" and parties_reachable:
         for pid in _participants(case, "harmed"):
             tell("harmed", pid, "outcome_update")
+    elif kind in sessions.EVENTS:
+        # past the safety gate; in facilitator-led cases the lead facilitator is briefed instead
+        for role, recipient_id in sessions.recipients(data, case, led=not parties_reachable):
+            if role == "facilitator":
+                tell(role, recipient_id, "assignment_offer", MATCHING, session_id=data["session_id"])
+            else:
+                tell(role, recipient_id, sessions.PURPOSE, session_id=data["session_id"])
     return found

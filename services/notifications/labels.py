@@ -77,6 +77,25 @@ LABELS = {
         "lead": ("lead facilitator", "hwylusydd arweiniol"),
         "co_facilitator": ("co-facilitator", "cyd-hwylusydd"),
     },
+    # sessions (services/notifications/sessions.py)
+    "venue_kind": {
+        "rj_service": ("the restorative justice service", "y gwasanaeth cyfiawnder adferol"),
+        "community": ("a community venue", "lleoliad cymunedol"),
+        "prison": ("a prison", "carchar"),
+        "remote": ("online", "ar-lein"),
+        "neutral": ("a neutral venue", "lleoliad niwtral"),
+    },
+    "weekday": {
+        "mon": ("Monday", "Dydd Llun"), "tue": ("Tuesday", "Dydd Mawrth"), "wed": ("Wednesday", "Dydd Mercher"),
+        "thu": ("Thursday", "Dydd Iau"), "fri": ("Friday", "Dydd Gwener"), "sat": ("Saturday", "Dydd Sadwrn"),
+        "sun": ("Sunday", "Dydd Sul"),
+    },
+    "month": {
+        "jan": ("January", "Ionawr"), "feb": ("February", "Chwefror"), "mar": ("March", "Mawrth"),
+        "apr": ("April", "Ebrill"), "may": ("May", "Mai"), "jun": ("June", "Mehefin"),
+        "jul": ("July", "Gorffennaf"), "aug": ("August", "Awst"), "sep": ("September", "Medi"),
+        "oct": ("October", "Hydref"), "nov": ("November", "Tachwedd"), "dec": ("December", "Rhagfyr"),
+    },
 }
 
 INDEX = {"en": 0, "cy": 1}

@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from services.notifications import labels
 from services.notifications import audience
+from services.notifications import sessions
 from services.notifications.audience import MESSAGES
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -68,6 +69,8 @@ def facts_for(notice, event, case):
     """
     data = event["data"]
     facts = {"case_ref": case.case_id, "event_type": notice.event_type, "role": notice.recipient_role}
+    if notice.event_type in sessions.MESSAGE_EVENTS:
+        return {**facts, **sessions.facts(notice.event_type, notice.recipient_role, notice.recipient_id, data, case)}
     if notice.event_type == "case.assessed":
         facts["decision"] = data["decision"]
         if notice.recipient_role == "referrer":
@@ -110,17 +113,20 @@ def _block(template, name, context):
     return rendered.strip()
 
 
-def render(event_type, role, language, facts, name=None):
-    """Render one message for one recipient; `name` is the recipient's own name."""
-    path = template_path(event_type, role, language)
-    context = {**facts, "name": name or "", "say": labels.sayer(language), "language": language}
+def render(event_type, role, language, facts, name=None, released=None):
+    """Render one message for one recipient; `name` is the recipient's own name, `released`
+    what the holder of their details released with them for this message alone (a session's
+    venue), never stored."""
+    path = template_path(event_type, audience.template_role(event_type, role), language)
+    context = {"venue": None, **facts, **(released or {}), "name": name or "", "say": labels.sayer(language),
+               "language": language}
     text_template, html_template = TEXT.get_template(path), HTML.get_template(path)
     subject = " ".join(_block(text_template, "subject", context).split())
     body = _block(html_template, "html", context)
     page = HTML.get_template("layout.html.j2").render(
         subject=subject, language=language, body=Markup(body))
     return Message(
-        template=f"{role}.{event_type.replace('.', '_')}",
+        template=f"{audience.template_role(event_type, role)}.{event_type.replace('.', '_')}",
         language=language,
         subject=subject,
         text=_block(text_template, "text", context) + "\n",

@@ -53,6 +53,10 @@ NOTIFICATIONS_CONSUMERS = {
         ("matching", "case.assessed"),
         ("matching", "facilitator.assigned"),
         ("matching", "assignment.accepted"),
+        # sessions: invitations, changes, cancellations and their reminders (or the facilitator's briefing)
+        ("referrals", "session.scheduled"),
+        ("referrals", "session.changed"),
+        ("referrals", "session.cancelled"),
     ],
 }
 

@@ -3,7 +3,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from services.notifications import audience
+from services.notifications import audience, sessions
 
 
 def case(**changes):
@@ -14,7 +14,9 @@ def case(**changes):
                 summary={"offence_category": "burglary", "flags": [], "initiated_by": "harmed"},
                 assessment={"decision": "suitable", "basis": "referral"})
     base.update(changes)
-    return SimpleNamespace(**base)
+    entry = SimpleNamespace(**base)
+    entry.participant = lambda pid: next((p for p in entry.participants if p["participant_id"] == pid), None)
+    return entry
 
 
 def told(event_type, entry=None, **data):
@@ -101,9 +103,14 @@ def test_the_outcome_goes_to_the_harmed_person_only():
 
 def test_every_notice_has_a_message():
     pairs = set(audience.MESSAGES)
+    session = {"session_id": "ses-1", "attendee_ids": ["p-h", "p-x", "p-s"], "facilitator_ids": ["fac-1"]}
     events = [("referral.received", {}), ("case.assessed", {"decision": "suitable"}),
               ("facilitator.assigned", {"facilitator_id": "fac-1", "role": "lead"}),
               ("assignment.accepted", {"assignment_id": "as-lead"}), ("case.outcome_recorded", {"outcome": "agreement_completed"})]
-    seen = {(n.event_type, n.recipient_role) for kind, data in events
+    events += [(kind, dict(session, facilitator_led=led)) for kind in sessions.EVENTS for led in (False, True)]
+    seen = {(n.event_type, audience.template_role(n.event_type, n.recipient_role)) for kind, data in events
             for n in audience.notices({"type": kind, "data": {"case_id": "case-9", **data}}, case())}
+    # a session's reminder is no event's notice: it is planned from the invitation (workflow.plan_reminder)
+    assert (sessions.SCHEDULED, sessions.ATTENDEE) in seen
+    seen.add((sessions.REMINDER, sessions.ATTENDEE))
     assert seen == pairs

@@ -10,7 +10,8 @@ import pytest
 from services.notifications import audience, messages
 from shared.events.vocabulary import CODE
 
-PARTICIPANT_ROLES = ("harmed", "harmer")
+# who gets the participants' messages: the parties, and (sessions) everyone attending, by one template
+PARTICIPANT_ROLES = ("harmed", "harmer", "attendee")
 WELSH_MARKERS = ("Helo", "cyfiawnder adferol", "Cyfeirnod")
 
 
@@ -22,6 +23,13 @@ def facts(event_type, role, **extra):
         "outcome": "agreement_completed",
         "assignment_role": "lead",
         "contact_led": True,
+        # a session's (services/notifications/sessions.py), and the venue its holder released
+        "session_id": "ses-" + "5" * 32, "revision": 2, "process_type": "direct_conference",
+        "starts_at": "2026-12-03T10:00:00+00:00", "when": {"en": "Thursday 3 December 2026 at 10:00",
+                                                            "cy": "Dydd Iau 3 Rhagfyr 2026 am 10:00"},
+        "duration_minutes": 90, "venue_kind": "community", "removed": False,
+        "attendee_roles": ["harmed", "harmer", "supporter"],
+        "venue": {"kind": "community", "name": "Canolfan y Gymuned", "address": "Heol y Bont, Caerdydd"},
         "summary": {
             "offence_category": "burglary", "cjs_stage": "pre_sentence", "flags": ["youth", "domestic_abuse"],
             "region": "south-wales", "initiated_by": "harmed", "risk_level": "medium",
@@ -41,7 +49,7 @@ ALL = [(e, r, lang) for e, r in audience.MESSAGES for lang in messages.LANGUAGES
 def test_every_message_has_a_template_in_english_and_welsh():
     for name in messages.template_names():
         assert os.path.isfile(os.path.join(messages.TEMPLATES, name)), name
-    assert len(messages.template_names()) == 2 * len(audience.MESSAGES) == 18
+    assert len(messages.template_names()) == 2 * len(audience.MESSAGES) == 32
 
 
 @pytest.mark.parametrize("event_type,role,language", ALL)
@@ -151,13 +159,21 @@ def leaked(people, role, message):
             for value in details.values() if value in everything]
 
 
+def recipients_of(role):
+    """Who a template's messages go to: a session's attendee template serves the parties and
+    those who help them alike."""
+    return ("harmed", "harmer", "supporter") if role == "attendee" else (role,)
+
+
 @pytest.mark.parametrize("event_type,role,language", ALL)
 def test_canary_no_template_shows_anyone_elses_details(event_type, role, language):
-    people = world()
-    message = messages.render(event_type, role, language, poisoned(people, event_type, role), name=people[role]["name"])
-    assert leaked(people, role, message) == []
-    # the canary can see a leak: the recipient's own name is there
-    assert people[role]["name"] in message.text
+    for person in recipients_of(role):
+        people = world()
+        message = messages.render(event_type, person, language, poisoned(people, event_type, person),
+                                  name=people[person]["name"])
+        assert leaked(people, person, message) == []
+        # the canary can see a leak: the recipient's own name is there
+        assert people[person]["name"] in message.text
 
 
 @pytest.mark.parametrize("event_type,role", audience.MESSAGES)
@@ -166,9 +182,14 @@ def test_canary_facts_for_keeps_only_non_personal_attributes(event_type, role):
     people = world()
     data = {"case_id": "case-77", "decision": "unsuitable", "outcome": "agreement_completed", "role": "lead",
             "facilitator_id": "fac-1", "assignment_id": "as-1",
-            "reasons": [{"code": "c", "text": "Reason text."}], "name": people["harmer"]["name"]}
+            "reasons": [{"code": "c", "text": "Reason text."}], "name": people["harmer"]["name"],
+            # a session event's
+            "session_id": "ses-1", "revision": 1, "process_type": "shuttle", "starts_at": "2026-12-03T10:00:00+00:00",
+            "duration_minutes": 60, "venue_kind": "prison", "attendee_ids": ["p-1"], "facilitator_led": False,
+            "facilitator_ids": ["fac-1"], "removed_attendee_ids": ["p-2"], "reason": "venue_unavailable",
+            "venue": {"name": people["harmed"]["address"], "address": people["harmer"]["address"]}}
     case = SimpleNamespace(
-        case_id="case-77", referrer_id="ref-1",
+        case_id="case-77", referrer_id="ref-1", assignments={},
         summary={"offence_category": "theft", "cjs_stage": "pre_charge", "flags": [], "region": "gwent",
                  "initiated_by": "harmed", "crime_reference": people["harmed"]["crime_reference"]},
         assessment={"risk_level": "low", "process_types": [], "co_facilitation": False},
@@ -176,13 +197,15 @@ def test_canary_facts_for_keeps_only_non_personal_attributes(event_type, role):
                        "access_needs": [], **people["harmed"]},
                       {"participant_id": "p-2", "role": "harmer", "age_band": "35_49", "language": "cy",
                        "access_needs": [], **people["harmer"]}])
-    notice = audience.Notice(event_type, role, "someone", "purpose")
-    found = messages.facts_for(notice, {"type": event_type, "data": data}, case)
-    flat = repr(found)
-    assert [v for details in people.values() for v in details.values() if v in flat] == []
-    for language in messages.LANGUAGES:
-        message = messages.render(event_type, role, language, found, name=people[role]["name"])
-        assert leaked(people, role, message) == []
+    case.participant = lambda pid: next((p for p in case.participants if p["participant_id"] == pid), None)
+    for person in recipients_of(role):
+        notice = audience.Notice(event_type, person, "someone", "purpose")
+        found = messages.facts_for(notice, {"type": event_type, "data": data}, case)
+        flat = repr(found)
+        assert [v for details in people.values() for v in details.values() if v in flat] == []
+        for language in messages.LANGUAGES:
+            message = messages.render(event_type, person, language, found, name=people[person]["name"])
+            assert leaked(people, person, message) == []
 
 
 @pytest.mark.parametrize("language", messages.LANGUAGES)

@@ -26,9 +26,11 @@ class Contacts:
             method = self.matching.get_facilitator_contact
         else:
             method = self.referrals.get_contact
+        # a session notice names its session to referrals (matching's lookup takes no such thing)
+        about = {"session_id": notice.session_id} if notice.session_id and notice.holder != MATCHING else {}
         try:
             with eventlet.Timeout(self.timeout):
-                answer = method.call_async(notice.recipient_id, notice.purpose, REQUESTER).result()
+                answer = method.call_async(notice.recipient_id, notice.purpose, REQUESTER, **about).result()
         except eventlet.Timeout:
             raise ContactLookupFailed(f"{notice.holder} did not answer a contact lookup in {self.timeout:g}s")
         except Exception as exc:  # the holder is down, or does not serve this lookup yet

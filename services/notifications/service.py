@@ -61,11 +61,12 @@ class DeliveryPolicy(DependencyProvider):
         config = self.container.config
         self.retry_delays = settings_for(self.container.service_name, config).retry_delays
         self.lookup_timeout = float(setting(config, "NOTIFICATIONS_CONTACT_TIMEOUT", 10))
+        self.reminder_hours = float(setting(config, "NOTIFICATIONS_SESSION_REMINDER_HOURS", 24))
 
     def get_dependency(self, worker_ctx):
         attempt = worker_ctx.data.get(ATTEMPT_CONTEXT_KEY)
         return {"retry_delays": self.retry_delays, "lookup_timeout": self.lookup_timeout,
-                "attempt": int(attempt) if attempt else None}
+                "attempt": int(attempt) if attempt else None, "reminder_hours": self.reminder_hours}
 
 
 class SettingTimer(Timer):
@@ -99,6 +100,7 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
             couriers=self.couriers,
             retry_delays=self.policy["retry_delays"],
             attempt=self.policy["attempt"],
+            reminder_hours=self.policy["reminder_hours"],
         )
 
     @event_consumer("notify")

@@ -1,9 +1,17 @@
 """A log, bus and ledger canary: unique personal values planted in a referral must
 appear in no log line, no message on any events exchange, no dead letter and no
 document of any service (the ledger included) once the referral has gone through
-all four services and the case has been worked on and a participant erased."""
+all four services and the case has been worked on and a participant erased.
+
+The case then goes on to a session, with a venue and notes planted too: the venue's name
+and address may be kept by referrals (they are operational data) and told to those invited,
+but go on no bus, into no log, ledger or other service's database; the notes are sealed.
+And no message anyone is sent carries another person's details."""
 import logging
 import uuid
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes
+from email.policy import default as default_policy
 
 import bson
 import pymongo
@@ -19,6 +27,7 @@ from shared.jsonlog import JsonFormatter
 from shared.messaging import topology
 from tests.conftest import MONGO_URI
 from tests.factories import referral_body
+from services.referrals import cases
 from tests.integration.referrals_helpers import referrals_store
 from tests.integration.test_referrals_api import MASTER_KEY
 from tests.support import Tap, mails, provision_keys, read_dead_letters, smtp_server, wait_until
@@ -46,6 +55,9 @@ def canary_referral():
         "harmed_address": f"{tag} Harmed Street", "safe_address": f"{tag} Safe House",
         "harmer": f"Harmer{tag} Person", "harmer_address": f"{tag} Harmer Road",
         "supporter": f"Supporter{tag} Person", "supporter_email": f"supporter{tag}@mail.example",
+        "interpreter": f"Interpreter{tag} Person", "interpreter_email": f"interpreter{tag}@mail.example",
+        # a session's: the venue (operational data, kept by referrals only) and the notes (sealed)
+        "venue_name": f"Venue{tag} Hall", "venue_address": f"{tag} Venue Lane", "notes": f"Notes{tag} for the day",
     }
     body = referral_body(0, crime_reference=values["crime_reference"])
     body["referrer"] = {"officer_name": values["officer"], "role_title": values["role_title"],
@@ -60,8 +72,41 @@ def canary_referral():
          "contact": {"address": values["harmer_address"]}, "preferred_channels": ["letter"], "contact_safe": False},
         {"role": "supporter", "name": values["supporter"], "age_band": "35_49",
          "contact": {"email": values["supporter_email"]}},
+        {"role": "interpreter", "name": values["interpreter"], "age_band": "35_49",
+         "contact": {"email": values["interpreter_email"]}},
     ]
     return body, values
+
+
+# whose each planted value is (None: nobody's message may carry it); the venue's may be told to anyone invited
+OWNERS = {"officer": "referrer", "officer_email": "referrer", "role_title": "referrer", "team": "referrer",
+          "crime_reference": None, "harmed": "harmed", "harmed_email": "harmed", "harmed_phone": "harmed",
+          "harmed_address": "harmed", "safe_address": "harmed", "harmer": "harmer", "harmer_address": "harmer",
+          "supporter": "supporter", "supporter_email": "supporter", "interpreter": "interpreter",
+          "interpreter_email": "interpreter", "venue_name": "anyone", "venue_address": "anyone", "notes": None}
+# planted values referrals keeps in the clear, by design: a session's venue
+KEPT_BY_REFERRALS = ("venue_name", "venue_address")
+
+
+def mail_text(message):
+    mail = message_from_bytes(bytes(message), policy=default_policy)
+    return str(mail["Subject"]) + "\n" + "\n".join(part.get_content() for part in mail.walk()
+                                                   if part.get_content_maintype() == "text")
+
+
+def choose_a_shuttle(url, auth, store, case_id):
+    """The case on towards a session: PREPARATION, the facilitator's safety decision (set straight
+    through the store: another part of the work records it through its own endpoint), a
+    shuttle."""
+    assert requests.post(f"{url}/v1/cases/{case_id}/transitions", json={"to": "PREPARATION"},
+                         headers=auth).status_code == 200
+    case = store.load_case(case_id)
+    assert "shuttle" in case.assessment["process_types"]
+    assert store.record_change(case, cases.next_change(case, {"safety": {
+        "decision": "indirect_only", "reasons": ["canary"], "by": "facilitator:fac-canary",
+        "at": datetime.now(timezone.utc)}}, [], "test:safety")) is not None
+    chosen = requests.post(f"{url}/v1/cases/{case_id}/intervention", json={"process_type": "shuttle"}, headers=auth)
+    assert chosen.status_code == 200, chosen.text
 
 
 def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_uri, db_prefix, tmp_path,
@@ -94,7 +139,7 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 with referrals_store(config) as store:
                     wait_until(lambda: store.load_case(case_id).status == "ASSESSMENT", timeout=30)
                     case = store.load_case(case_id)
-                harmed, harmer, supporter = (p["party_id"] for p in case.participants)
+                harmed, harmer, supporter, interpreter = (p["party_id"] for p in case.participants)
                 # work the case: read it, consent, move it on, erase someone
                 assert values["harmed"] in requests.get(f"{url}/v1/cases/{case_id}", headers=auth).text
                 for consent in ({"participant_id": harmed, "scope": "participation", "granted": True},
@@ -107,8 +152,20 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 assert requests.post(f"{url}/v1/cases/{case_id}/participants/{supporter}/erasure",
                                      headers=auth).status_code == 200
                 requests.post(f"{url}/v1/referrals", json=dict(body, region="x y"), headers=auth)   # a 400
+                # a session, with its venue and notes planted: the interpreter is invited by email
+                with referrals_store(config) as store:
+                    choose_a_shuttle(url, auth, store, case_id)
+                starts = (datetime.now(timezone.utc) + timedelta(days=3)).replace(microsecond=0)
+                arranged = requests.post(f"{url}/v1/cases/{case_id}/sessions", headers=auth, json={
+                    "starts_at": starts.isoformat(), "duration_minutes": 60, "attendees": [harmed, interpreter],
+                    "venue": {"kind": "community", "name": values["venue_name"], "address": values["venue_address"]},
+                    "notes": values["notes"]})
+                assert arranged.status_code == 201, arranged.text
+                invited = wait_until(lambda: [m for m in mails(mail_dir) if m["To"] == values["interpreter_email"]],
+                                     timeout=60)
                 expected = {"referral.received", "case.assessed", "facilitator.assigned", "notification.sent",
-                            "case.status_changed", "consent.recorded", "participant.erased"}
+                            "case.status_changed", "consent.recorded", "participant.erased", "intervention.chosen",
+                            "session.scheduled"}
 
                 def ledger():
                     answer = requests.get(f"{records_url}/v1/cases/{case_id}/timeline", headers=auth, timeout=5)
@@ -120,24 +177,44 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 tap.close()
                 dead = [body for service in topology.SERVICES for body, _ in read_dead_letters(amqp_uri, service)]
         assert len(entries) >= 9 and len(messages) >= len(entries)
-        # the referrer was emailed: that one message is meant to carry their name
-        assert mails(mail_dir)[0]["To"] == values["officer_email"]
+        # the referrer was emailed, and the interpreter invited to the session (with where it is)
+        sent = mails(mail_dir)
+        assert values["officer_email"] in [m["To"] for m in sent]
+        invitation = mail_text(invited[0])
+        assert values["venue_name"] in invitation and values["venue_address"] in invitation
+        assert values["interpreter"] in invitation
+        # every message carries its recipient's own details and the venue's, never anyone else's
+        recipients = {values["officer_email"]: "referrer", values["harmed_email"]: "harmed",
+                      values["interpreter_email"]: "interpreter"}
+        for message in sent:
+            recipient = recipients[message["To"]]
+            text = mail_text(message)
+            foreign = [label for label, value in values.items()
+                       if OWNERS[label] not in (recipient, "anyone") and value in text]
+            assert foreign == [], (recipient, foreign)
         bus = "\n".join(str(m) for m in messages) + "\n".join(str(d) for d in dead)
         logs = "\n".join(capture.lines)
         ledger_text = str(entries)
-        stored = []
+        stored, elsewhere = [], []   # every service's documents; those of every service but referrals
         client = pymongo.MongoClient(MONGO_URI)
         for name in client.list_database_names():
             if name.startswith(db_prefix + "_"):
                 for collection in client[name].list_collection_names():
-                    stored += [bson.encode(doc) for doc in client[name][collection].find()]
+                    documents = [bson.encode(doc) for doc in client[name][collection].find()]
+                    stored += documents
+                    if name != f"{db_prefix}_referrals":
+                        elsewhere += documents
         client.close()
         assert len(capture.lines) > 50 and stored
         for label, value in values.items():
             assert value not in logs, f"{label} is in a log line"
             assert value not in bus, f"{label} is in a message on the bus"
             assert value not in ledger_text, f"{label} is in the ledger"
-            assert not any(value.encode() in doc for doc in stored), f"{label} is stored in the clear"
+            if label in KEPT_BY_REFERRALS:
+                assert not any(value.encode() in doc for doc in elsewhere), f"{label} is stored outside referrals"
+                assert any(value.encode() in doc for doc in stored), f"{label}: the canary cannot see referrals keep it"
+            else:
+                assert not any(value.encode() in doc for doc in stored), f"{label} is stored in the clear"
     finally:
         root.removeHandler(capture)
         root.setLevel(old_level)

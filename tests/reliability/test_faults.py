@@ -99,12 +99,10 @@ def _drain_tap(amqp_uri):
 
 def _seed_facilitators(config):
     """The demo registry, with room for every referral the load sends."""
-    import yaml
-    from services.matching import facilitator_records, facilitators
+    from services.matching import facilitator_records, facilitators, seed_file
     from services.matching.store import MatchingStore
     store = MatchingStore.open(config)
-    with open(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")) as handle:
-        records = yaml.safe_load(handle)["facilitators"]
+    records = seed_file.read(os.path.join(ROOT, "deploy", "local", "facilitators.yaml"))
     for copy in range(10):  # ten of each, full capacity: seats for every referral of the long mode
         for record in records:
             facilitators.register(store, {**record, "facilitator_id": f"{record['facilitator_id']}-{copy}",

@@ -76,3 +76,16 @@ def test_the_seed_file_knows_every_day_of_the_record():
     from services.matching.facilitator_records import RECORD
     days = {name for name, field in RECORD.fields.items() if isinstance(field, fields.Date)}
     assert set(seed_file.DAYS) == days | {"last_active"}
+
+
+def test_the_apis_take_iso_days_only():
+    from services.matching.facilitator_records import InvalidFacilitator, parse
+    from services.referrals import intake
+    from tests.factories import referral_body
+    with pytest.raises(InvalidFacilitator) as refused:
+        parse({"facilitator_id": "fac-1", "level": "advanced", "languages": ["en"], "regions": ["gwent"],
+               "capacity": 1, "last_process_on": "today-80d"})
+    assert set(refused.value.errors) == {"last_process_on"}
+    body = referral_body(0)
+    body["offence"]["date"] = "today-14d"
+    assert set(intake.ReferralSchema().validate(body)) == {"offence"}

@@ -12,10 +12,10 @@ import os
 import pymongo
 import pytest
 import requests
-import yaml
 from nameko.testing.services import entrypoint_hook
 from nameko.timer import Timer
 
+from services.matching import seed_file
 from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
@@ -71,10 +71,9 @@ def test_every_query_shape_is_served_by_an_index(pg, run_services, monkeypatch):
                 run_services(RecordsService, **twins) as (records, _):
             keys = provision_keys(config)
             coordinator = {"Authorization": f"Bearer {keys['coordinator']}"}
-            with open(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")) as handle:
-                for record in yaml.safe_load(handle)["facilitators"]:
-                    created = requests.post(f"{matching}/v1/facilitators", json=record, headers=coordinator, timeout=10)
-                    assert created.status_code == 201, created.text
+            for record in seed_file.read(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")):
+                created = requests.post(f"{matching}/v1/facilitators", json=record, headers=coordinator, timeout=10)
+                assert created.status_code == 201, created.text
             cases = []
             for index in range(len(SAMPLES)):
                 answer = requests.post(f"{referrals}/v1/referrals", json=referral_body(index),

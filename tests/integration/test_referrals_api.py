@@ -2,6 +2,7 @@
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 
 import bson
 import eventlet
@@ -11,12 +12,13 @@ from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 
+from services.referrals import deadlines
 from services.referrals.cases import CaseChange, change_key
 from services.referrals.protection import Vault, load_master_key
 from services.referrals.service import ReferralsService
 from shared.events import new_event
 from shared.messaging import topology
-from tests.factories import referral_body
+from tests.factories import days_ago, referral_body
 from tests.integration.referrals_helpers import referrals_store
 from tests.support import Tap, disconnect_all, free_port, issue_key, provision_keys, publish_event, wait_until
 
@@ -445,9 +447,11 @@ def _sealed_strings(value):
 # --- Victims' Code clocks -------------------------------------------------------
 
 def test_the_clock_announces_due_and_missed_once_each(api):
-    late = api.refer(referral_body(0, crime_reported_on="2026-11-18"))
+    # a fortnight: the longest run of five working days (from Christmas Eve) takes twelve
+    reported = days_ago(14)
+    late = api.refer(referral_body(0, crime_reported_on=reported))
     enhanced_today = api.refer(referral_body(2))     # reported today: its day has not begun to run out
-    told = api.refer(referral_body(0, crime_reported_on="2026-11-18"))   # as late, but the victim was told
+    told = api.refer(referral_body(0, crime_reported_on=reported))   # as late, but the victim was told
     harmed = api.case(told).participants[0]["party_id"]
     api.call("POST", f"/v1/cases/{told}/consents", json={"participant_id": harmed, "scope": "participation",
                                                          "granted": True})
@@ -464,7 +468,7 @@ def test_the_clock_announces_due_and_missed_once_each(api):
         ("case.deadline_due", late), ("case.deadline_missed", late)]
     data = events[0]["data"]
     assert data["deadline"] == "victim_told_about_rj" and data["enhanced_rights"] is False
-    assert data["due_at"].startswith("2026-11-26T00:00:00")   # 5 working days after Wed 18 November
+    assert data["due_at"] == deadlines.victim_told_about_rj(date.fromisoformat(reported), False).due_at.isoformat()
     assert api.case(enhanced_today).deadline["enhanced_rights"] is True
     assert not api.case(enhanced_today).deadline_due_sent
 
@@ -485,9 +489,11 @@ def test_the_full_record_is_kept_sealed_and_given_back_to_a_coordinator(api):
     assert harmed["personal_data"]["safe_contact_windows"][0]["start"] == "09:00"
     assert view["participants"][4]["access_needs"] == ["hearing_loop"]
     assert view["referrer"]["personal_data"]["team"] == "Cardiff YOT"
-    assert view["record"] == {"crime_reference": "SWP/26/104981", "offence_date": "2026-11-10",
-                              "crime_reported_on": "2026-11-10"}
-    assert view["attributes"]["flags"] == ["youth"] and view["deadline"]["last_day"] == "2026-11-17"
+    offence = body["offence"]["date"]   # reported the day it happened
+    assert view["record"] == {"crime_reference": "SWP/26/104981", "offence_date": offence,
+                              "crime_reported_on": offence}
+    last_day = deadlines.add_working_days(date.fromisoformat(offence), 5).isoformat()
+    assert view["attributes"]["flags"] == ["youth"] and view["deadline"]["last_day"] == last_day
     received = wait_until(lambda: api.events("referral.received"))[0]["data"]
     assert [p["role"] for p in received["participants"]] == [p["role"] for p in view["participants"]]
     assert "Siop" not in str(received) and "Ieuan" not in str(received)

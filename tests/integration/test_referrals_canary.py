@@ -18,7 +18,7 @@ from services.referrals.service import ReferralsService
 from shared.jsonlog import JsonFormatter
 from shared.messaging import topology
 from tests.conftest import MONGO_URI
-from tests.factories import referral_body
+from tests.factories import days_ago, referral_body
 from tests.integration.referrals_helpers import referrals_store
 from tests.integration.test_referrals_api import MASTER_KEY
 from tests.support import Tap, mails, provision_keys, read_dead_letters, smtp_server, wait_until
@@ -83,7 +83,7 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 keys = provision_keys(config)
                 facilitators.register(MatchingStore.open(config), {"facilitator_id": "fac-canary", "level": "advanced",
                                        "regions": ["south-wales"], "languages": ["en", "cy"], "capacity": 3,
-                                       "last_active": "2026-11-01"})
+                                       "last_active": days_ago(30)})
                 auth = {"Authorization": f"Bearer {keys['coordinator']}"}
                 response = requests.post(f"{url}/v1/referrals", json=body, timeout=10,
                                          headers={"Authorization": f"Bearer {keys['referrer']}",

@@ -58,7 +58,8 @@ def a_case(region="south-wales", agency="agency-a", status="RECEIVED", created_a
         participants=[{"party_id": party(), "role": role, "attributes": {"age_band": "18_24"}, "contact_safe": True,
                        "sealed": "c2VhbGVk"} for role in ("harmed", "harmer")],
         sensitive={"owner_id": "record-1", "sealed": "c2VhbGVk"},
-        deadline={"deadline": "victim_told_about_rj", "last_day": "2026-11-30", "enhanced_rights": False},
+        deadline={"deadline": "victim_told_about_rj", "last_day": london_day(notice_at).isoformat(),
+                  "enhanced_rights": False},
         deadline_notice_at=notice_at, deadline_due_at=due_at or notice_at + timedelta(days=1),
         facilitators=list(facilitators), created_at=created_at, updated_at=created_at,
         outbox=[{"id": str(uuid.uuid4()), "type": "referral.received"}])

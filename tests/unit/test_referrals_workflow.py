@@ -6,14 +6,14 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services.referrals import cases, workflow
+from services.referrals import cases, deadlines, workflow
 from services.referrals.cases import change_key, next_change
 from services.referrals.memory_store import InMemoryReferralsStore
 from services.referrals.protection import Vault, load_master_key, new_master_key
 from shared.events import new_event
 from shared.security.api_keys import Principal
 from shared.web import BadRequest, Conflict, Forbidden, NotFound
-from tests.factories import referral_body
+from tests.factories import days_ago, referral_body
 
 AGENCY = "test-police"
 
@@ -331,11 +331,18 @@ def test_contact_details_go_to_a_purpose_that_covers_the_person_and_every_call_i
 
 # --- the Victims' Code clocks -----------------------------------------------------
 
+def a_fortnight_ago():
+    """A report whose five working days have run out, whenever the test runs: the longest
+    run of five (from Christmas Eve, over the bank holidays) takes twelve days."""
+    return days_ago(14)
+
+
 def test_the_clock_announces_due_and_missed_once_each(store, outbox, vault):
-    late, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    reported = a_fortnight_ago()
+    late, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
     enhanced_today, _ = refer(store, outbox, vault, body=referral_body(2),
                               who=principal("referrer", regions=("gwent",)))
-    told, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    told, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
     harmed = store.load_case(told).participants[0]["party_id"]
     workflow.record_consent(store, told, {"participant_id": harmed, "scope": "participation", "granted": True},
                             COORDINATOR, outbox)
@@ -345,18 +352,21 @@ def test_the_clock_announces_due_and_missed_once_each(store, outbox, vault):
     events = [e for _, _, es in outbox.flushed for e in es if e["type"].startswith("case.deadline")]
     assert [(e["type"], e["subject"]) for e in events] == [("case.deadline_due", late),
                                                             ("case.deadline_missed", late)]
-    assert events[0]["data"]["due_at"].startswith("2026-11-26T00:00:00")
+    clock = deadlines.victim_told_about_rj(date.fromisoformat(reported), False)
+    assert events[0]["data"]["due_at"] == clock.due_at.isoformat()
     case = store.load_case(late)
     assert case.deadline_due_sent and case.deadline_missed_sent
     assert not store.load_case(enhanced_today).deadline_due_sent
-    # a week on, the enhanced-rights case's clock has run too
+    # a week on, the enhanced-rights case's clock has run too (one working day takes five at most)
     later = datetime.now(timezone.utc) + timedelta(days=7)
     assert workflow.announce_deadlines(store, outbox, now=later) == [
         ("case.deadline_due", enhanced_today), ("case.deadline_missed", enhanced_today)]
 
 
 def test_a_closed_case_owes_no_clock(store, outbox, vault):
-    case_id, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    reported = a_fortnight_ago()
+    case_id, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
     workflow.transition_case(store, case_id, {"to": "CLOSED", "reason": _a_closure_reason()}, COORDINATOR, outbox)
     assert workflow.announce_deadlines(store, outbox) == []
-    assert date.fromisoformat(store.load_case(case_id).deadline["last_day"]) == date(2026, 11, 25)
+    last_day = date.fromisoformat(store.load_case(case_id).deadline["last_day"])
+    assert last_day == deadlines.add_working_days(date.fromisoformat(reported), 5) < date.today()

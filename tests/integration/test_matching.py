@@ -103,7 +103,7 @@ def test_domestic_abuse_is_refused_unless_the_deployment_allows_it(run_services,
     store = MatchingStore.open(service_config())
     facilitators.register(store, {"facilitator_id": "fac-da", "level": "advanced", "regions": ["south-wales"],
                                   "languages": ["en"], "capacity": 2, "endorsements": ["domestic_abuse"],
-                                  "last_active": "2026-10-01"})
+                                  "last_active": days_ago(60)})
     tap = Tap(amqp_uri, [("matching", "case.assessed")])
     for switches, case_id in (("", "case-shipped"), ("domestic_abuse_rj_allowed=true", "case-allowed")):
         with run_services(MatchingService, MATCHING_LOCAL_SWITCHES=switches):

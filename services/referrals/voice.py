@@ -40,6 +40,11 @@ VIA = {"letter": "letter_exchange"}
 DEFAULT_VIA = "shuttle"
 
 WHY = {
+    # the gate (safety.communication_refused)
+    "safety_decision_missing": "no safety decision has been made: nothing passes between the parties yet",
+    "safety_stop": "the safety decision is to stop: nothing passes between the parties",
+    "supervision_signoff_missing": "the safety decision awaits a supervisor's sign-off",
+    "supervision_refused": "the supervisor refused the safety decision",
     "author_erased": "the author's personal data has been erased: the item cannot be released",
     "share_consent_missing": "the author has no share_item consent in force for this item with that party",
     "already_released": "this item has been released to that party already",

@@ -40,7 +40,8 @@ def test_a_contact_body_names_every_fault():
     assert set(bad.value.messages) == {"participant_id", "method", "outcome", "held_on", "notes", "extra"}
     tomorrow = preparation.london_today() + timedelta(days=1)
     with pytest.raises(ValidationError) as future:
-        schema.load({"participant_id": HARMED, "method": "phone", "outcome": "reached", "held_on": tomorrow.isoformat()})
+        schema.load({"participant_id": HARMED, "method": "phone", "outcome": "reached",
+                     "held_on": tomorrow.isoformat()})
     assert set(future.value.messages) == {"held_on"}
     today = schema.load({"participant_id": HARMED, "method": "visit", "outcome": "reached",
                          "held_on": preparation.london_today().isoformat()})

@@ -71,6 +71,14 @@ class Case:
     # the facilitator's safety decision and its supervision (services/referrals/safety.py)
     safety: dict = field(default_factory=dict)
     supervision: dict = field(default_factory=dict)
+    # --- preparation, risk, the safety decision and the parties' voice (preparation.py,
+    # voice.py): appended only; notes and content sealed under their owner's own key
+    preparation_contacts: list = field(default_factory=list)
+    risk_assessments: list = field(default_factory=list)
+    safety_decisions: list = field(default_factory=list)  # every decision; `safety` is the latest
+    supervisions: list = field(default_factory=list)      # every sign-off; `supervision` the current one's
+    voice_items: list = field(default_factory=list)
+    voice_releases: list = field(default_factory=list)
     version: int = 0                                      # of the last CaseChange applied
     # a keyed hash of the body, when the case was opened with an Idempotency-Key (never the body)
     intake_fingerprint: str = None
@@ -232,3 +240,29 @@ def clock_running(case, kind, now):
     """Whether the clock `kind` of `case` has come and its event is still owed."""
     _, when, flag = CLOCKS[kind]
     return clock_owed(getattr(case, when), getattr(case, flag), case.victim_told_at, case.status, now)
+
+
+# --- preparation, risk, the safety decision and the parties' voice -----------------
+
+def seal(store, vault, owner_id, payload):
+    """`payload` sealed under `owner_id`'s own data key; None once that key is destroyed."""
+    wrapped = store.data_key(owner_id)
+    if wrapped is None:
+        return None
+    return vault.seal(vault.unwrap(owner_id, wrapped), owner_id, payload)
+
+
+# the casework records holding a person's sealed content, and the field naming that person
+CASEWORK_OWNED = {"preparation_contacts": "participant_id", "risk_assessments": "participant_id",
+                  "voice_items": "author_id"}
+
+
+def casework_erased(case, party_id):
+    """The casework fields of `case` with `party_id`'s ciphertext dropped (their key is gone,
+    so it was noise already), for the change that erases them."""
+    state = {}
+    for name, owner in CASEWORK_OWNED.items():
+        records = getattr(case, name)
+        if any(r[owner] == party_id and r.get("sealed") for r in records):
+            state[name] = [{**r, "sealed": None} if r[owner] == party_id else r for r in records]
+    return state

@@ -8,7 +8,7 @@ until it closes. A referrer and an auditor never get it back through the API.
 """
 from marshmallow import Schema, fields, validate
 
-from services.referrals import lifecycle, safety
+from services.referrals import lifecycle, preparation, safety
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -94,9 +94,62 @@ def detail(case, personal=None, record=None):
         # why the parties may not communicate yet (None: they may)
         "communication_refused": safety.communication_refused(case),
     })
+    view.update(casework(case))   # preparation, risk, safety decisions, the parties' items
     if personal is not None:
         view["referrer"]["personal_data"] = personal.get(case.referrer["party_id"])
         for entry in view["participants"]:
             entry["personal_data"] = personal.get(entry["participant_id"])
         view["record"] = record
     return view
+
+
+# --- preparation, risk, the safety decision and the parties' voice -----------------
+
+def record_view(record, drop=("sealed",)):
+    return {k: _iso(v) if k == "at" else v for k, v in record.items() if k not in drop}
+
+
+def sealed_notes(case):
+    """(owner id, record id, sealed) of every casework record with notes: a contact's or a
+    risk assessment's under the participant's key, a safety decision's under the case record's."""
+    for record in case.preparation_contacts:
+        if record.get("has_notes"):
+            yield record["participant_id"], record["contact_id"], record.get("sealed")
+    for record in case.risk_assessments:
+        if record.get("has_notes"):
+            yield record["participant_id"], record["assessment_id"], record.get("sealed")
+    for record in case.safety_decisions:
+        if record.get("has_notes"):
+            yield case.sensitive.get("owner_id"), record["decision_id"], record.get("sealed")
+
+
+def casework(case, notes=None):
+    """Preparation contacts, risk assessments (levels), safety decisions and sign-offs, and the
+    parties' items with their releases: ids, codes and levels for everyone who may see the
+    case. `notes` (record id -> text, None where erased) only for callers who may see
+    personal data; an item's content is never here (GET /v1/cases/{id}/items)."""
+    def noted(record, id_field):
+        entry = record_view(record)
+        if notes is not None and record.get("has_notes"):
+            entry["notes"] = notes.get(record[id_field])
+        return entry
+
+    current = {r["assessment_id"] for r in preparation.current_assessments(case).values()}
+    erased = {p["party_id"] for p in case.participants if not p.get("sealed")}
+    releases = {}
+    for release in case.voice_releases:
+        releases.setdefault(release["item_id"], []).append(
+            {**record_view(release), "consent": record_view(release.get("consent") or {})})
+    return {
+        "preparation_contacts": [noted(r, "contact_id") for r in case.preparation_contacts],
+        "risk_assessments": [{**noted(r, "assessment_id"), "current": r["assessment_id"] in current}
+                             for r in case.risk_assessments],
+        "safety_decisions": [noted(r, "decision_id") for r in case.safety_decisions],
+        "supervisions": [record_view(r) for r in case.supervisions],
+        "voice_items": [item_metadata(item, erased, releases.get(item["item_id"], [])) for item in case.voice_items],
+    }
+
+
+def item_metadata(item, erased, releases):
+    """An item without its content: who wrote what kind, when, in reply to what, to whom it went."""
+    return {**record_view(item), "erased": item["author_id"] in erased or not item.get("sealed"), "releases": releases}

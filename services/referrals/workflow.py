@@ -14,6 +14,7 @@ import time
 import uuid
 
 from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, views
+from services.referrals import preparation, safety, voice
 from services.referrals.cases import AlreadyStored, ContactAccess, utcnow
 from shared.security import access
 from shared.web import BadRequest, Conflict, Forbidden, NotFound
@@ -130,7 +131,9 @@ def case_view(store, case_id, principal, vault):
                    "granted" if data is not None else "personal_data_erased", sorted(data or {}),
                    key_id=principal.key_id)
     record = cases.unseal(store, vault, case.sensitive["owner_id"], case.sensitive.get("sealed"))
-    return views.detail(case, personal, record)
+    view = views.detail(case, personal, record)
+    view.update(views.casework(case, casework_notes(store, vault, case, principal)))   # with their notes
+    return view
 
 
 def list_cases(store, args, principal):
@@ -329,6 +332,7 @@ def erase_participant(store, case_id, party_id, principal, outbox):
         else:
             state = {"participants": [{**p, "sealed": None, "erased_at": now} if p["party_id"] == party_id else p
                                       for p in case.participants]}
+            state.update(cases.casework_erased(case, party_id))   # their notes and items, noise already
         return state, [("participant.erased", {"case_id": case.case_id, "participant_id": party_id})], {
             "case_id": case.case_id, "participant_id": party_id, "erased_at": now.isoformat(),
             "already_erased": False}
@@ -383,3 +387,208 @@ def announce_deadlines(store, outbox, now=None, limit=200):
             if change_case(store, case_id, decide, "timer:deadlines", outbox):
                 emitted.append((event_type, case_id))
     return emitted
+
+
+# --- preparation, risk, the safety decision and the parties' voice --------------
+# The rules are preparation.py's and voice.py's; each write below is one change of the
+# case (change_case) carrying its events. Notes and an item's content are sealed under
+# their owner's own key before they are stored, and each read of them is logged.
+
+def _valid(schema, body, what):
+    try:
+        return schema.load(body)
+    except Exception as exc:  # a marshmallow ValidationError
+        raise BadRequest(f"the {what} is not valid", fields=getattr(exc, "messages", {}))
+
+
+def _refuse(code, why, case=None):
+    extra = {"status": case.status} if case is not None else {}
+    return Conflict(why.get(code, code.replace("_", " ")), reason=code, **extra)
+
+
+def _changed(store, case_id, decide, principal, outbox, what):
+    try:
+        return change_case(store, case_id, decide, who(principal), outbox, principal)
+    except KeptChanging:
+        raise Conflict(f"the case kept changing while the {what} was recorded; retry")
+
+
+def _working_participant(case, participant_id, parties_only=False):
+    """The participant a body names, on a case whose preparation may be recorded; else 400 or 409."""
+    party = case.party(participant_id)
+    faults = preparation.participant_faults(party, parties_only)
+    if faults:
+        raise BadRequest("no such participant on this case", fields=faults)
+    refused = preparation.work_refused(case) or ("personal_data_erased" if preparation.erased(party) else None)
+    if refused:
+        raise _refuse(refused, preparation.WHY, case)
+    return party
+
+
+def _sealed(store, vault, owner_id, data, field):
+    """The body's personal `field`, sealed under its owner's key (None if absent); 409 if the key is gone."""
+    if field not in data:
+        return None
+    sealed = cases.seal(store, vault, owner_id, {field: data[field]})
+    if sealed is None:
+        raise _refuse("personal_data_erased", preparation.WHY)
+    return sealed
+
+
+def _answer(case_id, record, **extra):
+    return {"case_id": case_id, **views.record_view(record), **extra}
+
+
+def record_contact(store, case_id, body, principal, outbox, vault):
+    """A facilitator's contact with a participant; the first moves an ALLOCATED case to PREPARATION."""
+    data = _valid(preparation.ContactSchema(), body, "contact")
+    by = who(principal)
+
+    def decide(case):
+        party = _working_participant(case, data["participant_id"])
+        record = preparation.contact_record(data, party, by, utcnow(),
+                                            _sealed(store, vault, party["party_id"], data, "notes"))
+        state = {"preparation_contacts": list(case.preparation_contacts) + [record]}
+        events = [("preparation.contact_recorded", preparation.contact_event(case, record))]
+        if preparation.starts_preparation(case):
+            moved, moved_events = status_change(case, lifecycle.transition(case.status, "PREPARATION"), by)
+            state.update(moved)
+            events += moved_events
+        if preparation.tells_victim(case, party, data["outcome"]):
+            state["victim_told_at"] = record["at"]   # told about RJ in person
+        return state, events, lambda changed: _answer(changed.case_id, record, status=changed.status)
+
+    return _changed(store, case_id, decide, principal, outbox, "contact")
+
+
+def record_risk_assessment(store, case_id, body, principal, outbox, vault):
+    """One party's risk, factor by factor; a later one replaces it for decisions, both are kept."""
+    data = _valid(preparation.RiskAssessmentSchema(), body, "risk assessment")
+    by = who(principal)
+
+    def decide(case):
+        party = _working_participant(case, data["participant_id"], parties_only=True)
+        record = preparation.assessment_record(data, party, by, utcnow(),
+                                               _sealed(store, vault, party["party_id"], data, "notes"))
+        return ({"risk_assessments": list(case.risk_assessments) + [record]},
+                [("risk.assessed", preparation.assessment_event(case, record))], _answer(case.case_id, record))
+
+    return _changed(store, case_id, decide, principal, outbox, "risk assessment")
+
+
+def decide_safety(store, case_id, body, principal, outbox, vault):
+    """The facilitator's safety decision: it replaces any earlier one (and its sign-off);
+    `stop` closes the case for safety in the same change."""
+    data = _valid(preparation.SafetyDecisionSchema(), body, "safety decision")
+    by = who(principal)
+
+    def decide(case):
+        refused = preparation.decision_refused(case, data["decision"])
+        if refused:
+            raise _refuse(refused, preparation.WHY, case)
+        record = preparation.decision_record(case, data, by, utcnow(),
+                                             _sealed(store, vault, case.sensitive["owner_id"], data, "notes"))
+        state = preparation.decision_state(case, record)
+        events = [("case.safety_decided", preparation.decision_event(case, record))]
+        if data["decision"] == safety.STOP:
+            step = lifecycle.transition(case.status, lifecycle.CLOSED, "safety_stop", case.held_from)
+            closed, closed_events = status_change(case, step, by)
+            state.update(closed)
+            events += closed_events
+        return state, events, lambda changed: _answer(
+            changed.case_id, record, status=changed.status, communication_refused=safety.communication_refused(changed))
+
+    return _changed(store, case_id, decide, principal, outbox, "safety decision")
+
+
+def decide_supervision(store, case_id, body, principal, outbox):
+    """A supervisor's sign-off of the current safety decision: never by the person who made it."""
+    data = _valid(preparation.SupervisionSchema(), body, "supervision")
+    by = who(principal)
+
+    def decide(case):
+        refused = preparation.supervision_refused(case, by)
+        if refused:
+            raise _refuse(refused, preparation.WHY, case)
+        record = preparation.supervision_record(case, data, by, utcnow())
+        return (preparation.supervision_state(case, record),
+                [("case.supervision_decided", preparation.supervision_event(case, record))],
+                lambda changed: _answer(changed.case_id, record,
+                                        communication_refused=safety.communication_refused(changed)))
+
+    return _changed(store, case_id, decide, principal, outbox, "supervision")
+
+
+def record_item(store, case_id, body, principal, outbox, vault):
+    """A party's item (impact statement, question, answer, apology, letter, message), sealed under its author's key."""
+    data = _valid(voice.ItemSchema(), body, "item")
+    by = who(principal)
+
+    def decide(case):
+        author = case.party(data["author_id"])
+        faults = voice.item_faults(case, author, data)
+        if faults:
+            raise BadRequest("the item is not valid", fields=faults)
+        refused = preparation.work_refused(case) or ("personal_data_erased" if preparation.erased(author) else None)
+        if refused:
+            raise _refuse(refused, preparation.WHY, case)
+        item = voice.item_record(data, author, by, utcnow(), _sealed(store, vault, author["party_id"], data, "content"))
+        return ({"voice_items": list(case.voice_items) + [item]},
+                [("voice.item_recorded", voice.item_event(case, item))], _answer(case.case_id, item))
+
+    return _changed(store, case_id, decide, principal, outbox, "item")
+
+
+def list_items(store, case_id, principal, vault):
+    """The parties' items: with their content for the caseworkers who may see personal data
+    (each author's read logged), without it for anyone else."""
+    case = case_for(store, case_id)
+    listed, read = views.casework(case)["voice_items"], {}
+    if access.sees_personal_data(principal, case.relation):
+        for item, metadata in zip(case.voice_items, listed):
+            opened = cases.unseal(store, vault, item["author_id"], item.get("sealed"))
+            metadata["content"] = opened["content"] if opened else None
+            read.setdefault(item["author_id"], []).append(item["item_id"] if opened else None)
+    for author, ids in read.items():
+        released = sorted(i for i in ids if i)
+        log_access(store, author, case.case_id, "voice_items", who(principal), bool(released),
+                   "granted" if released else "personal_data_erased", released, key_id=principal.key_id)
+    return {"case_id": case.case_id, "items": listed}
+
+
+def release_item(store, case_id, item_id, body, principal, outbox):
+    """The facilitator relays an item to the other party: only through the gate, with its author's consent."""
+    data = _valid(voice.ReleaseSchema(), body, "release")
+    by = who(principal)
+
+    def decide(case):
+        item = voice.find_item(case, item_id)
+        if item is None:
+            raise NotFound("no such item on this case")
+        faults = voice.release_faults(item, data)
+        if faults:
+            raise BadRequest("the release is not valid", fields=faults)
+        refused = voice.release_refused(case, item, data["to_role"], case.party(item["author_id"]))
+        if refused:
+            raise _refuse(refused, {**preparation.WHY, **voice.WHY}, case)
+        release = voice.release_record(case, item, data, by, utcnow())
+        return ({"voice_releases": list(case.voice_releases) + [release]},
+                [("voice.item_released", voice.release_event(case, release))],
+                _answer(case.case_id, release, consent=views.record_view(release["consent"])))
+
+    return _changed(store, case_id, decide, principal, outbox, "release")
+
+
+def casework_notes(store, vault, case, principal):
+    """record id -> its notes (None where erased), for a caller who may see personal data;
+    each owner whose notes are read is logged, as case_view logs each person."""
+    notes, read = {}, {}
+    for owner, record_id, sealed in views.sealed_notes(case):
+        opened = cases.unseal(store, vault, owner, sealed)
+        notes[record_id] = opened["notes"] if opened else None
+        read.setdefault(owner, []).append(f"{record_id}.notes" if opened else None)
+    for owner, fields in read.items():
+        released = sorted(f for f in fields if f)
+        log_access(store, owner, case.case_id, "case_view", who(principal), bool(released),
+                   "granted" if released else "personal_data_erased", released, key_id=principal.key_id)
+    return notes

@@ -53,6 +53,9 @@ class Case:
     history: list = field(default_factory=list)           # from, to, reason, at, by
     closure: dict = field(default_factory=dict)           # reason, at
     consents: list = field(default_factory=list)          # appended only; the latest per key is in force
+    # what the clocks are measured from: crime_reported, or referral_received when the referral
+    # did not give the day the crime was reported (not_recorded: stored before this was kept)
+    measured_from: str = None
     # the Victims' Code clock: when the victim must have been told about RJ
     deadline: dict = field(default_factory=dict)          # deadline, last_day, enhanced_rights
     deadline_notice_at: datetime = None
@@ -108,6 +111,7 @@ class CaseSummary:
     region: str
     attributes: dict
     held_from: str = None
+    measured_from: str = None
     created_at: datetime = None
     updated_at: datetime = None
 
@@ -190,6 +194,7 @@ def open_case(referral, vault, events, clock, intake_fingerprint=None):
             for p in referral.participants
         ],
         sensitive={"owner_id": sensitive_owner, "sealed": seal(sensitive_owner, referral.sensitive)},
+        measured_from=referral.measured_from,
         deadline={"deadline": clock.deadline, "last_day": clock.last_day.isoformat(),
                   "enhanced_rights": clock.enhanced_rights},
         deadline_notice_at=clock.notice_at,

@@ -42,6 +42,11 @@ def add_working_days(start, count):
     return day
 
 
+def today_in_london(now=None):
+    """The day it is in London (a referral received at 00:30 BST is received that day)."""
+    return (now or datetime.now(timezone.utc)).astimezone(LONDON).date()
+
+
 def end_of_day(day):
     """The first instant after `day` ends in London, as an aware UTC datetime."""
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=LONDON).astimezone(timezone.utc)

@@ -8,6 +8,7 @@ from marshmallow import INCLUDE, fields
 from marshmallow import Schema as StrictSchema
 
 from services.referrals import consents, intake, lifecycle, views
+from shared.events.vocabulary import CLOCK_BASES
 
 
 class Schema(StrictSchema):
@@ -41,6 +42,12 @@ class CaseSummary(Schema):
     agency = fields.Str(required=True)
     region = fields.Str(required=True)
     attributes = fields.Dict(required=True)
+    measured_from = fields.Str(allow_none=True, metadata={
+        "enum": list(CLOCK_BASES),
+        "description": "what the Victims' Code clocks are measured from: `crime_reported`, or `referral_received` "
+                       "when the referral did not give `crime_reported_on` (the real deadlines may be earlier; "
+                       "list them with `?measured_from=referral_received`); `not_recorded` for cases stored "
+                       "before this was kept"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -60,8 +67,12 @@ class CaseDetail(CaseSummary):
         "description": "pseudonymous; `personal_data` only for the roles whose work needs it"})
     consents = fields.List(fields.Dict())
     history = fields.List(fields.Dict())
-    deadline = fields.Dict(allow_none=True)
-    record = fields.Dict(allow_none=True)
+    deadline = fields.Dict(allow_none=True, metadata={
+        "description": "the victim_told_about_rj clock: deadline, last_day, enhanced_rights, measured_from, due_at, "
+                       "victim_told_at, missed"})
+    record = fields.Dict(allow_none=True, metadata={
+        "description": "personal: crime_reference, offence_date, crime_reported_on (null when the referral did "
+                       "not give it)"})
 
 
 class ConsentRecorded(Schema):

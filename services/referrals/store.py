@@ -9,7 +9,7 @@ equality on `_id` or on a declared index, so that FerretDB 1.24 answers it from 
                      equality; a dotted path into the `participants` array is not pushed
                      down) and one day bucket per Victims' Code clock (see below).
     {_id}                                 load, intake fingerprint, projection of a change
-    {status?, agency?, region?, facilitators?}  the listing: each filter an equality; a
+    {status?, agency?, region?, facilitators?, measured_from?}  the listing: each filter an equality; a
                                           filter over several values (a coordinator's
                                           regions) is one query per value, merged, sorted
                                           and paged in Python
@@ -78,7 +78,10 @@ ACCESS_LOG = "contact_access_log"
 STATE = "store_state"
 # clock kind -> the case's day bucket field
 DAY_FIELDS = {"due": "deadline_notice_day", "missed": "deadline_due_day"}
-SCHEMA_VERSION = 1
+# the steps of `migrate` this release has: a store marked with a lower version is given them
+SCHEMA_VERSION = 2
+# the clock basis of a case stored before it was recorded
+NOT_RECORDED = "not_recorded"
 DUPLICATE_KEY = 11000
 
 
@@ -92,7 +95,7 @@ class ReferralsStore(Store):
 
     indexes = {
         CASES: [Index("status"), Index("agency"), Index("region"), Index("facilitators"), Index("party_ids"),
-                Index(DAY_FIELDS["due"]), Index(DAY_FIELDS["missed"])],
+                Index("measured_from"), Index(DAY_FIELDS["due"]), Index(DAY_FIELDS["missed"])],
         CHANGES: [],
         DATA_KEYS: [],
         ACCESS_LOG: [Index("case_id"), Index("party_id")],
@@ -307,33 +310,45 @@ class ReferralsStore(Store):
     # -- the one-off backfill ---------------------------------------------------------
 
     def migrate(self):
-        """Give cases stored before this store was written its fields (`party_ids`, the
-        day buckets), and the timer its sweep position: once, at the first start (the
-        marker in `store_state` says it is done). This reads the whole `cases` collection,
-        the only query here that does, and only that once; running it twice, or in two
-        processes at once, does the same again."""
+        """Give cases stored by earlier releases the fields this one reads, once, at the first
+        start (the marker in `store_state` says how far it is done), one pass for every step
+        not yet made:
+        1. `party_ids` and the day buckets, and the timer its sweep position;
+        2. `measured_from`: `not_recorded` (an earlier release silently took the day a
+           referral was received when it did not say when the crime was reported, and
+           sealed that as if it had been given, so which it was cannot be told).
+        This reads the whole `cases` collection, the only query here that does, and only
+        that once; running it twice, or in two processes at once, does the same again."""
         marker = self._state.find_one({"_id": "schema"})
-        if marker is not None and marker.get("version", 0) >= SCHEMA_VERSION:
+        done = marker.get("version", 0) if marker is not None else 0
+        if done >= SCHEMA_VERSION:
             return
         yesterday = _day(utcnow()) - timedelta(days=1)
         oldest = {kind: yesterday for kind in CLOCKS}
         far = datetime.max.replace(tzinfo=timezone.utc)
         for doc in self._cases.find({}, {"referrer.party_id": 1, "participants.party_id": 1, "status": 1,
-                                         "victim_told_at": 1, **{n: 1 for _, w, f in CLOCKS.values() for n in (w, f)}}):
-            fields = {"party_ids": [doc.get("referrer", {}).get("party_id")]
-                      + [p["party_id"] for p in doc.get("participants") or []]}
-            for kind, (_, when, flag) in CLOCKS.items():
-                at = _aware(doc.get(when))
-                if at is None:
-                    continue
-                fields[DAY_FIELDS[kind]] = _day(at).isoformat()
-                if flag not in doc:
-                    fields[flag] = False
-                if clock_owed(at, doc.get(flag), doc.get("victim_told_at"), doc.get("status"), far):
-                    oldest[kind] = min(oldest[kind], _day(at))
-            self._cases.update_one({"_id": doc["_id"]}, {"$set": fields})
-        for kind, day in oldest.items():
-            self._state.update_one({"_id": f"sweep:{kind}"}, {"$set": {"day": day.isoformat()}}, upsert=True)
+                                         "measured_from": 1, "victim_told_at": 1,
+                                         **{n: 1 for _, w, f in CLOCKS.values() for n in (w, f)}}):
+            fields = {}
+            if done < 1:
+                fields["party_ids"] = ([doc.get("referrer", {}).get("party_id")]
+                                       + [p["party_id"] for p in doc.get("participants") or []])
+                for kind, (_, when, flag) in CLOCKS.items():
+                    at = _aware(doc.get(when))
+                    if at is None:
+                        continue
+                    fields[DAY_FIELDS[kind]] = _day(at).isoformat()
+                    if flag not in doc:
+                        fields[flag] = False
+                    if clock_owed(at, doc.get(flag), doc.get("victim_told_at"), doc.get("status"), far):
+                        oldest[kind] = min(oldest[kind], _day(at))
+            if done < 2 and not doc.get("measured_from"):
+                fields["measured_from"] = NOT_RECORDED
+            if fields:
+                self._cases.update_one({"_id": doc["_id"]}, {"$set": fields})
+        if done < 1:
+            for kind, day in oldest.items():
+                self._state.update_one({"_id": f"sweep:{kind}"}, {"$set": {"day": day.isoformat()}}, upsert=True)
         self._state.update_one({"_id": "schema"}, {"$set": {"version": SCHEMA_VERSION}}, upsert=True)
 
 

@@ -9,6 +9,7 @@ until it closes. A referrer and an auditor never get it back through the API.
 from marshmallow import Schema, fields, validate
 
 from services.referrals import lifecycle
+from shared.events.vocabulary import CLOCK_BASES
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -21,6 +22,8 @@ class CaseQuerySchema(Schema):
     status = fields.Str(validate=validate.OneOf(lifecycle.STATUSES))
     agency = fields.Str(validate=[_code, validate.Length(max=100)])
     region = fields.Str(validate=[_code, validate.Length(max=50)])
+    # referral_received: the cases whose referral did not say when the crime was reported
+    measured_from = fields.Str(validate=validate.OneOf(CLOCK_BASES))
     limit = fields.Int(load_default=PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
     offset = fields.Int(load_default=0, validate=validate.Range(min=0, max=1_000_000))
 
@@ -46,6 +49,9 @@ def summary(case):
         "agency": case.agency,
         "region": case.region,
         "attributes": case.attributes,
+        # what the Victims' Code clocks are measured from: referral_received means the referral
+        # did not give the day the crime was reported, so a clock may really be running out sooner
+        "measured_from": case.measured_from,
         "created_at": _iso(case.created_at),
         "updated_at": _iso(case.updated_at),
     }
@@ -80,6 +86,7 @@ def detail(case, personal=None, record=None):
         ],
         "deadline": {
             **(case.deadline or {}),
+            "measured_from": case.measured_from,
             "due_at": _iso(case.deadline_due_at),
             "victim_told_at": _iso(case.victim_told_at),
             "missed": bool(case.deadline_missed_sent),

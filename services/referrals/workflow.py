@@ -138,7 +138,7 @@ def list_cases(store, args, principal):
         query = views.CaseQuerySchema().load(args)
     except Exception as exc:  # a marshmallow ValidationError
         raise BadRequest("the query is not valid", fields=getattr(exc, "messages", {}))
-    filters = {k: query[k] for k in ("status", "agency", "region") if k in query}
+    filters = {k: query[k] for k in ("status", "agency", "region", "measured_from") if k in query}
     one_of = {}
     for field, allowed in access.listing_filter(principal).items():
         # the caller's reach narrows whatever they asked for; asking beyond it finds nothing
@@ -365,7 +365,7 @@ def announce_deadlines(store, outbox, now=None, limit=200):
                     return None, None, None
                 data = {"case_id": case.case_id, "deadline": case.deadline["deadline"],
                         "due_at": case.deadline_due_at.isoformat(),
-                        "enhanced_rights": case.deadline["enhanced_rights"]}
+                        "enhanced_rights": case.deadline["enhanced_rights"], "measured_from": case.measured_from}
                 return {flag: True}, [(event_type, data)], event_type
 
             if change_case(store, case_id, decide, "timer:deadlines", outbox):

@@ -463,6 +463,7 @@ def test_the_clock_announces_due_and_missed_once_each(api):
     data = events[0]["data"]
     assert data["deadline"] == "victim_told_about_rj" and data["enhanced_rights"] is False
     assert data["due_at"].startswith("2026-11-26T00:00:00")   # 5 working days after Wed 18 November
+    assert data["measured_from"] == "crime_reported"
     assert api.case(enhanced_today).deadline["enhanced_rights"] is True
     assert not api.case(enhanced_today).deadline_due_sent
 
@@ -486,9 +487,30 @@ def test_the_full_record_is_kept_sealed_and_given_back_to_a_coordinator(api):
     assert view["record"] == {"crime_reference": "SWP/26/104981", "offence_date": "2026-11-10",
                               "crime_reported_on": "2026-11-10"}
     assert view["attributes"]["flags"] == ["youth"] and view["deadline"]["last_day"] == "2026-11-17"
+    assert view["measured_from"] == view["deadline"]["measured_from"] == "crime_reported"
     received = wait_until(lambda: api.events("referral.received"))[0]["data"]
     assert [p["role"] for p in received["participants"]] == [p["role"] for p in view["participants"]]
     assert "Siop" not in str(received) and "Ieuan" not in str(received)
+
+
+def test_a_referral_without_the_day_of_the_report_is_taken_and_shows_its_clocks_run_from_receipt(api):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    without = api.refer(referral_body(0))   # no crime_reported_on
+    given = api.refer(referral_body(0, crime_reported_on="2026-11-18"))
+    view = api.call("GET", f"/v1/cases/{without}").json()
+    assert view["measured_from"] == view["deadline"]["measured_from"] == "referral_received"
+    assert view["record"]["crime_reported_on"] is None
+    # measured from the day it was received, in London
+    received = datetime.fromisoformat(view["created_at"]).astimezone(ZoneInfo("Europe/London")).date()
+    from services.referrals import deadlines
+    assert view["deadline"]["last_day"] == deadlines.add_working_days(received, 5).isoformat()
+    assert api.call("GET", f"/v1/cases/{given}").json()["measured_from"] == "crime_reported"
+    listed = api.call("GET", "/v1/cases", params={"measured_from": "referral_received", "limit": 100}).json()
+    assert without in [i["case_id"] for i in listed["items"]] and given not in [i["case_id"] for i in listed["items"]]
+    assert {i["measured_from"] for i in listed["items"]} == {"referral_received"}
+    bad = api.call("GET", "/v1/cases", params={"measured_from": "yesterday"})
+    assert bad.status_code == 400 and "measured_from" in bad.json()["fields"]
 
 
 def test_hostile_bodies_get_a_400_and_store_nothing(api):

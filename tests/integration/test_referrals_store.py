@@ -210,6 +210,18 @@ def test_the_listing_filters_by_equality_and_one_of_several_values(store):
     assert ids(page) == [middle.case_id] and page.total == 3
 
 
+def test_the_listing_finds_the_cases_whose_clocks_run_from_the_day_received(store):
+    unreported = a_case(measured_from="referral_received", region="gwent")
+    reported = a_case(measured_from="crime_reported", region="gwent")
+    elsewhere = a_case(measured_from="referral_received", region="dyfed")
+    for case in (unreported, reported, elsewhere):
+        store.insert_case(case)
+    found = store.list_cases({"measured_from": "referral_received"}, {"region": ["gwent"]})
+    assert [s.case_id for s in found.items] == [unreported.case_id]
+    assert found.items[0].measured_from == "referral_received"
+    assert store.list_cases({"measured_from": "crime_reported"}).total == 1
+
+
 def test_cases_created_at_the_same_moment_are_listed_by_id(store):
     cases = [a_case(created_at=NOW) for _ in range(3)]
     for case in cases:
@@ -330,6 +342,22 @@ def test_the_first_start_backfills_cases_stored_before_the_store(ferretdb_store)
     store.db.cases.update_one({"_id": case.case_id}, {"$unset": {"party_ids": ""}})
     store.migrate()
     assert store.case_of_party(case.participants[0]["party_id"]) is None
+
+
+def test_an_upgrade_marks_cases_stored_without_their_clock_basis_as_not_recorded(ferretdb_store):
+    store = ferretdb_store
+    old, new = a_case(), a_case(measured_from="referral_received")
+    store.insert_case(old)
+    store.insert_case(new)
+    # as the previous release left them: no basis stored, its migration (version 1) done
+    store.db.cases.update_one({"_id": old.case_id}, {"$unset": {"measured_from": ""}})
+    store.db.store_state.update_one({"_id": "schema"}, {"$set": {"version": 1}}, upsert=True)
+    store.db.cases.update_one({"_id": old.case_id}, {"$unset": {"party_ids": ""}})  # step 1 is not made again
+    store.migrate()
+    assert store.load_case(old.case_id).measured_from == "not_recorded"
+    assert store.load_case(new.case_id).measured_from == "referral_received"
+    assert store.list_cases({"measured_from": "not_recorded"}).items[0].case_id == old.case_id
+    assert store.case_of_party(old.participants[0]["party_id"]) is None
 
 
 def test_the_sweep_moves_past_days_that_owe_nothing(ferretdb_store):

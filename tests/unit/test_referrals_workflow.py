@@ -178,6 +178,29 @@ def test_the_listing_is_narrowed_to_the_callers_reach(store, outbox, vault):
         workflow.list_cases(store, {"limit": "0"}, AUDITOR)
 
 
+def test_a_case_shows_what_its_clocks_are_measured_from_and_a_coordinator_can_list_those_without_a_date(
+        store, outbox, vault):
+    reported, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    unreported, _ = refer(store, outbox, vault, body=referral_body(3))   # no crime_reported_on
+
+    view = workflow.case_view(store, unreported, COORDINATOR, vault)
+    assert view["measured_from"] == "referral_received"
+    assert view["deadline"]["measured_from"] == "referral_received"
+    assert view["record"]["crime_reported_on"] is None   # not the day received, passed off as the report
+    assert workflow.case_view(store, reported, AUDITOR, vault)["deadline"]["measured_from"] == "crime_reported"
+    assert workflow.case_view(store, reported, COORDINATOR, vault)["record"]["crime_reported_on"] == "2026-11-18"
+
+    def listed(**args):
+        return {item["case_id"]: item["measured_from"] for item in workflow.list_cases(store, args, COORDINATOR)["items"]}
+
+    assert listed() == {reported: "crime_reported", unreported: "referral_received"}
+    assert listed(measured_from="referral_received") == {unreported: "referral_received"}
+    assert listed(measured_from="crime_reported") == {reported: "crime_reported"}
+    with pytest.raises(BadRequest) as bad:
+        workflow.list_cases(store, {"measured_from": "guessed"}, COORDINATOR)
+    assert "measured_from" in bad.value.details["fields"]
+
+
 # --- changes ----------------------------------------------------------------------
 
 def matching_event(event_type, case_id, **data):
@@ -346,6 +369,7 @@ def test_the_clock_announces_due_and_missed_once_each(store, outbox, vault):
     assert [(e["type"], e["subject"]) for e in events] == [("case.deadline_due", late),
                                                             ("case.deadline_missed", late)]
     assert events[0]["data"]["due_at"].startswith("2026-11-26T00:00:00")
+    assert events[0]["data"]["measured_from"] == "crime_reported"
     case = store.load_case(late)
     assert case.deadline_due_sent and case.deadline_missed_sent
     assert not store.load_case(enhanced_today).deadline_due_sent

@@ -2,8 +2,8 @@
 from marshmallow import Schema, fields, validate
 
 from shared.events.schemas.spec import EventSpec
-from shared.events.vocabulary import (AGE_BANDS, CASE_STATUSES, CJS_STAGES, CLOSURE_REASONS, CODE, CONSENT_SCOPES,
-                                      FLAGS, ID, LANGUAGES, OFFENCE_CATEGORIES, OUTCOMES, ROLES)
+from shared.events.vocabulary import (AGE_BANDS, CASE_STATUSES, CJS_STAGES, CLOCK_BASES, CLOSURE_REASONS, CODE,
+                                      CONSENT_SCOPES, FLAGS, ID, LANGUAGES, OFFENCE_CATEGORIES, OUTCOMES, ROLES)
 
 
 class ParticipantRef(Schema):
@@ -57,6 +57,9 @@ class CaseDeadline(Schema):
     deadline = fields.Str(required=True, validate=CODE)  # e.g. victim_told_about_rj
     due_at = fields.DateTime(required=True)
     enhanced_rights = fields.Bool(required=True)
+    # what the clock is measured from: referral_received when the referral did not give the day
+    # the crime was reported (the real deadline may then be earlier); absent in older events
+    measured_from = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(CLOCK_BASES))
 
 
 class CaseOutcomeRecorded(Schema):

@@ -10,10 +10,15 @@
 |                       | the facilitator      | assignment_offer (case summary, no participant details) |
 | assignment.accepted   | harmed and harmer, lead only | participant_information (a facilitator will be in touch) |
 | case.outcome_recorded | harmed               | outcome_update                |
+| case.deadline_due     | coordinator (the team of the case's region) | deadline_alert (notifications' own coordinating teams) |
+| case.deadline_missed  | coordinator (the team of the case's region) | deadline_alert |
 """
 from dataclasses import dataclass
 
+from services.notifications.coordinators import team_id
+
 REFERRALS, MATCHING = "referrals", "matching"  # who holds the contact details
+COORDINATORS = "coordinators"  # notifications' own directory of coordinating teams (coordinators.py)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ MESSAGES = (
     ("assignment.accepted", "harmed"),
     ("assignment.accepted", "harmer"),
     ("case.outcome_recorded", "harmed"),
+    ("case.deadline_due", "coordinator"),
+    ("case.deadline_missed", "coordinator"),
 )
 
 
@@ -79,4 +86,7 @@ def notices(event, case):
     elif kind == "case.outcome_recorded":
         for pid in _participants(case, "harmed"):
             tell("harmed", pid, "outcome_update")
+    elif kind in ("case.deadline_due", "case.deadline_missed"):
+        # a Victims' Code clock: the coordinating team of the case's region, never a participant
+        tell("coordinator", team_id(case.summary.get("region")), "deadline_alert", COORDINATORS)
     return found

@@ -34,7 +34,8 @@ RISK_LEVELS = ("low", "medium", "high")
 FACILITATOR_LEVELS = ("foundation", "intermediate", "advanced")
 PROCESS_TYPES = ("direct_conference", "shuttle", "letter_exchange", "group_conference", "youth_panel")
 CHANNELS = ("email", "sms", "letter")
-RECIPIENT_ROLES = ("referrer", "facilitator") + ROLES
+# `coordinator`: the coordinating team of a case's region (a team mailbox, not a person)
+RECIPIENT_ROLES = ("referrer", "facilitator") + ROLES + ("coordinator",)
 # The Victims' Code clocks a case keeps (services/referrals/deadlines.py)
 DEADLINES = ("victim_told_about_rj", "support_referral")
 # What a case's clocks are measured from: the day the victim reported the crime, or (when

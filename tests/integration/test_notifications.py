@@ -381,7 +381,7 @@ def test_a_missed_deadline_emails_the_coordinating_team_of_the_case_region_once(
         received, ids = new_case(region="north-wales")   # a Welsh-speaking team (deploy/local/coordinators.yaml)
         case_id = received["case_id"]
         p.publish("referral.received", case_id, received, "referrals")
-        wait_until(lambda: len(p.mails()) >= 2)
+        wait_until(lambda: p.store().case(case_id))   # the directory knows the case (and its region)
         p.publish("case.deadline_missed", case_id, deadline(case_id, measured_from="referral_received"), "referrals",
                   times=3)
         team = "rj-coordinators.north-wales@example.org"
@@ -411,7 +411,7 @@ def test_a_deadline_in_a_region_without_a_team_is_dead_lettered_naming_the_regio
         received, ids = new_case(region="ynys-enlli")
         case_id = received["case_id"]
         p.publish("referral.received", case_id, received, "referrals")
-        wait_until(lambda: len(p.mails()) >= 2)
+        wait_until(lambda: p.store().case(case_id))
         event = p.publish("case.deadline_due", case_id, deadline(case_id, "victim_told_about_rj"), "referrals")
         letters = wait_until(lambda: read_dead_letters(p.amqp_uri, "notifications"), timeout=30)
         body, headers = letters[0]
@@ -419,7 +419,7 @@ def test_a_deadline_in_a_region_without_a_team_is_dead_lettered_naming_the_regio
         assert "no coordinating team is configured for region 'ynys-enlli'" in headers["x-amends-error"]
         assert headers["x-amends-attempts"] == 3   # retried first (AMENDS_RETRY_DELAYS), then set aside
         assert [d for d in p.store().deliveries_for_case(case_id) if d.recipient_role == "coordinator"] == []
-        assert len(p.mails()) == 2
+        assert not [m for m in p.mails() if "coordinators" in str(m["To"])]
 
 
 def test_a_coordinating_teams_file_it_cannot_use_stops_the_service(service_config, tmp_path):

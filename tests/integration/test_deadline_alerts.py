@@ -31,7 +31,8 @@ def test_a_missed_deadline_is_emailed_to_the_coordinating_team(run_services, amq
         value for p in body["participants"] for value in [p["name"], *p["contact"].values()]]
     with smtp_server(mail_dir) as smtp_port:
         monkeypatch.setenv("SMTP_PORT", str(smtp_port))
-        with run_services(ReferralsService, NotificationsService) as (url, config):
+        # each on a port of its own (one container per HTTP server)
+        with run_services(ReferralsService) as (url, config), run_services(NotificationsService):
             tap = Tap(amqp_uri, [(s, "#") for s in topology.SERVICES], name=f"tap-{uuid.uuid4().hex[:8]}")
             keys = provision_keys(config)
             answer = requests.post(f"{url}/v1/referrals", json=body, timeout=10,

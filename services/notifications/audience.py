@@ -11,6 +11,8 @@
 | assignment.accepted   | harmed, lead only    | participant_information (a facilitator will be in touch) |
 |                       | harmer, lead only, unless the case went through review | participant_information |
 | case.outcome_recorded | harmed               | outcome_update                |
+| case.deadline_due     | coordinator (the team of the case's region) | deadline_alert (notifications' own coordinating teams) |
+| case.deadline_missed  | coordinator (the team of the case's region) | deadline_alert |
 
 Safeguarding, in order of precedence:
 - A case the policy refuses (unsuitable) contacts no party at all: the harmed person
@@ -26,9 +28,11 @@ Safeguarding, in order of precedence:
 """
 from dataclasses import dataclass
 
+from services.notifications.coordinators import team_id
 from shared import safeguarding
 
 REFERRALS, MATCHING = "referrals", "matching"  # who holds the contact details
+COORDINATORS = "coordinators"  # notifications' own directory of coordinating teams (coordinators.py)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ MESSAGES = (
     ("assignment.accepted", "harmed"),
     ("assignment.accepted", "harmer"),
     ("case.outcome_recorded", "harmed"),
+    ("case.deadline_due", "coordinator"),
+    ("case.deadline_missed", "coordinator"),
 )
 
 
@@ -103,4 +109,7 @@ def notices(event, case):
     elif kind == "case.outcome_recorded" and parties_reachable:
         for pid in _participants(case, "harmed"):
             tell("harmed", pid, "outcome_update")
+    elif kind in ("case.deadline_due", "case.deadline_missed"):
+        # a Victims' Code clock: the coordinating team of the case's region, never a participant
+        tell("coordinator", team_id(case.summary.get("region")), "deadline_alert", COORDINATORS)
     return found

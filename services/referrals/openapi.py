@@ -7,8 +7,11 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import INCLUDE, fields
 from marshmallow import Schema as StrictSchema
 
-from services.referrals import consents, intake, lifecycle, views
+from services.referrals import consents, intake, lifecycle, support, views
 from services.referrals import preparation, voice
+from shared.events.vocabulary import CLOCK_BASES
+
+CLOCK_STATES = ", ".join(views.CLOCK_STATES)
 
 
 class Schema(StrictSchema):
@@ -43,6 +46,12 @@ class CaseSummary(Schema):
     agency = fields.Str(required=True)
     region = fields.Str(required=True)
     attributes = fields.Dict(required=True)
+    measured_from = fields.Str(allow_none=True, metadata={
+        "enum": list(CLOCK_BASES),
+        "description": "what the Victims' Code clocks are measured from: `crime_reported`, or `referral_received` "
+                       "when the referral did not give `crime_reported_on` (the real deadlines may be earlier; "
+                       "list them with `?measured_from=referral_received`); `not_recorded` for cases stored "
+                       "before this was kept"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -62,8 +71,17 @@ class CaseDetail(CaseSummary):
         "description": "pseudonymous; `personal_data` only for the roles whose work needs it"})
     consents = fields.List(fields.Dict())
     history = fields.List(fields.Dict())
-    deadline = fields.Dict(allow_none=True)
-    record = fields.Dict(allow_none=True)
+    deadline = fields.Dict(allow_none=True, metadata={
+        "description": "the victim_told_about_rj clock: deadline, last_day, enhanced_rights, measured_from, due_at, "
+                       "victim_told_at, missed (case.deadline_missed was announced), state (" + CLOCK_STATES + ")"})
+    support_referral = fields.Dict(allow_none=True, metadata={
+        "description": "the support_referral clock (referred to a support service, or a refusal recorded, within 2 "
+                       "working days): deadline, last_day, enhanced_rights, measured_from, due_at, settled_at, "
+                       "state (" + CLOCK_STATES + "), referrals (participant_id, outcome, service, by, at); "
+                       "`backfilled` on a case stored before the clock was kept; null if it has none"})
+    record = fields.Dict(allow_none=True, metadata={
+        "description": "personal: crime_reference, offence_date, crime_reported_on (null when the referral did "
+                       "not give it)"})
     # preparation, risk, the safety decision and the parties' voice (views.casework)
     preparation_contacts = fields.List(fields.Dict(), metadata={
         "description": "each contact; `notes` only for the roles that may see personal data"})
@@ -83,6 +101,15 @@ class ConsentRecorded(Schema):
     granted = fields.Bool(required=True)
     method = fields.Str(required=True)
     at = fields.DateTime(required=True)
+
+
+class SupportReferralRecorded(Schema):
+    case_id = fields.Str(required=True)
+    participant_id = fields.Str(required=True)
+    outcome = fields.Str(required=True)
+    service = fields.Str(allow_none=True)
+    at = fields.DateTime(required=True)
+    support_referral = fields.Dict(allow_none=True, metadata={"description": "the clock after the record"})
 
 
 class Erased(Schema):
@@ -267,7 +294,8 @@ def document():
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in (("Referral", intake.ReferralSchema), ("Transition", lifecycle.TransitionSchema),
-                         ("Consent", consents.ConsentSchema), ("Accepted", Accepted), ("Error", Error),
+                         ("Consent", consents.ConsentSchema), ("SupportReferral", support.SupportReferralSchema),
+                         ("Accepted", Accepted), ("Error", Error), ("SupportReferralRecorded", SupportReferralRecorded),
                          ("CaseSummary", CaseSummary), ("CasePage", CasePage), ("CaseDetail", CaseDetail),
                          ("ConsentRecorded", ConsentRecorded), ("Erased", Erased), ("AccessLog", AccessLog)):
         spec.components.schema(name, schema=schema)
@@ -304,6 +332,15 @@ def document():
         "security": secured, "parameters": [CASE_ID],
         "requestBody": {"required": True, "content": {"application/json": {"schema": "Consent"}}},
         "responses": {**_ok(201, "ConsentRecorded", "recorded"), **_errors(400, 401, 403, 404, 409, 413)},
+    }})
+    spec.path(path="/v1/cases/{case_id}/support-referrals", operations={"post": {
+        "summary": "Record that a harmed person was referred to a support service, or declined one; the "
+                   "support_referral clock is met once every harmed person has a record "
+                   "(roles: coordinator, facilitator)",
+        "security": secured, "parameters": [CASE_ID],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": "SupportReferral"}}},
+        "responses": {**_ok(201, "SupportReferralRecorded", "recorded"),
+                      **_errors(400, 401, 403, 404, 409, 413)},
     }})
     spec.path(path="/v1/cases/{case_id}/participants/{participant_id}/erasure", operations={"post": {
         "summary": "Erase a person's personal data by destroying their key (role: coordinator)",

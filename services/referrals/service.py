@@ -77,6 +77,12 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
         return json_response(
             workflow.record_consent(self.store, case_id, read_json(request), principal, self.outbox), 201)
 
+    @http("POST", "/v1/cases/<string:case_id>/support-referrals")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def record_support_referral(self, request, case_id, principal):
+        return json_response(
+            workflow.record_support_referral(self.store, case_id, read_json(request), principal, self.outbox), 201)
+
     @http("POST", "/v1/cases/<string:case_id>/participants/<string:party_id>/erasure")
     @api(roles=("coordinator",), scope="case-act")
     def erase_participant(self, request, case_id, party_id, principal):

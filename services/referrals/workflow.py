@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 
-from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, views
+from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, support, views
 from services.referrals import preparation, safety, voice
 from services.referrals.cases import AlreadyStored, ContactAccess, utcnow
 from shared.security import access
@@ -81,9 +81,10 @@ def create_case(store, referral, outbox, vault, intake_fingerprint=None):
     """Store the case and announce it; False if a case with its id already exists. The
     data keys of its people and of its own record are stored first, in one write."""
     clock = deadlines.victim_told_about_rj(referral.reported_on, referral.enhanced_rights)
+    support_clock = deadlines.support_referral(referral.reported_on, referral.enhanced_rights)
     event = outbox.event("referral.received", referral.case_id, referral.received_event_data(),
                          correlationid=referral.case_id)
-    case, keys = cases.open_case(referral, vault, [event], clock, intake_fingerprint)
+    case, keys = cases.open_case(referral, vault, [event], clock, intake_fingerprint, support_clock=support_clock)
     store.save_data_keys(keys)
     try:
         store.insert_case(case)
@@ -141,7 +142,7 @@ def list_cases(store, args, principal):
         query = views.CaseQuerySchema().load(args)
     except Exception as exc:  # a marshmallow ValidationError
         raise BadRequest("the query is not valid", fields=getattr(exc, "messages", {}))
-    filters = {k: query[k] for k in ("status", "agency", "region") if k in query}
+    filters = {k: query[k] for k in ("status", "agency", "region", "measured_from") if k in query}
     one_of = {}
     for field, allowed in access.listing_filter(principal).items():
         # the caller's reach narrows whatever they asked for; asking beyond it finds nothing
@@ -315,6 +316,42 @@ def record_consent(store, case_id, body, principal, outbox):
         raise Conflict("the case kept changing while the consent was recorded; retry")
 
 
+def record_support_referral(store, case_id, body, principal, outbox):
+    """A harmed person was referred to a support service, or declined one: the Victims' Code
+    support_referral clock is met once every harmed person still on the case has a record."""
+    try:
+        data = support.SupportReferralSchema().load(body)
+    except Exception as exc:  # a marshmallow ValidationError
+        raise BadRequest("the support referral is not valid", fields=getattr(exc, "messages", {}))
+    by = who(principal)
+
+    def decide(case):
+        party = case.party(data["participant_id"])
+        if party is None or party["role"] != "harmed":
+            raise BadRequest("no such harmed person on this case", fields={
+                "participant_id": ["Not a harmed person on this case."]})
+        if not party.get("sealed"):
+            raise Conflict("this participant's personal data has been erased; nothing can be recorded for them")
+        if case.status == lifecycle.CLOSED:
+            raise Conflict("the case is closed")
+        now = utcnow()
+        record, event_data = support.record_for(data, by, now)
+        state = {"support_referrals": list(case.support_referrals) + [record]}
+        if case.support_settled_at is None and support.settled(case.participants, state["support_referrals"]):
+            state["support_settled_at"] = now
+
+        def answer(changed):
+            return {"case_id": changed.case_id, **event_data, "at": now.isoformat(),
+                    "support_referral": views.support_clock(changed)}
+
+        return state, [("support.referral_recorded", {"case_id": case.case_id, **event_data})], answer
+
+    try:
+        return change_case(store, case_id, decide, by, outbox, principal)
+    except KeptChanging:
+        raise Conflict("the case kept changing while the support referral was recorded; retry")
+
+
 def erase_participant(store, case_id, party_id, principal, outbox):
     """Crypto-shred one person: destroy their key, drop their ciphertext, keep the case whole."""
     def decide(case):
@@ -333,6 +370,8 @@ def erase_participant(store, case_id, party_id, principal, outbox):
             state = {"participants": [{**p, "sealed": None, "erased_at": now} if p["party_id"] == party_id else p
                                       for p in case.participants]}
             state.update(cases.casework_erased(case, party_id))   # their notes and items, noise already
+            if case.support_settled_at is None and support.settled(state["participants"], case.support_referrals):
+                state["support_settled_at"] = now   # no harmed person is left to refer: the clock stops
         return state, [("participant.erased", {"case_id": case.case_id, "participant_id": party_id})], {
             "case_id": case.case_id, "participant_id": party_id, "erased_at": now.isoformat(),
             "already_erased": False}
@@ -369,23 +408,22 @@ def get_contact(store, party_id, purpose, requester, vault, correlationid=None):
 # --- Victims' Code clocks -------------------------------------------------------
 
 def announce_deadlines(store, outbox, now=None, limit=200):
-    """Emit case.deadline_due, then case.deadline_missed, once each per case: the flag and
-    the event are one change of the case, made only by whoever makes its next version, so
-    a second tick (or a second instance of the service) finds nothing left to do."""
+    """Emit case.deadline_due, then case.deadline_missed, once each per case and clock
+    (victim_told_about_rj, then support_referral): the flag and the event are one change
+    of the case, made only by whoever makes its next version, so a second tick (or a
+    second instance of the service) finds nothing left to do. Returns (event type, case
+    id, deadline) for each event emitted."""
     now = now or utcnow()
     emitted = []
-    for kind, (event_type, _when, flag) in cases.CLOCKS.items():
+    for kind, clock in cases.CLOCKS.items():
         for case_id in store.owed_clocks(kind, now, limit):
-            def decide(case, kind=kind, event_type=event_type, flag=flag):
+            def decide(case, kind=kind, clock=clock):
                 if not cases.clock_running(case, kind, now):
                     return None, None, None
-                data = {"case_id": case.case_id, "deadline": case.deadline["deadline"],
-                        "due_at": case.deadline_due_at.isoformat(),
-                        "enhanced_rights": case.deadline["enhanced_rights"]}
-                return {flag: True}, [(event_type, data)], event_type
+                return {clock.flag: True}, [(clock.event_type, cases.deadline_event_data(case, kind))], True
 
             if change_case(store, case_id, decide, "timer:deadlines", outbox):
-                emitted.append((event_type, case_id))
+                emitted.append((clock.event_type, case_id, clock.deadline))
     return emitted
 
 

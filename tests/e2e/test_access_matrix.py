@@ -81,6 +81,8 @@ def routes(case_id, assignment_id):
         Route("referrals", "POST", f"/v1/cases/{case_id}/transitions", ("coordinator", "facilitator"), "act", 400,
               {"to": "NOWHERE"}),
         Route("referrals", "POST", f"/v1/cases/{case_id}/consents", ("coordinator", "facilitator"), "act", 400, {}),
+        Route("referrals", "POST", f"/v1/cases/{case_id}/support-referrals", ("coordinator", "facilitator"), "act",
+              400, {}),
         Route("referrals", "GET", f"/v1/cases/{case_id}/access-log", ("coordinator", "auditor"), "see", 200),
         Route("matching", "GET", f"/v1/cases/{case_id}/assessment", ("coordinator", "auditor"), "see", 200),
         Route("matching", "GET", f"/v1/cases/{case_id}/assignment", ("coordinator", "auditor", "facilitator"),

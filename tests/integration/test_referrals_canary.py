@@ -1,13 +1,18 @@
 """A log, bus and ledger canary: unique personal values planted in a referral must
 appear in no log line, no message on any events exchange, no dead letter and no
 document of any service (the ledger included) once the referral has gone through
-all four services and the case has been worked on and a participant erased."""
+all four services, its Victims' Code clocks have run out (the coordinating team is
+emailed: nothing of anyone's in that either), and the case has been worked on and a
+participant erased."""
 import logging
 import uuid
+from email import message_from_bytes
+from email.policy import default as default_policy
 
 import bson
 import pymongo
 import requests
+from nameko.testing.services import entrypoint_hook
 
 from services.matching import facilitators
 from services.matching.store import MatchingStore
@@ -47,7 +52,8 @@ def canary_referral():
         "harmer": f"Harmer{tag} Person", "harmer_address": f"{tag} Harmer Road",
         "supporter": f"Supporter{tag} Person", "supporter_email": f"supporter{tag}@mail.example",
     }
-    body = referral_body(0, crime_reference=values["crime_reference"])
+    # reported weeks ago: both Victims' Code clocks have run out
+    body = referral_body(0, crime_reference=values["crime_reference"], crime_reported_on="2026-11-18")
     body["referrer"] = {"officer_name": values["officer"], "role_title": values["role_title"],
                         "team": values["team"], "contact": {"email": values["officer_email"]}}
     body["participants"] = [
@@ -95,6 +101,12 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                     wait_until(lambda: store.load_case(case_id).status == "ASSESSMENT", timeout=30)
                     case = store.load_case(case_id)
                 harmed, harmer, supporter = (p["party_id"] for p in case.participants)
+                # the clocks run out before anyone was told (the harmed person's window is Monday
+                # mornings): the coordinating team of the region is emailed
+                with entrypoint_hook(run_services.containers[0], "check_deadlines") as tick:
+                    tick()
+                team = "rj-coordinators.south-wales@example.org"
+                wait_until(lambda: len([m for m in mails(mail_dir) if m["To"] == team]) >= 4, timeout=60)
                 # work the case: read it, consent, move it on, erase someone
                 assert values["harmed"] in requests.get(f"{url}/v1/cases/{case_id}", headers=auth).text
                 for consent in ({"participant_id": harmed, "scope": "participation", "granted": True},
@@ -102,13 +114,16 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                                  "item": "apology_letter", "with_role": "harmed"}):
                     assert requests.post(f"{url}/v1/cases/{case_id}/consents", json=consent,
                                          headers=auth).status_code == 201
+                assert requests.post(f"{url}/v1/cases/{case_id}/support-referrals", headers=auth, json={
+                    "participant_id": harmed, "outcome": "referred", "service": "victim_support"}).status_code == 201
                 assert requests.post(f"{url}/v1/cases/{case_id}/transitions", json={"to": "ALLOCATED"},
                                      headers=auth).status_code == 200
                 assert requests.post(f"{url}/v1/cases/{case_id}/participants/{supporter}/erasure",
                                      headers=auth).status_code == 200
                 requests.post(f"{url}/v1/referrals", json=dict(body, region="x y"), headers=auth)   # a 400
                 expected = {"referral.received", "case.assessed", "facilitator.assigned", "notification.sent",
-                            "case.status_changed", "consent.recorded", "participant.erased"}
+                            "case.status_changed", "consent.recorded", "participant.erased", "case.deadline_due",
+                            "case.deadline_missed", "support.referral_recorded"}
 
                 def ledger():
                     answer = requests.get(f"{records_url}/v1/cases/{case_id}/timeline", headers=auth, timeout=5)
@@ -120,8 +135,18 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 tap.close()
                 dead = [body for service in topology.SERVICES for body, _ in read_dead_letters(amqp_uri, service)]
         assert len(entries) >= 9 and len(messages) >= len(entries)
-        # the referrer was emailed: that one message is meant to carry their name
-        assert mails(mail_dir)[0]["To"] == values["officer_email"]
+        # the referrer was emailed: those messages are meant to carry their name; the team's
+        # four (two clocks, each due and missed) carry nobody's
+        sent = [message_from_bytes(bytes(m), policy=default_policy) for m in mails(mail_dir)]
+        assert {m["To"] for m in sent} == {values["officer_email"], team}
+        alerts = [m for m in sent if m["To"] == team]
+        assert len(alerts) == 4
+        for mail in alerts:
+            words = " ".join([str(mail["Subject"])] + [mail.get_body(preferencelist=(kind,)).get_content()
+                                                       for kind in ("plain", "html")])
+            assert case_id in words
+            for label, value in values.items():
+                assert value not in words, f"{label} is in a coordinator's alert"
         bus = "\n".join(str(m) for m in messages) + "\n".join(str(d) for d in dead)
         logs = "\n".join(capture.lines)
         ledger_text = str(entries)

@@ -118,8 +118,8 @@ def staffing(day):
         def today(cls):
             return day
     with pytest.MonkeyPatch.context() as monkeypatch:
-        for module in (facilitator_records, intake):   # their "not in the future" checks
-            monkeypatch.setattr(module, "date", Day)
+        monkeypatch.setattr(facilitator_records, "date", Day)   # its "not in the future" check
+        monkeypatch.setattr(intake, "today_in_london", lambda now=None: day)   # intake's
         store = InMemoryMatchingStore()
         for record in seed_file.read(SEED, day):
             facilitators.register(store, record)

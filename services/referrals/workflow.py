@@ -229,6 +229,11 @@ def transition_case(store, case_id, body, principal, outbox):
             raise Conflict(str(illegal), status=case.status, allowed=illegal.allowed)
         except lifecycle.ReasonRequired as missing:
             raise BadRequest(str(missing), fields={"reason": [str(missing)]})
+        if step.to_status == "INTERVENTION":
+            refused = safety.communication_refused(case)   # the parties may not communicate yet
+            if refused:
+                raise Conflict(f"the intervention cannot start: {refused.replace('_', ' ')}", reason=refused,
+                               status=case.status)
         return (*status_change(case, step, by), views.detail)
 
     try:

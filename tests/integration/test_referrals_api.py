@@ -156,11 +156,11 @@ def test_every_role_against_every_endpoint(api):
         ("POST", f"/v1/cases/{case_id}/support-referrals", lambda: {"json": {
             "participant_id": harmed, "outcome": "referred", "service": "victim_support"}},
          {"coordinator", "facilitator"}, 201),
-        # ALLOCATED -> PREPARATION once, then PREPARATION -> INTERVENTION: each allowed role makes a legal move
+        # ALLOCATED -> PREPARATION once, then PREPARATION -> ON_HOLD: each allowed role makes a legal move
         ("POST", f"/v1/cases/{case_id}/transitions", None, {"coordinator", "facilitator"}, 200),
         ("POST", f"/v1/cases/{case_id}/participants/{harmer}/erasure", dict, {"coordinator"}, 200),
     ]
-    moves = iter(["PREPARATION", "INTERVENTION"])
+    moves = iter(["PREPARATION", "ON_HOLD"])
     results = {}
     for method, path, kwargs, allowed, ok in endpoints:
         for role in ROLES:

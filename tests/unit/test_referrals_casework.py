@@ -325,3 +325,15 @@ def test_an_erased_authors_items_are_unreadable_and_never_released(store, outbox
     with pytest.raises(Conflict):
         workflow.record_item(store, case_id, {"author_id": harmer, "kind": "message", "content": "x"}, FACILITATOR,
                              outbox, vault)
+
+
+def test_the_intervention_cannot_start_before_the_gate_opens(store, outbox, vault):
+    case_id, harmed, harmer = allocated(store, outbox, vault)
+    workflow.record_contact(store, case_id, contact(harmed), FACILITATOR, outbox, vault)
+    with pytest.raises(Conflict) as refused:
+        workflow.transition_case(store, case_id, {"to": "INTERVENTION"}, FACILITATOR, outbox)
+    assert refused.value.details["reason"] == "safety_decision_missing"
+    assert store.load_case(case_id).status == "PREPARATION"
+    decided(store, outbox, vault, case_id, (harmed, harmer))
+    moved = workflow.transition_case(store, case_id, {"to": "INTERVENTION"}, FACILITATOR, outbox)
+    assert moved["status"] == "INTERVENTION"

@@ -22,12 +22,11 @@ The records, in the case (cases.Case), appended only:
   by, at); `case.supervision` is the one of the current decision ({} until given)
 """
 import uuid
-from datetime import datetime
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from services.referrals import lifecycle, safety
-from services.referrals.deadlines import LONDON
+from services.referrals.deadlines import today_in_london
 from shared.events.schemas.casework import (CONTACT_METHODS, CONTACT_OUTCOMES, PARTIES, RISK_LEVELS,
                                             SAFETY_DECISIONS, SUPERVISION_DECISIONS, RiskFactorLevels)
 
@@ -55,10 +54,6 @@ WHY = {
 }
 
 
-def london_today():
-    return datetime.now(LONDON).date()
-
-
 def new_id(prefix):
     return f"{prefix}-{uuid.uuid4().hex}"
 
@@ -76,7 +71,7 @@ class ContactSchema(Schema):
 
     @validates("held_on")
     def not_in_the_future(self, value, **kwargs):
-        if value > london_today():
+        if value > today_in_london():
             raise ValidationError("A contact cannot be recorded before it has been held.")
 
 

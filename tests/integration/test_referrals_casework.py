@@ -10,7 +10,7 @@ from datetime import timedelta
 import bson
 import eventlet
 
-from services.referrals.preparation import london_today
+from services.referrals.deadlines import today_in_london
 from tests.factories import referral_body
 from tests.integration.test_referrals_api import (  # noqa: F401  (api: the running service's fixture)
     api, hold, matching_event)
@@ -71,13 +71,13 @@ def settled(api, *types):
 def test_bad_input_is_named_field_by_field_and_stores_nothing(api):
     case_id, harmed, harmer = allocated(api, referral_body(1))   # with an appropriate adult
     adult = api.case(case_id).participants[2]["party_id"]
-    tomorrow = london_today() + timedelta(days=1)
+    tomorrow = today_in_london() + timedelta(days=1)
     cases = [
         ("preparation/contacts", {"participant_id": harmed, "method": "pigeon", "outcome": "reached",
                                   "held_on": tomorrow.isoformat(), "notes": "x" * 4001},
          {"method", "held_on", "notes"}),
         ("preparation/contacts", {"participant_id": f"p-{'0' * 32}", "method": "phone", "outcome": "reached",
-                                  "held_on": london_today().isoformat()}, {"participant_id"}),
+                                  "held_on": today_in_london().isoformat()}, {"participant_id"}),
         ("risk-assessments", {"participant_id": adult, "factors": FACTORS}, {"participant_id"}),
         ("risk-assessments", {"participant_id": harmed, "factors": {"safety": "grave"}}, {"factors"}),
         ("safety-decision", {"decision": "maybe", "reasons": []}, {"decision", "reasons"}),
@@ -110,11 +110,11 @@ def test_bad_input_is_named_field_by_field_and_stores_nothing(api):
 def test_the_first_contact_starts_preparation_and_tells_the_victim(api):
     case_id, harmed, harmer = allocated(api)
     first = post(api, case_id, "preparation/contacts", {"participant_id": harmer, "method": "phone",
-                                                         "outcome": "no_answer", "held_on": london_today().isoformat()})
+                                                         "outcome": "no_answer", "held_on": today_in_london().isoformat()})
     assert first.status_code == 201 and first.json()["status"] == "PREPARATION", first.text
     assert api.case(case_id).victim_told_at is None
     reached = post(api, case_id, "preparation/contacts", {"participant_id": harmed, "method": "visit",
-                                                           "outcome": "reached", "held_on": london_today().isoformat()})
+                                                           "outcome": "reached", "held_on": today_in_london().isoformat()})
     assert reached.status_code == 201 and api.case(case_id).victim_told_at is not None
     events = wait_until(lambda: (lambda e: e if len(e) == 2 else None)(api.events("preparation.contact_recorded")))
     assert [e["data"] for e in events] == [
@@ -225,7 +225,7 @@ def test_content_is_never_on_the_bus_or_in_a_log_and_an_erased_authors_item_is_g
     assert post(api, case_id, "supervision", {}, stranger).status_code == 403   # no facilitator signs off
     assert api.call("GET", f"/v1/cases/{case_id}/items", stranger).status_code == 404
     assert post(api, case_id, "preparation/contacts", {
-        "participant_id": harmer, "method": "visit", "outcome": "reached", "held_on": london_today().isoformat(),
+        "participant_id": harmer, "method": "visit", "outcome": "reached", "held_on": today_in_london().isoformat(),
         "notes": f"contact {canary}"}).status_code == 201
     assert post(api, case_id, "risk-assessments", {"participant_id": harmer, "factors": FACTORS,
                                                    "notes": f"risk {canary}"}).status_code == 201

@@ -7,6 +7,7 @@ from marshmallow import ValidationError
 
 from services.referrals import preparation
 from services.referrals.cases import Case
+from services.referrals.deadlines import today_in_london
 
 HARMED, HARMER, SUPPORTER = "p-" + "1" * 32, "p-" + "2" * 32, "p-" + "3" * 32
 FACTORS = {"safety": "low", "power_imbalance": "none", "capacity": "none", "substance_use": "medium",
@@ -38,13 +39,13 @@ def test_a_contact_body_names_every_fault():
         schema.load({"participant_id": "ref-1", "method": "pigeon", "outcome": "maybe", "notes": "x" * 4001,
                      "extra": 1})
     assert set(bad.value.messages) == {"participant_id", "method", "outcome", "held_on", "notes", "extra"}
-    tomorrow = preparation.london_today() + timedelta(days=1)
+    tomorrow = today_in_london() + timedelta(days=1)
     with pytest.raises(ValidationError) as future:
         schema.load({"participant_id": HARMED, "method": "phone", "outcome": "reached",
                      "held_on": tomorrow.isoformat()})
     assert set(future.value.messages) == {"held_on"}
     today = schema.load({"participant_id": HARMED, "method": "visit", "outcome": "reached",
-                         "held_on": preparation.london_today().isoformat()})
+                         "held_on": today_in_london().isoformat()})
     assert "notes" not in today
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from services.referrals import cases, workflow
 from services.referrals.cases import change_key
-from services.referrals.preparation import london_today
+from services.referrals.deadlines import today_in_london
 from shared.web import BadRequest, Conflict, NotFound
 from tests.factories import referral_body
 from tests.unit.test_referrals_workflow import (  # noqa: F401  (fixtures: store, outbox, vault)
@@ -39,7 +39,7 @@ def events(outbox, *types):
 
 def contact(participant_id, **extra):
     return {"participant_id": participant_id, "method": "visit", "outcome": "reached",
-            "held_on": london_today().isoformat(), **extra}
+            "held_on": today_in_london().isoformat(), **extra}
 
 
 def assess(store, outbox, vault, case_id, participant_id, who=FACILITATOR, **levels):

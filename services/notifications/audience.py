@@ -11,6 +11,8 @@
 | assignment.accepted   | harmed, lead only    | participant_information (a facilitator will be in touch) |
 |                       | harmer, lead only, unless the case went through review | participant_information |
 | case.outcome_recorded | harmed               | outcome_update                |
+| case.deadline_due     | coordinator (the team of the case's region) | deadline_alert (notifications' own coordinating teams) |
+| case.deadline_missed  | coordinator (the team of the case's region) | deadline_alert |
 | session.scheduled, .changed, .cancelled | each attendee (and who was taken off) | session_invitation (sessions.py) |
 |                       | or, facilitator-led, the lead facilitator | assignment_offer (matching)   |
 
@@ -30,9 +32,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 from services.notifications import sessions
+from services.notifications.coordinators import team_id
 from shared import safeguarding
 
 REFERRALS, MATCHING = "referrals", "matching"  # who holds the contact details
+COORDINATORS = "coordinators"  # notifications' own directory of coordinating teams (coordinators.py)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ MESSAGES = (
     ("assignment.accepted", "harmed"),
     ("assignment.accepted", "harmer"),
     ("case.outcome_recorded", "harmed"),
+    ("case.deadline_due", "coordinator"),
+    ("case.deadline_missed", "coordinator"),
     # sessions: one template for everyone attending (by their role inside), a briefing for
     # the facilitator where contact is theirs to lead; the reminder is no event of its own
     (sessions.SCHEDULED, sessions.ATTENDEE),
@@ -124,6 +130,9 @@ def notices(event, case):
     elif kind == "case.outcome_recorded" and parties_reachable:
         for pid in _participants(case, "harmed"):
             tell("harmed", pid, "outcome_update")
+    elif kind in ("case.deadline_due", "case.deadline_missed"):
+        # a Victims' Code clock: the coordinating team of the case's region, never a participant
+        tell("coordinator", team_id(case.summary.get("region")), "deadline_alert", COORDINATORS)
     elif kind in sessions.EVENTS:
         # past the safety gate; in facilitator-led cases the lead facilitator is briefed instead
         for role, recipient_id in sessions.recipients(data, case, led=not parties_reachable):

@@ -1,8 +1,10 @@
-"""Words for the platform's codes, in English and Welsh, for the templates.
+"""Words for the platform's codes (and dates), in English and Welsh, for the templates.
 
 The Welsh wording is the team's own and should be checked by a Welsh-language
 officer before going live (see docs/notifications.md).
 """
+from datetime import date
+from zoneinfo import ZoneInfo
 
 LABELS = {
     "offence_category": {
@@ -77,6 +79,13 @@ LABELS = {
         "lead": ("lead facilitator", "hwylusydd arweiniol"),
         "co_facilitator": ("co-facilitator", "cyd-hwylusydd"),
     },
+    # the Victims' Code clocks (services/referrals/deadlines.py)
+    "deadline": {
+        "victim_told_about_rj": ("telling the person harmed about restorative justice",
+                                 "dweud wrth y person a niweidiwyd am gyfiawnder adferol"),
+        "support_referral": ("referring the person harmed to support services",
+                             "atgyfeirio'r person a niweidiwyd at wasanaethau cymorth"),
+    },
     # sessions (services/notifications/sessions.py)
     "venue_kind": {
         "rj_service": ("the restorative justice service", "y gwasanaeth cyfiawnder adferol"),
@@ -85,20 +94,31 @@ LABELS = {
         "remote": ("online", "ar-lein"),
         "neutral": ("a neutral venue", "lleoliad niwtral"),
     },
-    "weekday": {
-        "mon": ("Monday", "Dydd Llun"), "tue": ("Tuesday", "Dydd Mawrth"), "wed": ("Wednesday", "Dydd Mercher"),
-        "thu": ("Thursday", "Dydd Iau"), "fri": ("Friday", "Dydd Gwener"), "sat": ("Saturday", "Dydd Sadwrn"),
-        "sun": ("Sunday", "Dydd Sul"),
-    },
-    "month": {
-        "jan": ("January", "Ionawr"), "feb": ("February", "Chwefror"), "mar": ("March", "Mawrth"),
-        "apr": ("April", "Ebrill"), "may": ("May", "Mai"), "jun": ("June", "Mehefin"),
-        "jul": ("July", "Gorffennaf"), "aug": ("August", "Awst"), "sep": ("September", "Medi"),
-        "oct": ("October", "Hydref"), "nov": ("November", "Tachwedd"), "dec": ("December", "Rhagfyr"),
-    },
 }
 
+MONTHS = (
+    ("January", "Ionawr"), ("February", "Chwefror"), ("March", "Mawrth"), ("April", "Ebrill"), ("May", "Mai"),
+    ("June", "Mehefin"), ("July", "Gorffennaf"), ("August", "Awst"), ("September", "Medi"), ("October", "Hydref"),
+    ("November", "Tachwedd"), ("December", "Rhagfyr"),
+)
+WEEKDAYS = (
+    ("Monday", "Dydd Llun"), ("Tuesday", "Dydd Mawrth"), ("Wednesday", "Dydd Mercher"), ("Thursday", "Dydd Iau"),
+    ("Friday", "Dydd Gwener"), ("Saturday", "Dydd Sadwrn"), ("Sunday", "Dydd Sul"),
+)
+LONDON = ZoneInfo("Europe/London")
+
 INDEX = {"en": 0, "cy": 1}
+
+
+def day_words(language):
+    """`day(iso_date)` for the templates: "Monday 30 November 2026", "Dydd Llun 30 Tachwedd 2026"."""
+    index = INDEX[language]
+
+    def day(iso):
+        value = date.fromisoformat(iso)
+        return f"{WEEKDAYS[value.weekday()][index]} {value.day} {MONTHS[value.month - 1][index]} {value.year}"
+
+    return day
 
 
 def sayer(language):

@@ -13,6 +13,7 @@ for anything else fail loudly instead of rendering a blank.
 """
 import os
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from typing import Optional
 
@@ -82,7 +83,20 @@ def facts_for(notice, event, case):
         facts["summary"] = case_summary(case)
         # the facilitator must know that no one else will write to the parties
         facts["contact_led"] = audience.contact_led_by_facilitator(case)
+    if notice.recipient_role == "coordinator":
+        # a Victims' Code clock: which one, when, and what it is measured from; codes and times only
+        facts.update(deadline=data["deadline"], due_at=data["due_at"], last_day=last_day(data["due_at"]),
+                     enhanced_rights=bool(data.get("enhanced_rights")), measured_from=data.get("measured_from"),
+                     region=(case.summary or {}).get("region"))
     return facts
+
+
+def last_day(due_at):
+    """The London day a clock that is missed at `due_at` (the end of its last day) ends on."""
+    moment = datetime.fromisoformat(due_at)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment.astimezone(labels.LONDON) - timedelta(microseconds=1)).date().isoformat()
 
 
 def case_summary(case):
@@ -119,7 +133,7 @@ def render(event_type, role, language, facts, name=None, released=None):
     venue), never stored."""
     path = template_path(event_type, audience.template_role(event_type, role), language)
     context = {"venue": None, **facts, **(released or {}), "name": name or "", "say": labels.sayer(language),
-               "language": language}
+               "day": labels.day_words(language), "language": language}
     text_template, html_template = TEXT.get_template(path), HTML.get_template(path)
     subject = " ".join(_block(text_template, "subject", context).split())
     body = _block(html_template, "html", context)

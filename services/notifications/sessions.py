@@ -24,7 +24,6 @@ cancelled session (but its cancellation), or a reminder of a session already sta
 is suppressed with the reason.
 """
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from services.notifications import labels
 
@@ -41,9 +40,6 @@ PURPOSE = "session_invitation"
 # the template role of every attendee's message (parties and those who help them alike)
 ATTENDEE = "attendee"
 REMINDER_HOURS = 24.0
-LONDON = ZoneInfo("Europe/London")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def template_role(event_type, role):
@@ -94,13 +90,9 @@ def reminder_event_id(event_id):
 
 def when(starts_at):
     """The start, London time, in words, in each language."""
-    local = datetime.fromisoformat(starts_at).astimezone(LONDON)
-    out = {}
-    for language, at in (("en", "at"), ("cy", "am")):
-        say = labels.sayer(language)
-        out[language] = (f"{say('weekday', WEEKDAYS[local.weekday()])} {local.day} "
-                         f"{say('month', MONTHS[local.month - 1])} {local.year} {at} {local:%H:%M}")
-    return out
+    local = datetime.fromisoformat(starts_at).astimezone(labels.LONDON)
+    return {language: f"{labels.day_words(language)(local.date().isoformat())} {at} {local:%H:%M}"
+            for language, at in (("en", "at"), ("cy", "am"))}
 
 
 def facts(event_type, recipient_role, recipient_id, data, case):

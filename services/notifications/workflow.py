@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 from services.notifications import audience, messages, reach, sessions
 from services.notifications.contacts import ContactLookupFailed
+from services.notifications.coordinators import NoCoordinatingTeam
 from services.notifications.couriers import SendFailed
 from services.notifications.deliveries import (FINAL, NO_CHANNEL, Delivery, DeliveryExists, delivery_key,
                                                notification_id, utcnow)
@@ -131,6 +132,11 @@ def handle(event, ports):
             waiting.append((exc, f"{notice.template}: {exc}"))
         except (SendFailed, NotificationFailed) as exc:
             # carry on with the others; the event comes back for the ones left over
+            problems.append(f"{notice.template}: {exc}")
+        except NoCoordinatingTeam as exc:
+            # nobody to tell: never dropped quietly. The event is retried, then dead-lettered
+            # with this reason, to be replayed once the region's team is configured.
+            log.error("%s for case %s not delivered: %s", notice.template, case.case_id, exc)
             problems.append(f"{notice.template}: {exc}")
     reasons = "; ".join(problems + [text for _, text in waiting])
     if problems:

@@ -77,6 +77,12 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
         return json_response(
             workflow.record_consent(self.store, case_id, read_json(request), principal, self.outbox), 201)
 
+    @http("POST", "/v1/cases/<string:case_id>/support-referrals")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def record_support_referral(self, request, case_id, principal):
+        return json_response(
+            workflow.record_support_referral(self.store, case_id, read_json(request), principal, self.outbox), 201)
+
     @http("POST", "/v1/cases/<string:case_id>/participants/<string:party_id>/erasure")
     @api(roles=("coordinator",), scope="case-act")
     def erase_participant(self, request, case_id, party_id, principal):
@@ -86,6 +92,49 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     @api(roles=("coordinator", "auditor"), scope="case")
     def access_log(self, request, case_id, principal):
         return json_response(workflow.access_log(self.store, case_id, principal))
+
+    # --- preparation, risk, the safety decision and the parties' voice --------------
+
+    @http("POST", "/v1/cases/<string:case_id>/preparation/contacts")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def record_contact(self, request, case_id, principal):
+        return json_response(workflow.record_contact(
+            self.store, case_id, read_json(request), principal, self.outbox, self.vault), 201)
+
+    @http("POST", "/v1/cases/<string:case_id>/risk-assessments")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def record_risk_assessment(self, request, case_id, principal):
+        return json_response(workflow.record_risk_assessment(
+            self.store, case_id, read_json(request), principal, self.outbox, self.vault), 201)
+
+    @http("POST", "/v1/cases/<string:case_id>/safety-decision")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def decide_safety(self, request, case_id, principal):
+        return json_response(workflow.decide_safety(
+            self.store, case_id, read_json(request), principal, self.outbox, self.vault))
+
+    @http("POST", "/v1/cases/<string:case_id>/supervision")
+    @api(roles=("coordinator",), scope="case-act")
+    def decide_supervision(self, request, case_id, principal):
+        return json_response(workflow.decide_supervision(self.store, case_id, read_json(request), principal,
+                                                         self.outbox))
+
+    @http("POST", "/v1/cases/<string:case_id>/items")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def record_item(self, request, case_id, principal):
+        return json_response(workflow.record_item(
+            self.store, case_id, read_json(request), principal, self.outbox, self.vault), 201)
+
+    @http("GET", "/v1/cases/<string:case_id>/items")
+    @api(roles=CASEWORKERS, scope="case")
+    def list_items(self, request, case_id, principal):
+        return json_response(workflow.list_items(self.store, case_id, principal, self.vault))
+
+    @http("POST", "/v1/cases/<string:case_id>/items/<string:item_id>/release")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def release_item(self, request, case_id, item_id, principal):
+        return json_response(workflow.release_item(self.store, case_id, item_id, read_json(request), principal,
+                                                   self.outbox))
 
     # --- the intervention and its sessions (services/referrals/interventions.py) ---
 

@@ -14,8 +14,8 @@ import time
 import uuid
 from contextlib import contextmanager
 
-from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, views
-from services.referrals import interventions
+from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, support, views
+from services.referrals import interventions, preparation, safety, voice
 from services.referrals.cases import AlreadyStored, ContactAccess, utcnow
 from shared.security import access
 from shared.web import BadRequest, Conflict, Forbidden, NotFound
@@ -82,9 +82,10 @@ def create_case(store, referral, outbox, vault, intake_fingerprint=None):
     """Store the case and announce it; False if a case with its id already exists. The
     data keys of its people and of its own record are stored first, in one write."""
     clock = deadlines.victim_told_about_rj(referral.reported_on, referral.enhanced_rights)
+    support_clock = deadlines.support_referral(referral.reported_on, referral.enhanced_rights)
     event = outbox.event("referral.received", referral.case_id, referral.received_event_data(),
                          correlationid=referral.case_id)
-    case, keys = cases.open_case(referral, vault, [event], clock, intake_fingerprint)
+    case, keys = cases.open_case(referral, vault, [event], clock, intake_fingerprint, support_clock=support_clock)
     store.save_data_keys(keys)
     try:
         store.insert_case(case)
@@ -132,8 +133,10 @@ def case_view(store, case_id, principal, vault):
                    "granted" if data is not None else "personal_data_erased", sorted(data or {}),
                    key_id=principal.key_id)
     record = cases.unseal(store, vault, case.sensitive["owner_id"], case.sensitive.get("sealed"))
-    notes = {s["session_id"]: open_notes(store, vault, case, s) for s in case.sessions}
-    return views.detail(case, personal, record, session_notes=notes)
+    session_notes = {s["session_id"]: open_notes(store, vault, case, s) for s in case.sessions}
+    view = views.detail(case, personal, record, session_notes=session_notes)
+    view.update(views.casework(case, casework_notes(store, vault, case, principal)))   # with their notes
+    return view
 
 
 def list_cases(store, args, principal):
@@ -141,7 +144,7 @@ def list_cases(store, args, principal):
         query = views.CaseQuerySchema().load(args)
     except Exception as exc:  # a marshmallow ValidationError
         raise BadRequest("the query is not valid", fields=getattr(exc, "messages", {}))
-    filters = {k: query[k] for k in ("status", "agency", "region") if k in query}
+    filters = {k: query[k] for k in ("status", "agency", "region", "measured_from") if k in query}
     one_of = {}
     for field, allowed in access.listing_filter(principal).items():
         # the caller's reach narrows whatever they asked for; asking beyond it finds nothing
@@ -228,6 +231,11 @@ def transition_case(store, case_id, body, principal, outbox):
             raise Conflict(str(illegal), status=case.status, allowed=illegal.allowed)
         except lifecycle.ReasonRequired as missing:
             raise BadRequest(str(missing), fields={"reason": [str(missing)]})
+        if step.to_status == "INTERVENTION":
+            refused = safety.communication_refused(case)   # the parties may not communicate yet
+            if refused:
+                raise Conflict(f"the intervention cannot start: {refused.replace('_', ' ')}", reason=refused,
+                               status=case.status)
         return (*status_change(case, step, by), views.detail)
 
     try:
@@ -315,6 +323,42 @@ def record_consent(store, case_id, body, principal, outbox):
         raise Conflict("the case kept changing while the consent was recorded; retry")
 
 
+def record_support_referral(store, case_id, body, principal, outbox):
+    """A harmed person was referred to a support service, or declined one: the Victims' Code
+    support_referral clock is met once every harmed person still on the case has a record."""
+    try:
+        data = support.SupportReferralSchema().load(body)
+    except Exception as exc:  # a marshmallow ValidationError
+        raise BadRequest("the support referral is not valid", fields=getattr(exc, "messages", {}))
+    by = who(principal)
+
+    def decide(case):
+        party = case.party(data["participant_id"])
+        if party is None or party["role"] != "harmed":
+            raise BadRequest("no such harmed person on this case", fields={
+                "participant_id": ["Not a harmed person on this case."]})
+        if not party.get("sealed"):
+            raise Conflict("this participant's personal data has been erased; nothing can be recorded for them")
+        if case.status == lifecycle.CLOSED:
+            raise Conflict("the case is closed")
+        now = utcnow()
+        record, event_data = support.record_for(data, by, now)
+        state = {"support_referrals": list(case.support_referrals) + [record]}
+        if case.support_settled_at is None and support.settled(case.participants, state["support_referrals"]):
+            state["support_settled_at"] = now
+
+        def answer(changed):
+            return {"case_id": changed.case_id, **event_data, "at": now.isoformat(),
+                    "support_referral": views.support_clock(changed)}
+
+        return state, [("support.referral_recorded", {"case_id": case.case_id, **event_data})], answer
+
+    try:
+        return change_case(store, case_id, decide, by, outbox, principal)
+    except KeptChanging:
+        raise Conflict("the case kept changing while the support referral was recorded; retry")
+
+
 def erase_participant(store, case_id, party_id, principal, outbox):
     """Crypto-shred one person: destroy their key, drop their ciphertext, keep the case whole."""
     def decide(case):
@@ -332,6 +376,9 @@ def erase_participant(store, case_id, party_id, principal, outbox):
         else:
             state = {"participants": [{**p, "sealed": None, "erased_at": now} if p["party_id"] == party_id else p
                                       for p in case.participants]}
+            state.update(cases.casework_erased(case, party_id))   # their notes and items, noise already
+            if case.support_settled_at is None and support.settled(state["participants"], case.support_referrals):
+                state["support_settled_at"] = now   # no harmed person is left to refer: the clock stops
         return state, [("participant.erased", {"case_id": case.case_id, "participant_id": party_id})], {
             "case_id": case.case_id, "participant_id": party_id, "erased_at": now.isoformat(),
             "already_erased": False}
@@ -371,24 +418,228 @@ def get_contact(store, party_id, purpose, requester, vault, correlationid=None, 
 # --- Victims' Code clocks -------------------------------------------------------
 
 def announce_deadlines(store, outbox, now=None, limit=200):
-    """Emit case.deadline_due, then case.deadline_missed, once each per case: the flag and
-    the event are one change of the case, made only by whoever makes its next version, so
-    a second tick (or a second instance of the service) finds nothing left to do."""
+    """Emit case.deadline_due, then case.deadline_missed, once each per case and clock
+    (victim_told_about_rj, then support_referral): the flag and the event are one change
+    of the case, made only by whoever makes its next version, so a second tick (or a
+    second instance of the service) finds nothing left to do. Returns (event type, case
+    id, deadline) for each event emitted."""
     now = now or utcnow()
     emitted = []
-    for kind, (event_type, _when, flag) in cases.CLOCKS.items():
+    for kind, clock in cases.CLOCKS.items():
         for case_id in store.owed_clocks(kind, now, limit):
-            def decide(case, kind=kind, event_type=event_type, flag=flag):
+            def decide(case, kind=kind, clock=clock):
                 if not cases.clock_running(case, kind, now):
                     return None, None, None
-                data = {"case_id": case.case_id, "deadline": case.deadline["deadline"],
-                        "due_at": case.deadline_due_at.isoformat(),
-                        "enhanced_rights": case.deadline["enhanced_rights"]}
-                return {flag: True}, [(event_type, data)], event_type
+                return {clock.flag: True}, [(clock.event_type, cases.deadline_event_data(case, kind))], True
 
             if change_case(store, case_id, decide, "timer:deadlines", outbox):
-                emitted.append((event_type, case_id))
+                emitted.append((clock.event_type, case_id, clock.deadline))
     return emitted
+
+
+# --- preparation, risk, the safety decision and the parties' voice --------------
+# The rules are preparation.py's and voice.py's; each write below is one change of the
+# case (change_case) carrying its events. Notes and an item's content are sealed under
+# their owner's own key before they are stored, and each read of them is logged.
+
+def _valid(schema, body, what):
+    try:
+        return schema.load(body)
+    except Exception as exc:  # a marshmallow ValidationError
+        raise BadRequest(f"the {what} is not valid", fields=getattr(exc, "messages", {}))
+
+
+def _refuse(code, why, case=None):
+    extra = {"status": case.status} if case is not None else {}
+    return Conflict(why.get(code, code.replace("_", " ")), reason=code, **extra)
+
+
+def _changed(store, case_id, decide, principal, outbox, what):
+    try:
+        return change_case(store, case_id, decide, who(principal), outbox, principal)
+    except KeptChanging:
+        raise Conflict(f"the case kept changing while the {what} was recorded; retry")
+
+
+def _working_participant(case, participant_id, parties_only=False):
+    """The participant a body names, on a case whose preparation may be recorded; else 400 or 409."""
+    party = case.party(participant_id)
+    faults = preparation.participant_faults(party, parties_only)
+    if faults:
+        raise BadRequest("no such participant on this case", fields=faults)
+    refused = preparation.work_refused(case) or ("personal_data_erased" if preparation.erased(party) else None)
+    if refused:
+        raise _refuse(refused, preparation.WHY, case)
+    return party
+
+
+def _sealed(store, vault, owner_id, data, field):
+    """The body's personal `field`, sealed under its owner's key (None if absent); 409 if the key is gone."""
+    if field not in data:
+        return None
+    sealed = cases.seal(store, vault, owner_id, {field: data[field]})
+    if sealed is None:
+        raise _refuse("personal_data_erased", preparation.WHY)
+    return sealed
+
+
+def _answer(case_id, record, **extra):
+    return {"case_id": case_id, **views.record_view(record), **extra}
+
+
+def record_contact(store, case_id, body, principal, outbox, vault):
+    """A facilitator's contact with a participant; the first moves an ALLOCATED case to PREPARATION."""
+    data = _valid(preparation.ContactSchema(), body, "contact")
+    by = who(principal)
+
+    def decide(case):
+        party = _working_participant(case, data["participant_id"])
+        record = preparation.contact_record(data, party, by, utcnow(),
+                                            _sealed(store, vault, party["party_id"], data, "notes"))
+        state = {"preparation_contacts": list(case.preparation_contacts) + [record]}
+        events = [("preparation.contact_recorded", preparation.contact_event(case, record))]
+        if preparation.starts_preparation(case):
+            moved, moved_events = status_change(case, lifecycle.transition(case.status, "PREPARATION"), by)
+            state.update(moved)
+            events += moved_events
+        if preparation.tells_victim(case, party, data["outcome"]):
+            state["victim_told_at"] = record["at"]   # told about RJ in person
+        return state, events, lambda changed: _answer(changed.case_id, record, status=changed.status)
+
+    return _changed(store, case_id, decide, principal, outbox, "contact")
+
+
+def record_risk_assessment(store, case_id, body, principal, outbox, vault):
+    """One party's risk, factor by factor; a later one replaces it for decisions, both are kept."""
+    data = _valid(preparation.RiskAssessmentSchema(), body, "risk assessment")
+    by = who(principal)
+
+    def decide(case):
+        party = _working_participant(case, data["participant_id"], parties_only=True)
+        record = preparation.assessment_record(data, party, by, utcnow(),
+                                               _sealed(store, vault, party["party_id"], data, "notes"))
+        return ({"risk_assessments": list(case.risk_assessments) + [record]},
+                [("risk.assessed", preparation.assessment_event(case, record))], _answer(case.case_id, record))
+
+    return _changed(store, case_id, decide, principal, outbox, "risk assessment")
+
+
+def decide_safety(store, case_id, body, principal, outbox, vault):
+    """The facilitator's safety decision: it replaces any earlier one (and its sign-off);
+    `stop` closes the case for safety in the same change."""
+    data = _valid(preparation.SafetyDecisionSchema(), body, "safety decision")
+    by = who(principal)
+
+    def decide(case):
+        refused = preparation.decision_refused(case, data["decision"])
+        if refused:
+            raise _refuse(refused, preparation.WHY, case)
+        record = preparation.decision_record(case, data, by, utcnow(),
+                                             _sealed(store, vault, case.sensitive["owner_id"], data, "notes"))
+        state = preparation.decision_state(case, record)
+        events = [("case.safety_decided", preparation.decision_event(case, record))]
+        if data["decision"] == safety.STOP:
+            step = lifecycle.transition(case.status, lifecycle.CLOSED, "safety_stop", case.held_from)
+            closed, closed_events = status_change(case, step, by)
+            state.update(closed)
+            events += closed_events
+        return state, events, lambda changed: _answer(
+            changed.case_id, record, status=changed.status, communication_refused=safety.communication_refused(changed))
+
+    return _changed(store, case_id, decide, principal, outbox, "safety decision")
+
+
+def decide_supervision(store, case_id, body, principal, outbox):
+    """A supervisor's sign-off of the current safety decision: never by the person who made it."""
+    data = _valid(preparation.SupervisionSchema(), body, "supervision")
+    by = who(principal)
+
+    def decide(case):
+        refused = preparation.supervision_refused(case, by)
+        if refused:
+            raise _refuse(refused, preparation.WHY, case)
+        record = preparation.supervision_record(case, data, by, utcnow())
+        return (preparation.supervision_state(case, record),
+                [("case.supervision_decided", preparation.supervision_event(case, record))],
+                lambda changed: _answer(changed.case_id, record,
+                                        communication_refused=safety.communication_refused(changed)))
+
+    return _changed(store, case_id, decide, principal, outbox, "supervision")
+
+
+def record_item(store, case_id, body, principal, outbox, vault):
+    """A party's item (impact statement, question, answer, apology, letter, message), sealed under its author's key."""
+    data = _valid(voice.ItemSchema(), body, "item")
+    by = who(principal)
+
+    def decide(case):
+        author = case.party(data["author_id"])
+        faults = voice.item_faults(case, author, data)
+        if faults:
+            raise BadRequest("the item is not valid", fields=faults)
+        refused = preparation.work_refused(case) or ("personal_data_erased" if preparation.erased(author) else None)
+        if refused:
+            raise _refuse(refused, preparation.WHY, case)
+        item = voice.item_record(data, author, by, utcnow(), _sealed(store, vault, author["party_id"], data, "content"))
+        return ({"voice_items": list(case.voice_items) + [item]},
+                [("voice.item_recorded", voice.item_event(case, item))], _answer(case.case_id, item))
+
+    return _changed(store, case_id, decide, principal, outbox, "item")
+
+
+def list_items(store, case_id, principal, vault):
+    """The parties' items: with their content for the caseworkers who may see personal data
+    (each author's read logged), without it for anyone else."""
+    case = case_for(store, case_id)
+    listed, read = views.casework(case)["voice_items"], {}
+    if access.sees_personal_data(principal, case.relation):
+        for item, metadata in zip(case.voice_items, listed):
+            opened = cases.unseal(store, vault, item["author_id"], item.get("sealed"))
+            metadata["content"] = opened["content"] if opened else None
+            read.setdefault(item["author_id"], []).append(item["item_id"] if opened else None)
+    for author, ids in read.items():
+        released = sorted(i for i in ids if i)
+        log_access(store, author, case.case_id, "voice_items", who(principal), bool(released),
+                   "granted" if released else "personal_data_erased", released, key_id=principal.key_id)
+    return {"case_id": case.case_id, "items": listed}
+
+
+def release_item(store, case_id, item_id, body, principal, outbox):
+    """The facilitator relays an item to the other party: only through the gate, with its author's consent."""
+    data = _valid(voice.ReleaseSchema(), body, "release")
+    by = who(principal)
+
+    def decide(case):
+        item = voice.find_item(case, item_id)
+        if item is None:
+            raise NotFound("no such item on this case")
+        faults = voice.release_faults(item, data)
+        if faults:
+            raise BadRequest("the release is not valid", fields=faults)
+        refused = voice.release_refused(case, item, data["to_role"], case.party(item["author_id"]))
+        if refused:
+            raise _refuse(refused, {**preparation.WHY, **voice.WHY}, case)
+        release = voice.release_record(case, item, data, by, utcnow())
+        return ({"voice_releases": list(case.voice_releases) + [release]},
+                [("voice.item_released", voice.release_event(case, release))],
+                _answer(case.case_id, release, consent=views.record_view(release["consent"])))
+
+    return _changed(store, case_id, decide, principal, outbox, "release")
+
+
+def casework_notes(store, vault, case, principal):
+    """record id -> its notes (None where erased), for a caller who may see personal data;
+    each owner whose notes are read is logged, as case_view logs each person."""
+    notes, read = {}, {}
+    for owner, record_id, sealed in views.sealed_notes(case):
+        opened = cases.unseal(store, vault, owner, sealed)
+        notes[record_id] = opened["notes"] if opened else None
+        read.setdefault(owner, []).append(f"{record_id}.notes" if opened else None)
+    for owner, fields in read.items():
+        released = sorted(f for f in fields if f)
+        log_access(store, owner, case.case_id, "case_view", who(principal), bool(released),
+                   "granted" if released else "personal_data_erased", released, key_id=principal.key_id)
+    return notes
 
 
 # --- the intervention and its sessions (rules: interventions.py) ----------------
@@ -403,13 +654,6 @@ def session_rules(what):
         raise BadRequest(f"{what} is not valid", fields=invalid.fields)
     except interventions.Refused as refused:
         raise Conflict(str(refused), reason=refused.reason, **refused.details)
-
-
-def _changed(store, case_id, decide, principal, outbox):
-    try:
-        return change_case(store, case_id, decide, who(principal), outbox, principal)
-    except KeptChanging:
-        raise Conflict("the case kept changing while this was applied; retry")
 
 
 def intervention_answer(case):
@@ -434,18 +678,17 @@ def choose_intervention(store, case_id, body, principal, outbox):
         events.append(("intervention.chosen", {"case_id": case.case_id, "process_type": wanted["process_type"]}))
         return state, events, intervention_answer
 
-    return _changed(store, case_id, decide, principal, outbox)
+    return _changed(store, case_id, decide, principal, outbox, "intervention")
 
 
 def seal_notes(store, vault, case, text):
     """A session's notes sealed under the case's own record key (they may name people)."""
     if text is None:
         return None
-    owner = case.sensitive["owner_id"]
-    wrapped = store.data_key(owner)
-    if wrapped is None:
+    sealed = cases.seal(store, vault, case.sensitive["owner_id"], {"notes": text})
+    if sealed is None:
         raise Conflict("the case's record key is gone: notes cannot be kept")
-    return vault.seal(vault.unwrap(owner, wrapped), owner, {"notes": text})
+    return sealed
 
 
 def open_notes(store, vault, case, session):
@@ -479,7 +722,7 @@ def schedule_session(store, case_id, body, principal, outbox, vault):
                 [("session.scheduled", interventions.event_data(case, session))],
                 lambda changed: session_answer(store, vault, changed, session["session_id"]))
 
-    return _changed(store, case_id, decide, principal, outbox)
+    return _changed(store, case_id, decide, principal, outbox, "session")
 
 
 def change_session(store, case_id, session_id, body, principal, outbox, vault):
@@ -500,7 +743,7 @@ def change_session(store, case_id, session_id, body, principal, outbox, vault):
         return ({"sessions": interventions.replaced(case, changed)}, events,
                 lambda after: session_answer(store, vault, after, session_id))
 
-    return _changed(store, case_id, decide, principal, outbox)
+    return _changed(store, case_id, decide, principal, outbox, "change of the session")
 
 
 def cancel_session(store, case_id, session_id, body, principal, outbox, vault):
@@ -515,7 +758,7 @@ def cancel_session(store, case_id, session_id, body, principal, outbox, vault):
                 [("session.cancelled", interventions.event_data(case, cancelled, reason=data["reason"]))],
                 lambda after: session_answer(store, vault, after, session_id))
 
-    return _changed(store, case_id, decide, principal, outbox)
+    return _changed(store, case_id, decide, principal, outbox, "cancellation")
 
 
 def record_session_held(store, case_id, session_id, body, principal, outbox, vault):
@@ -530,4 +773,4 @@ def record_session_held(store, case_id, session_id, body, principal, outbox, vau
                 [("session.held", interventions.event_data(case, done, attended_ids=list(data["attended"])))],
                 lambda after: session_answer(store, vault, after, session_id))
 
-    return _changed(store, case_id, decide, principal, outbox)
+    return _changed(store, case_id, decide, principal, outbox, "attendance")

@@ -50,6 +50,9 @@ NOTIFICATIONS_CONSUMERS = {
         ("referrals", "referral.received"),
         ("referrals", "case.outcome_recorded"),
         ("referrals", "case.closed"),
+        # a Victims' Code clock due or missed: the coordinating team of the case's region is told
+        ("referrals", "case.deadline_due"),
+        ("referrals", "case.deadline_missed"),
         ("matching", "case.assessed"),
         ("matching", "facilitator.assigned"),
         ("matching", "assignment.accepted"),

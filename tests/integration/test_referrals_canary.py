@@ -1,7 +1,9 @@
 """A log, bus and ledger canary: unique personal values planted in a referral must
 appear in no log line, no message on any events exchange, no dead letter and no
 document of any service (the ledger included) once the referral has gone through
-all four services and the case has been worked on and a participant erased.
+all four services, its Victims' Code clocks have run out (the coordinating team is
+emailed: nothing of anyone's in that either), and the case has been worked on and a
+participant erased.
 
 The case then goes on to a session, with a venue and notes planted too: the venue's name
 and address may be kept by referrals (they are operational data) and told to those invited,
@@ -16,18 +18,19 @@ from email.policy import default as default_policy
 import bson
 import pymongo
 import requests
+from nameko.testing.services import entrypoint_hook
 
 from services.matching import facilitators
 from services.matching.store import MatchingStore
 from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
+from services.referrals import cases
 from services.referrals.service import ReferralsService
 from shared.jsonlog import JsonFormatter
 from shared.messaging import topology
 from tests.conftest import MONGO_URI
-from tests.factories import referral_body
-from services.referrals import cases
+from tests.factories import days_ago, referral_body
 from tests.integration.referrals_helpers import referrals_store
 from tests.integration.test_referrals_api import MASTER_KEY
 from tests.support import Tap, mails, provision_keys, read_dead_letters, smtp_server, wait_until
@@ -59,7 +62,8 @@ def canary_referral():
         # a session's: the venue (operational data, kept by referrals only) and the notes (sealed)
         "venue_name": f"Venue{tag} Hall", "venue_address": f"{tag} Venue Lane", "notes": f"Notes{tag} for the day",
     }
-    body = referral_body(0, crime_reference=values["crime_reference"])
+    # reported weeks ago: both Victims' Code clocks have run out
+    body = referral_body(0, crime_reference=values["crime_reference"], crime_reported_on="2026-11-18")
     body["referrer"] = {"officer_name": values["officer"], "role_title": values["role_title"],
                         "team": values["team"], "contact": {"email": values["officer_email"]}}
     body["participants"] = [
@@ -128,7 +132,7 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 keys = provision_keys(config)
                 facilitators.register(MatchingStore.open(config), {"facilitator_id": "fac-canary", "level": "advanced",
                                        "regions": ["south-wales"], "languages": ["en", "cy"], "capacity": 3,
-                                       "last_active": "2026-11-01"})
+                                       "last_active": days_ago(30)})
                 auth = {"Authorization": f"Bearer {keys['coordinator']}"}
                 response = requests.post(f"{url}/v1/referrals", json=body, timeout=10,
                                          headers={"Authorization": f"Bearer {keys['referrer']}",
@@ -140,6 +144,12 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                     wait_until(lambda: store.load_case(case_id).status == "ASSESSMENT", timeout=30)
                     case = store.load_case(case_id)
                 harmed, harmer, supporter, interpreter = (p["party_id"] for p in case.participants)
+                # the clocks run out before anyone was told (the harmed person's window is Monday
+                # mornings): the coordinating team of the region is emailed
+                with entrypoint_hook(run_services.containers[0], "check_deadlines") as tick:
+                    tick()
+                team = "rj-coordinators.south-wales@example.org"
+                wait_until(lambda: len([m for m in mails(mail_dir) if m["To"] == team]) >= 4, timeout=60)
                 # work the case: read it, consent, move it on, erase someone
                 assert values["harmed"] in requests.get(f"{url}/v1/cases/{case_id}", headers=auth).text
                 for consent in ({"participant_id": harmed, "scope": "participation", "granted": True},
@@ -147,6 +157,8 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                                  "item": "apology_letter", "with_role": "harmed"}):
                     assert requests.post(f"{url}/v1/cases/{case_id}/consents", json=consent,
                                          headers=auth).status_code == 201
+                assert requests.post(f"{url}/v1/cases/{case_id}/support-referrals", headers=auth, json={
+                    "participant_id": harmed, "outcome": "referred", "service": "victim_support"}).status_code == 201
                 assert requests.post(f"{url}/v1/cases/{case_id}/transitions", json={"to": "ALLOCATED"},
                                      headers=auth).status_code == 200
                 assert requests.post(f"{url}/v1/cases/{case_id}/participants/{supporter}/erasure",
@@ -164,7 +176,8 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 invited = wait_until(lambda: [m for m in mails(mail_dir) if m["To"] == values["interpreter_email"]],
                                      timeout=60)
                 expected = {"referral.received", "case.assessed", "facilitator.assigned", "notification.sent",
-                            "case.status_changed", "consent.recorded", "participant.erased", "intervention.chosen",
+                            "case.status_changed", "consent.recorded", "participant.erased", "case.deadline_due",
+                            "case.deadline_missed", "support.referral_recorded", "intervention.chosen",
                             "session.scheduled"}
 
                 def ledger():
@@ -177,18 +190,25 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 tap.close()
                 dead = [body for service in topology.SERVICES for body, _ in read_dead_letters(amqp_uri, service)]
         assert len(entries) >= 9 and len(messages) >= len(entries)
-        # the referrer was emailed, and the interpreter invited to the session (with where it is)
+        # the referrer was emailed, the region's coordinating team alerted (two clocks, each due
+        # and missed), and the interpreter invited to the session (with where it is)
         sent = mails(mail_dir)
-        assert values["officer_email"] in [m["To"] for m in sent]
+        recipients = {values["officer_email"]: "referrer", values["harmed_email"]: "harmed",
+                      values["interpreter_email"]: "interpreter", team: "coordinator"}
+        assert {values["officer_email"], team, values["interpreter_email"]} <= {m["To"] for m in sent}
+        assert len([m for m in sent if m["To"] == team]) == 4
         invitation = mail_text(invited[0])
         assert values["venue_name"] in invitation and values["venue_address"] in invitation
         assert values["interpreter"] in invitation
-        # every message carries its recipient's own details and the venue's, never anyone else's
-        recipients = {values["officer_email"]: "referrer", values["harmed_email"]: "harmed",
-                      values["interpreter_email"]: "interpreter"}
+        # every message carries its recipient's own details and the venue's, never anyone else's;
+        # the team's alerts carry nobody's (not even the venue's), only the case
         for message in sent:
             recipient = recipients[message["To"]]
             text = mail_text(message)
+            if recipient == "coordinator":
+                assert case_id in text
+                assert [label for label, value in values.items() if value in text] == [], "in a coordinator's alert"
+                continue
             foreign = [label for label, value in values.items()
                        if OWNERS[label] not in (recipient, "anyone") and value in text]
             assert foreign == [], (recipient, foreign)

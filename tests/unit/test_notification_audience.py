@@ -11,7 +11,7 @@ def case(**changes):
                                                                      "as-co": {"facilitator_id": "fac-2", "role": "co_facilitator"}},
                 participants=[{"participant_id": "p-h", "role": "harmed"}, {"participant_id": "p-x", "role": "harmer"},
                               {"participant_id": "p-s", "role": "supporter"}],
-                summary={"offence_category": "burglary", "flags": [], "initiated_by": "harmed"},
+                summary={"offence_category": "burglary", "flags": [], "initiated_by": "harmed", "region": "gwent"},
                 assessment={"decision": "suitable", "basis": "referral"})
     base.update(changes)
     entry = SimpleNamespace(**base)
@@ -101,12 +101,22 @@ def test_the_outcome_goes_to_the_harmed_person_only():
         ("harmed", "p-h", "outcome_update", "referrals", "harmed.case_outcome_recorded")]
 
 
+def test_a_victims_code_deadline_tells_the_coordinating_team_of_the_case_region_and_no_one_else():
+    for event_type in ("case.deadline_due", "case.deadline_missed"):
+        for deadline in ("victim_told_about_rj", "support_referral"):
+            assert told(event_type, deadline=deadline, due_at="2026-11-21T00:00:00+00:00", enhanced_rights=False) == [
+                ("coordinator", "coordinators.gwent", "deadline_alert", "coordinators",
+                 f"coordinator.{event_type.replace('.', '_')}")]
+
+
 def test_every_notice_has_a_message():
     pairs = set(audience.MESSAGES)
     session = {"session_id": "ses-1", "attendee_ids": ["p-h", "p-x", "p-s"], "facilitator_ids": ["fac-1"]}
     events = [("referral.received", {}), ("case.assessed", {"decision": "suitable"}),
               ("facilitator.assigned", {"facilitator_id": "fac-1", "role": "lead"}),
-              ("assignment.accepted", {"assignment_id": "as-lead"}), ("case.outcome_recorded", {"outcome": "agreement_completed"})]
+              ("assignment.accepted", {"assignment_id": "as-lead"}), ("case.outcome_recorded", {"outcome": "agreement_completed"}),
+              ("case.deadline_due", {"deadline": "support_referral"}),
+              ("case.deadline_missed", {"deadline": "victim_told_about_rj"})]
     events += [(kind, dict(session, facilitator_led=led)) for kind in sessions.EVENTS for led in (False, True)]
     seen = {(n.event_type, audience.template_role(n.event_type, n.recipient_role)) for kind, data in events
             for n in audience.notices({"type": kind, "data": {"case_id": "case-9", **data}}, case())}

@@ -23,6 +23,8 @@ def facts(event_type, role, **extra):
         "outcome": "agreement_completed",
         "assignment_role": "lead",
         "contact_led": True,
+        "deadline": "support_referral", "due_at": "2026-11-21T00:00:00+00:00", "last_day": "2026-11-20",
+        "enhanced_rights": True, "measured_from": "referral_received", "region": "gwent",
         # a session's (services/notifications/sessions.py), and the venue its holder released
         "session_id": "ses-" + "5" * 32, "revision": 2, "process_type": "direct_conference",
         "starts_at": "2026-12-03T10:00:00+00:00", "when": {"en": "Thursday 3 December 2026 at 10:00",
@@ -49,7 +51,7 @@ ALL = [(e, r, lang) for e, r in audience.MESSAGES for lang in messages.LANGUAGES
 def test_every_message_has_a_template_in_english_and_welsh():
     for name in messages.template_names():
         assert os.path.isfile(os.path.join(messages.TEMPLATES, name)), name
-    assert len(messages.template_names()) == 2 * len(audience.MESSAGES) == 32
+    assert len(messages.template_names()) == 2 * len(audience.MESSAGES) == 36
 
 
 @pytest.mark.parametrize("event_type,role,language", ALL)
@@ -111,6 +113,33 @@ def test_the_outcome_message_says_whether_the_agreement_was_completed():
     assert "nad yw'r cytundeb wedi'i gwblhau'n llawn" in not_done.text and "Nid eich bai chi" in not_done.text
 
 
+@pytest.mark.parametrize("event_type", ["case.deadline_due", "case.deadline_missed"])
+def test_a_coordinator_is_told_which_clock_when_and_what_to_do_in_either_language(event_type):
+    for deadline, english_words, welsh_words in (
+            ("support_referral", "support service", "wasanaeth cymorth"),
+            ("victim_told_about_rj", "about restorative justice as soon as possible" if event_type.endswith("missed")
+             else "told about restorative justice", "cyfiawnder adferol")):
+        for measured_from in ("crime_reported", "referral_received"):
+            found = facts(event_type, "coordinator", deadline=deadline, measured_from=measured_from)
+            english = messages.render(event_type, "coordinator", "en", found, name="Gwent coordinators")
+            welsh = messages.render(event_type, "coordinator", "cy", found, name="Cydlynwyr")
+            assert "case-77" in english.subject and "case-77" in welsh.subject
+            assert "Friday 20 November 2026" in english.text and "Dydd Gwener 20 Tachwedd 2026" in welsh.text
+            assert english_words in english.text and welsh_words in welsh.text
+            assert "What to do" in english.text and "Beth i'w wneud" in welsh.text
+            assert ("missed" in english.subject) is (event_type == "case.deadline_missed")
+            assert "enhanced rights" in english.text and "hawliau uwch" in welsh.text
+            # a clock counted from the day received says so: the real deadline may be earlier
+            assert ("may be earlier" in english.text) is (measured_from == "referral_received")
+            assert ("gynharach" in welsh.text) is (measured_from == "referral_received")
+            assert english.sms is None and welsh.sms is None
+
+
+def test_the_last_day_of_a_clock_is_its_london_day():
+    assert messages.last_day("2026-12-01T00:00:00+00:00") == "2026-11-30"   # GMT
+    assert messages.last_day("2026-07-01T23:00:00+00:00") == "2026-07-01"   # BST
+
+
 def test_the_facilitator_summary_has_attributes_in_the_recipients_language():
     english = messages.render("facilitator.assigned", "facilitator", "en", facts("facilitator.assigned", "facilitator"))
     welsh = messages.render("facilitator.assigned", "facilitator", "cy", facts("facilitator.assigned", "facilitator"))
@@ -126,7 +155,7 @@ def canary(label):
     return f"CANARY{label}{uuid.uuid4().hex[:8]}"
 
 
-PEOPLE = ("referrer", "facilitator", "harmed", "harmer", "supporter")
+PEOPLE = ("referrer", "facilitator", "harmed", "harmer", "supporter", "coordinator")
 
 
 def world():
@@ -181,7 +210,8 @@ def test_canary_facts_for_keeps_only_non_personal_attributes(event_type, role):
     """Personal details planted in the event and the case directory never reach the facts."""
     people = world()
     data = {"case_id": "case-77", "decision": "unsuitable", "outcome": "agreement_completed", "role": "lead",
-            "facilitator_id": "fac-1", "assignment_id": "as-1",
+            "facilitator_id": "fac-1", "assignment_id": "as-1", "deadline": "victim_told_about_rj",
+            "due_at": "2026-12-01T00:00:00+00:00", "enhanced_rights": False, "measured_from": "crime_reported",
             "reasons": [{"code": "c", "text": "Reason text."}], "name": people["harmer"]["name"],
             # a session event's
             "session_id": "ses-1", "revision": 1, "process_type": "shuttle", "starts_at": "2026-12-03T10:00:00+00:00",

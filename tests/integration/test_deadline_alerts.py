@@ -4,6 +4,7 @@ FerretDB, with a real SMTP server. A late referral's clocks run out, the timer a
 and notifications emails the team mailbox of deploy/local/coordinators.yaml, once per event,
 with no one's personal data."""
 import uuid
+from datetime import date
 from email import message_from_bytes
 from email.policy import default as default_policy
 
@@ -11,10 +12,12 @@ import eventlet
 import requests
 from nameko.testing.services import entrypoint_hook
 
+from services.notifications import labels
 from services.notifications.service import NotificationsService
+from services.referrals import deadlines
 from services.referrals.service import ReferralsService
 from shared.messaging import topology
-from tests.factories import referral_body
+from tests.factories import days_ago, referral_body
 from tests.integration.test_referrals_api import MASTER_KEY
 from tests.support import Tap, mails, provision_keys, smtp_server, wait_until
 
@@ -24,8 +27,9 @@ TEAM = "rj-coordinators.south-wales@example.org"
 def test_a_missed_deadline_is_emailed_to_the_coordinating_team(run_services, amqp_uri, tmp_path, monkeypatch):
     monkeypatch.setenv("AMENDS_MASTER_KEY", MASTER_KEY)
     mail_dir = str(tmp_path / "mail")
-    # reported on Wednesday 18 November 2026: both clocks have run out (5 and 2 working days)
-    body = referral_body(0, crime_reported_on="2026-11-18", crime_reference=f"SWP/26/{uuid.uuid4().hex[:8]}")
+    # reported a fortnight ago: both clocks have run out (5 and 2 working days), whatever the day
+    reported = days_ago(14)
+    body = referral_body(0, crime_reported_on=reported, crime_reference=f"SWP/26/{uuid.uuid4().hex[:8]}")
     body["participants"][0]["contact_safe"] = False   # not contacted, so not told about RJ either
     personal = [body["crime_reference"], body["referrer"]["officer_name"], body["referrer"]["contact"]["email"]] + [
         value for p in body["participants"] for value in [p["name"], *p["contact"].values()]]
@@ -69,7 +73,8 @@ def test_a_missed_deadline_is_emailed_to_the_coordinating_team(run_services, amq
     missed = next(m for m in alerts if "missed (referring" in str(m["Subject"]))
     text = missed.get_body(preferencelist=("plain",)).get_content()
     assert text.startswith("Hello South Wales restorative justice coordinators,")
-    assert "Last day: Friday 20 November 2026" in text and "What to do" in text and case_id in text
+    last_day = deadlines.add_working_days(date.fromisoformat(reported), 2).isoformat()   # the support clock's
+    assert f"Last day: {labels.day_words('en')(last_day)}" in text and "What to do" in text and case_id in text
     for mail in alerts:
         everything = " ".join([str(mail["Subject"])] + [mail.get_body(preferencelist=(kind,)).get_content()
                                                         for kind in ("plain", "html")])

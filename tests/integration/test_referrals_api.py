@@ -480,8 +480,9 @@ def test_the_clock_announces_due_and_missed_once_each(api):
 
 
 def test_a_support_referral_meets_its_clock_and_the_timer_announces_the_ones_still_owed(api):
-    referred = api.refer(referral_body(0, crime_reported_on="2026-11-18"))
-    owed = api.refer(referral_body(0, crime_reported_on="2026-11-18"))
+    reported = days_ago(14)   # a fortnight: both clocks have run out, whatever the day
+    referred = api.refer(referral_body(0, crime_reported_on=reported))
+    owed = api.refer(referral_body(0, crime_reported_on=reported))
     harmed, harmer = (p["party_id"] for p in api.case(referred).participants)
     path = f"/v1/cases/{referred}/support-referrals"
     for body, field in (({"participant_id": harmed, "outcome": "referred"}, "service"),
@@ -495,13 +496,15 @@ def test_a_support_referral_meets_its_clock_and_the_timer_announces_the_ones_sti
     assert api.case(referred).support_referrals == []
     answer = api.call("POST", path, json={"participant_id": harmed, "outcome": "referred", "service": "victim_support"})
     assert answer.status_code == 201, answer.text
-    assert answer.json()["support_referral"]["state"] == "met_late"   # 2 working days after 18 November
+    assert answer.json()["support_referral"]["state"] == "met_late"   # 2 working days after the report
     recorded = wait_until(lambda: api.events("support.referral_recorded"))[0]
     assert recorded["data"] == {"case_id": referred, "participant_id": harmed, "outcome": "referred",
                                 "service": "victim_support"}
     view = api.call("GET", f"/v1/cases/{referred}", "auditor").json()
     assert view["support_referral"]["referrals"][0]["service"] == "victim_support"
-    assert view["support_referral"]["last_day"] == "2026-11-20" and view["deadline"]["last_day"] == "2026-11-25"
+    reported_on = date.fromisoformat(reported)
+    assert view["support_referral"]["last_day"] == deadlines.add_working_days(reported_on, 2).isoformat()
+    assert view["deadline"]["last_day"] == deadlines.add_working_days(reported_on, 5).isoformat()
     with entrypoint_hook(api.container, "check_deadlines") as tick:
         tick()
     wanted = {("case.deadline_due", owed), ("case.deadline_missed", owed)}
@@ -510,7 +513,7 @@ def test_a_support_referral_meets_its_clock_and_the_timer_announces_the_ones_sti
     events = wait_until(lambda: (lambda found: found if {(e["type"], e["subject"]) for e in found} >= wanted
                                  else None)(support()))
     assert {(e["type"], e["subject"]) for e in events} == wanted
-    assert events[0]["data"]["due_at"].startswith("2026-11-21T00:00:00")
+    assert events[0]["data"]["due_at"] == deadlines.support_referral(reported_on, False).due_at.isoformat()
     # a closed case, or an erased person, takes no record
     harmed_owed = api.case(owed).participants[0]["party_id"]
     assert api.call("POST", f"/v1/cases/{owed}/participants/{harmed_owed}/erasure").status_code == 200
@@ -550,7 +553,7 @@ def test_a_referral_without_the_day_of_the_report_is_taken_and_shows_its_clocks_
     from datetime import datetime
     from zoneinfo import ZoneInfo
     without = api.refer(referral_body(0))   # no crime_reported_on
-    given = api.refer(referral_body(0, crime_reported_on="2026-11-18"))
+    given = api.refer(referral_body(0, crime_reported_on=days_ago(14)))
     view = api.call("GET", f"/v1/cases/{without}").json()
     assert view["measured_from"] == view["deadline"]["measured_from"] == "referral_received"
     assert view["record"]["crime_reported_on"] is None

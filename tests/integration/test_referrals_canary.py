@@ -62,8 +62,8 @@ def canary_referral():
         # a session's: the venue (operational data, kept by referrals only) and the notes (sealed)
         "venue_name": f"Venue{tag} Hall", "venue_address": f"{tag} Venue Lane", "notes": f"Notes{tag} for the day",
     }
-    # reported weeks ago: both Victims' Code clocks have run out
-    body = referral_body(0, crime_reference=values["crime_reference"], crime_reported_on="2026-11-18")
+    # reported a fortnight ago: both Victims' Code clocks have run out
+    body = referral_body(0, crime_reference=values["crime_reference"], crime_reported_on=days_ago(14))
     body["referrer"] = {"officer_name": values["officer"], "role_title": values["role_title"],
                         "team": values["team"], "contact": {"email": values["officer_email"]}}
     body["participants"] = [

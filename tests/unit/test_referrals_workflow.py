@@ -180,7 +180,8 @@ def test_the_listing_is_narrowed_to_the_callers_reach(store, outbox, vault):
 
 def test_a_case_shows_what_its_clocks_are_measured_from_and_a_coordinator_can_list_those_without_a_date(
         store, outbox, vault):
-    reported, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    reported_on = days_ago(14)
+    reported, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported_on))
     unreported, _ = refer(store, outbox, vault, body=referral_body(3))   # no crime_reported_on
 
     view = workflow.case_view(store, unreported, COORDINATOR, vault)
@@ -188,7 +189,7 @@ def test_a_case_shows_what_its_clocks_are_measured_from_and_a_coordinator_can_li
     assert view["deadline"]["measured_from"] == "referral_received"
     assert view["record"]["crime_reported_on"] is None   # not the day received, passed off as the report
     assert workflow.case_view(store, reported, AUDITOR, vault)["deadline"]["measured_from"] == "crime_reported"
-    assert workflow.case_view(store, reported, COORDINATOR, vault)["record"]["crime_reported_on"] == "2026-11-18"
+    assert workflow.case_view(store, reported, COORDINATOR, vault)["record"]["crime_reported_on"] == reported_on
 
     def listed(**args):
         return {item["case_id"]: item["measured_from"] for item in workflow.list_cases(store, args, COORDINATOR)["items"]}
@@ -410,11 +411,13 @@ def support_referral(store, case_id, body, who=COORDINATOR, outbox=None):
 
 
 def test_every_case_has_a_support_referral_clock_of_two_working_days(store, outbox, vault):
-    case_id, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    reported = days_ago(14)   # a fortnight: both clocks have run out, whatever the day
+    case_id, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
     case = store.load_case(case_id)
-    # Wednesday 18 November: Thursday and Friday
-    assert case.support_deadline == {"deadline": SUPPORT, "last_day": "2026-11-20", "enhanced_rights": False}
-    assert case.support_due_at == datetime(2026, 11, 21, tzinfo=timezone.utc)
+    # the two working days after the report (their arithmetic: tests/unit/test_deadlines.py)
+    last_day = deadlines.add_working_days(date.fromisoformat(reported), 2)
+    assert case.support_deadline == {"deadline": SUPPORT, "last_day": last_day.isoformat(), "enhanced_rights": False}
+    assert case.support_due_at == deadlines.end_of_day(last_day)
     view = workflow.case_view(store, case_id, COORDINATOR, vault)
     assert view["support_referral"]["state"] == "missed" and view["support_referral"]["referrals"] == []
     assert view["support_referral"]["measured_from"] == "crime_reported"
@@ -424,9 +427,10 @@ def test_every_case_has_a_support_referral_clock_of_two_working_days(store, outb
 
 
 def test_the_support_clock_is_announced_until_a_referral_or_a_refusal_is_recorded(store, outbox, vault):
-    referred, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
-    declined, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
-    owed, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    reported = days_ago(14)
+    referred, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
+    declined, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
+    owed, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
     for case_id, body in ((referred, {"outcome": "referred", "service": "victim_support"}),
                           (declined, {"outcome": "declined"})):
         harmed = store.load_case(case_id).participants[0]["party_id"]
@@ -441,14 +445,15 @@ def test_the_support_clock_is_announced_until_a_referral_or_a_refusal_is_recorde
     assert emitted == [("case.deadline_due", owed, SUPPORT), ("case.deadline_missed", owed, SUPPORT)]
     missed = [e for _, _, es in outbox.flushed for e in es
               if e["type"] == "case.deadline_missed" and e["data"]["deadline"] == SUPPORT]
-    assert missed[0]["data"] == {"case_id": owed, "deadline": SUPPORT, "due_at": "2026-11-21T00:00:00+00:00",
+    due_at = deadlines.support_referral(date.fromisoformat(reported), False).due_at.isoformat()
+    assert missed[0]["data"] == {"case_id": owed, "deadline": SUPPORT, "due_at": due_at,
                                  "enhanced_rights": False, "measured_from": "crime_reported"}
     case = store.load_case(referred)
     assert case.support_settled_at is not None and case.support_referrals[0]["by"] == "coordinator:coordinator-1"
 
 
 def test_the_support_clock_waits_for_every_harmed_person_and_an_erasure_stops_it(store, outbox, vault):
-    body = referral_body(0, crime_reported_on="2026-11-18")
+    body = referral_body(0, crime_reported_on=days_ago(14))
     body["participants"].append(dict(body["participants"][0], name="Second Harmed"))
     case_id, _ = refer(store, outbox, vault, body=body)
     first, _harmer, second = (p["party_id"] for p in store.load_case(case_id).participants)
@@ -460,7 +465,7 @@ def test_the_support_clock_waits_for_every_harmed_person_and_an_erasure_stops_it
     assert case.support_settled_at is not None
     assert workflow.case_view(store, case_id, COORDINATOR, vault)["support_referral"]["state"] == "met_late"
     # the only harmed person erased before anything was recorded: stopped, and never announced
-    alone, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    alone, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=days_ago(14)))
     harmed = store.load_case(alone).participants[0]["party_id"]
     workflow.erase_participant(store, alone, harmed, COORDINATOR, outbox)
     assert [e for e in workflow.announce_deadlines(store, outbox) if e[1] == alone and e[2] == SUPPORT] == []

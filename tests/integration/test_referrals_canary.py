@@ -25,13 +25,13 @@ from services.matching.store import MatchingStore
 from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
-from services.referrals import cases
 from services.referrals.service import ReferralsService
 from shared.jsonlog import JsonFormatter
 from shared.messaging import topology
 from tests.conftest import MONGO_URI
 from tests.factories import days_ago, referral_body
 from tests.integration.referrals_helpers import referrals_store
+from tests.integration.test_referrals_casework import FACTORS
 from tests.integration.test_referrals_api import MASTER_KEY
 from tests.support import Tap, mails, provision_keys, read_dead_letters, smtp_server, wait_until
 
@@ -98,17 +98,18 @@ def mail_text(message):
                                                    if part.get_content_maintype() == "text")
 
 
-def choose_a_shuttle(url, auth, store, case_id):
-    """The case on towards a session: PREPARATION, the facilitator's safety decision (set straight
-    through the store: another part of the work records it through its own endpoint), a
-    shuttle."""
+def choose_a_shuttle(url, auth, case_id, parties):
+    """The case on towards a session: PREPARATION, the risk assessed with each party, the
+    facilitator's safety decision (indirect only), a shuttle."""
     assert requests.post(f"{url}/v1/cases/{case_id}/transitions", json={"to": "PREPARATION"},
                          headers=auth).status_code == 200
-    case = store.load_case(case_id)
-    assert "shuttle" in case.assessment["process_types"]
-    assert store.record_change(case, cases.next_change(case, {"safety": {
-        "decision": "indirect_only", "reasons": ["canary"], "by": "facilitator:fac-canary",
-        "at": datetime.now(timezone.utc)}}, [], "test:safety")) is not None
+    for party in parties:
+        assessed = requests.post(f"{url}/v1/cases/{case_id}/risk-assessments", headers=auth,
+                                 json={"participant_id": party, "factors": FACTORS})
+        assert assessed.status_code == 201, assessed.text
+    decided = requests.post(f"{url}/v1/cases/{case_id}/safety-decision", headers=auth,
+                            json={"decision": "indirect_only", "reasons": ["canary"]})
+    assert decided.status_code == 200, decided.text
     chosen = requests.post(f"{url}/v1/cases/{case_id}/intervention", json={"process_type": "shuttle"}, headers=auth)
     assert chosen.status_code == 200, chosen.text
 
@@ -165,8 +166,7 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                                      headers=auth).status_code == 200
                 requests.post(f"{url}/v1/referrals", json=dict(body, region="x y"), headers=auth)   # a 400
                 # a session, with its venue and notes planted: the interpreter is invited by email
-                with referrals_store(config) as store:
-                    choose_a_shuttle(url, auth, store, case_id)
+                choose_a_shuttle(url, auth, case_id, (harmed, harmer))
                 starts = (datetime.now(timezone.utc) + timedelta(days=3)).replace(microsecond=0)
                 arranged = requests.post(f"{url}/v1/cases/{case_id}/sessions", headers=auth, json={
                     "starts_at": starts.isoformat(), "duration_minutes": 60, "attendees": [harmed, interpreter],
@@ -177,8 +177,8 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                                      timeout=60)
                 expected = {"referral.received", "case.assessed", "facilitator.assigned", "notification.sent",
                             "case.status_changed", "consent.recorded", "participant.erased", "case.deadline_due",
-                            "case.deadline_missed", "support.referral_recorded", "intervention.chosen",
-                            "session.scheduled"}
+                            "case.deadline_missed", "support.referral_recorded", "risk.assessed",
+                            "case.safety_decided", "intervention.chosen", "session.scheduled"}
 
                 def ledger():
                     answer = requests.get(f"{records_url}/v1/cases/{case_id}/timeline", headers=auth, timeout=5)

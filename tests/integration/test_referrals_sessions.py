@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from services.referrals import cases
 from tests.factories import full_referral_body, referral_body
 from tests.integration.test_referrals_api import api, hold, matching_event  # noqa: F401  (the fixture)
+from tests.integration.test_referrals_casework import FACTORS
 from tests.support import publish_event, wait_until
 
 VENUE = {"kind": "prison", "name": "HMP Caerdydd visits hall", "address": "Knox Road, Cardiff CF24 0UG"}
@@ -30,15 +31,21 @@ def in_preparation(api, body=None, process_types=("direct_conference", "shuttle"
 
 
 def decide_safety(api, case_id, decision, supervision=None):
-    """Test setup, straight through the store: the facilitator's safety decision (and a
-    supervisor's sign-off), which another part of the work records through its own endpoints."""
-    state = {"safety": {"decision": decision, "reasons": ["test"], "by": "facilitator:fac-test",
-                        "at": datetime.now(timezone.utc)}}
-    if supervision:
-        state["supervision"] = {"decision": supervision, "by": "coordinator:dev-coordinator",
-                                "at": datetime.now(timezone.utc)}
+    """The facilitator's safety decision through its endpoint, once the risk has been assessed
+    with each party (the first time), and a supervisor's sign-off of it when asked for."""
     case = api.store.load_case(case_id)
-    assert api.store.record_change(case, cases.next_change(case, state, [], "test:safety")) is not None
+    assessed = {record["participant_id"] for record in case.risk_assessments}
+    for party in case.participants:
+        if party["role"] in ("harmed", "harmer") and party["party_id"] not in assessed:
+            answer = api.call("POST", f"/v1/cases/{case_id}/risk-assessments", "facilitator",
+                              json={"participant_id": party["party_id"], "factors": FACTORS})
+            assert answer.status_code == 201, answer.text
+    decided = api.call("POST", f"/v1/cases/{case_id}/safety-decision", "facilitator",
+                       json={"decision": decision, "reasons": ["test"]})
+    assert decided.status_code == 200, decided.text
+    if supervision:
+        signed = api.call("POST", f"/v1/cases/{case_id}/supervision", json={"decision": supervision})
+        assert signed.status_code == 200, signed.text
 
 
 def people(api, case_id):

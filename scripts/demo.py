@@ -1,5 +1,7 @@
-"""The demo: submit sample referrals, follow each into the ledger, print the timelines
-and the emails the local SMTP server received.
+"""The demo: submit sample referrals, follow each into the ledger, take one case on to
+closure (preparation, a letter exchange, an agreement with one item completed and one
+missed, closure and the harmed person's survey: scripts/journey.py), then print the
+timelines and the emails the local SMTP server received.
 
 Runs against the platform that `make demo` started (ports and keys from the environment
 and var/dev-keys.json).
@@ -23,10 +25,15 @@ import time  # noqa: E402
 import requests  # noqa: E402
 
 from scripts import samples  # noqa: E402
+from scripts.journey import Journey, StepRefused, survey_token_in  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERRALS = "http://" + os.environ.get("REFERRALS_HTTP_ADDRESS", "127.0.0.1:8001")
+MATCHING = "http://" + os.environ.get("MATCHING_HTTP_ADDRESS", "127.0.0.1:8002")
 RECORDS = "http://" + os.environ.get("RECORDS_HTTP_ADDRESS", "127.0.0.1:8004")
+# The sample taken on to closure: a robbery the harmer asked to put right, offered to the
+# facilitator whose key the bootstrap wrote (fac-0001); its harmed person reads Welsh, by email.
+JOURNEY_SAMPLE, JOURNEY_FACILITATOR, JOURNEY_HARMED_EMAIL = 4, "fac-0001", "mair@mail.example"
 # What the referrer is last told, by the assessment's decision.
 REFERRER_LAST_TOLD = {"suitable": "referrer.facilitator_assigned", "unsuitable": "referrer.case_assessed",
                       "needs_review": "referrer.case_assessed"}
@@ -52,6 +59,17 @@ def summarise(entry):
         "notification.failed": lambda: f"to the {data['recipient_role']}: {data['reason']}",
         "case.status_changed": lambda: f"{data['from_status']} -> {data['to_status']}",
         "case.needs_review": lambda: "waiting for a coordinator's decision",
+        "case.closed": lambda: data["reason"],
+        "preparation.contact_recorded": lambda: f"the {data['participant_role']} by {data['method']}: {data['outcome']}",
+        "risk.assessed": lambda: f"the {data['participant_role']}: {data['overall']}",
+        "case.safety_decided": lambda: data["decision"],
+        "intervention.chosen": lambda: data["process_type"],
+        "voice.item_recorded": lambda: f"{data['kind']} by the {data['author_role']}",
+        "voice.item_released": lambda: f"{data['kind']} to the {data['to_role']}",
+        "agreement.recorded": lambda: ", ".join(i["kind"] for i in data["items"]),
+        "case.outcome_recorded": lambda: data["outcome"],
+        "survey.requested": lambda: f"the {data['participant_role']}, at {data['stage']}",
+        "survey.answered": lambda: f"the {data['participant_role']}, at {data['stage']}",
     }.get(entry["type"], lambda: "")()
     return f"  #{entry['seq']:<4} {entry['time'][:19]}  {entry['type']:<24} {detail}"
 
@@ -87,6 +105,9 @@ def main():
         if all(complete(entries) for entries in timelines.values()):
             break
         time.sleep(0.5)
+    journeyed = take_one_case_to_closure(cases[JOURNEY_SAMPLE], keys, coordinator)
+    if journeyed:
+        timelines[cases[JOURNEY_SAMPLE]] = timeline(cases[JOURNEY_SAMPLE], coordinator)
     print()
     for case in cases:
         print(f"Case {case}")
@@ -109,7 +130,30 @@ def main():
     if not all(complete(timelines.get(case, [])) for case in cases):
         print("some cases did not complete within 60 seconds; see var/log/*.log", file=sys.stderr)
         return 1
+    if not journeyed:
+        return 1
     return 0 if verify_ledger(coordinator) else 1
+
+
+def take_one_case_to_closure(case_id, keys, coordinator):
+    """Take one case from its offer to closure and its survey, printing each step."""
+    print(f"\nTaking case {case_id} on to closure, as {JOURNEY_FACILITATOR} and a coordinator would:")
+    box = mailbox.Maildir(os.path.join(ROOT, "var", "mail"), create=True)
+    journey = Journey({"referrals": REFERRALS, "matching": MATCHING}, {
+        "facilitator": keys["facilitator"], "coordinator": keys["coordinator"]}, JOURNEY_FACILITATOR)
+    try:
+        journey.take_to_closure(case_id, lambda _: survey_token_in(list(box), JOURNEY_HARMED_EMAIL))
+    except StepRefused as refused:
+        print(f"  stopped: {refused}", file=sys.stderr)
+        return False
+    finally:
+        for number, said in enumerate(journey.said, 1):
+            print(f"  {number:>2}. {said}")
+    # the survey's answer and the last notices reach the ledger a moment later
+    deadline = time.time() + 30
+    while time.time() < deadline and "survey.answered" not in [e["type"] for e in timeline(case_id, coordinator)]:
+        time.sleep(0.5)
+    return True
 
 
 def verify_ledger(headers):

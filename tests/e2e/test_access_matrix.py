@@ -84,6 +84,14 @@ def routes(case_id, assignment_id):
         Route("referrals", "POST", f"/v1/cases/{case_id}/support-referrals", ("coordinator", "facilitator"), "act",
               400, {}),
         Route("referrals", "GET", f"/v1/cases/{case_id}/access-log", ("coordinator", "auditor"), "see", 200),
+        # the casework after allocation: each with a body that fails validation
+        *[Route("referrals", "POST", f"/v1/cases/{case_id}/{path}", ("coordinator", "facilitator"), "act", 400, {})
+          for path in ("preparation/contacts", "risk-assessments", "safety-decision", "items", "intervention",
+                       "sessions", "agreement")],
+        Route("referrals", "POST", f"/v1/cases/{case_id}/supervision", ("coordinator",), "act", 400, {}),
+        Route("referrals", "POST", f"/v1/cases/{case_id}/items/item-{'0' * 32}/release",
+              ("coordinator", "facilitator"), "act", 400, {}),
+        Route("referrals", "GET", f"/v1/cases/{case_id}/items", ("coordinator", "facilitator"), "see", 200),
         Route("matching", "GET", f"/v1/cases/{case_id}/assessment", ("coordinator", "auditor"), "see", 200),
         Route("matching", "GET", f"/v1/cases/{case_id}/assignment", ("coordinator", "auditor", "facilitator"),
               "see", 200),

@@ -1,0 +1,100 @@
+"""One case from referral to closure and its survey, through the HTTP APIs, with the four
+services running as processes: preparation, a letter exchange, an agreement with one item
+completed and one missed, closure, and the harmed person's satisfaction survey. What each
+step must have caused is read back from the ledger, the case and the mailbox."""
+import pytest
+import requests
+
+from scripts.journey import WORDS, Journey, survey_token_in
+from services.matching import facilitators
+from services.matching.store import MatchingStore
+from shared.messaging import topology
+from tests.factories import days_ago, referral_body
+from tests.platform import Platform
+from tests.support import disconnect_all, mails, provision_keys, smtp_server, wait_until
+
+HARMED_EMAIL = "mair@mail.example"   # sample 4's harmed person: Welsh, by email
+REFERRER_EMAIL = "huw.thomas@probation.example"
+
+
+@pytest.fixture
+def platform(service_config, tmp_path):
+    config = service_config()
+    topology.declare(config["AMQP_URI"], (0.2, 0.4))
+    mail_dir = str(tmp_path / "mail")
+    with smtp_server(mail_dir) as smtp_port:
+        services = Platform(config["AMQP_URI"], config["MONGO_URI"], config["AMENDS_DB_PREFIX"], smtp_port,
+                            str(tmp_path / "logs"))
+        try:
+            services.start()
+            yield config, services.ports, mail_dir
+        finally:
+            services.stop()
+            disconnect_all()
+
+
+def test_a_case_goes_from_referral_to_closure_and_its_survey(platform):
+    config, ports, mail_dir = platform
+    keys = provision_keys(config, facilitator="fac-e2e")
+    store = MatchingStore.open(config)
+    facilitators.register(store, {"facilitator_id": "fac-e2e", "level": "advanced", "regions": ["south-wales"],
+                                  "languages": ["en", "cy"], "capacity": 2, "last_active": days_ago(30)})
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    referred = requests.post(f"{urls['referrals']}/v1/referrals", json=referral_body(4),
+                             headers={"Authorization": f"Bearer {keys['referrer']}"}, timeout=10)
+    assert referred.status_code == 201, referred.text
+    case_id = referred.json()["case_id"]
+
+    journey = Journey(urls, keys, "fac-e2e")
+    done = journey.take_to_closure(case_id, lambda _: survey_token_in(mails(mail_dir), HARMED_EMAIL))
+    assert len(journey.said) == 11
+
+    coordinator = {"Authorization": f"Bearer {keys['coordinator']}"}
+    case = requests.get(f"{urls['referrals']}/v1/cases/{case_id}", headers=coordinator, timeout=10).json()
+    assert case["status"] == "CLOSED" and case["closure"]["reason"] == "partial"
+    assert [h["to_status"] for h in case["history"]][-5:] == [
+        "PREPARATION", "INTERVENTION", "AGREEMENT_MONITORING", "FOLLOW_UP", "CLOSED"]
+    assert case["safety"]["decision"] == "indirect_only"
+    assert case["deadline"]["state"] in ("met", "met_late") and case["support_referral"]["state"] in (
+        "met", "met_late")
+    assert sorted(i["status"] for i in case["agreement"]["items"]) == ["completed", "missed"]
+
+    def ledger():
+        answer = requests.get(f"{urls['records']}/v1/cases/{case_id}/timeline", headers=coordinator, timeout=10)
+        entries = answer.json()["entries"] if answer.status_code == 200 else []
+        return entries if "survey.answered" in [e["type"] for e in entries] else None
+
+    entries = wait_until(ledger, timeout=60)
+    types = [e["type"] for e in entries]
+    in_order = ["referral.received", "assignment.accepted", "preparation.contact_recorded", "risk.assessed",
+                "case.safety_decided", "intervention.chosen", "voice.item_released", "agreement.recorded",
+                "agreement.item_completed", "agreement.item_missed", "case.outcome_recorded", "case.closed",
+                "survey.requested", "survey.answered"]
+    assert [types.index(t) for t in in_order] == sorted(types.index(t) for t in in_order), types
+    assert types.count("voice.item_released") == 4 and types.count("risk.assessed") == 2
+    outcome = entries[types.index("case.outcome_recorded")]["data"]
+    assert outcome["outcome"] == "agreement_not_completed"
+    answered = entries[types.index("survey.answered")]["data"]
+    assert answered["stage"] == "closure" and answered["participant_role"] == "harmed"
+    # nothing the parties wrote, nor any survey token, went into the ledger
+    ledger_text = str(entries)
+    assert not [words for words in WORDS.values() if words in ledger_text]
+
+    # the harmed person heard, in Welsh, that the intervention ended and was asked for the survey;
+    # the referrer was told the outcome
+    def told():
+        found = mails(mail_dir)
+        to_harmed = [m for m in found if m["To"] == HARMED_EMAIL]
+        to_referrer = [m for m in found if m["To"] == REFERRER_EMAIL]
+        return (to_harmed, to_referrer) if len(to_harmed) >= 3 and len(to_referrer) >= 5 else None
+
+    to_harmed, to_referrer = wait_until(told, timeout=60)
+    assert {m["Content-Language"] for m in to_harmed} == {"cy"}
+    templates = {m["X-Amends-Template"] for m in to_harmed}
+    assert {"harmed.case_closed", "harmed.survey_requested"} <= templates, templates
+    assert "referrer.case_outcome_recorded" in {m["X-Amends-Template"] for m in to_referrer}
+    everything = "\n".join(str(m) for m in mails(mail_dir))
+    assert not [words for words in WORDS.values() if words in everything]
+    verified = requests.get(f"{urls['records']}/v1/ledger/verify", headers=coordinator, timeout=60).json()
+    assert verified["valid"] is True
+    assert done["harmed"] != done["harmer"]

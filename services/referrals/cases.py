@@ -71,6 +71,13 @@ class Case:
     # the facilitator's safety decision and its supervision (services/referrals/safety.py)
     safety: dict = field(default_factory=dict)
     supervision: dict = field(default_factory=dict)
+    # after the intervention: the outcome agreement and its monitoring (agreement.py), the
+    # satisfaction surveys and the follow-up's (surveys.py), and the retention of a
+    # declined or unreachable victim's record (retention.py)
+    agreement: dict = field(default_factory=dict)
+    surveys: list = field(default_factory=list)
+    follow_up: dict = field(default_factory=dict)
+    retention: dict = field(default_factory=dict)
     version: int = 0                                      # of the last CaseChange applied
     # a keyed hash of the body, when the case was opened with an Idempotency-Key (never the body)
     intake_fingerprint: str = None
@@ -203,6 +210,15 @@ def open_case(referral, vault, events, clock, intake_fingerprint=None):
         outbox=list(events),
     )
     return case, keys
+
+
+def seal_for(store, vault, owner_id, payload):
+    """`payload` sealed under a person's own data key (so erasing them destroys it too),
+    or None once their key has been destroyed."""
+    wrapped = store.data_key(owner_id)
+    if wrapped is None:
+        return None
+    return vault.seal(vault.unwrap(owner_id, wrapped), owner_id, payload)
 
 
 def unseal(store, vault, owner_id, sealed):

@@ -8,7 +8,8 @@ until it closes. A referrer and an auditor never get it back through the API.
 """
 from marshmallow import Schema, fields, validate
 
-from services.referrals import lifecycle, safety
+from services.referrals import agreement, lifecycle, retention, safety, surveys
+from services.referrals.cases import utcnow
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -55,9 +56,10 @@ def _stamped(entry):
     return {k: _iso(v) if k == "at" else v for k, v in entry.items()} if entry else None
 
 
-def detail(case, personal=None, record=None):
+def detail(case, personal=None, record=None, agreement_texts=None):
     """The full view. `personal` maps party id -> their decrypted data (only for the
-    roles that may see it; None for an erased person), `record` the case's own."""
+    roles that may see it; None for an erased person), `record` the case's own, and
+    `agreement_texts` the agreed items' descriptions and notes (item id -> texts)."""
     view = summary(case)
     view.update({
         "closure": case.closure or None,
@@ -69,6 +71,7 @@ def detail(case, personal=None, record=None):
                 **p["attributes"],
                 "contact_safe": p.get("contact_safe", True),
                 "erased": not p.get("sealed"),
+                "reduced_to_statistics": bool(p.get("reduced")),
             }
             for p in case.participants
         ],
@@ -93,6 +96,13 @@ def detail(case, personal=None, record=None):
         "supervision": {**(_stamped(case.supervision) or {}), "required": safety.supervision_required(case)},
         # why the parties may not communicate yet (None: they may)
         "communication_refused": safety.communication_refused(case),
+        # after the intervention: the agreement and its monitoring (descriptions only with
+        # personal data), the surveys (asked, answered: never a token), the follow-up, retention
+        "agreement": agreement.view(case.agreement, agreement_texts if personal is not None else None),
+        "surveys": surveys.view(case.surveys, utcnow()),
+        "follow_up": ({k: _iso(v) if k == "requested_at" else v for k, v in case.follow_up.items()}
+                      if case.follow_up else None),
+        "retention": retention.view(case.retention),
     })
     if personal is not None:
         view["referrer"]["personal_data"] = personal.get(case.referrer["party_id"])

@@ -60,6 +60,14 @@ class InMemoryNotificationsStore:
         entry.assignments[field_key(assignment_id)] = copy.deepcopy(assignment)
         return True
 
+    def record_acceptance(self, case_id, assignment_id, at):
+        entry = self._cases.get(case_id)
+        assignment = entry.assignments.get(field_key(assignment_id)) if entry else None
+        if assignment is None:
+            return False
+        assignment["accepted_at"] = _stored(at)
+        return True
+
     # -- event runs -----------------------------------------------------------------------
 
     def count_run(self, event_id):

@@ -74,10 +74,31 @@ def facts_for(notice, event, case):
             facts["reasons"] = [{"code": r["code"], "text": r["text"]} for r in data["reasons"]]
     if notice.event_type == "case.outcome_recorded":
         facts["outcome"] = data["outcome"]
-    if notice.recipient_role == "facilitator":
+    if notice.recipient_role == "facilitator" and notice.event_type == "facilitator.assigned":
         facts["assignment_role"] = data["role"]
         facts["summary"] = case_summary(case)
         # the facilitator must know that no one else will write to the parties
+        facts["contact_led"] = audience.contact_led_by_facilitator(case)
+    if notice.event_type in audience.AFTERCARE:
+        facts.update(aftercare_facts(notice, data, case))
+    return facts
+
+
+def aftercare_facts(notice, data, case):
+    """The codes a message after the intervention may use: the closure reason, an agreed
+    item's kind, owner's role and due day, a survey's stage and who it is for. Never an
+    item's description (sealed in referrals) nor a survey's link (given at send time)."""
+    facts = {}
+    if notice.event_type == "case.closed":
+        facts.update(reason=data["reason"], from_status=data["from_status"],
+                     reached_intervention=data["from_status"] in audience.AFTER_INTERVENTION)
+    if notice.event_type.startswith("agreement."):
+        facts.update(kind=data["kind"], due_on=data["due_on"], owner_role=data["owner_role"])
+    if notice.event_type == "agreement.item_missed":
+        facts["detected"] = data["detected"]
+    if notice.event_type == "survey.requested":
+        facts.update(stage=data["stage"], participant_role=data["participant_role"])
+    if notice.recipient_role == "facilitator":
         facts["contact_led"] = audience.contact_led_by_facilitator(case)
     return facts
 
@@ -110,10 +131,12 @@ def _block(template, name, context):
     return rendered.strip()
 
 
-def render(event_type, role, language, facts, name=None):
-    """Render one message for one recipient; `name` is the recipient's own name."""
+def render(event_type, role, language, facts, name=None, link=None):
+    """Render one message for one recipient; `name` is the recipient's own name, `link`
+    their own survey link (released with their details, never stored with the facts)."""
     path = template_path(event_type, role, language)
-    context = {**facts, "name": name or "", "say": labels.sayer(language), "language": language}
+    context = {**facts, "name": name or "", "say": labels.sayer(language), "language": language,
+               "survey_link": link or ""}
     text_template, html_template = TEXT.get_template(path), HTML.get_template(path)
     subject = " ".join(_block(text_template, "subject", context).split())
     body = _block(html_template, "html", context)

@@ -112,6 +112,13 @@ class NotificationsStore(Store):
                                          {"$set": {f"assignments.{field_key(assignment_id)}": assignment}})
         return changed.matched_count == 1
 
+    def record_acceptance(self, case_id, assignment_id, at):
+        """Remember when an assignment was accepted (the lead facilitator is the lead
+        assignment last accepted); False when the assignment is not in the directory."""
+        changed = self._cases.update_one({"_id": case_id},
+                                         {"$set": {f"assignments.{field_key(assignment_id)}.accepted_at": at}})
+        return changed.matched_count == 1
+
     # -- event runs ---------------------------------------------------------------------
 
     def count_run(self, event_id):

@@ -104,6 +104,11 @@ def remember(event, store):
         assignment = case.assignment(data["assignment_id"])
         if assignment is None:
             raise CaseNotYetKnown(f"assignment {data['assignment_id']} is not known yet")
+        if not assignment.get("accepted_at"):
+            # who holds the lead now: notices for the lead facilitator go to them (audience.lead_facilitator)
+            accepted_at = utcnow()
+            store.record_acceptance(case_id, data["assignment_id"], accepted_at)
+            assignment = {**assignment, "accepted_at": accepted_at}
         # audience looks the assignment up by the event's own id
         case = replace(case, assignments={data["assignment_id"]: assignment, **case.assignments})
     return case
@@ -116,8 +121,8 @@ def handle(event, ports):
     if ports.attempt is None:
         ports = replace(ports, attempt=ports.store.count_run(event["id"]))
     case = remember(event, ports.store)
-    if event["type"] == "case.closed":
-        return withdraw_deferred(case.case_id, ports)
+    # a closed case first withdraws what still waits for a window; then its closure is told
+    withdrawn = withdraw_deferred(case.case_id, ports) if event["type"] == "case.closed" else None
     problems, waiting = [], []
     for notice in audience.notices(event, case):
         try:
@@ -136,6 +141,7 @@ def handle(event, ports):
         raise HolderUnavailable(reasons)
     if waiting:
         raise DeliveryInProgress(reasons)
+    return withdrawn
 
 
 def _fallback_language(case, notice):
@@ -158,6 +164,7 @@ def deliver(notice, event, case, ports):
     decision = reach.decide(answer, notice.recipient_role, ports.couriers.available(), now,
                             fallback_language=_fallback_language(case, notice),
                             channel=existing.channel if existing else None)
+    decision = reach.link_required(decision, notice.purpose)
     facts = existing.facts if existing else messages.facts_for(notice, event, case)
     # rendered before any claim, so a template fault cannot leave a delivery claimed
     message = _render(notice.event_type, notice.recipient_role, decision, facts) if decision.action == "send" else None
@@ -204,7 +211,8 @@ def _retry_through_the_queue(ports, delivery, attempts, code):
 
 
 def _render(event_type, recipient_role, decision, facts):
-    return messages.render(event_type, recipient_role, decision.language, facts, name=decision.name)
+    return messages.render(event_type, recipient_role, decision.language, facts, name=decision.name,
+                           link=decision.link)
 
 
 def _send(ports, delivery, decision, message, on_failure):
@@ -292,6 +300,7 @@ def resume(ports, delivery):
         return _back_off(ports, delivery, delivery.attempts + 1, "contact_lookup_failed")
     decision = reach.decide(answer, delivery.recipient_role, ports.couriers.available(), ports.now(),
                             fallback_language=delivery.language or "en", channel=delivery.channel)
+    decision = reach.link_required(decision, delivery.purpose)
     if decision.action != "send":
         return _settle(ports, delivery, decision)
     message = _render(delivery.event_type, delivery.recipient_role, decision, delivery.facts)
@@ -310,9 +319,12 @@ def _back_off(ports, delivery, attempts, code):
 
 
 def withdraw_deferred(case_id, ports):
-    """A closed case: nothing still waiting for a window goes out."""
+    """A closed case: nothing still waiting for a window goes out (but what the closure
+    itself sets off: the end of the intervention, the outcome, the surveys)."""
     withdrawn = 0
     for deferred in ports.store.deferred_for_case(case_id):
+        if deferred.event_type in audience.CLOSURE_EVENTS:
+            continue
         delivery = ports.store.claim(deferred, ports.now())
         if delivery is not None:  # else the timer is sending it right now
             _finish(ports, delivery, "suppressed", "case_closed",

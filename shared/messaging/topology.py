@@ -53,6 +53,11 @@ NOTIFICATIONS_CONSUMERS = {
         ("matching", "case.assessed"),
         ("matching", "facilitator.assigned"),
         ("matching", "assignment.accepted"),
+        # after the intervention: an agreed item due (its owner is reminded) or missed (the
+        # lead facilitator is told), and a survey to send
+        ("referrals", "agreement.item_due"),
+        ("referrals", "agreement.item_missed"),
+        ("referrals", "survey.requested"),
     ],
 }
 

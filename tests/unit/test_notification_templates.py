@@ -20,6 +20,10 @@ def facts(event_type, role, **extra):
         "decision": "unsuitable",
         "reasons": [{"code": "harmer_denies", "text": "The harmer does not accept responsibility."}],
         "outcome": "agreement_completed",
+        # after the intervention: codes and days only
+        "reason": "completed_direct", "from_status": "FOLLOW_UP", "reached_intervention": True,
+        "kind": "restitution", "due_on": "2026-12-10", "owner_role": "harmer", "detected": "due_date_passed",
+        "stage": "closure", "participant_role": "harmed",
         "assignment_role": "lead",
         "contact_led": True,
         "summary": {
@@ -41,7 +45,7 @@ ALL = [(e, r, lang) for e, r in audience.MESSAGES for lang in messages.LANGUAGES
 def test_every_message_has_a_template_in_english_and_welsh():
     for name in messages.template_names():
         assert os.path.isfile(os.path.join(messages.TEMPLATES, name)), name
-    assert len(messages.template_names()) == 2 * len(audience.MESSAGES) == 18
+    assert len(messages.template_names()) == 2 * len(audience.MESSAGES) == 42
 
 
 @pytest.mark.parametrize("event_type,role,language", ALL)
@@ -76,7 +80,7 @@ def test_participants_are_told_it_is_their_choice_and_how_to_say_no(event_type, 
     welsh = messages.render(event_type, role, "cy", facts(event_type, role)).text
     assert "reply" in english.lower() and "NO" in english
     assert "atebwch" in welsh.lower() and "NA" in welsh
-    if event_type != "case.outcome_recorded":
+    if event_type not in audience.AFTERCARE:   # an offer to take part, not what follows it
         assert "your choice" in english.lower() and "eich dewis chi" in welsh.lower()
         assert "Nothing will happen without your agreement" in english
 
@@ -165,6 +169,10 @@ def test_canary_facts_for_keeps_only_non_personal_attributes(event_type, role):
     """Personal details planted in the event and the case directory never reach the facts."""
     people = world()
     data = {"case_id": "case-77", "decision": "unsuitable", "outcome": "agreement_completed", "role": "lead",
+            "reason": "no_contact", "from_status": "INTERVENTION", "kind": "apology", "due_on": "2026-12-10",
+            "owner_id": "p-2", "owner_role": "harmer", "detected": "recorded", "item_id": "agi-1",
+            "agreement_id": "agr-1", "stage": "follow_up", "survey_id": "srv-1", "participant_id": "p-1",
+            "participant_role": "harmed",
             "facilitator_id": "fac-1", "assignment_id": "as-1",
             "reasons": [{"code": "c", "text": "Reason text."}], "name": people["harmer"]["name"]}
     case = SimpleNamespace(

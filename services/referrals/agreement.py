@@ -88,17 +88,33 @@ class ItemUpdateSchema(Schema):
 
 def date_faults(data, today):
     """Faults of the agreement's dates, as marshmallow words them: the agreement is made
-    today or earlier, every item falls due today or later."""
+    today or earlier, every item falls due today or later. `data` may be what loaded of a
+    body with other faults (marshmallow's valid_data), so that all are named at once."""
     faults = {}
-    if data["agreed_on"] > today:
+    agreed_on = data.get("agreed_on")
+    if isinstance(agreed_on, date) and agreed_on > today:
         faults["agreed_on"] = ["Must be today or earlier."]
     items = {}
-    for index, item in enumerate(data["items"]):
-        if item["due_on"] < today:
+    for index, item in enumerate(data.get("items") or []):
+        due = item.get("due_on") if isinstance(item, dict) else None
+        if isinstance(due, date) and due < today:
             items[index] = {"due_on": ["Must be today or later."]}
     if items:
         faults["items"] = items
     return faults
+
+
+def merged_faults(first, second):
+    """Two sets of faults (marshmallow's shape: field -> messages, or nested) as one."""
+    merged = dict(first)
+    for key, value in second.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(merged[key], dict) and isinstance(value, dict):
+            merged[key] = merged_faults(merged[key], value)
+        elif isinstance(merged[key], list) and isinstance(value, list):
+            merged[key] = merged[key] + value
+    return merged
 
 
 def owner_faults(case, items):

@@ -58,7 +58,10 @@ items, not yet reminded / still open: arrays, an equality matches an element),
 `follow_up_day` and `retention_day` (the day each is owed, null once done), and
 `survey_keys` (its surveys' token keys). The aftercare timer sweeps its own positions
 (`sweep:agreement_reminders`, `sweep:agreement_due`, `sweep:follow_up`, `sweep:retention`)
-day by day, as above; reminders look ahead to the reminder horizon.
+day by day, as above; reminders look ahead to the reminder horizon. An item's due day is
+never before the day the agreement is recorded, and a follow-up or retention day is
+months after closure, so no bucket falls behind a sweep position (which stays a day
+behind today).
 """
 import os
 from dataclasses import asdict

@@ -15,6 +15,8 @@ import time
 import uuid
 from datetime import timedelta
 
+from marshmallow import ValidationError
+
 from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, views
 from services.referrals import aftercare, agreement, retention, surveys
 from services.referrals.cases import AlreadyStored, ContactAccess, utcnow
@@ -456,9 +458,14 @@ def concluded(case, updated, events, now, by):
 def record_agreement(store, case_id, body, principal, outbox, vault, now=None):
     """Record the outcome agreement of a case in INTERVENTION, each description sealed under
     its owner's key; the case moves to AGREEMENT_MONITORING."""
-    data = _valid(agreement.AgreementSchema(), body, "agreement")
+    try:
+        data, faults = agreement.AgreementSchema().load(body), {}
+    except ValidationError as invalid:
+        data, faults = None, invalid.messages
+        loaded = invalid.valid_data if isinstance(invalid.valid_data, dict) else {}
     now = now or utcnow()
-    faults = agreement.date_faults(data, agreement.london_day(now))
+    faults = agreement.merged_faults(faults, agreement.date_faults(loaded if data is None else data,
+                                                                   agreement.london_day(now)))
     if faults:
         raise BadRequest("the agreement is not valid", fields=faults)
     by = who(principal)

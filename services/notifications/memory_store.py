@@ -27,6 +27,7 @@ class InMemoryNotificationsStore:
         self._outboxes = {}     # key -> [event]
         self._runs = {}         # event id -> runs
         self._claims = {}       # claim token -> at
+        self._acceptances = {}  # (case id, assignment id) -> at
 
     def ensure_indexes(self, postgresql_url=""):
         pass
@@ -61,12 +62,10 @@ class InMemoryNotificationsStore:
         return True
 
     def record_acceptance(self, case_id, assignment_id, at):
-        entry = self._cases.get(case_id)
-        assignment = entry.assignments.get(field_key(assignment_id)) if entry else None
-        if assignment is None:
-            return False
-        assignment["accepted_at"] = _stored(at)
-        return True
+        self._acceptances.setdefault((case_id, assignment_id), _stored(at))
+
+    def acceptances(self, case_id):
+        return {aid: at for (cid, aid), at in self._acceptances.items() if cid == case_id}
 
     # -- event runs -----------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from services.notifications import audience, messages, reach
 from services.notifications.contacts import ContactLookupFailed
 from services.notifications.couriers import SendFailed
 from services.notifications.deliveries import (FINAL, NO_CHANNEL, Delivery, DeliveryExists, delivery_key,
-                                               notification_id, utcnow)
+                                               field_key, notification_id, utcnow)
 from shared.messaging.consumer import TooEarly
 from shared.outages import through_outage
 
@@ -104,13 +104,15 @@ def remember(event, store):
         assignment = case.assignment(data["assignment_id"])
         if assignment is None:
             raise CaseNotYetKnown(f"assignment {data['assignment_id']} is not known yet")
-        if not assignment.get("accepted_at"):
-            # who holds the lead now: notices for the lead facilitator go to them (audience.lead_facilitator)
-            accepted_at = utcnow()
-            store.record_acceptance(case_id, data["assignment_id"], accepted_at)
-            assignment = {**assignment, "accepted_at": accepted_at}
+        # who holds the lead now: notices for the lead facilitator go to them (audience.lead_facilitator)
+        store.record_acceptance(case_id, data["assignment_id"], utcnow())
         # audience looks the assignment up by the event's own id
         case = replace(case, assignments={data["assignment_id"]: assignment, **case.assignments})
+    elif kind in audience.AFTERCARE:
+        # what follows the intervention may be for the lead facilitator: who accepted what, and when
+        accepted = {field_key(aid): at for aid, at in store.acceptances(case_id).items()}
+        case = replace(case, assignments={key: {**a, "accepted_at": accepted[key]} if key in accepted else a
+                                          for key, a in case.assignments.items()})
     return case
 
 

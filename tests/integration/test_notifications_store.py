@@ -124,13 +124,13 @@ def test_an_assignment_id_that_is_not_a_safe_key_is_found_by_its_own_id(store):
     assert entry.assignment("asg.2") is None
 
 
-def test_an_acceptance_is_remembered_on_its_assignment(store):
-    store.record_referral("case-d3", "ref-3", {}, [])
-    assert store.record_assignment("case-d3", "asg-3", {"facilitator_id": "fac-3", "role": "lead"})
-    assert store.record_acceptance("case-d3", "asg-3", NOON)
-    assert store.case("case-d3").assignment("asg-3") == {"facilitator_id": "fac-3", "role": "lead",
-                                                         "accepted_at": NOON}
-    assert store.record_acceptance("case-none", "asg-3", NOON) is False
+def test_an_acceptance_is_remembered_once_by_case(store):
+    store.record_acceptance("case-d3", "asg-3", NOON)
+    store.record_acceptance("case-d3", "asg-3", NOON + timedelta(hours=1))   # a copy of the event
+    store.record_acceptance("case-d3", "asg-4", NOON + timedelta(days=1))
+    store.record_acceptance("case-d4", "asg-5", NOON)
+    assert store.acceptances("case-d3") == {"asg-3": NOON, "asg-4": NOON + timedelta(days=1)}
+    assert store.acceptances("case-none") == {}
 
 
 def test_runs_are_counted_per_event(store):
@@ -298,6 +298,7 @@ def test_every_query_is_an_equality_on_id_or_an_indexed_field(real_store):
     store.record_assessment("case-q", {"decision": "suitable"})
     store.record_assignment("case-q", "asg-q", {"facilitator_id": "f", "role": "lead"})
     store.record_acceptance("case-q", "asg-q", NOON)
+    store.acceptances("case-q")
     store.case("case-q")
     store.count_run("ev-q")
     delivery = a_delivery(case_id="case-q", status="deferred", due_at=NOON)

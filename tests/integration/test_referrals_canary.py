@@ -5,15 +5,19 @@ all four services and the case has been worked on and a participant erased."""
 import logging
 import uuid
 
+from datetime import datetime, timezone
+
 import bson
 import pymongo
 import requests
+from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.matching import facilitators
 from services.matching.store import MatchingStore
 from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
+from services.referrals.agreement import london_day
 from services.referrals.service import ReferralsService
 from shared.jsonlog import JsonFormatter
 from shared.messaging import topology
@@ -46,6 +50,9 @@ def canary_referral():
         "harmed_address": f"{tag} Harmed Street", "safe_address": f"{tag} Safe House",
         "harmer": f"Harmer{tag} Person", "harmer_address": f"{tag} Harmer Road",
         "supporter": f"Supporter{tag} Person", "supporter_email": f"supporter{tag}@mail.example",
+        # after the intervention: what an agreed item says, a caseworker's note on it, a survey comment
+        "description": f"Apologise{tag} to the shopkeeper", "note": f"Note{tag} read aloud",
+        "comment": f"Comment{tag} thank you",
     }
     body = referral_body(0, crime_reference=values["crime_reference"])
     body["referrer"] = {"officer_name": values["officer"], "role_title": values["role_title"],
@@ -62,6 +69,33 @@ def canary_referral():
          "contact": {"email": values["supporter_email"]}},
     ]
     return body, values
+
+
+def after_the_intervention(url, auth, config, case_id, harmed, harmer, values):
+    """Work the case on: an agreement with a note, closure, and the harmed person's survey
+    answered with a comment. Returns the survey's token (as notifications would get it)."""
+    today = london_day(datetime.now(timezone.utc)).isoformat()
+    for status in ("PREPARATION", "INTERVENTION"):
+        assert requests.post(f"{url}/v1/cases/{case_id}/transitions", json={"to": status},
+                             headers=auth).status_code == 200
+    recorded = requests.post(f"{url}/v1/cases/{case_id}/agreement", headers=auth, json={
+        "items": [{"kind": "apology", "owner_id": harmer, "due_on": today, "description": values["description"]}],
+        "agreed_on": today})
+    assert recorded.status_code == 201, recorded.text
+    item_id = recorded.json()["agreement"]["items"][0]["item_id"]
+    assert requests.post(f"{url}/v1/cases/{case_id}/agreement/items/{item_id}", headers=auth,
+                         json={"status": "completed", "note": values["note"]}).status_code == 200
+    assert values["description"] in requests.get(f"{url}/v1/cases/{case_id}", headers=auth).text
+    assert requests.post(f"{url}/v1/cases/{case_id}/transitions", headers=auth,
+                         json={"to": "CLOSED", "reason": "completed_direct"}).status_code == 200
+    with ServiceRpcProxy("referrals", config) as referrals:
+        link = referrals.get_contact(harmed, "survey_invitation", "notifications")["details"]["survey_link"]
+    token = link.rsplit("/", 1)[1]
+    answered = requests.post(f"{url}/v1/surveys/{token}", json={
+        "satisfied_with_process": 5, "felt_safe": 5, "would_recommend": True, "harm_repaired": 4,
+        "comments": values["comment"]})
+    assert answered.status_code == 201, answered.text
+    return token
 
 
 def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_uri, db_prefix, tmp_path,
@@ -107,8 +141,11 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 assert requests.post(f"{url}/v1/cases/{case_id}/participants/{supporter}/erasure",
                                      headers=auth).status_code == 200
                 requests.post(f"{url}/v1/referrals", json=dict(body, region="x y"), headers=auth)   # a 400
+                token = after_the_intervention(url, auth, config, case_id, harmed, harmer, values)
                 expected = {"referral.received", "case.assessed", "facilitator.assigned", "notification.sent",
-                            "case.status_changed", "consent.recorded", "participant.erased"}
+                            "case.status_changed", "consent.recorded", "participant.erased", "agreement.recorded",
+                            "agreement.item_completed", "case.outcome_recorded", "case.closed",
+                            "survey.requested", "survey.answered"}
 
                 def ledger():
                     answer = requests.get(f"{records_url}/v1/cases/{case_id}/timeline", headers=auth, timeout=5)
@@ -133,6 +170,11 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                     stored += [bson.encode(doc) for doc in client[name][collection].find()]
         client.close()
         assert len(capture.lines) > 50 and stored
+        # a survey's token: the test's own HTTP client (urllib3) logs the paths it asks for
+        service_logs = "\n".join(line for line in capture.lines if '"logger": "urllib3.' not in line)
+        assert "/v1/surveys/<token>" in service_logs
+        assert token not in service_logs and token not in bus and token not in ledger_text
+        assert not any(token.encode() in doc for doc in stored)
         for label, value in values.items():
             assert value not in logs, f"{label} is in a log line"
             assert value not in bus, f"{label} is in a message on the bus"

@@ -22,6 +22,8 @@ import time  # noqa: E402
 
 import requests  # noqa: E402
 
+from scripts import samples  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERRALS = "http://" + os.environ.get("REFERRALS_HTTP_ADDRESS", "127.0.0.1:8001")
 RECORDS = "http://" + os.environ.get("RECORDS_HTTP_ADDRESS", "127.0.0.1:8004")
@@ -72,9 +74,8 @@ def main():
     keys = json.load(open(os.path.join(ROOT, "var", "dev-keys.json")))
     referrer = {"Authorization": f"Bearer {keys['referrer']}"}
     coordinator = {"Authorization": f"Bearer {keys['coordinator']}"}
-    samples = json.load(open(os.path.join(ROOT, "deploy", "local", "sample_referrals.json")))
     cases = []
-    for sample in samples:
+    for sample in samples.load():  # its days counted back from today: a crime a fortnight old, whatever the year
         response = requests.post(f"{REFERRALS}/v1/referrals", json=sample, headers=referrer, timeout=10)
         response.raise_for_status()
         cases.append(response.json()["case_id"])

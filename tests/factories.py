@@ -1,12 +1,30 @@
-"""Realistic test data, built fresh for each test."""
+"""Realistic test data, built fresh for each test.
+
+No day here is fixed: the samples' days are counted back from the day the tests start,
+and `days_ago` and `days_ahead` count from the day they are called, so the data means
+the same in any year (a crime a fortnight old, a facilitator current since a month ago).
+"""
 import copy
-import json
 import os
+from datetime import date, timedelta
+
+from scripts import samples
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-with open(os.path.join(ROOT, "deploy", "local", "sample_referrals.json")) as _handle:
-    SAMPLES = json.load(_handle)
+# As the demo sends them, days resolved; a run that passes midnight keeps them a day
+# older, which every intake rule still accepts.
+SAMPLES = samples.load()
+
+
+def days_ago(days):
+    """The day `days` before today, as ISO text."""
+    return (date.today() - timedelta(days=days)).isoformat()
+
+
+def days_ahead(days):
+    """The day `days` after today, as ISO text."""
+    return (date.today() + timedelta(days=days)).isoformat()
 
 
 def referral_body(index=0, **changes):
@@ -37,7 +55,8 @@ def referral_received_data(**changes):
 
 def full_referral_body(**changes):
     """A referral using every field of the intake record, for tests that need them."""
-    body = referral_body(1, crime_reported_on="2026-11-10")
+    body = referral_body(1)
+    body["crime_reported_on"] = body["offence"]["date"]   # reported the day it happened
     body["referrer"].update(role_title="YOT officer", team="Cardiff YOT", language="cy")
     harmed, harmer, adult = body["participants"]
     harmed.update(preferred_channels=["email", "letter"], safe_addresses=["Siop y Gornel, Heol y Frenhines, Caerdydd"],

@@ -17,6 +17,10 @@
 | agreement.item_due    | the item's owner (harmed or harmer) | agreement_reminder |
 | agreement.item_missed | the lead facilitator | case_update (matching)        |
 | survey.requested      | the party asked      | survey_invitation (the link comes with the details) |
+| case.deadline_due     | coordinator (the team of the case's region) | deadline_alert (notifications' own coordinating teams) |
+| case.deadline_missed  | coordinator (the team of the case's region) | deadline_alert |
+| session.scheduled, .changed, .cancelled | each attendee (and who was taken off) | session_invitation (sessions.py) |
+|                       | or, facilitator-led, the lead facilitator | assignment_offer (matching)   |
 
 In facilitator-led cases, where a party would be written to above (the outcome, the end
 of the intervention, a reminder, a survey) the lead facilitator is told instead
@@ -35,10 +39,14 @@ Safeguarding, in order of precedence:
   already know of the case.
 """
 from dataclasses import dataclass
+from typing import Optional
 
+from services.notifications import sessions
+from services.notifications.coordinators import team_id
 from shared import safeguarding
 
 REFERRALS, MATCHING = "referrals", "matching"  # who holds the contact details
+COORDINATORS = "coordinators"  # notifications' own directory of coordinating teams (coordinators.py)
 
 
 @dataclass(frozen=True)
@@ -48,11 +56,19 @@ class Notice:
     recipient_id: str
     purpose: str
     holder: str = REFERRALS
+    # the session a session notice is about (the holder is asked about it, with the person)
+    session_id: Optional[str] = None
 
     @property
     def template(self):
-        """The template's code: `<role>.<event type>` (e.g. `harmed.referral_received`)."""
-        return f"{self.recipient_role}.{self.event_type.replace('.', '_')}"
+        """The template's code: `<role>.<event type>` (e.g. `harmed.referral_received`); the
+        people attending a session share one (`attendee.session_scheduled`)."""
+        return f"{template_role(self.event_type, self.recipient_role)}.{self.event_type.replace('.', '_')}"
+
+
+def template_role(event_type, role):
+    """The role whose template a recipient's message is written from."""
+    return sessions.template_role(event_type, role)
 
 
 # (event type, recipient role) pairs that have a message; the templates directory holds
@@ -67,6 +83,17 @@ MESSAGES = (
     ("assignment.accepted", "harmed"),
     ("assignment.accepted", "harmer"),
     ("case.outcome_recorded", "harmed"),
+    ("case.deadline_due", "coordinator"),
+    ("case.deadline_missed", "coordinator"),
+    # sessions: one template for everyone attending (by their role inside), a briefing for
+    # the facilitator where contact is theirs to lead; the reminder is no event of its own
+    (sessions.SCHEDULED, sessions.ATTENDEE),
+    (sessions.CHANGED, sessions.ATTENDEE),
+    (sessions.CANCELLED, sessions.ATTENDEE),
+    (sessions.REMINDER, sessions.ATTENDEE),
+    (sessions.SCHEDULED, "facilitator"),
+    (sessions.CHANGED, "facilitator"),
+    (sessions.CANCELLED, "facilitator"),
     # after the intervention: the outcome, the end of it, the agreement's items, surveys
     ("case.outcome_recorded", "referrer"),
     ("case.outcome_recorded", "facilitator"),
@@ -111,8 +138,8 @@ def notices(event, case):
     kind, data = event["type"], event["data"]
     found = []
 
-    def tell(role, recipient_id, purpose, holder=REFERRALS):
-        found.append(Notice(kind, role, recipient_id, purpose, holder))
+    def tell(role, recipient_id, purpose, holder=REFERRALS, session_id=None):
+        found.append(Notice(kind, role, recipient_id, purpose, holder, session_id))
 
     parties_reachable = not contact_led_by_facilitator(case)
     if kind == "referral.received":
@@ -137,6 +164,16 @@ def notices(event, case):
             for role in ("harmed",) if reviewed else ("harmed", "harmer"):
                 for pid in _participants(case, role):
                     tell(role, pid, "participant_information")
+    elif kind in ("case.deadline_due", "case.deadline_missed"):
+        # a Victims' Code clock: the coordinating team of the case's region, never a participant
+        tell("coordinator", team_id(case.summary.get("region")), "deadline_alert", COORDINATORS)
+    elif kind in sessions.EVENTS:
+        # past the safety gate; in facilitator-led cases the lead facilitator is briefed instead
+        for role, recipient_id in sessions.recipients(data, case, led=not parties_reachable):
+            if role == "facilitator":
+                tell(role, recipient_id, "assignment_offer", MATCHING, session_id=data["session_id"])
+            else:
+                tell(role, recipient_id, sessions.PURPOSE, session_id=data["session_id"])
     elif kind in AFTERCARE:
         _aftercare(kind, data, case, parties_reachable, tell)
     return found

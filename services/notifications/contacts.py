@@ -1,12 +1,14 @@
 """Contact details, asked for at send time and never kept (CONTRACTS.md).
 
 Participants' and referrers' details come from `referrals.get_contact`, facilitators'
-from `matching.get_facilitator_contact`, each for a stated purpose. The answer is
+from `matching.get_facilitator_contact`, each for a stated purpose; coordinating teams'
+from notifications' own configuration (coordinators.py), which raises NoCoordinatingTeam
+for a region without one. The answer is
 `{"granted", "reason", "details"}`; refusals carry the holder's reason code.
 """
 import eventlet
 
-from services.notifications.audience import MATCHING
+from services.notifications.audience import COORDINATORS, MATCHING
 
 REQUESTER = "notifications"
 
@@ -16,19 +18,24 @@ class ContactLookupFailed(RuntimeError):
 
 
 class Contacts:
-    def __init__(self, referrals, matching, timeout=10.0):
+    def __init__(self, referrals, matching, timeout=10.0, coordinators=None):
         self.referrals = referrals
         self.matching = matching
         self.timeout = timeout
+        self.coordinators = coordinators
 
     def lookup(self, notice):
+        if notice.holder == COORDINATORS:
+            return self.coordinators.lookup(notice.recipient_id)
         if notice.holder == MATCHING:
             method = self.matching.get_facilitator_contact
         else:
             method = self.referrals.get_contact
+        # a session notice names its session to referrals (matching's lookup takes no such thing)
+        about = {"session_id": notice.session_id} if notice.session_id and notice.holder != MATCHING else {}
         try:
             with eventlet.Timeout(self.timeout):
-                answer = method.call_async(notice.recipient_id, notice.purpose, REQUESTER).result()
+                answer = method.call_async(notice.recipient_id, notice.purpose, REQUESTER, **about).result()
         except eventlet.Timeout:
             raise ContactLookupFailed(f"{notice.holder} did not answer a contact lookup in {self.timeout:g}s")
         except Exception as exc:  # the holder is down, or does not serve this lookup yet

@@ -1,9 +1,10 @@
-"""Words for the platform's codes, in English and Welsh, for the templates.
+"""Words for the platform's codes (and dates), in English and Welsh, for the templates.
 
 The Welsh wording is the team's own and should be checked by a Welsh-language
 officer before going live (see docs/notifications.md).
 """
 from datetime import date
+from zoneinfo import ZoneInfo
 
 LABELS = {
     "offence_category": {
@@ -78,6 +79,21 @@ LABELS = {
         "lead": ("lead facilitator", "hwylusydd arweiniol"),
         "co_facilitator": ("co-facilitator", "cyd-hwylusydd"),
     },
+    # the Victims' Code clocks (services/referrals/deadlines.py)
+    "deadline": {
+        "victim_told_about_rj": ("telling the person harmed about restorative justice",
+                                 "dweud wrth y person a niweidiwyd am gyfiawnder adferol"),
+        "support_referral": ("referring the person harmed to support services",
+                             "atgyfeirio'r person a niweidiwyd at wasanaethau cymorth"),
+    },
+    # sessions (services/notifications/sessions.py)
+    "venue_kind": {
+        "rj_service": ("the restorative justice service", "y gwasanaeth cyfiawnder adferol"),
+        "community": ("a community venue", "lleoliad cymunedol"),
+        "prison": ("a prison", "carchar"),
+        "remote": ("online", "ar-lein"),
+        "neutral": ("a neutral venue", "lleoliad niwtral"),
+    },
     # after the intervention: what an agreement holds, how a case closes, its outcome, surveys
     "item_kind": {
         "apology": ("an apology", "ymddiheuriad"),
@@ -116,18 +132,29 @@ LABELS = {
     },
 }
 
-MONTHS = {
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"),
-    "cy": ("Ionawr", "Chwefror", "Mawrth", "Ebrill", "Mai", "Mehefin", "Gorffennaf", "Awst", "Medi", "Hydref",
-           "Tachwedd", "Rhagfyr"),
-}
-WEEKDAYS = {
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-    "cy": ("Dydd Llun", "Dydd Mawrth", "Dydd Mercher", "Dydd Iau", "Dydd Gwener", "Dydd Sadwrn", "Dydd Sul"),
-}
+MONTHS = (
+    ("January", "Ionawr"), ("February", "Chwefror"), ("March", "Mawrth"), ("April", "Ebrill"), ("May", "Mai"),
+    ("June", "Mehefin"), ("July", "Gorffennaf"), ("August", "Awst"), ("September", "Medi"), ("October", "Hydref"),
+    ("November", "Tachwedd"), ("December", "Rhagfyr"),
+)
+WEEKDAYS = (
+    ("Monday", "Dydd Llun"), ("Tuesday", "Dydd Mawrth"), ("Wednesday", "Dydd Mercher"), ("Thursday", "Dydd Iau"),
+    ("Friday", "Dydd Gwener"), ("Saturday", "Dydd Sadwrn"), ("Sunday", "Dydd Sul"),
+)
+LONDON = ZoneInfo("Europe/London")
 
 INDEX = {"en": 0, "cy": 1}
+
+
+def day_words(language):
+    """`day(iso_date)` for the templates: "Monday 30 November 2026", "Dydd Llun 30 Tachwedd 2026"."""
+    index = INDEX[language]
+
+    def day(iso):
+        value = date.fromisoformat(iso)
+        return f"{WEEKDAYS[value.weekday()][index]} {value.day} {MONTHS[value.month - 1][index]} {value.year}"
+
+    return day
 
 
 def sayer(language):
@@ -136,9 +163,6 @@ def sayer(language):
     index = INDEX[language]
 
     def say(kind, code):
-        if kind == "day":   # an ISO day in words: "Thursday 10 December 2026", "Dydd Iau 10 Rhagfyr 2026"
-            day = date.fromisoformat(code)
-            return f"{WEEKDAYS[language][day.weekday()]} {day.day} {MONTHS[language][day.month - 1]} {day.year}"
         words = LABELS.get(kind, {}).get(code)
         return words[index] if words else str(code).replace("_", " ")
 

@@ -13,6 +13,7 @@ for anything else fail loudly instead of rendering a blank.
 """
 import os
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from typing import Optional
 
@@ -21,6 +22,7 @@ from markupsafe import Markup
 
 from services.notifications import labels
 from services.notifications import audience
+from services.notifications import sessions
 from services.notifications.audience import MESSAGES
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -68,6 +70,8 @@ def facts_for(notice, event, case):
     """
     data = event["data"]
     facts = {"case_ref": case.case_id, "event_type": notice.event_type, "role": notice.recipient_role}
+    if notice.event_type in sessions.MESSAGE_EVENTS:
+        return {**facts, **sessions.facts(notice.event_type, notice.recipient_role, notice.recipient_id, data, case)}
     if notice.event_type == "case.assessed":
         facts["decision"] = data["decision"]
         if notice.recipient_role == "referrer":
@@ -79,6 +83,11 @@ def facts_for(notice, event, case):
         facts["summary"] = case_summary(case)
         # the facilitator must know that no one else will write to the parties
         facts["contact_led"] = audience.contact_led_by_facilitator(case)
+    if notice.recipient_role == "coordinator":
+        # a Victims' Code clock: which one, when, and what it is measured from; codes and times only
+        facts.update(deadline=data["deadline"], due_at=data["due_at"], last_day=last_day(data["due_at"]),
+                     enhanced_rights=bool(data.get("enhanced_rights")), measured_from=data.get("measured_from"),
+                     region=(case.summary or {}).get("region"))
     if notice.event_type in audience.AFTERCARE:
         facts.update(aftercare_facts(notice, data, case))
     return facts
@@ -101,6 +110,14 @@ def aftercare_facts(notice, data, case):
     if notice.recipient_role == "facilitator":
         facts["contact_led"] = audience.contact_led_by_facilitator(case)
     return facts
+
+
+def last_day(due_at):
+    """The London day a clock that is missed at `due_at` (the end of its last day) ends on."""
+    moment = datetime.fromisoformat(due_at)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment.astimezone(labels.LONDON) - timedelta(microseconds=1)).date().isoformat()
 
 
 def case_summary(case):
@@ -131,19 +148,20 @@ def _block(template, name, context):
     return rendered.strip()
 
 
-def render(event_type, role, language, facts, name=None, link=None):
-    """Render one message for one recipient; `name` is the recipient's own name, `link`
-    their own survey link (released with their details, never stored with the facts)."""
-    path = template_path(event_type, role, language)
-    context = {**facts, "name": name or "", "say": labels.sayer(language), "language": language,
-               "survey_link": link or ""}
+def render(event_type, role, language, facts, name=None, released=None):
+    """Render one message for one recipient; `name` is the recipient's own name, `released`
+    what the holder of their details released with them for this message alone (a session's
+    venue, a survey invitation's `survey_link`), never stored."""
+    path = template_path(event_type, audience.template_role(event_type, role), language)
+    context = {"venue": None, "survey_link": "", **facts, **(released or {}), "name": name or "",
+               "say": labels.sayer(language), "day": labels.day_words(language), "language": language}
     text_template, html_template = TEXT.get_template(path), HTML.get_template(path)
     subject = " ".join(_block(text_template, "subject", context).split())
     body = _block(html_template, "html", context)
     page = HTML.get_template("layout.html.j2").render(
         subject=subject, language=language, body=Markup(body))
     return Message(
-        template=f"{role}.{event_type.replace('.', '_')}",
+        template=f"{audience.template_role(event_type, role)}.{event_type.replace('.', '_')}",
         language=language,
         subject=subject,
         text=_block(text_template, "text", context) + "\n",

@@ -1,10 +1,11 @@
 """The notifications service: tells people what is happening. Entrypoints only."""
+import logging
 import os
 
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
-from services.notifications import workflow
+from services.notifications import coordinators, workflow
 from services.notifications.contacts import Contacts
 from services.notifications.couriers import Couriers
 from services.notifications.mailer import Mailer
@@ -20,6 +21,8 @@ from shared.messaging.rpc import IdentifiedRpcProxy
 from shared.storage import StoreProvider
 from shared.security import access
 from shared.web import Authenticator, BadRequest, api, json_response, require_case
+
+log = logging.getLogger(__name__)
 
 # The key under which the consumer would tell a worker which attempt it is on
 # (see docs/notifications.md); until it does, deliveries count their own attempts.
@@ -54,6 +57,23 @@ class CouriersProvider(DependencyProvider):
         return self.couriers
 
 
+class CoordinatorTeamsProvider(DependencyProvider):
+    """The coordinating team of each region (coordinators.py), read and checked when the
+    service starts: a file it cannot use stops the service, naming the file and the fault."""
+
+    def setup(self):
+        path = setting(self.container.config, coordinators.SETTING) or None
+        try:
+            self.teams = coordinators.load(path)
+        except coordinators.CoordinatorTeamsError as error:
+            log.error("coordinating teams refused: %s", error)
+            raise
+        log.info("coordinating teams of %d regions loaded from %s", len(self.teams), self.teams.source)
+
+    def get_dependency(self, worker_ctx):
+        return self.teams
+
+
 class DeliveryPolicy(DependencyProvider):
     """Retry delays, the contact lookup timeout, and this worker's attempt number."""
 
@@ -61,11 +81,12 @@ class DeliveryPolicy(DependencyProvider):
         config = self.container.config
         self.retry_delays = settings_for(self.container.service_name, config).retry_delays
         self.lookup_timeout = float(setting(config, "NOTIFICATIONS_CONTACT_TIMEOUT", 10))
+        self.reminder_hours = float(setting(config, "NOTIFICATIONS_SESSION_REMINDER_HOURS", 24))
 
     def get_dependency(self, worker_ctx):
         attempt = worker_ctx.data.get(ATTEMPT_CONTEXT_KEY)
         return {"retry_delays": self.retry_delays, "lookup_timeout": self.lookup_timeout,
-                "attempt": int(attempt) if attempt else None}
+                "attempt": int(attempt) if attempt else None, "reminder_hours": self.reminder_hours}
 
 
 class SettingTimer(Timer):
@@ -87,6 +108,7 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
     referrals = IdentifiedRpcProxy("referrals")
     matching = IdentifiedRpcProxy("matching")
     couriers = CouriersProvider()
+    coordinators = CoordinatorTeamsProvider()
     policy = DeliveryPolicy()
     auth = Authenticator()
     log_context = LogContext()
@@ -95,10 +117,11 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
         return workflow.Ports(
             store=self.store,
             outbox=self.outbox,
-            contacts=Contacts(self.referrals, self.matching, self.policy["lookup_timeout"]),
+            contacts=Contacts(self.referrals, self.matching, self.policy["lookup_timeout"], self.coordinators),
             couriers=self.couriers,
             retry_delays=self.policy["retry_delays"],
             attempt=self.policy["attempt"],
+            reminder_hours=self.policy["reminder_hours"],
         )
 
     @event_consumer("notify")

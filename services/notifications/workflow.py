@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Callable, Optional
 
-from services.notifications import audience, messages, reach
+from services.notifications import audience, messages, reach, sessions
 from services.notifications.contacts import ContactLookupFailed
+from services.notifications.coordinators import NoCoordinatingTeam
 from services.notifications.couriers import SendFailed
 from services.notifications.deliveries import (FINAL, NO_CHANNEL, Delivery, DeliveryExists, delivery_key,
                                                field_key, notification_id, utcnow)
@@ -68,6 +69,8 @@ class Ports:
     # the consumer's attempt number for this message, when the consumer tells us
     attempt: Optional[int] = None
     now: Callable = field(default=utcnow)
+    # how long before a session its reminder goes (NOTIFICATIONS_SESSION_REMINDER_HOURS)
+    reminder_hours: float = sessions.REMINDER_HOURS
 
     @property
     def attempts_allowed(self):
@@ -125,14 +128,22 @@ def handle(event, ports):
     case = remember(event, ports.store)
     # a closed case first withdraws what still waits for a window; then its closure is told
     withdrawn = withdraw_deferred(case.case_id, ports) if event["type"] == "case.closed" else None
+    if event["type"] in sessions.SUPERSEDING:
+        withdraw_superseded(event, ports)
     problems, waiting = [], []
     for notice in audience.notices(event, case):
         try:
             deliver(notice, event, case, ports)
+            plan_reminder(notice, event, ports)
         except (DeliveryInProgress, ContactLookupFailed) as exc:
             waiting.append((exc, f"{notice.template}: {exc}"))
         except (SendFailed, NotificationFailed) as exc:
             # carry on with the others; the event comes back for the ones left over
+            problems.append(f"{notice.template}: {exc}")
+        except NoCoordinatingTeam as exc:
+            # nobody to tell: never dropped quietly. The event is retried, then dead-lettered
+            # with this reason, to be replayed once the region's team is configured.
+            log.error("%s for case %s not delivered: %s", notice.template, case.case_id, exc)
             problems.append(f"{notice.template}: {exc}")
     reasons = "; ".join(problems + [text for _, text in waiting])
     if problems:
@@ -163,13 +174,15 @@ def deliver(notice, event, case, ports):
         if existing.status == "sending" and existing.claimed_at > now - STALE_CLAIM:
             raise DeliveryInProgress(f"delivery {existing.key} is being sent by another worker")
     answer = ports.contacts.lookup(notice)
+    facts = existing.facts if existing else messages.facts_for(notice, event, case)
+    answer = sessions.screen(notice.event_type, facts, answer, now)   # a session since changed: not sent
     decision = reach.decide(answer, notice.recipient_role, ports.couriers.available(), now,
                             fallback_language=_fallback_language(case, notice),
                             channel=existing.channel if existing else None)
     decision = reach.link_required(decision, notice.purpose)
-    facts = existing.facts if existing else messages.facts_for(notice, event, case)
     # rendered before any claim, so a template fault cannot leave a delivery claimed
-    message = _render(notice.event_type, notice.recipient_role, decision, facts) if decision.action == "send" else None
+    message = _render(notice.event_type, notice.recipient_role, decision, facts,
+                      sessions.released(answer)) if decision.action == "send" else None
     if existing is None:
         channel = decision.channel or NO_CHANNEL
         delivery = Delivery(
@@ -212,9 +225,14 @@ def _retry_through_the_queue(ports, delivery, attempts, code):
     raise SendFailed(code)
 
 
-def _render(event_type, recipient_role, decision, facts):
+def _render(event_type, recipient_role, decision, facts, released=None):
+    """One recipient's message. `released`: what the holder released with their details for
+    this message alone (a session's venue); a survey invitation's link, released the same
+    way, comes with the decision. Neither is stored."""
+    if decision.link:
+        released = {**(released or {}), "survey_link": decision.link}
     return messages.render(event_type, recipient_role, decision.language, facts, name=decision.name,
-                           link=decision.link)
+                           released=released)
 
 
 def _send(ports, delivery, decision, message, on_failure):
@@ -295,17 +313,19 @@ def send_due(ports, limit=DUE_BATCH):
 def resume(ports, delivery):
     """Send a claimed deferred delivery, asking afresh for consent, preferences and window."""
     notice = audience.Notice(delivery.event_type, delivery.recipient_role, delivery.recipient_id, delivery.purpose,
-                             delivery.holder)
+                             delivery.holder, session_id=(delivery.facts or {}).get("session_id"))
     try:
         answer = ports.contacts.lookup(notice)
     except ContactLookupFailed:
         return _back_off(ports, delivery, delivery.attempts + 1, "contact_lookup_failed")
+    answer = sessions.screen(delivery.event_type, delivery.facts, answer, ports.now())
     decision = reach.decide(answer, delivery.recipient_role, ports.couriers.available(), ports.now(),
                             fallback_language=delivery.language or "en", channel=delivery.channel)
     decision = reach.link_required(decision, delivery.purpose)
     if decision.action != "send":
         return _settle(ports, delivery, decision)
-    message = _render(delivery.event_type, delivery.recipient_role, decision, delivery.facts)
+    message = _render(delivery.event_type, delivery.recipient_role, decision, delivery.facts,
+                      sessions.released(answer))
     return _send(ports, delivery, decision, message, on_failure=_back_off)
 
 
@@ -331,5 +351,56 @@ def withdraw_deferred(case_id, ports):
         if delivery is not None:  # else the timer is sending it right now
             _finish(ports, delivery, "suppressed", "case_closed",
                     _event(ports, "notification.suppressed", delivery, reason="case_closed"))
+            withdrawn += 1
+    return withdrawn
+
+
+# -- sessions: reminders, and notices a later change overtakes (rules: sessions.py) -----
+
+def plan_reminder(notice, event, ports):
+    """The reminder of a session, `ports.reminder_hours` before it starts: a deferred delivery
+    on the channel of the notice just settled, which send_due sends when it falls due (asking
+    afresh for consent, the window and the session). None when there is none to plan: not
+    a session notice, the session is sooner, or the notice itself reached nobody."""
+    due = sessions.reminder_due(notice.event_type, notice.recipient_role, notice.recipient_id, event["data"],
+                                ports.reminder_hours)
+    if due is None or due <= ports.now():
+        return None
+    reminder_id = sessions.reminder_event_id(event["id"])
+    existing = ports.store.delivery_for(reminder_id, notice.recipient_id)
+    if existing is not None:
+        _flush(ports, existing.key)   # a crash may have left its event unsent
+        return existing.status
+    notified = ports.store.delivery_for(event["id"], notice.recipient_id)
+    if notified is None or notified.status not in ("sent", "deferred"):
+        return None   # refused, or not settled yet (the event comes back for it)
+    template = replace(notice, event_type=sessions.REMINDER).template
+    reminder = replace(
+        notified, key=delivery_key(reminder_id, notice.recipient_id, notified.channel), event_id=reminder_id,
+        event_type=sessions.REMINDER, notification_id=notification_id(reminder_id, notice.recipient_id),
+        template=template, status="deferred", attempts=0, claimed_at=None, due_at=due, reason="session_reminder",
+        facts={**notified.facts, "event_type": sessions.REMINDER}, at=ports.now())
+    events = [_event(ports, "notification.deferred", reminder, until=due.isoformat())]
+    try:
+        ports.store.insert_delivery(reminder, events)
+    except DeliveryExists:
+        return None   # another copy of the event planned it
+    _flush(ports, reminder.key, events)
+    return "deferred"
+
+
+def withdraw_superseded(event, ports):
+    """A session changed or cancelled: what still waits about it from an earlier revision (an
+    invitation or change notice waiting for a window, a reminder) is withdrawn; what this
+    event brings replaces it. An earlier revision's event arriving late withdraws nothing."""
+    reason = sessions.SUPERSEDING[event["type"]]
+    withdrawn = 0
+    for deferred in ports.store.deferred_for_case(event["data"]["case_id"]):
+        if not sessions.superseded(deferred, event):
+            continue
+        delivery = ports.store.claim(deferred, ports.now())
+        if delivery is not None:  # else the timer is sending it right now, and its screen will stop it
+            _finish(ports, delivery, "suppressed", reason,
+                    _event(ports, "notification.suppressed", delivery, reason=reason))
             withdrawn += 1
     return withdrawn

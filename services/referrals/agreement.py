@@ -31,7 +31,6 @@ from datetime import date, datetime, timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.referrals.deadlines import LONDON
 from shared import safeguarding
 from shared.events.schemas.agreements import ITEM_KINDS
 
@@ -47,11 +46,6 @@ MAX_TEXT = 2000
 MAX_PENCE = 100_000_000   # a million pounds: anything above is a typing error
 DEFAULT_REMINDER_DAYS = 3
 _text = validate.Regexp(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", error="Control characters are not allowed.")
-
-
-def london_day(at):
-    """The London calendar day of an instant."""
-    return at.astimezone(LONDON).date()
 
 
 def _not_blank(value):

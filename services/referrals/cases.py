@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 
-from services.referrals import lifecycle
+from services.referrals import deadlines, lifecycle
 from shared.security import access
 
 
@@ -53,6 +53,9 @@ class Case:
     history: list = field(default_factory=list)           # from, to, reason, at, by
     closure: dict = field(default_factory=dict)           # reason, at
     consents: list = field(default_factory=list)          # appended only; the latest per key is in force
+    # what the clocks are measured from: crime_reported, or referral_received when the referral
+    # did not give the day the crime was reported (not_recorded: stored before this was kept)
+    measured_from: str = None
     # the Victims' Code clock: when the victim must have been told about RJ
     deadline: dict = field(default_factory=dict)          # deadline, last_day, enhanced_rights
     deadline_notice_at: datetime = None
@@ -60,6 +63,15 @@ class Case:
     deadline_due_sent: bool = False
     deadline_missed_sent: bool = False
     victim_told_at: datetime = None
+    # the Victims' Code clock of the referral to support services (support.py): when every
+    # harmed person must have been referred to a support service, or their refusal recorded
+    support_deadline: dict = field(default_factory=dict)  # deadline, last_day, enhanced_rights (backfilled)
+    support_notice_at: datetime = None
+    support_due_at: datetime = None
+    support_due_sent: bool = False
+    support_missed_sent: bool = False
+    support_settled_at: datetime = None                   # nothing left to wait for: met, or stopped
+    support_referrals: list = field(default_factory=list)  # appended only: participant_id, outcome, service, by, at
     # who holds the case, followed from matching's events (never asked on a read):
     # assignment id -> {facilitator_id, state: offered | accepted | ended}
     staffing: dict = field(default_factory=dict)
@@ -71,6 +83,18 @@ class Case:
     # the facilitator's safety decision and its supervision (services/referrals/safety.py)
     safety: dict = field(default_factory=dict)
     supervision: dict = field(default_factory=dict)
+    # --- preparation, risk, the safety decision and the parties' voice (preparation.py,
+    # voice.py): appended only; notes and content sealed under their owner's own key
+    preparation_contacts: list = field(default_factory=list)
+    risk_assessments: list = field(default_factory=list)
+    safety_decisions: list = field(default_factory=list)  # every decision; `safety` is the latest
+    supervisions: list = field(default_factory=list)      # every sign-off; `supervision` the current one's
+    voice_items: list = field(default_factory=list)
+    voice_releases: list = field(default_factory=list)
+    # the intervention chosen, and its sessions (services/referrals/interventions.py); a
+    # session's venue name and address are kept here only, its notes sealed
+    intervention: dict = field(default_factory=dict)      # process_type, chosen_at, by
+    sessions: list = field(default_factory=list)          # session_id, revision, status, starts_at, venue, attendee_ids...
     # after the intervention: the outcome agreement and its monitoring (agreement.py), the
     # satisfaction surveys and the follow-up's (surveys.py), and the retention of a
     # declined or unreachable victim's record (retention.py)
@@ -120,6 +144,7 @@ class CaseSummary:
     region: str
     attributes: dict
     held_from: str = None
+    measured_from: str = None
     created_at: datetime = None
     updated_at: datetime = None
 
@@ -171,7 +196,7 @@ class CasePage:
     total: int
 
 
-def open_case(referral, vault, events, clock, intake_fingerprint=None):
+def open_case(referral, vault, events, clock, intake_fingerprint=None, support_clock=None):
     """A new, unsaved Case for `referral` with `events` in its outbox, and the DataKeys
     of its people and of its own record (to be stored before the case)."""
     keys = []
@@ -202,23 +227,23 @@ def open_case(referral, vault, events, clock, intake_fingerprint=None):
             for p in referral.participants
         ],
         sensitive={"owner_id": sensitive_owner, "sealed": seal(sensitive_owner, referral.sensitive)},
+        measured_from=referral.measured_from,
         deadline={"deadline": clock.deadline, "last_day": clock.last_day.isoformat(),
                   "enhanced_rights": clock.enhanced_rights},
         deadline_notice_at=clock.notice_at,
         deadline_due_at=clock.due_at,
+        **(support_clock_fields(support_clock) if support_clock else {}),
         intake_fingerprint=intake_fingerprint,
         outbox=list(events),
     )
     return case, keys
 
 
-def seal_for(store, vault, owner_id, payload):
-    """`payload` sealed under a person's own data key (so erasing them destroys it too),
-    or None once their key has been destroyed."""
-    wrapped = store.data_key(owner_id)
-    if wrapped is None:
-        return None
-    return vault.seal(vault.unwrap(owner_id, wrapped), owner_id, payload)
+def support_clock_fields(clock, **spec):
+    """A case's fields for its support_referral clock (`spec`: more to say of it)."""
+    return {"support_deadline": {"deadline": clock.deadline, "last_day": clock.last_day.isoformat(),
+                                 "enhanced_rights": clock.enhanced_rights, **spec},
+            "support_notice_at": clock.notice_at, "support_due_at": clock.due_at}
 
 
 def unseal(store, vault, owner_id, sealed):
@@ -231,20 +256,72 @@ def unseal(store, vault, owner_id, sealed):
     return vault.open(vault.unwrap(owner_id, wrapped), owner_id, sealed)
 
 
-# The Victims' Code clocks a store keeps for the timer: kind -> (the event, the case's
-# time field, the case's flag that it was sent)
+@dataclass(frozen=True)
+class ClockKind:
+    """One event of one Victims' Code clock, as a case keeps it: each name is a case field."""
+    deadline: str       # which clock (deadlines.DEADLINE, deadlines.SUPPORT_DEADLINE)
+    event_type: str
+    at: str             # when the event falls
+    flag: str           # that it was sent
+    met: str            # set once the clock owes nothing more (met, or nothing left to meet)
+    due: str            # when the clock is missed: the event's due_at
+    spec: str           # the clock's description: deadline, last_day, enhanced_rights
+
+
+# The clocks a store keeps for the timer, kind -> ClockKind; each kind has its day bucket
+# in the store (store.DAY_FIELDS).
 CLOCKS = {
-    "due": ("case.deadline_due", "deadline_notice_at", "deadline_due_sent"),
-    "missed": ("case.deadline_missed", "deadline_due_at", "deadline_missed_sent"),
+    "due": ClockKind(deadlines.DEADLINE, "case.deadline_due", "deadline_notice_at", "deadline_due_sent",
+                     "victim_told_at", "deadline_due_at", "deadline"),
+    "missed": ClockKind(deadlines.DEADLINE, "case.deadline_missed", "deadline_due_at", "deadline_missed_sent",
+                        "victim_told_at", "deadline_due_at", "deadline"),
+    "support_due": ClockKind(deadlines.SUPPORT_DEADLINE, "case.deadline_due", "support_notice_at",
+                             "support_due_sent", "support_settled_at", "support_due_at", "support_deadline"),
+    "support_missed": ClockKind(deadlines.SUPPORT_DEADLINE, "case.deadline_missed", "support_due_at",
+                                "support_missed_sent", "support_settled_at", "support_due_at", "support_deadline"),
 }
 
 
-def clock_owed(at, sent, victim_told_at, status, now):
+def clock_owed(at, sent, met_at, status, now):
     """Whether a clock that falls at `at` has come and its event is still owed."""
-    return at is not None and at <= now and not sent and victim_told_at is None and status != lifecycle.CLOSED
+    return at is not None and at <= now and not sent and met_at is None and status != lifecycle.CLOSED
 
 
 def clock_running(case, kind, now):
     """Whether the clock `kind` of `case` has come and its event is still owed."""
-    _, when, flag = CLOCKS[kind]
-    return clock_owed(getattr(case, when), getattr(case, flag), case.victim_told_at, case.status, now)
+    clock = CLOCKS[kind]
+    return clock_owed(getattr(case, clock.at), getattr(case, clock.flag), getattr(case, clock.met), case.status, now)
+
+
+def deadline_event_data(case, kind):
+    """The data of the case.deadline_due / case.deadline_missed event of clock `kind`."""
+    clock = CLOCKS[kind]
+    spec = getattr(case, clock.spec) or {}
+    return {"case_id": case.case_id, "deadline": clock.deadline, "due_at": getattr(case, clock.due).isoformat(),
+            "enhanced_rights": bool(spec.get("enhanced_rights")), "measured_from": case.measured_from}
+
+
+# --- preparation, risk, the safety decision and the parties' voice -----------------
+
+def seal(store, vault, owner_id, payload):
+    """`payload` sealed under `owner_id`'s own data key; None once that key is destroyed."""
+    wrapped = store.data_key(owner_id)
+    if wrapped is None:
+        return None
+    return vault.seal(vault.unwrap(owner_id, wrapped), owner_id, payload)
+
+
+# the casework records holding a person's sealed content, and the field naming that person
+CASEWORK_OWNED = {"preparation_contacts": "participant_id", "risk_assessments": "participant_id",
+                  "voice_items": "author_id"}
+
+
+def casework_erased(case, party_id):
+    """The casework fields of `case` with `party_id`'s ciphertext dropped (their key is gone,
+    so it was noise already), for the change that erases them."""
+    state = {}
+    for name, owner in CASEWORK_OWNED.items():
+        records = getattr(case, name)
+        if any(r[owner] == party_id and r.get("sealed") for r in records):
+            state[name] = [{**r, "sealed": None} if r[owner] == party_id else r for r in records]
+    return state

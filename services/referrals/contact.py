@@ -15,12 +15,17 @@ PURPOSES = {
     "referrer_update": ({"referrer"}, ("name", "email", "language"), False),
     "participant_information": ({"harmed", "harmer", "supporter", "appropriate_adult"}, PARTICIPANT_FIELDS, True),
     "outcome_update": ({"harmed"}, PARTICIPANT_FIELDS, True),
+    # a session's invitation, change, cancellation and reminder, to whoever attends it: the
+    # person's details and the session (interventions.invitation: when, and where)
+    "session_invitation": ({"harmed", "harmer", "supporter", "appropriate_adult", "interpreter"},
+                           PARTICIPANT_FIELDS, True),
     # after the intervention (agreement.py, surveys.py): an item's owner reminded before its
     # due date, and a party invited to a satisfaction survey (with the link of their open
     # survey, added by the workflow: `survey_link`; refused `no_open_survey` when none is open)
     "agreement_reminder": ({"harmed", "harmer"}, PARTICIPANT_FIELDS, True),
     "survey_invitation": ({"harmed", "harmer"}, PARTICIPANT_FIELDS, True),
 }
+SESSION_PURPOSE = "session_invitation"
 SURVEY_INVITATION = "survey_invitation"
 # channels that need a field to be usable
 CHANNEL_NEEDS = {"email": "email", "sms": "phone", "phone": "phone"}
@@ -91,3 +96,13 @@ def decide(party, personal, purpose, consent_records=()):
         if value or name in ("safe_contact_windows", "contact_safe") and value is not None:
             details[name] = value
     return Decision(True, "granted", details)
+
+
+def for_session(decision, refusal, session):
+    """A `session_invitation` decision: the person's own refusal first, then the session's
+    (`facilitator_led`, `unknown_session`, `not_invited`), else their details with `session`."""
+    if not decision.granted:
+        return decision
+    if refusal:
+        return refuse(refusal)
+    return Decision(True, "granted", {**decision.details, "session": session})

@@ -1,7 +1,9 @@
 """Victims' Code clocks: pure date arithmetic, no I/O.
 
 A victim must be told about restorative justice within 5 working days of reporting
-the crime, or 1 working day for a victim with enhanced rights. Working days skip
+the crime, or 1 working day for a victim with enhanced rights; and referred to a
+support service within 2 working days of reporting it, unless they do not want to
+be (`support_referral`, the same for every victim). Working days skip
 weekends and the bank holidays of England and Wales (from the maintained `holidays`
 package, subdivisions ENG and WLS, whose union is used so a holiday in either counts).
 The day of the report itself is not counted; the deadline is the end of the last
@@ -18,6 +20,8 @@ LONDON = ZoneInfo("Europe/London")
 DEADLINE = "victim_told_about_rj"
 STANDARD_DAYS = 5
 ENHANCED_DAYS = 1
+SUPPORT_DEADLINE = "support_referral"
+SUPPORT_DAYS = 2
 
 
 @lru_cache(maxsize=64)
@@ -39,6 +43,22 @@ def add_working_days(start, count):
         day += timedelta(days=1)
         if is_working_day(day):
             count -= 1
+    return day
+
+
+def today_in_london(now=None):
+    """The day it is in London (a referral received at 00:30 BST is received that day)."""
+    return (now or datetime.now(timezone.utc)).astimezone(LONDON).date()
+
+
+def shift_working_days(day, count):
+    """The working day `count` working days after (`count` < 0: before) the working day `day`."""
+    step = timedelta(days=1 if count >= 0 else -1)
+    left = abs(count)
+    while left > 0:
+        day += step
+        if is_working_day(day):
+            left -= 1
     return day
 
 
@@ -66,5 +86,26 @@ class Clock:
 
 def victim_told_about_rj(reported_on, enhanced_rights):
     days = ENHANCED_DAYS if enhanced_rights else STANDARD_DAYS
-    last_day = add_working_days(reported_on, days)
-    return Clock(DEADLINE, last_day, end_of_day(last_day), start_of_day(last_day), enhanced_rights)
+    return _clock(DEADLINE, add_working_days(reported_on, days), enhanced_rights)
+
+
+def support_referral(reported_on, enhanced_rights):
+    """Referred to a support service (or their refusal recorded) within 2 working days."""
+    last_day = add_working_days(reported_on, SUPPORT_DAYS)
+    return _clock(SUPPORT_DEADLINE, last_day, enhanced_rights)
+
+
+def support_referral_beside(rj_last_day, enhanced_rights):
+    """The support_referral clock of a case whose victim_told_about_rj clock ends on
+    `rj_last_day`, for a case stored before it kept one (the day reported is sealed).
+
+    Exact, not a guess: if the RJ clock's last day L is the n-th working day after the day
+    reported r, the working days after r are those up to L, so the 2nd working day after r
+    is the (n - 2)th working day before L (n = 5), or the working day after it (n = 1),
+    whichever day r was (a weekend day or holiday included)."""
+    days = ENHANCED_DAYS if enhanced_rights else STANDARD_DAYS
+    return _clock(SUPPORT_DEADLINE, shift_working_days(rj_last_day, SUPPORT_DAYS - days), enhanced_rights)
+
+
+def _clock(deadline, last_day, enhanced_rights):
+    return Clock(deadline, last_day, end_of_day(last_day), start_of_day(last_day), enhanced_rights)

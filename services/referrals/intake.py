@@ -14,10 +14,13 @@ from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from services.referrals.deadlines import today_in_london
 from shared.events import catalogue
 
 CHANNELS = ("email", "sms", "letter", "phone")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# What the clocks are measured from (catalogue.CLOCK_BASES)
+CRIME_REPORTED, REFERRAL_RECEIVED = "crime_reported", "referral_received"
 # Dates before this are almost certainly typing errors, and would make the clocks absurd.
 EARLIEST_DATE = date(1950, 1, 1)
 _code = validate.Regexp(r"^[a-z0-9][a-z0-9_.-]*$", error="Use lower-case letters, digits, '-', '_' or '.'.")
@@ -39,7 +42,7 @@ def _unique(values):
 
 
 def _not_future(value):
-    if value < EARLIEST_DATE or value > date.today():
+    if value < EARLIEST_DATE or value > today_in_london():
         raise ValidationError(f"Must be between {EARLIEST_DATE.isoformat()} and today.")
 
 
@@ -103,8 +106,12 @@ class ReferralSchema(Schema):
     referrer = fields.Nested(ReferrerSchema, required=True)
     crime_reference = _text_field(50, required=True)
     offence = fields.Nested(OffenceSchema, required=True)
-    # When the victim reported the crime: the Victims' Code clock starts here (default: today).
-    crime_reported_on = fields.Date(validate=_not_future)
+    # When the victim reported the crime: the Victims' Code clocks start here. Optional (a
+    # self-referral, a crime never reported): without it the clocks are measured from the day
+    # the referral is received, and the case says so (`measured_from`), never hiding it.
+    crime_reported_on = fields.Date(validate=_not_future, metadata={"description": (
+        "the day the victim reported the crime, from which the Victims' Code clocks run. Optional: without it "
+        "they run from the day the referral is received and the case shows `measured_from: referral_received`")})
     cjs_stage = fields.Str(required=True, validate=validate.OneOf(catalogue.CJS_STAGES))
     initiated_by = fields.Str(required=True, validate=validate.OneOf(("harmed", "harmer")))
     harmer_accepts_responsibility = fields.Bool(required=True)
@@ -153,7 +160,8 @@ class Referral:
     participants: list
     attributes: dict
     sensitive: dict
-    reported_on: date
+    reported_on: date       # the day the clocks are measured from
+    measured_from: str      # crime_reported | referral_received (catalogue.CLOCK_BASES)
 
     @property
     def enhanced_rights(self):
@@ -222,7 +230,8 @@ def parse(body, agency, case_id=None, today=None):
         )
         for p in data["participants"]
     ]
-    reported_on = data.get("crime_reported_on") or today or date.today()
+    given = data.get("crime_reported_on")
+    reported_on = given or today or today_in_london()
     return Referral(
         case_id=case_id or str(uuid.uuid4()),
         agency=agency,
@@ -239,7 +248,9 @@ def parse(body, agency, case_id=None, today=None):
         sensitive={
             "crime_reference": data["crime_reference"],
             "offence_date": data["offence"]["date"].isoformat(),
-            "crime_reported_on": reported_on.isoformat(),
+            # what the referral said: None when it did not give the date
+            "crime_reported_on": given.isoformat() if given else None,
         },
         reported_on=reported_on,
+        measured_from=CRIME_REPORTED if given else REFERRAL_RECEIVED,
     )

@@ -7,7 +7,11 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import INCLUDE, fields
 from marshmallow import Schema as StrictSchema
 
-from services.referrals import agreement, consents, intake, lifecycle, surveys, views
+from services.referrals import agreement, consents, intake, interventions, lifecycle, support, surveys, views
+from services.referrals import preparation, voice
+from shared.events.vocabulary import CLOCK_BASES
+
+CLOCK_STATES = ", ".join(views.CLOCK_STATES)
 
 
 class Schema(StrictSchema):
@@ -26,6 +30,7 @@ class Error(Schema):
     message = fields.Str(required=True)
     allowed = fields.List(fields.Str(), metadata={"description": "409 on a transition: the states allowed"})
     status = fields.Str(metadata={"description": "409 on a transition: the case's status"})
+    reason = fields.Str(metadata={"description": "409 on casework (preparation, safety, items): why, as a code"})
     retry_after = fields.Int(metadata={"description": "429: seconds to wait, as in Retry-After"})
 
 
@@ -41,6 +46,12 @@ class CaseSummary(Schema):
     agency = fields.Str(required=True)
     region = fields.Str(required=True)
     attributes = fields.Dict(required=True)
+    measured_from = fields.Str(allow_none=True, metadata={
+        "enum": list(CLOCK_BASES),
+        "description": "what the Victims' Code clocks are measured from: `crime_reported`, or `referral_received` "
+                       "when the referral did not give `crime_reported_on` (the real deadlines may be earlier; "
+                       "list them with `?measured_from=referral_received`); `not_recorded` for cases stored "
+                       "before this was kept"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -60,8 +71,31 @@ class CaseDetail(CaseSummary):
         "description": "pseudonymous; `personal_data` only for the roles whose work needs it"})
     consents = fields.List(fields.Dict())
     history = fields.List(fields.Dict())
-    deadline = fields.Dict(allow_none=True)
-    record = fields.Dict(allow_none=True)
+    deadline = fields.Dict(allow_none=True, metadata={
+        "description": "the victim_told_about_rj clock: deadline, last_day, enhanced_rights, measured_from, due_at, "
+                       "victim_told_at, missed (case.deadline_missed was announced), state (" + CLOCK_STATES + ")"})
+    support_referral = fields.Dict(allow_none=True, metadata={
+        "description": "the support_referral clock (referred to a support service, or a refusal recorded, within 2 "
+                       "working days): deadline, last_day, enhanced_rights, measured_from, due_at, settled_at, "
+                       "state (" + CLOCK_STATES + "), referrals (participant_id, outcome, service, by, at); "
+                       "`backfilled` on a case stored before the clock was kept; null if it has none"})
+    record = fields.Dict(allow_none=True, metadata={
+        "description": "personal: crime_reference, offence_date, crime_reported_on (null when the referral did "
+                       "not give it)"})
+    # preparation, risk, the safety decision and the parties' voice (views.casework)
+    preparation_contacts = fields.List(fields.Dict(), metadata={
+        "description": "each contact; `notes` only for the roles that may see personal data"})
+    risk_assessments = fields.List(fields.Dict(), metadata={"description": "levels; `current`: the one decisions read"})
+    safety_decisions = fields.List(fields.Dict(), metadata={"description": "every decision, the latest last"})
+    supervisions = fields.List(fields.Dict(), metadata={"description": "every sign-off"})
+    voice_items = fields.List(fields.Dict(), metadata={"description": "the parties' items (never their content) "
+                                                                       "and their releases"})
+    # the intervention and its sessions (interventions.py)
+    intervention = fields.Dict(allow_none=True, metadata={"description": "process_type, chosen_at, by"})
+    sessions = fields.List(fields.Dict(), metadata={
+        "description": "each session; its venue's name and address, and its notes, only for the roles whose work "
+                       "needs them"})
+    # after the intervention (agreement.py, surveys.py, retention.py)
     agreement = fields.Dict(allow_none=True, metadata={
         "description": "the outcome agreement and its monitoring; each item's `description` and `note` only for "
                        "the roles that may see personal data"})
@@ -80,6 +114,15 @@ class ConsentRecorded(Schema):
     granted = fields.Bool(required=True)
     method = fields.Str(required=True)
     at = fields.DateTime(required=True)
+
+
+class SupportReferralRecorded(Schema):
+    case_id = fields.Str(required=True)
+    participant_id = fields.Str(required=True)
+    outcome = fields.Str(required=True)
+    service = fields.Str(allow_none=True)
+    at = fields.DateTime(required=True)
+    support_referral = fields.Dict(allow_none=True, metadata={"description": "the clock after the record"})
 
 
 class Erased(Schema):
@@ -116,6 +159,161 @@ class AccessLog(Schema):
     entries = fields.List(fields.Dict(), required=True)
 
 
+# --- preparation, risk, the safety decision and the parties' voice --------------
+
+class ContactRecorded(Schema):
+    case_id = fields.Str(required=True)
+    contact_id = fields.Str(required=True)
+    participant_id = fields.Str(required=True)
+    participant_role = fields.Str(required=True)
+    method = fields.Str(required=True)
+    outcome = fields.Str(required=True)
+    held_on = fields.Date(required=True)
+    has_notes = fields.Bool(required=True)
+    by = fields.Str(required=True)
+    at = fields.DateTime(required=True)
+    status = fields.Str(required=True, metadata={"description": "the case's status after the contact"})
+
+
+class RiskAssessed(Schema):
+    case_id = fields.Str(required=True)
+    assessment_id = fields.Str(required=True)
+    participant_id = fields.Str(required=True)
+    participant_role = fields.Str(required=True)
+    factors = fields.Dict(required=True)
+    overall = fields.Str(required=True, metadata={"description": "the highest factor"})
+    has_notes = fields.Bool(required=True)
+    by = fields.Str(required=True)
+    at = fields.DateTime(required=True)
+
+
+class SafetyDecided(Schema):
+    case_id = fields.Str(required=True)
+    decision_id = fields.Str(required=True)
+    decision = fields.Str(required=True)
+    reasons = fields.List(fields.Str(), required=True)
+    supervision_required = fields.Bool(required=True)
+    has_notes = fields.Bool(required=True)
+    by = fields.Str(required=True)
+    at = fields.DateTime(required=True)
+    status = fields.Str(required=True)
+    communication_refused = fields.Str(allow_none=True, metadata={
+        "description": "why the parties may not communicate yet (null: they may)"})
+
+
+class SupervisionDecided(Schema):
+    case_id = fields.Str(required=True)
+    decision_id = fields.Str(required=True, metadata={"description": "the safety decision signed off"})
+    safety_decision = fields.Str(required=True)
+    decision = fields.Str(required=True)
+    reason = fields.Str(allow_none=True)
+    by = fields.Str(required=True)
+    at = fields.DateTime(required=True)
+    communication_refused = fields.Str(allow_none=True)
+
+
+class ItemRecorded(Schema):
+    case_id = fields.Str(required=True)
+    item_id = fields.Str(required=True, metadata={"description": "usable as a share_item consent's `item`"})
+    author_id = fields.Str(required=True)
+    author_role = fields.Str(required=True)
+    kind = fields.Str(required=True)
+    in_reply_to = fields.Str(allow_none=True)
+    by = fields.Str(required=True)
+    at = fields.DateTime(required=True)
+
+
+class ItemList(Schema):
+    case_id = fields.Str(required=True)
+    items = fields.List(fields.Dict(), required=True, metadata={
+        "description": "each item with its releases; `content` (null once its author is erased) only for the "
+                       "roles that may see personal data"})
+
+
+class ItemReleased(Schema):
+    case_id = fields.Str(required=True)
+    release_id = fields.Str(required=True)
+    item_id = fields.Str(required=True)
+    kind = fields.Str(required=True)
+    author_id = fields.Str(required=True)
+    author_role = fields.Str(required=True)
+    to_role = fields.Str(required=True)
+    via = fields.Str(required=True, metadata={"description": "how it was carried: shuttle or letter_exchange"})
+    reviewed = fields.Bool(required=True)
+    consent = fields.Dict(required=True, metadata={"description": "the consent record it went under"})
+    by = fields.Str(required=True)
+    at = fields.DateTime(required=True)
+
+
+CASEWORK_SCHEMAS = (
+    ("PreparationContact", preparation.ContactSchema), ("RiskAssessment", preparation.RiskAssessmentSchema),
+    ("SafetyDecision", preparation.SafetyDecisionSchema), ("SupervisionDecision", preparation.SupervisionSchema),
+    ("VoiceItem", voice.ItemSchema), ("ItemRelease", voice.ReleaseSchema), ("ContactRecorded", ContactRecorded),
+    ("RiskAssessed", RiskAssessed), ("SafetyDecided", SafetyDecided), ("SupervisionDecided", SupervisionDecided),
+    ("ItemRecorded", ItemRecorded), ("ItemList", ItemList), ("ItemReleased", ItemReleased),
+)
+ITEM_ID = {"name": "item_id", "in": "path", "required": True,
+           "schema": {"type": "string", "pattern": voice.ITEM_ID.pattern}}
+
+
+def casework_paths(spec, secured):
+    """The routes of preparation, risk, the safety decision and the parties' voice."""
+    def post(path, summary, body, code, answer, description, parameters=(CASE_ID,)):
+        spec.path(path=path, operations={"post": {
+            "summary": summary, "security": secured, "parameters": list(parameters),
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {**_ok(code, answer, description), **_errors(400, 401, 403, 404, 409, 413)},
+        }})
+
+    post("/v1/cases/{case_id}/preparation/contacts", "Record a preparation contact with a participant; the first "
+         "moves an ALLOCATED case to PREPARATION (roles: coordinator, facilitator)", "PreparationContact", 201,
+         "ContactRecorded", "recorded")
+    post("/v1/cases/{case_id}/risk-assessments", "Assess the risk with a party, every factor a level "
+         "(roles: coordinator, facilitator)", "RiskAssessment", 201, "RiskAssessed", "recorded")
+    post("/v1/cases/{case_id}/safety-decision", "Decide whether and how RJ may go ahead safely: direct, "
+         "indirect_only or stop (closes the case); 409 until both parties are assessed (roles: coordinator, "
+         "facilitator)", "SafetyDecision", 200, "SafetyDecided", "decided")
+    post("/v1/cases/{case_id}/supervision", "Sign off (or refuse) the safety decision of a sexual-offence or "
+         "domestic-abuse case; never by its decider (role: coordinator)", "SupervisionDecision", 200,
+         "SupervisionDecided", "decided")
+    post("/v1/cases/{case_id}/items", "Record a party's item (impact statement, question, answer, apology, "
+         "letter, message), sealed under its author's key (roles: coordinator, facilitator)", "VoiceItem", 201,
+         "ItemRecorded", "recorded")
+    spec.path(path="/v1/cases/{case_id}/items", operations={"get": {
+        "summary": "The parties' items; their content only for the roles that may see personal data "
+                   "(roles: coordinator, facilitator)",
+        "security": secured, "parameters": [CASE_ID],
+        "responses": {**_ok(200, "ItemList", "the items"), **_errors(401, 403, 404)},
+    }})
+    post("/v1/cases/{case_id}/items/{item_id}/release", "Release an item to the other party: only through the "
+         "safety gate, with its author's share_item consent in force, a letter once reviewed (roles: coordinator, "
+         "facilitator)", "ItemRelease", 200, "ItemReleased", "released", parameters=(CASE_ID, ITEM_ID))
+
+
+# --- the intervention and its sessions ----------------------------------------------
+
+class InterventionAnswer(Schema):
+    case_id = fields.Str(required=True)
+    status = fields.Str(required=True)
+    intervention = fields.Dict(required=True, metadata={"description": "process_type, chosen_at, by"})
+
+
+class SessionDetail(Schema):
+    case_id = fields.Str(required=True)
+    session_id = fields.Str(required=True)
+    status = fields.Str(required=True, metadata={"description": "scheduled, changed, cancelled or held"})
+    revision = fields.Int(required=True)
+    process_type = fields.Str(required=True)
+    starts_at = fields.DateTime(required=True)
+    duration_minutes = fields.Int(required=True)
+    venue = fields.Dict(required=True, metadata={"description": "kind, name, address"})
+    attendee_ids = fields.List(fields.Str(), required=True)
+    removed_ids = fields.List(fields.Str(), metadata={"description": "taken off the session by a change"})
+    notes = fields.Str(allow_none=True)
+    cancelled = fields.Dict(metadata={"description": "reason, at, by"})
+    held = fields.Dict(metadata={"description": "attended_ids, at, by"})
+
+
 def _errors(*codes):
     """The error answers of an operation; one that needs a key may also meet its budget
     (docs/security.md)."""
@@ -142,8 +340,8 @@ def _ok(code, schema, description, headers=None):
 CASE_ID = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 PARTY_ID = {"name": "participant_id", "in": "path", "required": True,
             "schema": {"type": "string", "pattern": intake.PARTY_ID.pattern}}
-ITEM_ID = {"name": "item_id", "in": "path", "required": True,
-           "schema": {"type": "string", "pattern": agreement.ITEM_ID.pattern}}
+AGREED_ITEM_ID = {"name": "item_id", "in": "path", "required": True,
+                  "schema": {"type": "string", "pattern": agreement.ITEM_ID.pattern}}
 TOKEN = {"name": "token", "in": "path", "required": True, "description": "the survey's token, from its link",
          "schema": {"type": "string", "pattern": surveys.TOKEN.pattern}}
 
@@ -159,9 +357,15 @@ def document():
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in (("Referral", intake.ReferralSchema), ("Transition", lifecycle.TransitionSchema),
-                         ("Consent", consents.ConsentSchema), ("Accepted", Accepted), ("Error", Error),
+                         ("Consent", consents.ConsentSchema), ("SupportReferral", support.SupportReferralSchema),
+                         ("Accepted", Accepted), ("Error", Error), ("SupportReferralRecorded", SupportReferralRecorded),
                          ("CaseSummary", CaseSummary), ("CasePage", CasePage), ("CaseDetail", CaseDetail),
                          ("ConsentRecorded", ConsentRecorded), ("Erased", Erased), ("AccessLog", AccessLog),
+                         ("ChooseIntervention", interventions.InterventionSchema),
+                         ("ScheduleSession", interventions.SessionSchema),
+                         ("ChangeSession", interventions.SessionChangeSchema),
+                         ("CancelSession", interventions.CancelSchema), ("RecordSessionHeld", interventions.HeldSchema),
+                         ("InterventionAnswer", InterventionAnswer), ("SessionDetail", SessionDetail),
                          ("Agreement", agreement.AgreementSchema), ("ItemUpdate", agreement.ItemUpdateSchema),
                          ("AgreementAnswer", AgreementAnswer), ("SurveyAnswer", surveys.AnswerSchema),
                          ("SurveyForm", SurveyForm), ("SurveyAnswered", SurveyAnswered)):
@@ -200,6 +404,15 @@ def document():
         "requestBody": {"required": True, "content": {"application/json": {"schema": "Consent"}}},
         "responses": {**_ok(201, "ConsentRecorded", "recorded"), **_errors(400, 401, 403, 404, 409, 413)},
     }})
+    spec.path(path="/v1/cases/{case_id}/support-referrals", operations={"post": {
+        "summary": "Record that a harmed person was referred to a support service, or declined one; the "
+                   "support_referral clock is met once every harmed person has a record "
+                   "(roles: coordinator, facilitator)",
+        "security": secured, "parameters": [CASE_ID],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": "SupportReferral"}}},
+        "responses": {**_ok(201, "SupportReferralRecorded", "recorded"),
+                      **_errors(400, 401, 403, 404, 409, 413)},
+    }})
     spec.path(path="/v1/cases/{case_id}/participants/{participant_id}/erasure", operations={"post": {
         "summary": "Erase a person's personal data by destroying their key (role: coordinator)",
         "security": secured, "parameters": [CASE_ID, PARTY_ID],
@@ -210,6 +423,10 @@ def document():
         "security": secured, "parameters": [CASE_ID],
         "responses": {**_ok(200, "AccessLog", "the log"), **_errors(401, 403, 404)},
     }})
+    for name, schema in CASEWORK_SCHEMAS:
+        spec.components.schema(name, schema=schema)
+    casework_paths(spec, secured)
+    _session_paths(spec, secured)
     spec.path(path="/v1/cases/{case_id}/agreement", operations={"post": {
         "summary": "Record the outcome agreement of a case in INTERVENTION; it moves to AGREEMENT_MONITORING "
                    "(roles: coordinator, facilitator)",
@@ -220,7 +437,7 @@ def document():
     spec.path(path="/v1/cases/{case_id}/agreement/items/{item_id}", operations={"post": {
         "summary": "Settle one agreed item: completed, missed or waived; the last one settled records the outcome "
                    "and moves the case to FOLLOW_UP (roles: coordinator, facilitator)",
-        "security": secured, "parameters": [CASE_ID, ITEM_ID],
+        "security": secured, "parameters": [CASE_ID, AGREED_ITEM_ID],
         "requestBody": {"required": True, "content": {"application/json": {"schema": "ItemUpdate"}}},
         "responses": {**_ok(200, "AgreementAnswer", "updated"), **_errors(400, 401, 403, 404, 409, 413)},
     }})
@@ -239,3 +456,39 @@ def document():
         },
     })
     return spec.to_dict()
+
+
+# (component names are chosen unlike any marshmallow schema class's name: apispec resolves a
+# string to a class of that name first, and shared/events/schemas/sessions.py has a Session)
+SESSION_ID = {"name": "session_id", "in": "path", "required": True,
+              "schema": {"type": "string", "pattern": interventions.SESSION_ID.pattern}}
+# 409 answers name a `reason` code (and what stands in the way: participant_ids, session_ids, status)
+REFUSED = ("409: `reason` says why: the safety gate's code (safety_decision_missing, safety_stop, "
+           "supervision_signoff_missing, supervision_refused, indirect_only), or process_not_assessed, "
+           "intervention_missing, wrong_status, sessions_arranged, both_parties_required, one_party_only, "
+           "harmer_required, attendee_unavailable, appropriate_adult_required, session_started, "
+           "session_cancelled, session_held, session_not_started, too_many_sessions")
+
+
+def _session_paths(spec, secured):
+    def operation(summary, body, ok, parameters):
+        return {"summary": f"{summary} (roles: coordinator, facilitator)", "description": REFUSED,
+                "security": secured, "parameters": parameters,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+                "responses": {**ok, **_errors(400, 401, 403, 404, 409, 413)}}
+
+    spec.path(path="/v1/cases/{case_id}/intervention", operations={"post": operation(
+        "Choose or change the intervention; a case in PREPARATION moves to INTERVENTION", "ChooseIntervention",
+        _ok(200, "InterventionAnswer", "the intervention"), [CASE_ID])})
+    spec.path(path="/v1/cases/{case_id}/sessions", operations={"post": operation(
+        "Schedule a session of the chosen intervention", "ScheduleSession",
+        _ok(201, "SessionDetail", "the session, scheduled"), [CASE_ID])})
+    spec.path(path="/v1/cases/{case_id}/sessions/{session_id}", operations={"patch": operation(
+        "Change a session's time, venue, attendees or notes", "ChangeSession",
+        _ok(200, "SessionDetail", "the session after the change"), [CASE_ID, SESSION_ID])})
+    spec.path(path="/v1/cases/{case_id}/sessions/{session_id}/cancel", operations={"post": operation(
+        "Cancel a session", "CancelSession", _ok(200, "SessionDetail", "the session, cancelled"),
+        [CASE_ID, SESSION_ID])})
+    spec.path(path="/v1/cases/{case_id}/sessions/{session_id}/held", operations={"post": operation(
+        "Record that a session took place, and who came", "RecordSessionHeld",
+        _ok(200, "SessionDetail", "the session, held"), [CASE_ID, SESSION_ID])})

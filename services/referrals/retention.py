@@ -15,7 +15,7 @@ case's own retention, not this rule.
 """
 from datetime import timedelta
 
-from services.referrals.agreement import london_day
+from services.referrals.deadlines import today_in_london
 from shared.events.schemas.agreements import STATISTICAL_ATTRIBUTES
 
 STATISTICAL = STATISTICAL_ATTRIBUTES
@@ -30,7 +30,7 @@ def schedule(reason, closed_at, days=DEFAULT_RETENTION_DAYS):
     """The retention to record when a case closes for `reason` ({} if none applies)."""
     if reason not in REASONS:
         return {}
-    return {"reason": reason, "due_on": (london_day(closed_at) + timedelta(days=days)).isoformat(),
+    return {"reason": reason, "due_on": (today_in_london(closed_at) + timedelta(days=days)).isoformat(),
             "reduced_at": None, "participants": []}
 
 

@@ -82,6 +82,12 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
         return json_response(
             workflow.record_consent(self.store, case_id, read_json(request), principal, self.outbox), 201)
 
+    @http("POST", "/v1/cases/<string:case_id>/support-referrals")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def record_support_referral(self, request, case_id, principal):
+        return json_response(
+            workflow.record_support_referral(self.store, case_id, read_json(request), principal, self.outbox), 201)
+
     @http("POST", "/v1/cases/<string:case_id>/participants/<string:party_id>/erasure")
     @api(roles=("coordinator",), scope="case-act")
     def erase_participant(self, request, case_id, party_id, principal):
@@ -92,7 +98,82 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     def access_log(self, request, case_id, principal):
         return json_response(workflow.access_log(self.store, case_id, principal))
 
-    # -- after the intervention: the outcome agreement, and surveys ----------------------
+    # --- preparation, risk, the safety decision and the parties' voice --------------
+
+    @http("POST", "/v1/cases/<string:case_id>/preparation/contacts")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def record_contact(self, request, case_id, principal):
+        return json_response(workflow.record_contact(
+            self.store, case_id, read_json(request), principal, self.outbox, self.vault), 201)
+
+    @http("POST", "/v1/cases/<string:case_id>/risk-assessments")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def record_risk_assessment(self, request, case_id, principal):
+        return json_response(workflow.record_risk_assessment(
+            self.store, case_id, read_json(request), principal, self.outbox, self.vault), 201)
+
+    @http("POST", "/v1/cases/<string:case_id>/safety-decision")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def decide_safety(self, request, case_id, principal):
+        return json_response(workflow.decide_safety(
+            self.store, case_id, read_json(request), principal, self.outbox, self.vault))
+
+    @http("POST", "/v1/cases/<string:case_id>/supervision")
+    @api(roles=("coordinator",), scope="case-act")
+    def decide_supervision(self, request, case_id, principal):
+        return json_response(workflow.decide_supervision(self.store, case_id, read_json(request), principal,
+                                                         self.outbox))
+
+    @http("POST", "/v1/cases/<string:case_id>/items")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def record_item(self, request, case_id, principal):
+        return json_response(workflow.record_item(
+            self.store, case_id, read_json(request), principal, self.outbox, self.vault), 201)
+
+    @http("GET", "/v1/cases/<string:case_id>/items")
+    @api(roles=CASEWORKERS, scope="case")
+    def list_items(self, request, case_id, principal):
+        return json_response(workflow.list_items(self.store, case_id, principal, self.vault))
+
+    @http("POST", "/v1/cases/<string:case_id>/items/<string:item_id>/release")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def release_item(self, request, case_id, item_id, principal):
+        return json_response(workflow.release_item(self.store, case_id, item_id, read_json(request), principal,
+                                                   self.outbox))
+
+    # --- the intervention and its sessions (services/referrals/interventions.py) ---
+
+    @http("POST", "/v1/cases/<string:case_id>/intervention")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def choose_intervention(self, request, case_id, principal):
+        return json_response(workflow.choose_intervention(self.store, case_id, read_json(request), principal,
+                                                          self.outbox))
+
+    @http("POST", "/v1/cases/<string:case_id>/sessions")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def schedule_session(self, request, case_id, principal):
+        return json_response(workflow.schedule_session(self.store, case_id, read_json(request), principal,
+                                                       self.outbox, self.vault), 201)
+
+    @http("PATCH", "/v1/cases/<string:case_id>/sessions/<string:session_id>")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def change_session(self, request, case_id, session_id, principal):
+        return json_response(workflow.change_session(self.store, case_id, session_id, read_json(request), principal,
+                                                     self.outbox, self.vault))
+
+    @http("POST", "/v1/cases/<string:case_id>/sessions/<string:session_id>/cancel")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def cancel_session(self, request, case_id, session_id, principal):
+        return json_response(workflow.cancel_session(self.store, case_id, session_id, read_json(request), principal,
+                                                     self.outbox, self.vault))
+
+    @http("POST", "/v1/cases/<string:case_id>/sessions/<string:session_id>/held")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def record_session_held(self, request, case_id, session_id, principal):
+        return json_response(workflow.record_session_held(self.store, case_id, session_id, read_json(request),
+                                                          principal, self.outbox, self.vault))
+
+    # --- after the intervention: the outcome agreement, and surveys ------------------
 
     @http("POST", "/v1/cases/<string:case_id>/agreement")
     @api(roles=CASEWORKERS, scope="case-act")
@@ -128,12 +209,13 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
         return workflow.case_relation(self.store, case_id)
 
     @rpc
-    def get_contact(self, party_id, purpose, requester):
+    def get_contact(self, party_id, purpose, requester, session_id=None):
         """Contact details of one person for one stated purpose; every call is logged.
         Only notifications may call it: the entrypoint refuses anyone else on the broker's
-        word (shared.messaging.permissions), and the access log names that caller."""
+        word (shared.messaging.permissions), and the access log names that caller.
+        `session_id`: the session a `session_invitation` is about."""
         return workflow.get_contact(self.store, party_id, purpose, self.caller or requester, self.vault,
-                                    current("correlationid"), public_url=AFTERCARE.public_url)
+                                    current("correlationid"), session_id=session_id, public_url=AFTERCARE.public_url)
 
     @event_consumer("case_status")
     def on_matching_event(self, event):

@@ -4,18 +4,20 @@ Collections, their contents and the only query shapes issued on them (every filt
 equality on `_id` or on a declared index, so that FerretDB 1.24 answers it from an index):
 
 - `cases`            one document per case (`_id` the case id): the Case, its pending
-                     events (`outbox`), and three fields only the store reads: `party_ids`
+                     events (`outbox`), and fields only the store reads: `party_ids`
                      (everyone on the case, top level, so that a person's case is one
                      equality; a dotted path into the `participants` array is not pushed
                      down) and one day bucket per Victims' Code clock (see below).
     {_id}                                 load, intake fingerprint, projection of a change
-    {status?, agency?, region?, facilitators?}  the listing: each filter an equality; a
+    {status?, agency?, region?, facilitators?, measured_from?}  the listing: each filter an equality; a
                                           filter over several values (a coordinator's
                                           regions) is one query per value, merged, sorted
                                           and paged in Python
     {party_ids}                           the case of a person (get_contact)
-    {deadline_notice_day, deadline_due_sent}    the timer: one query per day still to be
-    {deadline_due_day, deadline_missed_sent}    swept (never a range on the clock times)
+    {deadline_notice_day, deadline_due_sent}    the timer: one query per clock event and
+    {deadline_due_day, deadline_missed_sent}    day still to be swept (never a range on
+    {support_notice_day, support_due_sent}      the clock times)
+    {support_due_day, support_missed_sent}
     {agreement_remind_days}               the aftercare timer (after the intervention): one
     {agreement_due_days}                  query per day still to be swept, each an equality
     {follow_up_day}                       on a day bucket (below)
@@ -42,12 +44,13 @@ status can all report a modification while only the last survives). A unique `_i
 the one primitive it makes atomic, so each version of a case is claimed by inserting
 its CaseChange; the case document is a projection of the changes, which readers repair.
 
-The Victims' Code clocks, by day: each case carries `deadline_notice_day` and
-`deadline_due_day`, the London day on which each clock falls, or the day the case was
-stored if that is later (a referral may be stored after its clock has run). Every clock
-falls at the start of its day. The timer asks, for each day from its sweep position to
-today, for the cases of that day whose flag is still False, and checks the rest (at,
-told, closed) in Python. The sweep position moves past a day once that day is seen to
+The Victims' Code clocks, by day: each case carries a day bucket per clock event
+(DAY_FIELDS: `deadline_notice_day` and `deadline_due_day` for victim_told_about_rj,
+`support_notice_day` and `support_due_day` for support_referral), the London day on
+which it falls, or the day the case was stored if that is later (a referral may be
+stored after its clock has run). Every clock falls at the start of its day. The timer
+asks, for each day from its sweep position to today, for the cases of that day whose
+flag is still False, and checks the rest (at, met, closed) in Python. The sweep position moves past a day once that day is seen to
 owe nothing (it stays one day behind today, so a case stored just before midnight is
 still seen).
 
@@ -81,10 +84,11 @@ from services.referrals.cases import (
     ContactAccess,
     change_key,
     clock_owed,
+    support_clock_fields,
     utcnow,
 )
 from services.referrals import agreement, retention, surveys
-from services.referrals.deadlines import LONDON
+from services.referrals.deadlines import LONDON, support_referral_beside
 from shared.messaging.outbox import pending_fields
 from shared.storage import Store
 from shared.storage.indexes import Index
@@ -95,10 +99,14 @@ DATA_KEYS = "data_keys"
 ACCESS_LOG = "contact_access_log"
 STATE = "store_state"
 # clock kind -> the case's day bucket field
-DAY_FIELDS = {"due": "deadline_notice_day", "missed": "deadline_due_day"}
+DAY_FIELDS = {"due": "deadline_notice_day", "missed": "deadline_due_day",
+              "support_due": "support_notice_day", "support_missed": "support_due_day"}
 # after the intervention: the fields only the store reads, derived from the case's own
 AFTERCARE_FIELDS = ("agreement_remind_days", "agreement_due_days", "follow_up_day", "retention_day", "survey_keys")
-SCHEMA_VERSION = 1
+# the steps of `migrate` this release has: a store marked with a lower version is given them
+SCHEMA_VERSION = 3
+# the clock basis of a case stored before it was recorded
+NOT_RECORDED = "not_recorded"
 DUPLICATE_KEY = 11000
 
 
@@ -112,7 +120,7 @@ class ReferralsStore(Store):
 
     indexes = {
         CASES: [Index("status"), Index("agency"), Index("region"), Index("facilitators"), Index("party_ids"),
-                Index(DAY_FIELDS["due"]), Index(DAY_FIELDS["missed"]),
+                Index("measured_from"), *(Index(day_field) for day_field in DAY_FIELDS.values()),
                 *(Index(name) for name in AFTERCARE_FIELDS)],
         CHANGES: [],
         DATA_KEYS: [],
@@ -274,10 +282,11 @@ class ReferralsStore(Store):
     # -- the Victims' Code clocks -----------------------------------------------------
 
     def owed_clocks(self, kind, now, limit=200):
-        """Ids of cases whose clock `kind` ("due" or "missed", cases.CLOCKS) has come by
-        `now` and whose event is still owed (flag unset, victim not told, case not closed),
-        at most `limit`. The caller sets the flag (through a change) when it has sent it."""
-        _, when, flag = CLOCKS[kind]
+        """Ids of cases whose clock `kind` (a key of cases.CLOCKS) has come by `now` and whose
+        event is still owed (flag unset, clock not met, case not closed), at most `limit`.
+        The caller sets the flag (through a change) when it has sent it."""
+        clock = CLOCKS[kind]
+        when, flag, met = clock.at, clock.flag, clock.met
         field = DAY_FIELDS[kind]
         today = _day(now)
         yesterday = min(_day(utcnow()), today) - timedelta(days=1)
@@ -286,9 +295,8 @@ class ReferralsStore(Store):
         day = start
         while day <= today and len(owed) < limit:
             for doc in self._cases.find({field: day.isoformat(), flag: False},
-                                        {when: 1, flag: 1, "victim_told_at": 1, "status": 1}):
-                if clock_owed(_aware(doc.get(when)), doc.get(flag), doc.get("victim_told_at"), doc.get("status"),
-                              now):
+                                        {when: 1, flag: 1, met: 1, "status": 1}):
+                if clock_owed(_aware(doc.get(when)), doc.get(flag), doc.get(met), doc.get("status"), now):
                     first_owing = first_owing or day
                     if len(owed) < limit:
                         owed.append(doc["_id"])
@@ -372,34 +380,66 @@ class ReferralsStore(Store):
     # -- the one-off backfill ---------------------------------------------------------
 
     def migrate(self):
-        """Give cases stored before this store was written its fields (`party_ids`, the
-        day buckets), and the timer its sweep position: once, at the first start (the
-        marker in `store_state` says it is done). This reads the whole `cases` collection,
-        the only query here that does, and only that once; running it twice, or in two
-        processes at once, does the same again."""
+        """Give cases stored by earlier releases the fields this one reads, once, at the first
+        start (the marker in `store_state` says how far it is done), one pass for every step
+        not yet made:
+        1. `party_ids` and the day buckets, and the timer its sweep position;
+        2. `measured_from`: `not_recorded` (an earlier release silently took the day a
+           referral was received when it did not say when the crime was reported, and
+           sealed that as if it had been given, so which it was cannot be told);
+        3. the support_referral clock, worked out exactly from the victim_told_about_rj
+           clock (deadlines.support_referral_beside; the day reported is sealed), marked
+           `backfilled`. An event of it whose time came before this step is not owed:
+           nothing could have met the clock before the platform kept it. The rest are
+           announced as for any case.
+        This reads the whole `cases` collection, the only query here that does, and only
+        that once; running it twice, or in two processes at once, does the same again."""
         marker = self._state.find_one({"_id": "schema"})
-        if marker is not None and marker.get("version", 0) >= SCHEMA_VERSION:
+        done = marker.get("version", 0) if marker is not None else 0
+        if done >= SCHEMA_VERSION:
             return
-        yesterday = _day(utcnow()) - timedelta(days=1)
+        now = utcnow()
+        yesterday = _day(now) - timedelta(days=1)
         oldest = {kind: yesterday for kind in CLOCKS}
         far = datetime.max.replace(tzinfo=timezone.utc)
         for doc in self._cases.find({}, {"referrer.party_id": 1, "participants.party_id": 1, "status": 1,
-                                         "victim_told_at": 1, **{n: 1 for _, w, f in CLOCKS.values() for n in (w, f)}}):
-            fields = {"party_ids": [doc.get("referrer", {}).get("party_id")]
-                      + [p["party_id"] for p in doc.get("participants") or []]}
-            for kind, (_, when, flag) in CLOCKS.items():
-                at = _aware(doc.get(when))
-                if at is None:
-                    continue
-                fields[DAY_FIELDS[kind]] = _day(at).isoformat()
-                if flag not in doc:
-                    fields[flag] = False
-                if clock_owed(at, doc.get(flag), doc.get("victim_told_at"), doc.get("status"), far):
-                    oldest[kind] = min(oldest[kind], _day(at))
-            self._cases.update_one({"_id": doc["_id"]}, {"$set": fields})
-        for kind, day in oldest.items():
-            self._state.update_one({"_id": f"sweep:{kind}"}, {"$set": {"day": day.isoformat()}}, upsert=True)
+                                         "measured_from": 1, "deadline": 1, "support_deadline": 1,
+                                         **{n: 1 for c in CLOCKS.values() for n in (c.at, c.flag, c.met)}}):
+            fields = {}
+            if done < 1:
+                fields["party_ids"] = ([doc.get("referrer", {}).get("party_id")]
+                                       + [p["party_id"] for p in doc.get("participants") or []])
+                for kind, clock in CLOCKS.items():
+                    at = _aware(doc.get(clock.at))
+                    if at is None:
+                        continue
+                    fields[DAY_FIELDS[kind]] = _day(at).isoformat()
+                    if clock.flag not in doc:
+                        fields[clock.flag] = False
+                    if clock_owed(at, doc.get(clock.flag), doc.get(clock.met), doc.get("status"), far):
+                        oldest[kind] = min(oldest[kind], _day(at))
+            if done < 2 and not doc.get("measured_from"):
+                fields["measured_from"] = NOT_RECORDED
+            if done < 3 and not doc.get("support_deadline") and (doc.get("deadline") or {}).get("last_day"):
+                fields.update(_backfilled_support_clock(doc["deadline"], now))
+            if fields:
+                self._cases.update_one({"_id": doc["_id"]}, {"$set": fields})
+        if done < 1:
+            for kind, day in oldest.items():
+                self._state.update_one({"_id": f"sweep:{kind}"}, {"$set": {"day": day.isoformat()}}, upsert=True)
         self._state.update_one({"_id": "schema"}, {"$set": {"version": SCHEMA_VERSION}}, upsert=True)
+
+
+def _backfilled_support_clock(rj_deadline, now):
+    """The support_referral clock fields of a case stored before it kept one (migrate, step 3)."""
+    clock = support_referral_beside(date.fromisoformat(rj_deadline["last_day"]),
+                                    bool(rj_deadline.get("enhanced_rights")))
+    fields = {**support_clock_fields(clock, backfilled=True), "support_referrals": [], "support_settled_at": None}
+    for kind, spec in CLOCKS.items():
+        if spec.deadline == clock.deadline:
+            fields[spec.flag] = fields[spec.at] <= now   # it came before the clock was kept: not owed
+            fields[DAY_FIELDS[kind]] = _day(fields[spec.at]).isoformat()
+    return fields
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -417,8 +457,8 @@ def _case_document(case):
     doc.update(_aftercare_fields(doc))
     doc.update(pending_fields(case.outbox))
     today = _day(utcnow())
-    for kind, (_, when, _flag) in CLOCKS.items():
-        at = getattr(case, when)
+    for kind, clock in CLOCKS.items():
+        at = getattr(case, clock.at)
         if at is not None:
             doc[DAY_FIELDS[kind]] = max(_day(at), today).isoformat()
     return doc

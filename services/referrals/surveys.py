@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from marshmallow import Schema, fields, validate
 
 from services.referrals import consents
-from services.referrals.agreement import london_day
+from services.referrals.deadlines import today_in_london
 from shared import safeguarding
 
 CLOSURE, FOLLOW_UP = "closure", "follow_up"
@@ -172,7 +172,7 @@ def answered_event_data(case_id, survey):
 # -- the follow-up ---------------------------------------------------------------------
 
 def follow_up_schedule(closed_at, days=DEFAULT_FOLLOW_UP_DAYS):
-    return {"due_on": (london_day(closed_at) + timedelta(days=days)).isoformat(), "requested_at": None}
+    return {"due_on": (today_in_london(closed_at) + timedelta(days=days)).isoformat(), "requested_at": None}
 
 
 def follow_up_day(follow_up):

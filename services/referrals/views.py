@@ -6,10 +6,12 @@ contact details, crime reference and dates) goes only to the roles whose work ne
 it: a coordinator always, a facilitator once a facilitator has accepted the case and
 until it closes. A referrer and an auditor never get it back through the API.
 """
+from datetime import datetime, timezone
+
 from marshmallow import Schema, fields, validate
 
-from services.referrals import agreement, lifecycle, retention, safety, surveys
-from services.referrals.cases import utcnow
+from services.referrals import agreement, interventions, lifecycle, preparation, retention, safety, surveys
+from shared.events.vocabulary import CLOCK_BASES
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -22,6 +24,8 @@ class CaseQuerySchema(Schema):
     status = fields.Str(validate=validate.OneOf(lifecycle.STATUSES))
     agency = fields.Str(validate=[_code, validate.Length(max=100)])
     region = fields.Str(validate=[_code, validate.Length(max=50)])
+    # referral_received: the cases whose referral did not say when the crime was reported
+    measured_from = fields.Str(validate=validate.OneOf(CLOCK_BASES))
     limit = fields.Int(load_default=PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
     offset = fields.Int(load_default=0, validate=validate.Range(min=0, max=1_000_000))
 
@@ -32,6 +36,66 @@ def sees_personal_data(role, status, held_from=None):
     if role == "facilitator":
         return status in FACILITATOR_WORK or (status == lifecycle.ON_HOLD and held_from in FACILITATOR_WORK)
     return False
+
+
+# The state of a Victims' Code clock:
+#   running   its last day has not begun
+#   due       it is its last day
+#   missed    its last day has ended, and it was not met
+#   met       met on time; met_late: met after its last day
+#   stopped   it no longer runs, unmet: the case closed, or (support_referral) every harmed
+#             person was erased before anything was recorded
+CLOCK_STATES = ("running", "due", "missed", "met", "met_late", "stopped")
+
+
+def clock_state(notice_at, due_at, met_at, closed, now, met=True):
+    """The state of a clock (CLOCK_STATES) that falls due at `notice_at`, is missed at
+    `due_at` and was settled at `met_at`; `met` False: settled without being met."""
+    if met_at is not None:
+        if not met:
+            return "stopped"
+        return "met_late" if due_at is not None and met_at >= due_at else "met"
+    if closed:
+        return "stopped"
+    if due_at is not None and now >= due_at:
+        return "missed"
+    if notice_at is not None and now >= notice_at:
+        return "due"
+    return "running"
+
+
+def rj_clock(case, now):
+    """The victim_told_about_rj clock, as a case shows it (None for a case without one)."""
+    if not case.deadline:
+        return None
+    return {
+        **case.deadline,
+        "measured_from": case.measured_from,
+        "due_at": _iso(case.deadline_due_at),
+        "victim_told_at": _iso(case.victim_told_at),
+        "missed": bool(case.deadline_missed_sent),   # case.deadline_missed was announced
+        "state": clock_state(case.deadline_notice_at, case.deadline_due_at, case.victim_told_at,
+                             case.status == lifecycle.CLOSED, now),
+    }
+
+
+def support_clock(case, now=None):
+    """The support_referral clock, with every referral or refusal recorded (None for a case
+    stored without one)."""
+    if not case.support_deadline:
+        return None
+    now = now or datetime.now(timezone.utc)
+    referrals = case.support_referrals or []
+    return {
+        **case.support_deadline,
+        "measured_from": case.measured_from,
+        "due_at": _iso(case.support_due_at),
+        "settled_at": _iso(case.support_settled_at),
+        "state": clock_state(case.support_notice_at, case.support_due_at, case.support_settled_at,
+                             case.status == lifecycle.CLOSED, now, met=bool(referrals)),
+        "referrals": [{k: r.get(k) for k in ("participant_id", "outcome", "service", "by")} | {"at": _iso(r.get("at"))}
+                      for r in referrals],
+    }
 
 
 def _iso(value):
@@ -47,6 +111,9 @@ def summary(case):
         "agency": case.agency,
         "region": case.region,
         "attributes": case.attributes,
+        # what the Victims' Code clocks are measured from: referral_received means the referral
+        # did not give the day the crime was reported, so a clock may really be running out sooner
+        "measured_from": case.measured_from,
         "created_at": _iso(case.created_at),
         "updated_at": _iso(case.updated_at),
     }
@@ -56,10 +123,13 @@ def _stamped(entry):
     return {k: _iso(v) if k == "at" else v for k, v in entry.items()} if entry else None
 
 
-def detail(case, personal=None, record=None, agreement_texts=None):
+def detail(case, personal=None, record=None, session_notes=None, agreement_texts=None, now=None):
     """The full view. `personal` maps party id -> their decrypted data (only for the
-    roles that may see it; None for an erased person), `record` the case's own, and
-    `agreement_texts` the agreed items' descriptions and notes (item id -> texts)."""
+    roles that may see it; None for an erased person), `record` the case's own,
+    `session_notes` each session's opened notes and `agreement_texts` the agreed items'
+    descriptions and notes (item id -> texts), both for the same roles. Both Victims' Code
+    clocks, and the surveys, are shown with their state as of `now`."""
+    now = now or datetime.now(timezone.utc)
     view = summary(case)
     view.update({
         "closure": case.closure or None,
@@ -85,28 +155,82 @@ def detail(case, personal=None, record=None, agreement_texts=None):
              "by": h.get("by")}
             for h in case.history
         ],
-        "deadline": {
-            **(case.deadline or {}),
-            "due_at": _iso(case.deadline_due_at),
-            "victim_told_at": _iso(case.victim_told_at),
-            "missed": bool(case.deadline_missed_sent),
-        } if case.deadline else None,
+        "deadline": rj_clock(case, now),
+        "support_referral": support_clock(case, now),
         "assessment": case.assessment or None,
         "safety": _stamped(case.safety),
         "supervision": {**(_stamped(case.supervision) or {}), "required": safety.supervision_required(case)},
         # why the parties may not communicate yet (None: they may)
         "communication_refused": safety.communication_refused(case),
+        # the intervention and its sessions: a venue's name and address, and the notes, only
+        # for the roles that see personal data
+        "intervention": interventions.intervention_view(case),
+        "sessions": [interventions.session_view(s, personal is not None, (session_notes or {}).get(s["session_id"]))
+                     for s in case.sessions],
         # after the intervention: the agreement and its monitoring (descriptions only with
         # personal data), the surveys (asked, answered: never a token), the follow-up, retention
         "agreement": agreement.view(case.agreement, agreement_texts if personal is not None else None),
-        "surveys": surveys.view(case.surveys, utcnow()),
+        "surveys": surveys.view(case.surveys, now),
         "follow_up": ({k: _iso(v) if k == "requested_at" else v for k, v in case.follow_up.items()}
                       if case.follow_up else None),
         "retention": retention.view(case.retention),
     })
+    view.update(casework(case))   # preparation, risk, safety decisions, the parties' items
     if personal is not None:
         view["referrer"]["personal_data"] = personal.get(case.referrer["party_id"])
         for entry in view["participants"]:
             entry["personal_data"] = personal.get(entry["participant_id"])
         view["record"] = record
     return view
+
+
+# --- preparation, risk, the safety decision and the parties' voice -----------------
+
+def record_view(record, drop=("sealed",)):
+    return {k: _iso(v) if k == "at" else v for k, v in record.items() if k not in drop}
+
+
+def sealed_notes(case):
+    """(owner id, record id, sealed) of every casework record with notes: a contact's or a
+    risk assessment's under the participant's key, a safety decision's under the case record's."""
+    for record in case.preparation_contacts:
+        if record.get("has_notes"):
+            yield record["participant_id"], record["contact_id"], record.get("sealed")
+    for record in case.risk_assessments:
+        if record.get("has_notes"):
+            yield record["participant_id"], record["assessment_id"], record.get("sealed")
+    for record in case.safety_decisions:
+        if record.get("has_notes"):
+            yield case.sensitive.get("owner_id"), record["decision_id"], record.get("sealed")
+
+
+def casework(case, notes=None):
+    """Preparation contacts, risk assessments (levels), safety decisions and sign-offs, and the
+    parties' items with their releases: ids, codes and levels for everyone who may see the
+    case. `notes` (record id -> text, None where erased) only for callers who may see
+    personal data; an item's content is never here (GET /v1/cases/{id}/items)."""
+    def noted(record, id_field):
+        entry = record_view(record)
+        if notes is not None and record.get("has_notes"):
+            entry["notes"] = notes.get(record[id_field])
+        return entry
+
+    current = {r["assessment_id"] for r in preparation.current_assessments(case).values()}
+    erased = {p["party_id"] for p in case.participants if not p.get("sealed")}
+    releases = {}
+    for release in case.voice_releases:
+        releases.setdefault(release["item_id"], []).append(
+            {**record_view(release), "consent": record_view(release.get("consent") or {})})
+    return {
+        "preparation_contacts": [noted(r, "contact_id") for r in case.preparation_contacts],
+        "risk_assessments": [{**noted(r, "assessment_id"), "current": r["assessment_id"] in current}
+                             for r in case.risk_assessments],
+        "safety_decisions": [noted(r, "decision_id") for r in case.safety_decisions],
+        "supervisions": [record_view(r) for r in case.supervisions],
+        "voice_items": [item_metadata(item, erased, releases.get(item["item_id"], [])) for item in case.voice_items],
+    }
+
+
+def item_metadata(item, erased, releases):
+    """An item without its content: who wrote what kind, when, in reply to what, to whom it went."""
+    return {**record_view(item), "erased": item["author_id"] in erased or not item.get("sealed"), "releases": releases}

@@ -13,12 +13,13 @@ import random
 import re
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 from marshmallow import ValidationError
 
-from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, views
-from services.referrals import aftercare, agreement, retention, surveys
+from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, support, views
+from services.referrals import aftercare, agreement, interventions, preparation, retention, safety, surveys, voice
 from services.referrals.cases import AlreadyStored, ContactAccess, utcnow
 from shared.security import access
 from shared.web import BadRequest, Conflict, Forbidden, Gone, NotFound
@@ -85,9 +86,10 @@ def create_case(store, referral, outbox, vault, intake_fingerprint=None):
     """Store the case and announce it; False if a case with its id already exists. The
     data keys of its people and of its own record are stored first, in one write."""
     clock = deadlines.victim_told_about_rj(referral.reported_on, referral.enhanced_rights)
+    support_clock = deadlines.support_referral(referral.reported_on, referral.enhanced_rights)
     event = outbox.event("referral.received", referral.case_id, referral.received_event_data(),
                          correlationid=referral.case_id)
-    case, keys = cases.open_case(referral, vault, [event], clock, intake_fingerprint)
+    case, keys = cases.open_case(referral, vault, [event], clock, intake_fingerprint, support_clock=support_clock)
     store.save_data_keys(keys)
     try:
         store.insert_case(case)
@@ -135,7 +137,11 @@ def case_view(store, case_id, principal, vault):
                    "granted" if data is not None else "personal_data_erased", sorted(data or {}),
                    key_id=principal.key_id)
     record = cases.unseal(store, vault, case.sensitive["owner_id"], case.sensitive.get("sealed"))
-    return views.detail(case, personal, record, agreement_texts(store, vault, case))
+    session_notes = {s["session_id"]: open_notes(store, vault, case, s) for s in case.sessions}
+    view = views.detail(case, personal, record, session_notes=session_notes,
+                        agreement_texts=agreement_texts(store, vault, case))
+    view.update(views.casework(case, casework_notes(store, vault, case, principal)))   # with their notes
+    return view
 
 
 def list_cases(store, args, principal):
@@ -143,7 +149,7 @@ def list_cases(store, args, principal):
         query = views.CaseQuerySchema().load(args)
     except Exception as exc:  # a marshmallow ValidationError
         raise BadRequest("the query is not valid", fields=getattr(exc, "messages", {}))
-    filters = {k: query[k] for k in ("status", "agency", "region") if k in query}
+    filters = {k: query[k] for k in ("status", "agency", "region", "measured_from") if k in query}
     one_of = {}
     for field, allowed in access.listing_filter(principal).items():
         # the caller's reach narrows whatever they asked for; asking beyond it finds nothing
@@ -232,6 +238,11 @@ def transition_case(store, case_id, body, principal, outbox, vault=None, setting
             raise Conflict(str(illegal), status=case.status, allowed=illegal.allowed)
         except lifecycle.ReasonRequired as missing:
             raise BadRequest(str(missing), fields={"reason": [str(missing)]})
+        if step.to_status == "INTERVENTION":
+            refused = safety.communication_refused(case)   # the parties may not communicate yet
+            if refused:
+                raise Conflict(f"the intervention cannot start: {refused.replace('_', ' ')}", reason=refused,
+                               status=case.status)
         state, events = status_change(case, step, by)
         if step.closes:
             closing_state, closing_events = closing_aftercare(store, vault, case, step.reason,
@@ -325,16 +336,57 @@ def record_consent(store, case_id, body, principal, outbox):
         raise Conflict("the case kept changing while the consent was recorded; retry")
 
 
+def record_support_referral(store, case_id, body, principal, outbox):
+    """A harmed person was referred to a support service, or declined one: the Victims' Code
+    support_referral clock is met once every harmed person still on the case has a record."""
+    try:
+        data = support.SupportReferralSchema().load(body)
+    except Exception as exc:  # a marshmallow ValidationError
+        raise BadRequest("the support referral is not valid", fields=getattr(exc, "messages", {}))
+    by = who(principal)
+
+    def decide(case):
+        party = case.party(data["participant_id"])
+        if party is None or party["role"] != "harmed":
+            raise BadRequest("no such harmed person on this case", fields={
+                "participant_id": ["Not a harmed person on this case."]})
+        if not party.get("sealed"):
+            raise Conflict("this participant's personal data has been erased; nothing can be recorded for them")
+        if case.status == lifecycle.CLOSED:
+            raise Conflict("the case is closed")
+        now = utcnow()
+        record, event_data = support.record_for(data, by, now)
+        state = {"support_referrals": list(case.support_referrals) + [record]}
+        if case.support_settled_at is None and support.settled(case.participants, state["support_referrals"]):
+            state["support_settled_at"] = now
+
+        def answer(changed):
+            return {"case_id": changed.case_id, **event_data, "at": now.isoformat(),
+                    "support_referral": views.support_clock(changed)}
+
+        return state, [("support.referral_recorded", {"case_id": case.case_id, **event_data})], answer
+
+    try:
+        return change_case(store, case_id, decide, by, outbox, principal)
+    except KeptChanging:
+        raise Conflict("the case kept changing while the support referral was recorded; retry")
+
+
 def shredded(store, case, party_id, now):
     """Crypto-shred one person of `case` (who still has their data): destroy their key, then
-    drop their ciphertext. The case's field that changes (`referrer` or `participants`) and
-    the event. Used by the erasure endpoint and by retention (reduce_to_statistics)."""
+    drop their ciphertext: their personal data, and a participant's casework notes and items
+    (cases.casework_erased); with no harmed person left to refer, the support_referral clock
+    stops. The case's fields that change and the event. Used by the erasure endpoint and by
+    retention (reduce_to_statistics)."""
     store.shred(party_id)   # the irreversible step first: from here the ciphertext is noise
     if party_id == case.referrer.get("party_id"):
         state = {"referrer": {**case.referrer, "sealed": None, "erased_at": now}}
     else:
         state = {"participants": [{**p, "sealed": None, "erased_at": now} if p["party_id"] == party_id else p
                                   for p in case.participants]}
+        state.update(cases.casework_erased(case, party_id))   # their notes and items, noise already
+        if case.support_settled_at is None and support.settled(state["participants"], case.support_referrals):
+            state["support_settled_at"] = now   # no harmed person is left to refer: the clock stops
     return state, ("participant.erased", {"case_id": case.case_id, "participant_id": party_id})
 
 
@@ -361,9 +413,11 @@ def erase_participant(store, case_id, party_id, principal, outbox):
 
 # --- contact details for other services -----------------------------------------
 
-def get_contact(store, party_id, purpose, requester, vault, correlationid=None, public_url=aftercare.PUBLIC_URL):
-    """The details `purpose` needs of one person, or why not; every call is logged. For a
-    survey invitation, the link of their open survey (`public_url` is where it is served)."""
+def get_contact(store, party_id, purpose, requester, vault, correlationid=None, session_id=None,
+                public_url=aftercare.PUBLIC_URL):
+    """The details `purpose` needs of one person, or why not; every call is logged.
+    (`session_id`: the session a `session_invitation` is about; for a survey invitation, the
+    link of their open survey, served at `public_url`.)"""
     case = None
     if purpose not in contact.PURPOSES:
         decision = contact.refuse("unknown_purpose")
@@ -378,6 +432,8 @@ def get_contact(store, party_id, purpose, requester, vault, correlationid=None, 
             party = case.party(party_id)
             personal = cases.unseal(store, vault, party_id, party.get("sealed"))
             decision = contact.decide(party, personal, purpose, case.consents)
+            if purpose == contact.SESSION_PURPOSE:
+                decision = contact.for_session(decision, *interventions.invitation(case, party_id, session_id))
             if purpose == contact.SURVEY_INVITATION and decision.granted:
                 decision = with_survey_link(store, vault, case, party_id, decision, public_url)
     log_access(store, str(party_id)[:100], case.case_id if case else None, str(purpose)[:100], str(requester)[:100],
@@ -388,24 +444,362 @@ def get_contact(store, party_id, purpose, requester, vault, correlationid=None, 
 # --- Victims' Code clocks -------------------------------------------------------
 
 def announce_deadlines(store, outbox, now=None, limit=200):
-    """Emit case.deadline_due, then case.deadline_missed, once each per case: the flag and
-    the event are one change of the case, made only by whoever makes its next version, so
-    a second tick (or a second instance of the service) finds nothing left to do."""
+    """Emit case.deadline_due, then case.deadline_missed, once each per case and clock
+    (victim_told_about_rj, then support_referral): the flag and the event are one change
+    of the case, made only by whoever makes its next version, so a second tick (or a
+    second instance of the service) finds nothing left to do. Returns (event type, case
+    id, deadline) for each event emitted."""
     now = now or utcnow()
     emitted = []
-    for kind, (event_type, _when, flag) in cases.CLOCKS.items():
+    for kind, clock in cases.CLOCKS.items():
         for case_id in store.owed_clocks(kind, now, limit):
-            def decide(case, kind=kind, event_type=event_type, flag=flag):
+            def decide(case, kind=kind, clock=clock):
                 if not cases.clock_running(case, kind, now):
                     return None, None, None
-                data = {"case_id": case.case_id, "deadline": case.deadline["deadline"],
-                        "due_at": case.deadline_due_at.isoformat(),
-                        "enhanced_rights": case.deadline["enhanced_rights"]}
-                return {flag: True}, [(event_type, data)], event_type
+                return {clock.flag: True}, [(clock.event_type, cases.deadline_event_data(case, kind))], True
 
             if change_case(store, case_id, decide, "timer:deadlines", outbox):
-                emitted.append((event_type, case_id))
+                emitted.append((clock.event_type, case_id, clock.deadline))
     return emitted
+
+
+# --- preparation, risk, the safety decision and the parties' voice --------------
+# The rules are preparation.py's and voice.py's; each write below is one change of the
+# case (change_case) carrying its events. Notes and an item's content are sealed under
+# their owner's own key before they are stored, and each read of them is logged.
+
+def _valid(schema, body, what):
+    try:
+        return schema.load(body)
+    except Exception as exc:  # a marshmallow ValidationError
+        raise BadRequest(f"the {what} is not valid", fields=getattr(exc, "messages", {}))
+
+
+def _refuse(code, why, case=None):
+    extra = {"status": case.status} if case is not None else {}
+    return Conflict(why.get(code, code.replace("_", " ")), reason=code, **extra)
+
+
+def _changed(store, case_id, decide, principal, outbox, what):
+    try:
+        return change_case(store, case_id, decide, who(principal), outbox, principal)
+    except KeptChanging:
+        raise Conflict(f"the case kept changing while the {what} was recorded; retry")
+
+
+def _working_participant(case, participant_id, parties_only=False):
+    """The participant a body names, on a case whose preparation may be recorded; else 400 or 409."""
+    party = case.party(participant_id)
+    faults = preparation.participant_faults(party, parties_only)
+    if faults:
+        raise BadRequest("no such participant on this case", fields=faults)
+    refused = preparation.work_refused(case) or ("personal_data_erased" if preparation.erased(party) else None)
+    if refused:
+        raise _refuse(refused, preparation.WHY, case)
+    return party
+
+
+def _sealed(store, vault, owner_id, data, field):
+    """The body's personal `field`, sealed under its owner's key (None if absent); 409 if the key is gone."""
+    if field not in data:
+        return None
+    sealed = cases.seal(store, vault, owner_id, {field: data[field]})
+    if sealed is None:
+        raise _refuse("personal_data_erased", preparation.WHY)
+    return sealed
+
+
+def _answer(case_id, record, **extra):
+    return {"case_id": case_id, **views.record_view(record), **extra}
+
+
+def record_contact(store, case_id, body, principal, outbox, vault):
+    """A facilitator's contact with a participant; the first moves an ALLOCATED case to PREPARATION."""
+    data = _valid(preparation.ContactSchema(), body, "contact")
+    by = who(principal)
+
+    def decide(case):
+        party = _working_participant(case, data["participant_id"])
+        record = preparation.contact_record(data, party, by, utcnow(),
+                                            _sealed(store, vault, party["party_id"], data, "notes"))
+        state = {"preparation_contacts": list(case.preparation_contacts) + [record]}
+        events = [("preparation.contact_recorded", preparation.contact_event(case, record))]
+        if preparation.starts_preparation(case):
+            moved, moved_events = status_change(case, lifecycle.transition(case.status, "PREPARATION"), by)
+            state.update(moved)
+            events += moved_events
+        if preparation.tells_victim(case, party, data["outcome"]):
+            state["victim_told_at"] = record["at"]   # told about RJ in person
+        return state, events, lambda changed: _answer(changed.case_id, record, status=changed.status)
+
+    return _changed(store, case_id, decide, principal, outbox, "contact")
+
+
+def record_risk_assessment(store, case_id, body, principal, outbox, vault):
+    """One party's risk, factor by factor; a later one replaces it for decisions, both are kept."""
+    data = _valid(preparation.RiskAssessmentSchema(), body, "risk assessment")
+    by = who(principal)
+
+    def decide(case):
+        party = _working_participant(case, data["participant_id"], parties_only=True)
+        record = preparation.assessment_record(data, party, by, utcnow(),
+                                               _sealed(store, vault, party["party_id"], data, "notes"))
+        return ({"risk_assessments": list(case.risk_assessments) + [record]},
+                [("risk.assessed", preparation.assessment_event(case, record))], _answer(case.case_id, record))
+
+    return _changed(store, case_id, decide, principal, outbox, "risk assessment")
+
+
+def decide_safety(store, case_id, body, principal, outbox, vault):
+    """The facilitator's safety decision: it replaces any earlier one (and its sign-off);
+    `stop` closes the case for safety in the same change."""
+    data = _valid(preparation.SafetyDecisionSchema(), body, "safety decision")
+    by = who(principal)
+
+    def decide(case):
+        refused = preparation.decision_refused(case, data["decision"])
+        if refused:
+            raise _refuse(refused, preparation.WHY, case)
+        record = preparation.decision_record(case, data, by, utcnow(),
+                                             _sealed(store, vault, case.sensitive["owner_id"], data, "notes"))
+        state = preparation.decision_state(case, record)
+        events = [("case.safety_decided", preparation.decision_event(case, record))]
+        if data["decision"] == safety.STOP:
+            step = lifecycle.transition(case.status, lifecycle.CLOSED, "safety_stop", case.held_from)
+            closed, closed_events = status_change(case, step, by)
+            state.update(closed)
+            events += closed_events
+        return state, events, lambda changed: _answer(
+            changed.case_id, record, status=changed.status, communication_refused=safety.communication_refused(changed))
+
+    return _changed(store, case_id, decide, principal, outbox, "safety decision")
+
+
+def decide_supervision(store, case_id, body, principal, outbox):
+    """A supervisor's sign-off of the current safety decision: never by the person who made it."""
+    data = _valid(preparation.SupervisionSchema(), body, "supervision")
+    by = who(principal)
+
+    def decide(case):
+        refused = preparation.supervision_refused(case, by)
+        if refused:
+            raise _refuse(refused, preparation.WHY, case)
+        record = preparation.supervision_record(case, data, by, utcnow())
+        return (preparation.supervision_state(case, record),
+                [("case.supervision_decided", preparation.supervision_event(case, record))],
+                lambda changed: _answer(changed.case_id, record,
+                                        communication_refused=safety.communication_refused(changed)))
+
+    return _changed(store, case_id, decide, principal, outbox, "supervision")
+
+
+def record_item(store, case_id, body, principal, outbox, vault):
+    """A party's item (impact statement, question, answer, apology, letter, message), sealed under its author's key."""
+    data = _valid(voice.ItemSchema(), body, "item")
+    by = who(principal)
+
+    def decide(case):
+        author = case.party(data["author_id"])
+        faults = voice.item_faults(case, author, data)
+        if faults:
+            raise BadRequest("the item is not valid", fields=faults)
+        refused = preparation.work_refused(case) or ("personal_data_erased" if preparation.erased(author) else None)
+        if refused:
+            raise _refuse(refused, preparation.WHY, case)
+        item = voice.item_record(data, author, by, utcnow(), _sealed(store, vault, author["party_id"], data, "content"))
+        return ({"voice_items": list(case.voice_items) + [item]},
+                [("voice.item_recorded", voice.item_event(case, item))], _answer(case.case_id, item))
+
+    return _changed(store, case_id, decide, principal, outbox, "item")
+
+
+def list_items(store, case_id, principal, vault):
+    """The parties' items: with their content for the caseworkers who may see personal data
+    (each author's read logged), without it for anyone else."""
+    case = case_for(store, case_id)
+    listed, read = views.casework(case)["voice_items"], {}
+    if access.sees_personal_data(principal, case.relation):
+        for item, metadata in zip(case.voice_items, listed):
+            opened = cases.unseal(store, vault, item["author_id"], item.get("sealed"))
+            metadata["content"] = opened["content"] if opened else None
+            read.setdefault(item["author_id"], []).append(item["item_id"] if opened else None)
+    for author, ids in read.items():
+        released = sorted(i for i in ids if i)
+        log_access(store, author, case.case_id, "voice_items", who(principal), bool(released),
+                   "granted" if released else "personal_data_erased", released, key_id=principal.key_id)
+    return {"case_id": case.case_id, "items": listed}
+
+
+def release_item(store, case_id, item_id, body, principal, outbox):
+    """The facilitator relays an item to the other party: only through the gate, with its author's consent."""
+    data = _valid(voice.ReleaseSchema(), body, "release")
+    by = who(principal)
+
+    def decide(case):
+        item = voice.find_item(case, item_id)
+        if item is None:
+            raise NotFound("no such item on this case")
+        faults = voice.release_faults(item, data)
+        if faults:
+            raise BadRequest("the release is not valid", fields=faults)
+        refused = voice.release_refused(case, item, data["to_role"], case.party(item["author_id"]))
+        if refused:
+            raise _refuse(refused, {**preparation.WHY, **voice.WHY}, case)
+        release = voice.release_record(case, item, data, by, utcnow())
+        return ({"voice_releases": list(case.voice_releases) + [release]},
+                [("voice.item_released", voice.release_event(case, release))],
+                _answer(case.case_id, release, consent=views.record_view(release["consent"])))
+
+    return _changed(store, case_id, decide, principal, outbox, "release")
+
+
+def casework_notes(store, vault, case, principal):
+    """record id -> its notes (None where erased), for a caller who may see personal data;
+    each owner whose notes are read is logged, as case_view logs each person."""
+    notes, read = {}, {}
+    for owner, record_id, sealed in views.sealed_notes(case):
+        opened = cases.unseal(store, vault, owner, sealed)
+        notes[record_id] = opened["notes"] if opened else None
+        read.setdefault(owner, []).append(f"{record_id}.notes" if opened else None)
+    for owner, fields in read.items():
+        released = sorted(f for f in fields if f)
+        log_access(store, owner, case.case_id, "case_view", who(principal), bool(released),
+                   "granted" if released else "personal_data_erased", released, key_id=principal.key_id)
+    return notes
+
+
+# --- the intervention and its sessions (rules: interventions.py) ----------------
+
+@contextmanager
+def session_rules(what):
+    """interventions' refusals as HTTP answers: Invalid a 400 naming the fields, Refused a
+    409 with its reason code and what stands in the way."""
+    try:
+        yield
+    except interventions.Invalid as invalid:
+        raise BadRequest(f"{what} is not valid", fields=invalid.fields)
+    except interventions.Refused as refused:
+        raise Conflict(str(refused), reason=refused.reason, **refused.details)
+
+
+def intervention_answer(case):
+    return {"case_id": case.case_id, "status": case.status, "intervention": interventions.intervention_view(case)}
+
+
+def choose_intervention(store, case_id, body, principal, outbox):
+    """Choose (or change) the kind of process; a case in PREPARATION moves to INTERVENTION."""
+    with session_rules("the intervention"):
+        wanted = interventions.load(interventions.InterventionSchema, body)
+    by = who(principal)
+
+    def decide(case):
+        with session_rules("the intervention"):
+            if not interventions.choose(case, wanted["process_type"]):
+                return None, None, intervention_answer(case)   # chosen already: nothing to do
+        state, events = {}, []
+        step = interventions.moves_to_intervention(case)
+        if step is not None:
+            state, events = status_change(case, step, by)
+        state["intervention"] = interventions.intervention_record(wanted["process_type"], by, utcnow())
+        events.append(("intervention.chosen", {"case_id": case.case_id, "process_type": wanted["process_type"]}))
+        return state, events, intervention_answer
+
+    return _changed(store, case_id, decide, principal, outbox, "intervention")
+
+
+def seal_notes(store, vault, case, text):
+    """A session's notes sealed under the case's own record key (they may name people)."""
+    if text is None:
+        return None
+    sealed = cases.seal(store, vault, case.sensitive["owner_id"], {"notes": text})
+    if sealed is None:
+        raise Conflict("the case's record key is gone: notes cannot be kept")
+    return sealed
+
+
+def open_notes(store, vault, case, session):
+    opened = cases.unseal(store, vault, case.sensitive["owner_id"], session.get("notes"))
+    return opened["notes"] if opened else None
+
+
+def session_answer(store, vault, case, session_id):
+    """A session as its caller (who acts on the case, so may see its venue) is answered."""
+    session = interventions.session_of(case, session_id)
+    return {"case_id": case.case_id, **interventions.session_view(session, True, open_notes(store, vault, case, session))}
+
+
+def _session(case, session_id):
+    session = interventions.session_of(case, session_id)
+    if session is None:
+        raise NotFound("no such session")
+    return session
+
+
+def schedule_session(store, case_id, body, principal, outbox, vault):
+    with session_rules("the session"):
+        data = interventions.load(interventions.SessionSchema, body)
+    by = who(principal)
+
+    def decide(case):
+        notes = seal_notes(store, vault, case, data.get("notes"))
+        with session_rules("the session"):
+            session = interventions.schedule(case, data, by, utcnow(), notes)
+        return ({"sessions": interventions.replaced(case, session)},
+                [("session.scheduled", interventions.event_data(case, session))],
+                lambda changed: session_answer(store, vault, changed, session["session_id"]))
+
+    return _changed(store, case_id, decide, principal, outbox, "session")
+
+
+def change_session(store, case_id, session_id, body, principal, outbox, vault):
+    """Move a session, or change its venue, attendees or notes; those attending (and those
+    taken off it) are told of anything but the notes."""
+    with session_rules("the change"):
+        data = interventions.load(interventions.SessionChangeSchema, body)
+
+    def decide(case):
+        session = _session(case, session_id)
+        notes = seal_notes(store, vault, case, data.get("notes"))
+        with session_rules("the change"):
+            changed, told, removed = interventions.change(case, session, data, utcnow(), notes)
+        if changed is None:
+            return None, None, session_answer(store, vault, case, session_id)
+        events = [("session.changed", interventions.event_data(case, changed, removed_attendee_ids=removed))] \
+            if told else []
+        return ({"sessions": interventions.replaced(case, changed)}, events,
+                lambda after: session_answer(store, vault, after, session_id))
+
+    return _changed(store, case_id, decide, principal, outbox, "change of the session")
+
+
+def cancel_session(store, case_id, session_id, body, principal, outbox, vault):
+    with session_rules("the cancellation"):
+        data = interventions.load(interventions.CancelSchema, body)
+    by = who(principal)
+
+    def decide(case):
+        with session_rules("the cancellation"):
+            cancelled = interventions.cancel(_session(case, session_id), data["reason"], by, utcnow())
+        return ({"sessions": interventions.replaced(case, cancelled)},
+                [("session.cancelled", interventions.event_data(case, cancelled, reason=data["reason"]))],
+                lambda after: session_answer(store, vault, after, session_id))
+
+    return _changed(store, case_id, decide, principal, outbox, "cancellation")
+
+
+def record_session_held(store, case_id, session_id, body, principal, outbox, vault):
+    with session_rules("the record"):
+        data = interventions.load(interventions.HeldSchema, body)
+    by = who(principal)
+
+    def decide(case):
+        with session_rules("the record"):
+            done = interventions.held(_session(case, session_id), data["attended"], by, utcnow())
+        return ({"sessions": interventions.replaced(case, done)},
+                [("session.held", interventions.event_data(case, done, attended_ids=list(data["attended"])))],
+                lambda after: session_answer(store, vault, after, session_id))
+
+    return _changed(store, case_id, decide, principal, outbox, "attendance")
 
 
 # --- after the intervention: the outcome agreement, surveys, retention ---------------
@@ -415,13 +809,6 @@ def announce_deadlines(store, outbox, now=None, limit=200):
 
 AGREEMENT_MONITORING, FOLLOW_UP = "AGREEMENT_MONITORING", "FOLLOW_UP"
 AGREEMENT_TIMER, FOLLOW_UP_TIMER, RETENTION_TIMER = "timer:agreements", "timer:follow_ups", "timer:retention"
-
-
-def _valid(schema, body, what):
-    try:
-        return schema.load(body)
-    except Exception as exc:  # a marshmallow ValidationError
-        raise BadRequest(f"the {what} is not valid", fields=getattr(exc, "messages", {}))
 
 
 def agreement_answer(case):
@@ -465,7 +852,7 @@ def record_agreement(store, case_id, body, principal, outbox, vault, now=None):
         loaded = invalid.valid_data if isinstance(invalid.valid_data, dict) else {}
     now = now or utcnow()
     faults = agreement.merged_faults(faults, agreement.date_faults(loaded if data is None else data,
-                                                                   agreement.london_day(now)))
+                                                                   deadlines.today_in_london(now)))
     if faults:
         raise BadRequest("the agreement is not valid", fields=faults)
     by = who(principal)
@@ -478,7 +865,7 @@ def record_agreement(store, case_id, body, principal, outbox, vault, now=None):
         faults = agreement.owner_faults(case, data["items"])
         if faults:
             raise BadRequest("the agreement is not valid", fields=faults)
-        sealed = {index: cases.seal_for(store, vault, item["owner_id"], {"description": item["description"]})
+        sealed = {index: cases.seal(store, vault, item["owner_id"], {"description": item["description"]})
                   for index, item in enumerate(data["items"])}
         erased = sorted({data["items"][i]["owner_id"] for i, text in sealed.items() if text is None})
         if erased:
@@ -512,7 +899,7 @@ def update_agreement_item(store, case_id, item_id, body, principal, outbox, vaul
             raise Conflict(f"this item is already {entry['status']}", item_status=entry["status"])
         note = None
         if "note" in data:
-            note = cases.seal_for(store, vault, entry["owner_id"], {"note": data["note"]})
+            note = cases.seal(store, vault, entry["owner_id"], {"note": data["note"]})
             if note is None:
                 raise Conflict("the item's owner has had their personal data erased: no note can be kept")
         now = utcnow()
@@ -533,7 +920,7 @@ def monitor_agreements(store, outbox, now=None, settings=None, limit=200):
     whoever makes its next version). Returns [(event type, item id)]."""
     settings = settings or aftercare.Aftercare()
     now = now or utcnow()
-    today = agreement.london_day(now)
+    today = deadlines.today_in_london(now)
     horizon = today + timedelta(days=settings.reminder_days)
     candidates = dict.fromkeys(store.agreement_items_overdue(today, limit)
                                + store.agreement_reminders_owed(today, horizon, limit))
@@ -568,7 +955,7 @@ def ask_for_surveys(store, vault, case, stage, now, settings):
         if vault is None:
             raise RuntimeError("surveys need the vault, to seal their tokens")
         token = surveys.new_token()
-        sealed = cases.seal_for(store, vault, party["party_id"], {"token": token})
+        sealed = cases.seal(store, vault, party["party_id"], {"token": token})
         if sealed is not None:
             asked.append(surveys.new_survey(party, stage, vault.fingerprint(surveys.TOKEN_LABEL, token), sealed,
                                             now, settings.survey_valid_days))
@@ -596,7 +983,7 @@ def request_follow_up_surveys(store, outbox, vault, now=None, settings=None, lim
     """The follow-up timer: the follow-up survey of each case whose day has come, once."""
     settings = settings or aftercare.Aftercare()
     now = now or utcnow()
-    today = agreement.london_day(now)
+    today = deadlines.today_in_london(now)
     done = []
     for case_id in store.follow_ups_owed(today, limit):
         def decide(case):
@@ -616,19 +1003,22 @@ def request_follow_up_surveys(store, outbox, vault, now=None, settings=None, lim
 def reduce_to_statistics(store, outbox, now=None, limit=200):
     """The retention timer: once a declined or unreachable victim's retention period is
     over, their data and their supporters' is crypto-shredded as the erasure endpoint does
-    it (`shredded`), and their records keep only the statistical attributes."""
+    it (`shredded`: their personal data, casework notes and items), and their records keep
+    only the statistical attributes."""
     now = now or utcnow()
-    today = agreement.london_day(now)
+    today = deadlines.today_in_london(now)
     done = []
     for case_id in store.retention_owed(today, limit):
         def decide(case):
             if not retention.owed(case.retention, today):
                 return None, None, None
-            working, events, targets = copy.copy(case), [], retention.targets(case)
+            working, state, events, targets = copy.copy(case), {}, [], retention.targets(case)
             for party_id in targets:
                 if working.party(party_id).get("sealed"):
                     erased, event = shredded(store, working, party_id, now)
-                    working.participants = erased["participants"]
+                    for name, value in erased.items():   # each erasure sees the ones before it
+                        setattr(working, name, value)
+                    state.update(erased)
                     events.append(event)
             participants = []
             for party in working.participants:
@@ -638,8 +1028,8 @@ def reduce_to_statistics(store, outbox, now=None, limit=200):
                         "case_id": case.case_id, "participant_id": party["party_id"], "reason": "retention",
                         "retained": kept}))
                 participants.append(party)
-            state = {"participants": participants,
-                     "retention": {**case.retention, "reduced_at": now, "participants": targets}}
+            state.update(participants=participants,
+                         retention={**case.retention, "reduced_at": now, "participants": targets})
             return state, events, case_id
 
         if change_case(store, case_id, decide, RETENTION_TIMER, outbox):
@@ -718,7 +1108,7 @@ def answer_survey(store, token, body, outbox, vault, now=None):
         _open_for_answers(case, current, at)
         sealed = None
         if data.get("comments"):
-            sealed = cases.seal_for(store, vault, current["participant_id"], {"comments": data["comments"]})
+            sealed = cases.seal(store, vault, current["participant_id"], {"comments": data["comments"]})
             if sealed is None:
                 raise Gone("this survey has closed")
         answered = surveys.answered(current, {k: data[k] for k in surveys.SCORES}, sealed, at)

@@ -36,7 +36,16 @@ RISK_LEVELS = ("low", "medium", "high")
 FACILITATOR_LEVELS = ("foundation", "intermediate", "advanced")
 PROCESS_TYPES = ("direct_conference", "shuttle", "letter_exchange", "group_conference", "youth_panel")
 CHANNELS = ("email", "sms", "letter")
-RECIPIENT_ROLES = ("referrer", "facilitator") + ROLES
+# `coordinator`: the coordinating team of a case's region (a team mailbox, not a person)
+RECIPIENT_ROLES = ("referrer", "facilitator") + ROLES + ("coordinator",)
+# The Victims' Code clocks a case keeps (services/referrals/deadlines.py)
+DEADLINES = ("victim_told_about_rj", "support_referral")
+# What a case's clocks are measured from: the day the victim reported the crime, or (when
+# the referral did not give that date) the day the referral was received; cases stored
+# before the basis was recorded say `not_recorded`.
+CLOCK_BASES = ("crime_reported", "referral_received", "not_recorded")
+# A referral of the harmed person to a support service: made, or declined by them
+SUPPORT_OUTCOMES = ("referred", "declined")
 
 
 # field validators shared by the event schemas

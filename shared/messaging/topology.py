@@ -50,9 +50,16 @@ NOTIFICATIONS_CONSUMERS = {
         ("referrals", "referral.received"),
         ("referrals", "case.outcome_recorded"),
         ("referrals", "case.closed"),
+        # a Victims' Code clock due or missed: the coordinating team of the case's region is told
+        ("referrals", "case.deadline_due"),
+        ("referrals", "case.deadline_missed"),
         ("matching", "case.assessed"),
         ("matching", "facilitator.assigned"),
         ("matching", "assignment.accepted"),
+        # sessions: invitations, changes, cancellations and their reminders (or the facilitator's briefing)
+        ("referrals", "session.scheduled"),
+        ("referrals", "session.changed"),
+        ("referrals", "session.cancelled"),
         # after the intervention: an agreed item due (its owner is reminded) or missed (the
         # lead facilitator is told), and a survey to send
         ("referrals", "agreement.item_due"),

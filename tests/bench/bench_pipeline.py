@@ -382,12 +382,10 @@ def print_growth(growth, rate):
 
 def seed_facilitators(config, copies):
     """The demo registry, `copies` of each at full capacity (ids suffixed)."""
-    import yaml
-    from services.matching import facilitator_records, facilitators
+    from services.matching import facilitator_records, facilitators, seed_file
     from services.matching.store import MatchingStore
     store = MatchingStore.open(config)
-    with open(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")) as handle:
-        records = yaml.safe_load(handle)["facilitators"]
+    records = seed_file.read(os.path.join(ROOT, "deploy", "local", "facilitators.yaml"))
     for index in range(copies):
         for record in records:
             facilitators.register(store, {**record, "facilitator_id": f"{record['facilitator_id']}-{index}",

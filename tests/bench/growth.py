@@ -23,6 +23,8 @@ from bson import json_util
 from kombu import Connection, Producer
 
 from services.records.store import group_leaves
+from services.referrals.cases import CLOCKS
+from services.referrals.store import DAY_FIELDS
 from shared.messaging.topology import consumer_queue_name
 
 # collections whose documents are per case (or per event of a case), per service
@@ -45,12 +47,12 @@ def age(service, name, doc, days_ago):
     if "outbox" in doc:
         doc["outbox"] = []
     if (service, name) == ("referrals", "cases"):
-        for field in ("deadline_notice_day", "deadline_due_day"):
+        for field in DAY_FIELDS.values():
             if field in doc:
                 doc[field] = (date.today() - timedelta(days=days_ago)).isoformat()
-        for flag in ("deadline_due_sent", "deadline_missed_sent"):
-            if flag in doc:
-                doc[flag] = True
+        for clock in CLOCKS.values():
+            if clock.flag in doc:
+                doc[clock.flag] = True
     elif (service, name) == ("notifications", "deliveries") and doc.get("status") in ("deferred", "sending",
                                                                                        "retrying"):
         doc["status"] = "sent"

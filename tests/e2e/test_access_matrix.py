@@ -18,7 +18,7 @@ from services.matching import facilitators
 from services.matching.store import MatchingStore
 from services.records.checkpoints import Signer
 from shared.messaging import topology
-from tests.factories import referral_body
+from tests.factories import days_ago, referral_body
 from tests.platform import Platform
 from tests.support import disconnect_all, issue_key, smtp_server, wait_until
 
@@ -81,6 +81,8 @@ def routes(case_id, assignment_id):
         Route("referrals", "POST", f"/v1/cases/{case_id}/transitions", ("coordinator", "facilitator"), "act", 400,
               {"to": "NOWHERE"}),
         Route("referrals", "POST", f"/v1/cases/{case_id}/consents", ("coordinator", "facilitator"), "act", 400, {}),
+        Route("referrals", "POST", f"/v1/cases/{case_id}/support-referrals", ("coordinator", "facilitator"), "act",
+              400, {}),
         Route("referrals", "GET", f"/v1/cases/{case_id}/access-log", ("coordinator", "auditor"), "see", 200),
         Route("matching", "GET", f"/v1/cases/{case_id}/assessment", ("coordinator", "auditor"), "see", 200),
         Route("matching", "GET", f"/v1/cases/{case_id}/assignment", ("coordinator", "auditor", "facilitator"),
@@ -127,7 +129,7 @@ def platform(service_config, tmp_path):
     store = MatchingStore.open(config)
     for fid in ("fac-m1", "fac-m2"):  # fac-m2 works elsewhere: the case can only go to fac-m1
         facilitators.register(store, {"facilitator_id": fid, "level": "advanced", "languages": ["en"], "capacity": 3,
-                               "regions": [OWN] if fid == "fac-m1" else [OTHER], "last_active": "2026-11-01"})
+                               "regions": [OWN] if fid == "fac-m1" else [OTHER], "last_active": days_ago(30)})
     keys = {c.name: issue_key(config, c.role, c.agency, c.subject or f"person-{i}", regions=c.regions,
                               national=c.national) for i, c in enumerate(CALLERS)}
     with smtp_server(str(tmp_path / "mail")) as smtp_port:

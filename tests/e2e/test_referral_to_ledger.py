@@ -8,7 +8,7 @@ import requests
 from services.matching import facilitators
 from services.matching.store import MatchingStore
 from shared.messaging import topology
-from tests.factories import referral_body
+from tests.factories import days_ago, referral_body
 from tests.platform import Platform
 from tests.support import disconnect_all, mails, provision_keys, smtp_server, wait_until
 
@@ -34,7 +34,7 @@ def test_a_referral_travels_into_the_ledger(platform):
     keys = provision_keys(config)
     store = MatchingStore.open(config)
     facilitators.register(store, {"facilitator_id": "fac-e2e", "level": "advanced", "regions": ["south-wales"],
-                           "languages": ["en"], "capacity": 2, "last_active": "2026-11-01"})
+                           "languages": ["en"], "capacity": 2, "last_active": days_ago(30)})
     response = requests.post(f"http://127.0.0.1:{ports['referrals']}/v1/referrals", json=referral_body(0),
                              headers={"Authorization": f"Bearer {keys['referrer']}"}, timeout=10)
     assert response.status_code == 201

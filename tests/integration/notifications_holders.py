@@ -23,6 +23,10 @@ PURPOSES = {
                                                     "safe_contact_windows", "contact_safe")),
     "outcome_update": (("harmed",), ("name", "email", "phone", "language", "preferred_channels",
                                      "safe_contact_windows", "contact_safe")),
+    # a session's messages: the person's details, and the session (when, and where for those attending)
+    "session_invitation": (PARTICIPANT_ROLES + ("interpreter",), ("name", "email", "phone", "language",
+                                                                   "preferred_channels", "safe_contact_windows",
+                                                                   "contact_safe")),
     "agreement_reminder": (("harmed", "harmer"), ("name", "email", "phone", "language", "preferred_channels",
                                                   "safe_contact_windows", "contact_safe")),
     # and the link of the person's open survey, when the fixture gives them one
@@ -38,15 +42,22 @@ class People:
     def __init__(self):
         self.parties = {}
         self.facilitators = {}
+        # session id -> {"revision", "status", "starts_at", "venue", "attendees", "removed"}, as referrals keeps it
+        self.sessions = {}
         self.calls = []
+        self.session_calls = []   # (party id, purpose, session id) of each lookup naming a session
 
     def reset(self):
         self.parties.clear()
         self.facilitators.clear()
+        self.sessions.clear()
         self.calls.clear()
+        self.session_calls.clear()
 
-    def get_contact(self, party_id, purpose, requester):
+    def get_contact(self, party_id, purpose, requester, session_id=None):
         self.calls.append((party_id, purpose, requester))
+        if session_id is not None:
+            self.session_calls.append((party_id, purpose, session_id))
         party = self.parties.get(party_id)
         if party is None:
             return refuse("unknown_party")
@@ -65,6 +76,16 @@ class People:
             details["contact_safe"] = not party.get("unsafe", False)
         if not (details.get("email") or details.get("phone")):
             return refuse("no_contact_details")
+        if purpose == "session_invitation":
+            session = self.sessions.get(session_id)
+            if session is None:
+                return refuse("unknown_session")
+            attending = party_id in session["attendees"]
+            if not attending and party_id not in session.get("removed", []):
+                return refuse("not_invited")
+            details["session"] = {"session_id": session_id, "revision": session["revision"],
+                                  "status": session["status"], "starts_at": session["starts_at"],
+                                  "attending": attending, **({"venue": session["venue"]} if attending else {})}
         return {"granted": True, "reason": "granted", "details": details}
 
     def get_facilitator_contact(self, facilitator_id, purpose, requester):
@@ -91,8 +112,8 @@ class Referrals:
     name = "referrals"
 
     @rpc
-    def get_contact(self, party_id, purpose, requester):
-        return PEOPLE.get_contact(party_id, purpose, requester)
+    def get_contact(self, party_id, purpose, requester, session_id=None):
+        return PEOPLE.get_contact(party_id, purpose, requester, session_id)
 
 
 class Matching:

@@ -4,7 +4,7 @@ from services.matching import facilitators
 from services.matching.service import MatchingService
 from services.matching.store import MatchingStore
 from shared.events import new_event
-from tests.factories import referral_received_data
+from tests.factories import days_ago, referral_received_data
 from tests.support import Tap, publish_event, read_dead_letters, wait_until
 
 
@@ -16,7 +16,7 @@ def received(**changes):
 
 def seed(store, capacity=1):
     facilitators.register(store, {"facilitator_id": "fac-1", "level": "intermediate", "regions": ["south-wales"],
-                           "languages": ["en"], "capacity": capacity, "last_active": "2026-10-01"})
+                           "languages": ["en"], "capacity": capacity, "last_active": days_ago(60)})
 
 
 def test_a_referral_is_assessed_and_a_facilitator_booked_once(run_services, amqp_uri):
@@ -103,7 +103,7 @@ def test_domestic_abuse_is_refused_unless_the_deployment_allows_it(run_services,
     store = MatchingStore.open(service_config())
     facilitators.register(store, {"facilitator_id": "fac-da", "level": "advanced", "regions": ["south-wales"],
                                   "languages": ["en"], "capacity": 2, "endorsements": ["domestic_abuse"],
-                                  "last_active": "2026-10-01"})
+                                  "last_active": days_ago(60)})
     tap = Tap(amqp_uri, [("matching", "case.assessed")])
     for switches, case_id in (("", "case-shipped"), ("domestic_abuse_rj_allowed=true", "case-allowed")):
         with run_services(MatchingService, MATCHING_LOCAL_SWITCHES=switches):

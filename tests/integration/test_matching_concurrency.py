@@ -17,7 +17,7 @@ from services.matching.store import MatchingStore
 from shared.events import new_event
 from shared.messaging import topology
 from tests.conftest import MANAGEMENT, RABBIT_AUTH
-from tests.factories import ROOT, referral_received_data
+from tests.factories import ROOT, days_ago, referral_received_data
 from tests.support import disconnect_all, free_port, publish_event, read_dead_letters, wait_until
 
 CASES = 200
@@ -76,7 +76,7 @@ def test_two_processes_never_book_beyond_capacity_and_waitlist_the_rest(matching
     for index in range(FACILITATORS):
         facilitators.register(store, {"facilitator_id": f"fac-{index:02d}", "level": "intermediate",
                                "regions": ["south-wales"], "languages": ["en"], "capacity": CAPACITY,
-                               "trained_on": "2025-09-01", "last_process_on": "2026-10-01"})
+                               "trained_on": days_ago(450), "last_process_on": days_ago(60)})
     ports = [free_port(), free_port()]
     processes = [start_matching(config, port) for port in ports]
     try:

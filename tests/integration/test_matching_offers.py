@@ -7,7 +7,7 @@ from services.matching import facilitators
 from services.matching.service import MatchingService
 from services.matching.store import MatchingStore
 from shared.events import new_event
-from tests.factories import referral_received_data
+from tests.factories import days_ago, referral_received_data
 from tests.support import Tap, facilitator_key, provision_keys, publish_event, wait_until
 
 
@@ -35,7 +35,7 @@ def closed(case_id):
 
 def register(store, fid, **changes):
     record = {"facilitator_id": fid, "level": "intermediate", "regions": ["south-wales"], "languages": ["en"],
-              "capacity": 1, "trained_on": "2025-06-01", "last_process_on": "2026-10-01"}
+              "capacity": 1, "trained_on": days_ago(550), "last_process_on": days_ago(60)}
     record.update(changes)
     facilitators.register(store, record)
 

@@ -1,4 +1,6 @@
 """The facilitator registry over HTTP and RPC, on the real broker and FerretDB."""
+from datetime import date, timedelta
+
 import pytest
 import requests
 from nameko.containers import ServiceContainer
@@ -8,15 +10,16 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from services.matching import suitability_policy
 from services.matching.service import MatchingService
 from services.matching.store import MatchingStore
+from tests.factories import days_ago, days_ahead
 from tests.support import disconnect_all, provision_keys
 
 
 def record(**changes):
     body = {
         "facilitator_id": "fac-cy-1", "name": "Carys Pritchard", "email": "carys.pritchard@rj.example",
-        "language": "cy", "level": "advanced", "complex_case_trained": False, "trained_on": "2024-03-11",
-        "last_process_on": "2026-09-14", "endorsements": ["domestic_abuse", "youth"],
-        "prison_vetted_until": "2028-01-31", "languages": ["en", "cy"], "regions": ["south-wales", "gwent"],
+        "language": "cy", "level": "advanced", "complex_case_trained": False, "trained_on": days_ago(1000),
+        "last_process_on": days_ago(80), "endorsements": ["domestic_abuse", "youth"],
+        "prison_vetted_until": days_ahead(425), "languages": ["en", "cy"], "regions": ["south-wales", "gwent"],
         "capacity": 6, "available_from": None,
         "conflicts": [{"kind": "agency", "ref": "gwent-police"}, {"kind": "participant", "ref": "p-77"}],
     }
@@ -34,7 +37,8 @@ def test_a_coordinator_registers_updates_lists_and_deactivates_a_facilitator(run
         created = requests.post(f"{url}/v1/facilitators", json=record(), headers=auth(keys["coordinator"]), timeout=10)
         assert created.status_code == 201, created.text
         view = created.json()
-        assert view["current_until"] == "2027-09-14" and view["spare"] == 6 and view["caseload"] == 0
+        current_until = date.fromisoformat(record()["last_process_on"]) + timedelta(days=365)
+        assert view["current_until"] == current_until.isoformat() and view["spare"] == 6 and view["caseload"] == 0
         assert view["conflicts"] == record()["conflicts"] and view["languages"] == ["en", "cy"]
         again = requests.post(f"{url}/v1/facilitators", json=record(), headers=auth(keys["coordinator"]), timeout=10)
         assert again.status_code == 409
@@ -71,7 +75,7 @@ def test_a_malformed_record_is_refused_naming_each_field_and_nothing_is_stored(r
     with run_services(MatchingService) as (url, config):
         keys = provision_keys(config)
         store = MatchingStore.open(config)
-        bad = record(level="expert", capacity="lots", languages=[], email="not-an-email", trained_on="2099-01-01",
+        bad = record(level="expert", capacity="lots", languages=[], email="not-an-email", trained_on=days_ahead(30),
                      endorsements=["juggling"], conflicts=[{"kind": "friend", "ref": "p-1"}], regions="south-wales")
         del bad["facilitator_id"]
         answer = requests.post(f"{url}/v1/facilitators", json=bad, headers=auth(keys["coordinator"]), timeout=10)

@@ -2,7 +2,7 @@
 store on the running FerretDB: the workflows' unit tests trust the fake to behave so."""
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -16,6 +16,8 @@ from tests.conftest import MONGO_URI
 from tests.support import disconnect_all
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
+TODAY = NOW.date()
+TRAINED_ON = TODAY - timedelta(days=330)
 
 
 @pytest.fixture(params=["memory", "ferretdb"])
@@ -29,7 +31,7 @@ def store(request):
 
 
 def event(n=1):
-    return {"id": f"ev-{n}-{uuid.uuid4().hex[:6]}", "type": "case.assessed", "time": "2026-11-26T10:00:00Z"}
+    return {"id": f"ev-{n}-{uuid.uuid4().hex[:6]}", "type": "case.assessed", "time": NOW.isoformat()}
 
 
 def assessment(case_id="case-1", trigger="ev-referral", created_at=NOW, events=()):
@@ -52,7 +54,7 @@ def offered(facilitator_id, expires_at=NOW + timedelta(hours=1), state="offered"
 
 def facilitator(fid="fac-1", **changes):
     values = dict(facilitator_id=fid, level="intermediate", languages=["en"], regions=["south-wales", "gwent"],
-                  capacity=2, name="Ann Example", email="ann@rj.example", trained_on=date(2026, 1, 5),
+                  capacity=2, name="Ann Example", email="ann@rj.example", trained_on=TRAINED_ON,
                   conflicts=[{"kind": "participant", "ref": "p-9"}], created_at=NOW, updated_at=NOW)
     values.update(changes)
     return Facilitator(**values)
@@ -231,12 +233,14 @@ def test_a_facilitator_is_registered_once_read_back_typed_and_changed(store):
         store.insert_facilitator(facilitator())
     found = store.get_facilitator("fac-1")
     assert isinstance(found, Facilitator)
-    assert (found.trained_on, found.available_from, found.current_until) == (date(2026, 1, 5), None, date(2027, 1, 5))
+    assert (found.trained_on, found.available_from, found.current_until) == (
+        TRAINED_ON, None, TRAINED_ON + timedelta(days=365))
     assert found.conflict_keys == ["participant:p-9"] and found.email == "ann@rj.example"
-    changed = facilitator(capacity=5, available_from=date(2026, 12, 1), updated_at=NOW + timedelta(seconds=1))
+    back_from_leave = TODAY + timedelta(days=10)
+    changed = facilitator(capacity=5, available_from=back_from_leave, updated_at=NOW + timedelta(seconds=1))
     store.update_facilitator(changed, {"capacity", "available_from"})
     found = store.get_facilitator("fac-1")
-    assert (found.capacity, found.available_from) == (5, date(2026, 12, 1))
+    assert (found.capacity, found.available_from) == (5, back_from_leave)
     assert store.deactivate_facilitator("fac-1", NOW) is True
     assert store.get_facilitator("fac-1").active is False
     assert store.deactivate_facilitator("nobody", NOW) is False

@@ -372,3 +372,72 @@ def test_the_status_listing_needs_a_staff_key_and_a_case(platform):
         assert missing.status_code == 400 and "case" in missing.json()["fields"]
         # a case notifications has never heard of, like one the caller may not see, is a 404
         assert p.listing("case-x").status_code == 404
+
+
+# -- Victims' Code deadlines: the coordinating team of the case's region ------------------
+
+def deadline(case_id, name="support_referral", measured_from="crime_reported"):
+    return {"case_id": case_id, "deadline": name, "due_at": "2026-11-21T00:00:00+00:00", "enhanced_rights": False,
+            "measured_from": measured_from}
+
+
+def test_a_missed_deadline_emails_the_coordinating_team_of_the_case_region_once(platform):
+    with platform() as p:
+        received, ids = new_case(region="north-wales")   # a Welsh-speaking team (deploy/local/coordinators.yaml)
+        case_id = received["case_id"]
+        p.publish("referral.received", case_id, received, "referrals")
+        wait_until(lambda: p.store().case(case_id))   # the directory knows the case (and its region)
+        p.publish("case.deadline_missed", case_id, deadline(case_id, measured_from="referral_received"), "referrals",
+                  times=3)
+        team = "rj-coordinators.north-wales@example.org"
+        alerts = wait_until(lambda: [m for m in p.mails() if m["To"] == team], timeout=30)
+        time.sleep(1.5)   # every copy of the event has had its turn
+        alerts = [m for m in p.mails() if m["To"] == team]
+        assert len(alerts) == 1
+        text, html = text_and_html(alerts[0])
+        assert alerts[0]["Subject"] == (f"Achos {case_id}: methwyd terfyn amser Cod y Dioddefwyr "
+                                        "(atgyfeirio'r person a niweidiwyd at wasanaethau cymorth)")
+        assert alerts[0]["Content-Language"] == "cy" and alerts[0]["X-Amends-Template"] == \
+            "coordinator.case_deadline_missed"
+        assert text.startswith("Helo Cydlynwyr cyfiawnder adferol Gogledd Cymru,")
+        assert "Dydd Gwener 20 Tachwedd 2026" in text and "gynharach" in text and case_id in html
+        assert [v for v in personal_values(ids) if v in text + html] == []
+        sent = [e for e in p.emitted("notification.sent") if e["data"]["recipient_role"] == "coordinator"]
+        assert [(e["data"]["recipient_id"], e["data"]["template"]) for e in sent] == [
+            ("coordinators.north-wales", "coordinator.case_deadline_missed")]
+        listed = {(n["recipient_role"], n["status"]) for n in p.listing(case_id).json()["notifications"]}
+        assert ("coordinator", "sent") in listed and team not in p.listing(case_id).text
+        # the team is notifications' own configuration: nobody was asked for its address
+        assert "coordinators.north-wales" not in [party for party, _, _ in PEOPLE.calls]
+
+
+def test_a_deadline_in_a_region_without_a_team_is_dead_lettered_naming_the_region(platform):
+    with platform() as p:
+        received, ids = new_case(region="ynys-enlli")
+        case_id = received["case_id"]
+        p.publish("referral.received", case_id, received, "referrals")
+        wait_until(lambda: p.store().case(case_id))
+        event = p.publish("case.deadline_due", case_id, deadline(case_id, "victim_told_about_rj"), "referrals")
+        letters = wait_until(lambda: read_dead_letters(p.amqp_uri, "notifications"), timeout=30)
+        body, headers = letters[0]
+        assert json.loads(body)["id"] == event["id"]
+        assert "no coordinating team is configured for region 'ynys-enlli'" in headers["x-amends-error"]
+        assert headers["x-amends-attempts"] == 3   # retried first (AMENDS_RETRY_DELAYS), then set aside
+        assert [d for d in p.store().deliveries_for_case(case_id) if d.recipient_role == "coordinator"] == []
+        assert not [m for m in p.mails() if "coordinators" in str(m["To"])]
+
+
+def test_a_coordinating_teams_file_it_cannot_use_stops_the_service(service_config, tmp_path):
+    from nameko.containers import ServiceContainer
+    from services.notifications.coordinators import CoordinatorTeamsError
+    from tests.support import disconnect_all
+    bad = tmp_path / "teams.yaml"
+    bad.write_text("teams:\n  gwent:\n    name: Gwent\n    email: nobody\n    language: en\n")
+    container = ServiceContainer(NotificationsService, service_config(NOTIFICATIONS_COORDINATOR_TEAMS=str(bad)))
+    try:
+        with pytest.raises(CoordinatorTeamsError) as refused:
+            container.start()
+    finally:
+        container.kill()
+        disconnect_all()
+    assert str(refused.value) == f"{bad}: teams.gwent.email: Not a valid email address."

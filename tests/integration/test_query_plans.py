@@ -12,10 +12,10 @@ import os
 import pymongo
 import pytest
 import requests
-import yaml
 from nameko.testing.services import entrypoint_hook
 from nameko.timer import Timer
 
+from services.matching import seed_file
 from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
@@ -71,10 +71,9 @@ def test_every_query_shape_is_served_by_an_index(pg, run_services, monkeypatch):
                 run_services(RecordsService, **twins) as (records, _):
             keys = provision_keys(config)
             coordinator = {"Authorization": f"Bearer {keys['coordinator']}"}
-            with open(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")) as handle:
-                for record in yaml.safe_load(handle)["facilitators"]:
-                    created = requests.post(f"{matching}/v1/facilitators", json=record, headers=coordinator, timeout=10)
-                    assert created.status_code == 201, created.text
+            for record in seed_file.read(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")):
+                created = requests.post(f"{matching}/v1/facilitators", json=record, headers=coordinator, timeout=10)
+                assert created.status_code == 201, created.text
             cases = []
             for index in range(len(SAMPLES)):
                 answer = requests.post(f"{referrals}/v1/referrals", json=referral_body(index),
@@ -93,6 +92,8 @@ def test_every_query_shape_is_served_by_an_index(pg, run_services, monkeypatch):
                 assert requests.get(f"{referrals}/v1/cases/{case_id}", headers=coordinator, timeout=10).ok
                 assert requests.get(f"{records}/v1/cases/{case_id}/timeline", headers=coordinator, timeout=10).ok
             assert requests.get(f"{referrals}/v1/cases?status=ASSESSMENT", headers=coordinator, timeout=10).ok
+            assert requests.get(f"{referrals}/v1/cases?measured_from=referral_received", headers=coordinator,
+                                timeout=10).ok
             assert requests.get(f"{records}/v1/ledger/verify", headers=auditor, timeout=30).json()["valid"]
             requests.get(f"{matching}/v1/facilitators", headers=coordinator, timeout=10).raise_for_status()
             # after the intervention: a survey looked up by its token (this one names none)

@@ -10,14 +10,15 @@ import pytest
 from nameko.containers import ServiceContainer
 from nameko.testing.services import entrypoint_hook
 
-from services.referrals.agreement import london_day
 from services.referrals.cases import next_change
+from services.referrals.deadlines import today_in_london
 from services.referrals.service import ReferralsService
 from tests.factories import referral_body
 from tests.integration.test_referrals_api import running_referrals
+from tests.integration.test_referrals_sessions import decide_safety
 from tests.support import free_port, wait_until
 
-TO_INTERVENTION = ("TRIAGE", "CONTACTING", "ASSESSMENT", "ALLOCATED", "PREPARATION", "INTERVENTION")
+TO_PREPARATION = ("TRIAGE", "CONTACTING", "ASSESSMENT", "ALLOCATED", "PREPARATION")
 
 
 @pytest.fixture
@@ -27,14 +28,20 @@ def api(service_config, amqp_uri, monkeypatch):
 
 
 def day(offset):
-    return (london_day(datetime.now(timezone.utc)) + timedelta(days=offset)).isoformat()
+    return (today_in_london() + timedelta(days=offset)).isoformat()
 
 
 def in_intervention(api, body=None):
+    """A case a coordinator moved on to INTERVENTION (no facilitator holds it): through
+    preparation, where the risk is assessed with both parties and the safety decision made
+    (the gate the move needs open), each through its endpoint."""
     case_id = api.refer(body or referral_body(0))
-    for status in TO_INTERVENTION:
+    for status in TO_PREPARATION:
         moved = api.call("POST", f"/v1/cases/{case_id}/transitions", json={"to": status})
         assert moved.status_code == 200, moved.text
+    decide_safety(api, case_id, "indirect_only", key="coordinator")
+    moved = api.call("POST", f"/v1/cases/{case_id}/transitions", json={"to": "INTERVENTION"})
+    assert moved.status_code == 200, moved.text
     return case_id
 
 

@@ -2,6 +2,7 @@
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 
 import bson
 import eventlet
@@ -11,12 +12,13 @@ from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 
+from services.referrals import deadlines
 from services.referrals.cases import CaseChange, change_key
 from services.referrals.protection import Vault, load_master_key
 from services.referrals.service import ReferralsService
 from shared.events import new_event
 from shared.messaging import topology
-from tests.factories import referral_body
+from tests.factories import days_ago, referral_body
 from tests.integration.referrals_helpers import referrals_store
 from tests.support import Tap, disconnect_all, free_port, issue_key, provision_keys, publish_event, wait_until
 
@@ -151,11 +153,14 @@ def test_every_role_against_every_endpoint(api):
         ("GET", f"/v1/cases/{case_id}", dict, set(ROLES), 200),
         ("POST", f"/v1/cases/{case_id}/consents", lambda: {"json": consent}, {"coordinator", "facilitator"}, 201),
         ("GET", f"/v1/cases/{case_id}/access-log", dict, {"coordinator", "auditor"}, 200),
-        # ALLOCATED -> PREPARATION once, then PREPARATION -> INTERVENTION: each allowed role makes a legal move
+        ("POST", f"/v1/cases/{case_id}/support-referrals", lambda: {"json": {
+            "participant_id": harmed, "outcome": "referred", "service": "victim_support"}},
+         {"coordinator", "facilitator"}, 201),
+        # ALLOCATED -> PREPARATION once, then PREPARATION -> ON_HOLD: each allowed role makes a legal move
         ("POST", f"/v1/cases/{case_id}/transitions", None, {"coordinator", "facilitator"}, 200),
         ("POST", f"/v1/cases/{case_id}/participants/{harmer}/erasure", dict, {"coordinator"}, 200),
     ]
-    moves = iter(["PREPARATION", "INTERVENTION"])
+    moves = iter(["PREPARATION", "ON_HOLD"])
     results = {}
     for method, path, kwargs, allowed, ok in endpoints:
         for role in ROLES:
@@ -445,9 +450,11 @@ def _sealed_strings(value):
 # --- Victims' Code clocks -------------------------------------------------------
 
 def test_the_clock_announces_due_and_missed_once_each(api):
-    late = api.refer(referral_body(0, crime_reported_on="2026-11-18"))
+    # a fortnight: the longest run of five working days (from Christmas Eve) takes twelve
+    reported = days_ago(14)
+    late = api.refer(referral_body(0, crime_reported_on=reported))
     enhanced_today = api.refer(referral_body(2))     # reported today: its day has not begun to run out
-    told = api.refer(referral_body(0, crime_reported_on="2026-11-18"))   # as late, but the victim was told
+    told = api.refer(referral_body(0, crime_reported_on=reported))   # as late, but the victim was told
     harmed = api.case(told).participants[0]["party_id"]
     api.call("POST", f"/v1/cases/{told}/consents", json={"participant_id": harmed, "scope": "participation",
                                                          "granted": True})
@@ -459,14 +466,60 @@ def test_the_clock_announces_due_and_missed_once_each(api):
         tick()
     events = wait_until(lambda: api.events("case.deadline_due", "case.deadline_missed"))
     eventlet.sleep(0.5)
-    events = api.events("case.deadline_due", "case.deadline_missed")
+    # this clock's: the support referral clock of the same cases is another (see below)
+    events = [e for e in api.events("case.deadline_due", "case.deadline_missed")
+              if e["data"]["deadline"] == "victim_told_about_rj"]
     assert sorted((e["type"], e["subject"]) for e in events) == [
         ("case.deadline_due", late), ("case.deadline_missed", late)]
     data = events[0]["data"]
     assert data["deadline"] == "victim_told_about_rj" and data["enhanced_rights"] is False
-    assert data["due_at"].startswith("2026-11-26T00:00:00")   # 5 working days after Wed 18 November
+    assert data["due_at"] == deadlines.victim_told_about_rj(date.fromisoformat(reported), False).due_at.isoformat()
+    assert data["measured_from"] == "crime_reported"
     assert api.case(enhanced_today).deadline["enhanced_rights"] is True
     assert not api.case(enhanced_today).deadline_due_sent
+
+
+def test_a_support_referral_meets_its_clock_and_the_timer_announces_the_ones_still_owed(api):
+    reported = days_ago(14)   # a fortnight: both clocks have run out, whatever the day
+    referred = api.refer(referral_body(0, crime_reported_on=reported))
+    owed = api.refer(referral_body(0, crime_reported_on=reported))
+    harmed, harmer = (p["party_id"] for p in api.case(referred).participants)
+    path = f"/v1/cases/{referred}/support-referrals"
+    for body, field in (({"participant_id": harmed, "outcome": "referred"}, "service"),
+                        ({"participant_id": harmed, "outcome": "perhaps"}, "outcome"),
+                        ({"participant_id": harmer, "outcome": "declined"}, "participant_id")):
+        refused = api.call("POST", path, json=body)
+        assert refused.status_code == 400 and field in refused.json()["fields"], refused.text
+    assert api.call("POST", f"/v1/cases/{uuid.uuid4()}/support-referrals",
+                    json={"participant_id": harmed, "outcome": "declined"}).status_code == 404
+    assert api.call("POST", path, "auditor", json={"participant_id": harmed, "outcome": "declined"}).status_code == 403
+    assert api.case(referred).support_referrals == []
+    answer = api.call("POST", path, json={"participant_id": harmed, "outcome": "referred", "service": "victim_support"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["support_referral"]["state"] == "met_late"   # 2 working days after the report
+    recorded = wait_until(lambda: api.events("support.referral_recorded"))[0]
+    assert recorded["data"] == {"case_id": referred, "participant_id": harmed, "outcome": "referred",
+                                "service": "victim_support"}
+    view = api.call("GET", f"/v1/cases/{referred}", "auditor").json()
+    assert view["support_referral"]["referrals"][0]["service"] == "victim_support"
+    reported_on = date.fromisoformat(reported)
+    assert view["support_referral"]["last_day"] == deadlines.add_working_days(reported_on, 2).isoformat()
+    assert view["deadline"]["last_day"] == deadlines.add_working_days(reported_on, 5).isoformat()
+    with entrypoint_hook(api.container, "check_deadlines") as tick:
+        tick()
+    wanted = {("case.deadline_due", owed), ("case.deadline_missed", owed)}
+    support = lambda: [e for e in api.events("case.deadline_due", "case.deadline_missed")  # noqa: E731
+                       if e["data"]["deadline"] == "support_referral"]
+    events = wait_until(lambda: (lambda found: found if {(e["type"], e["subject"]) for e in found} >= wanted
+                                 else None)(support()))
+    assert {(e["type"], e["subject"]) for e in events} == wanted
+    assert events[0]["data"]["due_at"] == deadlines.support_referral(reported_on, False).due_at.isoformat()
+    # a closed case, or an erased person, takes no record
+    harmed_owed = api.case(owed).participants[0]["party_id"]
+    assert api.call("POST", f"/v1/cases/{owed}/participants/{harmed_owed}/erasure").status_code == 200
+    assert api.call("POST", f"/v1/cases/{owed}/support-referrals",
+                    json={"participant_id": harmed_owed, "outcome": "declined"}).status_code == 409
+    assert api.call("GET", f"/v1/cases/{owed}").json()["support_referral"]["state"] == "stopped"
 
 
 def test_the_full_record_is_kept_sealed_and_given_back_to_a_coordinator(api):
@@ -485,12 +538,35 @@ def test_the_full_record_is_kept_sealed_and_given_back_to_a_coordinator(api):
     assert harmed["personal_data"]["safe_contact_windows"][0]["start"] == "09:00"
     assert view["participants"][4]["access_needs"] == ["hearing_loop"]
     assert view["referrer"]["personal_data"]["team"] == "Cardiff YOT"
-    assert view["record"] == {"crime_reference": "SWP/26/104981", "offence_date": "2026-11-10",
-                              "crime_reported_on": "2026-11-10"}
-    assert view["attributes"]["flags"] == ["youth"] and view["deadline"]["last_day"] == "2026-11-17"
+    offence = body["offence"]["date"]   # reported the day it happened
+    assert view["record"] == {"crime_reference": "SWP/26/104981", "offence_date": offence,
+                              "crime_reported_on": offence}
+    last_day = deadlines.add_working_days(date.fromisoformat(offence), 5).isoformat()
+    assert view["attributes"]["flags"] == ["youth"] and view["deadline"]["last_day"] == last_day
+    assert view["measured_from"] == view["deadline"]["measured_from"] == "crime_reported"
     received = wait_until(lambda: api.events("referral.received"))[0]["data"]
     assert [p["role"] for p in received["participants"]] == [p["role"] for p in view["participants"]]
     assert "Siop" not in str(received) and "Ieuan" not in str(received)
+
+
+def test_a_referral_without_the_day_of_the_report_is_taken_and_shows_its_clocks_run_from_receipt(api):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    without = api.refer(referral_body(0))   # no crime_reported_on
+    given = api.refer(referral_body(0, crime_reported_on=days_ago(14)))
+    view = api.call("GET", f"/v1/cases/{without}").json()
+    assert view["measured_from"] == view["deadline"]["measured_from"] == "referral_received"
+    assert view["record"]["crime_reported_on"] is None
+    # measured from the day it was received, in London
+    received = datetime.fromisoformat(view["created_at"]).astimezone(ZoneInfo("Europe/London")).date()
+    from services.referrals import deadlines
+    assert view["deadline"]["last_day"] == deadlines.add_working_days(received, 5).isoformat()
+    assert api.call("GET", f"/v1/cases/{given}").json()["measured_from"] == "crime_reported"
+    listed = api.call("GET", "/v1/cases", params={"measured_from": "referral_received", "limit": 100}).json()
+    assert without in [i["case_id"] for i in listed["items"]] and given not in [i["case_id"] for i in listed["items"]]
+    assert {i["measured_from"] for i in listed["items"]} == {"referral_received"}
+    bad = api.call("GET", "/v1/cases", params={"measured_from": "yesterday"})
+    assert bad.status_code == 400 and "measured_from" in bad.json()["fields"]
 
 
 def test_hostile_bodies_get_a_400_and_store_nothing(api):

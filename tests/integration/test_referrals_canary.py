@@ -1,29 +1,43 @@
 """A log, bus and ledger canary: unique personal values planted in a referral must
 appear in no log line, no message on any events exchange, no dead letter and no
 document of any service (the ledger included) once the referral has gone through
-all four services and the case has been worked on and a participant erased."""
+all four services, its Victims' Code clocks have run out (the coordinating team is
+emailed: nothing of anyone's in that either), and the case has been worked on and a
+participant erased.
+
+The case then goes on to a session, with a venue and notes planted too: the venue's name
+and address may be kept by referrals (they are operational data) and told to those invited,
+but go on no bus, into no log, ledger or other service's database; the notes are sealed.
+And no message anyone is sent carries another person's details.
+
+After the intervention, an agreed item's description, a note on it, a survey's comment and
+the survey's token reach no log line, message or ledger entry either, and are stored only
+sealed (the token only as its keyed hash)."""
 import logging
 import uuid
-
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes
+from email.policy import default as default_policy
 
 import bson
 import pymongo
 import requests
 from nameko.standalone.rpc import ServiceRpcProxy
+from nameko.testing.services import entrypoint_hook
 
 from services.matching import facilitators
 from services.matching.store import MatchingStore
 from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
-from services.referrals.agreement import london_day
+from services.referrals.deadlines import today_in_london
 from services.referrals.service import ReferralsService
 from shared.jsonlog import JsonFormatter
 from shared.messaging import topology
 from tests.conftest import MONGO_URI
-from tests.factories import referral_body
+from tests.factories import days_ago, referral_body
 from tests.integration.referrals_helpers import referrals_store
+from tests.integration.test_referrals_casework import FACTORS
 from tests.integration.test_referrals_api import MASTER_KEY
 from tests.support import Tap, mails, provision_keys, read_dead_letters, smtp_server, wait_until
 
@@ -50,11 +64,15 @@ def canary_referral():
         "harmed_address": f"{tag} Harmed Street", "safe_address": f"{tag} Safe House",
         "harmer": f"Harmer{tag} Person", "harmer_address": f"{tag} Harmer Road",
         "supporter": f"Supporter{tag} Person", "supporter_email": f"supporter{tag}@mail.example",
+        "interpreter": f"Interpreter{tag} Person", "interpreter_email": f"interpreter{tag}@mail.example",
+        # a session's: the venue (operational data, kept by referrals only) and the notes (sealed)
+        "venue_name": f"Venue{tag} Hall", "venue_address": f"{tag} Venue Lane", "notes": f"Notes{tag} for the day",
         # after the intervention: what an agreed item says, a caseworker's note on it, a survey comment
         "description": f"Apologise{tag} to the shopkeeper", "note": f"Note{tag} read aloud",
         "comment": f"Comment{tag} thank you",
     }
-    body = referral_body(0, crime_reference=values["crime_reference"])
+    # reported a fortnight ago: both Victims' Code clocks have run out
+    body = referral_body(0, crime_reference=values["crime_reference"], crime_reported_on=days_ago(14))
     body["referrer"] = {"officer_name": values["officer"], "role_title": values["role_title"],
                         "team": values["team"], "contact": {"email": values["officer_email"]}}
     body["participants"] = [
@@ -67,17 +85,50 @@ def canary_referral():
          "contact": {"address": values["harmer_address"]}, "preferred_channels": ["letter"], "contact_safe": False},
         {"role": "supporter", "name": values["supporter"], "age_band": "35_49",
          "contact": {"email": values["supporter_email"]}},
+        {"role": "interpreter", "name": values["interpreter"], "age_band": "35_49",
+         "contact": {"email": values["interpreter_email"]}},
     ]
     return body, values
 
 
+# whose each planted value is (None: nobody's message may carry it); the venue's may be told to anyone invited
+OWNERS = {"officer": "referrer", "officer_email": "referrer", "role_title": "referrer", "team": "referrer",
+          "crime_reference": None, "harmed": "harmed", "harmed_email": "harmed", "harmed_phone": "harmed",
+          "harmed_address": "harmed", "safe_address": "harmed", "harmer": "harmer", "harmer_address": "harmer",
+          "supporter": "supporter", "supporter_email": "supporter", "interpreter": "interpreter",
+          "interpreter_email": "interpreter", "venue_name": "anyone", "venue_address": "anyone", "notes": None,
+          "description": None, "note": None, "comment": None}
+# planted values referrals keeps in the clear, by design: a session's venue
+KEPT_BY_REFERRALS = ("venue_name", "venue_address")
+
+
+def mail_text(message):
+    mail = message_from_bytes(bytes(message), policy=default_policy)
+    return str(mail["Subject"]) + "\n" + "\n".join(part.get_content() for part in mail.walk()
+                                                   if part.get_content_maintype() == "text")
+
+
+def choose_a_shuttle(url, auth, case_id, parties):
+    """The case on towards a session: PREPARATION, the risk assessed with each party, the
+    facilitator's safety decision (indirect only), a shuttle."""
+    assert requests.post(f"{url}/v1/cases/{case_id}/transitions", json={"to": "PREPARATION"},
+                         headers=auth).status_code == 200
+    for party in parties:
+        assessed = requests.post(f"{url}/v1/cases/{case_id}/risk-assessments", headers=auth,
+                                 json={"participant_id": party, "factors": FACTORS})
+        assert assessed.status_code == 201, assessed.text
+    decided = requests.post(f"{url}/v1/cases/{case_id}/safety-decision", headers=auth,
+                            json={"decision": "indirect_only", "reasons": ["canary"]})
+    assert decided.status_code == 200, decided.text
+    chosen = requests.post(f"{url}/v1/cases/{case_id}/intervention", json={"process_type": "shuttle"}, headers=auth)
+    assert chosen.status_code == 200, chosen.text
+
+
 def after_the_intervention(url, auth, config, case_id, harmed, harmer, values):
-    """Work the case on: an agreement with a note, closure, and the harmed person's survey
-    answered with a comment. Returns the survey's token (as notifications would get it)."""
-    today = london_day(datetime.now(timezone.utc)).isoformat()
-    for status in ("PREPARATION", "INTERVENTION"):
-        assert requests.post(f"{url}/v1/cases/{case_id}/transitions", json={"to": status},
-                             headers=auth).status_code == 200
+    """Work the case on from its intervention: an agreement with a note, closure, and the
+    harmed person's survey answered with a comment. Returns the survey's token (as
+    notifications would get it)."""
+    today = today_in_london().isoformat()
     recorded = requests.post(f"{url}/v1/cases/{case_id}/agreement", headers=auth, json={
         "items": [{"kind": "apology", "owner_id": harmer, "due_on": today, "description": values["description"]}],
         "agreed_on": today})
@@ -117,7 +168,7 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 keys = provision_keys(config)
                 facilitators.register(MatchingStore.open(config), {"facilitator_id": "fac-canary", "level": "advanced",
                                        "regions": ["south-wales"], "languages": ["en", "cy"], "capacity": 3,
-                                       "last_active": "2026-11-01"})
+                                       "last_active": days_ago(30)})
                 auth = {"Authorization": f"Bearer {keys['coordinator']}"}
                 response = requests.post(f"{url}/v1/referrals", json=body, timeout=10,
                                          headers={"Authorization": f"Bearer {keys['referrer']}",
@@ -128,7 +179,13 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 with referrals_store(config) as store:
                     wait_until(lambda: store.load_case(case_id).status == "ASSESSMENT", timeout=30)
                     case = store.load_case(case_id)
-                harmed, harmer, supporter = (p["party_id"] for p in case.participants)
+                harmed, harmer, supporter, interpreter = (p["party_id"] for p in case.participants)
+                # the clocks run out before anyone was told (the harmed person's window is Monday
+                # mornings): the coordinating team of the region is emailed
+                with entrypoint_hook(run_services.containers[0], "check_deadlines") as tick:
+                    tick()
+                team = "rj-coordinators.south-wales@example.org"
+                wait_until(lambda: len([m for m in mails(mail_dir) if m["To"] == team]) >= 4, timeout=60)
                 # work the case: read it, consent, move it on, erase someone
                 assert values["harmed"] in requests.get(f"{url}/v1/cases/{case_id}", headers=auth).text
                 for consent in ({"participant_id": harmed, "scope": "participation", "granted": True},
@@ -136,14 +193,29 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                                  "item": "apology_letter", "with_role": "harmed"}):
                     assert requests.post(f"{url}/v1/cases/{case_id}/consents", json=consent,
                                          headers=auth).status_code == 201
+                assert requests.post(f"{url}/v1/cases/{case_id}/support-referrals", headers=auth, json={
+                    "participant_id": harmed, "outcome": "referred", "service": "victim_support"}).status_code == 201
                 assert requests.post(f"{url}/v1/cases/{case_id}/transitions", json={"to": "ALLOCATED"},
                                      headers=auth).status_code == 200
                 assert requests.post(f"{url}/v1/cases/{case_id}/participants/{supporter}/erasure",
                                      headers=auth).status_code == 200
                 requests.post(f"{url}/v1/referrals", json=dict(body, region="x y"), headers=auth)   # a 400
+                # a session, with its venue and notes planted: the interpreter is invited by email
+                choose_a_shuttle(url, auth, case_id, (harmed, harmer))
+                starts = (datetime.now(timezone.utc) + timedelta(days=3)).replace(microsecond=0)
+                arranged = requests.post(f"{url}/v1/cases/{case_id}/sessions", headers=auth, json={
+                    "starts_at": starts.isoformat(), "duration_minutes": 60, "attendees": [harmed, interpreter],
+                    "venue": {"kind": "community", "name": values["venue_name"], "address": values["venue_address"]},
+                    "notes": values["notes"]})
+                assert arranged.status_code == 201, arranged.text
+                invited = wait_until(lambda: [m for m in mails(mail_dir) if m["To"] == values["interpreter_email"]],
+                                     timeout=60)
+                # then the agreement, closure and a survey answered
                 token = after_the_intervention(url, auth, config, case_id, harmed, harmer, values)
                 expected = {"referral.received", "case.assessed", "facilitator.assigned", "notification.sent",
-                            "case.status_changed", "consent.recorded", "participant.erased", "agreement.recorded",
+                            "case.status_changed", "consent.recorded", "participant.erased", "case.deadline_due",
+                            "case.deadline_missed", "support.referral_recorded", "risk.assessed",
+                            "case.safety_decided", "intervention.chosen", "session.scheduled", "agreement.recorded",
                             "agreement.item_completed", "case.outcome_recorded", "case.closed",
                             "survey.requested", "survey.answered"}
 
@@ -157,17 +229,40 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 tap.close()
                 dead = [body for service in topology.SERVICES for body, _ in read_dead_letters(amqp_uri, service)]
         assert len(entries) >= 9 and len(messages) >= len(entries)
-        # the referrer was emailed: that one message is meant to carry their name
-        assert mails(mail_dir)[0]["To"] == values["officer_email"]
+        # the referrer was emailed, the region's coordinating team alerted (two clocks, each due
+        # and missed), and the interpreter invited to the session (with where it is)
+        sent = mails(mail_dir)
+        recipients = {values["officer_email"]: "referrer", values["harmed_email"]: "harmed",
+                      values["interpreter_email"]: "interpreter", team: "coordinator"}
+        assert {values["officer_email"], team, values["interpreter_email"]} <= {m["To"] for m in sent}
+        assert len([m for m in sent if m["To"] == team]) == 4
+        invitation = mail_text(invited[0])
+        assert values["venue_name"] in invitation and values["venue_address"] in invitation
+        assert values["interpreter"] in invitation
+        # every message carries its recipient's own details and the venue's, never anyone else's;
+        # the team's alerts carry nobody's (not even the venue's), only the case
+        for message in sent:
+            recipient = recipients[message["To"]]
+            text = mail_text(message)
+            if recipient == "coordinator":
+                assert case_id in text
+                assert [label for label, value in values.items() if value in text] == [], "in a coordinator's alert"
+                continue
+            foreign = [label for label, value in values.items()
+                       if OWNERS[label] not in (recipient, "anyone") and value in text]
+            assert foreign == [], (recipient, foreign)
         bus = "\n".join(str(m) for m in messages) + "\n".join(str(d) for d in dead)
         logs = "\n".join(capture.lines)
         ledger_text = str(entries)
-        stored = []
+        stored, elsewhere = [], []   # every service's documents; those of every service but referrals
         client = pymongo.MongoClient(MONGO_URI)
         for name in client.list_database_names():
             if name.startswith(db_prefix + "_"):
                 for collection in client[name].list_collection_names():
-                    stored += [bson.encode(doc) for doc in client[name][collection].find()]
+                    documents = [bson.encode(doc) for doc in client[name][collection].find()]
+                    stored += documents
+                    if name != f"{db_prefix}_referrals":
+                        elsewhere += documents
         client.close()
         assert len(capture.lines) > 50 and stored
         # a survey's token: the test's own HTTP client (urllib3) logs the paths it asks for
@@ -179,7 +274,11 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
             assert value not in logs, f"{label} is in a log line"
             assert value not in bus, f"{label} is in a message on the bus"
             assert value not in ledger_text, f"{label} is in the ledger"
-            assert not any(value.encode() in doc for doc in stored), f"{label} is stored in the clear"
+            if label in KEPT_BY_REFERRALS:
+                assert not any(value.encode() in doc for doc in elsewhere), f"{label} is stored outside referrals"
+                assert any(value.encode() in doc for doc in stored), f"{label}: the canary cannot see referrals keep it"
+            else:
+                assert not any(value.encode() in doc for doc in stored), f"{label} is stored in the clear"
     finally:
         root.removeHandler(capture)
         root.setLevel(old_level)

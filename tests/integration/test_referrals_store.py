@@ -58,7 +58,8 @@ def a_case(region="south-wales", agency="agency-a", status="RECEIVED", created_a
         participants=[{"party_id": party(), "role": role, "attributes": {"age_band": "18_24"}, "contact_safe": True,
                        "sealed": "c2VhbGVk"} for role in ("harmed", "harmer")],
         sensitive={"owner_id": "record-1", "sealed": "c2VhbGVk"},
-        deadline={"deadline": "victim_told_about_rj", "last_day": "2026-11-30", "enhanced_rights": False},
+        deadline={"deadline": "victim_told_about_rj", "last_day": london_day(notice_at).isoformat(),
+                  "enhanced_rights": False},
         deadline_notice_at=notice_at, deadline_due_at=due_at or notice_at + timedelta(days=1),
         facilitators=list(facilitators), created_at=created_at, updated_at=created_at,
         outbox=[{"id": str(uuid.uuid4()), "type": "referral.received"}])
@@ -210,6 +211,18 @@ def test_the_listing_filters_by_equality_and_one_of_several_values(store):
     assert ids(page) == [middle.case_id] and page.total == 3
 
 
+def test_the_listing_finds_the_cases_whose_clocks_run_from_the_day_received(store):
+    unreported = a_case(measured_from="referral_received", region="gwent")
+    reported = a_case(measured_from="crime_reported", region="gwent")
+    elsewhere = a_case(measured_from="referral_received", region="dyfed")
+    for case in (unreported, reported, elsewhere):
+        store.insert_case(case)
+    found = store.list_cases({"measured_from": "referral_received"}, {"region": ["gwent"]})
+    assert [s.case_id for s in found.items] == [unreported.case_id]
+    assert found.items[0].measured_from == "referral_received"
+    assert store.list_cases({"measured_from": "crime_reported"}).total == 1
+
+
 def test_cases_created_at_the_same_moment_are_listed_by_id(store):
     cases = [a_case(created_at=NOW) for _ in range(3)]
     for case in cases:
@@ -244,6 +257,32 @@ def test_a_clock_is_owed_once_it_has_come_until_its_event_is_sent(store):
     assert store.owed_clocks("due", NOW) == []
     # a later tick, the next day: the future clock has come
     assert store.owed_clocks("due", NOW + timedelta(days=3)) == [future.case_id]
+
+
+def test_the_support_clock_is_owed_until_it_is_settled(store):
+    past = a_case(support_notice_at=NOW - timedelta(days=10), support_due_at=NOW - timedelta(days=9))
+    due_today = a_case(support_notice_at=NOW - timedelta(hours=1), support_due_at=NOW + timedelta(days=1))
+    settled = a_case(support_notice_at=NOW - timedelta(days=10), support_due_at=NOW - timedelta(days=9),
+                     support_settled_at=NOW - timedelta(days=11))
+    closed = a_case(support_notice_at=NOW - timedelta(days=10), support_due_at=NOW - timedelta(days=9),
+                    status="CLOSED")
+    without = a_case()   # stored without a support clock
+    for case in (past, due_today, settled, closed, without):
+        store.insert_case(case)
+    assert sorted(store.owed_clocks("support_due", NOW)) == sorted([past.case_id, due_today.case_id])
+    assert store.owed_clocks("support_missed", NOW) == [past.case_id]
+    # the victim_told_about_rj clock of the same cases is a clock of its own
+    assert past.case_id not in store.owed_clocks("due", NOW)
+    case = store.load_case(past.case_id)
+    store.record_change(case, next_change(case, {"support_due_sent": True}, [], "timer"))
+    assert store.owed_clocks("support_due", NOW) == [due_today.case_id]
+    case = store.load_case(due_today.case_id)
+    store.record_change(case, next_change(case, {"support_settled_at": NOW, "support_referrals": [
+        {"participant_id": case.participants[0]["party_id"], "outcome": "declined", "service": None,
+         "by": "coordinator:c1", "at": NOW}]}, [], "coordinator:c1"))
+    assert store.owed_clocks("support_due", NOW) == []
+    assert store.owed_clocks("support_missed", NOW + timedelta(days=2)) == [past.case_id]
+    assert store.load_case(due_today.case_id).support_referrals[0]["outcome"] == "declined"
 
 
 def test_a_clock_stored_after_it_came_is_owed_on_the_next_tick(store):
@@ -341,6 +380,8 @@ def test_every_query_the_workflows_cause_is_an_equality(ferretdb_store):
     store.accesses_of_party("p-x")
     owed = store.owed_clocks("due", NOW)
     assert owed == [case.case_id]
+    assert store.owed_clocks("support_due", NOW) == store.owed_clocks("support_missed", NOW) == []
+    store.list_cases({"measured_from": "referral_received"}, {"region": ["gwent", "south-wales"]})
     today = london_day(NOW)
     store.agreement_reminders_owed(today, today + timedelta(days=3))
     store.agreement_items_overdue(today)
@@ -383,6 +424,56 @@ def test_the_first_start_backfills_cases_stored_before_the_store(ferretdb_store)
     store.db.cases.update_one({"_id": case.case_id}, {"$unset": {"party_ids": ""}})
     store.migrate()
     assert store.case_of_party(case.participants[0]["party_id"]) is None
+
+
+def test_an_upgrade_marks_cases_stored_without_their_clock_basis_as_not_recorded(ferretdb_store):
+    store = ferretdb_store
+    old, new = a_case(), a_case(measured_from="referral_received")
+    store.insert_case(old)
+    store.insert_case(new)
+    # as the previous release left them: no basis stored, its migration (version 1) done
+    store.db.cases.update_one({"_id": old.case_id}, {"$unset": {"measured_from": ""}})
+    store.db.store_state.update_one({"_id": "schema"}, {"$set": {"version": 1}}, upsert=True)
+    store.db.cases.update_one({"_id": old.case_id}, {"$unset": {"party_ids": ""}})  # step 1 is not made again
+    store.migrate()
+    assert store.load_case(old.case_id).measured_from == "not_recorded"
+    assert store.load_case(new.case_id).measured_from == "referral_received"
+    assert store.list_cases({"measured_from": "not_recorded"}).items[0].case_id == old.case_id
+    assert store.case_of_party(old.participants[0]["party_id"]) is None
+
+
+def test_an_upgrade_gives_older_cases_their_support_clock_worked_out_from_the_first(ferretdb_store):
+    from datetime import date
+
+    from services.referrals import deadlines
+    store = ferretdb_store
+    today = london_day(NOW)
+
+    def stored_before(reported_on, enhanced=False):
+        rj = deadlines.victim_told_about_rj(reported_on, enhanced)
+        case = a_case(notice_at=rj.notice_at, due_at=rj.due_at, deadline={
+            "deadline": rj.deadline, "last_day": rj.last_day.isoformat(), "enhanced_rights": enhanced})
+        store.insert_case(case)
+        # as the previous release left it: no support clock at all
+        store.db.cases.update_one({"_id": case.case_id}, {"$unset": {name: "" for name in (
+            "support_deadline", "support_notice_at", "support_due_at", "support_due_sent", "support_missed_sent",
+            "support_settled_at", "support_referrals", "support_notice_day", "support_due_day")}})
+        return case, deadlines.support_referral(reported_on, enhanced)
+
+    old, old_clock = stored_before(date(2026, 1, 2))
+    recent, recent_clock = stored_before(today, enhanced=True)
+    store.db.store_state.update_one({"_id": "schema"}, {"$set": {"version": 2}}, upsert=True)
+    store.migrate()
+    for case, clock in ((old, old_clock), (recent, recent_clock)):
+        loaded = store.load_case(case.case_id)
+        assert loaded.support_deadline == {"deadline": "support_referral", "last_day": clock.last_day.isoformat(),
+                                           "enhanced_rights": clock.enhanced_rights, "backfilled": True}
+        assert (loaded.support_notice_at, loaded.support_due_at) == (clock.notice_at, clock.due_at)
+        assert loaded.support_referrals == [] and loaded.support_settled_at is None
+    # a clock that fell before it was kept is shown, not announced: nothing could have met it
+    assert store.load_case(old.case_id).support_missed_sent is True
+    assert store.owed_clocks("support_missed", NOW + timedelta(days=7)) == [recent.case_id]
+    assert store.owed_clocks("support_due", NOW + timedelta(days=7)) == [recent.case_id]
 
 
 def test_the_sweep_moves_past_days_that_owe_nothing(ferretdb_store):

@@ -14,13 +14,13 @@ import requests
 from nameko.testing.services import entrypoint_hook
 
 from services.records.service import RecordsService
-from services.referrals.agreement import london_day
 from services.referrals.cases import next_change
+from services.referrals.deadlines import today_in_london
 from services.referrals.service import ReferralsService
 from shared.jsonlog import JsonFormatter
 from tests.factories import referral_body
 from tests.integration.referrals_helpers import referrals_store
-from tests.integration.test_referrals_agreement import TO_INTERVENTION, parties, settled, tick
+from tests.integration.test_referrals_agreement import in_intervention, parties, settled, tick
 from tests.integration.test_referrals_api import MASTER_KEY, running_referrals
 from tests.support import provision_keys, wait_until
 
@@ -59,9 +59,7 @@ def api(service_config, amqp_uri, monkeypatch):
 
 
 def closed_after_intervention(api, body=None, consent=("harmed", "harmer"), reason="completed_direct"):
-    case_id = api.refer(body or referral_body(0))
-    for status in TO_INTERVENTION:
-        assert api.call("POST", f"/v1/cases/{case_id}/transitions", json={"to": status}).status_code == 200
+    case_id = in_intervention(api, body)
     for role in consent:
         assert api.call("POST", f"/v1/cases/{case_id}/consents", json={
             "participant_id": parties(api, case_id)[role], "scope": "participation", "granted": True}).status_code == 201
@@ -153,7 +151,7 @@ def test_an_expired_or_unknown_survey_is_refused_and_guessing_is_held_back(api):
 def test_the_follow_up_survey_is_asked_for_once_on_the_timer(api):
     case_id = closed_after_intervention(api)
     case = api.store.load_case(case_id)
-    assert case.follow_up["due_on"] == (london_day(datetime.now(timezone.utc)) + timedelta(days=90)).isoformat()
+    assert case.follow_up["due_on"] == (today_in_london() + timedelta(days=90)).isoformat()
     settled(api, ("survey.requested",), 2)
     # the harmer withdraws; then the follow-up's day comes
     assert api.call("POST", f"/v1/cases/{case_id}/consents", json={
@@ -161,7 +159,7 @@ def test_the_follow_up_survey_is_asked_for_once_on_the_timer(api):
         "granted": False}).status_code == 201
     tick(api.container)
     assert len(api.events("survey.requested")) == 2   # not yet due
-    change(api, case_id, follow_up={**case.follow_up, "due_on": london_day(datetime.now(timezone.utc)).isoformat()})
+    change(api, case_id, follow_up={**case.follow_up, "due_on": today_in_london().isoformat()})
     for _ in range(3):
         tick(api.container)
     requested = settled(api, ("survey.requested",), 3)
@@ -193,7 +191,7 @@ def test_a_declined_victim_is_reduced_to_statistics_once_and_the_ledger_has_it(r
             roles = {p["role"]: p["party_id"] for p in case.participants}
             tick(container)
             assert store.data_key(roles["harmed"]) is not None   # 365 days to go
-            today = london_day(datetime.now(timezone.utc)).isoformat()
+            today = today_in_london().isoformat()
             assert store.record_change(case, next_change(case, {"retention": {**case.retention, "due_on": today}},
                                                          [], "test:clock"))
             pool = eventlet.GreenPool(3)

@@ -17,6 +17,7 @@ import pytest
 import requests
 from kombu import Connection, Queue, binding
 
+from shared.events.envelope import now_rfc3339
 from shared.messaging import deadletters, topology
 from shared.messaging.consumer import event_consumer
 from shared.storage import Database
@@ -99,12 +100,10 @@ def _drain_tap(amqp_uri):
 
 def _seed_facilitators(config):
     """The demo registry, with room for every referral the load sends."""
-    import yaml
-    from services.matching import facilitator_records, facilitators
+    from services.matching import facilitator_records, facilitators, seed_file
     from services.matching.store import MatchingStore
     store = MatchingStore.open(config)
-    with open(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")) as handle:
-        records = yaml.safe_load(handle)["facilitators"]
+    records = seed_file.read(os.path.join(ROOT, "deploy", "local", "facilitators.yaml"))
     for copy in range(10):  # ten of each, full capacity: seats for every referral of the long mode
         for record in records:
             facilitators.register(store, {**record, "facilitator_id": f"{record['facilitator_id']}-{copy}",
@@ -200,7 +199,7 @@ def _poison(amqp_uri):
     consumers believe): what each should leave, in which dead-letter queues."""
     exchange = topology.events_exchange("referrals")
     broken = {"specversion": "1.0", "id": f"poison-{uuid.uuid4().hex[:8]}", "type": "referral.received",
-              "source": "/amends/test/referrals", "subject": "case-poison", "time": "2026-11-26T10:00:00Z",
+              "source": "/amends/test/referrals", "subject": "case-poison", "time": now_rfc3339(),
               "datacontenttype": "application/json", "correlationid": "case-poison", "causationid": None,
               "region": "test",
               "schemaversion": 1, "data": {"case_id": "case-poison", "cjs_stage": "whenever"}}

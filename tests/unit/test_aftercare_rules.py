@@ -62,8 +62,7 @@ def test_dates_are_judged_against_the_london_day():
     assert agreement.date_faults(data, TODAY) == {"agreed_on": ["Must be today or earlier."],
                                                   "items": {0: {"due_on": ["Must be today or later."]}}}
     assert agreement.date_faults({"agreed_on": TODAY, "items": [{"due_on": TODAY}]}, TODAY) == {}
-    # 23:30 UTC on a summer evening is already the next day in London
-    assert agreement.london_day(datetime(2027, 6, 1, 23, 30, tzinfo=timezone.utc)) == date(2027, 6, 2)
+    # (the workflow gives it London's today: deadlines.today_in_london, tested with intake)
 
 
 def test_only_a_party_of_the_case_owns_an_item():

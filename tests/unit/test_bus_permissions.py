@@ -40,6 +40,22 @@ def test_a_consumer_binds_with_the_keys_it_listens_to_and_may_declare_its_own_qu
     assert not matches(matching.read, "notifications.notify")
 
 
+def test_notifications_hears_the_deadline_events_from_referrals_and_trusts_them_from_referrals_only():
+    bindings = topology.CONSUMERS[("notifications", "notify")]
+    assert {("referrals", "case.deadline_due"), ("referrals", "case.deadline_missed")} <= set(bindings)
+    _, bind = GRANTS["notifications"].topics["referrals.events"]
+    assert matches(bind, "case.deadline_due") and matches(bind, "case.deadline_missed")
+    assert not matches(bind, "support.referral_recorded")
+    for event_type in ("case.deadline_due", "case.deadline_missed", "support.referral_recorded"):
+        assert catalogue.spec(event_type).producer == "referrals"
+        event = {"type": event_type, "source": "/amends/wales/referrals"}
+        identity.check_event(event, user_for("referrals"))
+        with pytest.raises(identity.NotTheirs):
+            identity.check_event(dict(event, source="/amends/wales/matching"), user_for("matching"))
+    write, _ = GRANTS["referrals"].topics["referrals.events"]
+    assert matches(write, "support.referral_recorded")
+
+
 def test_only_notifications_may_call_for_contact_details_and_only_rpc_servers_reply():
     assert may_call("notifications", "referrals", "get_contact")
     assert not may_call("matching", "referrals", "get_contact")

@@ -29,6 +29,8 @@ def valid_value(field):
             return validator.comparable
         if isinstance(validator, validate.Regexp) and not validator.regex.match("a-1"):
             return "2026-11-26"  # a day (YYYY-MM-DD): the one other pattern the schemas use
+        if isinstance(validator, validate.Range) and validator.min is not None:
+            return validator.min
     if isinstance(field, fields.Nested):
         return valid_data(field.schema)
     if isinstance(field, fields.List):

@@ -1,8 +1,10 @@
 """The rules of get_contact (CONTRACTS.md) and of consent records, without a broker or database."""
+from datetime import date, timedelta
+
 import pytest
 
 from services.referrals import consents, contact, intake, views
-from tests.factories import referral_body
+from tests.factories import days_ago, days_ahead, referral_body
 
 PERSONAL = {
     "name": "Sian Jones",
@@ -100,7 +102,7 @@ def test_consent_scopes_need_their_details():
 
 def test_the_full_record_is_captured_and_only_attributes_reach_the_event():
     body = referral_body(1)
-    body["crime_reported_on"] = "2026-11-11"
+    body["crime_reported_on"] = reported = days_ago(1)
     body["referrer"].update(role_title="YOT officer", team="Cardiff YOT", language="cy")
     body["participants"][0].update(
         safe_contact_windows=[{"days": ["sat"], "start": "10:00", "end": "16:00"}],
@@ -114,12 +116,14 @@ def test_the_full_record_is_captured_and_only_attributes_reach_the_event():
     assert harmed.contact_safe is False
     assert [p.role for p in referral.participants] == ["harmed", "harmer", "appropriate_adult", "interpreter"]
     assert referral.referrer.personal["team"] == "Cardiff YOT" and referral.referrer.attributes == {"language": "cy"}
-    assert referral.sensitive["crime_reported_on"] == "2026-11-11"
+    assert referral.sensitive["crime_reported_on"] == reported
     assert "safe_addresses" not in str(referral.received_event_data())
 
 
 def test_bad_windows_and_dates_are_named():
-    body = referral_body(0, crime_reported_on="2026-11-01")   # before the offence (18 November)
+    offence = date.fromisoformat(referral_body(0)["offence"]["date"])
+    before_the_offence = (offence - timedelta(days=1)).isoformat()
+    body = referral_body(0, crime_reported_on=before_the_offence)
     body["participants"][0]["safe_contact_windows"] = [
         {"days": ["mon", "mon"], "start": "09:00", "end": "17:00"},
         {"days": ["tue"], "start": "17:00", "end": "09:00"},
@@ -130,9 +134,10 @@ def test_bad_windows_and_dates_are_named():
     windows = errors["participants"][0]["safe_contact_windows"]
     assert set(windows[0]) == {"days"} and set(windows[1]) == {"end"} and set(windows[2]) == {"start", "end"}
     assert "preferred_channels" in errors["participants"][1]
-    assert "crime_reported_on" in intake.ReferralSchema().validate(referral_body(0, crime_reported_on="2026-11-01"))
+    assert "crime_reported_on" in intake.ReferralSchema().validate(
+        referral_body(0, crime_reported_on=before_the_offence))
     future = referral_body(0)
-    future["offence"]["date"] = "2999-01-01"
+    future["offence"]["date"] = days_ahead(30)
     assert "date" in intake.ReferralSchema().validate(future)["offence"]
 
 

@@ -1,4 +1,4 @@
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -47,3 +47,35 @@ def test_the_event_data_is_valid_for_the_catalogue():
     event = new_event("case.deadline_missed", "c-1", clock.event_data("c-1"), source="/amends/t/referrals",
                       region="t", correlationid="c-1")
     assert event["data"]["deadline"] == "victim_told_about_rj"
+
+
+@pytest.mark.parametrize("reported, last_day", [
+    (date(2026, 11, 23), date(2026, 11, 25)),   # Monday: Tuesday and Wednesday
+    (date(2026, 11, 27), date(2026, 12, 1)),    # Friday: Monday and Tuesday
+    (date(2026, 11, 28), date(2026, 12, 1)),    # reported on a Saturday
+    (date(2026, 12, 24), date(2026, 12, 30)),   # Christmas Day and the Boxing Day substitute skipped
+    (date(2026, 4, 2), date(2026, 4, 8)),       # Good Friday and Easter Monday skipped
+])
+def test_the_support_referral_is_due_within_two_working_days_for_every_victim(reported, last_day):
+    for enhanced in (False, True):
+        clock = deadlines.support_referral(reported, enhanced)
+        assert (clock.deadline, clock.last_day, clock.enhanced_rights) == ("support_referral", last_day, enhanced)
+        assert clock.notice_at == deadlines.start_of_day(last_day) and clock.due_at == deadlines.end_of_day(last_day)
+
+
+def test_the_support_clock_of_an_older_case_follows_exactly_from_its_first_clock():
+    """For the backfill of cases stored before the support clock: from the RJ clock's last
+    day alone (the day reported is sealed), every day of two years, both kinds of victim."""
+    day = date(2026, 1, 1)
+    for offset in range(2 * 366):
+        reported = day + timedelta(days=offset)
+        for enhanced in (False, True):
+            rj = deadlines.victim_told_about_rj(reported, enhanced)
+            assert deadlines.support_referral_beside(rj.last_day, enhanced) == \
+                deadlines.support_referral(reported, enhanced), (reported, enhanced)
+
+
+def test_working_days_can_be_counted_back():
+    assert deadlines.shift_working_days(date(2026, 11, 30), -1) == date(2026, 11, 27)   # Monday back to Friday
+    assert deadlines.shift_working_days(date(2026, 12, 29), -1) == date(2026, 12, 24)   # over Christmas
+    assert deadlines.shift_working_days(date(2026, 11, 27), 0) == date(2026, 11, 27)

@@ -5,7 +5,7 @@ import pytest
 from services.referrals import contact, intake
 from services.referrals.protection import MasterKeyMissing, Vault, load_master_key, new_master_key
 from shared.events import new_event
-from tests.factories import referral_body
+from tests.factories import days_ago, referral_body
 
 
 def test_a_sample_referral_parses_into_a_case():
@@ -41,6 +41,29 @@ def test_every_fault_is_named():
     errors = caught.value.errors
     assert {"cjs_stage", "region", "crime_reference", "participants"} <= set(errors)
     assert "age_band" in errors["participants"][0]
+
+
+def test_without_the_day_the_crime_was_reported_the_clocks_run_from_the_day_received_and_say_so():
+    from datetime import date
+    received = date.fromisoformat(days_ago(9))
+    without = intake.parse(referral_body(0), "a", today=received)
+    assert (without.reported_on, without.measured_from) == (received, "referral_received")
+    # the sealed record says what the referral said: no date, not the day it was received
+    assert without.sensitive["crime_reported_on"] is None
+    reported = days_ago(14)   # a fortnight ago, as the sample's offence: reported the day it happened
+    given = intake.parse(referral_body(0, crime_reported_on=reported), "a", today=received)
+    assert (given.reported_on, given.measured_from) == (date.fromisoformat(reported), "crime_reported")
+    assert given.sensitive["crime_reported_on"] == reported
+    # the event says neither the date nor whether it was given: it carries no dates at all
+    assert reported not in json.dumps(given.received_event_data())
+
+
+def test_today_is_the_day_in_london():
+    from datetime import date, datetime, timezone
+    from services.referrals.deadlines import today_in_london
+    # 23:30 UTC on 30 June is 00:30 on 1 July in London (BST)
+    assert today_in_london(datetime(2026, 6, 30, 23, 30, tzinfo=timezone.utc)) == date(2026, 7, 1)
+    assert today_in_london(datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc)) == date(2026, 12, 31)
 
 
 def test_a_referral_needs_both_parties():

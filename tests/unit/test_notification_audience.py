@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from services.notifications import audience
+from services.notifications import audience, sessions
 
 
 def case(**changes):
@@ -12,10 +12,12 @@ def case(**changes):
                                                                      "as-co": {"facilitator_id": "fac-2", "role": "co_facilitator"}},
                 participants=[{"participant_id": "p-h", "role": "harmed"}, {"participant_id": "p-x", "role": "harmer"},
                               {"participant_id": "p-s", "role": "supporter"}],
-                summary={"offence_category": "burglary", "flags": [], "initiated_by": "harmed"},
+                summary={"offence_category": "burglary", "flags": [], "initiated_by": "harmed", "region": "gwent"},
                 assessment={"decision": "suitable", "basis": "referral"})
     base.update(changes)
-    return SimpleNamespace(**base)
+    entry = SimpleNamespace(**base)
+    entry.participant = lambda pid: next((p for p in entry.participants if p["participant_id"] == pid), None)
+    return entry
 
 
 def told(event_type, entry=None, **data):
@@ -106,6 +108,14 @@ def test_the_outcome_goes_to_the_referrer_and_the_harmed_person():
         ("harmed", "p-h", "outcome_update", "referrals", "harmed.case_outcome_recorded")]
 
 
+def test_a_victims_code_deadline_tells_the_coordinating_team_of_the_case_region_and_no_one_else():
+    for event_type in ("case.deadline_due", "case.deadline_missed"):
+        for deadline in ("victim_told_about_rj", "support_referral"):
+            assert told(event_type, deadline=deadline, due_at="2026-11-21T00:00:00+00:00", enhanced_rights=False) == [
+                ("coordinator", "coordinators.gwent", "deadline_alert", "coordinators",
+                 f"coordinator.{event_type.replace('.', '_')}")]
+
+
 ITEM = {"agreement_id": "agr-1", "item_id": "agi-1", "kind": "apology", "owner_id": "p-x", "owner_role": "harmer",
         "due_on": "2026-12-10"}
 SURVEY = {"survey_id": "srv-1", "participant_id": "p-h", "participant_role": "harmed", "stage": "closure"}
@@ -154,14 +164,23 @@ def test_the_lead_facilitator_is_the_lead_assignment_last_accepted():
 
 def test_every_notice_has_a_message():
     pairs = set(audience.MESSAGES)
+    session = {"session_id": "ses-1", "attendee_ids": ["p-h", "p-x", "p-s"], "facilitator_ids": ["fac-1"]}
     events = [("referral.received", {}), ("case.assessed", {"decision": "suitable"}),
               ("facilitator.assigned", {"facilitator_id": "fac-1", "role": "lead"}),
               ("assignment.accepted", {"assignment_id": "as-lead"}), ("case.outcome_recorded", {"outcome": "agreement_completed"}),
+              ("case.deadline_due", {"deadline": "support_referral"}),
+              ("case.deadline_missed", {"deadline": "victim_told_about_rj"}),
               ("case.closed", {"from_status": "FOLLOW_UP", "reason": "completed_direct"}),
               ("agreement.item_due", ITEM), ("agreement.item_due", dict(ITEM, owner_id="p-h", owner_role="harmed")),
               ("agreement.item_missed", dict(ITEM, detected="recorded")), ("survey.requested", SURVEY),
               ("survey.requested", dict(SURVEY, participant_id="p-x", participant_role="harmer"))]
-    led = case(summary={"offence_category": "sexual_offence", "flags": [], "initiated_by": "harmed"})
-    seen = {(n.event_type, n.recipient_role) for kind, data in events for entry in (case(), led)
+    events += [(kind, dict(session, facilitator_led=led)) for kind in sessions.EVENTS for led in (False, True)]
+    # facilitator-led: what follows the intervention goes to the lead facilitator instead
+    led_case = case(summary={"offence_category": "sexual_offence", "flags": [], "initiated_by": "harmed"})
+    seen = {(n.event_type, audience.template_role(n.event_type, n.recipient_role)) for kind, data in events
+            for entry in (case(), led_case)
             for n in audience.notices({"type": kind, "data": {"case_id": "case-9", **data}}, entry)}
+    # a session's reminder is no event's notice: it is planned from the invitation (workflow.plan_reminder)
+    assert (sessions.SCHEDULED, sessions.ATTENDEE) in seen
+    seen.add((sessions.REMINDER, sessions.ATTENDEE))
     assert seen == pairs

@@ -10,7 +10,8 @@ import pytest
 from services.notifications import audience, messages
 from shared.events.vocabulary import CODE
 
-PARTICIPANT_ROLES = ("harmed", "harmer")
+# who gets the participants' messages: the parties, and (sessions) everyone attending, by one template
+PARTICIPANT_ROLES = ("harmed", "harmer", "attendee")
 WELSH_MARKERS = ("Helo", "cyfiawnder adferol", "Cyfeirnod")
 
 
@@ -26,6 +27,15 @@ def facts(event_type, role, **extra):
         "stage": "closure", "participant_role": "harmed",
         "assignment_role": "lead",
         "contact_led": True,
+        "deadline": "support_referral", "due_at": "2026-11-21T00:00:00+00:00", "last_day": "2026-11-20",
+        "enhanced_rights": True, "measured_from": "referral_received", "region": "gwent",
+        # a session's (services/notifications/sessions.py), and the venue its holder released
+        "session_id": "ses-" + "5" * 32, "revision": 2, "process_type": "direct_conference",
+        "starts_at": "2026-12-03T10:00:00+00:00", "when": {"en": "Thursday 3 December 2026 at 10:00",
+                                                            "cy": "Dydd Iau 3 Rhagfyr 2026 am 10:00"},
+        "duration_minutes": 90, "venue_kind": "community", "removed": False,
+        "attendee_roles": ["harmed", "harmer", "supporter"],
+        "venue": {"kind": "community", "name": "Canolfan y Gymuned", "address": "Heol y Bont, Caerdydd"},
         "summary": {
             "offence_category": "burglary", "cjs_stage": "pre_sentence", "flags": ["youth", "domestic_abuse"],
             "region": "south-wales", "initiated_by": "harmed", "risk_level": "medium",
@@ -45,7 +55,7 @@ ALL = [(e, r, lang) for e, r in audience.MESSAGES for lang in messages.LANGUAGES
 def test_every_message_has_a_template_in_english_and_welsh():
     for name in messages.template_names():
         assert os.path.isfile(os.path.join(messages.TEMPLATES, name)), name
-    assert len(messages.template_names()) == 2 * len(audience.MESSAGES) == 42
+    assert len(messages.template_names()) == 2 * len(audience.MESSAGES) == 60
 
 
 @pytest.mark.parametrize("event_type,role,language", ALL)
@@ -107,6 +117,33 @@ def test_the_outcome_message_says_whether_the_agreement_was_completed():
     assert "nad yw'r cytundeb wedi'i gwblhau'n llawn" in not_done.text and "Nid eich bai chi" in not_done.text
 
 
+@pytest.mark.parametrize("event_type", ["case.deadline_due", "case.deadline_missed"])
+def test_a_coordinator_is_told_which_clock_when_and_what_to_do_in_either_language(event_type):
+    for deadline, english_words, welsh_words in (
+            ("support_referral", "support service", "wasanaeth cymorth"),
+            ("victim_told_about_rj", "about restorative justice as soon as possible" if event_type.endswith("missed")
+             else "told about restorative justice", "cyfiawnder adferol")):
+        for measured_from in ("crime_reported", "referral_received"):
+            found = facts(event_type, "coordinator", deadline=deadline, measured_from=measured_from)
+            english = messages.render(event_type, "coordinator", "en", found, name="Gwent coordinators")
+            welsh = messages.render(event_type, "coordinator", "cy", found, name="Cydlynwyr")
+            assert "case-77" in english.subject and "case-77" in welsh.subject
+            assert "Friday 20 November 2026" in english.text and "Dydd Gwener 20 Tachwedd 2026" in welsh.text
+            assert english_words in english.text and welsh_words in welsh.text
+            assert "What to do" in english.text and "Beth i'w wneud" in welsh.text
+            assert ("missed" in english.subject) is (event_type == "case.deadline_missed")
+            assert "enhanced rights" in english.text and "hawliau uwch" in welsh.text
+            # a clock counted from the day received says so: the real deadline may be earlier
+            assert ("may be earlier" in english.text) is (measured_from == "referral_received")
+            assert ("gynharach" in welsh.text) is (measured_from == "referral_received")
+            assert english.sms is None and welsh.sms is None
+
+
+def test_the_last_day_of_a_clock_is_its_london_day():
+    assert messages.last_day("2026-12-01T00:00:00+00:00") == "2026-11-30"   # GMT
+    assert messages.last_day("2026-07-01T23:00:00+00:00") == "2026-07-01"   # BST
+
+
 def test_the_facilitator_summary_has_attributes_in_the_recipients_language():
     english = messages.render("facilitator.assigned", "facilitator", "en", facts("facilitator.assigned", "facilitator"))
     welsh = messages.render("facilitator.assigned", "facilitator", "cy", facts("facilitator.assigned", "facilitator"))
@@ -122,7 +159,7 @@ def canary(label):
     return f"CANARY{label}{uuid.uuid4().hex[:8]}"
 
 
-PEOPLE = ("referrer", "facilitator", "harmed", "harmer", "supporter")
+PEOPLE = ("referrer", "facilitator", "harmed", "harmer", "supporter", "coordinator")
 
 
 def world():
@@ -155,13 +192,21 @@ def leaked(people, role, message):
             for value in details.values() if value in everything]
 
 
+def recipients_of(role):
+    """Who a template's messages go to: a session's attendee template serves the parties and
+    those who help them alike."""
+    return ("harmed", "harmer", "supporter") if role == "attendee" else (role,)
+
+
 @pytest.mark.parametrize("event_type,role,language", ALL)
 def test_canary_no_template_shows_anyone_elses_details(event_type, role, language):
-    people = world()
-    message = messages.render(event_type, role, language, poisoned(people, event_type, role), name=people[role]["name"])
-    assert leaked(people, role, message) == []
-    # the canary can see a leak: the recipient's own name is there
-    assert people[role]["name"] in message.text
+    for person in recipients_of(role):
+        people = world()
+        message = messages.render(event_type, person, language, poisoned(people, event_type, person),
+                                  name=people[person]["name"])
+        assert leaked(people, person, message) == []
+        # the canary can see a leak: the recipient's own name is there
+        assert people[person]["name"] in message.text
 
 
 @pytest.mark.parametrize("event_type,role", audience.MESSAGES)
@@ -169,14 +214,21 @@ def test_canary_facts_for_keeps_only_non_personal_attributes(event_type, role):
     """Personal details planted in the event and the case directory never reach the facts."""
     people = world()
     data = {"case_id": "case-77", "decision": "unsuitable", "outcome": "agreement_completed", "role": "lead",
+            "facilitator_id": "fac-1", "assignment_id": "as-1", "deadline": "victim_told_about_rj",
+            "due_at": "2026-12-01T00:00:00+00:00", "enhanced_rights": False, "measured_from": "crime_reported",
+            "reasons": [{"code": "c", "text": "Reason text."}], "name": people["harmer"]["name"],
+            # a session event's (a cancellation's reason is a code, as a closure's below)
+            "session_id": "ses-1", "revision": 1, "process_type": "shuttle", "starts_at": "2026-12-03T10:00:00+00:00",
+            "duration_minutes": 60, "venue_kind": "prison", "attendee_ids": ["p-1"], "facilitator_led": False,
+            "facilitator_ids": ["fac-1"], "removed_attendee_ids": ["p-2"],
+            "venue": {"name": people["harmed"]["address"], "address": people["harmer"]["address"]},
+            # after the intervention
             "reason": "no_contact", "from_status": "INTERVENTION", "kind": "apology", "due_on": "2026-12-10",
             "owner_id": "p-2", "owner_role": "harmer", "detected": "recorded", "item_id": "agi-1",
             "agreement_id": "agr-1", "stage": "follow_up", "survey_id": "srv-1", "participant_id": "p-1",
-            "participant_role": "harmed",
-            "facilitator_id": "fac-1", "assignment_id": "as-1",
-            "reasons": [{"code": "c", "text": "Reason text."}], "name": people["harmer"]["name"]}
+            "participant_role": "harmed"}
     case = SimpleNamespace(
-        case_id="case-77", referrer_id="ref-1",
+        case_id="case-77", referrer_id="ref-1", assignments={},
         summary={"offence_category": "theft", "cjs_stage": "pre_charge", "flags": [], "region": "gwent",
                  "initiated_by": "harmed", "crime_reference": people["harmed"]["crime_reference"]},
         assessment={"risk_level": "low", "process_types": [], "co_facilitation": False},
@@ -184,13 +236,15 @@ def test_canary_facts_for_keeps_only_non_personal_attributes(event_type, role):
                        "access_needs": [], **people["harmed"]},
                       {"participant_id": "p-2", "role": "harmer", "age_band": "35_49", "language": "cy",
                        "access_needs": [], **people["harmer"]}])
-    notice = audience.Notice(event_type, role, "someone", "purpose")
-    found = messages.facts_for(notice, {"type": event_type, "data": data}, case)
-    flat = repr(found)
-    assert [v for details in people.values() for v in details.values() if v in flat] == []
-    for language in messages.LANGUAGES:
-        message = messages.render(event_type, role, language, found, name=people[role]["name"])
-        assert leaked(people, role, message) == []
+    case.participant = lambda pid: next((p for p in case.participants if p["participant_id"] == pid), None)
+    for person in recipients_of(role):
+        notice = audience.Notice(event_type, person, "someone", "purpose")
+        found = messages.facts_for(notice, {"type": event_type, "data": data}, case)
+        flat = repr(found)
+        assert [v for details in people.values() for v in details.values() if v in flat] == []
+        for language in messages.LANGUAGES:
+            message = messages.render(event_type, person, language, found, name=people[person]["name"])
+            assert leaked(people, person, message) == []
 
 
 @pytest.mark.parametrize("language", messages.LANGUAGES)

@@ -390,3 +390,63 @@ def test_the_record_of_a_send_outlasts_a_database_outage(world, monkeypatch):
     workflow.handle(event, world.ports)
     assert len(lost) == 1 and len(world.courier.sent) == 1
     assert world.delivery(event, REFERRER).status == "sent"
+
+
+# -- Victims' Code deadlines: the coordinating team of the case's region -----------------
+
+TEAM = "coordinators.south-wales"
+
+
+def deadline_event(world, event_type="case.deadline_missed", deadline="support_referral"):
+    return world.event(event_type, {"deadline": deadline, "due_at": "2026-11-21T00:00:00+00:00",
+                                    "enhanced_rights": False, "measured_from": "referral_received"})
+
+
+def test_a_missed_deadline_is_emailed_once_to_the_coordinating_team_of_the_case_region(world):
+    from services.notifications.coordinators import CoordinatorTeams, Team
+    teams = CoordinatorTeams({"south-wales": Team("south-wales", "South Wales RJ coordinators",
+                                                  "rj.south-wales@example.org", "cy")})
+    world.holder.answers[TEAM] = teams.lookup(TEAM)
+    workflow.handle(world.referral(), world.ports)
+    event = deadline_event(world)
+    for _ in range(3):   # however often it comes
+        workflow.handle(event, world.ports)
+    assert [s for s in world.courier.sent if s[2].startswith("coordinator.")] == [
+        ("email", "rj.south-wales@example.org", "coordinator.case_deadline_missed", "cy")]
+    delivery = world.delivery(event, TEAM)
+    assert (delivery.recipient_role, delivery.purpose, delivery.holder, delivery.status) == (
+        "coordinator", "deadline_alert", "coordinators", "sent")
+    assert delivery.facts["deadline"] == "support_referral" and delivery.facts["last_day"] == "2026-11-20"
+    sent = [e for e in world.outbox.emitted("notification.sent") if e["data"]["recipient_role"] == "coordinator"]
+    assert [e["data"]["recipient_id"] for e in sent] == [TEAM]
+    # no participant is asked for, or told
+    assert [asked for asked in world.holder.asked if asked[0] not in (REFERRER, HARMED)] == [(TEAM, "deadline_alert")]
+
+
+def test_a_deadline_for_a_region_without_a_team_is_refused_loudly_and_stores_nothing(world, caplog):
+    from services.notifications.coordinators import CoordinatorTeams
+    world.holder.lookup = lambda notice: CoordinatorTeams({}).lookup(notice.recipient_id)
+    world.store.record_referral(CASE, REFERRER, summary={"region": "south-wales"}, participants=[])
+    event = deadline_event(world, "case.deadline_due", "victim_told_about_rj")
+    with pytest.raises(workflow.NotificationsIncomplete, match="no coordinating team is configured for region "
+                                                               "'south-wales'"):
+        workflow.handle(event, world.ports)
+    assert "south-wales" in caplog.text and "coordinator.case_deadline_due" in caplog.text
+    assert world.store.deliveries_for_case(CASE) == [] and world.courier.sent == []
+
+
+def test_the_coordinating_teams_answer_lookups_and_a_missing_region_names_itself():
+    from services.notifications.audience import Notice
+    from services.notifications.contacts import Contacts
+    from services.notifications.coordinators import CoordinatorTeams, NoCoordinatingTeam, Team
+    teams = CoordinatorTeams({"gwent": Team("gwent", "Gwent RJ coordinators", "rj.gwent@example.org", "en")})
+    contacts = Contacts(referrals=None, matching=None, coordinators=teams)
+    answer = contacts.lookup(Notice("case.deadline_due", "coordinator", "coordinators.gwent", "deadline_alert",
+                                    "coordinators"))
+    assert answer == {"granted": True, "reason": "granted", "details": {
+        "name": "Gwent RJ coordinators", "email": "rj.gwent@example.org", "language": "en",
+        "preferred_channels": ["email"]}}
+    with pytest.raises(NoCoordinatingTeam) as missing:
+        contacts.lookup(Notice("case.deadline_due", "coordinator", "coordinators.dyfed-powys", "deadline_alert",
+                               "coordinators"))
+    assert missing.value.region == "dyfed-powys"

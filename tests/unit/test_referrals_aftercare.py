@@ -1,66 +1,22 @@
 """The aftercare workflows on the in-memory store: the outcome agreement and its
 monitoring (requests and the timer, racing), closure and its surveys, follow-up surveys,
 answers by token, and retention, with claims lost and won as under concurrency."""
-import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.referrals import agreement, aftercare, cases, surveys, workflow
-from services.referrals.cases import next_change
-from services.referrals.memory_store import InMemoryReferralsStore
-from services.referrals.protection import Vault, load_master_key, new_master_key
-from shared.events import new_event
-from shared.security.api_keys import Principal
+from services.referrals import agreement, aftercare, cases, deadlines, surveys, workflow
 from shared.web import BadRequest, Conflict, Gone, NotFound
 from tests.factories import referral_body
+from tests.unit.test_referrals_casework import FACTORS, contact, decided
+from tests.unit.test_referrals_workflow import (  # noqa: F401  (fixtures: store, outbox, vault)
+    outbox, principal, store, vault)
 
-AGENCY = "test-police"
-LONDON_TODAY = agreement.london_day(datetime.now(timezone.utc))
+LONDON_TODAY = deadlines.today_in_london()
 SETTINGS = aftercare.Aftercare(public_url="https://rj.example")
-
-
-class FakeOutbox:
-    def __init__(self):
-        self.flushed = []
-
-    def event(self, event_type, subject, data, correlationid=None):
-        return new_event(event_type, subject, data, source="/amends/test/referrals", region="test",
-                         correlationid=correlationid or subject)
-
-    def flush(self, collection, doc_id, events=None):
-        self.flushed.append((collection, doc_id, list(events or [])))
-        return len(events or [])
-
-    def events(self, *types):
-        return [e for _, _, es in self.flushed for e in es if not types or e["type"] in types]
-
-    def types(self):
-        return [e["type"] for e in self.events()]
-
-
-@pytest.fixture
-def store():
-    return InMemoryReferralsStore()
-
-
-@pytest.fixture
-def outbox():
-    return FakeOutbox()
-
-
-@pytest.fixture
-def vault():
-    return Vault(load_master_key(new_master_key()))
-
-
-def principal(role, subject=None):
-    return Principal(role=role, agency=AGENCY, key_id=f"key-{role}", subject=subject or f"{role}-1",
-                     regions=frozenset({"south-wales", "gwent"}), national=False)
-
-
-REFERRER, COORDINATOR = principal("referrer"), principal("coordinator")
-TO_INTERVENTION = ("TRIAGE", "CONTACTING", "ASSESSMENT", "ALLOCATED", "PREPARATION", "INTERVENTION")
+REGIONS = ("south-wales", "gwent")
+REFERRER, COORDINATOR = principal("referrer", regions=REGIONS), principal("coordinator", regions=REGIONS)
+TO_PREPARATION = ("TRIAGE", "CONTACTING", "ASSESSMENT", "ALLOCATED", "PREPARATION")
 
 
 def day(offset):
@@ -68,11 +24,15 @@ def day(offset):
 
 
 def in_intervention(store, outbox, vault, body=None, consent=("harmed", "harmer")):
-    """A case moved to INTERVENTION, with the named parties' consent to take part."""
+    """A case moved to INTERVENTION, with the named parties' consent to take part: through
+    preparation, where the risk is assessed with both parties and the facilitator decides
+    it is safe (the gate the move to INTERVENTION needs open)."""
     _, payload, _ = workflow.submit_referral(store, body or referral_body(0), REFERRER, None, outbox, vault)
     case_id = payload["case_id"]
-    for status in TO_INTERVENTION:
+    for status in TO_PREPARATION:
         workflow.transition_case(store, case_id, {"to": status}, COORDINATOR, outbox, vault, SETTINGS)
+    decided(store, outbox, vault, case_id, (party(store, case_id, "harmed"), party(store, case_id, "harmer")))
+    workflow.transition_case(store, case_id, {"to": "INTERVENTION"}, COORDINATOR, outbox, vault, SETTINGS)
     for role in consent:
         workflow.record_consent(store, case_id, {"participant_id": party(store, case_id, role),
                                                  "scope": "participation", "granted": True}, COORDINATOR, outbox)
@@ -439,6 +399,31 @@ def test_a_declined_victims_record_is_reduced_to_statistics_once_after_the_reten
     view = workflow.case_view(store, case_id, COORDINATOR, vault)
     assert view["retention"]["reduced_at"] and view["participants"][0]["reduced_to_statistics"] is True
     assert "Sian Jones" not in str(view) and "Nia Hughes" not in str(view)
+
+
+def test_retention_drops_the_victims_casework_ciphertext_as_erasure_does(store, outbox, vault):
+    """Retention goes through the erasure's own path: the victim's preparation notes, risk
+    notes and items lose their ciphertext too; the harmer's are kept."""
+    _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault)
+    case_id = payload["case_id"]
+    for status in TO_PREPARATION:
+        workflow.transition_case(store, case_id, {"to": status}, COORDINATOR, outbox, vault, SETTINGS)
+    harmed, harmer = party(store, case_id, "harmed"), party(store, case_id, "harmer")
+    for who in (harmed, harmer):
+        workflow.record_contact(store, case_id, contact(who, notes=f"notes on {who}"), COORDINATOR, outbox, vault)
+        workflow.record_risk_assessment(store, case_id, {"participant_id": who, "factors": FACTORS,
+                                                         "notes": f"risk of {who}"}, COORDINATOR, outbox, vault)
+    workflow.record_item(store, case_id, {"author_id": harmed, "kind": "impact_statement", "content": "It hurt."},
+                         COORDINATOR, outbox, vault)
+    close(store, case_id, outbox, vault, "harmed_declined")
+    assert workflow.reduce_to_statistics(store, outbox, datetime.now(timezone.utc) + timedelta(days=366)) == [case_id]
+    case = store.load_case(case_id)
+    for records, owner in ((case.preparation_contacts, "participant_id"), (case.risk_assessments, "participant_id"),
+                           (case.voice_items, "author_id")):
+        assert {r[owner]: bool(r.get("sealed")) for r in records} == (
+            {harmed: False} if owner == "author_id" else {harmed: False, harmer: True})
+    assert case.participants[0]["reduced"] and case.participants[0]["sealed"] is None
+    assert case.support_settled_at is not None   # no harmed person is left to refer
 
 
 def test_retention_applies_only_to_declined_or_unreachable_victims(store, outbox, vault):

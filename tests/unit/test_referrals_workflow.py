@@ -6,14 +6,14 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services.referrals import cases, workflow
+from services.referrals import cases, deadlines, workflow
 from services.referrals.cases import change_key, next_change
 from services.referrals.memory_store import InMemoryReferralsStore
 from services.referrals.protection import Vault, load_master_key, new_master_key
 from shared.events import new_event
 from shared.security.api_keys import Principal
 from shared.web import BadRequest, Conflict, Forbidden, NotFound
-from tests.factories import referral_body
+from tests.factories import days_ago, referral_body
 
 AGENCY = "test-police"
 
@@ -32,8 +32,12 @@ class FakeOutbox:
         self.flushed.append((collection, doc_id, list(events or [])))
         return len(events or [])
 
+    def events(self, *types):
+        """What was published, in order; only the events of `types` when given."""
+        return [e for _, _, events in self.flushed for e in events if not types or e["type"] in types]
+
     def types(self):
-        return [e["type"] for _, _, events in self.flushed for e in events]
+        return [e["type"] for e in self.events()]
 
 
 @pytest.fixture
@@ -176,6 +180,30 @@ def test_the_listing_is_narrowed_to_the_callers_reach(store, outbox, vault):
     assert page["total"] == 3 and len(page["items"]) == 1 and page["next_offset"] == 2
     with pytest.raises(BadRequest):
         workflow.list_cases(store, {"limit": "0"}, AUDITOR)
+
+
+def test_a_case_shows_what_its_clocks_are_measured_from_and_a_coordinator_can_list_those_without_a_date(
+        store, outbox, vault):
+    reported_on = days_ago(14)
+    reported, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported_on))
+    unreported, _ = refer(store, outbox, vault, body=referral_body(3))   # no crime_reported_on
+
+    view = workflow.case_view(store, unreported, COORDINATOR, vault)
+    assert view["measured_from"] == "referral_received"
+    assert view["deadline"]["measured_from"] == "referral_received"
+    assert view["record"]["crime_reported_on"] is None   # not the day received, passed off as the report
+    assert workflow.case_view(store, reported, AUDITOR, vault)["deadline"]["measured_from"] == "crime_reported"
+    assert workflow.case_view(store, reported, COORDINATOR, vault)["record"]["crime_reported_on"] == reported_on
+
+    def listed(**args):
+        return {item["case_id"]: item["measured_from"] for item in workflow.list_cases(store, args, COORDINATOR)["items"]}
+
+    assert listed() == {reported: "crime_reported", unreported: "referral_received"}
+    assert listed(measured_from="referral_received") == {unreported: "referral_received"}
+    assert listed(measured_from="crime_reported") == {reported: "crime_reported"}
+    with pytest.raises(BadRequest) as bad:
+        workflow.list_cases(store, {"measured_from": "guessed"}, COORDINATOR)
+    assert "measured_from" in bad.value.details["fields"]
 
 
 # --- changes ----------------------------------------------------------------------
@@ -331,32 +359,144 @@ def test_contact_details_go_to_a_purpose_that_covers_the_person_and_every_call_i
 
 # --- the Victims' Code clocks -----------------------------------------------------
 
+def a_fortnight_ago():
+    """A report whose five working days have run out, whenever the test runs: the longest
+    run of five (from Christmas Eve, over the bank holidays) takes twelve days."""
+    return days_ago(14)
+
+
+RJ, SUPPORT = "victim_told_about_rj", "support_referral"
+
+
 def test_the_clock_announces_due_and_missed_once_each(store, outbox, vault):
-    late, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    reported = a_fortnight_ago()
+    late, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
     enhanced_today, _ = refer(store, outbox, vault, body=referral_body(2),
                               who=principal("referrer", regions=("gwent",)))
-    told, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    told, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
     harmed = store.load_case(told).participants[0]["party_id"]
     workflow.record_consent(store, told, {"participant_id": harmed, "scope": "participation", "granted": True},
                             COORDINATOR, outbox)
     emitted = workflow.announce_deadlines(store, outbox)
-    assert emitted == [("case.deadline_due", late), ("case.deadline_missed", late)]
+    assert [e for e in emitted if e[2] == RJ] == [("case.deadline_due", late, RJ), ("case.deadline_missed", late, RJ)]
     assert workflow.announce_deadlines(store, outbox) == []
-    events = [e for _, _, es in outbox.flushed for e in es if e["type"].startswith("case.deadline")]
+    events = [e for _, _, es in outbox.flushed for e in es
+              if e["type"].startswith("case.deadline") and e["data"]["deadline"] == RJ]
     assert [(e["type"], e["subject"]) for e in events] == [("case.deadline_due", late),
                                                             ("case.deadline_missed", late)]
-    assert events[0]["data"]["due_at"].startswith("2026-11-26T00:00:00")
+    clock = deadlines.victim_told_about_rj(date.fromisoformat(reported), False)
+    assert events[0]["data"]["due_at"] == clock.due_at.isoformat()
+    assert events[0]["data"]["measured_from"] == "crime_reported"
     case = store.load_case(late)
     assert case.deadline_due_sent and case.deadline_missed_sent
     assert not store.load_case(enhanced_today).deadline_due_sent
-    # a week on, the enhanced-rights case's clock has run too
+    # a week on, the enhanced-rights case's clocks have run too (one working day takes five at most)
     later = datetime.now(timezone.utc) + timedelta(days=7)
     assert workflow.announce_deadlines(store, outbox, now=later) == [
-        ("case.deadline_due", enhanced_today), ("case.deadline_missed", enhanced_today)]
+        ("case.deadline_due", enhanced_today, RJ), ("case.deadline_missed", enhanced_today, RJ),
+        ("case.deadline_due", enhanced_today, SUPPORT), ("case.deadline_missed", enhanced_today, SUPPORT)]
 
 
 def test_a_closed_case_owes_no_clock(store, outbox, vault):
-    case_id, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on="2026-11-18"))
+    reported = a_fortnight_ago()
+    case_id, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
     workflow.transition_case(store, case_id, {"to": "CLOSED", "reason": _a_closure_reason()}, COORDINATOR, outbox)
     assert workflow.announce_deadlines(store, outbox) == []
-    assert date.fromisoformat(store.load_case(case_id).deadline["last_day"]) == date(2026, 11, 25)
+    last_day = date.fromisoformat(store.load_case(case_id).deadline["last_day"])
+    assert last_day == deadlines.add_working_days(date.fromisoformat(reported), 5) < date.today()
+    view = workflow.case_view(store, case_id, AUDITOR, vault)
+    assert view["deadline"]["state"] == view["support_referral"]["state"] == "stopped"
+
+
+# --- the support referral clock ---------------------------------------------------
+
+def support_referral(store, case_id, body, who=COORDINATOR, outbox=None):
+    return workflow.record_support_referral(store, case_id, body, who, outbox or FakeOutbox())
+
+
+def test_every_case_has_a_support_referral_clock_of_two_working_days(store, outbox, vault):
+    reported = days_ago(14)   # a fortnight: both clocks have run out, whatever the day
+    case_id, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
+    case = store.load_case(case_id)
+    # the two working days after the report (their arithmetic: tests/unit/test_deadlines.py)
+    last_day = deadlines.add_working_days(date.fromisoformat(reported), 2)
+    assert case.support_deadline == {"deadline": SUPPORT, "last_day": last_day.isoformat(), "enhanced_rights": False}
+    assert case.support_due_at == deadlines.end_of_day(last_day)
+    view = workflow.case_view(store, case_id, COORDINATOR, vault)
+    assert view["support_referral"]["state"] == "missed" and view["support_referral"]["referrals"] == []
+    assert view["support_referral"]["measured_from"] == "crime_reported"
+    assert view["deadline"]["state"] == "missed" and view["deadline"]["deadline"] == RJ
+    fresh, _ = refer(store, outbox, vault, body=referral_body(3))
+    assert workflow.case_view(store, fresh, COORDINATOR, vault)["support_referral"]["state"] == "running"
+
+
+def test_the_support_clock_is_announced_until_a_referral_or_a_refusal_is_recorded(store, outbox, vault):
+    reported = days_ago(14)
+    referred, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
+    declined, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
+    owed, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=reported))
+    for case_id, body in ((referred, {"outcome": "referred", "service": "victim_support"}),
+                          (declined, {"outcome": "declined"})):
+        harmed = store.load_case(case_id).participants[0]["party_id"]
+        answer = support_referral(store, case_id, {"participant_id": harmed, **body}, outbox=outbox)
+        assert answer["outcome"] == body["outcome"] and answer["support_referral"]["state"] == "met_late"
+    assert outbox.types()[-2:] == ["support.referral_recorded"] * 2
+    recorded = [e for _, _, es in outbox.flushed for e in es if e["type"] == "support.referral_recorded"]
+    assert recorded[0]["data"] == {"case_id": referred, "participant_id": store.load_case(referred).participants[0][
+        "party_id"], "outcome": "referred", "service": "victim_support"}
+    assert recorded[1]["data"]["service"] is None
+    emitted = [e for e in workflow.announce_deadlines(store, outbox) if e[2] == SUPPORT]
+    assert emitted == [("case.deadline_due", owed, SUPPORT), ("case.deadline_missed", owed, SUPPORT)]
+    missed = [e for _, _, es in outbox.flushed for e in es
+              if e["type"] == "case.deadline_missed" and e["data"]["deadline"] == SUPPORT]
+    due_at = deadlines.support_referral(date.fromisoformat(reported), False).due_at.isoformat()
+    assert missed[0]["data"] == {"case_id": owed, "deadline": SUPPORT, "due_at": due_at,
+                                 "enhanced_rights": False, "measured_from": "crime_reported"}
+    case = store.load_case(referred)
+    assert case.support_settled_at is not None and case.support_referrals[0]["by"] == "coordinator:coordinator-1"
+
+
+def test_the_support_clock_waits_for_every_harmed_person_and_an_erasure_stops_it(store, outbox, vault):
+    body = referral_body(0, crime_reported_on=days_ago(14))
+    body["participants"].append(dict(body["participants"][0], name="Second Harmed"))
+    case_id, _ = refer(store, outbox, vault, body=body)
+    first, _harmer, second = (p["party_id"] for p in store.load_case(case_id).participants)
+    support_referral(store, case_id, {"participant_id": first, "outcome": "referred", "service": "victim_support"})
+    assert store.load_case(case_id).support_settled_at is None   # the second is still owed one
+    assert [e[1] for e in workflow.announce_deadlines(store, outbox) if e[2] == SUPPORT] == [case_id, case_id]
+    workflow.erase_participant(store, case_id, second, COORDINATOR, outbox)
+    case = store.load_case(case_id)
+    assert case.support_settled_at is not None
+    assert workflow.case_view(store, case_id, COORDINATOR, vault)["support_referral"]["state"] == "met_late"
+    # the only harmed person erased before anything was recorded: stopped, and never announced
+    alone, _ = refer(store, outbox, vault, body=referral_body(0, crime_reported_on=days_ago(14)))
+    harmed = store.load_case(alone).participants[0]["party_id"]
+    workflow.erase_participant(store, alone, harmed, COORDINATOR, outbox)
+    assert [e for e in workflow.announce_deadlines(store, outbox) if e[1] == alone and e[2] == SUPPORT] == []
+    assert workflow.case_view(store, alone, COORDINATOR, vault)["support_referral"]["state"] == "stopped"
+
+
+def test_a_support_referral_that_cannot_be_recorded_is_refused_naming_why(store, outbox, vault):
+    case_id, _ = refer(store, outbox, vault)
+    harmed, harmer = (p["party_id"] for p in store.load_case(case_id).participants)
+    bad = [({"participant_id": harmed, "outcome": "referred"}, "service"),          # referred where?
+           ({"participant_id": harmed, "outcome": "maybe", "service": "x"}, "outcome"),
+           ({"participant_id": harmed, "outcome": "referred", "service": "Victim Support"}, "service"),
+           ({"participant_id": "someone", "outcome": "declined"}, "participant_id"),
+           ({"outcome": "declined"}, "participant_id"),
+           ({"participant_id": harmer, "outcome": "referred", "service": "victim_support"}, "participant_id")]
+    for body, field in bad:
+        with pytest.raises(BadRequest) as refused:
+            support_referral(store, case_id, body)
+        assert field in refused.value.details["fields"], (body, refused.value.details)
+    with pytest.raises(NotFound):
+        support_referral(store, str(uuid.uuid4()), {"participant_id": harmed, "outcome": "declined"})
+    workflow.erase_participant(store, case_id, harmed, COORDINATOR, outbox)
+    with pytest.raises(Conflict):
+        support_referral(store, case_id, {"participant_id": harmed, "outcome": "declined"})
+    other, _ = refer(store, outbox, vault)
+    workflow.transition_case(store, other, {"to": "CLOSED", "reason": _a_closure_reason()}, COORDINATOR, outbox)
+    with pytest.raises(Conflict):
+        support_referral(store, other, {"participant_id": store.load_case(other).participants[0]["party_id"],
+                                        "outcome": "declined"})
+    assert store.load_case(case_id).support_referrals == [] and store.load_case(other).support_referrals == []

@@ -2,8 +2,9 @@
 from marshmallow import Schema, fields, validate
 
 from shared.events.schemas.spec import EventSpec
-from shared.events.vocabulary import (AGE_BANDS, CASE_STATUSES, CJS_STAGES, CLOSURE_REASONS, CODE, CONSENT_SCOPES,
-                                      FLAGS, ID, LANGUAGES, OFFENCE_CATEGORIES, OUTCOMES, ROLES)
+from shared.events.vocabulary import (AGE_BANDS, CASE_STATUSES, CJS_STAGES, CLOCK_BASES, CLOSURE_REASONS, CODE,
+                                      CONSENT_SCOPES, DEADLINES, FLAGS, ID, LANGUAGES, OFFENCE_CATEGORIES, OUTCOMES,
+                                      ROLES, SUPPORT_OUTCOMES)
 
 
 class ParticipantRef(Schema):
@@ -57,9 +58,23 @@ class CaseClosed(Schema):
 class CaseDeadline(Schema):
     """`case.deadline_due` and `case.deadline_missed`: a Victims' Code clock."""
     case_id = fields.Str(required=True, validate=ID)
-    deadline = fields.Str(required=True, validate=CODE)  # e.g. victim_told_about_rj
+    # victim_told_about_rj (within 5 working days, 1 with enhanced rights) or support_referral (2)
+    deadline = fields.Str(required=True, validate=validate.OneOf(DEADLINES))
     due_at = fields.DateTime(required=True)
     enhanced_rights = fields.Bool(required=True)
+    # what the clock is measured from: referral_received when the referral did not give the day
+    # the crime was reported (the real deadline may then be earlier); absent in older events
+    measured_from = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(CLOCK_BASES))
+
+
+class SupportReferralRecorded(Schema):
+    """`support.referral_recorded`: a caseworker recorded that a harmed person was referred
+    to a support service, or declined one. Codes only: which service, never who or where."""
+    case_id = fields.Str(required=True, validate=ID)
+    participant_id = fields.Str(required=True, validate=ID)
+    outcome = fields.Str(required=True, validate=validate.OneOf(SUPPORT_OUTCOMES))
+    # a service code (e.g. victim_support); may be absent when a referral was declined
+    service = fields.Str(load_default=None, allow_none=True, validate=[CODE, validate.Length(max=50)])
 
 
 class CaseOutcomeRecorded(Schema):
@@ -81,5 +96,6 @@ SPECS = (
     EventSpec("case.deadline_due", "referrals", CaseDeadline()),
     EventSpec("case.deadline_missed", "referrals", CaseDeadline()),
     EventSpec("case.outcome_recorded", "referrals", CaseOutcomeRecorded()),
+    EventSpec("support.referral_recorded", "referrals", SupportReferralRecorded()),
     EventSpec("participant.erased", "referrals", ParticipantErased()),
 )

@@ -197,23 +197,22 @@ def _aftercare(kind, data, case, parties_reachable, tell):
         if lead is not None:
             tell("facilitator", lead, "case_update", MATCHING)
 
-    if kind == "case.outcome_recorded":
-        tell("referrer", case.referrer_id, "referrer_update")
+    def tell_harmed():
+        """The outcome, or the end of the intervention: each harmed person, or their facilitator."""
         harmed = _participants(case, "harmed")
         if parties_reachable:
             for pid in harmed:
                 tell("harmed", pid, "outcome_update")
         elif harmed:
             tell_lead()
+
+    if kind == "case.outcome_recorded":
+        tell("referrer", case.referrer_id, "referrer_update")
+        tell_harmed()
     elif kind == "case.closed":
         tell("referrer", case.referrer_id, "referrer_update")
         if data.get("from_status") in AFTER_INTERVENTION:
-            harmed = _participants(case, "harmed")
-            if parties_reachable:
-                for pid in harmed:
-                    tell("harmed", pid, "outcome_update")
-            elif harmed:
-                tell_lead()
+            tell_harmed()
     elif kind == "agreement.item_due":
         party_or_facilitator(data["owner_role"], data["owner_id"], "agreement_reminder")
     elif kind == "agreement.item_missed":

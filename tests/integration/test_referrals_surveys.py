@@ -11,32 +11,19 @@ from datetime import datetime, timedelta, timezone
 import eventlet
 import pytest
 import requests
-from nameko.testing.services import entrypoint_hook
 
 from services.records.service import RecordsService
 from services.referrals.cases import next_change
 from services.referrals.deadlines import today_in_london
 from services.referrals.service import ReferralsService
-from shared.jsonlog import JsonFormatter
 from tests.factories import referral_body
 from tests.integration.referrals_helpers import referrals_store
 from tests.integration.test_referrals_agreement import in_intervention, parties, settled, tick
 from tests.integration.test_referrals_api import MASTER_KEY, running_referrals
+from tests.integration.test_referrals_canary import Capture
 from tests.support import provision_keys, wait_until
 
 ANSWER = {"satisfied_with_process": 4, "felt_safe": 5, "would_recommend": True, "harm_repaired": 3}
-
-
-class Capture(logging.Handler):
-    """Every log line of the process, as the services format them."""
-
-    def __init__(self):
-        super().__init__(level=logging.DEBUG)
-        self.formatter_ = JsonFormatter("test")
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(self.formatter_.format(record))
 
 
 @pytest.fixture

@@ -8,6 +8,9 @@
   one byte past the limit of a body of no declared length (chunked). `shared.web.api`
   answers a body over the limit with a 413.
 - The URL rule a request matched, for log lines that name the route, not the ids in a path.
+- No credential in the access log: a route whose path holds one (a variable named in
+  `CREDENTIAL_VARIABLES`, such as a survey's token) is logged with the variable's name
+  in its place.
 
 Every `@http` entrypoint of a service must come from here: nameko runs one web server
 per server type in a container, and two types would both bind the port.
@@ -58,6 +61,64 @@ def close_after(request):
     request.environ.get(CLOSE_AFTER, lambda: None)()
 
 
+# path variables that are credentials (the token of a survey link): never logged
+CREDENTIAL_VARIABLES = ("token",)
+_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def credential_pattern(rule):
+    """(a regex matching a path of `rule`, what to put in its place) when the rule has a
+    credential variable, else None: with `/v1/surveys/<string:token>`, every
+    `/v1/surveys/<anything>` in a log line becomes `/v1/surveys/<token>`; other variables
+    of the rule are kept as they were."""
+    parts = _VARIABLE.split(rule)   # literal, variable name, literal, ...
+    literals, names = parts[0::2], parts[1::2]
+    if not set(names) & set(CREDENTIAL_VARIABLES):
+        return None
+    pattern = re.escape(literals[0]) + "".join(r"([^/?#\s]+)" + re.escape(lit) for lit in literals[1:])
+
+    def replace(match):
+        return literals[0] + "".join((f"<{name}>" if name in CREDENTIAL_VARIABLES else match.group(i + 1)) + lit
+                                     for i, (name, lit) in enumerate(zip(names, literals[1:])))
+
+    return re.compile(pattern), replace
+
+
+class RedactingLog:
+    """The server's log (eventlet's access lines) with every credential in a path replaced."""
+
+    def __init__(self, log, patterns):
+        self.log = log
+        self.patterns = patterns   # the server's list: routes add theirs as they are set up
+
+    def redact(self, text):
+        for pattern, replacement in self.patterns:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def _say(self, level, msg, *args):
+        text = msg % args if args else msg
+        getattr(self.log, level)(self.redact(text))
+
+    def info(self, msg, *args, **kwargs):
+        self._say("info", msg, *args)
+
+    def debug(self, msg, *args, **kwargs):
+        self._say("debug", msg, *args)
+
+    def warning(self, msg, *args, **kwargs):
+        self._say("warning", msg, *args)
+
+    def error(self, msg, *args, **kwargs):
+        self._say("error", msg, *args)
+
+    def exception(self, msg, *args, **kwargs):
+        self._say("error", msg, *args)
+
+    def write(self, msg):
+        self._say("info", msg.rstrip("\n"))
+
+
 def route_name(method, rule):
     """`GET /v1/cases/<case_id>` for the rule `/v1/cases/<string:case_id>`."""
     return method + " " + re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"<\1>", rule)
@@ -86,10 +147,22 @@ class LimitedWebServer(WebServer):
     def max_body_bytes(self):
         return int(setting(self.container.config, "AMENDS_MAX_BODY_BYTES"))
 
+    @property
+    def credential_paths(self):
+        """(pattern, replacement) of each route with a credential in its path."""
+        if "_credential_paths" not in self.__dict__:
+            self._credential_paths = []
+        return self._credential_paths
+
+    def redact_credentials_of(self, rule):
+        found = credential_pattern(rule)
+        if found is not None and found[0].pattern not in {p.pattern for p, _ in self.credential_paths}:
+            self.credential_paths.append(found)
+
     def get_wsgi_server(self, sock, wsgi_app, protocol=LimitedProtocol, debug=False):
         server = wsgi.Server(
             sock, sock.getsockname(), wsgi_app, protocol=protocol, debug=debug,
-            log=getLogger("nameko.web.server"),
+            log=RedactingLog(getLogger("nameko.web.server"), self.credential_paths),
             socket_timeout=float(setting(self.container.config, "AMENDS_HTTP_SOCKET_TIMEOUT")),
             # eventlet ends a chunked body itself, so werkzeug may read one (up to the limit)
             environ={"wsgi.input_terminated": True},
@@ -105,6 +178,7 @@ class LimitedHttpEntrypoint(HttpRequestHandler):
         super().setup()
         self.max_body_bytes = self.server.max_body_bytes
         self.route = route_name(self.method, self.url)
+        self.server.redact_credentials_of(self.url)
 
     def handle_request(self, request):
         request.max_content_length = self.max_body_bytes

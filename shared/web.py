@@ -56,6 +56,10 @@ class Conflict(HttpError):
     status, code = 409, "conflict"
 
 
+class Gone(HttpError):
+    status, code = 410, "gone"
+
+
 class PayloadTooLarge(HttpError):
     status, code = 413, "payload_too_large"
 
@@ -247,3 +251,16 @@ class Authenticator(DependencyProvider):
         if principal.role not in roles:
             raise Forbidden(f"the role '{principal.role}' may not do this", allowed_roles=sorted(roles))
         return principal
+
+    def by_token(self, request, attempt):
+        """For a public route whose path holds a credential of its own (a survey's token):
+        the client address's budget of refused keys applies, checked before the token is
+        looked up, and a token that names nothing (a 404) is counted against it."""
+        wait = self.throttle.address_wait(request.remote_addr)
+        if wait:
+            raise TooManyRequests(wait)
+        try:
+            return attempt()
+        except NotFound:
+            self.throttle.refused(request.remote_addr)
+            raise

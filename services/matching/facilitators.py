@@ -209,9 +209,14 @@ def candidate(facilitator, held=0):
     )
 
 
+# what a facilitator's work contact details are released for: an offer of a case, and a
+# notice about a case they lead (an agreed item missed, the outcome, closure, a survey due)
+CONTACT_PURPOSES = ("assignment_offer", "case_update")
+
+
 def contact(store, facilitator_id, purpose):
     """The `get_facilitator_contact` answer of CONTRACTS.md."""
-    if purpose != "assignment_offer":
+    if purpose not in CONTACT_PURPOSES:
         return {"granted": False, "reason": "unknown_purpose", "details": {}}
     facilitator = store.get_facilitator(facilitator_id)
     if facilitator is None:

@@ -11,10 +11,20 @@
 | assignment.accepted   | harmed, lead only    | participant_information (a facilitator will be in touch) |
 |                       | harmer, lead only, unless the case went through review | participant_information |
 | case.outcome_recorded | harmed               | outcome_update                |
+|                       | referrer             | referrer_update (the outcome code only) |
+| case.closed           | referrer             | referrer_update (the closure reason) |
+|                       | harmed, if the case reached INTERVENTION | outcome_update (the intervention has ended) |
+| agreement.item_due    | the item's owner (harmed or harmer) | agreement_reminder |
+| agreement.item_missed | the lead facilitator | case_update (matching)        |
+| survey.requested      | the party asked      | survey_invitation (the link comes with the details) |
 | case.deadline_due     | coordinator (the team of the case's region) | deadline_alert (notifications' own coordinating teams) |
 | case.deadline_missed  | coordinator (the team of the case's region) | deadline_alert |
 | session.scheduled, .changed, .cancelled | each attendee (and who was taken off) | session_invitation (sessions.py) |
 |                       | or, facilitator-led, the lead facilitator | assignment_offer (matching)   |
+
+In facilitator-led cases, where a party would be written to above (the outcome, the end
+of the intervention, a reminder, a survey) the lead facilitator is told instead
+(`case_update`, through matching): the case's accepted lead assignment in the directory.
 
 Safeguarding, in order of precedence:
 - A case the policy refuses (unsuitable) contacts no party at all: the harmed person
@@ -84,7 +94,24 @@ MESSAGES = (
     (sessions.SCHEDULED, "facilitator"),
     (sessions.CHANGED, "facilitator"),
     (sessions.CANCELLED, "facilitator"),
+    # after the intervention: the outcome, the end of it, the agreement's items, surveys
+    ("case.outcome_recorded", "referrer"),
+    ("case.outcome_recorded", "facilitator"),
+    ("case.closed", "referrer"),
+    ("case.closed", "harmed"),
+    ("case.closed", "facilitator"),
+    ("agreement.item_due", "harmer"),
+    ("agreement.item_due", "harmed"),
+    ("agreement.item_due", "facilitator"),
+    ("agreement.item_missed", "facilitator"),
+    ("survey.requested", "harmed"),
+    ("survey.requested", "harmer"),
+    ("survey.requested", "facilitator"),
 )
+# a case closed from one of these had reached its intervention: the harmed person is told it has ended
+AFTER_INTERVENTION = ("INTERVENTION", "AGREEMENT_MONITORING", "FOLLOW_UP")
+# the events a closure itself sets off: closing the case does not withdraw their deliveries
+CLOSURE_EVENTS = ("case.closed", "case.outcome_recorded", "survey.requested")
 
 
 def _participants(case, role):
@@ -94,6 +121,16 @@ def _participants(case, role):
 def contact_led_by_facilitator(case):
     summary = case.summary or {}
     return safeguarding.facilitator_led(summary.get("flags"), summary.get("offence_category"))
+
+
+def lead_facilitator(case):
+    """The facilitator holding the case's lead: the lead assignment last accepted (or, in a
+    directory from before acceptances were kept, its only lead assignment); None if unknown."""
+    leads = [a for a in (case.assignments or {}).values() if a.get("role") == "lead"]
+    accepted = [a for a in leads if a.get("accepted_at")]
+    if accepted:
+        return max(accepted, key=lambda a: a["accepted_at"])["facilitator_id"]
+    return leads[0]["facilitator_id"] if len(leads) == 1 else None
 
 
 def notices(event, case):
@@ -127,9 +164,6 @@ def notices(event, case):
             for role in ("harmed",) if reviewed else ("harmed", "harmer"):
                 for pid in _participants(case, role):
                     tell(role, pid, "participant_information")
-    elif kind == "case.outcome_recorded" and parties_reachable:
-        for pid in _participants(case, "harmed"):
-            tell("harmed", pid, "outcome_update")
     elif kind in ("case.deadline_due", "case.deadline_missed"):
         # a Victims' Code clock: the coordinating team of the case's region, never a participant
         tell("coordinator", team_id(case.summary.get("region")), "deadline_alert", COORDINATORS)
@@ -140,4 +174,48 @@ def notices(event, case):
                 tell(role, recipient_id, "assignment_offer", MATCHING, session_id=data["session_id"])
             else:
                 tell(role, recipient_id, sessions.PURPOSE, session_id=data["session_id"])
+    elif kind in AFTERCARE:
+        _aftercare(kind, data, case, parties_reachable, tell)
     return found
+
+
+AFTERCARE = ("case.outcome_recorded", "case.closed", "agreement.item_due", "agreement.item_missed",
+             "survey.requested")
+
+
+def _aftercare(kind, data, case, parties_reachable, tell):
+    """Who hears of what follows the intervention; where a party would be written to in a
+    facilitator-led case, the lead facilitator is told instead."""
+    def party_or_facilitator(role, recipient_id, purpose):
+        if parties_reachable:
+            tell(role, recipient_id, purpose)
+        else:
+            tell_lead()
+
+    def tell_lead():
+        lead = lead_facilitator(case)
+        if lead is not None:
+            tell("facilitator", lead, "case_update", MATCHING)
+
+    def tell_harmed():
+        """The outcome, or the end of the intervention: each harmed person, or their facilitator."""
+        harmed = _participants(case, "harmed")
+        if parties_reachable:
+            for pid in harmed:
+                tell("harmed", pid, "outcome_update")
+        elif harmed:
+            tell_lead()
+
+    if kind == "case.outcome_recorded":
+        tell("referrer", case.referrer_id, "referrer_update")
+        tell_harmed()
+    elif kind == "case.closed":
+        tell("referrer", case.referrer_id, "referrer_update")
+        if data.get("from_status") in AFTER_INTERVENTION:
+            tell_harmed()
+    elif kind == "agreement.item_due":
+        party_or_facilitator(data["owner_role"], data["owner_id"], "agreement_reminder")
+    elif kind == "agreement.item_missed":
+        tell_lead()
+    elif kind == "survey.requested":
+        party_or_facilitator(data["participant_role"], data["participant_id"], "survey_invitation")

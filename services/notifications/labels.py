@@ -94,6 +94,42 @@ LABELS = {
         "remote": ("online", "ar-lein"),
         "neutral": ("a neutral venue", "lleoliad niwtral"),
     },
+    # after the intervention: what an agreement holds, how a case closes, its outcome, surveys
+    "item_kind": {
+        "apology": ("an apology", "ymddiheuriad"),
+        "explanation": ("an explanation", "esboniad"),
+        "reparation": ("reparation", "gwneud iawn"),
+        "restitution": ("a payment (restitution)", "taliad (adferiad)"),
+        "work_for_harmed": ("work for the person harmed", "gwaith i'r person a niweidiwyd"),
+        "community_work": ("work for the community", "gwaith i'r gymuned"),
+        "agreed_behaviour": ("agreed behaviour", "ymddygiad y cytunwyd arno"),
+        "support_referral": ("going to a support service or programme", "mynd at wasanaeth cymorth neu raglen"),
+    },
+    "closure_reason": {
+        "completed_direct": ("completed (face to face)", "wedi'i gwblhau (wyneb yn wyneb)"),
+        "completed_indirect": ("completed (indirectly)", "wedi'i gwblhau (yn anuniongyrchol)"),
+        "partial": ("partly completed", "wedi'i gwblhau'n rhannol"),
+        "harmed_declined": ("the person harmed chose not to take part",
+                            "dewisodd y person a niweidiwyd beidio â chymryd rhan"),
+        "harmer_declined": ("the person responsible chose not to take part",
+                            "dewisodd y person a achosodd y niwed beidio â chymryd rhan"),
+        "no_contact": ("it was not possible to make contact", "nid oedd yn bosibl cysylltu"),
+        "not_suitable": ("not suitable for restorative justice", "ddim yn addas ar gyfer cyfiawnder adferol"),
+        "safety_stop": ("stopped for safety reasons", "wedi'i atal am resymau diogelwch"),
+        "consent_withdrawn": ("consent was withdrawn", "tynnwyd caniatâd yn ôl"),
+        "referred_to_specialist": ("referred to a specialist service", "wedi'i atgyfeirio at wasanaeth arbenigol"),
+        "terminated_reoffence": ("ended after a further offence", "wedi dod i ben ar ôl trosedd arall"),
+        "terminated_noncompliance": ("ended because the agreement was not kept",
+                                     "wedi dod i ben am na chadwyd at y cytundeb"),
+    },
+    "outcome": {
+        "agreement_completed": ("the agreement was completed", "cwblhawyd y cytundeb"),
+        "agreement_not_completed": ("the agreement was not completed", "ni chwblhawyd y cytundeb"),
+    },
+    "survey_stage": {
+        "closure": ("at the end of the case", "ar ddiwedd yr achos"),
+        "follow_up": ("at follow-up, some months on", "wrth ddilyn i fyny, rai misoedd yn ddiweddarach"),
+    },
 }
 
 MONTHS = (

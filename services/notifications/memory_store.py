@@ -27,6 +27,7 @@ class InMemoryNotificationsStore:
         self._outboxes = {}     # key -> [event]
         self._runs = {}         # event id -> runs
         self._claims = {}       # claim token -> at
+        self._acceptances = {}  # (case id, assignment id) -> at
 
     def ensure_indexes(self, postgresql_url=""):
         pass
@@ -59,6 +60,12 @@ class InMemoryNotificationsStore:
             return False
         entry.assignments[field_key(assignment_id)] = copy.deepcopy(assignment)
         return True
+
+    def record_acceptance(self, case_id, assignment_id, at):
+        self._acceptances.setdefault((case_id, assignment_id), _stored(at))
+
+    def acceptances(self, case_id):
+        return {aid: at for (cid, aid), at in self._acceptances.items() if cid == case_id}
 
     # -- event runs -----------------------------------------------------------------------
 

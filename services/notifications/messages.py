@@ -78,7 +78,7 @@ def facts_for(notice, event, case):
             facts["reasons"] = [{"code": r["code"], "text": r["text"]} for r in data["reasons"]]
     if notice.event_type == "case.outcome_recorded":
         facts["outcome"] = data["outcome"]
-    if notice.recipient_role == "facilitator":
+    if notice.recipient_role == "facilitator" and notice.event_type == "facilitator.assigned":
         facts["assignment_role"] = data["role"]
         facts["summary"] = case_summary(case)
         # the facilitator must know that no one else will write to the parties
@@ -88,6 +88,27 @@ def facts_for(notice, event, case):
         facts.update(deadline=data["deadline"], due_at=data["due_at"], last_day=last_day(data["due_at"]),
                      enhanced_rights=bool(data.get("enhanced_rights")), measured_from=data.get("measured_from"),
                      region=(case.summary or {}).get("region"))
+    if notice.event_type in audience.AFTERCARE:
+        facts.update(aftercare_facts(notice, data, case))
+    return facts
+
+
+def aftercare_facts(notice, data, case):
+    """The codes a message after the intervention may use: the closure reason, an agreed
+    item's kind, owner's role and due day, a survey's stage and who it is for. Never an
+    item's description (sealed in referrals) nor a survey's link (given at send time)."""
+    facts = {}
+    if notice.event_type == "case.closed":
+        facts.update(reason=data["reason"], from_status=data["from_status"],
+                     reached_intervention=data["from_status"] in audience.AFTER_INTERVENTION)
+    if notice.event_type.startswith("agreement."):
+        facts.update(kind=data["kind"], due_on=data["due_on"], owner_role=data["owner_role"])
+    if notice.event_type == "agreement.item_missed":
+        facts["detected"] = data["detected"]
+    if notice.event_type == "survey.requested":
+        facts.update(stage=data["stage"], participant_role=data["participant_role"])
+    if notice.recipient_role == "facilitator":
+        facts["contact_led"] = audience.contact_led_by_facilitator(case)
     return facts
 
 
@@ -130,10 +151,10 @@ def _block(template, name, context):
 def render(event_type, role, language, facts, name=None, released=None):
     """Render one message for one recipient; `name` is the recipient's own name, `released`
     what the holder of their details released with them for this message alone (a session's
-    venue), never stored."""
+    venue, a survey invitation's `survey_link`), never stored."""
     path = template_path(event_type, audience.template_role(event_type, role), language)
-    context = {"venue": None, **facts, **(released or {}), "name": name or "", "say": labels.sayer(language),
-               "day": labels.day_words(language), "language": language}
+    context = {"venue": None, "survey_link": "", **facts, **(released or {}), "name": name or "",
+               "say": labels.sayer(language), "day": labels.day_words(language), "language": language}
     text_template, html_template = TEXT.get_template(path), HTML.get_template(path)
     subject = " ".join(_block(text_template, "subject", context).split())
     body = _block(html_template, "html", context)

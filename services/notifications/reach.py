@@ -29,6 +29,8 @@ class Reach:
     language: str = "en"
     name: Optional[str] = None
     until: Optional[datetime] = None
+    # a survey invitation's link, released with the person's details (survey_invitation)
+    link: Optional[str] = None
 
 
 def decide(answer, recipient_role, available, now, fallback_language="en", channel=None):
@@ -61,7 +63,19 @@ def decide(answer, recipient_role, available, now, fallback_language="en", chann
     except windows.InvalidWindow:
         # no safe time to contact them is known: never guess one
         return Reach("suppress", reason="no_safe_contact_window", channel=chosen)
-    base = dict(channel=chosen, language=language, name=details.get("name"))
+    base = dict(channel=chosen, language=language, name=details.get("name"), link=details.get("survey_link"))
     if until is not None:
         return Reach("defer", until=until, **base)
     return Reach("send", address=details[ADDRESS_FIELD[chosen]], **base)
+
+
+# purposes whose message is a link of the person's own, released with their details
+LINKED_PURPOSES = ("survey_invitation",)
+
+
+def link_required(decision, purpose):
+    """A survey invitation whose details came without its link is not sent (a holder that
+    answered so has no open survey to give)."""
+    if purpose in LINKED_PURPOSES and decision.action == "send" and not decision.link:
+        return Reach("suppress", reason="no_open_survey", channel=decision.channel, language=decision.language)
+    return decision

@@ -20,6 +20,8 @@ filtered or sorted further is a small result, handled here in Python):
 - `case_directory`   one CaseDirectoryEntry per case, `_id` the case id. Shapes: {_id}.
 - `event_runs`       how many times the handler ran for an event, `_id` the event id.
                      Shapes: {_id}.
+- `assignment_acceptances`  one document per accepted assignment, `_id` `<case>|<assignment>`:
+                     insert only. Shapes: {case_id} (index `case_id`): who leads a case.
 - `delivery_claims`  claim tokens, `_id` `<key>|<status>|<claimed_at>|<due_at>|<attempts>`:
                      taking a delivery from a state is first an insert here. Insert only.
 
@@ -44,6 +46,7 @@ DELIVERIES = "deliveries"
 CASE_DIRECTORY = "case_directory"
 EVENT_RUNS = "event_runs"
 DELIVERY_CLAIMS = "delivery_claims"
+ACCEPTANCES = "assignment_acceptances"
 
 OUTBOX_FIELD = "outbox"
 # the fields of a Delivery, as stored (the key is `_id`)
@@ -73,6 +76,7 @@ class NotificationsStore(Store):
         CASE_DIRECTORY: [],
         EVENT_RUNS: [],
         DELIVERY_CLAIMS: [],
+        ACCEPTANCES: [Index("case_id")],
     }
 
     def __init__(self, db):
@@ -81,6 +85,7 @@ class NotificationsStore(Store):
         self._cases = db[CASE_DIRECTORY]
         self._runs = db[EVENT_RUNS]
         self._claims = db[DELIVERY_CLAIMS]
+        self._acceptances = db[ACCEPTANCES]
 
     # -- the case directory -----------------------------------------------------------
 
@@ -111,6 +116,21 @@ class NotificationsStore(Store):
         changed = self._cases.update_one({"_id": case_id},
                                          {"$set": {f"assignments.{field_key(assignment_id)}": assignment}})
         return changed.matched_count == 1
+
+    def record_acceptance(self, case_id, assignment_id, at):
+        """Remember that an assignment was accepted, and when (the lead facilitator is the
+        lead assignment last accepted). An insert of its own, not an update of the case's
+        entry: FerretDB can lose one of two updates racing for a document, and the events
+        that fill the entry arrive together. A copy of the event changes nothing."""
+        try:
+            self._acceptances.insert_one({"_id": f"{case_id}|{assignment_id}", "case_id": case_id,
+                                          "assignment_id": assignment_id, "at": at})
+        except DuplicateKeyError:
+            pass
+
+    def acceptances(self, case_id):
+        """assignment id -> when it was accepted, for a case's accepted assignments."""
+        return {doc["assignment_id"]: _aware(doc["at"]) for doc in self._acceptances.find({"case_id": case_id})}
 
     # -- event runs ---------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from services.notifications.contacts import ContactLookupFailed
 from services.notifications.coordinators import NoCoordinatingTeam
 from services.notifications.couriers import SendFailed
 from services.notifications.deliveries import (FINAL, NO_CHANNEL, Delivery, DeliveryExists, delivery_key,
-                                               notification_id, utcnow)
+                                               field_key, notification_id, utcnow)
 from shared.messaging.consumer import TooEarly
 from shared.outages import through_outage
 
@@ -107,8 +107,15 @@ def remember(event, store):
         assignment = case.assignment(data["assignment_id"])
         if assignment is None:
             raise CaseNotYetKnown(f"assignment {data['assignment_id']} is not known yet")
+        # who holds the lead now: notices for the lead facilitator go to them (audience.lead_facilitator)
+        store.record_acceptance(case_id, data["assignment_id"], utcnow())
         # audience looks the assignment up by the event's own id
         case = replace(case, assignments={data["assignment_id"]: assignment, **case.assignments})
+    elif kind in audience.AFTERCARE:
+        # what follows the intervention may be for the lead facilitator: who accepted what, and when
+        accepted = {field_key(aid): at for aid, at in store.acceptances(case_id).items()}
+        case = replace(case, assignments={key: {**a, "accepted_at": accepted[key]} if key in accepted else a
+                                          for key, a in case.assignments.items()})
     return case
 
 
@@ -119,8 +126,8 @@ def handle(event, ports):
     if ports.attempt is None:
         ports = replace(ports, attempt=ports.store.count_run(event["id"]))
     case = remember(event, ports.store)
-    if event["type"] == "case.closed":
-        return withdraw_deferred(case.case_id, ports)
+    # a closed case first withdraws what still waits for a window; then its closure is told
+    withdrawn = withdraw_deferred(case.case_id, ports) if event["type"] == "case.closed" else None
     if event["type"] in sessions.SUPERSEDING:
         withdraw_superseded(event, ports)
     problems, waiting = [], []
@@ -147,6 +154,7 @@ def handle(event, ports):
         raise HolderUnavailable(reasons)
     if waiting:
         raise DeliveryInProgress(reasons)
+    return withdrawn
 
 
 def _fallback_language(case, notice):
@@ -171,6 +179,7 @@ def deliver(notice, event, case, ports):
     decision = reach.decide(answer, notice.recipient_role, ports.couriers.available(), now,
                             fallback_language=_fallback_language(case, notice),
                             channel=existing.channel if existing else None)
+    decision = reach.link_required(decision, notice.purpose)
     # rendered before any claim, so a template fault cannot leave a delivery claimed
     message = _render(notice.event_type, notice.recipient_role, decision, facts,
                       sessions.released(answer)) if decision.action == "send" else None
@@ -217,6 +226,11 @@ def _retry_through_the_queue(ports, delivery, attempts, code):
 
 
 def _render(event_type, recipient_role, decision, facts, released=None):
+    """One recipient's message. `released`: what the holder released with their details for
+    this message alone (a session's venue); a survey invitation's link, released the same
+    way, comes with the decision. Neither is stored."""
+    if decision.link:
+        released = {**(released or {}), "survey_link": decision.link}
     return messages.render(event_type, recipient_role, decision.language, facts, name=decision.name,
                            released=released)
 
@@ -307,6 +321,7 @@ def resume(ports, delivery):
     answer = sessions.screen(delivery.event_type, delivery.facts, answer, ports.now())
     decision = reach.decide(answer, delivery.recipient_role, ports.couriers.available(), ports.now(),
                             fallback_language=delivery.language or "en", channel=delivery.channel)
+    decision = reach.link_required(decision, delivery.purpose)
     if decision.action != "send":
         return _settle(ports, delivery, decision)
     message = _render(delivery.event_type, delivery.recipient_role, decision, delivery.facts,
@@ -326,9 +341,12 @@ def _back_off(ports, delivery, attempts, code):
 
 
 def withdraw_deferred(case_id, ports):
-    """A closed case: nothing still waiting for a window goes out."""
+    """A closed case: nothing still waiting for a window goes out (but what the closure
+    itself sets off: the end of the intervention, the outcome, the surveys)."""
     withdrawn = 0
     for deferred in ports.store.deferred_for_case(case_id):
+        if deferred.event_type in audience.CLOSURE_EVENTS:
+            continue
         delivery = ports.store.claim(deferred, ports.now())
         if delivery is not None:  # else the timer is sending it right now
             _finish(ports, delivery, "suppressed", "case_closed",

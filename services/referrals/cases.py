@@ -95,6 +95,13 @@ class Case:
     # session's venue name and address are kept here only, its notes sealed
     intervention: dict = field(default_factory=dict)      # process_type, chosen_at, by
     sessions: list = field(default_factory=list)          # session_id, revision, status, starts_at, venue, attendee_ids...
+    # after the intervention: the outcome agreement and its monitoring (agreement.py), the
+    # satisfaction surveys and the follow-up's (surveys.py), and the retention of a
+    # declined or unreachable victim's record (retention.py)
+    agreement: dict = field(default_factory=dict)
+    surveys: list = field(default_factory=list)
+    follow_up: dict = field(default_factory=dict)
+    retention: dict = field(default_factory=dict)
     version: int = 0                                      # of the last CaseChange applied
     # a keyed hash of the body, when the case was opened with an Idempotency-Key (never the body)
     intake_fingerprint: str = None

@@ -19,8 +19,14 @@ PURPOSES = {
     # person's details and the session (interventions.invitation: when, and where)
     "session_invitation": ({"harmed", "harmer", "supporter", "appropriate_adult", "interpreter"},
                            PARTICIPANT_FIELDS, True),
+    # after the intervention (agreement.py, surveys.py): an item's owner reminded before its
+    # due date, and a party invited to a satisfaction survey (with the link of their open
+    # survey, added by the workflow: `survey_link`; refused `no_open_survey` when none is open)
+    "agreement_reminder": ({"harmed", "harmer"}, PARTICIPANT_FIELDS, True),
+    "survey_invitation": ({"harmed", "harmer"}, PARTICIPANT_FIELDS, True),
 }
 SESSION_PURPOSE = "session_invitation"
+SURVEY_INVITATION = "survey_invitation"
 # channels that need a field to be usable
 CHANNEL_NEEDS = {"email": "email", "sms": "phone", "phone": "phone"}
 

@@ -18,6 +18,7 @@ from services.referrals.cases import (
     change_key,
     clock_running,
 )
+from services.referrals import agreement, retention, surveys
 from services.referrals.store import ReferralsStore
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -131,6 +132,28 @@ class InMemoryReferralsStore:
         if kind not in CLOCKS:
             raise KeyError(kind)
         return [case_id for case_id in self.cases if clock_running(self.load_case(case_id), kind, now)][:limit]
+
+    # -- after the intervention: the aftercare timer and survey tokens
+
+    def agreement_reminders_owed(self, today, horizon, limit=200):
+        return self._where(lambda case: any(day <= horizon.isoformat()
+                                            for day in agreement.remind_days(case.agreement)), limit)
+
+    def agreement_items_overdue(self, today, limit=200):
+        return self._where(lambda case: any(day < today.isoformat() for day in agreement.open_days(case.agreement)),
+                           limit)
+
+    def follow_ups_owed(self, today, limit=200):
+        return self._where(lambda case: surveys.follow_up_owed(case.follow_up, today), limit)
+
+    def retention_owed(self, today, limit=200):
+        return self._where(lambda case: retention.owed(case.retention, today), limit)
+
+    def case_of_survey(self, key):
+        return next((case.case_id for case in self.cases.values() if key in surveys.keys(case.surveys)), None)
+
+    def _where(self, test, limit):
+        return [case_id for case_id in self.cases if test(self.load_case(case_id))][:limit]
 
     # -- test helpers
 

@@ -7,7 +7,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import INCLUDE, fields
 from marshmallow import Schema as StrictSchema
 
-from services.referrals import consents, intake, interventions, lifecycle, support, views
+from services.referrals import agreement, consents, intake, interventions, lifecycle, support, surveys, views
 from services.referrals import preparation, voice
 from shared.events.vocabulary import CLOCK_BASES
 
@@ -95,6 +95,14 @@ class CaseDetail(CaseSummary):
     sessions = fields.List(fields.Dict(), metadata={
         "description": "each session; its venue's name and address, and its notes, only for the roles whose work "
                        "needs them"})
+    # after the intervention (agreement.py, surveys.py, retention.py)
+    agreement = fields.Dict(allow_none=True, metadata={
+        "description": "the outcome agreement and its monitoring; each item's `description` and `note` only for "
+                       "the roles that may see personal data"})
+    surveys = fields.List(fields.Dict(), metadata={"description": "surveys asked for and answered (never a token)"})
+    follow_up = fields.Dict(allow_none=True)
+    retention = fields.Dict(allow_none=True, metadata={
+        "description": "a declined or unreachable victim's retention period, and when their record was reduced"})
 
 
 class ConsentRecorded(Schema):
@@ -122,6 +130,28 @@ class Erased(Schema):
     participant_id = fields.Str(required=True)
     erased_at = fields.DateTime(allow_none=True)
     already_erased = fields.Bool(required=True)
+
+
+class AgreementAnswer(Schema):
+    case_id = fields.Str(required=True)
+    status = fields.Str(required=True)
+    agreement = fields.Dict(required=True, metadata={"description": "ids, codes, dates and monitoring; no descriptions"})
+
+
+class SurveyForm(Schema):
+    survey_id = fields.Str(required=True)
+    stage = fields.Str(required=True)
+    language = fields.Str(required=True)
+    introduction = fields.Str(required=True)
+    expires_at = fields.DateTime(required=True)
+    questions = fields.List(fields.Dict(), required=True, metadata={
+        "description": "id, type (scale 1-5, yes_no, text), required, text in the person's language"})
+
+
+class SurveyAnswered(Schema):
+    survey_id = fields.Str(required=True)
+    stage = fields.Str(required=True)
+    answered_at = fields.DateTime(required=True)
 
 
 class AccessLog(Schema):
@@ -289,7 +319,7 @@ def _errors(*codes):
     (docs/security.md)."""
     text = {400: "bad input: every field at fault is named; nothing is stored",
             401: "no API key, or one not accepted", 403: "the key's role or agency may not do this",
-            404: "no such case or participant", 409: "conflict",
+            404: "no such case or participant", 409: "conflict", 410: "gone: the survey has expired or closed",
             413: "the body is over the size limit; nothing is stored",
             429: "over the key's (or the address's) request budget: try again after Retry-After seconds"}
     if 401 in codes:
@@ -310,6 +340,10 @@ def _ok(code, schema, description, headers=None):
 CASE_ID = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 PARTY_ID = {"name": "participant_id", "in": "path", "required": True,
             "schema": {"type": "string", "pattern": intake.PARTY_ID.pattern}}
+AGREED_ITEM_ID = {"name": "item_id", "in": "path", "required": True,
+                  "schema": {"type": "string", "pattern": agreement.ITEM_ID.pattern}}
+TOKEN = {"name": "token", "in": "path", "required": True, "description": "the survey's token, from its link",
+         "schema": {"type": "string", "pattern": surveys.TOKEN.pattern}}
 
 
 @lru_cache(maxsize=1)
@@ -331,7 +365,10 @@ def document():
                          ("ScheduleSession", interventions.SessionSchema),
                          ("ChangeSession", interventions.SessionChangeSchema),
                          ("CancelSession", interventions.CancelSchema), ("RecordSessionHeld", interventions.HeldSchema),
-                         ("InterventionAnswer", InterventionAnswer), ("SessionDetail", SessionDetail)):
+                         ("InterventionAnswer", InterventionAnswer), ("SessionDetail", SessionDetail),
+                         ("Agreement", agreement.AgreementSchema), ("ItemUpdate", agreement.ItemUpdateSchema),
+                         ("AgreementAnswer", AgreementAnswer), ("SurveyAnswer", surveys.AnswerSchema),
+                         ("SurveyForm", SurveyForm), ("SurveyAnswered", SurveyAnswered)):
         spec.components.schema(name, schema=schema)
     secured = [{"bearer": []}]
     spec.path(path="/v1/referrals", operations={"post": {
@@ -390,6 +427,34 @@ def document():
         spec.components.schema(name, schema=schema)
     casework_paths(spec, secured)
     _session_paths(spec, secured)
+    spec.path(path="/v1/cases/{case_id}/agreement", operations={"post": {
+        "summary": "Record the outcome agreement of a case in INTERVENTION; it moves to AGREEMENT_MONITORING "
+                   "(roles: coordinator, facilitator)",
+        "security": secured, "parameters": [CASE_ID],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": "Agreement"}}},
+        "responses": {**_ok(201, "AgreementAnswer", "recorded"), **_errors(400, 401, 403, 404, 409, 413)},
+    }})
+    spec.path(path="/v1/cases/{case_id}/agreement/items/{item_id}", operations={"post": {
+        "summary": "Settle one agreed item: completed, missed or waived; the last one settled records the outcome "
+                   "and moves the case to FOLLOW_UP (roles: coordinator, facilitator)",
+        "security": secured, "parameters": [CASE_ID, AGREED_ITEM_ID],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": "ItemUpdate"}}},
+        "responses": {**_ok(200, "AgreementAnswer", "updated"), **_errors(400, 401, 403, 404, 409, 413)},
+    }})
+    spec.path(path="/v1/surveys/{token}", operations={
+        "get": {
+            "summary": "A satisfaction survey's questions, in the person's language (no key: the token is the "
+                       "credential)",
+            "security": [], "parameters": [TOKEN],
+            "responses": {**_ok(200, "SurveyForm", "the survey"), **_errors(404, 409, 410, 429)},
+        },
+        "post": {
+            "summary": "Answer a satisfaction survey, once (no key: the token is the credential)",
+            "security": [], "parameters": [TOKEN],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": "SurveyAnswer"}}},
+            "responses": {**_ok(201, "SurveyAnswered", "answered"), **_errors(400, 404, 409, 410, 413, 429)},
+        },
+    })
     return spec.to_dict()
 
 

@@ -5,7 +5,7 @@ import os
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.referrals import openapi, workflow
+from services.referrals import aftercare, openapi, workflow
 from services.referrals.protection import Vault, load_master_key
 from services.referrals.store import ReferralsStore
 from shared.health import HealthEndpoint
@@ -21,6 +21,10 @@ STAFF = ("coordinator", "facilitator", "auditor")
 CASEWORKERS = ("coordinator", "facilitator")
 # Seconds between checks of the Victims' Code clocks (read at import, as nameko's timer needs).
 DEADLINE_INTERVAL = float(os.environ.get("REFERRALS_DEADLINE_INTERVAL", "60"))
+# Seconds between looks at agreements, follow-up surveys and retention (aftercare.py), and
+# those rules' own settings (days), all read at import as nameko's timers need.
+AGREEMENT_INTERVAL = float(os.environ.get("REFERRALS_AGREEMENT_INTERVAL", "60"))
+AFTERCARE = aftercare.from_environment()
 
 
 class VaultProvider(DependencyProvider):
@@ -69,7 +73,8 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     @http("POST", "/v1/cases/<string:case_id>/transitions")
     @api(roles=CASEWORKERS, scope="case-act")
     def transition_case(self, request, case_id, principal):
-        return json_response(workflow.transition_case(self.store, case_id, read_json(request), principal, self.outbox))
+        return json_response(workflow.transition_case(self.store, case_id, read_json(request), principal, self.outbox,
+                                                      self.vault, AFTERCARE))
 
     @http("POST", "/v1/cases/<string:case_id>/consents")
     @api(roles=CASEWORKERS, scope="case-act")
@@ -168,6 +173,38 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
         return json_response(workflow.record_session_held(self.store, case_id, session_id, read_json(request),
                                                           principal, self.outbox, self.vault))
 
+    # --- after the intervention: the outcome agreement, and surveys ------------------
+
+    @http("POST", "/v1/cases/<string:case_id>/agreement")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def record_agreement(self, request, case_id, principal):
+        return json_response(
+            workflow.record_agreement(self.store, case_id, read_json(request), principal, self.outbox, self.vault), 201)
+
+    @http("POST", "/v1/cases/<string:case_id>/agreement/items/<string:item_id>")
+    @api(roles=CASEWORKERS, scope="case-act")
+    def update_agreement_item(self, request, case_id, item_id, principal):
+        return json_response(workflow.update_agreement_item(self.store, case_id, item_id, read_json(request),
+                                                            principal, self.outbox, self.vault))
+
+    @http("GET", "/v1/surveys/<string:token>")
+    @api(roles=None, scope="public")
+    def survey_form(self, request, token):
+        """The token is the credential (never logged: shared.http_server); guessing is held
+        to the address's budget of refused keys."""
+        return json_response(self.auth.by_token(request, lambda: workflow.survey_form(self.store, token, self.vault)))
+
+    @http("POST", "/v1/surveys/<string:token>")
+    @api(roles=None, scope="public")
+    def answer_survey(self, request, token):
+        return json_response(self.auth.by_token(request, lambda: workflow.answer_survey(
+            self.store, token, read_json(request), self.outbox, self.vault)), 201)
+
+    @timer(interval=AGREEMENT_INTERVAL)
+    def check_aftercare(self):
+        """Agreement reminders and missed items, follow-up surveys, retention."""
+        workflow.run_aftercare(self.store, self.outbox, self.vault, settings=AFTERCARE)
+
     def case_relation(self, case_id):
         return workflow.case_relation(self.store, case_id)
 
@@ -178,7 +215,7 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
         word (shared.messaging.permissions), and the access log names that caller.
         `session_id`: the session a `session_invitation` is about."""
         return workflow.get_contact(self.store, party_id, purpose, self.caller or requester, self.vault,
-                                    current("correlationid"), session_id=session_id)
+                                    current("correlationid"), session_id=session_id, public_url=AFTERCARE.public_url)
 
     @event_consumer("case_status")
     def on_matching_event(self, event):

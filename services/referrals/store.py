@@ -18,6 +18,11 @@ equality on `_id` or on a declared index, so that FerretDB 1.24 answers it from 
     {deadline_due_day, deadline_missed_sent}    day still to be swept (never a range on
     {support_notice_day, support_due_sent}      the clock times)
     {support_due_day, support_missed_sent}
+    {agreement_remind_days}               the aftercare timer (after the intervention): one
+    {agreement_due_days}                  query per day still to be swept, each an equality
+    {follow_up_day}                       on a day bucket (below)
+    {retention_day}
+    {survey_keys}                         the survey of a token (the key of its token)
 - `case_changes`     one document per change (`_id` change_key(case, version)): the claim
                      of a version by a unique insert, and the events it causes (`outbox`).
     {_id}                                 the next version of a case, when loading it
@@ -48,6 +53,18 @@ asks, for each day from its sweep position to today, for the cases of that day w
 flag is still False, and checks the rest (at, met, closed) in Python. The sweep position moves past a day once that day is seen to
 owe nothing (it stays one day behind today, so a case stored just before midnight is
 still seen).
+
+After the intervention (agreement.py, surveys.py, retention.py), the same way: derived
+from the case's own fields whenever a change sets them (`_aftercare_fields`), a case
+carries `agreement_remind_days` and `agreement_due_days` (the due days of its open
+items, not yet reminded / still open: arrays, an equality matches an element),
+`follow_up_day` and `retention_day` (the day each is owed, null once done), and
+`survey_keys` (its surveys' token keys). The aftercare timer sweeps its own positions
+(`sweep:agreement_reminders`, `sweep:agreement_due`, `sweep:follow_up`, `sweep:retention`)
+day by day, as above; reminders look ahead to the reminder horizon. An item's due day is
+never before the day the agreement is recorded, and a follow-up or retention day is
+months after closure, so no bucket falls behind a sweep position (which stays a day
+behind today).
 """
 import os
 from dataclasses import asdict
@@ -70,6 +87,7 @@ from services.referrals.cases import (
     support_clock_fields,
     utcnow,
 )
+from services.referrals import agreement, retention, surveys
 from services.referrals.deadlines import LONDON, support_referral_beside
 from shared.messaging.outbox import pending_fields
 from shared.storage import Store
@@ -83,6 +101,8 @@ STATE = "store_state"
 # clock kind -> the case's day bucket field
 DAY_FIELDS = {"due": "deadline_notice_day", "missed": "deadline_due_day",
               "support_due": "support_notice_day", "support_missed": "support_due_day"}
+# after the intervention: the fields only the store reads, derived from the case's own
+AFTERCARE_FIELDS = ("agreement_remind_days", "agreement_due_days", "follow_up_day", "retention_day", "survey_keys")
 # the steps of `migrate` this release has: a store marked with a lower version is given them
 SCHEMA_VERSION = 3
 # the clock basis of a case stored before it was recorded
@@ -100,7 +120,8 @@ class ReferralsStore(Store):
 
     indexes = {
         CASES: [Index("status"), Index("agency"), Index("region"), Index("facilitators"), Index("party_ids"),
-                Index("measured_from"), *(Index(day_field) for day_field in DAY_FIELDS.values())],
+                Index("measured_from"), *(Index(day_field) for day_field in DAY_FIELDS.values()),
+                *(Index(name) for name in AFTERCARE_FIELDS)],
         CHANGES: [],
         DATA_KEYS: [],
         ACCESS_LOG: [Index("case_id"), Index("party_id")],
@@ -216,7 +237,8 @@ class ReferralsStore(Store):
     def _project(self, case_id, version, state):
         # `_id` equality finds the one document; the version guard applies to it alone, and a
         # projection lost to a race is repaired by the next reader (load_case)
-        self._cases.update_one({"_id": case_id, "version": {"$lt": version}}, {"$set": {**state, "version": version}})
+        self._cases.update_one({"_id": case_id, "version": {"$lt": version}},
+                               {"$set": {**state, **_aftercare_fields(state), "version": version}})
 
     # -- data keys --------------------------------------------------------------------
 
@@ -289,6 +311,49 @@ class ReferralsStore(Store):
     def _sweep_start(self, kind, yesterday):
         doc = self._state.find_one({"_id": f"sweep:{kind}"})
         return date.fromisoformat(doc["day"]) if doc else yesterday
+
+    # -- after the intervention: the aftercare timer and survey tokens ---------------
+
+    def agreement_reminders_owed(self, today, horizon, limit=200):
+        """Ids of cases with an open agreement item not yet reminded that falls due by
+        `horizon` (a London day), at most `limit`. The caller re-checks each case."""
+        return self._swept("agreement_reminders", "agreement_remind_days", today, horizon, limit)
+
+    def agreement_items_overdue(self, today, limit=200):
+        """Ids of cases with an open agreement item whose due day is before `today`."""
+        return self._swept("agreement_due", "agreement_due_days", today, today - timedelta(days=1), limit)
+
+    def follow_ups_owed(self, today, limit=200):
+        """Ids of cases whose follow-up survey falls due by `today` and is not yet asked for."""
+        return self._swept("follow_up", "follow_up_day", today, today, limit)
+
+    def retention_owed(self, today, limit=200):
+        """Ids of cases whose retention period ends by `today` and is not yet applied."""
+        return self._swept("retention", "retention_day", today, today, limit)
+
+    def case_of_survey(self, key):
+        """The id of the case holding the survey whose token has this key, or None."""
+        doc = self._cases.find_one({"survey_keys": key}, {"_id": 1})
+        return doc["_id"] if doc else None
+
+    def _swept(self, name, field, today, last_day, limit):
+        """Case ids in the day buckets `field` from the sweep position `name` up to
+        `last_day`, one equality query per day; the position moves past the days seen to
+        hold nothing, never beyond yesterday."""
+        yesterday = min(_day(utcnow()), today) - timedelta(days=1)
+        doc = self._state.find_one({"_id": f"sweep:{name}"})
+        start = date.fromisoformat(doc["day"]) if doc else yesterday
+        found, first_held, day = [], None, start
+        while day <= last_day and len(found) < limit:
+            for held in self._cases.find({field: day.isoformat()}, {"_id": 1}):
+                first_held = first_held or day
+                if len(found) < limit and held["_id"] not in found:
+                    found.append(held["_id"])
+            day += timedelta(days=1)
+        position = min(first_held or day, yesterday)
+        if position > start:
+            self._state.update_one({"_id": f"sweep:{name}"}, {"$set": {"day": position.isoformat()}}, upsert=True)
+        return found
 
     # -- test helpers -----------------------------------------------------------------
 
@@ -389,6 +454,7 @@ def _case_document(case):
     doc = asdict(case)
     doc["_id"] = doc.pop("case_id")
     doc["party_ids"] = case.party_ids
+    doc.update(_aftercare_fields(doc))
     doc.update(pending_fields(case.outbox))
     today = _day(utcnow())
     for kind, clock in CLOCKS.items():
@@ -396,6 +462,21 @@ def _case_document(case):
         if at is not None:
             doc[DAY_FIELDS[kind]] = max(_day(at), today).isoformat()
     return doc
+
+
+def _aftercare_fields(state):
+    """The day buckets and token keys of the aftercare fields that `state` sets."""
+    derived = {}
+    if "agreement" in state:
+        derived["agreement_remind_days"] = agreement.remind_days(state["agreement"])
+        derived["agreement_due_days"] = agreement.open_days(state["agreement"])
+    if "follow_up" in state:
+        derived["follow_up_day"] = surveys.follow_up_day(state["follow_up"])
+    if "retention" in state:
+        derived["retention_day"] = retention.due_day(state["retention"])
+    if "surveys" in state:
+        derived["survey_keys"] = surveys.keys(state["surveys"])
+    return derived
 
 
 def _case(doc):

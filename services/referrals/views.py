@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from marshmallow import Schema, fields, validate
 
-from services.referrals import interventions, lifecycle, preparation, safety
+from services.referrals import agreement, interventions, lifecycle, preparation, retention, safety, surveys
 from shared.events.vocabulary import CLOCK_BASES
 
 PAGE_SIZE = 20
@@ -123,11 +123,12 @@ def _stamped(entry):
     return {k: _iso(v) if k == "at" else v for k, v in entry.items()} if entry else None
 
 
-def detail(case, personal=None, record=None, session_notes=None, now=None):
+def detail(case, personal=None, record=None, session_notes=None, agreement_texts=None, now=None):
     """The full view. `personal` maps party id -> their decrypted data (only for the
-    roles that may see it; None for an erased person), `record` the case's own, and
-    `session_notes` each session's opened notes (for the same roles). Both Victims' Code
-    clocks are shown with their state as of `now`."""
+    roles that may see it; None for an erased person), `record` the case's own,
+    `session_notes` each session's opened notes and `agreement_texts` the agreed items'
+    descriptions and notes (item id -> texts), both for the same roles. Both Victims' Code
+    clocks, and the surveys, are shown with their state as of `now`."""
     now = now or datetime.now(timezone.utc)
     view = summary(case)
     view.update({
@@ -140,6 +141,7 @@ def detail(case, personal=None, record=None, session_notes=None, now=None):
                 **p["attributes"],
                 "contact_safe": p.get("contact_safe", True),
                 "erased": not p.get("sealed"),
+                "reduced_to_statistics": bool(p.get("reduced")),
             }
             for p in case.participants
         ],
@@ -165,6 +167,13 @@ def detail(case, personal=None, record=None, session_notes=None, now=None):
         "intervention": interventions.intervention_view(case),
         "sessions": [interventions.session_view(s, personal is not None, (session_notes or {}).get(s["session_id"]))
                      for s in case.sessions],
+        # after the intervention: the agreement and its monitoring (descriptions only with
+        # personal data), the surveys (asked, answered: never a token), the follow-up, retention
+        "agreement": agreement.view(case.agreement, agreement_texts if personal is not None else None),
+        "surveys": surveys.view(case.surveys, now),
+        "follow_up": ({k: _iso(v) if k == "requested_at" else v for k, v in case.follow_up.items()}
+                      if case.follow_up else None),
+        "retention": retention.view(case.retention),
     })
     view.update(casework(case))   # preparation, risk, safety decisions, the parties' items
     if personal is not None:

@@ -6,6 +6,7 @@ function is given (store.ReferralsStore, or memory_store's fake in unit tests). 
 change is one single-document write (an insert) that carries the events it causes in
 its outbox, followed by a flush; the relay timer sends whatever a crash left behind.
 """
+import copy
 import json
 import logging
 import random
@@ -13,12 +14,15 @@ import re
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import timedelta
+
+from marshmallow import ValidationError
 
 from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, support, views
-from services.referrals import interventions, preparation, safety, voice
+from services.referrals import aftercare, agreement, interventions, preparation, retention, safety, surveys, voice
 from services.referrals.cases import AlreadyStored, ContactAccess, utcnow
 from shared.security import access
-from shared.web import BadRequest, Conflict, Forbidden, NotFound
+from shared.web import BadRequest, Conflict, Forbidden, Gone, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +138,8 @@ def case_view(store, case_id, principal, vault):
                    key_id=principal.key_id)
     record = cases.unseal(store, vault, case.sensitive["owner_id"], case.sensitive.get("sealed"))
     session_notes = {s["session_id"]: open_notes(store, vault, case, s) for s in case.sessions}
-    view = views.detail(case, personal, record, session_notes=session_notes)
+    view = views.detail(case, personal, record, session_notes=session_notes,
+                        agreement_texts=agreement_texts(store, vault, case))
     view.update(views.casework(case, casework_notes(store, vault, case, principal)))   # with their notes
     return view
 
@@ -217,7 +222,9 @@ def status_change(case, step, by):
     return state, events
 
 
-def transition_case(store, case_id, body, principal, outbox):
+def transition_case(store, case_id, body, principal, outbox, vault=None, settings=None):
+    """`vault` seals the survey tokens a closure may make; `settings` (aftercare.Aftercare)
+    times the follow-up and the retention it may start."""
     try:
         wanted = lifecycle.TransitionSchema().load(body)
     except Exception as exc:
@@ -236,7 +243,13 @@ def transition_case(store, case_id, body, principal, outbox):
             if refused:
                 raise Conflict(f"the intervention cannot start: {refused.replace('_', ' ')}", reason=refused,
                                status=case.status)
-        return (*status_change(case, step, by), views.detail)
+        state, events = status_change(case, step, by)
+        if step.closes:
+            closing_state, closing_events = closing_aftercare(store, vault, case, step.reason,
+                                                              settings or aftercare.Aftercare())
+            state.update(closing_state)
+            events += closing_events
+        return state, events, views.detail
 
     try:
         return change_case(store, case_id, decide, by, outbox, principal)
@@ -359,6 +372,24 @@ def record_support_referral(store, case_id, body, principal, outbox):
         raise Conflict("the case kept changing while the support referral was recorded; retry")
 
 
+def shredded(store, case, party_id, now):
+    """Crypto-shred one person of `case` (who still has their data): destroy their key, then
+    drop their ciphertext: their personal data, and a participant's casework notes and items
+    (cases.casework_erased); with no harmed person left to refer, the support_referral clock
+    stops. The case's fields that change and the event. Used by the erasure endpoint and by
+    retention (reduce_to_statistics)."""
+    store.shred(party_id)   # the irreversible step first: from here the ciphertext is noise
+    if party_id == case.referrer.get("party_id"):
+        state = {"referrer": {**case.referrer, "sealed": None, "erased_at": now}}
+    else:
+        state = {"participants": [{**p, "sealed": None, "erased_at": now} if p["party_id"] == party_id else p
+                                  for p in case.participants]}
+        state.update(cases.casework_erased(case, party_id))   # their notes and items, noise already
+        if case.support_settled_at is None and support.settled(state["participants"], case.support_referrals):
+            state["support_settled_at"] = now   # no harmed person is left to refer: the clock stops
+    return state, ("participant.erased", {"case_id": case.case_id, "participant_id": party_id})
+
+
 def erase_participant(store, case_id, party_id, principal, outbox):
     """Crypto-shred one person: destroy their key, drop their ciphertext, keep the case whole."""
     def decide(case):
@@ -369,19 +400,10 @@ def erase_participant(store, case_id, party_id, principal, outbox):
             erased_at = party.get("erased_at")
             return None, None, {"case_id": case.case_id, "participant_id": party_id,
                                 "erased_at": erased_at.isoformat() if erased_at else None, "already_erased": True}
-        store.shred(party_id)   # the irreversible step first: from here the ciphertext is noise
         now = utcnow()
-        if party["role"] == "referrer":
-            state = {"referrer": {**case.referrer, "sealed": None, "erased_at": now}}
-        else:
-            state = {"participants": [{**p, "sealed": None, "erased_at": now} if p["party_id"] == party_id else p
-                                      for p in case.participants]}
-            state.update(cases.casework_erased(case, party_id))   # their notes and items, noise already
-            if case.support_settled_at is None and support.settled(state["participants"], case.support_referrals):
-                state["support_settled_at"] = now   # no harmed person is left to refer: the clock stops
-        return state, [("participant.erased", {"case_id": case.case_id, "participant_id": party_id})], {
-            "case_id": case.case_id, "participant_id": party_id, "erased_at": now.isoformat(),
-            "already_erased": False}
+        state, event = shredded(store, case, party_id, now)
+        return state, [event], {"case_id": case.case_id, "participant_id": party_id, "erased_at": now.isoformat(),
+                                "already_erased": False}
 
     try:
         return change_case(store, case_id, decide, who(principal), outbox, principal)
@@ -391,9 +413,11 @@ def erase_participant(store, case_id, party_id, principal, outbox):
 
 # --- contact details for other services -----------------------------------------
 
-def get_contact(store, party_id, purpose, requester, vault, correlationid=None, session_id=None):
+def get_contact(store, party_id, purpose, requester, vault, correlationid=None, session_id=None,
+                public_url=aftercare.PUBLIC_URL):
     """The details `purpose` needs of one person, or why not; every call is logged.
-    (`session_id`: the session a `session_invitation` is about.)"""
+    (`session_id`: the session a `session_invitation` is about; for a survey invitation, the
+    link of their open survey, served at `public_url`.)"""
     case = None
     if purpose not in contact.PURPOSES:
         decision = contact.refuse("unknown_purpose")
@@ -410,6 +434,8 @@ def get_contact(store, party_id, purpose, requester, vault, correlationid=None, 
             decision = contact.decide(party, personal, purpose, case.consents)
             if purpose == contact.SESSION_PURPOSE:
                 decision = contact.for_session(decision, *interventions.invitation(case, party_id, session_id))
+            if purpose == contact.SURVEY_INVITATION and decision.granted:
+                decision = with_survey_link(store, vault, case, party_id, decision, public_url)
     log_access(store, str(party_id)[:100], case.case_id if case else None, str(purpose)[:100], str(requester)[:100],
                decision.granted, decision.reason, decision.fields, correlationid)
     return {"granted": decision.granted, "reason": decision.reason, "details": decision.details}
@@ -774,3 +800,323 @@ def record_session_held(store, case_id, session_id, body, principal, outbox, vau
                 lambda after: session_answer(store, vault, after, session_id))
 
     return _changed(store, case_id, decide, principal, outbox, "attendance")
+
+
+# --- after the intervention: the outcome agreement, surveys, retention ---------------
+# (rules in agreement.py, surveys.py, retention.py and aftercare.py; each write is one
+# change of the case through change_case, so the timers act once per event even with
+# several instances, and a timer racing a request settles an agreement once)
+
+AGREEMENT_MONITORING, FOLLOW_UP = "AGREEMENT_MONITORING", "FOLLOW_UP"
+AGREEMENT_TIMER, FOLLOW_UP_TIMER, RETENTION_TIMER = "timer:agreements", "timer:follow_ups", "timer:retention"
+
+
+def agreement_answer(case):
+    """What the agreement endpoints answer: the case's status and its agreement, without
+    the descriptions (the case view gives those to whoever may see them)."""
+    return {"case_id": case.case_id, "status": case.status, "agreement": agreement.view(case.agreement)}
+
+
+def agreement_texts(store, vault, case):
+    """item id -> the description and note of each agreed item, None once its owner is erased."""
+    texts = {}
+    for entry in (case.agreement or {}).get("items", []):
+        description = cases.unseal(store, vault, entry["owner_id"], entry.get("sealed"))
+        note = cases.unseal(store, vault, entry["owner_id"], entry.get("note_sealed"))
+        texts[entry["item_id"]] = {"description": (description or {}).get("description"),
+                                   "note": (note or {}).get("note")}
+    return texts
+
+
+def concluded(case, updated, events, now, by):
+    """The state (and events) once an item has changed: when that settled the last one, the
+    agreement's outcome is recorded, here and only here, and the case moves to FOLLOW_UP."""
+    state = {"agreement": updated}
+    result = agreement.outcome(updated)
+    if result is not None:
+        state["agreement"] = agreement.conclude(updated, result, now, "monitoring")
+        events.append(("case.outcome_recorded", {"case_id": case.case_id, "outcome": result}))
+        moved, moved_events = status_change(case, lifecycle.transition(case.status, FOLLOW_UP), by)
+        state.update(moved)
+        events += moved_events
+    return state, events
+
+
+def record_agreement(store, case_id, body, principal, outbox, vault, now=None):
+    """Record the outcome agreement of a case in INTERVENTION, each description sealed under
+    its owner's key; the case moves to AGREEMENT_MONITORING."""
+    try:
+        data, faults = agreement.AgreementSchema().load(body), {}
+    except ValidationError as invalid:
+        data, faults = None, invalid.messages
+        loaded = invalid.valid_data if isinstance(invalid.valid_data, dict) else {}
+    now = now or utcnow()
+    faults = agreement.merged_faults(faults, agreement.date_faults(loaded if data is None else data,
+                                                                   deadlines.today_in_london(now)))
+    if faults:
+        raise BadRequest("the agreement is not valid", fields=faults)
+    by = who(principal)
+
+    def decide(case):
+        if case.agreement:
+            raise Conflict("this case already has an outcome agreement", status=case.status)
+        if case.status != "INTERVENTION":
+            raise Conflict("an outcome agreement is recorded for a case in INTERVENTION", status=case.status)
+        faults = agreement.owner_faults(case, data["items"])
+        if faults:
+            raise BadRequest("the agreement is not valid", fields=faults)
+        sealed = {index: cases.seal(store, vault, item["owner_id"], {"description": item["description"]})
+                  for index, item in enumerate(data["items"])}
+        erased = sorted({data["items"][i]["owner_id"] for i, text in sealed.items() if text is None})
+        if erased:
+            raise Conflict("an item's owner has had their personal data erased", erased_owners=erased)
+        recorded, event_data = agreement.new_agreement(case, data, sealed, utcnow(), by)
+        state, events = status_change(case, lifecycle.transition(case.status, AGREEMENT_MONITORING), by)
+        state["agreement"] = recorded
+        return state, [("agreement.recorded", event_data)] + events, agreement_answer
+
+    try:
+        return change_case(store, case_id, decide, by, outbox, principal)
+    except KeptChanging:
+        raise Conflict("the case kept changing while the agreement was recorded; retry")
+
+
+def update_agreement_item(store, case_id, item_id, body, principal, outbox, vault):
+    """Settle one item of the agreement being monitored: completed, missed or waived."""
+    if not agreement.ITEM_ID.match(item_id or ""):
+        raise NotFound("no such item on this case's agreement")
+    data = _valid(agreement.ItemUpdateSchema(), body, "item update")
+    by = who(principal)
+
+    def decide(case):
+        entry = agreement.item(case.agreement, item_id)
+        if entry is None:
+            raise NotFound("no such item on this case's agreement")
+        if not agreement.is_open(case.agreement) or case.status != AGREEMENT_MONITORING:
+            raise Conflict("the agreement is no longer being monitored", status=case.status,
+                           agreement_status=case.agreement.get("status"))
+        if entry["status"] != agreement.OPEN:
+            raise Conflict(f"this item is already {entry['status']}", item_status=entry["status"])
+        note = None
+        if "note" in data:
+            note = cases.seal(store, vault, entry["owner_id"], {"note": data["note"]})
+            if note is None:
+                raise Conflict("the item's owner has had their personal data erased: no note can be kept")
+        now = utcnow()
+        updated, event = agreement.settle(case.case_id, case.agreement, item_id, data["status"], now, by, note)
+        state, events = concluded(case, updated, [event], now, by)
+        return state, events, agreement_answer
+
+    try:
+        return change_case(store, case_id, decide, by, outbox, principal)
+    except KeptChanging:
+        raise Conflict("the case kept changing while the item was updated; retry")
+
+
+def monitor_agreements(store, outbox, now=None, settings=None, limit=200):
+    """The agreement timer: remind each open item's owner `reminder_days` before its due
+    date, and record it missed once its due date has passed: each once (the reminder's
+    mark or the item's status and the event are one change of the case, made only by
+    whoever makes its next version). Returns [(event type, item id)]."""
+    settings = settings or aftercare.Aftercare()
+    now = now or utcnow()
+    today = deadlines.today_in_london(now)
+    horizon = today + timedelta(days=settings.reminder_days)
+    candidates = dict.fromkeys(store.agreement_items_overdue(today, limit)
+                               + store.agreement_reminders_owed(today, horizon, limit))
+    emitted = []
+    for case_id in candidates:
+        def decide(case):
+            actions = agreement.due_actions(case.agreement, today, settings.reminder_days)
+            if case.status != AGREEMENT_MONITORING or not actions:
+                return None, None, []
+            updated, events = case.agreement, []
+            for action, entry in actions:
+                if action == "miss":
+                    updated, event = agreement.settle(case.case_id, updated, entry["item_id"], agreement.MISSED,
+                                                      now, AGREEMENT_TIMER, detected="due_date_passed")
+                else:
+                    updated = agreement.remind(updated, entry["item_id"], now)
+                    event = ("agreement.item_due", agreement.item_event_data(case.case_id, updated, entry,
+                                                                            owner_id=entry["owner_id"]))
+                events.append(event)
+            done = [(t, d["item_id"]) for t, d in events]
+            state, events = concluded(case, updated, events, now, AGREEMENT_TIMER)
+            return state, events, done
+
+        emitted += change_case(store, case_id, decide, AGREEMENT_TIMER, outbox)
+    return emitted
+
+
+def ask_for_surveys(store, vault, case, stage, now, settings):
+    """A new survey for each party still taking part, its token sealed under their own key."""
+    asked = []
+    for party in surveys.recipients(case):
+        if vault is None:
+            raise RuntimeError("surveys need the vault, to seal their tokens")
+        token = surveys.new_token()
+        sealed = cases.seal(store, vault, party["party_id"], {"token": token})
+        if sealed is not None:
+            asked.append(surveys.new_survey(party, stage, vault.fingerprint(surveys.TOKEN_LABEL, token), sealed,
+                                            now, settings.survey_valid_days))
+    return asked
+
+
+def _survey_events(case, asked):
+    return [("survey.requested", surveys.requested_event_data(case.case_id, s)) for s in asked]
+
+
+def closing_aftercare(store, vault, case, reason, settings):
+    """What closing `case` sets off beside its new status (aftercare.at_closure), with the
+    closure surveys made."""
+    now = utcnow()
+    state, events, ask = aftercare.at_closure(case, reason, now, settings)
+    if ask:
+        asked = ask_for_surveys(store, vault, case, surveys.CLOSURE, now, settings)
+        if asked:
+            state["surveys"] = list(case.surveys) + asked
+            events += _survey_events(case, asked)
+    return state, events
+
+
+def request_follow_up_surveys(store, outbox, vault, now=None, settings=None, limit=200):
+    """The follow-up timer: the follow-up survey of each case whose day has come, once."""
+    settings = settings or aftercare.Aftercare()
+    now = now or utcnow()
+    today = deadlines.today_in_london(now)
+    done = []
+    for case_id in store.follow_ups_owed(today, limit):
+        def decide(case):
+            if not surveys.follow_up_owed(case.follow_up, today):
+                return None, None, None
+            asked = ask_for_surveys(store, vault, case, surveys.FOLLOW_UP, now, settings)
+            state = {"follow_up": {**case.follow_up, "requested_at": now, "asked": len(asked)}}
+            if asked:
+                state["surveys"] = list(case.surveys) + asked
+            return state, _survey_events(case, asked), case_id
+
+        if change_case(store, case_id, decide, FOLLOW_UP_TIMER, outbox):
+            done.append(case_id)
+    return done
+
+
+def reduce_to_statistics(store, outbox, now=None, limit=200):
+    """The retention timer: once a declined or unreachable victim's retention period is
+    over, their data and their supporters' is crypto-shredded as the erasure endpoint does
+    it (`shredded`: their personal data, casework notes and items), and their records keep
+    only the statistical attributes."""
+    now = now or utcnow()
+    today = deadlines.today_in_london(now)
+    done = []
+    for case_id in store.retention_owed(today, limit):
+        def decide(case):
+            if not retention.owed(case.retention, today):
+                return None, None, None
+            working, state, events, targets = copy.copy(case), {}, [], retention.targets(case)
+            for party_id in targets:
+                if working.party(party_id).get("sealed"):
+                    erased, event = shredded(store, working, party_id, now)
+                    for name, value in erased.items():   # each erasure sees the ones before it
+                        setattr(working, name, value)
+                    state.update(erased)
+                    events.append(event)
+            participants = []
+            for party in working.participants:
+                if party["party_id"] in targets:
+                    party, kept = retention.reduced(party)
+                    events.append(("participant.reduced_to_statistics", {
+                        "case_id": case.case_id, "participant_id": party["party_id"], "reason": "retention",
+                        "retained": kept}))
+                participants.append(party)
+            state.update(participants=participants,
+                         retention={**case.retention, "reduced_at": now, "participants": targets})
+            return state, events, case_id
+
+        if change_case(store, case_id, decide, RETENTION_TIMER, outbox):
+            done.append(case_id)
+    return done
+
+
+def run_aftercare(store, outbox, vault, now=None, settings=None):
+    """One tick of the aftercare timer: agreements, follow-up surveys, retention; one
+    failing does not stop the others (each is retried on the next tick)."""
+    results = {}
+    for name, step in (("agreements", lambda: monitor_agreements(store, outbox, now, settings)),
+                       ("follow_ups", lambda: request_follow_up_surveys(store, outbox, vault, now, settings)),
+                       ("retention", lambda: reduce_to_statistics(store, outbox, now))):
+        try:
+            results[name] = step()
+        except Exception as exc:
+            log.warning("aftercare %s not finished this tick: %s", name, type(exc).__name__)
+            results[name] = None
+    return results
+
+
+# --- surveys, answered by the people asked (the token is their credential) -----------
+
+def with_survey_link(store, vault, case, party_id, decision, public_url):
+    """A granted survey_invitation decision with the link of the person's open survey, or
+    a refusal when they have none (answered, expired) or its token cannot be read."""
+    survey = surveys.open_survey_for(case.surveys, party_id, utcnow())
+    token = cases.unseal(store, vault, party_id, survey.get("sealed_token")) if survey else None
+    if not token:
+        return contact.refuse("no_open_survey")
+    return contact.Decision(True, decision.reason, {**decision.details,
+                                                    "survey_link": surveys.link(public_url, token["token"])})
+
+
+def _survey(store, vault, token):
+    """(case, survey, key) of a token; 404 for a token that names no survey."""
+    if not isinstance(token, str) or not surveys.TOKEN.match(token):
+        raise NotFound("no such survey")
+    key = vault.fingerprint(surveys.TOKEN_LABEL, token)
+    case_id = store.case_of_survey(key)
+    case = store.load_case(case_id) if case_id else None
+    survey = surveys.by_key(case.surveys, key) if case else None
+    if survey is None:
+        raise NotFound("no such survey")
+    return case, survey, key
+
+
+def _open_for_answers(case, survey, now):
+    """409 once answered; 410 once expired, or once the person has been erased."""
+    state = surveys.state(survey, now)
+    if state == "answered":
+        raise Conflict("this survey has been answered already")
+    party = case.party(survey["participant_id"]) or {}
+    if state == "expired" or not party.get("sealed"):
+        raise Gone("this survey has closed")
+
+
+def survey_form(store, token, vault, now=None):
+    case, survey, _ = _survey(store, vault, token)
+    _open_for_answers(case, survey, now or utcnow())
+    return surveys.form(survey)
+
+
+def answer_survey(store, token, body, outbox, vault, now=None):
+    """Keep one answer to a survey: the scores as they are, the comments sealed under the
+    person's own key; survey.answered carries the scores, never the comments."""
+    case, survey, key = _survey(store, vault, token)
+    _open_for_answers(case, survey, now or utcnow())
+    data = _valid(surveys.AnswerSchema(), body, "answer")
+    by = f"survey:{survey['survey_id']}"
+
+    def decide(case):
+        current = surveys.by_key(case.surveys, key)
+        at = now or utcnow()
+        _open_for_answers(case, current, at)
+        sealed = None
+        if data.get("comments"):
+            sealed = cases.seal(store, vault, current["participant_id"], {"comments": data["comments"]})
+            if sealed is None:
+                raise Gone("this survey has closed")
+        answered = surveys.answered(current, {k: data[k] for k in surveys.SCORES}, sealed, at)
+        state = {"surveys": [answered if s["survey_id"] == current["survey_id"] else s for s in case.surveys]}
+        return state, [("survey.answered", surveys.answered_event_data(case.case_id, answered))], {
+            "survey_id": answered["survey_id"], "stage": answered["stage"], "answered_at": at.isoformat()}
+
+    try:
+        return change_case(store, case.case_id, decide, by, outbox)
+    except KeptChanging:
+        raise Conflict("the survey kept changing while it was answered; retry")

@@ -60,6 +60,11 @@ NOTIFICATIONS_CONSUMERS = {
         ("referrals", "session.scheduled"),
         ("referrals", "session.changed"),
         ("referrals", "session.cancelled"),
+        # after the intervention: an agreed item due (its owner is reminded) or missed (the
+        # lead facilitator is told), and a survey to send
+        ("referrals", "agreement.item_due"),
+        ("referrals", "agreement.item_missed"),
+        ("referrals", "survey.requested"),
     ],
 }
 

@@ -27,7 +27,13 @@ PURPOSES = {
     "session_invitation": (PARTICIPANT_ROLES + ("interpreter",), ("name", "email", "phone", "language",
                                                                    "preferred_channels", "safe_contact_windows",
                                                                    "contact_safe")),
+    "agreement_reminder": (("harmed", "harmer"), ("name", "email", "phone", "language", "preferred_channels",
+                                                  "safe_contact_windows", "contact_safe")),
+    # and the link of the person's open survey, when the fixture gives them one
+    "survey_invitation": (("harmed", "harmer"), ("name", "email", "phone", "language", "preferred_channels",
+                                                 "safe_contact_windows", "contact_safe", "survey_link")),
 }
+FACILITATOR_PURPOSES = ("assignment_offer", "case_update")
 
 
 class People:
@@ -84,7 +90,7 @@ class People:
 
     def get_facilitator_contact(self, facilitator_id, purpose, requester):
         self.calls.append((facilitator_id, purpose, requester))
-        if purpose != "assignment_offer":
+        if purpose not in FACILITATOR_PURPOSES:
             return refuse("unknown_purpose")
         facilitator = self.facilitators.get(facilitator_id)
         if facilitator is None:

@@ -110,6 +110,8 @@ def test_the_registry_and_contact_details_over_rpc(run_services):
             granted = matching.get_facilitator_contact("fac-cy-1", "assignment_offer", "notifications")
             assert granted == {"granted": True, "reason": "granted", "details": {
                 "name": "Carys Pritchard", "email": "carys.pritchard@rj.example", "language": "cy"}}
+            # the same details for a notice about a case they lead (notifications' case_update)
+            assert matching.get_facilitator_contact("fac-cy-1", "case_update", "notifications") == granted
             assert matching.get_facilitator_contact("fac-cy-1", "marketing", "notifications") == {
                 "granted": False, "reason": "unknown_purpose", "details": {}}
             assert matching.get_facilitator_contact("nobody", "assignment_offer", "notifications")["reason"] == \

@@ -160,7 +160,8 @@ def test_a_case_from_referral_to_outcome_sends_the_expected_messages(platform):
         p.publish("assignment.accepted", case_id,
                   {"case_id": case_id, "assignment_id": "asg-fac-1", "facilitator_id": "fac-1"}, "matching")
         p.publish("case.outcome_recorded", case_id, {"case_id": case_id, "outcome": "agreement_completed"}, "referrals")
-        sent = wait_until(lambda: (lambda s: s if len(s) >= 9 else None)(p.emitted("notification.sent")), timeout=30)
+        # the referrer is told the outcome too (the outcome code only)
+        sent = wait_until(lambda: (lambda s: s if len(s) >= 10 else None)(p.emitted("notification.sent")), timeout=30)
 
         by_recipient = {}
         for mail in p.mails():
@@ -169,7 +170,7 @@ def test_a_case_from_referral_to_outcome_sends_the_expected_messages(platform):
         assert sorted(by_recipient) == sorted([referrer["email"], harmed["email"], "gwen@rj.example"])
         assert sorted(str(m["Subject"]) for m in by_recipient[referrer["email"]]) == sorted([
             f"Referral {case_id} received", f"Referral {case_id}: assessment outcome",
-            f"Referral {case_id}: facilitator assigned"])
+            f"Referral {case_id}: facilitator assigned", f"Referral {case_id}: outcome of the agreement"])
         assert sorted(str(m["Subject"]) for m in by_recipient[harmed["email"]]) == sorted([
             "Cyfiawnder adferol: gwybodaeth i chi", "Cyfiawnder adferol: bydd hwylusydd yn cysylltu â chi",
             "Cyfiawnder adferol: diweddariad am y cytundeb"])
@@ -204,9 +205,9 @@ def test_a_case_from_referral_to_outcome_sends_the_expected_messages(platform):
                {r["json"]["reference"] for r in p.sms.received}
 
         # the events say who and how, never with personal data
-        assert len(sent) == 9
+        assert len(sent) == 10
         assert sorted((e["data"]["recipient_role"], e["data"]["channel"], e["data"]["language"]) for e in sent) == sorted(
-            [("referrer", "email", "en")] * 3 + [("harmed", "email", "cy")] * 3 + [("harmer", "sms", "en")] * 2
+            [("referrer", "email", "en")] * 4 + [("harmed", "email", "cy")] * 3 + [("harmer", "sms", "en")] * 2
             + [("facilitator", "email", "en")])
         assert not [v for v in others if v in json.dumps(sent)]
         assert {(party, purpose) for party, purpose, _ in PEOPLE.calls} >= {
@@ -217,7 +218,7 @@ def test_a_case_from_referral_to_outcome_sends_the_expected_messages(platform):
 
         listed = p.listing(case_id)
         assert listed.status_code == 200
-        assert [n["status"] for n in listed.json()["notifications"]] == ["sent"] * 9
+        assert [n["status"] for n in listed.json()["notifications"]] == ["sent"] * 10
         assert not [v for v in others if v in listed.text]
 
 

@@ -124,6 +124,15 @@ def test_an_assignment_id_that_is_not_a_safe_key_is_found_by_its_own_id(store):
     assert entry.assignment("asg.2") is None
 
 
+def test_an_acceptance_is_remembered_once_by_case(store):
+    store.record_acceptance("case-d3", "asg-3", NOON)
+    store.record_acceptance("case-d3", "asg-3", NOON + timedelta(hours=1))   # a copy of the event
+    store.record_acceptance("case-d3", "asg-4", NOON + timedelta(days=1))
+    store.record_acceptance("case-d4", "asg-5", NOON)
+    assert store.acceptances("case-d3") == {"asg-3": NOON, "asg-4": NOON + timedelta(days=1)}
+    assert store.acceptances("case-none") == {}
+
+
 def test_runs_are_counted_per_event(store):
     assert [store.count_run("ev-a") for _ in range(3)] == [1, 2, 3]
     assert store.count_run("ev-b") == 1
@@ -288,6 +297,8 @@ def test_every_query_is_an_equality_on_id_or_an_indexed_field(real_store):
     store.record_referral("case-q", "ref-q", {}, [])
     store.record_assessment("case-q", {"decision": "suitable"})
     store.record_assignment("case-q", "asg-q", {"facilitator_id": "f", "role": "lead"})
+    store.record_acceptance("case-q", "asg-q", NOON)
+    store.acceptances("case-q")
     store.case("case-q")
     store.count_run("ev-q")
     delivery = a_delivery(case_id="case-q", status="deferred", due_at=NOON)

@@ -96,6 +96,8 @@ def test_every_query_shape_is_served_by_an_index(pg, run_services, monkeypatch):
                                 timeout=10).ok
             assert requests.get(f"{records}/v1/ledger/verify", headers=auditor, timeout=30).json()["valid"]
             requests.get(f"{matching}/v1/facilitators", headers=coordinator, timeout=10).raise_for_status()
+            # after the intervention: a survey looked up by its token (this one names none)
+            assert requests.get(f"{referrals}/v1/surveys/{'t' * 43}", timeout=10).status_code == 404
             for container in run_services.containers:
                 for name in timers(container):
                     with entrypoint_hook(container, name) as tick:

@@ -8,7 +8,11 @@ participant erased.
 The case then goes on to a session, with a venue and notes planted too: the venue's name
 and address may be kept by referrals (they are operational data) and told to those invited,
 but go on no bus, into no log, ledger or other service's database; the notes are sealed.
-And no message anyone is sent carries another person's details."""
+And no message anyone is sent carries another person's details.
+
+After the intervention, an agreed item's description, a note on it, a survey's comment and
+the survey's token reach no log line, message or ledger entry either, and are stored only
+sealed (the token only as its keyed hash)."""
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -18,6 +22,7 @@ from email.policy import default as default_policy
 import bson
 import pymongo
 import requests
+from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 
 from services.matching import facilitators
@@ -25,6 +30,7 @@ from services.matching.store import MatchingStore
 from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
+from services.referrals.deadlines import today_in_london
 from services.referrals.service import ReferralsService
 from shared.jsonlog import JsonFormatter
 from shared.messaging import topology
@@ -61,6 +67,9 @@ def canary_referral():
         "interpreter": f"Interpreter{tag} Person", "interpreter_email": f"interpreter{tag}@mail.example",
         # a session's: the venue (operational data, kept by referrals only) and the notes (sealed)
         "venue_name": f"Venue{tag} Hall", "venue_address": f"{tag} Venue Lane", "notes": f"Notes{tag} for the day",
+        # after the intervention: what an agreed item says, a caseworker's note on it, a survey comment
+        "description": f"Apologise{tag} to the shopkeeper", "note": f"Note{tag} read aloud",
+        "comment": f"Comment{tag} thank you",
     }
     # reported a fortnight ago: both Victims' Code clocks have run out
     body = referral_body(0, crime_reference=values["crime_reference"], crime_reported_on=days_ago(14))
@@ -87,7 +96,8 @@ OWNERS = {"officer": "referrer", "officer_email": "referrer", "role_title": "ref
           "crime_reference": None, "harmed": "harmed", "harmed_email": "harmed", "harmed_phone": "harmed",
           "harmed_address": "harmed", "safe_address": "harmed", "harmer": "harmer", "harmer_address": "harmer",
           "supporter": "supporter", "supporter_email": "supporter", "interpreter": "interpreter",
-          "interpreter_email": "interpreter", "venue_name": "anyone", "venue_address": "anyone", "notes": None}
+          "interpreter_email": "interpreter", "venue_name": "anyone", "venue_address": "anyone", "notes": None,
+          "description": None, "note": None, "comment": None}
 # planted values referrals keeps in the clear, by design: a session's venue
 KEPT_BY_REFERRALS = ("venue_name", "venue_address")
 
@@ -112,6 +122,31 @@ def choose_a_shuttle(url, auth, case_id, parties):
     assert decided.status_code == 200, decided.text
     chosen = requests.post(f"{url}/v1/cases/{case_id}/intervention", json={"process_type": "shuttle"}, headers=auth)
     assert chosen.status_code == 200, chosen.text
+
+
+def after_the_intervention(url, auth, config, case_id, harmed, harmer, values):
+    """Work the case on from its intervention: an agreement with a note, closure, and the
+    harmed person's survey answered with a comment. Returns the survey's token (as
+    notifications would get it)."""
+    today = today_in_london().isoformat()
+    recorded = requests.post(f"{url}/v1/cases/{case_id}/agreement", headers=auth, json={
+        "items": [{"kind": "apology", "owner_id": harmer, "due_on": today, "description": values["description"]}],
+        "agreed_on": today})
+    assert recorded.status_code == 201, recorded.text
+    item_id = recorded.json()["agreement"]["items"][0]["item_id"]
+    assert requests.post(f"{url}/v1/cases/{case_id}/agreement/items/{item_id}", headers=auth,
+                         json={"status": "completed", "note": values["note"]}).status_code == 200
+    assert values["description"] in requests.get(f"{url}/v1/cases/{case_id}", headers=auth).text
+    assert requests.post(f"{url}/v1/cases/{case_id}/transitions", headers=auth,
+                         json={"to": "CLOSED", "reason": "completed_direct"}).status_code == 200
+    with ServiceRpcProxy("referrals", config) as referrals:
+        link = referrals.get_contact(harmed, "survey_invitation", "notifications")["details"]["survey_link"]
+    token = link.rsplit("/", 1)[1]
+    answered = requests.post(f"{url}/v1/surveys/{token}", json={
+        "satisfied_with_process": 5, "felt_safe": 5, "would_recommend": True, "harm_repaired": 4,
+        "comments": values["comment"]})
+    assert answered.status_code == 201, answered.text
+    return token
 
 
 def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_uri, db_prefix, tmp_path,
@@ -175,10 +210,14 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 assert arranged.status_code == 201, arranged.text
                 invited = wait_until(lambda: [m for m in mails(mail_dir) if m["To"] == values["interpreter_email"]],
                                      timeout=60)
+                # then the agreement, closure and a survey answered
+                token = after_the_intervention(url, auth, config, case_id, harmed, harmer, values)
                 expected = {"referral.received", "case.assessed", "facilitator.assigned", "notification.sent",
                             "case.status_changed", "consent.recorded", "participant.erased", "case.deadline_due",
                             "case.deadline_missed", "support.referral_recorded", "risk.assessed",
-                            "case.safety_decided", "intervention.chosen", "session.scheduled"}
+                            "case.safety_decided", "intervention.chosen", "session.scheduled", "agreement.recorded",
+                            "agreement.item_completed", "case.outcome_recorded", "case.closed",
+                            "survey.requested", "survey.answered"}
 
                 def ledger():
                     answer = requests.get(f"{records_url}/v1/cases/{case_id}/timeline", headers=auth, timeout=5)
@@ -226,6 +265,11 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                         elsewhere += documents
         client.close()
         assert len(capture.lines) > 50 and stored
+        # a survey's token: the test's own HTTP client (urllib3) logs the paths it asks for
+        service_logs = "\n".join(line for line in capture.lines if '"logger": "urllib3.' not in line)
+        assert "/v1/surveys/<token>" in service_logs
+        assert token not in service_logs and token not in bus and token not in ledger_text
+        assert not any(token.encode() in doc for doc in stored)
         for label, value in values.items():
             assert value not in logs, f"{label} is in a log line"
             assert value not in bus, f"{label} is in a message on the bus"

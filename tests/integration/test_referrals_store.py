@@ -293,6 +293,53 @@ def test_a_clock_stored_after_it_came_is_owed_on_the_next_tick(store):
     assert store.owed_clocks("missed", NOW) == [late.case_id]
 
 
+def test_the_aftercare_buckets_find_what_is_owed_until_it_is_done(store):
+    """Agreement items (reminders ahead, missed once past), follow-ups and retention, each
+    found by its day and no longer once the change that does it is made."""
+    today = london_day(NOW)
+
+    def day(offset):
+        return (today + timedelta(days=offset)).isoformat()
+
+    def item(item_id, due_on, **changes):
+        return {"item_id": item_id, "kind": "apology", "owner_id": "p-1", "owner_role": "harmer", "due_on": due_on,
+                "status": "open", "reminded_at": None, **changes}
+
+    def stored(**state):
+        case = a_case()
+        store.insert_case(case)
+        loaded = store.load_case(case.case_id)
+        assert store.record_change(loaded, next_change(loaded, state, [], "test"))
+        return case.case_id
+
+    soon = stored(agreement={"agreement_id": "agr-1", "status": "open",
+                             "items": [item("a", day(0)), item("b", day(20))]})
+    overdue = stored(agreement={"agreement_id": "agr-2", "status": "open",
+                                "items": [item("c", day(-1), reminded_at=NOW - timedelta(days=3))]})
+    settled = stored(agreement={"agreement_id": "agr-3", "status": "completed", "items": [item("d", day(-1))]})
+    follow_up = stored(follow_up={"due_on": day(0), "requested_at": None})
+    later = stored(follow_up={"due_on": day(2), "requested_at": None})
+    kept = stored(retention={"reason": "no_contact", "due_on": day(0), "reduced_at": None})
+    surveyed = stored(surveys=[{"survey_id": "srv-1", "key": "key-1"}, {"survey_id": "srv-2", "key": "key-2"}])
+    assert store.agreement_reminders_owed(today, today + timedelta(days=3)) == [soon]
+    assert sorted(store.agreement_reminders_owed(today, today + timedelta(days=20))) == [soon]
+    assert store.agreement_items_overdue(today) == [overdue]
+    assert store.follow_ups_owed(today) == [follow_up] and sorted(store.follow_ups_owed(
+        today + timedelta(days=2))) == sorted([follow_up, later])
+    assert store.retention_owed(today) == [kept] and store.retention_owed(today - timedelta(days=1)) == []
+    assert store.case_of_survey("key-2") == surveyed and store.case_of_survey("key-9") is None
+    assert settled not in store.agreement_items_overdue(today)
+    # done: the change that does it takes the case out of its bucket
+    for case_id, state in ((overdue, {"agreement": {"agreement_id": "agr-2", "status": "not_completed",
+                                                    "items": [item("c", day(-1), status="missed")]}}),
+                           (follow_up, {"follow_up": {"due_on": day(0), "requested_at": NOW}}),
+                           (kept, {"retention": {"reason": "no_contact", "due_on": day(0), "reduced_at": NOW}})):
+        loaded = store.load_case(case_id)
+        assert store.record_change(loaded, next_change(loaded, state, [], "timer"))
+    assert store.agreement_items_overdue(today) == [] and store.follow_ups_owed(today) == []
+    assert store.retention_owed(today) == []
+
+
 # --- the real store only ----------------------------------------------------------
 
 @pytest.fixture
@@ -335,6 +382,12 @@ def test_every_query_the_workflows_cause_is_an_equality(ferretdb_store):
     assert owed == [case.case_id]
     assert store.owed_clocks("support_due", NOW) == store.owed_clocks("support_missed", NOW) == []
     store.list_cases({"measured_from": "referral_received"}, {"region": ["gwent", "south-wales"]})
+    today = london_day(NOW)
+    store.agreement_reminders_owed(today, today + timedelta(days=3))
+    store.agreement_items_overdue(today)
+    store.follow_ups_owed(today)
+    store.retention_owed(today)
+    store.case_of_survey("key-1")
     filters = []
     for name, command in store.commands.seen:
         if name in ("find", "count", "aggregate", "distinct"):

@@ -27,6 +27,8 @@ def valid_value(field):
             return validator.choices[0]
         if isinstance(validator, validate.Equal):
             return validator.comparable
+        if isinstance(validator, validate.Regexp) and not validator.regex.match("a-1"):
+            return "2026-11-26"  # a day (YYYY-MM-DD): the one other pattern the schemas use
         if isinstance(validator, validate.Range) and validator.min is not None:
             return validator.min
     if isinstance(field, fields.Nested):

@@ -27,3 +27,30 @@ def test_log_fields_join_the_line_but_never_replace_its_own_keys():
     line = json.loads(jsonlog.JsonFormatter(service="records").format(record))
     assert line["status"] == 401 and line["key_id"] is None
     assert line["service"] == "records"
+
+
+class Lines:
+    def __init__(self):
+        self.lines = []
+
+    def info(self, text):
+        self.lines.append(text)
+
+    debug = warning = error = info
+
+
+def test_a_credential_in_a_path_never_reaches_the_access_log():
+    from shared.http_server import RedactingLog, credential_pattern
+    patterns = [credential_pattern("/v1/surveys/<string:token>"),
+                credential_pattern("/v1/x/<string:case_id>/keys/<token>/use")]
+    assert credential_pattern("/v1/cases/<string:case_id>") is None   # a case id is no credential
+    lines = Lines()
+    log = RedactingLog(lines, patterns)
+    secret = "Zx9_-aSecretTokenOf43Characters0123456789ab"
+    log.info('%s - - "%s" %s', "127.0.0.1", f"GET /v1/surveys/{secret}?lang=cy HTTP/1.1", 200)
+    log.write(f'"POST /v1/x/case-7/keys/{secret}/use HTTP/1.1" 201\n')
+    log.debug(f"GET /v1/cases/case-7 HTTP/1.1")
+    assert lines.lines == ['127.0.0.1 - - "GET /v1/surveys/<token>?lang=cy HTTP/1.1" 200',
+                           '"POST /v1/x/case-7/keys/<token>/use HTTP/1.1" 201',
+                           "GET /v1/cases/case-7 HTTP/1.1"]
+    assert secret not in " ".join(lines.lines)

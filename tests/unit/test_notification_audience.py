@@ -1,4 +1,5 @@
 """Who is told what, for each event (pure)."""
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -61,7 +62,12 @@ def test_in_domestic_abuse_gbv_and_sexual_offence_cases_no_party_is_ever_written
     for basis in ("referral", "review"):
         assert roles_told("case.assessed", entry, decision="suitable", basis=basis) == ["referrer"]
     assert roles_told("assignment.accepted", entry, assignment_id="as-lead", facilitator_id="fac-1") == []
-    assert roles_told("case.outcome_recorded", entry, outcome="agreement_completed") == []
+    # after the intervention the lead facilitator is told instead of the party; the referrer as ever
+    assert roles_told("case.outcome_recorded", entry, outcome="agreement_completed") == ["referrer", "facilitator"]
+    assert roles_told("case.closed", entry, from_status="FOLLOW_UP", reason="completed_direct") == [
+        "referrer", "facilitator"]
+    assert told("agreement.item_due", entry, **ITEM)[0][:4] == ("facilitator", "fac-1", "case_update", "matching")
+    assert told("survey.requested", entry, **SURVEY)[0][:4] == ("facilitator", "fac-1", "case_update", "matching")
     assert roles_told("referral.received", entry) == ["referrer"]
     # the facilitator is still told, and the offer says contact is theirs to lead
     assert roles_told("facilitator.assigned", entry, facilitator_id="fac-1", role="lead") == [
@@ -96,8 +102,9 @@ def test_the_leads_acceptance_tells_both_parties_and_a_co_facilitators_tells_no_
     assert told("assignment.accepted", assignment_id="as-co", facilitator_id="fac-2") == []
 
 
-def test_the_outcome_goes_to_the_harmed_person_only():
+def test_the_outcome_goes_to_the_referrer_and_the_harmed_person():
     assert told("case.outcome_recorded", outcome="agreement_not_completed") == [
+        ("referrer", "ref-9", "referrer_update", "referrals", "referrer.case_outcome_recorded"),
         ("harmed", "p-h", "outcome_update", "referrals", "harmed.case_outcome_recorded")]
 
 
@@ -109,6 +116,52 @@ def test_a_victims_code_deadline_tells_the_coordinating_team_of_the_case_region_
                  f"coordinator.{event_type.replace('.', '_')}")]
 
 
+ITEM = {"agreement_id": "agr-1", "item_id": "agi-1", "kind": "apology", "owner_id": "p-x", "owner_role": "harmer",
+        "due_on": "2026-12-10"}
+SURVEY = {"survey_id": "srv-1", "participant_id": "p-h", "participant_role": "harmed", "stage": "closure"}
+
+
+def test_the_end_of_the_intervention_tells_the_harmed_person_and_any_closure_the_referrer():
+    assert told("case.closed", from_status="AGREEMENT_MONITORING", reason="partial") == [
+        ("referrer", "ref-9", "referrer_update", "referrals", "referrer.case_closed"),
+        ("harmed", "p-h", "outcome_update", "referrals", "harmed.case_closed")]
+    # a case closed before its intervention: nothing had begun for the harmed person to be told has ended
+    assert roles_told("case.closed", from_status="TRIAGE", reason="not_suitable") == ["referrer"]
+
+
+def test_a_reminder_goes_to_the_items_owner_and_a_missed_item_to_the_lead_facilitator():
+    assert told("agreement.item_due", **ITEM) == [
+        ("harmer", "p-x", "agreement_reminder", "referrals", "harmer.agreement_item_due")]
+    assert told("agreement.item_due", **dict(ITEM, owner_id="p-h", owner_role="harmed"))[0][:3] == (
+        "harmed", "p-h", "agreement_reminder")
+    assert told("agreement.item_missed", **ITEM, detected="due_date_passed") == [
+        ("facilitator", "fac-1", "case_update", "matching", "facilitator.agreement_item_missed")]
+
+
+def test_a_survey_goes_to_the_party_asked_with_its_own_purpose():
+    assert told("survey.requested", **SURVEY) == [
+        ("harmed", "p-h", "survey_invitation", "referrals", "harmed.survey_requested")]
+    assert told("survey.requested", **dict(SURVEY, participant_id="p-x", participant_role="harmer"))[0][:3] == (
+        "harmer", "p-x", "survey_invitation")
+
+
+def test_the_lead_facilitator_is_the_lead_assignment_last_accepted():
+    now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    entry = case(assignments={"as-1": {"facilitator_id": "fac-old", "role": "lead", "accepted_at": now},
+                              "as-2": {"facilitator_id": "fac-new", "role": "lead",
+                                       "accepted_at": now + timedelta(days=3)},
+                              "as-3": {"facilitator_id": "fac-offered", "role": "lead"},
+                              "as-co": {"facilitator_id": "fac-co", "role": "co_facilitator", "accepted_at": now}})
+    assert audience.lead_facilitator(entry) == "fac-new"
+    assert roles_told("agreement.item_missed", entry, **ITEM, detected="recorded") == ["facilitator"]
+    assert told("agreement.item_missed", entry, **ITEM, detected="recorded")[0][1] == "fac-new"
+    # two leads, neither known to have accepted: nobody is guessed at
+    unknown = case(assignments={"as-1": {"facilitator_id": "a", "role": "lead"},
+                                "as-2": {"facilitator_id": "b", "role": "lead"}})
+    assert audience.lead_facilitator(unknown) is None and told("agreement.item_missed", unknown, **ITEM,
+                                                                 detected="recorded") == []
+
+
 def test_every_notice_has_a_message():
     pairs = set(audience.MESSAGES)
     session = {"session_id": "ses-1", "attendee_ids": ["p-h", "p-x", "p-s"], "facilitator_ids": ["fac-1"]}
@@ -116,10 +169,17 @@ def test_every_notice_has_a_message():
               ("facilitator.assigned", {"facilitator_id": "fac-1", "role": "lead"}),
               ("assignment.accepted", {"assignment_id": "as-lead"}), ("case.outcome_recorded", {"outcome": "agreement_completed"}),
               ("case.deadline_due", {"deadline": "support_referral"}),
-              ("case.deadline_missed", {"deadline": "victim_told_about_rj"})]
+              ("case.deadline_missed", {"deadline": "victim_told_about_rj"}),
+              ("case.closed", {"from_status": "FOLLOW_UP", "reason": "completed_direct"}),
+              ("agreement.item_due", ITEM), ("agreement.item_due", dict(ITEM, owner_id="p-h", owner_role="harmed")),
+              ("agreement.item_missed", dict(ITEM, detected="recorded")), ("survey.requested", SURVEY),
+              ("survey.requested", dict(SURVEY, participant_id="p-x", participant_role="harmer"))]
     events += [(kind, dict(session, facilitator_led=led)) for kind in sessions.EVENTS for led in (False, True)]
+    # facilitator-led: what follows the intervention goes to the lead facilitator instead
+    led_case = case(summary={"offence_category": "sexual_offence", "flags": [], "initiated_by": "harmed"})
     seen = {(n.event_type, audience.template_role(n.event_type, n.recipient_role)) for kind, data in events
-            for n in audience.notices({"type": kind, "data": {"case_id": "case-9", **data}}, case())}
+            for entry in (case(), led_case)
+            for n in audience.notices({"type": kind, "data": {"case_id": "case-9", **data}}, entry)}
     # a session's reminder is no event's notice: it is planned from the invitation (workflow.plan_reminder)
     assert (sessions.SCHEDULED, sessions.ATTENDEE) in seen
     seen.add((sessions.REMINDER, sessions.ATTENDEE))

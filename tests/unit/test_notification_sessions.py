@@ -131,7 +131,9 @@ class Referrals:
                        HARMER: {"name": "Liam", "email": "liam@mail.example", "language": "en"},
                        SUPPORTER: {"name": "Nia", "phone": "+447700900999", "language": "en",
                                    "preferred_channels": ["sms"]},
-                       "fac-1": {"name": "Gwen", "email": "gwen@rj.example", "language": "en"}}
+                       "fac-1": {"name": "Gwen", "email": "gwen@rj.example", "language": "en"},
+                       # told of the case's closure (audience: what follows the intervention)
+                       REFERRER: {"name": "PC Jones", "email": "officer@police.example", "language": "en"}}
         self.windows = {}
         self.session = {"session_id": SESSION, "revision": 1, "status": "scheduled", "starts_at": STARTS.isoformat(),
                         "venue": VENUE, "attending": True}
@@ -303,6 +305,9 @@ def test_a_closed_case_withdraws_the_reminders(world):
     closed = world.event("case.closed", {"case_id": CASE, "from_status": "INTERVENTION", "reason": "safety_stop"})
     assert workflow.handle(closed, world.ports) == 2
     assert {(d.status, d.reason) for d in world.deliveries("session.reminder")} == {("suppressed", "case_closed")}
+    # and then the closure itself is told: the referrer, and the harmed person that the intervention has ended
+    assert {(template, language) for _, template, language in world.sent()} >= {
+        ("referrer.case_closed", "en"), ("harmed.case_closed", "cy")}
 
 
 def test_in_a_domestic_abuse_case_only_the_lead_facilitator_is_briefed_once_per_event():

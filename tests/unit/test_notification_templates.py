@@ -21,6 +21,10 @@ def facts(event_type, role, **extra):
         "decision": "unsuitable",
         "reasons": [{"code": "harmer_denies", "text": "The harmer does not accept responsibility."}],
         "outcome": "agreement_completed",
+        # after the intervention: codes and days only
+        "reason": "completed_direct", "from_status": "FOLLOW_UP", "reached_intervention": True,
+        "kind": "restitution", "due_on": "2026-12-10", "owner_role": "harmer", "detected": "due_date_passed",
+        "stage": "closure", "participant_role": "harmed",
         "assignment_role": "lead",
         "contact_led": True,
         "deadline": "support_referral", "due_at": "2026-11-21T00:00:00+00:00", "last_day": "2026-11-20",
@@ -51,7 +55,7 @@ ALL = [(e, r, lang) for e, r in audience.MESSAGES for lang in messages.LANGUAGES
 def test_every_message_has_a_template_in_english_and_welsh():
     for name in messages.template_names():
         assert os.path.isfile(os.path.join(messages.TEMPLATES, name)), name
-    assert len(messages.template_names()) == 2 * len(audience.MESSAGES) == 36
+    assert len(messages.template_names()) == 2 * len(audience.MESSAGES) == 60
 
 
 @pytest.mark.parametrize("event_type,role,language", ALL)
@@ -86,7 +90,7 @@ def test_participants_are_told_it_is_their_choice_and_how_to_say_no(event_type, 
     welsh = messages.render(event_type, role, "cy", facts(event_type, role)).text
     assert "reply" in english.lower() and "NO" in english
     assert "atebwch" in welsh.lower() and "NA" in welsh
-    if event_type != "case.outcome_recorded":
+    if event_type not in audience.AFTERCARE:   # an offer to take part, not what follows it
         assert "your choice" in english.lower() and "eich dewis chi" in welsh.lower()
         assert "Nothing will happen without your agreement" in english
 
@@ -213,11 +217,16 @@ def test_canary_facts_for_keeps_only_non_personal_attributes(event_type, role):
             "facilitator_id": "fac-1", "assignment_id": "as-1", "deadline": "victim_told_about_rj",
             "due_at": "2026-12-01T00:00:00+00:00", "enhanced_rights": False, "measured_from": "crime_reported",
             "reasons": [{"code": "c", "text": "Reason text."}], "name": people["harmer"]["name"],
-            # a session event's
+            # a session event's (a cancellation's reason is a code, as a closure's below)
             "session_id": "ses-1", "revision": 1, "process_type": "shuttle", "starts_at": "2026-12-03T10:00:00+00:00",
             "duration_minutes": 60, "venue_kind": "prison", "attendee_ids": ["p-1"], "facilitator_led": False,
-            "facilitator_ids": ["fac-1"], "removed_attendee_ids": ["p-2"], "reason": "venue_unavailable",
-            "venue": {"name": people["harmed"]["address"], "address": people["harmer"]["address"]}}
+            "facilitator_ids": ["fac-1"], "removed_attendee_ids": ["p-2"],
+            "venue": {"name": people["harmed"]["address"], "address": people["harmer"]["address"]},
+            # after the intervention
+            "reason": "no_contact", "from_status": "INTERVENTION", "kind": "apology", "due_on": "2026-12-10",
+            "owner_id": "p-2", "owner_role": "harmer", "detected": "recorded", "item_id": "agi-1",
+            "agreement_id": "agr-1", "stage": "follow_up", "survey_id": "srv-1", "participant_id": "p-1",
+            "participant_role": "harmed"}
     case = SimpleNamespace(
         case_id="case-77", referrer_id="ref-1", assignments={},
         summary={"offence_category": "theft", "cjs_stage": "pre_charge", "flags": [], "region": "gwent",

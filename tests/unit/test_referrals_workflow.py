@@ -32,8 +32,12 @@ class FakeOutbox:
         self.flushed.append((collection, doc_id, list(events or [])))
         return len(events or [])
 
+    def events(self, *types):
+        """What was published, in order; only the events of `types` when given."""
+        return [e for _, _, events in self.flushed for e in events if not types or e["type"] in types]
+
     def types(self):
-        return [e["type"] for _, _, events in self.flushed for e in events]
+        return [e["type"] for e in self.events()]
 
 
 @pytest.fixture

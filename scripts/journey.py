@@ -78,7 +78,8 @@ class Journey:
         (in a mailbox) and returns its token, or None while it has not arrived."""
         case = f"/v1/cases/{case_id}"
         offer = self.wait_for("the offer to the facilitator", lambda: next(
-            (o for o in self.call("matching", "GET", f"{case}/assignment", as_role="coordinator").get("offers", [])
+            (o for o in self.call("matching", "GET", f"{case}/assignment", as_role="coordinator",
+                                  ok=(200, 404)).get("offers", [])   # 404: matching has not staffed it yet
              if o["facilitator_id"] == self.facilitator_id and o["state"] == "offered"), None))
         self.call("matching", "POST", f"/v1/assignments/{offer['assignment_id']}/accept")
         view = self.wait_for("referrals to see the case allocated", lambda: (

@@ -47,7 +47,7 @@ def test_a_case_goes_from_referral_to_closure_and_its_survey(platform):
 
     journey = Journey(urls, keys, "fac-e2e")
     done = journey.take_to_closure(case_id, lambda _: survey_token_in(mails(mail_dir), HARMED_EMAIL))
-    assert len(journey.said) == 11
+    assert len(journey.said) == 10
 
     coordinator = {"Authorization": f"Bearer {keys['coordinator']}"}
     case = requests.get(f"{urls['referrals']}/v1/cases/{case_id}", headers=coordinator, timeout=10).json()

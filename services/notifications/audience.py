@@ -160,8 +160,12 @@ def notices(event, case):
     elif kind == "assignment.accepted":
         assignment = case.assignments.get(data["assignment_id"]) or {}
         if assignment.get("role") == "lead" and parties_reachable:
-            reviewed = (case.assessment or {}).get("basis") == "review"
-            for role in ("harmed",) if reviewed else ("harmed", "harmer"):
+            # the harmer only on a suitable assessment that needed no review: read so that a
+            # directory entry which missed the review's assessment (an update lost to a race)
+            # still holds back, rather than writes to the harmer
+            assessed = case.assessment or {}
+            harmer_too = assessed.get("decision") == "suitable" and assessed.get("basis", "referral") != "review"
+            for role in ("harmed", "harmer") if harmer_too else ("harmed",):
                 for pid in _participants(case, role):
                     tell(role, pid, "participant_information")
     elif kind in ("case.deadline_due", "case.deadline_missed"):

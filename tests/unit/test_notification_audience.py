@@ -82,6 +82,13 @@ def test_after_a_review_the_harmer_is_not_contacted_before_the_facilitators_risk
         ("harmed", "p-h", "participant_information")]
 
 
+def test_a_directory_that_missed_the_reviews_assessment_still_holds_the_harmer_back():
+    # the needs_review assessment is the last the directory saw: the review's was lost
+    stale = case(assessment={"decision": "needs_review", "basis": "referral"})
+    assert [t[0] for t in told("assignment.accepted", stale, assignment_id="as-lead", facilitator_id="fac-1")] == [
+        "harmed"]
+
+
 def test_an_assessment_after_consent_is_given_again_tells_the_referrer_only():
     assert roles_told("case.assessed", decision="suitable", basis="consent") == ["referrer"]
 

@@ -362,7 +362,7 @@ def test_events_that_arrive_before_what_they_follow_wait(world):
 
 def test_a_lead_assignment_accepted_tells_both_parties(world):
     world.holder.answers["fac-1"] = person(language="en")
-    workflow.handle(world.referral(), world.ports)
+    workflow.handle(world.assessed(basis="referral"), world.ports)   # suitable on the referral itself
     workflow.handle(world.event("facilitator.assigned", {
         "assignment_id": "asg.1", "assessment_id": "as-1", "facilitator_id": "fac-1", "role": "lead"}), world.ports)
     before = len(world.courier.sent)

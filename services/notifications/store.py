@@ -20,6 +20,9 @@ filtered or sorted further is a small result, handled here in Python):
 - `case_directory`   one CaseDirectoryEntry per case, `_id` the case id. Shapes: {_id}.
 - `event_runs`       how many times the handler ran for an event, `_id` the event id.
                      Shapes: {_id}.
+- `case_assignments` one document per offer heard (facilitator.assigned), `_id`
+                     `<case>|<assignment>`: insert only, read into the case's entry. Shapes:
+                     {case_id} (index `case_id`).
 - `assignment_acceptances`  one document per accepted assignment, `_id` `<case>|<assignment>`:
                      insert only. Shapes: {case_id} (index `case_id`): who leads a case.
 - `delivery_claims`  claim tokens, `_id` `<key>|<status>|<claimed_at>|<due_at>|<attempts>`:
@@ -47,6 +50,7 @@ CASE_DIRECTORY = "case_directory"
 EVENT_RUNS = "event_runs"
 DELIVERY_CLAIMS = "delivery_claims"
 ACCEPTANCES = "assignment_acceptances"
+ASSIGNMENTS = "case_assignments"
 
 OUTBOX_FIELD = "outbox"
 # the fields of a Delivery, as stored (the key is `_id`)
@@ -77,6 +81,7 @@ class NotificationsStore(Store):
         EVENT_RUNS: [],
         DELIVERY_CLAIMS: [],
         ACCEPTANCES: [Index("case_id")],
+        ASSIGNMENTS: [Index("case_id")],
     }
 
     def __init__(self, db):
@@ -86,13 +91,20 @@ class NotificationsStore(Store):
         self._runs = db[EVENT_RUNS]
         self._claims = db[DELIVERY_CLAIMS]
         self._acceptances = db[ACCEPTANCES]
+        self._assignments = db[ASSIGNMENTS]
 
     # -- the case directory -----------------------------------------------------------
 
     def case(self, case_id):
         """The case's directory entry, or None when no referral.received was heard for it."""
         doc = self._cases.find_one({"_id": case_id})
-        return _case_entry(doc) if doc else None
+        if doc is None:
+            return None
+        entry = _case_entry(doc)
+        for found in self._assignments.find({"case_id": case_id}):
+            entry.assignments[field_key(found["assignment_id"])] = {
+                "facilitator_id": found["facilitator_id"], "role": found["role"]}
+        return entry
 
     def record_referral(self, case_id, referrer_id, summary, participants):
         """Remember a referral (idempotent: a copy of the event overwrites the same facts
@@ -112,10 +124,19 @@ class NotificationsStore(Store):
 
     def record_assignment(self, case_id, assignment_id, assignment):
         """Remember an assignment ({facilitator_id, role}); False when the case is not in
-        the directory."""
-        changed = self._cases.update_one({"_id": case_id},
-                                         {"$set": {f"assignments.{field_key(assignment_id)}": assignment}})
-        return changed.matched_count == 1
+        the directory. An insert of its own, like an acceptance: matching announces a case's
+        assessment and its offers together, and an update of the case's entry racing
+        another can be lost on FerretDB. An assignment never changes, so a copy of the
+        event changes nothing."""
+        if self._cases.find_one({"_id": case_id}, {"_id": 1}) is None:
+            return False
+        try:
+            self._assignments.insert_one({"_id": f"{case_id}|{assignment_id}", "case_id": case_id,
+                                          "assignment_id": assignment_id, "facilitator_id": assignment["facilitator_id"],
+                                          "role": assignment["role"]})
+        except DuplicateKeyError:
+            pass
+        return True
 
     def record_acceptance(self, case_id, assignment_id, at):
         """Remember that an assignment was accepted, and when (the lead facilitator is the

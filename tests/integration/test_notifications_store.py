@@ -124,6 +124,21 @@ def test_an_assignment_id_that_is_not_a_safe_key_is_found_by_its_own_id(store):
     assert entry.assignment("asg.2") is None
 
 
+def test_an_assignment_outlives_a_racing_write_of_the_case_entry(real_store):
+    """matching announces a case's assessment and its offers together; on FerretDB an update
+    of the case's entry racing another is a read-modify-write, and one can undo the other.
+    The offer is an insert of its own, so the entry's write cannot take it away."""
+    real_store.record_referral("case-d5", "ref-5", {}, [])
+    directory = real_store.recorded["case_directory"]
+    read_before = directory.find_one({"_id": "case-d5"})
+    assert real_store.record_assignment("case-d5", "asg-5", {"facilitator_id": "fac-5", "role": "lead"})
+    # the assessment's writer read the entry before the offer came, and writes it back whole
+    directory.replace_one({"_id": "case-d5"}, {**read_before, "assessment": {"decision": "suitable"}})
+    entry = real_store.case("case-d5")
+    assert entry.assessment == {"decision": "suitable"}
+    assert entry.assignment("asg-5") == {"facilitator_id": "fac-5", "role": "lead"}
+
+
 def test_an_acceptance_is_remembered_once_by_case(store):
     store.record_acceptance("case-d3", "asg-3", NOON)
     store.record_acceptance("case-d3", "asg-3", NOON + timedelta(hours=1))   # a copy of the event

@@ -2,35 +2,16 @@
 services running as processes: preparation, a letter exchange, an agreement with one item
 completed and one missed, closure, and the harmed person's satisfaction survey. What each
 step must have caused is read back from the ledger, the case and the mailbox."""
-import pytest
 import requests
 
 from scripts.journey import WORDS, Journey, survey_token_in
 from services.matching import facilitators
 from services.matching.store import MatchingStore
-from shared.messaging import topology
 from tests.factories import days_ago, referral_body
-from tests.platform import Platform
-from tests.support import disconnect_all, mails, provision_keys, smtp_server, wait_until
+from tests.support import mails, provision_keys, wait_until
 
 HARMED_EMAIL = "mair@mail.example"   # sample 4's harmed person: Welsh, by email
 REFERRER_EMAIL = "huw.thomas@probation.example"
-
-
-@pytest.fixture
-def platform(service_config, tmp_path):
-    config = service_config()
-    topology.declare(config["AMQP_URI"], (0.2, 0.4))
-    mail_dir = str(tmp_path / "mail")
-    with smtp_server(mail_dir) as smtp_port:
-        services = Platform(config["AMQP_URI"], config["MONGO_URI"], config["AMENDS_DB_PREFIX"], smtp_port,
-                            str(tmp_path / "logs"))
-        try:
-            services.start()
-            yield config, services.ports, mail_dir
-        finally:
-            services.stop()
-            disconnect_all()
 
 
 def test_a_case_goes_from_referral_to_closure_and_its_survey(platform):

@@ -2,31 +2,12 @@
 from email import message_from_bytes
 from email.policy import default as default_policy
 
-import pytest
 import requests
 
 from services.matching import facilitators
 from services.matching.store import MatchingStore
-from shared.messaging import topology
 from tests.factories import days_ago, referral_body
-from tests.platform import Platform
-from tests.support import disconnect_all, mails, provision_keys, smtp_server, wait_until
-
-
-@pytest.fixture
-def platform(service_config, tmp_path):
-    config = service_config()
-    topology.declare(config["AMQP_URI"], (0.2, 0.4))
-    mail_dir = str(tmp_path / "mail")
-    with smtp_server(mail_dir) as smtp_port:
-        services = Platform(config["AMQP_URI"], config["MONGO_URI"], config["AMENDS_DB_PREFIX"], smtp_port,
-                            str(tmp_path / "logs"))
-        try:
-            services.start()
-            yield config, services.ports, mail_dir
-        finally:
-            services.stop()
-            disconnect_all()
+from tests.support import mails, provision_keys, wait_until
 
 
 def test_a_referral_travels_into_the_ledger(platform):

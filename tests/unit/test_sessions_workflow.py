@@ -7,29 +7,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.referrals import cases, workflow
-from services.referrals.memory_store import InMemoryReferralsStore
-from services.referrals.protection import Vault, load_master_key, new_master_key
 from shared.web import BadRequest, Conflict, NotFound
 from tests.factories import full_referral_body, referral_body
-from tests.unit.test_referrals_workflow import AUDITOR, COORDINATOR, FakeOutbox, principal, refer
+from tests.unit.test_referrals_workflow import (  # noqa: F401  (fixtures: store, outbox, vault)
+    AUDITOR, COORDINATOR, outbox, principal, refer, store, vault)
 
 VENUE = {"kind": "community", "name": "Canolfan Gymunedol Grangetown", "address": "Havelock Place, Grangetown"}
 FACILITATOR = principal("facilitator", subject="fac-7")
-
-
-@pytest.fixture
-def store():
-    return InMemoryReferralsStore()
-
-
-@pytest.fixture
-def outbox():
-    return FakeOutbox()
-
-
-@pytest.fixture
-def vault():
-    return Vault(load_master_key(new_master_key()))
 
 
 def set_up(store, case_id, **state):

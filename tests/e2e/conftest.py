@@ -1,0 +1,23 @@
+"""What the end-to-end tests share: the four services as `nameko run` processes of their own."""
+import pytest
+
+from shared.messaging import topology
+from tests.platform import Platform
+from tests.support import disconnect_all, smtp_server
+
+
+@pytest.fixture
+def platform(service_config, tmp_path):
+    """(config, each service's port, the directory the SMTP server writes mail to)."""
+    config = service_config()
+    topology.declare(config["AMQP_URI"], (0.2, 0.4))
+    mail_dir = str(tmp_path / "mail")
+    with smtp_server(mail_dir) as smtp_port:
+        services = Platform(config["AMQP_URI"], config["MONGO_URI"], config["AMENDS_DB_PREFIX"], smtp_port,
+                            str(tmp_path / "logs"))
+        try:
+            services.start()
+            yield config, services.ports, mail_dir
+        finally:
+            services.stop()
+            disconnect_all()

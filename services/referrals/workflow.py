@@ -37,6 +37,16 @@ def who(principal):
     return principal.who
 
 
+# --- requests -------------------------------------------------------------------
+
+def _valid(schema, body, what):
+    """The request body `schema` loads; 400 naming every field at fault."""
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise BadRequest(f"the {what} is not valid", fields=exc.messages)
+
+
 # --- intake ---------------------------------------------------------------------
 
 def submit_referral(store, body, principal, idempotency_key, outbox, vault):
@@ -145,10 +155,7 @@ def case_view(store, case_id, principal, vault):
 
 
 def list_cases(store, args, principal):
-    try:
-        query = views.CaseQuerySchema().load(args)
-    except Exception as exc:  # a marshmallow ValidationError
-        raise BadRequest("the query is not valid", fields=getattr(exc, "messages", {}))
+    query = _valid(views.CaseQuerySchema(), args, "query")
     filters = {k: query[k] for k in ("status", "agency", "region", "measured_from") if k in query}
     one_of = {}
     for field, allowed in access.listing_filter(principal).items():
@@ -208,6 +215,14 @@ def change_case(store, case_id, decide, by, outbox, principal=None):
     raise KeptChanging(f"case {case_id} kept changing; try again")
 
 
+def _changed(store, case_id, decide, principal, outbox, what):
+    """`change_case` for a request: a case that keeps changing under it is a 409."""
+    try:
+        return change_case(store, case_id, decide, who(principal), outbox, principal)
+    except KeptChanging:
+        raise Conflict(f"the case kept changing while the {what} was recorded; retry")
+
+
 def status_change(case, step, by):
     """The state and events of moving `case` by `step`."""
     now = utcnow()
@@ -225,10 +240,7 @@ def status_change(case, step, by):
 def transition_case(store, case_id, body, principal, outbox, vault=None, settings=None):
     """`vault` seals the survey tokens a closure may make; `settings` (aftercare.Aftercare)
     times the follow-up and the retention it may start."""
-    try:
-        wanted = lifecycle.TransitionSchema().load(body)
-    except Exception as exc:
-        raise BadRequest("the transition is not valid", fields=getattr(exc, "messages", {}))
+    wanted = _valid(lifecycle.TransitionSchema(), body, "transition")
     by = who(principal)
 
     def decide(case):
@@ -251,10 +263,7 @@ def transition_case(store, case_id, body, principal, outbox, vault=None, setting
             events += closing_events
         return state, events, views.detail
 
-    try:
-        return change_case(store, case_id, decide, by, outbox, principal)
-    except KeptChanging:
-        raise Conflict("the case kept changing while this transition was applied; retry")
+    return _changed(store, case_id, decide, principal, outbox, "transition")
 
 
 def advance_for_event(store, event, outbox):
@@ -305,10 +314,7 @@ def note_victim_told(store, event, outbox):
 
 
 def record_consent(store, case_id, body, principal, outbox):
-    try:
-        data = consents.ConsentSchema().load(body)
-    except Exception as exc:
-        raise BadRequest("the consent is not valid", fields=getattr(exc, "messages", {}))
+    data = _valid(consents.ConsentSchema(), body, "consent")
     record, event_data = consents.record_for(data)
     record.update(by=who(principal))
 
@@ -330,19 +336,13 @@ def record_consent(store, case_id, body, principal, outbox):
         return state, [(consents.event_type(record), {"case_id": case.case_id, "participant_role": party["role"],
                                                       **event_data})], answer
 
-    try:
-        return change_case(store, case_id, decide, who(principal), outbox, principal)
-    except KeptChanging:
-        raise Conflict("the case kept changing while the consent was recorded; retry")
+    return _changed(store, case_id, decide, principal, outbox, "consent")
 
 
 def record_support_referral(store, case_id, body, principal, outbox):
     """A harmed person was referred to a support service, or declined one: the Victims' Code
     support_referral clock is met once every harmed person still on the case has a record."""
-    try:
-        data = support.SupportReferralSchema().load(body)
-    except Exception as exc:  # a marshmallow ValidationError
-        raise BadRequest("the support referral is not valid", fields=getattr(exc, "messages", {}))
+    data = _valid(support.SupportReferralSchema(), body, "support referral")
     by = who(principal)
 
     def decide(case):
@@ -366,10 +366,7 @@ def record_support_referral(store, case_id, body, principal, outbox):
 
         return state, [("support.referral_recorded", {"case_id": case.case_id, **event_data})], answer
 
-    try:
-        return change_case(store, case_id, decide, by, outbox, principal)
-    except KeptChanging:
-        raise Conflict("the case kept changing while the support referral was recorded; retry")
+    return _changed(store, case_id, decide, principal, outbox, "support referral")
 
 
 def shredded(store, case, party_id, now):
@@ -405,10 +402,7 @@ def erase_participant(store, case_id, party_id, principal, outbox):
         return state, [event], {"case_id": case.case_id, "participant_id": party_id, "erased_at": now.isoformat(),
                                 "already_erased": False}
 
-    try:
-        return change_case(store, case_id, decide, who(principal), outbox, principal)
-    except KeptChanging:
-        raise Conflict("the case kept changing while the erasure was applied; retry")
+    return _changed(store, case_id, decide, principal, outbox, "erasure")
 
 
 # --- contact details for other services -----------------------------------------
@@ -468,23 +462,9 @@ def announce_deadlines(store, outbox, now=None, limit=200):
 # case (change_case) carrying its events. Notes and an item's content are sealed under
 # their owner's own key before they are stored, and each read of them is logged.
 
-def _valid(schema, body, what):
-    try:
-        return schema.load(body)
-    except Exception as exc:  # a marshmallow ValidationError
-        raise BadRequest(f"the {what} is not valid", fields=getattr(exc, "messages", {}))
-
-
 def _refuse(code, why, case=None):
     extra = {"status": case.status} if case is not None else {}
     return Conflict(why.get(code, code.replace("_", " ")), reason=code, **extra)
-
-
-def _changed(store, case_id, decide, principal, outbox, what):
-    try:
-        return change_case(store, case_id, decide, who(principal), outbox, principal)
-    except KeptChanging:
-        raise Conflict(f"the case kept changing while the {what} was recorded; retry")
 
 
 def _working_participant(case, participant_id, parties_only=False):
@@ -875,10 +855,7 @@ def record_agreement(store, case_id, body, principal, outbox, vault, now=None):
         state["agreement"] = recorded
         return state, [("agreement.recorded", event_data)] + events, agreement_answer
 
-    try:
-        return change_case(store, case_id, decide, by, outbox, principal)
-    except KeptChanging:
-        raise Conflict("the case kept changing while the agreement was recorded; retry")
+    return _changed(store, case_id, decide, principal, outbox, "agreement")
 
 
 def update_agreement_item(store, case_id, item_id, body, principal, outbox, vault):
@@ -907,10 +884,7 @@ def update_agreement_item(store, case_id, item_id, body, principal, outbox, vaul
         state, events = concluded(case, updated, [event], now, by)
         return state, events, agreement_answer
 
-    try:
-        return change_case(store, case_id, decide, by, outbox, principal)
-    except KeptChanging:
-        raise Conflict("the case kept changing while the item was updated; retry")
+    return _changed(store, case_id, decide, principal, outbox, "item")
 
 
 def monitor_agreements(store, outbox, now=None, settings=None, limit=200):

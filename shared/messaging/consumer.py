@@ -78,7 +78,7 @@ class EventConsumer(Entrypoint):
     def setup(self):
         service = self.container.service_name
         self.settings = settings_for(service, self.container.config)
-        self.queue = topology.consumer_queue(service, self.consumer, declare_exchanges=False)
+        self.queue = self.consumer_queue(service)
         self.unchecked = identity.warn_if_unchecked(self.container.config, self.queue.name)
         self._db = connect(service, self.settings)
         self.queue_consumer.register_provider(self)
@@ -88,6 +88,19 @@ class EventConsumer(Entrypoint):
 
     def stop(self):
         self.queue_consumer.unregister_provider(self)
+
+    def consumer_queue(self, service):
+        return topology.consumer_queue(service, self.consumer, declare_exchanges=False)
+
+    def context_of(self, event, message):
+        """What the worker and its log lines know of the event."""
+        return {
+            "correlationid": event["correlationid"],
+            "causationid": event["id"],
+            "event_type": event["type"],
+            # which delivery of this message this is (1 the first time); retries count, holds do not
+            "attempt": self._attempt(message),
+        }
 
     def validated(self, message):
         """The message's event, or None once it has been dead-lettered as unfit."""
@@ -133,13 +146,7 @@ class EventConsumer(Entrypoint):
             with self._broker_may_be_gone(message):
                 self._hold_back(message, exc)
             return
-        context = {
-            "correlationid": event["correlationid"],
-            "causationid": event["id"],
-            "event_type": event["type"],
-            # which delivery of this message this is (1 the first time); retries count, holds do not
-            "attempt": self._attempt(message),
-        }
+        context = self.context_of(event, message)
         try:
             self.container.spawn_worker(
                 self, (event,), {},

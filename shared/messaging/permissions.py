@@ -49,6 +49,11 @@ RPC_CALLERS = {
 }
 
 
+# Exchanges a service publishes to besides its events exchange: the statistics service
+# sends the region's de-identified statistics towards the national view (shared.messaging.national).
+OTHER_EXCHANGES = {"statistics": ("statistics.national",)}
+
+
 def user_for(service):
     return f"amends-{service}"
 
@@ -124,12 +129,14 @@ def grant_for(service):
         return "^(" + "|".join(parts) + ")$" if parts else "^$"
 
     configure = alternatives(queues + [re.escape(dlx)] + rpc_queues + rpc)
+    others = [re.escape(name) for name in OTHER_EXCHANGES.get(service, ())]
     write = alternatives([re.escape(events), re.escape(dlx), re.escape(DEFAULT_EXCHANGE)]
-                         + queues + rpc_queues + rpc)
+                         + others + queues + rpc_queues + rpc)
     read = alternatives(queues + rpc_queues + [re.escape(dlx)] + rpc
                         + [re.escape(topology.events_exchange(p).name) for p in sorted(sources)])
 
     topics = {events: (_any(catalogue.types_produced_by(service)), "^$")}
+    topics.update({name: (".*", "^$") for name in OTHER_EXCHANGES.get(service, ())})
     for producer, keys in sources.items():
         exchange = topology.events_exchange(producer).name
         write_regex = topics.get(exchange, ("^$", None))[0]

@@ -6,7 +6,7 @@ declared with the same arguments and nameko never publishes into the void.
 """
 from kombu import Connection, Exchange, Queue, binding
 
-SERVICES = ("referrals", "matching", "notifications", "records")
+SERVICES = ("referrals", "matching", "notifications", "records", "statistics")
 # Everything that publishes events: the services, and the identity store's key
 # administration (shared.security.keys), which announces keys issued and revoked.
 PRODUCERS = SERVICES + ("identity",)
@@ -72,7 +72,17 @@ RECORDS_CONSUMERS = {
     ("records", "ledger"): [(producer, "#") for producer in PRODUCERS],
 }
 
-CONSUMERS = {**REFERRALS_CONSUMERS, **MATCHING_CONSUMERS, **NOTIFICATIONS_CONSUMERS, **RECORDS_CONSUMERS}
+def _statistics_consumers():
+    # every event type the statistics profile sends on to the national view, from its producer
+    from shared.events import catalogue
+    from shared.statistics_profile import EXPORTED
+    return {("statistics", "deidentify"): [(catalogue.spec(t).producer, t) for t in EXPORTED]}
+
+
+STATISTICS_CONSUMERS = _statistics_consumers()
+
+CONSUMERS = {**REFERRALS_CONSUMERS, **MATCHING_CONSUMERS, **NOTIFICATIONS_CONSUMERS, **RECORDS_CONSUMERS,
+             **STATISTICS_CONSUMERS}
 
 # Queues the broker gives to one consumer at a time (RabbitMQ's single active consumer):
 # the ledger has a single writer, in arrival order, however many records instances run;
@@ -163,6 +173,9 @@ def all_entities(retry_delays=()):
         queue = consumer_queue(service, consumer)
         entities.append(queue)
         entities += [retry_queue(queue.name, delay) for delay in retry_delays]
+    # the start of the national link: de-identified statistics wait here for the shovel
+    from shared.messaging import national
+    entities += national.region_entities()
     return entities
 
 

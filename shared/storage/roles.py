@@ -40,6 +40,8 @@ from shared.messaging.topology import SERVICES
 
 IDENTITY = "identity"
 ACCOUNTS = (*SERVICES, IDENTITY)
+# the national stack's database holds the national counts only
+NATIONAL_ACCOUNTS = ("national",)
 ROLE_PREFIX = "amends"
 ADMIN_URL_VARIABLE = "AMENDS_PG_ADMIN_URL"
 SCRAM_ITERATIONS = 4096
@@ -58,12 +60,12 @@ def password_variable(account):
     return f"{account.upper()}_PG_PASSWORD"
 
 
-def passwords_from(environ):
+def passwords_from(environ, accounts=ACCOUNTS):
     """account -> password from `<ACCOUNT>_PG_PASSWORD`; a missing one is an error."""
-    missing = [password_variable(a) for a in ACCOUNTS if not environ.get(password_variable(a))]
+    missing = [password_variable(a) for a in accounts if not environ.get(password_variable(a))]
     if missing:
         raise SystemExit(f"no password in the environment for: {', '.join(missing)}")
-    return {account: environ[password_variable(account)] for account in ACCOUNTS}
+    return {account: environ[password_variable(account)] for account in accounts}
 
 
 def scram_verifier(password, salt=None, iterations=SCRAM_ITERATIONS):
@@ -84,11 +86,11 @@ def scram_verifier(password, salt=None, iterations=SCRAM_ITERATIONS):
 def setup(conn, passwords, db_prefix="amends", role_prefix=ROLE_PREFIX):
     """Make (or bring up to date) the roles and schemas above, in one transaction, on a
     psycopg connection to FerretDB's database as a superuser (the bootstrap's `amends`).
-    `passwords` maps every account of ACCOUNTS to its password."""
+    `passwords` maps each account to make (a region's ACCOUNTS, or NATIONAL_ACCOUNTS) to its password."""
     from psycopg import sql
 
-    roles = {account: role_for(account, role_prefix) for account in ACCOUNTS}
-    services = [sql.Identifier(roles[s]) for s in SERVICES]
+    roles = {account: role_for(account, role_prefix) for account in passwords}
+    services = [sql.Identifier(roles[s]) for s in SERVICES if s in roles]
     database = conn.execute("SELECT current_database()").fetchone()[0]
     with conn.transaction():
         for account, role in roles.items():
@@ -109,6 +111,8 @@ def setup(conn, passwords, db_prefix="amends", role_prefix=ROLE_PREFIX):
             for (table,) in taken:
                 conn.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(
                     sql.Identifier(schema, table), sql.Identifier(role)))
+        if IDENTITY not in roles or not services:
+            return roles
         identity = sql.Identifier(schema_for(IDENTITY, db_prefix))
         grantees = sql.SQL(", ").join(services)
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(identity, grantees))
@@ -136,13 +140,16 @@ def main(argv=None):
     parser.add_argument("action", choices=("setup",))
     parser.add_argument("--db-prefix", default=os.environ.get("AMENDS_DB_PREFIX") or "amends")
     parser.add_argument("--role-prefix", default=ROLE_PREFIX, help="roles are <prefix>_<account> (tests use their own)")
+    # the national stack has one account, its national service's (NATIONAL_ACCOUNTS)
+    parser.add_argument("--accounts", default=",".join(ACCOUNTS), help="comma-separated accounts (default: a region's)")
     args = parser.parse_args(argv)
+    accounts = tuple(a.strip() for a in args.accounts.split(",") if a.strip())
     url = os.environ.get(ADMIN_URL_VARIABLE)
     if not url:
         raise SystemExit(f"set {ADMIN_URL_VARIABLE} to FerretDB's PostgreSQL database, as its admin role")
     import psycopg
     with psycopg.connect(url, connect_timeout=10) as conn:
-        roles = setup(conn, passwords_from(os.environ), args.db_prefix, args.role_prefix)
+        roles = setup(conn, passwords_from(os.environ, accounts), args.db_prefix, args.role_prefix)
     print("PostgreSQL roles ready, each owning its schema: " + ", ".join(
         f"{role} ({schema_for(account, args.db_prefix)})" for account, role in roles.items()))
     return 0

@@ -1,0 +1,247 @@
+"""The national view: how de-identified statistics leave a region and reach the national broker.
+
+    region broker                                              national broker
+    statistics service --> statistics.national (topic) --> national.outbound (quorum)
+                                                                |  shovel, ack-mode on-confirm
+                                                                v
+                                                   amends.national (topic) --> national.statistics (quorum)
+                                                                                   --> national service
+
+Only statistics (shared.statistics_profile) are published to `statistics.national`, with
+the routing key `<region>.<event type>`. RabbitMQ's shovel plugin moves them: it acks a
+message in the region's `national.outbound` only once the national broker has confirmed
+it, so while the link or either broker is down they wait, durable, in the region. After
+a break the shovel may send again what the national broker already had; the national
+service counts each `statistic_id` once.
+
+On the national broker each region's shovel logs in as its own user, `amends-link-<region>`,
+which may only publish to `amends.national`, and only with routing keys that start with its
+region: so the routing key of a message there is the broker's word for which region sent
+it, and the national service refuses a statistic that claims another.
+
+    python -m shared.messaging.national declare --amqp-uri URI       (on the national broker)
+    python -m shared.messaging.national accounts --node NODE --regions south,north
+    python -m shared.messaging.national link --management-url http://127.0.0.1:15672 \\
+        --region south --national-uri amqp://amends-link-south:...@127.0.0.1:5700/
+
+Passwords come from the environment only: AMENDS_BUS_ADMIN_PASSWORD (the admin of the
+broker being changed), NATIONAL_BUS_PASSWORD, NATIONAL_LINK_<REGION>_PASSWORD. The link's
+URI, which holds its password, is read from NATIONAL_LINK_URI when --national-uri is not
+given, and is sent to the region's management API, never put on a command line.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from urllib.parse import quote
+
+from kombu import Connection, Exchange, Queue
+
+
+# the region side: the statistics service publishes here, the shovel reads from here
+OUTBOUND_EXCHANGE = "statistics.national"
+OUTBOUND_QUEUE = "national.outbound"
+# the national side
+NATIONAL_EXCHANGE = "amends.national"
+NATIONAL_QUEUE = "national.statistics"
+NATIONAL_SERVICE = "national"
+NATIONAL_USER = "amends-national"
+SHOVEL_NAME = "national-link"
+# how long the shovel waits before it tries the national broker again
+RECONNECT_DELAY = 5
+RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
+# the broker's administrator (shared.messaging.permissions.ADMIN_USER, which imports the topology)
+ADMIN_USER = "amends-admin"
+REGION_CODE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def outbound_exchange():
+    return Exchange(OUTBOUND_EXCHANGE, type="topic", durable=True)
+
+
+def outbound_queue():
+    # quorum: what waits for the link survives a broker restart
+    return Queue(OUTBOUND_QUEUE, exchange=outbound_exchange(), routing_key="#", durable=True,
+                 queue_arguments={"x-queue-type": "quorum"})
+
+
+def region_entities():
+    """What a region's broker needs for the national link (the bootstrap declares them)."""
+    return [outbound_exchange(), outbound_queue()]
+
+
+def routing_key(region, event_type):
+    return f"{region}.{event_type}"
+
+
+def region_of(key):
+    return key.split(".", 1)[0] if key else ""
+
+
+def national_exchange():
+    return Exchange(NATIONAL_EXCHANGE, type="topic", durable=True)
+
+
+def national_dlx():
+    return Exchange(f"{NATIONAL_SERVICE}.dlx", type="fanout", durable=True)
+
+
+def national_dead_letters():
+    return Queue(f"{NATIONAL_SERVICE}.dead-letters", exchange=national_dlx(), durable=True,
+                 queue_arguments={"x-queue-type": "quorum"})
+
+
+def national_queue(declare_exchange=True):
+    """The national service's queue: every statistic from every region."""
+    exchange = national_exchange()
+    exchange.no_declare = not declare_exchange
+    return Queue(NATIONAL_QUEUE, exchange=exchange, routing_key="#", durable=True, queue_arguments={
+        "x-queue-type": "quorum",
+        "x-delivery-limit": 10,
+        "x-dead-letter-exchange": national_dlx().name,
+    })
+
+
+def national_entities():
+    """The national broker's exchange, the national service's queue and its dead letters."""
+    return [national_exchange(), national_dlx(), national_dead_letters(), national_queue()]
+
+
+def declare(amqp_uri, entities):
+    with Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        for entity in entities:
+            entity.bind(channel).declare()
+        channel.close()
+
+
+def link_user(region):
+    return f"amends-link-{region}"
+
+
+def link_password_variable(region):
+    return f"NATIONAL_LINK_{region.upper().replace('-', '_')}_PASSWORD"
+
+
+def national_accounts(regions):
+    """user -> (configure, write, read, {exchange: (topic write, topic read)}) on the national broker."""
+    queue = re.escape(NATIONAL_QUEUE)
+    own = f"^({queue}(\\.delay\\.[0-9]+ms)?|{re.escape(NATIONAL_SERVICE)}\\.dlx|{re.escape(NATIONAL_SERVICE)}\\.dead-letters)$"
+    grants = {
+        # the national service: its queue, its holding queues and dead letters; it binds its
+        # queue to amends.national (read there) and publishes retries through the default exchange
+        NATIONAL_USER: (own, f"^({own[2:-2]}|amq\\.default)$", f"^({own[2:-2]}|{re.escape(NATIONAL_EXCHANGE)})$",
+                        {NATIONAL_EXCHANGE: ("^$", ".*")}),
+    }
+    for region in regions:
+        if not REGION_CODE.match(region):
+            raise ValueError(f"not a region code: {region!r}")
+        # a link publishes to amends.national only, with keys naming its own region
+        grants[link_user(region)] = ("^$", f"^{re.escape(NATIONAL_EXCHANGE)}$", "^$",
+                                     {NATIONAL_EXCHANGE: (f"^{re.escape(region)}\\.", "^$")})
+    return grants
+
+
+def setup_national_accounts(node, regions, environ, env=None):
+    """Make the national broker's users (admin, the national service, a link per region)."""
+    passwords = {ADMIN_USER: "AMENDS_BUS_ADMIN_PASSWORD", NATIONAL_USER: "NATIONAL_BUS_PASSWORD",
+                 **{link_user(r): link_password_variable(r) for r in regions}}
+    missing = [v for v in passwords.values() if not environ.get(v)]
+    if missing:
+        raise SystemExit(f"no password in the environment for: {', '.join(missing)}")
+
+    def run(args, stdin=None, check=True):
+        result = subprocess.run([RABBITMQCTL, "-n", node, "--quiet", *args], env=env, input=stdin, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {args[0]} failed: {result.stderr.strip()[:300]}")
+        return result.returncode
+
+    for user, variable in passwords.items():
+        # the password on stdin, never on the command line
+        if run(["add_user", user], stdin=environ[variable] + "\n", check=False) != 0:
+            run(["change_password", user], stdin=environ[variable] + "\n")
+        run(["clear_topic_permissions", "-p", "/", user], check=False)
+    run(["set_user_tags", ADMIN_USER, "administrator"])
+    run(["set_permissions", "-p", "/", ADMIN_USER, ".*", ".*", ".*"])
+    for user, (configure, write, read, topics) in national_accounts(regions).items():
+        run(["set_permissions", "-p", "/", user, configure, write, read])
+        for exchange, (topic_write, topic_read) in topics.items():
+            run(["set_topic_permissions", "-p", "/", user, exchange, topic_write, topic_read])
+    run(["delete_user", "guest"], check=False)
+
+
+def shovel_definition(national_uri):
+    """The dynamic shovel a region runs: its outbound queue to the national exchange.
+
+    on-confirm: a message leaves the region's queue only once the national broker has it.
+    The routing key is kept (it names the region); nothing is added to the message."""
+    return {"value": {
+        "src-protocol": "amqp091", "src-uri": "amqp://", "src-queue": OUTBOUND_QUEUE,
+        "dest-protocol": "amqp091", "dest-uri": national_uri, "dest-exchange": NATIONAL_EXCHANGE,
+        "ack-mode": "on-confirm", "reconnect-delay": RECONNECT_DELAY,
+        "dest-add-forward-headers": False, "dest-add-timestamp-header": False,
+        "src-delete-after": "never", "src-prefetch-count": 500,
+    }}
+
+
+def link(management_url, admin_password, national_uri, vhost="/"):
+    """Set (or replace) the region's shovel through its management API."""
+    import requests
+    url = f"{management_url.rstrip('/')}/api/parameters/shovel/{quote(vhost, safe='')}/{SHOVEL_NAME}"
+    response = requests.put(url, auth=(ADMIN_USER, admin_password), json=shovel_definition(national_uri), timeout=30)
+    if response.status_code not in (201, 204):
+        raise RuntimeError(f"the region's broker refused the shovel: HTTP {response.status_code}")
+
+
+def link_state(management_url, admin_password, vhost="/"):
+    """The shovel's state as the region's broker reports it ('running', 'starting', ...), or None."""
+    import requests
+    response = requests.get(f"{management_url.rstrip('/')}/api/shovels/{quote(vhost, safe='')}",
+                            auth=(ADMIN_USER, admin_password), timeout=10)
+    response.raise_for_status()
+    for shovel in response.json():
+        if shovel.get("name") == SHOVEL_NAME:
+            return shovel.get("state")
+    return None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m shared.messaging.national",
+                                     description="the national link: declare, accounts, link")
+    sub = parser.add_subparsers(dest="action", required=True)
+    declare_p = sub.add_parser("declare", help="declare the national broker's exchange and queues")
+    declare_p.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI"))
+    accounts_p = sub.add_parser("accounts", help="make the national broker's users")
+    accounts_p.add_argument("--node", required=True)
+    accounts_p.add_argument("--regions", required=True, help="comma-separated region codes")
+    link_p = sub.add_parser("link", help="set a region's shovel to the national broker")
+    link_p.add_argument("--management-url", default="http://127.0.0.1:15672")
+    link_p.add_argument("--region", required=True)
+    link_p.add_argument("--national-uri", default=os.environ.get("NATIONAL_LINK_URI"))
+    args = parser.parse_args(argv)
+    if args.action == "declare":
+        if not args.amqp_uri:
+            parser.error("give --amqp-uri or set AMQP_URI")
+        declare(args.amqp_uri, national_entities())
+        print(f"declared {NATIONAL_EXCHANGE} and {NATIONAL_QUEUE}")
+    elif args.action == "accounts":
+        regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+        setup_national_accounts(args.node, regions, os.environ)
+        print(f"national broker users ready on {args.node}: {ADMIN_USER}, {NATIONAL_USER}, "
+              + ", ".join(link_user(r) for r in regions))
+    else:
+        if not args.national_uri:
+            parser.error("give --national-uri or set NATIONAL_LINK_URI")
+        password = os.environ.get("AMENDS_BUS_ADMIN_PASSWORD")
+        if not password:
+            raise SystemExit("no AMENDS_BUS_ADMIN_PASSWORD in the environment")
+        link(args.management_url, password, args.national_uri)
+        print(f"region {args.region} linked to the national broker (shovel {SHOVEL_NAME})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -51,16 +51,23 @@ def _stop(process, timeout=20, signalled=False):
 class RabbitNode:
     """A RabbitMQ node of the test's own: its own name, ports and data directory."""
 
-    def __init__(self, base_dir):
+    def __init__(self, base_dir, plugins=(), name="rabbitmq"):
+        """`plugins`: RabbitMQ plugins to enable; with rabbitmq_management, its API listens
+        on `management_url`."""
         self.name = f"amends-t{uuid.uuid4().hex[:8]}@localhost"
         self.port = free_port()
         self.dist_port = free_port()
-        self.dir = os.path.join(base_dir, "rabbitmq")
+        self.dir = os.path.join(base_dir, name)
         os.makedirs(os.path.join(self.dir, "mnesia"), exist_ok=True)
+        self.management_url = None
         with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as conf:
             conf.write(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
-        with open(os.path.join(self.dir, "enabled_plugins"), "w") as plugins:
-            plugins.write("[].\n")
+            if "rabbitmq_management" in plugins:
+                management_port = free_port()
+                conf.write(f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {management_port}\n")
+                self.management_url = f"http://127.0.0.1:{management_port}"
+        with open(os.path.join(self.dir, "enabled_plugins"), "w") as enabled:
+            enabled.write("[" + ",".join(plugins) + "].\n")
         self.process = None
         self.uri = f"amqp://guest:guest@127.0.0.1:{self.port}/"
         self.service_uris = None

@@ -35,7 +35,7 @@ import os
 import re
 import subprocess
 import sys
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from kombu import Connection, Exchange, Queue
 
@@ -178,6 +178,10 @@ def shovel_definition(national_uri):
 
     on-confirm: a message leaves the region's queue only once the national broker has it.
     The routing key is kept (it names the region); nothing is added to the message."""
+    # kombu reads `amqp://host/` as the default vhost "/", the broker's own URI parser as the
+    # vhost "": say "/" the way both read it
+    if urlsplit(national_uri).path == "/":
+        national_uri = national_uri[:-1] + "/%2F"
     return {"value": {
         "src-protocol": "amqp091", "src-uri": "amqp://", "src-queue": OUTBOUND_QUEUE,
         "dest-protocol": "amqp091", "dest-uri": national_uri, "dest-exchange": NATIONAL_EXCHANGE,

@@ -10,7 +10,12 @@ DEFAULTS = {
     "AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/",
     "MONGO_URI": "mongodb://127.0.0.1:27017/",
     "AMENDS_DB_PREFIX": "amends",
+    # This deployment's residency zone: its broker, its databases, its ledger (and the ledger's
+    # origin, amends.<region>/ledger), named in every event it emits.
     "AMENDS_REGION": "local",
+    # The referral regions (police-force areas, comma-separated codes) this deployment serves.
+    # No default: referrals does not start without it (services/referrals/residency.py).
+    "AMENDS_REGIONS": "",
     # Seconds to wait before each retry of a failed handler; one retry per value.
     "AMENDS_RETRY_DELAYS": "1,5,30",
     # Unsent outbox events older than this many seconds are republished by the relay timer.
@@ -42,6 +47,8 @@ class Settings:
     outbox_grace: float
     outbox_interval: float
     ferretdb_postgresql_url: str = ""
+    # AMENDS_REGIONS as given, each code once, in order (empty: none configured)
+    regions: tuple = ()
 
     @property
     def database(self):
@@ -66,6 +73,16 @@ def setting(config, key):
     return _lookup(config, key)
 
 
+def regions_of(text):
+    """AMENDS_REGIONS's codes: comma-separated, blanks ignored, each once, in order."""
+    seen = []
+    for part in (text or "").split(","):
+        code = part.strip()
+        if code and code not in seen:
+            seen.append(code)
+    return tuple(seen)
+
+
 def _delays(text):
     return tuple(float(part) for part in text.split(",") if part.strip())
 
@@ -82,4 +99,15 @@ def settings_for(service, config=None):
         outbox_grace=float(_lookup(config, "AMENDS_OUTBOX_GRACE")),
         outbox_interval=float(_lookup(config, "AMENDS_OUTBOX_INTERVAL")),
         ferretdb_postgresql_url=_lookup(config, "AMENDS_FERRETDB_POSTGRESQL_URL"),
+        regions=regions_of(_lookup(config, "AMENDS_REGIONS")),
     )
+
+
+class StartRefused(SystemExit):
+    """A service refusing to start because a setting is missing or wrong. Raised from a
+    dependency provider's setup, it ends `nameko run` with this one message on stderr and
+    exit status 1, no traceback; in a test it is an exception like any other."""
+
+    def __init__(self, service, message):
+        self.message = message
+        super().__init__(f"{service} will not start: {message}")

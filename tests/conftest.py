@@ -14,7 +14,7 @@ MANAGEMENT = os.environ.get("AMENDS_TEST_RABBIT_MANAGEMENT", "http://127.0.0.1:1
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 
 
-from tests.support import rabbit_admin  # noqa: E402
+from tests.support import SERVED_REGIONS, rabbit_admin  # noqa: E402
 
 # the broker admin (amends-admin, from the environment or var/secrets.env; else guest)
 RABBIT_AUTH = rabbit_admin()
@@ -56,6 +56,7 @@ def service_config(amqp_uri, db_prefix):
             "MONGO_URI": MONGO_URI,
             "AMENDS_DB_PREFIX": db_prefix,
             "AMENDS_REGION": "test",
+            "AMENDS_REGIONS": SERVED_REGIONS,   # the referral regions referrals serves
             "AMENDS_RETRY_DELAYS": "0.2,0.4",
             "AMENDS_OUTBOX_GRACE": "0",
             "WEB_SERVER_ADDRESS": "127.0.0.1:0",

@@ -19,7 +19,7 @@ from shared.messaging import accounts, topology
 from shared.messaging.permissions import ADMIN_USER, user_for
 from shared.storage import roles
 from tests.factories import ROOT
-from tests.support import ferretdb_postgresql_url, free_port, wait_until
+from tests.support import SERVED_REGIONS, ferretdb_postgresql_url, free_port, wait_until
 
 SERVICES = {"referrals": "ReferralsService", "matching": "MatchingService",
             "notifications": "NotificationsService", "records": "RecordsService"}
@@ -192,6 +192,9 @@ class Platform:
             {k: v for k, v in os.environ.items() if k not in SECRETS},
             AMQP_URI=amqp_uri, MONGO_URI=mongo_uri, AMENDS_DB_PREFIX=db_prefix,
             AMENDS_RETRY_DELAYS="0.5,1,2", SMTP_PORT=str(smtp_port),
+            # one residency zone, `test`, whose ledger signs as amends.test/ledger; the referral
+            # regions its referrals serves
+            AMENDS_REGION="test", AMENDS_REGIONS=SERVED_REGIONS,
             PYTHONPATH=ROOT, **{f"{n.upper()}_HTTP_ADDRESS": f"127.0.0.1:{p}" for n, p in self.ports.items()},
             **({} if service_uris else {"AMENDS_DEV_UNCHECKED_BUS": "1"}),
             **(extra_env or {}))
@@ -199,8 +202,8 @@ class Platform:
         # a test's own key, given in extra_env, wins; it still reaches only its service
         extra = extra_env or {}
         self.own["referrals"]["AMENDS_MASTER_KEY"] = extra.get("AMENDS_MASTER_KEY", TEST_MASTER_KEY)
-        self.own["records"]["AMENDS_LEDGER_SIGNING_KEY"] = (extra.get("AMENDS_LEDGER_SIGNING_KEY")
-                                                            or str(Signer.generate("amends.test/ledger")))
+        self.own["records"]["AMENDS_LEDGER_SIGNING_KEY"] = (
+            extra.get("AMENDS_LEDGER_SIGNING_KEY") or str(Signer.generate(f"amends.{self.env['AMENDS_REGION']}/ledger")))
         for secret in SECRETS:
             self.env.pop(secret, None)
         self.processes = {}

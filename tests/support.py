@@ -132,6 +132,9 @@ def publish_event(amqp_uri, event, body=None):
 
 # the regions test keys cover: every region the test referrals and facilitators use
 TEST_REGIONS = ("south-wales", "gwent", "north-wales", "dyfed-powys")
+# the referral regions the tests' referrals serves (AMENDS_REGIONS): the same, as the local
+# bootstrap sets them for the demo
+SERVED_REGIONS = ",".join(TEST_REGIONS)
 
 
 def provision_keys(config, agency="test-police", facilitator="fac-test", regions=TEST_REGIONS):

@@ -223,7 +223,7 @@ secrets() {
   fi
   # An Ed25519 key for the ledger's signed tree heads.
   if [ -z "${AMENDS_LEDGER_SIGNING_KEY:-}" ] && ! grep -q '^AMENDS_LEDGER_SIGNING_KEY=' "$file"; then
-    "$PY" -m services.records.keygen amends.local/ledger >>"$file" 2>/dev/null
+    "$PY" -m services.records.keygen "amends.${AMENDS_REGION:-local}/ledger" >>"$file" 2>/dev/null
   fi
   # Broker passwords: the admin's (operators, the tests) and one per service; and PostgreSQL's:
   # the admin role's (FerretDB's own, for clients without credentials) and each role's.
@@ -308,6 +308,7 @@ services() {
 
 cd "$ROOT"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONWARNINGS=ignore
+export AMENDS_REGIONS="${AMENDS_REGIONS:-south-wales,gwent,north-wales,dyfed-powys}"  # referral regions served (dev: the demo's)
 command -v curl >/dev/null || apt_install curl
 python_env
 secrets

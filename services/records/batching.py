@@ -49,15 +49,20 @@ class BatchQueueConsumer(EventQueueConsumer):
 class BatchEventConsumer(EventConsumer):
     queue_consumer = BatchQueueConsumer()
 
-    def __init__(self, consumer, admit=None, **kwargs):
+    def __init__(self, consumer, admit=None, admission=None, **kwargs):
         """`admit(event)` raises ValueError for a valid event the handler can never take;
-        such a message is dead-lettered at once, like a malformed one. With `admit`, the
-        handler gets what it returned for each event too: handler(events, admitted)."""
+        such a message is dead-lettered at once, like a malformed one (the reason: the
+        error's `reason` if it has one, else its class). With `admit`, the handler gets what
+        it returned for each event too: handler(events, admitted). `admission(settings)`,
+        instead, makes `admit` at setup from the service's settings (its region, say)."""
         self.admit = admit
+        self.admission = admission
         super().__init__(consumer, **kwargs)
 
     def setup(self):
         super().setup()
+        if self.admission is not None:
+            self.admit = self.admission(self.settings)
         config = self.container.config
         self.batch_size = max(1, int(config.get("RECORDS_BATCH_SIZE", 1000)))
         self.linger = float(config.get("RECORDS_BATCH_LINGER", 0.05))
@@ -94,8 +99,8 @@ class BatchEventConsumer(EventConsumer):
                 admitted = self.admit(event)
             except ValueError as exc:
                 with self._broker_may_be_gone(message):
-                    self._dead_letter(message, f"not admitted: {type(exc).__name__}",
-                                      attempt=self._attempt(message))
+                    reason = getattr(exc, "reason", None) or f"not admitted: {type(exc).__name__}"
+                    self._dead_letter(message, reason, attempt=self._attempt(message))
                 return None
         return event, admitted
 

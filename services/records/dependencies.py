@@ -6,9 +6,10 @@ import os
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
+from services.records import residency
 from services.records.checkpoints import NoteError, Signer
 from services.records.store import Ledger
-from shared.config import settings_for
+from shared.config import StartRefused, settings_for
 from shared.storage import connect, disconnect
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,9 @@ class LedgerStore(DependencyProvider):
 class LedgerKey(DependencyProvider):
     """The checkpoint signing key (a C2SP signer key string) from the config or the
     environment. Without one records does not start: an unsigned ledger proves nothing to
-    anyone outside it. Development may run unsigned, by saying so: UNSIGNED_FLAG=1."""
+    anyone outside it. Development may run unsigned, by saying so: UNSIGNED_FLAG=1. The key's
+    name, the checkpoints' origin, must be this region's ledger's, amends.<AMENDS_REGION>/ledger
+    (residency.py): records does not start with another region's key."""
 
     def setup(self):
         text = self.container.config.get(SIGNING_KEY) or os.environ.get(SIGNING_KEY, "")
@@ -52,6 +55,12 @@ class LedgerKey(DependencyProvider):
                 self.signer = Signer.parse(text)
             except NoteError as error:
                 raise ValueError(f"{SIGNING_KEY} is not a valid signer key: {error}") from None
+            try:
+                residency.check_origin(self.signer.name, settings_for(self.container.service_name,
+                                                                      self.container.config).region)
+            except residency.WrongOrigin as error:
+                log.error("%s", error)
+                raise StartRefused(self.container.service_name, str(error)) from None
             log.info("ledger checkpoints are signed by %s", self.signer.verifier)
         elif _flag(self.container.config.get(UNSIGNED_FLAG) or os.environ.get(UNSIGNED_FLAG, "")):
             log.warning("no %s and %s=1: checkpoints will not be signed (development only)", SIGNING_KEY, UNSIGNED_FLAG)

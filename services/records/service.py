@@ -1,8 +1,7 @@
 """The records service: the append-only Merkle ledger of every event. Entrypoints only."""
 from werkzeug.wrappers import Response
 
-from services.records import bundle, merkle, store
-from services.records.ledger import leaf_bytes
+from services.records import bundle, merkle, residency, store
 from services.records.audit import LedgerBroken
 from services.records.batching import batch_consumer
 from services.records.dependencies import LedgerKey, LedgerStore, configured_timer
@@ -30,7 +29,8 @@ class RecordsService(HealthEndpoint):
     auth = Authenticator()
     log_context = LogContext()
 
-    @batch_consumer("ledger", admit=leaf_bytes)  # an event with no JCS form can have no leaf
+    # only this region's events (residency.py), and an event with no JCS form can have no leaf
+    @batch_consumer("ledger", admission=residency.ledger_admission)
     def on_events(self, events, leaves):
         self.ledger.append(events, leaves)
 

@@ -116,7 +116,9 @@ class ReferralSchema(Schema):
     initiated_by = fields.Str(required=True, validate=validate.OneOf(("harmed", "harmer")))
     harmer_accepts_responsibility = fields.Bool(required=True)
     flags = fields.List(fields.Str(validate=validate.OneOf(catalogue.FLAGS)), load_default=list)
-    region = fields.Str(required=True, validate=[_code, validate.Length(max=50)])
+    region = fields.Str(required=True, validate=[_code, validate.Length(max=50)], metadata={"description": (
+        "the referral region (police-force area) code; it must be one this deployment serves (AMENDS_REGIONS, "
+        "services/referrals/residency.py): any other is a 400 naming `region`, and nothing is stored")})
     participants = fields.List(fields.Nested(ParticipantSchema), required=True, validate=validate.Length(min=2, max=20))
 
     @validates_schema

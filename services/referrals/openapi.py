@@ -330,6 +330,16 @@ def _errors(*codes):
     return answers
 
 
+def _region_not_served(answers, intake=False):
+    """The 400 of an operation that takes a region: one this deployment does not serve is refused."""
+    answers["400"] = dict(answers["400"], description=answers["400"]["description"] + (
+        ". A `region` this deployment does not serve (AMENDS_REGIONS) is a 400 naming `region` "
+        "(\"not served by this deployment\")") + (
+        ", decided before anything is stored: no case, no event, no idempotency fingerprint, no data key"
+        if intake else ""))
+    return answers
+
+
 def _ok(code, schema, description, headers=None):
     answer = {"description": description, "content": {"application/json": {"schema": schema}}}
     if headers:
@@ -378,14 +388,14 @@ def document():
                         "description": "the same key and body answer the same; another body gets 409",
                         "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": "Referral"}}},
-        "responses": {**_ok(201, "Accepted", "the case was opened (or, for a repeated key, had been)"),
-                      **_errors(400, 401, 403, 409, 413)},
+        "responses": _region_not_served({**_ok(201, "Accepted", "the case was opened (or, for a repeated key, had been)"),
+                                         **_errors(400, 401, 403, 409, 413)}, intake=True),
     }})
     spec.path(path="/v1/cases", operations={"get": {
         "summary": "List cases, newest first (a referrer sees only its own agency's)",
         "security": secured,
         "parameters": [{"in": "query", "schema": views.CaseQuerySchema}],
-        "responses": {**_ok(200, "CasePage", "one page of cases"), **_errors(400, 401, 403)},
+        "responses": _region_not_served({**_ok(200, "CasePage", "one page of cases"), **_errors(400, 401, 403)}),
     }})
     spec.path(path="/v1/cases/{case_id}", operations={"get": {
         "summary": "One case; personal data only for the roles that need it",

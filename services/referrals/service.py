@@ -1,13 +1,15 @@
 """The referrals service: intake and the case lifecycle over HTTP, contact details over
 RPC, case status from matching's events, Victims' Code clocks on a timer. Entrypoints only."""
+import logging
 import os
 
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.referrals import aftercare, openapi, workflow
+from services.referrals import aftercare, openapi, residency, workflow
 from services.referrals.protection import Vault, load_master_key
 from services.referrals.store import ReferralsStore
+from shared.config import StartRefused, setting
 from shared.health import HealthEndpoint
 from shared.http_server import http
 from shared.jsonlog import LogContext, current
@@ -26,6 +28,8 @@ DEADLINE_INTERVAL = float(os.environ.get("REFERRALS_DEADLINE_INTERVAL", "60"))
 AGREEMENT_INTERVAL = float(os.environ.get("REFERRALS_AGREEMENT_INTERVAL", "60"))
 AFTERCARE = aftercare.from_environment()
 
+log = logging.getLogger(__name__)
+
 
 class VaultProvider(DependencyProvider):
     def setup(self):
@@ -35,6 +39,22 @@ class VaultProvider(DependencyProvider):
         return self.vault
 
 
+class ServedRegions(DependencyProvider):
+    """The referral regions this deployment serves (AMENDS_REGIONS, residency.py). Without
+    them the service does not start: one line naming the setting, no traceback."""
+
+    def setup(self):
+        try:
+            self.served = residency.served_regions(setting(self.container.config, residency.SETTING))
+        except residency.NotConfigured as error:
+            log.error("%s", error)
+            raise StartRefused(self.container.service_name, str(error)) from None
+        log.info("serving referrals for the regions %s", ", ".join(sorted(self.served)))
+
+    def get_dependency(self, worker_ctx):
+        return self.served
+
+
 class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     name = "referrals"
 
@@ -42,6 +62,7 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     outbox = Outbox(collections=ReferralsStore.outbox_collections)
     auth = Authenticator()
     vault = VaultProvider()
+    served = ServedRegions()
     log_context = LogContext()
     caller = Caller()
 
@@ -54,7 +75,8 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     @api(roles=("referrer", "coordinator"), scope="intake")
     def submit_referral(self, request, principal):
         status, payload, replayed = workflow.submit_referral(
-            self.store, read_json(request), principal, request.headers.get("Idempotency-Key"), self.outbox, self.vault)
+            self.store, read_json(request), principal, request.headers.get("Idempotency-Key"), self.outbox, self.vault,
+            served=self.served)
         headers = {"Location": f"/v1/cases/{payload['case_id']}"}
         if replayed:
             headers["Idempotent-Replayed"] = "true"
@@ -63,7 +85,8 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     @http("GET", "/v1/cases")
     @api(roles=("referrer",) + STAFF, scope="listing")
     def list_cases(self, request, principal):
-        return json_response(workflow.list_cases(self.store, request.args.to_dict(), principal))
+        return json_response(workflow.list_cases(self.store, request.args.to_dict(), principal,
+                                                   served=self.served))
 
     @http("GET", "/v1/cases/<string:case_id>")
     @api(roles=("referrer",) + STAFF, scope="case")

@@ -23,7 +23,8 @@ class CaseQuerySchema(Schema):
     """The query of GET /v1/cases."""
     status = fields.Str(validate=validate.OneOf(lifecycle.STATUSES))
     agency = fields.Str(validate=[_code, validate.Length(max=100)])
-    region = fields.Str(validate=[_code, validate.Length(max=50)])
+    region = fields.Str(validate=[_code, validate.Length(max=50)], metadata={"description": (
+        "a region this deployment serves (AMENDS_REGIONS); any other is a 400 naming `region`")})
     # referral_received: the cases whose referral did not say when the crime was reported
     measured_from = fields.Str(validate=validate.OneOf(CLOCK_BASES))
     limit = fields.Int(load_default=PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))

@@ -20,6 +20,7 @@ from marshmallow import ValidationError
 
 from services.referrals import cases, consents, contact, deadlines, intake, lifecycle, support, views
 from services.referrals import aftercare, agreement, interventions, preparation, retention, safety, surveys, voice
+from services.referrals import residency
 from services.referrals.cases import AlreadyStored, ContactAccess, utcnow
 from shared.security import access
 from shared.web import BadRequest, Conflict, Forbidden, Gone, NotFound
@@ -49,8 +50,12 @@ def _valid(schema, body, what):
 
 # --- intake ---------------------------------------------------------------------
 
-def submit_referral(store, body, principal, idempotency_key, outbox, vault):
+def submit_referral(store, body, principal, idempotency_key, outbox, vault, *, served):
     """(status, payload, replayed) for a referral; raise BadRequest or Conflict.
+
+    `served`: the referral regions this deployment serves (residency.served_regions); a
+    referral for any other is a 400 naming `region`, before anything is stored (no case, no
+    event, no fingerprint, no data key).
 
     With an Idempotency-Key, the case id is derived from a keyed hash of (agency, key), so
     the case insert itself is the claim: of any number of concurrent requests with one
@@ -62,7 +67,14 @@ def submit_referral(store, body, principal, idempotency_key, outbox, vault):
     try:
         referral = intake.parse(body, principal.agency)
     except intake.InvalidReferral as invalid:
-        raise BadRequest("the referral is not valid", fields=invalid.errors)
+        errors = dict(invalid.errors)
+        region = body.get("region") if isinstance(body, dict) else None
+        if isinstance(region, str) and "region" not in errors:
+            errors.update(residency.refusal(served, region) or {})
+        raise BadRequest("the referral is not valid", fields=errors)
+    refused = residency.refusal(served, referral.region)
+    if refused:
+        raise BadRequest("this deployment does not serve the referral's region", fields=refused)
     if not principal.covers(referral.region):
         raise Forbidden("your key does not cover this region", fields={
             "region": ["Not one of the regions your key covers."]})
@@ -154,8 +166,11 @@ def case_view(store, case_id, principal, vault):
     return view
 
 
-def list_cases(store, args, principal):
+def list_cases(store, args, principal, *, served):
     query = _valid(views.CaseQuerySchema(), args, "query")
+    refused = residency.refusal(served, query["region"]) if "region" in query else None
+    if refused:
+        raise BadRequest("this deployment does not serve that region", fields=refused)
     filters = {k: query[k] for k in ("status", "agency", "region", "measured_from") if k in query}
     one_of = {}
     for field, allowed in access.listing_filter(principal).items():

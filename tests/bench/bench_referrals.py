@@ -107,7 +107,8 @@ def main(seconds, clients):
         topology.declare(amqp_uri, (1, 5, 30))
         env = dict(os.environ, AMQP_URI=amqp_uri, MONGO_URI=MONGO_URI, AMENDS_DB_PREFIX=prefix,
                    AMENDS_MASTER_KEY=new_master_key(), PYTHONPATH=ROOT, LOG_LEVEL="WARNING",
-                   AMENDS_DEV_UNCHECKED_BUS="1")   # one broker user for everything here
+                   AMENDS_DEV_UNCHECKED_BUS="1",   # one broker user for everything here
+                   AMENDS_REGIONS="south-wales,gwent,north-wales,dyfed-powys")
         api_keys.connect_identity(settings_for("identity", {"MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": prefix}))
         key, _ = api_keys.issue("referrer", "bench-police", "bench referrer", subject="bench-referrer",
                                 regions=["south-wales", "gwent", "north-wales", "dyfed-powys"])

@@ -27,7 +27,7 @@ from shared.storage import Database
 from tests.conftest import MONGO_URI
 from tests.factories import referral_received_data
 from tests.platform import TEST_MASTER_KEY, RabbitNode
-from tests.support import disconnect_all, free_port, read_dead_letters, wait_until
+from tests.support import SERVED_REGIONS, disconnect_all, free_port, read_dead_letters, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,8 @@ def start(bus, db_prefix):
 
     def run(cls, service, **extra):
         config = {"AMQP_URI": bus.service_uris.get(service, bus.uri), "MONGO_URI": MONGO_URI,
-                  "AMENDS_DB_PREFIX": db_prefix, "AMENDS_REGION": "test", "AMENDS_RETRY_DELAYS": "0.2,0.4",
+                  "AMENDS_DB_PREFIX": db_prefix, "AMENDS_REGION": "test", "AMENDS_REGIONS": SERVED_REGIONS,
+                  "AMENDS_RETRY_DELAYS": "0.2,0.4",
                   "AMENDS_OUTBOX_GRACE": "0", "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}", **extra}
         container = ServiceContainer(cls, config)
         container.start()

@@ -486,3 +486,35 @@ def test_a_full_batch_of_a_thousand_cases_is_one_group(service_config):
     assert [(g["start"], g["end"]) for g in groups] == [(0, 1000)]
     assert [e["seq"] for e in ledger.entries_after(498, 3, below=1000)] == [499, 500, 501]
     assert [e["seq"] for e in ledger.case_entries(events[777]["subject"])] == [777]
+
+
+def test_an_event_of_another_region_is_dead_lettered_with_the_reason_and_its_own_go_in(run_services, amqp_uri):
+    """A region's ledger holds its own events only (services/records/residency.py)."""
+    from tests.support import read_dead_letters
+    own = case_events("case-r")
+    foreign = new_event("referral.received", "case-x", referral_received_data(case_id="case-x", region="gwent"),
+                        source="/amends/gwent/referrals", region="gwent", correlationid="case-x")
+    with records(run_services) as (url, config):
+        assert config["AMENDS_REGION"] == "test" and SIGNER.name == "amends.test/ledger"
+        for event in (own[0], foreign, own[1]):
+            publish_event(amqp_uri, event)
+        ledger = ledger_of(config)
+        wait_until(lambda: ledger.head().size == 2)
+        letters = wait_until(lambda: read_dead_letters(amqp_uri, "records"))
+        assert [json.loads(body)["id"] for body, _ in letters] == [foreign["id"]]
+        reason = letters[0][1]["x-amends-error"]
+        assert reason.startswith("not admitted: region 'gwent' is not this ledger's ('test')"), reason
+        assert ledger.entry_by_event(foreign["id"]) is None
+        assert [i for g in ledger.entries.find() for i in g["event_ids"]] == [e["id"] for e in own]
+        assert ledger.audit(SIGNER.verifier)["entries"] == 2
+        # and its checkpoints name the region's ledger
+        keys = provision_keys(config)
+        signed = requests.post(f"{url}/v1/ledger/checkpoints", headers={"Authorization": f"Bearer {keys['auditor']}"})
+        assert signed.status_code == 201 and signed.text.startswith("amends.test/ledger\n2\n")
+
+
+def test_records_does_not_start_with_another_regions_signing_key(run_services):
+    from shared.config import StartRefused
+    with pytest.raises(StartRefused, match="amends.gwent/ledger"):
+        with run_services(RecordsService, AMENDS_LEDGER_SIGNING_KEY=str(Signer.generate("amends.gwent/ledger"))):
+            pass

@@ -10,7 +10,7 @@ from shared.web import BadRequest, Conflict, Gone, NotFound
 from tests.factories import referral_body
 from tests.unit.test_referrals_casework import FACTORS, contact, decided
 from tests.unit.test_referrals_workflow import (  # noqa: F401  (fixtures: store, outbox, vault)
-    outbox, principal, store, vault)
+    SERVED, outbox, principal, store, vault)
 
 LONDON_TODAY = deadlines.today_in_london()
 SETTINGS = aftercare.Aftercare(public_url="https://rj.example")
@@ -27,7 +27,8 @@ def in_intervention(store, outbox, vault, body=None, consent=("harmed", "harmer"
     """A case moved to INTERVENTION, with the named parties' consent to take part: through
     preparation, where the risk is assessed with both parties and the facilitator decides
     it is safe (the gate the move to INTERVENTION needs open)."""
-    _, payload, _ = workflow.submit_referral(store, body or referral_body(0), REFERRER, None, outbox, vault)
+    _, payload, _ = workflow.submit_referral(store, body or referral_body(0), REFERRER, None, outbox, vault,
+                                             served=SERVED)
     case_id = payload["case_id"]
     for status in TO_PREPARATION:
         workflow.transition_case(store, case_id, {"to": status}, COORDINATOR, outbox, vault, SETTINGS)
@@ -118,7 +119,7 @@ def test_a_bad_agreement_is_a_400_naming_each_fault_and_stores_nothing(store, ou
 
 
 def test_an_agreement_needs_a_case_in_intervention_and_only_one(store, outbox, vault):
-    _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault)
+    _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault, served=SERVED)
     early = payload["case_id"]
     with pytest.raises(Conflict) as wrong_state:
         workflow.record_agreement(store, early, agreement_body(store, early), COORDINATOR, outbox, vault)
@@ -290,7 +291,7 @@ def test_closure_after_intervention_asks_each_consenting_party_once_with_a_seale
 
 
 def test_a_case_closed_before_the_intervention_asks_nobody(store, outbox, vault):
-    _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault)
+    _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault, served=SERVED)
     case_id = payload["case_id"]
     workflow.record_consent(store, case_id, {"participant_id": party(store, case_id, "harmed"),
                                              "scope": "participation", "granted": True}, COORDINATOR, outbox)
@@ -373,7 +374,7 @@ def test_a_declined_victims_record_is_reduced_to_statistics_once_after_the_reten
     body = referral_body(0)
     body["participants"].append({"role": "supporter", "name": "Nia Hughes", "age_band": "35_49", "language": "cy",
                                  "contact": {"email": "nia@mail.example"}, "access_needs": ["hearing_loop"]})
-    _, payload, _ = workflow.submit_referral(store, body, REFERRER, None, outbox, vault)
+    _, payload, _ = workflow.submit_referral(store, body, REFERRER, None, outbox, vault, served=SERVED)
     case_id = payload["case_id"]
     close(store, case_id, outbox, vault, "harmed_declined")
     harmed, harmer = party(store, case_id, "harmed"), party(store, case_id, "harmer")
@@ -404,7 +405,7 @@ def test_a_declined_victims_record_is_reduced_to_statistics_once_after_the_reten
 def test_retention_drops_the_victims_casework_ciphertext_as_erasure_does(store, outbox, vault):
     """Retention goes through the erasure's own path: the victim's preparation notes, risk
     notes and items lose their ciphertext too; the harmer's are kept."""
-    _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault)
+    _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault, served=SERVED)
     case_id = payload["case_id"]
     for status in TO_PREPARATION:
         workflow.transition_case(store, case_id, {"to": status}, COORDINATOR, outbox, vault, SETTINGS)
@@ -428,13 +429,13 @@ def test_retention_drops_the_victims_casework_ciphertext_as_erasure_does(store, 
 
 def test_retention_applies_only_to_declined_or_unreachable_victims(store, outbox, vault):
     for reason, kept in (("no_contact", True), ("safety_stop", False), ("harmer_declined", False)):
-        _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault)
+        _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault, served=SERVED)
         close(store, payload["case_id"], outbox, vault, reason)
         assert bool(store.load_case(payload["case_id"]).retention) is kept, reason
 
 
 def test_an_already_erased_victim_is_reduced_without_a_second_erasure(store, outbox, vault):
-    _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault)
+    _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault, served=SERVED)
     case_id = payload["case_id"]
     harmed = party(store, case_id, "harmed")
     workflow.erase_participant(store, case_id, harmed, COORDINATOR, outbox)
@@ -445,7 +446,7 @@ def test_an_already_erased_victim_is_reduced_without_a_second_erasure(store, out
 
 
 def test_a_losing_retention_writer_decides_again_and_emits_nothing_twice(store, outbox, vault):
-    _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault)
+    _, payload, _ = workflow.submit_referral(store, referral_body(0), REFERRER, None, outbox, vault, served=SERVED)
     case_id = payload["case_id"]
     close(store, case_id, outbox, vault, "no_contact")
     at = datetime.now(timezone.utc) + timedelta(days=365)

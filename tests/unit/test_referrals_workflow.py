@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services.referrals import cases, deadlines, workflow
+from services.referrals import cases, deadlines, residency, workflow
 from services.referrals.cases import change_key, next_change
 from services.referrals.memory_store import InMemoryReferralsStore
 from services.referrals.protection import Vault, load_master_key, new_master_key
@@ -16,6 +16,8 @@ from shared.web import BadRequest, Conflict, Forbidden, NotFound
 from tests.factories import days_ago, referral_body
 
 AGENCY = "test-police"
+# the referral regions these tests' deployment serves (AMENDS_REGIONS)
+SERVED = residency.served_regions("south-wales,gwent,north-wales,dyfed-powys")
 
 
 class FakeOutbox:
@@ -64,7 +66,8 @@ REFERRER, COORDINATOR, AUDITOR = principal("referrer"), principal("coordinator")
 
 
 def refer(store, outbox, vault, body=None, key=None, who=REFERRER):
-    status, payload, replayed = workflow.submit_referral(store, body or referral_body(0), who, key, outbox, vault)
+    status, payload, replayed = workflow.submit_referral(store, body or referral_body(0), who, key, outbox, vault,
+                                                         served=SERVED)
     assert status == 201
     return payload["case_id"], replayed
 
@@ -129,11 +132,11 @@ def test_a_create_that_finds_the_id_taken_shreds_the_keys_it_made(store, outbox,
 
 def test_a_bad_or_out_of_region_referral_stores_nothing(store, outbox, vault):
     with pytest.raises(BadRequest):
-        workflow.submit_referral(store, referral_body(0, cjs_stage=12), REFERRER, None, outbox, vault)
+        workflow.submit_referral(store, referral_body(0, cjs_stage=12), REFERRER, None, outbox, vault, served=SERVED)
     with pytest.raises(Forbidden):
-        workflow.submit_referral(store, referral_body(0, region="gwent"), REFERRER, None, outbox, vault)
+        workflow.submit_referral(store, referral_body(0, region="gwent"), REFERRER, None, outbox, vault, served=SERVED)
     with pytest.raises(BadRequest):
-        workflow.submit_referral(store, referral_body(0), REFERRER, "a b", outbox, vault)
+        workflow.submit_referral(store, referral_body(0), REFERRER, "a b", outbox, vault, served=SERVED)
     assert store.counts() == {"cases": 0, "case_changes": 0, "data_keys": 0, "contact_access_log": 0}
 
 
@@ -165,7 +168,7 @@ def test_the_listing_is_narrowed_to_the_callers_reach(store, outbox, vault):
     workflow.advance_for_event(store, matching_event("facilitator.assigned", gwent, facilitator_id="fac-9"), outbox)
 
     def listed(who, **args):
-        return [item["case_id"] for item in workflow.list_cases(store, args, who)["items"]]
+        return [item["case_id"] for item in workflow.list_cases(store, args, who, served=SERVED)["items"]]
 
     assert sorted(listed(REFERRER)) == sorted([welsh, gwent])
     assert listed(principal("coordinator", regions=("gwent",))) == [gwent]
@@ -176,10 +179,10 @@ def test_the_listing_is_narrowed_to_the_callers_reach(store, outbox, vault):
     assert listed(principal("facilitator", subject="fac-9")) == [gwent]
     assert listed(principal("facilitator", subject="fac-1")) == []
     assert listed(AUDITOR, status="ASSESSMENT") == [gwent]
-    page = workflow.list_cases(store, {"limit": "1", "offset": "1"}, AUDITOR)
+    page = workflow.list_cases(store, {"limit": "1", "offset": "1"}, AUDITOR, served=SERVED)
     assert page["total"] == 3 and len(page["items"]) == 1 and page["next_offset"] == 2
     with pytest.raises(BadRequest):
-        workflow.list_cases(store, {"limit": "0"}, AUDITOR)
+        workflow.list_cases(store, {"limit": "0"}, AUDITOR, served=SERVED)
 
 
 def test_a_case_shows_what_its_clocks_are_measured_from_and_a_coordinator_can_list_those_without_a_date(
@@ -196,13 +199,14 @@ def test_a_case_shows_what_its_clocks_are_measured_from_and_a_coordinator_can_li
     assert workflow.case_view(store, reported, COORDINATOR, vault)["record"]["crime_reported_on"] == reported_on
 
     def listed(**args):
-        return {item["case_id"]: item["measured_from"] for item in workflow.list_cases(store, args, COORDINATOR)["items"]}
+        return {item["case_id"]: item["measured_from"]
+                for item in workflow.list_cases(store, args, COORDINATOR, served=SERVED)["items"]}
 
     assert listed() == {reported: "crime_reported", unreported: "referral_received"}
     assert listed(measured_from="referral_received") == {unreported: "referral_received"}
     assert listed(measured_from="crime_reported") == {reported: "crime_reported"}
     with pytest.raises(BadRequest) as bad:
-        workflow.list_cases(store, {"measured_from": "guessed"}, COORDINATOR)
+        workflow.list_cases(store, {"measured_from": "guessed"}, COORDINATOR, served=SERVED)
     assert "measured_from" in bad.value.details["fields"]
 
 

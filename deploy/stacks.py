@@ -1,7 +1,7 @@
 """What gets deployed, named once: the services, their ports and secrets, the stacks.
 
 The Dockerfile's entrypoint (deploy/container.py), the RabbitMQ definitions
-(deploy/definitions.py), the Kubernetes manifests (deploy/k8s/render.py) and the
+(deploy/definitions.py), the Kubernetes manifests (deploy/manifests.py) and the
 deployment tests all read this module, and the queues each service consumes come from
 shared/messaging/topology.py, so a queue renamed there is renamed everywhere here.
 """
@@ -91,7 +91,7 @@ class Stack:
 
 
 # Two regional stacks and the national one. A new region is one more line here, then
-# `python -m deploy.k8s.render`.
+# `python -m deploy.manifests` and `python -m deploy.definitions`.
 REGIONS = (
     Stack("south-wales", areas=("south-wales", "gwent")),
     Stack("north-wales", areas=("north-wales", "dyfed-powys")),

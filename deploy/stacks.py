@@ -1,0 +1,103 @@
+"""What gets deployed, named once: the services, their ports and secrets, the stacks.
+
+The Dockerfile's entrypoint (deploy/container.py), the RabbitMQ definitions
+(deploy/definitions.py), the Kubernetes manifests (deploy/manifests.py) and the
+deployment tests all read this module, and the queues each service consumes come from
+shared/messaging/topology.py, so a queue renamed there is renamed everywhere here.
+"""
+from dataclasses import dataclass, field
+
+from shared.messaging import topology
+
+
+@dataclass(frozen=True)
+class Deployable:
+    name: str
+    port: int
+    # the secrets only this service may hold, beside its own AMQP_URI and MONGO_URI
+    secrets: tuple = ()
+    optional_secrets: tuple = ()
+    # "region": one in every regional stack; "national": only in the national stack
+    scope: str = "region"
+    # queues on its own stack's broker that it consumes, when topology.py does not name them
+    extra_queues: tuple = field(default=())
+
+    @property
+    def entrypoint(self):
+        return f"services.{self.name}.service:{self.name.capitalize()}Service"
+
+    @property
+    def config(self):
+        return f"services/{self.name}/config.yaml"
+
+    @property
+    def address_variable(self):
+        return f"{self.name.upper()}_HTTP_ADDRESS"
+
+    @property
+    def queues(self):
+        """The queues it consumes: topology.py's for it, then any named here."""
+        own = [topology.consumer_queue_name(service, consumer)
+               for service, consumer in topology.CONSUMERS if service == self.name]
+        return tuple(sorted(own)) + self.extra_queues
+
+    @property
+    def single_writer(self):
+        """True when one of its queues is single-active-consumer: extra instances only stand by,
+        so scaling on queue depth would add nothing but idle pods."""
+        return any(service == self.name for service, _ in topology.SINGLE_ACTIVE)
+
+
+# The link to the national stack (docs/deploy.md). Each regional broker holds the exchange the
+# statistics service publishes de-identified counts to and a durable queue bound to it, which a
+# shovel empties into the national broker's exchange; the national service consumes the queue
+# bound there. Named here until shared/messaging/topology.py declares them.
+STATISTICS_EXCHANGE = "statistics.national"
+OUTBOUND_QUEUE = "national.outbound"
+NATIONAL_EXCHANGE = "amends.national"
+NATIONAL_QUEUE = "national.statistics"
+SHOVEL_NAME = "national-link"
+
+SERVICES = {
+    deployable.name: deployable for deployable in (
+        Deployable("referrals", 8001, secrets=("AMENDS_MASTER_KEY",)),
+        Deployable("matching", 8002),
+        Deployable("notifications", 8003, optional_secrets=("SMS_API_KEY",)),
+        Deployable("records", 8004, secrets=("AMENDS_LEDGER_SIGNING_KEY",)),
+        Deployable("statistics", 8007),
+        Deployable("national", 8008, scope="national", extra_queues=(NATIONAL_QUEUE,)),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str            # AMENDS_REGION, the Kubernetes namespace's suffix, the ledger's origin
+    areas: tuple = ()    # AMENDS_REGIONS: the areas whose referrals this stack accepts
+    national: bool = False
+
+    @property
+    def namespace(self):
+        return f"amends-{self.name}"
+
+    @property
+    def services(self):
+        wanted = "national" if self.national else "region"
+        return [service for service in SERVICES.values() if service.scope == wanted]
+
+    @property
+    def ledger_origin(self):
+        return f"amends.{self.name}/ledger"
+
+
+# Two regional stacks and the national one. A new region is one more line here, then
+# `python -m deploy.manifests` and `python -m deploy.definitions`.
+REGIONS = (
+    Stack("south-wales", areas=("south-wales", "gwent")),
+    Stack("north-wales", areas=("north-wales", "dyfed-powys")),
+)
+NATIONAL = Stack("national", national=True)
+STACKS = REGIONS + (NATIONAL,)
+
+# The Kubernetes release the manifests are checked against (kubernetes-validate's schemas).
+KUBERNETES_VERSION = "1.33"

@@ -1,8 +1,8 @@
 """The whole platform as real processes, for the end-to-end and fault tests.
 
-`Platform` runs the four services as `nameko run` processes, each with its own log
-file, against either the shared broker and database (a vhost and database prefix of
-the test's own) or, for the fault suite, a RabbitMQ node and a FerretDB of the test's
+`Platform` runs the services (the pipeline's four and the region's statistics) as
+`nameko run` processes, each with its own log file, against either the shared broker
+and database (a vhost and database prefix of the test's own) or, for the fault suite, a RabbitMQ node and a FerretDB of the test's
 own, which it can stop, kill and restart without disturbing any other test.
 Everything listens on 127.0.0.1, on free ports, and everything started is stopped.
 """
@@ -22,15 +22,18 @@ from tests.factories import ROOT
 from tests.support import SERVED_REGIONS, ferretdb_postgresql_url, free_port, wait_until
 
 SERVICES = {"referrals": "ReferralsService", "matching": "MatchingService",
-            "notifications": "NotificationsService", "records": "RecordsService"}
+            "notifications": "NotificationsService", "records": "RecordsService",
+            "statistics": "StatisticsService"}
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 FERRETDB = os.path.join(ROOT, "var", "bin", "ferretdb")
 # A development master key for test platforms only; real ones come from the environment.
 TEST_MASTER_KEY = "ozUQn5XHgS9MoRmq3Ov6dAOVQa9vnm9Vkyb7pJ6Tyhk="
+# The region's key for statistic ids, for test platforms only.
+TEST_STATISTICS_KEY = "wqeVt0wUNzMpXh1dK4cGzRt7Q0v9pXW0n1rCeQ2mN1k="
 # Each service process gets its own secrets and none of the others' (as the bootstrap does):
 # the rest are taken out of the environment the tests run in.
-SECRETS = ("AMENDS_MASTER_KEY", "AMENDS_LEDGER_SIGNING_KEY", accounts.ADMIN_PASSWORD_VARIABLE,
+SECRETS = ("AMENDS_MASTER_KEY", "AMENDS_LEDGER_SIGNING_KEY", "AMENDS_STATISTICS_KEY", accounts.ADMIN_PASSWORD_VARIABLE,
            *(accounts.password_variable(s) for s in topology.SERVICES),
            "AMENDS_PG_PASSWORD", *(roles.password_variable(a) for a in roles.ACCOUNTS),
            *(f"{s.upper()}_AMQP_URI" for s in topology.SERVICES))
@@ -176,7 +179,7 @@ def _pings(client):
 
 
 class Platform:
-    """The four services as processes, on the given broker and database.
+    """The services as processes, on the given broker and database.
 
     With `service_uris` (RabbitNode.create_accounts) each service connects as its own
     broker user, and who sent what is checked; without, all share `amqp_uri` (a vhost of
@@ -202,6 +205,7 @@ class Platform:
         # a test's own key, given in extra_env, wins; it still reaches only its service
         extra = extra_env or {}
         self.own["referrals"]["AMENDS_MASTER_KEY"] = extra.get("AMENDS_MASTER_KEY", TEST_MASTER_KEY)
+        self.own["statistics"]["AMENDS_STATISTICS_KEY"] = extra.get("AMENDS_STATISTICS_KEY", TEST_STATISTICS_KEY)
         self.own["records"]["AMENDS_LEDGER_SIGNING_KEY"] = (
             extra.get("AMENDS_LEDGER_SIGNING_KEY") or str(Signer.generate(f"amends.{self.env['AMENDS_REGION']}/ledger")))
         for secret in SECRETS:

@@ -2,11 +2,16 @@
 services running as processes: preparation, a letter exchange, an agreement with one item
 completed and one missed, closure, and the harmed person's satisfaction survey. What each
 step must have caused is read back from the ledger, the case and the mailbox."""
+import json
+from collections import Counter
+
 import requests
+from kombu import Connection
 
 from scripts.journey import WORDS, Journey, survey_token_in
 from services.matching import facilitators
 from services.matching.store import MatchingStore
+from shared.messaging import national
 from tests.factories import days_ago, referral_body
 from tests.support import mails, provision_keys, wait_until
 
@@ -79,3 +84,43 @@ def test_a_case_goes_from_referral_to_closure_and_its_survey(platform):
     verified = requests.get(f"{urls['records']}/v1/ledger/verify", headers=coordinator, timeout=60).json()
     assert verified["valid"] is True
     assert done["harmed"] != done["harmer"]
+
+    # the national view heard of every step, and of nothing that names the case or its people
+    def statistics():
+        with Connection(config["AMQP_URI"]) as connection:
+            queue = national.outbound_queue().bind(connection.channel())
+            while (message := queue.get(no_ack=True)) is not None:
+                sent.append(message.body if isinstance(message.body, str) else message.body.decode())
+        kinds = Counter(json.loads(body)["event_type"] for body in sent)
+        return kinds if kinds == Counter(types) else None
+
+    sent = []
+    assert wait_until(statistics, timeout=60)
+    identifiers = {case_id, done["harmed"], done["harmer"], "fac-e2e"} | _ids_in(entries)
+    personal = _strings_in(referral_body(4)) - {"south-wales", "robbery", "en", "cy", "harmed", "harmer"}
+    leaked = [text for text in identifiers | personal | set(WORDS.values()) if any(text in body for body in sent)]
+    assert not leaked, leaked
+    assert {json.loads(body)["offence_category"] for body in sent} == {referral_body(4)["offence"]["category"]}
+
+
+def _ids_in(entries):
+    """Every id an entry's data carries: *_id, *_ids, and the participants' ids."""
+    found = set()
+    for entry in entries:
+        for name, value in entry["data"].items():
+            if name.endswith("_id") and isinstance(value, str):
+                found.add(value)
+            elif name.endswith("_ids"):
+                found.update(value)
+            elif name == "participants":
+                found.update(p["participant_id"] for p in value)
+    return found
+
+
+def _strings_in(value):
+    """Every string of at least four characters in a referral (names, addresses, numbers...)."""
+    if isinstance(value, dict):
+        return set().union(*(_strings_in(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_strings_in(v) for v in value)) if value else set()
+    return {value} if isinstance(value, str) and len(value) >= 4 else set()

@@ -1,4 +1,4 @@
-"""Every query the four services issue, in a realistic run, is served by an index on
+"""Every query the services of a region issue, in a realistic run, is served by an index on
 FerretDB on PostgreSQL (with the stores' GIN twins in place).
 
 The services run in this process, so a pymongo command listener sees every query they
@@ -20,9 +20,10 @@ from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
 from services.referrals.service import ReferralsService
+from services.statistics.service import StatisticsService
 from tests.conftest import MONGO_URI
 from tests.factories import ROOT, SAMPLES, referral_body
-from tests.platform import TEST_MASTER_KEY
+from tests.platform import TEST_MASTER_KEY, TEST_STATISTICS_KEY
 from tests.plans import QueryLog, plan_of
 from tests.support import ferretdb_postgresql_url, provision_keys, wait_until
 
@@ -68,7 +69,8 @@ def test_every_query_shape_is_served_by_an_index(pg, run_services, monkeypatch):
     try:
         with run_services(ReferralsService, **twins) as (referrals, config), \
                 run_services(MatchingService, **twins) as (matching, _), run_services(NotificationsService, **twins), \
-                run_services(RecordsService, **twins) as (records, _):
+                run_services(RecordsService, **twins) as (records, _), \
+                run_services(StatisticsService, AMENDS_STATISTICS_KEY=TEST_STATISTICS_KEY, **twins):
             keys = provision_keys(config)
             coordinator = {"Authorization": f"Bearer {keys['coordinator']}"}
             for record in seed_file.read(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")):

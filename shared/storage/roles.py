@@ -1,7 +1,7 @@
 """One PostgreSQL role per service, and one for the identity store, under FerretDB.
 
     AMENDS_PG_ADMIN_URL=postgres://amends:...@127.0.0.1:5432/ferretdb \\
-        python -m shared.storage.roles setup [--db-prefix amends]
+        python -m shared.storage.roles setup [--db-prefix amends] [--accounts national]
 
 FerretDB 1.24 on PostgreSQL passes a client's credentials through to PostgreSQL when the
 client authenticates with PLAIN (`mongodb://USER:PASS@host/?authMechanism=PLAIN&
@@ -26,7 +26,9 @@ What `setup` makes, in the database FerretDB runs on (the admin URL's):
 
 A service role owns its own tables, so it can give them their GIN twins (ferretdb_pg.py);
 it cannot read or write another service's, nor write the identity store's. Passwords come
-from the environment only, never the command line. Safe to run again: it adds what is
+from the environment only, never the command line. `--accounts` names the accounts to make
+instead of all of them: the national stack (docs/regions.md) makes only `national`, with
+no identity store. Safe to run again: it adds what is
 missing, resets the passwords and hands back what was taken.
 """
 import argparse
@@ -58,12 +60,12 @@ def password_variable(account):
     return f"{account.upper()}_PG_PASSWORD"
 
 
-def passwords_from(environ):
+def passwords_from(environ, accounts=ACCOUNTS):
     """account -> password from `<ACCOUNT>_PG_PASSWORD`; a missing one is an error."""
-    missing = [password_variable(a) for a in ACCOUNTS if not environ.get(password_variable(a))]
+    missing = [password_variable(a) for a in accounts if not environ.get(password_variable(a))]
     if missing:
         raise SystemExit(f"no password in the environment for: {', '.join(missing)}")
-    return {account: environ[password_variable(account)] for account in ACCOUNTS}
+    return {account: environ[password_variable(account)] for account in accounts}
 
 
 def scram_verifier(password, salt=None, iterations=SCRAM_ITERATIONS):
@@ -81,14 +83,15 @@ def scram_verifier(password, salt=None, iterations=SCRAM_ITERATIONS):
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
-def setup(conn, passwords, db_prefix="amends", role_prefix=ROLE_PREFIX):
+def setup(conn, passwords, db_prefix="amends", role_prefix=ROLE_PREFIX, accounts=ACCOUNTS):
     """Make (or bring up to date) the roles and schemas above, in one transaction, on a
     psycopg connection to FerretDB's database as a superuser (the bootstrap's `amends`).
-    `passwords` maps every account of ACCOUNTS to its password."""
+    `passwords` maps every account of `accounts` (default: ACCOUNTS) to its password; the
+    identity store's grants are made only when `accounts` holds it."""
     from psycopg import sql
 
-    roles = {account: role_for(account, role_prefix) for account in ACCOUNTS}
-    services = [sql.Identifier(roles[s]) for s in SERVICES]
+    roles = {account: role_for(account, role_prefix) for account in accounts}
+    services = [sql.Identifier(roles[s]) for s in SERVICES if s in roles]
     database = conn.execute("SELECT current_database()").fetchone()[0]
     with conn.transaction():
         for account, role in roles.items():
@@ -109,6 +112,8 @@ def setup(conn, passwords, db_prefix="amends", role_prefix=ROLE_PREFIX):
             for (table,) in taken:
                 conn.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(
                     sql.Identifier(schema, table), sql.Identifier(role)))
+        if IDENTITY not in roles or not services:
+            return roles
         identity = sql.Identifier(schema_for(IDENTITY, db_prefix))
         grantees = sql.SQL(", ").join(services)
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(identity, grantees))
@@ -136,13 +141,15 @@ def main(argv=None):
     parser.add_argument("action", choices=("setup",))
     parser.add_argument("--db-prefix", default=os.environ.get("AMENDS_DB_PREFIX") or "amends")
     parser.add_argument("--role-prefix", default=ROLE_PREFIX, help="roles are <prefix>_<account> (tests use their own)")
+    parser.add_argument("--accounts", type=lambda text: tuple(a for a in text.split(",") if a),
+                        default=ACCOUNTS, help="comma-separated accounts to make (default: every service's and identity)")
     args = parser.parse_args(argv)
     url = os.environ.get(ADMIN_URL_VARIABLE)
     if not url:
         raise SystemExit(f"set {ADMIN_URL_VARIABLE} to FerretDB's PostgreSQL database, as its admin role")
     import psycopg
     with psycopg.connect(url, connect_timeout=10) as conn:
-        roles = setup(conn, passwords_from(os.environ), args.db_prefix, args.role_prefix)
+        roles = setup(conn, passwords_from(os.environ, args.accounts), args.db_prefix, args.role_prefix, args.accounts)
     print("PostgreSQL roles ready, each owning its schema: " + ", ".join(
         f"{role} ({schema_for(account, args.db_prefix)})" for account, role in roles.items()))
     return 0

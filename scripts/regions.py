@@ -162,6 +162,8 @@ def link_password_variable(region):
 
 def free(port):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # as the servers bind: a port whose last connections linger in TIME_WAIT is free to them
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
             return True
@@ -252,9 +254,10 @@ def referrals_for(region, other):
 
 
 def submit(region, other):
+    """Send them; how many were taken in (201), in its areas and in all."""
     import requests
     referrer = {"Authorization": f"Bearer {keys(region)['referrer']}"}
-    accepted = 0
+    accepted = taken = 0
     for in_area, body in referrals_for(region, other):
         headers = {**referrer, "Idempotency-Key": str(uuid.uuid4())}
         try:
@@ -266,10 +269,11 @@ def submit(region, other):
         where = "in its area" if in_area else "NOT in its area"
         if response.status_code == 201:
             accepted += in_area
+            taken += 1
             say(f"{region.name}: {body['region']} ({where}) -> 201 case {response.json()['case_id']}")
         else:
             say(f"{region.name}: {body['region']} ({where}) -> {response.status_code} {response.text.strip()[:300]}")
-    return accepted
+    return accepted, taken
 
 
 def ledger_counts(region):
@@ -350,17 +354,25 @@ def report():
         up[region.name] = all(found.values())
         states = ", ".join(f"{service} {'ok' if ok else 'DOWN'}" for service, ok in found.items())
         say(f"{region.name}: {sum(found.values())} of {len(found)} services healthy ({states})")
+    if not all(up.values()):
+        say("not every region's services are up (their logs: var/regions/<region>/log/); nothing sent")
+        return 1
     linked = link_regions()
-    accepted = {}
+    before = {r.name: sum(ledger_counts(r).values()) for r in REGIONS}
+    accepted, taken = {}, {}
     for region, other in ((REGIONS[0], REGIONS[1]), (REGIONS[1], REGIONS[0])):
-        accepted[region.name] = submit(region, other)
-    # each region's ledger, once it has recorded at least what was accepted and stopped growing
+        accepted[region.name], taken[region.name] = submit(region, other)
+    # each region's ledger, once it holds every referral this run had taken in
     own, deadline = {}, time.time() + 60
     while time.time() < deadline:
         own = {r.name: ledger_counts(r) for r in REGIONS}
-        if all(sum(own[r.name].get(a, 0) for a in r.areas) >= accepted[r.name] for r in REGIONS):
+        if all(sum(own[r.name].values()) - before[r.name] >= taken[r.name] for r in REGIONS):
             break
         time.sleep(1)
+    for region in REGIONS:
+        recorded = sum(own[region.name].values()) - before[region.name]
+        if recorded < taken[region.name]:
+            say(f"{region.name}: its ledger holds {recorded} of the {taken[region.name]} referrals taken in after 60s")
     national, raw = {}, ""
     have_national = have("services", "national", "counts.py")
     if not have_national:
@@ -380,7 +392,7 @@ def report():
             time.sleep(2)
         say(f"services.national.counts said: {raw[:500] if raw else '(nothing)'}")
     print()
-    print(f"{'region':<8} {'areas':<24} {'accepted':>8} {'ledger':>7} {'(in area)':>9} {'national':>8}  agree")
+    print(f"{'region':<8} {'areas':<24} {'taken in':>8} {'ledger':>7} {'in area':>8} {'national':>8}  agree")
     agreed = True
     for region in REGIONS:
         ledger = sum(own[region.name].values())
@@ -388,10 +400,11 @@ def report():
         there = national.get(region.name)
         verdict = "n/a" if there is None else ("yes" if there == ledger else "NO")
         agreed = agreed and verdict != "NO"
-        print(f"{region.name:<8} {','.join(region.areas):<24} {accepted[region.name]:>8} {ledger:>7} {in_area:>9} "
+        print(f"{region.name:<8} {','.join(region.areas):<24} {taken[region.name]:>8} {ledger:>7} {in_area:>8} "
               f"{'-' if there is None else there:>8}  {verdict}")
-    print(f"\n(ledger: referral.received entries in the region's own ledger, every area; national: "
-          f"services.national.counts for the region; checked in {time.time() - started:.0f}s)")
+    print(f"\n(taken in: referrals this run answered 201, any area; ledger: referral.received entries in the region's "
+          f"own ledger, every run and area; in area: those in its own areas; national: services.national.counts "
+          f"for the region; checked in {time.time() - started:.0f}s)")
     return 0 if all(up.values()) and agreed and all(accepted.values()) else 1
 
 

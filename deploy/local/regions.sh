@@ -78,13 +78,14 @@ start() {
 stop() {
   local dir name
   [ -d "$ROOT/var/regions" ] || return 0
-  # the regions first, then the national stack their shovels deliver to
+  # the regions first (side by side), then the national stack their shovels deliver to
   for dir in "$ROOT"/var/regions/*/; do
     name=$(basename "$dir")
     [ "$name" = national ] && continue
     [ -d "$dir/run" ] || continue
-    AMENDS_VAR="$dir" "$ROOT/deploy/local/stop.sh" | sed "s/^\[stop\]/[stop $name]/"
+    AMENDS_VAR="$dir" "$ROOT/deploy/local/stop.sh" | sed "s/^\[stop\]/[stop $name]/" &
   done
+  wait
   if [ -d "$ROOT/var/regions/national/run" ]; then
     AMENDS_VAR="$ROOT/var/regions/national" "$ROOT/deploy/local/stop.sh" | sed 's/^\[stop\]/[stop national]/'
   fi

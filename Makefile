@@ -4,14 +4,16 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 export PYTHONWARNINGS := ignore
 
-.PHONY: demo test chaos stop bench help
+.PHONY: demo test chaos stop bench help regions regions-stop
 
 help:
 	@echo "make demo   install what is missing, start the platform, run the demo"
 	@echo "make test   install what is missing, start RabbitMQ and FerretDB, run the tests (with the quick fault suite)"
 	@echo "make chaos  the fault suite in its long mode"
 	@echo "make bench  run the benchmarks (figures only, no pass/fail on speed)"
-	@echo "make stop   stop everything the above started"
+	@echo "make stop   stop everything the above started (and the stacks of make regions)"
+	@echo "make regions       a national stack and two region stacks on this machine, on ports of their own (docs/regions.md)"
+	@echo "make regions-stop  stop those three stacks only"
 
 demo:
 	deploy/local/bootstrap.sh all
@@ -30,4 +32,11 @@ bench:
 	for bench in tests/bench/bench_*.py; do echo "== $$bench"; $(PY) $$bench || exit 1; done
 
 stop:
+	deploy/local/regions.sh stop
 	deploy/local/stop.sh
+
+regions:
+	deploy/local/regions.sh start
+
+regions-stop:
+	deploy/local/regions.sh stop

@@ -2,7 +2,16 @@
 # Bootstrap Amends on this machine: install what is missing, start what is not running.
 #
 #   deploy/local/bootstrap.sh infra   RabbitMQ, FerretDB, SMTP, topology, keys, seed data
-#   deploy/local/bootstrap.sh all     the same, plus the four services
+#   deploy/local/bootstrap.sh all     the same, plus the services (four; five with statistics)
+#   deploy/local/bootstrap.sh national  the national stack: RabbitMQ, FerretDB and the national service
+#
+# One machine may run several stacks (docs/regions.md): each keeps all it has in AMENDS_VAR
+# (default var/) and listens where these say (defaults in brackets): AMENDS_AMQP_PORT (5672),
+# AMENDS_RABBIT_MGMT_PORT (15672), AMENDS_RABBIT_DIST_PORT (AMQP port + 20000),
+# AMENDS_RABBIT_NODE (amends@localhost), AMENDS_PG_PORT (5432), AMENDS_MONGO_PORT (27017),
+# SMTP_PORT (1025), SMS_SINK_PORT (8025) and <SERVICE>_HTTP_ADDRESS. AMENDS_REGION (local)
+# goes to every service, AMENDS_REGIONS (the referral areas a region serves) too when set;
+# the national stack makes a link user for each region in AMENDS_NATIONAL_REGIONS (a,b).
 #
 # Safe to run twice: anything already running (by its pid file) is left alone.
 # With AMQP_URI and MONGO_URI set, those servers are used and neither is started.
@@ -16,13 +25,24 @@
 set -euo pipefail
 
 MODE=${1:-all}
+case $MODE in infra|all|national) ;; *) echo "usage: $0 [infra|all|national]" >&2; exit 2 ;; esac
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-VAR="$ROOT/var"; RUN="$VAR/run"; LOGS="$VAR/log"
+# Everything this stack keeps; the national stack's own by default. The FerretDB binary (and
+# its build) is the checkout's, in var/bin, shared by every stack.
+if [ "$MODE" = national ]; then VAR=${AMENDS_VAR:-$ROOT/var/national}; else VAR=${AMENDS_VAR:-$ROOT/var}; fi
+mkdir -p "$VAR"; VAR=$(cd "$VAR" && pwd); RUN="$VAR/run"; LOGS="$VAR/log"; BIN="$ROOT/var/bin"
 VENV="$ROOT/.venv"; PY="$VENV/bin/python"
 FERRETDB_VERSION=v1.24.2
-RABBIT_NODE=amends@localhost
+RABBIT_NODE=${AMENDS_RABBIT_NODE:-amends@localhost}
+AMQP_PORT=${AMENDS_AMQP_PORT:-5672}
+MGMT_PORT=${AMENDS_RABBIT_MGMT_PORT:-15672}
+# RabbitMQ's inter-node port: its default is the AMQP port + 20000, set here so that two nodes never share one
+DIST_PORT=${AMENDS_RABBIT_DIST_PORT:-$((AMQP_PORT + 20000))}
+MONGO_PORT=${AMENDS_MONGO_PORT:-27017}
+SMTP_PORT=${SMTP_PORT:-1025}
+SMS_SINK_PORT=${SMS_SINK_PORT:-8025}
 RABBITMQCTL=/usr/lib/rabbitmq/bin/rabbitmqctl
-mkdir -p "$RUN" "$LOGS" "$VAR/bin"
+mkdir -p "$RUN" "$LOGS" "$BIN"
 export DEBIAN_FRONTEND=noninteractive
 
 say() { printf '[bootstrap] %s\n' "$*"; }
@@ -35,7 +55,7 @@ start_bg() {
   if alive "$name"; then say "$name already running (pid $(cat "$RUN/$name.pid"))"; return; fi
   setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN/$name.pid"
-  say "started $name (pid $!, log var/log/$name.log)"
+  say "started $name (pid $!, log ${LOGS#"$ROOT"/}/$name.log)"
 }
 
 apt_install() {
@@ -43,7 +63,7 @@ apt_install() {
   for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
   [ ${#missing[@]} -eq 0 ] && return
   say "installing ${missing[*]} from Debian's packages"
-  if [ ! -f "$VAR/.apt-updated" ]; then apt-get update -qq && touch "$VAR/.apt-updated"; fi
+  if [ ! -f "$ROOT/var/.apt-updated" ]; then apt-get update -qq && touch "$ROOT/var/.apt-updated"; fi
   apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
@@ -71,40 +91,46 @@ rabbitmq() {
   apt_install rabbitmq-server
   # Debian starts its own broker, on every interface, on machines with systemd; ours listens on 127.0.0.1 only.
   if command -v systemctl >/dev/null && systemctl is-active --quiet rabbitmq-server 2>/dev/null; then
-    say "stopping and disabling the system rabbitmq-server service so that ours can bind 127.0.0.1:5672"
+    say "stopping and disabling the system rabbitmq-server service so that ours can bind 127.0.0.1:${AMQP_PORT}"
     systemctl stop rabbitmq-server; systemctl disable rabbitmq-server >/dev/null 2>&1 || true
   fi
   local dir="$VAR/rabbitmq"
   mkdir -p "$dir/mnesia" "$dir/log"
-  cp "$ROOT/deploy/rabbitmq/rabbitmq.conf" "$dir/rabbitmq.conf"
+  # deploy/rabbitmq/rabbitmq.conf, with this stack's ports
+  sed -e "s/^listeners\.tcp\.default = .*/listeners.tcp.default = 127.0.0.1:${AMQP_PORT}/" \
+      -e "s/^management\.tcp\.port = .*/management.tcp.port = ${MGMT_PORT}/" \
+      "$ROOT/deploy/rabbitmq/rabbitmq.conf" >"$dir/rabbitmq.conf"
   cp "$ROOT/deploy/rabbitmq/enabled_plugins" "$dir/enabled_plugins"
-  export RABBITMQ_NODENAME=$RABBIT_NODE RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+  echo "$RABBIT_NODE" >"$RUN/rabbitmq.node"  # for stop.sh
+  export RABBITMQ_NODENAME=$RABBIT_NODE RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_DIST_PORT=$DIST_PORT \
     RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" \
     RABBITMQ_CONFIG_FILE="$dir/rabbitmq" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
     RABBITMQ_PID_FILE="$dir/beam.pid" ERL_EPMD_ADDRESS=127.0.0.1 \
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+  # one epmd per machine, for every node on it: started here only if none runs; stop.sh ends it
+  # only when no node still uses it
   if ! pgrep -x epmd >/dev/null; then
     epmd -address 127.0.0.1 -daemon && touch "$RUN/epmd.ours"
   fi
   start_bg rabbitmq /usr/lib/rabbitmq/bin/rabbitmq-server
   wait_for "RabbitMQ" 90 "$RABBITMQCTL" -n "$RABBIT_NODE" status
   "$RABBITMQCTL" -n "$RABBIT_NODE" await_startup --timeout 120 >/dev/null
-  say "RabbitMQ ready on 127.0.0.1:5672 (management on 127.0.0.1:15672)"
+  say "RabbitMQ $RABBIT_NODE ready on 127.0.0.1:${AMQP_PORT} (management on 127.0.0.1:${MGMT_PORT}, distribution ${DIST_PORT})"
 }
 
 ferretdb_binary() {
-  local bin="$VAR/bin/ferretdb"
+  local bin="$BIN/ferretdb"
   # Read the version whole before matching it: a pipe into `grep -q` or `head` can close early,
   # and under pipefail the writer's SIGPIPE would fail the bootstrap.
   if [ -x "$bin" ] && [[ "$("$bin" --version 2>/dev/null)" == *"$FERRETDB_VERSION"* ]]; then return; fi
   command -v go >/dev/null || apt_install golang-go
   say "building FerretDB $FERRETDB_VERSION with go install (a few minutes the first time)"
-  GOBIN="$VAR/bin" go install "github.com/FerretDB/FerretDB/cmd/ferretdb@$FERRETDB_VERSION"
+  GOBIN="$BIN" go install "github.com/FerretDB/FerretDB/cmd/ferretdb@$FERRETDB_VERSION"
   if ! "$bin" --version >/dev/null 2>&1; then
     # A binary from `go install pkg@version` panics at start: the module omits the generated
     # build/version/version.txt. FerretDB documents writing that file by hand and rebuilding.
     say "go install's binary lacks version.txt; rebuilding the same module source with it"
-    local src build="$VAR/build/ferretdb"
+    local src build="$ROOT/var/build/ferretdb"
     src=$(go list -m -f '{{.Dir}}' "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" 2>/dev/null || true)
     [ -n "$src" ] || src=$(cd "$(mktemp -d)" && go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
     rm -rf "$build"; mkdir -p "$(dirname "$build")"; cp -r "$src" "$build"; chmod -R u+w "$build"
@@ -117,13 +143,17 @@ ferretdb_binary() {
 postgres_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 
 # PostgreSQL, under FerretDB. It refuses to run as root, so its data directory belongs to
-# the postgres user: var/postgres, or, where postgres cannot reach into this checkout (a
-# private temporary directory, say), a directory of its own under its home named after it.
+# the postgres user: $VAR/postgres, or, where postgres cannot reach into this checkout (a
+# private temporary directory, say), a directory of its own under its home named after it
+# (after the checkout for the default var/, as ever; after the var directory for any other,
+# so that two stacks never share one).
 postgres_data() {
+  local key=$ROOT
+  [ "$VAR" = "$ROOT/var" ] || key=$VAR
   if setpriv --reuid=postgres --regid=postgres --clear-groups test -x "$VAR" 2>/dev/null; then
     echo "$VAR/postgres"
   else
-    echo "$(getent passwd postgres | cut -d: -f6)/amends-$(printf %s "$ROOT" | sha256sum | cut -c1-12)"
+    echo "$(getent passwd postgres | cut -d: -f6)/amends-$(printf %s "$key" | sha256sum | cut -c1-12)"
   fi
 }
 
@@ -137,7 +167,7 @@ postgres() {
     systemctl stop postgresql; systemctl disable postgresql >/dev/null 2>&1 || true
   fi
   if [ ! -f "$data/PG_VERSION" ]; then
-    say "initdb into $data (as the postgres user; the amends role's password is in var/secrets.env)"
+    say "initdb into $data (as the postgres user; the amends role's password is in $VAR/secrets.env)"
     mkdir -p "$data"; chown postgres:postgres "$data"; chmod 700 "$data"
     pwfile=$(mktemp); chown postgres "$pwfile"; chmod 600 "$pwfile"
     printf '%s\n' "$AMENDS_PG_PASSWORD" >"$pwfile"
@@ -173,7 +203,7 @@ database_roles() {
   (
     export "${PG_PASSWORDS[@]}"
     export AMENDS_PG_ADMIN_URL="$FERRETDB_PG_URL"
-    "$PY" -m shared.storage.roles setup --db-prefix "${AMENDS_DB_PREFIX:-amends}"
+    "$PY" -m shared.storage.roles setup --db-prefix "${AMENDS_DB_PREFIX:-amends}" --accounts "$(IFS=,; echo "${DB_ACCOUNTS[*]}")"
   )
 }
 
@@ -184,7 +214,7 @@ database_account() {
   local account=$1 password
   [ -n "${MONGO_URI:-}" ] && return 0
   password="${account^^}_PG_PASSWORD"
-  export MONGO_URI="mongodb://amends_${account}:${!password}@127.0.0.1:27017/?authMechanism=PLAIN&authSource=\$external"
+  export MONGO_URI="mongodb://amends_${account}:${!password}@127.0.0.1:${MONGO_PORT}/?authMechanism=PLAIN&authSource=\$external"
   export AMENDS_FERRETDB_POSTGRESQL_URL="postgres://amends_${account}:${!password}@127.0.0.1:${PG_PORT}/ferretdb"
 }
 
@@ -195,23 +225,45 @@ ferretdb() {
   # The PostgreSQL URL, with its password, goes through the environment: a command line is public.
   (
     export FERRETDB_POSTGRESQL_URL="$FERRETDB_PG_URL"
-    start_bg ferretdb "$VAR/bin/ferretdb" --handler=postgresql \
-      --listen-addr=127.0.0.1:27017 --telemetry=disable --debug-addr=- --log-level=warn --state-dir="$VAR/ferretdb"
+    start_bg ferretdb "$BIN/ferretdb" --handler=postgresql \
+      --listen-addr="127.0.0.1:${MONGO_PORT}" --telemetry=disable --debug-addr=- --log-level=warn --state-dir="$VAR/ferretdb"
   )
   # The first query after FerretDB starts loads its catalogue of databases, as whoever sent it
   # sees them: this one, without credentials, is the admin role's and sees them all (docs/storage.md).
-  wait_for "FerretDB" 60 "$PY" -c 'import pymongo; pymongo.MongoClient("mongodb://127.0.0.1:27017/", serverSelectionTimeoutMS=1000).admin.command("ping")'
-  say "FerretDB ready on 127.0.0.1:27017 (on PostgreSQL, database ferretdb)"
+  wait_for "FerretDB" 60 "$PY" -c 'import sys, pymongo; pymongo.MongoClient(f"mongodb://127.0.0.1:{sys.argv[1]}/", serverSelectionTimeoutMS=1000).admin.command("ping")' "$MONGO_PORT"
+  say "FerretDB ready on 127.0.0.1:${MONGO_PORT} (on PostgreSQL, database ferretdb)"
 }
 
-SERVICES=(referrals matching notifications records)
-BUS_PASSWORDS=(AMENDS_BUS_ADMIN_PASSWORD REFERRALS_BUS_PASSWORD MATCHING_BUS_PASSWORD NOTIFICATIONS_BUS_PASSWORD RECORDS_BUS_PASSWORD)
-# PostgreSQL roles' passwords, one per service and the identity store's (shared/storage/roles.py)
-PG_PASSWORDS=(REFERRALS_PG_PASSWORD MATCHING_PG_PASSWORD NOTIFICATIONS_PG_PASSWORD RECORDS_PG_PASSWORD IDENTITY_PG_PASSWORD)
+# The services this stack runs, the one list: a region's (statistics once it is in the checkout),
+# or the national stack's one. Each has a broker user, a PostgreSQL role and an HTTP address.
+if [ "$MODE" = national ]; then
+  SERVICES=(national)
+else
+  SERVICES=(referrals matching notifications records)
+  [ -f "$ROOT/services/statistics/service.py" ] && SERVICES+=(statistics)
+fi
+declare -A HTTP_PORTS=([referrals]=8001 [matching]=8002 [notifications]=8003 [records]=8004 [statistics]=8007 [national]=8008)
+http_address() { local var="${1^^}_HTTP_ADDRESS"; echo "${!var:-127.0.0.1:${HTTP_PORTS[$1]}}"; }
+# The region this stack serves (every service's AMENDS_REGION); AMENDS_REGIONS, the referral
+# areas it accepts, reaches the services from the environment as it is.
+if [ "$MODE" = national ]; then export AMENDS_REGION=${AMENDS_REGION:-national}; else export AMENDS_REGION=${AMENDS_REGION:-local}; fi
+# PostgreSQL accounts: one per service, and a region's identity store (shared/storage/roles.py)
+DB_ACCOUNTS=("${SERVICES[@]}")
+[ "$MODE" = national ] || DB_ACCOUNTS+=(identity)
+BUS_PASSWORDS=(AMENDS_BUS_ADMIN_PASSWORD) PG_PASSWORDS=() BUS_URIS=() LINK_PASSWORDS=()
+for service in "${SERVICES[@]}"; do BUS_PASSWORDS+=("${service^^}_BUS_PASSWORD"); BUS_URIS+=("${service^^}_AMQP_URI"); done
+for account in "${DB_ACCOUNTS[@]}"; do PG_PASSWORDS+=("${account^^}_PG_PASSWORD"); done
+# the national broker's link users, one per region it hears from: amends-link-<region>
+if [ "$MODE" = national ]; then
+  AMENDS_NATIONAL_REGIONS=${AMENDS_NATIONAL_REGIONS:-}
+  for region in ${AMENDS_NATIONAL_REGIONS//,/ }; do
+    region=${region^^}; LINK_PASSWORDS+=("NATIONAL_LINK_${region//-/_}_PASSWORD")
+  done
+fi
 PG_PORT=${AMENDS_PG_PORT:-5432}
-BUS_URIS=(REFERRALS_AMQP_URI MATCHING_AMQP_URI NOTIFICATIONS_AMQP_URI RECORDS_AMQP_URI)
 # Every secret any process here may hold: none is passed on to a child that is not told it by name.
-SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY SMS_API_KEY AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}" "${BUS_PASSWORDS[@]}" "${BUS_URIS[@]}")
+SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY AMENDS_STATISTICS_KEY SMS_API_KEY AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}"
+         "${BUS_PASSWORDS[@]}" "${BUS_URIS[@]}" "${LINK_PASSWORDS[@]}")
 
 secrets() {
   # Development secrets, made once and kept out of git (var/ is ignored); production supplies its own
@@ -227,11 +279,15 @@ secrets() {
   fi
   # Broker passwords: the admin's (operators, the tests) and one per service; and PostgreSQL's:
   # the admin role's (FerretDB's own, for clients without credentials) and each role's.
-  for name in "${BUS_PASSWORDS[@]}" AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}"; do
+  for name in "${BUS_PASSWORDS[@]}" AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}" "${LINK_PASSWORDS[@]}"; do
     if [ -z "${!name:-}" ] && ! grep -q "^$name=" "$file"; then
       echo "$name=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')" >>"$file"
     fi
   done
+  # statistics' own key (32 random bytes, urlsafe base64), for a region's statistics service alone
+  if [ "$MODE" != national ] && [ -z "${AMENDS_STATISTICS_KEY:-}" ] && ! grep -q '^AMENDS_STATISTICS_KEY=' "$file"; then
+    echo "AMENDS_STATISTICS_KEY=$("$PY" -c 'import base64, secrets; print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')" >>"$file"
+  fi
   # Read the file into shell variables (the environment's own values win), then un-export every
   # secret: a process started from here gets only the ones it is given by name.
   while IFS= read -r line; do
@@ -253,6 +309,20 @@ bus_accounts() {
   )
 }
 
+national_bus_accounts() {
+  # The national broker: its admin, and (shared/messaging/national.py) the national service's
+  # user and a link user per region, passwords as above through the environment only.
+  (
+    export "${BUS_PASSWORDS[@]}" "${LINK_PASSWORDS[@]}"
+    "$PY" -m shared.messaging.accounts admin --node "$RABBIT_NODE"
+    if [ -f "$ROOT/shared/messaging/national.py" ]; then
+      "$PY" -m shared.messaging.national accounts --node "$RABBIT_NODE" --regions "${AMENDS_NATIONAL_REGIONS:-}"
+    else
+      say "no shared/messaging/national.py in this checkout: the national service's and the regions' link users are not made"
+    fi
+  )
+}
+
 bus_uris() {
   # Each service's broker URI: <SERVICE>_AMQP_URI if set; else, on our broker, its own user's;
   # on a broker at AMQP_URI there is no else: one user for all would make every event unattributable.
@@ -262,7 +332,7 @@ bus_uris() {
     [ -n "${!var:-}" ] && continue
     if [ -z "${AMQP_URI:-}" ]; then
       password="${service^^}_BUS_PASSWORD"
-      printf -v "$var" 'amqp://amends-%s:%s@127.0.0.1:5672/' "$service" "${!password}"
+      printf -v "$var" 'amqp://amends-%s:%s@127.0.0.1:%s/' "$service" "${!password}" "$AMQP_PORT"
     elif [ "${AMENDS_DEV_UNCHECKED_BUS:-}" = 1 ]; then
       printf -v "$var" '%s' "$AMQP_URI"
     else
@@ -274,7 +344,7 @@ bus_uris() {
     say "(the users and permissions to make there: $PY -m shared.messaging.accounts print; see docs/security.md)"
     exit 1
   fi
-  ADMIN_AMQP_URI="${AMQP_URI:-amqp://amends-admin:${AMENDS_BUS_ADMIN_PASSWORD}@127.0.0.1:5672/}"
+  ADMIN_AMQP_URI="${AMQP_URI:-amqp://amends-admin:${AMENDS_BUS_ADMIN_PASSWORD}@127.0.0.1:${AMQP_PORT}/}"
 }
 
 services() {
@@ -294,16 +364,15 @@ services() {
         referrals) export AMENDS_MASTER_KEY ;;
         records) export AMENDS_LEDGER_SIGNING_KEY ;;
         notifications) [ -n "${SMS_API_KEY:-}" ] && export SMS_API_KEY ;;
+        statistics) export AMENDS_STATISTICS_KEY ;;
       esac
       start_bg "$service" "$VENV/bin/nameko" run --config "$ROOT/services/$service/config.yaml" "services.$service.service:$cls"
     )
   done
-  for pair in referrals:${REFERRALS_HTTP_ADDRESS:-127.0.0.1:8001} matching:${MATCHING_HTTP_ADDRESS:-127.0.0.1:8002} \
-              notifications:${NOTIFICATIONS_HTTP_ADDRESS:-127.0.0.1:8003} records:${RECORDS_HTTP_ADDRESS:-127.0.0.1:8004}; do
-    port=${pair#*:}
-    wait_for "${pair%%:*} health" 60 curl -sf "http://$port/health"
+  for service in "${SERVICES[@]}"; do
+    wait_for "$service health" 60 curl -sf "http://$(http_address "$service")/health"
   done
-  say "all four services healthy"
+  say "all ${#SERVICES[@]} services healthy (${SERVICES[*]})"
 }
 
 cd "$ROOT"
@@ -313,10 +382,24 @@ command -v curl >/dev/null || apt_install curl
 python_env
 secrets
 bus_uris
+if [ "$MODE" = national ]; then
+  # The national stack: a broker that hears only the regions' de-identified statistics (through
+  # their shovels), a database of its own, and the national service (docs/regions.md).
+  if [ -z "${AMQP_URI:-}" ]; then rabbitmq; national_bus_accounts; else say "using the broker at AMQP_URI (its users are not managed here)"; fi
+  if [ -z "${MONGO_URI:-}" ]; then ferretdb; else say "using the database at MONGO_URI"; fi
+  if [ -f shared/messaging/national.py ]; then
+    "$PY" -m shared.messaging.national declare --amqp-uri "$ADMIN_AMQP_URI"
+  else
+    say "no shared/messaging/national.py in this checkout: amends.national and national.statistics are not declared"
+  fi
+  if [ -f services/national/service.py ]; then services; else say "no services/national/service.py in this checkout: the national service is not started"; fi
+  say "ready"
+  exit 0
+fi
 if [ -z "${AMQP_URI:-}" ]; then rabbitmq; bus_accounts; else say "using the broker at AMQP_URI (its users are not managed here)"; fi
 if [ -z "${MONGO_URI:-}" ]; then ferretdb; else say "using the database at MONGO_URI"; fi
 start_bg smtp "$PY" -m aiosmtpd -n -l "127.0.0.1:${SMTP_PORT:-1025}" -c aiosmtpd.handlers.Mailbox "$VAR/mail"
-# A local SMS provider that keeps what it is sent in var/sms/messages.jsonl; set SMS_GATEWAY_URL to use a real one.
+# A local SMS provider that keeps what it is sent in $VAR/sms/messages.jsonl; set SMS_GATEWAY_URL to use a real one.
 if [ -z "${SMS_GATEWAY_URL:-}" ]; then
   start_bg sms "$PY" deploy/local/sms_sink.py --port "${SMS_SINK_PORT:-8025}" --out "$VAR/sms/messages.jsonl"
   export SMS_GATEWAY_URL="http://127.0.0.1:${SMS_SINK_PORT:-8025}"

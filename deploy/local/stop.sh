@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Stop exactly what bootstrap.sh started, by the pids it recorded.
+# Stop exactly what bootstrap.sh started, by the pids it recorded: the stack whose var
+# directory is AMENDS_VAR (default var/; docs/regions.md for several stacks on one machine).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-RUN="$ROOT/var/run"
+VAR=${AMENDS_VAR:-$ROOT/var}
+[ -d "$VAR" ] || exit 0
+VAR=$(cd "$VAR" && pwd); RUN="$VAR/run"
+# the node the bootstrap started (it records its name; before it did, always amends@localhost)
+NODE=$(cat "$RUN/rabbitmq.node" 2>/dev/null || echo amends@localhost)
 
 stop_pid() {  # stop_pid <name>: TERM the process group the bootstrap created, then KILL if need be
   local name=$1 pid
@@ -17,7 +22,7 @@ stop_pid() {  # stop_pid <name>: TERM the process group the bootstrap created, t
   rm -f "$RUN/$name.pid"
 }
 
-for name in referrals matching notifications records smtp sms ferretdb; do stop_pid "$name"; done
+for name in referrals matching notifications records statistics national smtp sms ferretdb; do stop_pid "$name"; done
 # PostgreSQL: a fast shutdown (it rolls back open transactions and exits), as the postgres user that runs it
 if [ -f "$RUN/postgres.pid" ] && kill -0 "$(cat "$RUN/postgres.pid")" 2>/dev/null && [ -f "$RUN/postgres.data" ]; then
   bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -25,8 +30,17 @@ if [ -f "$RUN/postgres.pid" ] && kill -0 "$(cat "$RUN/postgres.pid")" 2>/dev/nul
 fi
 stop_pid postgres
 if [ -f "$RUN/rabbitmq.pid" ] && kill -0 "$(cat "$RUN/rabbitmq.pid")" 2>/dev/null; then
-  /usr/lib/rabbitmq/bin/rabbitmqctl -n amends@localhost stop >/dev/null 2>&1 || true
+  /usr/lib/rabbitmq/bin/rabbitmqctl -n "$NODE" stop >/dev/null 2>&1 || true
 fi
 stop_pid rabbitmq
-if [ -f "$RUN/epmd.ours" ]; then epmd -kill >/dev/null 2>&1 || true; rm -f "$RUN/epmd.ours"; echo "[stop] stopped epmd"; fi
+# epmd serves every Erlang node on the machine: the stack that started it ends it, and only once
+# no node is registered with it (another stack's broker, say); till then it keeps the marker.
+if [ -f "$RUN/epmd.ours" ]; then
+  nodes=$(epmd -names 2>/dev/null | awk '/^name /{print $2}' | tr '\n' ' ')
+  if [ -z "$nodes" ]; then
+    epmd -kill >/dev/null 2>&1 || true; rm -f "$RUN/epmd.ours"; echo "[stop] stopped epmd"
+  else
+    echo "[stop] epmd left running: nodes still use it (${nodes% })"
+  fi
+fi
 exit 0

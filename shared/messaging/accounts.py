@@ -1,12 +1,17 @@
 """Create the broker users of shared.messaging.permissions on a RabbitMQ node we run.
 
     python -m shared.messaging.accounts setup --node amends@localhost [--vhost /]
+    python -m shared.messaging.accounts admin --node amends-national@localhost
 
 Passwords come from the environment (AMENDS_BUS_ADMIN_PASSWORD and
 <SERVICE>_BUS_PASSWORD, e.g. REFERRALS_BUS_PASSWORD: the bootstrap generates them into
 var/secrets.env). It creates or updates each service's user and the admin user, sets
 their permissions and topic permissions (clearing any others), and deletes `guest`,
 which would otherwise let anyone on the machine in as anybody. Safe to run again.
+
+`admin` makes the admin user alone (and deletes `guest`): for a broker that carries none
+of the services' traffic, as the national stack's (docs/regions.md), whose other users are
+shared.messaging.national's to make.
 
 Only for a node the bootstrap (or a test) started itself: on a broker someone else
 runs, users are theirs to manage; `print` shows the commands to hand them.
@@ -39,9 +44,11 @@ def passwords_from(environ):
     return {user: environ[variable] for user, variable in wanted.items()}
 
 
-def commands(users, vhost="/"):
-    """The rabbitmqctl steps that make `users`, as (arguments, must succeed). An `add_user`
-    step gets its password on stdin, never on the command line (`ps` shows those)."""
+def commands(users, vhost="/", grants=None):
+    """The rabbitmqctl steps that make `users`, as (arguments, must succeed), with the
+    services' `grants` (default: all of GRANTS). An `add_user` step gets its password on
+    stdin, never on the command line (`ps` shows those)."""
+    grants = GRANTS if grants is None else grants
     steps = []
     for user in users:
         steps.append((["add_user", user], True))
@@ -50,7 +57,7 @@ def commands(users, vhost="/"):
         steps.append((["clear_topic_permissions", "-p", vhost, user], False))
     steps.append((["set_user_tags", ADMIN_USER, "administrator"], True))
     steps.append((["set_permissions", "-p", vhost, ADMIN_USER, ".*", ".*", ".*"], True))
-    for service, grant in GRANTS.items():
+    for service, grant in grants.items():
         user = user_for(service)
         steps.append((["set_permissions", "-p", vhost, user, grant.configure, grant.write, grant.read], True))
         for exchange, (write, read) in sorted(grant.topics.items()):
@@ -59,7 +66,7 @@ def commands(users, vhost="/"):
     return steps
 
 
-def setup(node, passwords, vhost="/", env=None, ctl=RABBITMQCTL):
+def setup(node, passwords, vhost="/", env=None, ctl=RABBITMQCTL, grants=None):
     def run(args, stdin=None, check=True):
         result = subprocess.run([ctl, "-n", node, "--quiet", *args], env=env, input=stdin, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
@@ -69,7 +76,7 @@ def setup(node, passwords, vhost="/", env=None, ctl=RABBITMQCTL):
                                f"{result.stderr.strip()[:300]}")
         return result.returncode
 
-    for args, must_succeed in commands(passwords, vhost):
+    for args, must_succeed in commands(passwords, vhost, grants):
         if args[0] == "add_user":
             user = args[1]
             # an existing user gets the (possibly rotated) password instead
@@ -81,7 +88,7 @@ def setup(node, passwords, vhost="/", env=None, ctl=RABBITMQCTL):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m shared.messaging.accounts", description=__doc__.split("\n")[0])
-    parser.add_argument("action", choices=("setup", "print"))
+    parser.add_argument("action", choices=("setup", "admin", "print"))
     parser.add_argument("--node", default="amends@localhost")
     parser.add_argument("--vhost", default="/")
     args = parser.parse_args(argv)
@@ -89,6 +96,13 @@ def main(argv=None):
         for step, _ in commands([ADMIN_USER, *map(user_for, topology.SERVICES)], args.vhost):
             note = "   # its password on stdin" if step[0] == "add_user" else ""
             print("rabbitmqctl " + " ".join(shlex.quote(part) for part in step) + note)
+        return 0
+    if args.action == "admin":
+        password = os.environ.get(ADMIN_PASSWORD_VARIABLE)
+        if not password:
+            raise SystemExit(f"no password in the environment for: {ADMIN_PASSWORD_VARIABLE}")
+        setup(args.node, {ADMIN_USER: password}, args.vhost, grants={})
+        print(f"broker admin ready on {args.node} (vhost {args.vhost}): {ADMIN_USER}; guest deleted")
         return 0
     setup(args.node, passwords_from(os.environ), args.vhost)
     print(f"broker users ready on {args.node} (vhost {args.vhost}): {ADMIN_USER}, "

@@ -1,7 +1,7 @@
 """One PostgreSQL role per service, and one for the identity store, under FerretDB.
 
     AMENDS_PG_ADMIN_URL=postgres://amends:...@127.0.0.1:5432/ferretdb \\
-        python -m shared.storage.roles setup [--db-prefix amends]
+        python -m shared.storage.roles setup [--db-prefix amends] [--accounts national]
 
 FerretDB 1.24 on PostgreSQL passes a client's credentials through to PostgreSQL when the
 client authenticates with PLAIN (`mongodb://USER:PASS@host/?authMechanism=PLAIN&
@@ -26,7 +26,9 @@ What `setup` makes, in the database FerretDB runs on (the admin URL's):
 
 A service role owns its own tables, so it can give them their GIN twins (ferretdb_pg.py);
 it cannot read or write another service's, nor write the identity store's. Passwords come
-from the environment only, never the command line. Safe to run again: it adds what is
+from the environment only, never the command line. `--accounts` names the accounts to make
+instead of all of them: the national stack (docs/regions.md) makes only `national`, with
+no identity store. Safe to run again: it adds what is
 missing, resets the passwords and hands back what was taken.
 """
 import argparse

@@ -24,6 +24,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from shared import statistics_profile
+from shared.messaging import national
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = os.path.join(ROOT, ".venv", "bin", "python")
 REGIONS_VAR = os.path.join(ROOT, "var", "regions")
@@ -33,6 +36,8 @@ REGION_SERVICES = ("referrals", "matching", "notifications", "records", "statist
 SMTP_OFFSET, SMS_OFFSET = 10, 11
 # The ledger entry each referral taken in leaves (services/referrals/intake.py)
 RECEIVED = "referral.received"
+# the event types the comparison shows one by one (then all the exported ones together)
+SHOWN = ("referral.received", "case.assessed", "facilitator.assigned", "notification.sent")
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,8 @@ class Stack:
             env["NATIONAL_HTTP_ADDRESS"] = self.http("national")
         else:
             env["AMENDS_REGIONS"] = ",".join(self.areas)
+            # linked to the national broker: its statistics service runs
+            env["AMENDS_NATIONAL_LINK"] = 1
             env.update({f"{s.upper()}_HTTP_ADDRESS": self.http(s) for s in REGION_SERVICES})
             env.update(SMTP_PORT=self.smtp_port, SMS_SINK_PORT=self.sms_port,
                        REFERRALS_PUBLIC_URL=f"http://{self.http('referrals')}")
@@ -156,8 +163,6 @@ def stack(name):
     raise SystemExit(f"no stack {name!r}: one of {', '.join(s.name for s in STACKS)}")
 
 
-def link_password_variable(region):
-    return f"NATIONAL_LINK_{region.upper().replace('-', '_')}_PASSWORD"
 
 
 def free(port):
@@ -195,29 +200,25 @@ def say(text):
     print(f"[regions] {text}", flush=True)
 
 
-def have(*parts):
-    return os.path.exists(os.path.join(ROOT, *parts))
-
-
 def link_regions():
-    if not have("shared", "messaging", "national.py"):
-        say("no shared/messaging/national.py in this checkout: regions not linked to the national broker")
-        return False
+    """Give each region's broker its shovel to the national broker (shared/messaging/national.py),
+    the link user's URI and the region admin's password through the environment only."""
     secrets = NATIONAL.secrets()
     ok = True
     for region in REGIONS:
-        password = secrets.get(link_password_variable(region.name))
-        if not password:
-            say(f"{region.name}: no {link_password_variable(region.name)} in {NATIONAL.var}/secrets.env; not linked")
+        password = secrets.get(national.link_password_variable(region.name))
+        admin = region.secrets().get("AMENDS_BUS_ADMIN_PASSWORD")
+        if not password or not admin:
+            say(f"{region.name}: no link or admin password in the stacks' secrets.env; not linked")
             ok = False
             continue
-        # the vhost "/" spelled %2F: to the shovel's Erlang client a bare trailing "/" is the vhost "",
-        # which the national broker refuses (kombu reads both as "/")
-        uri = f"amqp://amends-link-{region.name}:{password}@127.0.0.1:{NATIONAL.amqp_port}/%2F"
-        result = subprocess.run([PY, "-m", "shared.messaging.national", "link", "--node", region.node,
-                                 "--region", region.name, "--national-uri", uri],
-                                cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
-        said = result.stdout.strip().replace(password, "***")
+        env = dict(os.environ, AMENDS_BUS_ADMIN_PASSWORD=admin, NATIONAL_LINK_URI=(
+            f"amqp://{national.link_user(region.name)}:{password}@127.0.0.1:{NATIONAL.amqp_port}/%2F"))
+        result = subprocess.run([PY, "-m", "shared.messaging.national", "link", "--region", region.name,
+                                 "--management-url", f"http://127.0.0.1:{region.mgmt_port}"],
+                                cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                timeout=120)
+        said = result.stdout.strip().replace(password, "***").replace(admin, "***")
         say(f"{region.name}: linked to the national broker" if result.returncode == 0
             else f"{region.name}: link failed ({result.returncode}): {said[-500:]}")
         ok = ok and result.returncode == 0
@@ -277,73 +278,37 @@ def submit(region, other):
 
 
 def ledger_counts(region):
-    """referral.received entries in the region's ledger, by referral area (auditor key: national scope)."""
+    """The region's own ledger, counted as the national view counts it: the events the statistics
+    profile exports, by type (the auditor key has national scope)."""
     import requests
     auditor = {"Authorization": f"Bearer {keys(region)['auditor']}"}
     counts, after = {}, -1
     while True:
-        response = requests.get(f"http://{region.http('records')}/v1/ledger/entries", params={"after": after, "limit": 1000},
-                                headers=auditor, timeout=15)
+        response = requests.get(f"http://{region.http('records')}/v1/ledger/entries",
+                                params={"after": after, "limit": 1000}, headers=auditor, timeout=15)
         response.raise_for_status()
         page = response.json()
         for item in page["items"]:
-            event = item["event"]
-            if event.get("type") == RECEIVED:
-                area = (event.get("data") or {}).get("region", "?")
-                counts[area] = counts.get(area, 0) + 1
+            kind = item["event"].get("type")
+            if statistics_profile.exported(kind):
+                counts[kind] = counts.get(kind, 0) + 1
         if not page["items"]:
             return counts
         after = page["next_after"]
 
 
-def parse_counts(text):
-    """{region: count} from services.national.counts' output: JSON ({region: n}, {region: {...}},
-    or [{region, count...}]) or lines naming a region and ending with its count."""
-    names = {r.name for r in REGIONS}
-
-    def number(value):
-        if isinstance(value, int):
-            return value
-        if isinstance(value, dict):
-            for key in ("referrals", "received", "referrals_received", "total", "count"):
-                if isinstance(value.get(key), int):
-                    return value[key]
-            return sum(v for v in value.values() if isinstance(v, int))
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    found = {}
-    if isinstance(data, dict):
-        data = data.get("regions", data)
-    if isinstance(data, dict):
-        found = {k: number(v) for k, v in data.items() if k in names and number(v) is not None}
-    elif isinstance(data, list):
-        for row in data:
-            if isinstance(row, dict) and row.get("region") in names:
-                found[row["region"]] = number({k: v for k, v in row.items() if k != "region"})
-    else:
-        for line in text.splitlines():
-            tokens = line.replace("|", " ").replace(":", " ").split()
-            if tokens and tokens[0] in names:
-                ints = [int(t) for t in tokens[1:] if t.isdigit()]
-                if ints:
-                    found[tokens[0]] = ints[-1]
-    return found
-
-
 def national_counts():
-    secrets = NATIONAL.secrets()
-    password = secrets.get("NATIONAL_PG_PASSWORD", "")
+    """{region: {event type: n, "all": n}} from the national database, as the national service's role."""
+    password = NATIONAL.secrets().get("NATIONAL_PG_PASSWORD", "")
     env = dict(os.environ, MONGO_URI=f"mongodb://amends_national:{password}@127.0.0.1:{NATIONAL.mongo_port}/"
                "?authMechanism=PLAIN&authSource=$external", AMENDS_REGION="national")
     env.pop("AMQP_URI", None)
-    result = subprocess.run([PY, "-m", "services.national.counts"], cwd=ROOT, env=env, text=True,
+    result = subprocess.run([PY, "-m", "services.national.counts", "--json"], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     if result.returncode != 0:
-        return None, result.stderr.strip()[-300:]
-    return parse_counts(result.stdout), result.stdout.strip()
+        say(f"services.national.counts failed: {result.stderr.strip()[-300:]}")
+        return {}
+    return json.loads(result.stdout)
 
 
 def report():
@@ -357,8 +322,9 @@ def report():
     if not all(up.values()):
         say("not every region's services are up (their logs: var/regions/<region>/log/); nothing sent")
         return 1
-    linked = link_regions()
-    before = {r.name: sum(ledger_counts(r).values()) for r in REGIONS}
+    if not link_regions():
+        return 1
+    before = {r.name: ledger_counts(r).get(RECEIVED, 0) for r in REGIONS}
     accepted, taken = {}, {}
     for region, other in ((REGIONS[0], REGIONS[1]), (REGIONS[1], REGIONS[0])):
         accepted[region.name], taken[region.name] = submit(region, other)
@@ -366,46 +332,44 @@ def report():
     own, deadline = {}, time.time() + 60
     while time.time() < deadline:
         own = {r.name: ledger_counts(r) for r in REGIONS}
-        if all(sum(own[r.name].values()) - before[r.name] >= taken[r.name] for r in REGIONS):
+        if all(own[r.name].get(RECEIVED, 0) - before[r.name] >= taken[r.name] for r in REGIONS):
             break
         time.sleep(1)
     for region in REGIONS:
-        recorded = sum(own[region.name].values()) - before[region.name]
+        recorded = own[region.name].get(RECEIVED, 0) - before[region.name]
         if recorded < taken[region.name]:
             say(f"{region.name}: its ledger holds {recorded} of the {taken[region.name]} referrals taken in after 60s")
-    national, raw = {}, ""
-    have_national = have("services", "national", "counts.py")
-    if not have_national:
-        say("no services/national/counts.py in this checkout: no national counts to compare")
-    elif not linked:
-        say("the regions are not linked to the national broker: the national counts cannot follow")
-    if have_national:
-        deadline, last, steady = time.time() + 120, None, 0
-        while time.time() < deadline:
-            national, raw = national_counts()
-            national = national or {}
-            agree = all(national.get(r.name) == sum(own[r.name].values()) for r in REGIONS)
-            steady = steady + 1 if national == last else 0
-            last = national
-            if agree or (steady >= 10 and national):
-                break
-            time.sleep(2)
-        say(f"services.national.counts said: {raw[:500] if raw else '(nothing)'}")
+    # the national counts follow each region's ledger through the statistics services and the
+    # shovels: wait until they agree (or stop changing)
+    national_seen, deadline, last, steady = {}, time.time() + 180, None, 0
+    while time.time() < deadline:
+        own = {r.name: ledger_counts(r) for r in REGIONS}
+        national_seen = national_counts()
+        agree = all(_agrees(own[r.name], national_seen.get(r.name, {})) for r in REGIONS)
+        steady = steady + 1 if (own, national_seen) == last else 0
+        last = (own, national_seen)
+        if agree or steady >= 15:
+            break
+        time.sleep(2)
     print()
-    print(f"{'region':<8} {'areas':<24} {'taken in':>8} {'ledger':>7} {'in area':>8} {'national':>8}  agree")
+    print(f"{'region':<8} {'event type':<24} {'own ledger':>10} {'national':>9}  agree")
     agreed = True
     for region in REGIONS:
-        ledger = sum(own[region.name].values())
-        in_area = sum(own[region.name].get(a, 0) for a in region.areas)
-        there = national.get(region.name)
-        verdict = "n/a" if there is None else ("yes" if there == ledger else "NO")
-        agreed = agreed and verdict != "NO"
-        print(f"{region.name:<8} {','.join(region.areas):<24} {taken[region.name]:>8} {ledger:>7} {in_area:>8} "
-              f"{'-' if there is None else there:>8}  {verdict}")
-    print(f"\n(taken in: referrals this run answered 201, any area; ledger: referral.received entries in the region's "
-          f"own ledger, every run and area; in area: those in its own areas; national: services.national.counts "
-          f"for the region; checked in {time.time() - started:.0f}s)")
-    return 0 if all(up.values()) and agreed and all(accepted.values()) else 1
+        theirs = national_seen.get(region.name, {})
+        for kind in SHOWN + ("all exported",):
+            mine = sum(own[region.name].values()) if kind == "all exported" else own[region.name].get(kind, 0)
+            there = theirs.get("all" if kind == "all exported" else kind, 0)
+            agreed = agreed and mine == there
+            print(f"{region.name:<8} {kind:<24} {mine:>10} {there:>9}  {'yes' if mine == there else 'NO'}")
+    print(f"\n(own ledger: the region's ledger entries of the types the statistics profile exports; national: "
+          f"the statistics the national service counted for the region, each once; taken in this run: "
+          f"{taken}; checked in {time.time() - started:.0f}s)")
+    return 0 if agreed and all(accepted.values()) else 1
+
+
+def _agrees(own, national_row):
+    return sum(own.values()) == national_row.get("all", 0) and all(
+        national_row.get(kind, 0) == count for kind, count in own.items())
 
 
 def main(argv=None):

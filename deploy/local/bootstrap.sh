@@ -2,7 +2,7 @@
 # Bootstrap Amends on this machine: install what is missing, start what is not running.
 #
 #   deploy/local/bootstrap.sh infra   RabbitMQ, FerretDB, SMTP, topology, keys, seed data
-#   deploy/local/bootstrap.sh all     the same, plus the services (four; five with statistics)
+#   deploy/local/bootstrap.sh all     the same, plus the services (the four; and statistics where AMENDS_NATIONAL_LINK=1)
 #   deploy/local/bootstrap.sh national  the national stack: RabbitMQ, FerretDB and the national service
 #
 # One machine may run several stacks (docs/regions.md): each keeps all it has in AMENDS_VAR
@@ -234,13 +234,11 @@ ferretdb() {
   say "FerretDB ready on 127.0.0.1:${MONGO_PORT} (on PostgreSQL, database ferretdb)"
 }
 
-# The services this stack runs, the one list: a region's (statistics once it is in the checkout),
-# or the national stack's one. Each has a broker user, a PostgreSQL role and an HTTP address.
+# The services this stack runs, the one list: a region's, or the national stack's one. Each has a broker user, a PostgreSQL role and an HTTP address.
 if [ "$MODE" = national ]; then
   SERVICES=(national)
 else
-  SERVICES=(referrals matching notifications records)
-  [ -f "$ROOT/services/statistics/service.py" ] && SERVICES+=(statistics)
+  SERVICES=(referrals matching notifications records statistics)
 fi
 declare -A HTTP_PORTS=([referrals]=8001 [matching]=8002 [notifications]=8003 [records]=8004 [statistics]=8007 [national]=8008)
 http_address() { local var="${1^^}_HTTP_ADDRESS"; echo "${!var:-127.0.0.1:${HTTP_PORTS[$1]}}"; }
@@ -315,11 +313,7 @@ national_bus_accounts() {
   (
     export "${BUS_PASSWORDS[@]}" "${LINK_PASSWORDS[@]}"
     "$PY" -m shared.messaging.accounts admin --node "$RABBIT_NODE"
-    if [ -f "$ROOT/shared/messaging/national.py" ]; then
-      "$PY" -m shared.messaging.national accounts --node "$RABBIT_NODE" --regions "${AMENDS_NATIONAL_REGIONS:-}"
-    else
-      say "no shared/messaging/national.py in this checkout: the national service's and the regions' link users are not made"
-    fi
+    "$PY" -m shared.messaging.national accounts --node "$RABBIT_NODE" --regions "${AMENDS_NATIONAL_REGIONS:-}"
   )
 }
 
@@ -347,9 +341,15 @@ bus_uris() {
   ADMIN_AMQP_URI="${AMQP_URI:-amqp://amends-admin:${AMENDS_BUS_ADMIN_PASSWORD}@127.0.0.1:${AMQP_PORT}/}"
 }
 
+# A region's statistics service runs only where the region is linked to a national broker
+# (AMENDS_NATIONAL_LINK=1, as `make regions` sets): unlinked, its statistics would pile up in
+# national.outbound with nobody to take them. Its broker user and role are made either way.
+runs() { [ "$1" != statistics ] || [ "${AMENDS_NATIONAL_LINK:-}" = 1 ]; }
+
 services() {
   local port var
   for service in "${SERVICES[@]}"; do
+    runs "$service" || continue
     local cls
     cls="$(tr '[:lower:]' '[:upper:]' <<<"${service:0:1}")${service:1}Service"
     var="${service^^}_AMQP_URI"
@@ -369,10 +369,13 @@ services() {
       start_bg "$service" "$VENV/bin/nameko" run --config "$ROOT/services/$service/config.yaml" "services.$service.service:$cls"
     )
   done
+  local started=()
   for service in "${SERVICES[@]}"; do
+    runs "$service" || continue
     wait_for "$service health" 60 curl -sf "http://$(http_address "$service")/health"
+    started+=("$service")
   done
-  say "all ${#SERVICES[@]} services healthy (${SERVICES[*]})"
+  say "all ${#started[@]} services healthy (${started[*]})"
 }
 
 cd "$ROOT"
@@ -387,12 +390,8 @@ if [ "$MODE" = national ]; then
   # their shovels), a database of its own, and the national service (docs/regions.md).
   if [ -z "${AMQP_URI:-}" ]; then rabbitmq; national_bus_accounts; else say "using the broker at AMQP_URI (its users are not managed here)"; fi
   if [ -z "${MONGO_URI:-}" ]; then ferretdb; else say "using the database at MONGO_URI"; fi
-  if [ -f shared/messaging/national.py ]; then
-    "$PY" -m shared.messaging.national declare --amqp-uri "$ADMIN_AMQP_URI"
-  else
-    say "no shared/messaging/national.py in this checkout: amends.national and national.statistics are not declared"
-  fi
-  if [ -f services/national/service.py ]; then services; else say "no services/national/service.py in this checkout: the national service is not started"; fi
+  AMQP_URI="$ADMIN_AMQP_URI" "$PY" -m shared.messaging.national declare
+  services
   say "ready"
   exit 0
 fi

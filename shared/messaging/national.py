@@ -19,15 +19,16 @@ which may only publish to `amends.national`, and only with routing keys that sta
 region: so the routing key of a message there is the broker's word for which region sent
 it, and the national service refuses a statistic that claims another.
 
-    python -m shared.messaging.national declare --amqp-uri URI       (on the national broker)
+    AMQP_URI=<national admin URI> python -m shared.messaging.national declare
     python -m shared.messaging.national accounts --node NODE --regions south,north
-    python -m shared.messaging.national link --management-url http://127.0.0.1:15672 \\
-        --region south --national-uri amqp://amends-link-south:...@127.0.0.1:5700/
+    NATIONAL_LINK_URI=amqp://amends-link-south:...@127.0.0.1:5700/%2F \\
+        python -m shared.messaging.national link --management-url http://127.0.0.1:15701 --region south
 
-Passwords come from the environment only: AMENDS_BUS_ADMIN_PASSWORD (the admin of the
-broker being changed), NATIONAL_BUS_PASSWORD, NATIONAL_LINK_<REGION>_PASSWORD. The link's
-URI, which holds its password, is read from NATIONAL_LINK_URI when --national-uri is not
-given, and is sent to the region's management API, never put on a command line.
+Passwords and the URIs that hold them come from the environment only, never a command line
+(which anyone on the machine may read): AMENDS_BUS_ADMIN_PASSWORD (the admin of the broker
+being changed), NATIONAL_BUS_PASSWORD, NATIONAL_LINK_<REGION>_PASSWORD, NATIONAL_LINK_URI.
+The link's URI goes to the region's management API, which keeps it (encrypted) as the
+shovel's parameter.
 """
 import argparse
 import json
@@ -216,20 +217,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m shared.messaging.national",
                                      description="the national link: declare, accounts, link")
     sub = parser.add_subparsers(dest="action", required=True)
-    declare_p = sub.add_parser("declare", help="declare the national broker's exchange and queues")
-    declare_p.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI"))
+    sub.add_parser("declare", help="declare the national broker's exchange and queues (AMQP_URI: its admin's)")
     accounts_p = sub.add_parser("accounts", help="make the national broker's users")
     accounts_p.add_argument("--node", required=True)
     accounts_p.add_argument("--regions", required=True, help="comma-separated region codes")
     link_p = sub.add_parser("link", help="set a region's shovel to the national broker")
     link_p.add_argument("--management-url", default="http://127.0.0.1:15672")
     link_p.add_argument("--region", required=True)
-    link_p.add_argument("--national-uri", default=os.environ.get("NATIONAL_LINK_URI"))
     args = parser.parse_args(argv)
     if args.action == "declare":
-        if not args.amqp_uri:
-            parser.error("give --amqp-uri or set AMQP_URI")
-        declare(args.amqp_uri, national_entities())
+        if not os.environ.get("AMQP_URI"):
+            parser.error("set AMQP_URI to the national broker's admin URI")
+        declare(os.environ["AMQP_URI"], national_entities())
         print(f"declared {NATIONAL_EXCHANGE} and {NATIONAL_QUEUE}")
     elif args.action == "accounts":
         regions = [r.strip() for r in args.regions.split(",") if r.strip()]
@@ -237,12 +236,11 @@ def main(argv=None):
         print(f"national broker users ready on {args.node}: {ADMIN_USER}, {NATIONAL_USER}, "
               + ", ".join(link_user(r) for r in regions))
     else:
-        if not args.national_uri:
-            parser.error("give --national-uri or set NATIONAL_LINK_URI")
-        password = os.environ.get("AMENDS_BUS_ADMIN_PASSWORD")
-        if not password:
-            raise SystemExit("no AMENDS_BUS_ADMIN_PASSWORD in the environment")
-        link(args.management_url, password, args.national_uri)
+        uri, password = os.environ.get("NATIONAL_LINK_URI"), os.environ.get("AMENDS_BUS_ADMIN_PASSWORD")
+        if not uri or not password:
+            raise SystemExit("set NATIONAL_LINK_URI (the link user's URI on the national broker) and "
+                             "AMENDS_BUS_ADMIN_PASSWORD (the region broker's admin)")
+        link(args.management_url, password, uri)
         print(f"region {args.region} linked to the national broker (shovel {SHOVEL_NAME})")
     return 0
 

@@ -10,63 +10,49 @@ Through the broker's management HTTP API, as the admin user the broker was start
 1. imports the generated definitions (deploy/rabbitmq/*.json): exchanges, queues, bindings;
    an import only adds or leaves alone, and fails on a queue whose arguments changed;
 2. makes or updates each user, with its password from the environment, and sets its
-   permissions and topic permissions (shared/messaging/permissions.py for the services);
+   permissions and topic permissions: shared/messaging/permissions.py's for the services of a
+   region, shared/messaging/national.py's national_accounts for the national broker;
 3. on a regional broker, (re)defines the shovel that carries `national.outbound` to the
-   national broker, when AMENDS_NATIONAL_LINK_URI is set;
+   national broker (national.shovel_definition), when NATIONAL_LINK_URI is set;
 4. deletes `guest`.
 
 Environment: AMENDS_BROKER_MANAGEMENT_URL (e.g. http://rabbitmq:15672), AMENDS_BUS_ADMIN_PASSWORD,
 KEDA_BUS_PASSWORD (the read-only user the autoscaler reads queue depths as), and
-- region: <SERVICE>_BUS_PASSWORD for every service; AMENDS_NATIONAL_LINK_URI (optional): the
-  national broker's AMQP URI as this region's link user, e.g.
+- region: <SERVICE>_BUS_PASSWORD for every service; NATIONAL_LINK_URI (optional): the national
+  broker's AMQP URI as this region's link user, e.g.
   amqps://amends-link-south-wales:...@national-broker:5671/%2F
 - national: NATIONAL_BUS_PASSWORD; AMENDS_LINK_REGIONS (e.g. south-wales,north-wales) and, per
-  region, LINK_<REGION>_BUS_PASSWORD (LINK_SOUTH_WALES_BUS_PASSWORD).
+  region, NATIONAL_LINK_<REGION>_PASSWORD (NATIONAL_LINK_SOUTH_WALES_PASSWORD).
 No password is ever printed or put on a command line.
 """
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
-from shared.messaging import topology
+from shared.messaging import national, topology
 from shared.messaging.accounts import ADMIN_PASSWORD_VARIABLE, password_variable
 from shared.messaging.permissions import ADMIN_USER, GRANTS, Grant, user_for
-from deploy import definitions, stacks
+from deploy import definitions
 
 VHOST = definitions.VHOST
 KEDA_USER = "amends-keda"
 KEDA_PASSWORD_VARIABLE = "KEDA_BUS_PASSWORD"
-NATIONAL_USER = "amends-national"
-NATIONAL_PASSWORD_VARIABLE = "NATIONAL_BUS_PASSWORD"
+# the national broker's URI as this region's link user (the variable national.py's `link` reads)
+LINK_URI_VARIABLE = "NATIONAL_LINK_URI"
+# the regions whose link users the national broker gets
+LINK_REGIONS_VARIABLE = "AMENDS_LINK_REGIONS"
 # The autoscaler only reads queue depths: no configure, write or read on anything.
 NOTHING = Grant("^$", "^$", "^$", {})
 
 
-def link_user(region):
-    return f"amends-link-{region}"
-
-
-def link_password_variable(region):
-    return f"LINK_{region.upper().replace('-', '_')}_BUS_PASSWORD"
-
-
-def national_grants(link_regions):
-    """The national broker's users. The national service consumes its queue (declaring it, as
-    every consumer does, needs configure on it) and nothing else; each region's link user may
-    only publish to the national exchange. Kept here until shared/messaging/permissions.py
-    covers the national broker."""
-    queue, exchange = re.escape(stacks.NATIONAL_QUEUE), re.escape(stacks.NATIONAL_EXCHANGE)
-    grants = {NATIONAL_USER: Grant(f"^{queue}$", "^$", f"^({queue}|{exchange})$", {})}
-    for region in link_regions:
-        grants[link_user(region)] = Grant("^$", f"^{exchange}$", "^$", {})
-    return grants
+def link_regions(environ):
+    return [r.strip() for r in environ.get(LINK_REGIONS_VARIABLE, "").split(",") if r.strip()]
 
 
 def users_and_grants(stack, environ):
@@ -76,29 +62,19 @@ def users_and_grants(stack, environ):
         for service in topology.SERVICES:
             wanted[user_for(service)] = (password_variable(service), "", GRANTS[service])
     else:
-        regions = [r.strip() for r in environ.get("AMENDS_LINK_REGIONS", "").split(",") if r.strip()]
-        for user, grant in national_grants(regions).items():
-            variable = NATIONAL_PASSWORD_VARIABLE if user == NATIONAL_USER else link_password_variable(
-                user.removeprefix("amends-link-"))
-            wanted[user] = (variable, "", grant)
+        regions = link_regions(environ)
+        variables = {national.NATIONAL_USER: password_variable(national.NATIONAL_SERVICE),
+                     **{national.link_user(region): national.link_password_variable(region) for region in regions}}
+        try:
+            accounts = national.national_accounts(regions)
+        except ValueError as error:  # a region that is not a region code
+            raise SystemExit(f"{LINK_REGIONS_VARIABLE}: {error}") from None
+        for user, permissions in accounts.items():
+            wanted[user] = (variables[user], "", Grant(*permissions))
     missing = sorted(variable for variable, _, _ in wanted.values() if not environ.get(variable))
     if missing:
         raise SystemExit(f"no password in the environment for: {', '.join(missing)}")
     return wanted
-
-
-def shovel(link_uri):
-    """The dynamic shovel from this region's outbound queue to the national exchange. on-confirm:
-    a message leaves the regional queue only once the national broker has confirmed it, so a link
-    that is down loses nothing; it waits in `national.outbound`. The national broker checks a
-    message's user_id against the user that published it, so the shovel sets it to the link user:
-    the national side then knows from the broker which region a count came from."""
-    return {"value": {
-        "src-protocol": "amqp091", "src-uri": "amqp://", "src-queue": stacks.OUTBOUND_QUEUE,
-        "dest-protocol": "amqp091", "dest-uri": link_uri, "dest-exchange": stacks.NATIONAL_EXCHANGE,
-        "dest-publish-properties": {"delivery_mode": 2, "user_id": urlsplit(link_uri).username or ""},
-        "ack-mode": "on-confirm", "src-delete-after": "never", "reconnect-delay": 5,
-    }}
 
 
 def plan(stack, environ):
@@ -120,10 +96,11 @@ def plan(stack, environ):
             steps.append(("PUT", f"/api/topic-permissions/{v}/{u}", {"exchange": exchange, "write": write,
                                                                      "read": read}, False,
                           f"topic permissions of {user} on {exchange}"))
-    if stack == "region" and environ.get("AMENDS_NATIONAL_LINK_URI"):
-        steps.append(("PUT", f"/api/parameters/shovel/{v}/{stacks.SHOVEL_NAME}",
-                      shovel(environ["AMENDS_NATIONAL_LINK_URI"]), False,
-                      f"shovel {stacks.SHOVEL_NAME}: {stacks.OUTBOUND_QUEUE} -> national {stacks.NATIONAL_EXCHANGE}"))
+    if stack == "region" and environ.get(LINK_URI_VARIABLE):
+        steps.append(("PUT", f"/api/parameters/shovel/{v}/{national.SHOVEL_NAME}",
+                      national.shovel_definition(environ[LINK_URI_VARIABLE]), False,
+                      f"shovel {national.SHOVEL_NAME}: {national.OUTBOUND_QUEUE} -> national "
+                      f"{national.NATIONAL_EXCHANGE}"))
     steps.append(("DELETE", "/api/users/guest", None, True, "delete guest"))
     return steps
 

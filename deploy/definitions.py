@@ -4,13 +4,14 @@
     python -m deploy.definitions --check  # exit 1 if the committed files are out of date
 
 `definitions.json` is a regional broker's topology: every exchange, queue and binding of
-shared/messaging/topology.py (with the default retry delays' holding queues) and the link's
-outbound queue. `national-definitions.json` is the national broker's. They hold no users and
+shared/messaging/topology.py (with the default retry delays' holding queues), which includes the
+link's outbound exchange and queue. `national-definitions.json` is the national broker's:
+shared/messaging/national.py's national entities (its exchange, the national service's queue and
+dead letters) and that queue's holding queues. They hold no users and
 no permissions: a user in a definitions file needs a password hash, and a hash of a real
 password in git is a secret in git. The broker setup step (deploy/broker_setup.py) imports
 these files and then makes the users from secrets it is given at run time.
 """
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,8 +19,8 @@ from pathlib import Path
 from kombu import Exchange, Queue
 
 from shared.config import DEFAULTS
-from shared.messaging import topology
-from deploy import stacks
+from shared.messaging import national, topology
+from deploy import generated
 
 HERE = Path(__file__).resolve().parent / "rabbitmq"
 REGIONAL_FILE = HERE / "definitions.json"
@@ -52,10 +53,6 @@ def _bindings(queue):
     return found
 
 
-def _quorum(name, exchange, key="#"):
-    return Queue(name, exchange=exchange, routing_key=key, durable=True, queue_arguments={"x-queue-type": "quorum"})
-
-
 def definitions(entities):
     exchanges, queues, bindings = {}, {}, []
     for entity in entities:
@@ -72,23 +69,19 @@ def definitions(entities):
     }
 
 
+def _retry_delays():
+    return _delays(DEFAULTS["AMENDS_RETRY_DELAYS"])
+
+
 def regional_entities():
-    entities = topology.all_entities(_delays(DEFAULTS["AMENDS_RETRY_DELAYS"]))
-    names = {entity.name for entity in entities}
-    # The link's regional end, unless topology.py already declares it. The outbound queue is a
-    # durable quorum queue: while the national broker is unreachable the shovel stops taking from
-    # it and statistics wait here, replicated and on disk.
-    statistics = Exchange(stacks.STATISTICS_EXCHANGE, type="topic", durable=True)
-    if statistics.name not in names:
-        entities.append(statistics)
-    if stacks.OUTBOUND_QUEUE not in names:
-        entities.append(_quorum(stacks.OUTBOUND_QUEUE, statistics))
-    return entities
+    """topology.py's, the national link's outbound exchange and queue among them."""
+    return topology.all_entities(_retry_delays())
 
 
 def national_entities():
-    national = Exchange(stacks.NATIONAL_EXCHANGE, type="topic", durable=True)
-    return [national, _quorum(stacks.NATIONAL_QUEUE, national)]
+    """national.py's, and the holding queues the national service's retries wait in."""
+    return national.national_entities() + [topology.retry_queue(national.NATIONAL_QUEUE, delay)
+                                           for delay in _retry_delays()]
 
 
 def rendered():
@@ -105,18 +98,7 @@ def stale():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m deploy.definitions", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="only say whether the committed files are up to date")
-    args = parser.parse_args(argv)
-    if args.check:
-        out_of_date = stale()
-        for path in out_of_date:
-            print(f"out of date: {path.relative_to(HERE.parent.parent)} (run python -m deploy.definitions)")
-        return 1 if out_of_date else 0
-    for path, text in rendered().items():
-        path.write_text(text)
-        print(f"wrote {path.relative_to(HERE.parent.parent)}")
-    return 0
+    return generated.main(__name__, argv, rendered, stale)
 
 
 if __name__ == "__main__":

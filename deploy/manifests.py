@@ -10,13 +10,12 @@ queues KEDA scales on are the ones shared/messaging/topology.py declares; a new 
 line in deploy/stacks.py. No Secret is written here: every secret is referenced by name, and
 the operator creates those Secrets (docs/deploy.md lists them).
 """
-import argparse
 import sys
 from pathlib import Path
 
 import yaml
 
-from deploy import stacks
+from deploy import broker_setup as broker_setup_module, generated, stacks
 
 ROOT = Path(__file__).resolve().parent / "k8s"
 VERSION = "0.1.0"  # the image tag; pyproject.toml's version
@@ -71,10 +70,14 @@ def keda_auth(stack):
 
 def broker_setup(stack):
     kind = "national" if stack.national else "region"
+    env = [{"name": "AMENDS_BROKER_STACK", "value": kind},
+           {"name": "AMENDS_BROKER_MANAGEMENT_URL", "value": f"http://{BROKER_SERVICE}:15672"}]
+    if stack.national:
+        # a link user on the national broker for every region of deploy/stacks.py
+        env.append({"name": broker_setup_module.LINK_REGIONS_VARIABLE,
+                    "value": ",".join(region.name for region in stacks.REGIONS)})
     container = {
-        "name": "broker-setup", "image": IMAGE.format(name="broker-setup"),
-        "env": [{"name": "AMENDS_BROKER_STACK", "value": kind},
-                {"name": "AMENDS_BROKER_MANAGEMENT_URL", "value": f"http://{BROKER_SERVICE}:15672"}],
+        "name": "broker-setup", "image": IMAGE.format(name="broker-setup"), "env": env,
         # every broker password of the stack (and, in a region, its link URI): docs/deploy.md
         "envFrom": [{"secretRef": {"name": "amends-broker-setup"}}],
         "securityContext": _container_security(),
@@ -143,8 +146,7 @@ def deployment(stack, service):
             {"weight": 100, "podAffinityTerm": {
                 "topologyKey": "kubernetes.io/hostname",
                 "labelSelector": {"matchLabels": {"app.kubernetes.io/name": service.name}}}}]}}
-        comment = (f"{service.name}: the stack's ledger (checkpoint origin {stack.ledger_origin}), one writer and a "
-                   "hot standby.")
+        comment = f"{service.name}: the stack's ledger, one writer and a hot standby."
     elif service.queues:
         # no `replicas`: KEDA's ScaledObject owns the count, and an apply must not reset it
         comment = f"{service.name}: scaled by KEDA on its queues' depth (ScaledObject below)."
@@ -152,6 +154,10 @@ def deployment(stack, service):
         spec["replicas"] = 1
         comment = (f"{service.name}: consumes no queue that shared/messaging/topology.py names yet, so nothing to "
                    "scale on: one replica until it does (then re-render, and it gets a ScaledObject).")
+    if stacks.LEDGER_SIGNING_KEY in service.secrets:
+        comment += (f" Its {stacks.LEDGER_SIGNING_KEY} is this region's own, in the Secret {secret_name(service.name)} of "
+                    f"{stack.namespace}, and must be named {stack.ledger_origin}, its checkpoints' origin: records "
+                    f"does not start with another region's (python -m services.records.keygen {stack.ledger_origin}).")
     return comment, {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata(stack, service.name),
                      "spec": spec}
 
@@ -240,31 +246,19 @@ def rendered():
             for stack in stacks.STACKS for name, documents in files(stack).items()}
 
 
+def obsolete(wanted):
+    """Committed manifests no stack makes any more (a stack or a service removed)."""
+    return sorted(set(ROOT.glob("*/*.yaml")) - set(wanted))
+
+
 def stale():
     wanted = rendered()
-    present = {path for path in ROOT.glob("*/*.yaml")}
     changed = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
-    return changed + sorted(present - set(wanted))
+    return changed + obsolete(wanted)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m deploy.manifests", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="only say whether the committed manifests are up to date")
-    args = parser.parse_args(argv)
-    if args.check:
-        out_of_date = stale()
-        for path in out_of_date:
-            print(f"out of date: {path.relative_to(ROOT.parent.parent)} (run python -m deploy.manifests)")
-        return 1 if out_of_date else 0
-    wanted = rendered()
-    for path in set(ROOT.glob("*/*.yaml")) - set(wanted):
-        path.unlink()
-        print(f"removed {path.relative_to(ROOT.parent.parent)}")
-    for path, text in sorted(wanted.items()):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    print(f"wrote {len(wanted)} files under deploy/k8s/")
-    return 0
+    return generated.main(__name__, argv, rendered, stale, obsolete)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,20 @@
 
 The Dockerfile's entrypoint (deploy/container.py), the RabbitMQ definitions
 (deploy/definitions.py), the Kubernetes manifests (deploy/manifests.py) and the
-deployment tests all read this module, and the queues each service consumes come from
-shared/messaging/topology.py, so a queue renamed there is renamed everywhere here.
+deployment tests all read this module. Nothing here names the bus again: the queues each
+service consumes come from shared/messaging/topology.py, the national link's exchanges,
+queues and shovel from shared/messaging/national.py, and a ledger's origin from
+services/records/residency.py, so a name changed there is changed everywhere here.
 """
 from dataclasses import dataclass, field
 
-from shared.messaging import topology
+from services.records import residency
+from shared.messaging import national, topology
+# The link to the national stack (docs/deploy.md), as shared/messaging/national.py names it: the
+# statistics service publishes to OUTBOUND_EXCHANGE, whose OUTBOUND_QUEUE a shovel (SHOVEL_NAME)
+# empties into the national broker's NATIONAL_EXCHANGE; the national service consumes NATIONAL_QUEUE.
+from shared.messaging.national import (  # noqa: F401  (named here for deploy/ and its tests)
+    NATIONAL_EXCHANGE, NATIONAL_QUEUE, OUTBOUND_EXCHANGE, OUTBOUND_QUEUE, SHOVEL_NAME)
 
 
 @dataclass(frozen=True)
@@ -48,24 +56,20 @@ class Deployable:
         return any(service == self.name for service, _ in topology.SINGLE_ACTIVE)
 
 
-# The link to the national stack (docs/deploy.md). Each regional broker holds the exchange the
-# statistics service publishes de-identified counts to and a durable queue bound to it, which a
-# shovel empties into the national broker's exchange; the national service consumes the queue
-# bound there. Named here until shared/messaging/topology.py declares them.
-STATISTICS_EXCHANGE = "statistics.national"
-OUTBOUND_QUEUE = "national.outbound"
-NATIONAL_EXCHANGE = "amends.national"
-NATIONAL_QUEUE = "national.statistics"
-SHOVEL_NAME = "national-link"
+# records' signing key (services/records/dependencies.py's SIGNING_KEY, which the tests compare:
+# importing it here would load nameko into every container health check)
+LEDGER_SIGNING_KEY = "AMENDS_LEDGER_SIGNING_KEY"
 
 SERVICES = {
     deployable.name: deployable for deployable in (
         Deployable("referrals", 8001, secrets=("AMENDS_MASTER_KEY",)),
         Deployable("matching", 8002),
         Deployable("notifications", 8003, optional_secrets=("SMS_API_KEY",)),
-        Deployable("records", 8004, secrets=("AMENDS_LEDGER_SIGNING_KEY",)),
-        Deployable("statistics", 8007),
-        Deployable("national", 8008, scope="national", extra_queues=(NATIONAL_QUEUE,)),
+        # its signing key is its region's own: named amends.<region>/ledger (Stack.ledger_origin)
+        Deployable("records", 8004, secrets=(LEDGER_SIGNING_KEY,)),
+        # the region's key for statistic ids (shared/statistics_profile.py)
+        Deployable("statistics", 8007, secrets=("AMENDS_STATISTICS_KEY",)),
+        Deployable(national.NATIONAL_SERVICE, 8008, scope="national", extra_queues=(NATIONAL_QUEUE,)),
     )
 }
 
@@ -87,7 +91,8 @@ class Stack:
 
     @property
     def ledger_origin(self):
-        return f"amends.{self.name}/ledger"
+        """The name its records service's signing key must have (records refuses any other)."""
+        return residency.origin(self.name)
 
 
 # Two regional stacks and the national one. A new region is one more line here, then

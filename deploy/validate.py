@@ -8,7 +8,9 @@ engine or a cluster: the Compose and KEDA schemas are vendored (deploy/schemas/)
 ones come with the pinned kubernetes-validate package.
 
 What the schemas cannot say, the rules below do: every Deployment is probed on /health and has
-resource requests; no Secret is written anywhere and no secret is given as a literal value; every
+resource requests; no Secret is written anywhere and no secret is given as a literal value; each
+service takes the secrets deploy/stacks.py gives it from its own Secret, and the stack's settings
+(AMENDS_REGION, and in a region the AMENDS_REGIONS referrals needs, no area in two stacks); every
 service that consumes a queue is scaled by KEDA on queues that topology.py declares, except the
 ledger's single writer, which runs as two replicas (writer and standby) and is never scaled; the
 compose file builds every service from the one Dockerfile, checks /health, waits on healthy
@@ -192,12 +194,29 @@ def kubernetes_rules(documents=None):
         if set(deployments) != wanted:
             problems.append(f"stack {stack_name}: Deployments {sorted(deployments)}, expected {sorted(wanted)}")
         known_queues = national_queues if stack.national else declared
+        config = (of_kind("ConfigMap").get(manifests.CONFIG) or {}).get("data") or {}
+        if config.get("AMENDS_REGION") != stack.name:
+            problems.append(f"stack {stack_name}: AMENDS_REGION is {config.get('AMENDS_REGION')!r}, not {stack.name!r} "
+                            f"(records signs as {stack.ledger_origin})")
+        if not stack.national and (not stack.areas or config.get("AMENDS_REGIONS") != ",".join(stack.areas)):
+            problems.append(f"stack {stack_name}: AMENDS_REGIONS is {config.get('AMENDS_REGIONS')!r}, not the areas "
+                            f"deploy/stacks.py gives it ({','.join(stack.areas)!r}); referrals needs them to start")
         targets = {so.get("spec", {}).get("scaleTargetRef", {}).get("name"): name for name, so in scaled.items()}
         for service in stack.services:
             deployment = deployments.get(service.name)
             if deployment is None:
                 continue
             pod_labels = deployment["spec"]["template"]["metadata"].get("labels", {})
+            for container in _containers(deployment):
+                if {"configMapRef": {"name": manifests.CONFIG}} not in container.get("envFrom", []):
+                    problems.append(f"stack {stack_name}: {service.name} does not take the stack's settings "
+                                    f"(ConfigMap {manifests.CONFIG})")
+                given = {v["name"]: ((v.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
+                         for v in container.get("env", [])}
+                for variable in service.secrets + service.optional_secrets:
+                    if given.get(variable) != manifests.secret_name(service.name):
+                        problems.append(f"stack {stack_name}: {service.name} does not take {variable} from its "
+                                        f"Secret {manifests.secret_name(service.name)}")
             for kind, objects in (("Service", services), ("PodDisruptionBudget", budgets)):
                 selector = (objects.get(service.name) or {}).get("spec", {}).get("selector")
                 selector = (selector or {}).get("matchLabels", selector) if kind == "PodDisruptionBudget" else selector
@@ -239,6 +258,13 @@ def kubernetes_rules(documents=None):
         for name, target in targets.items():
             if name not in deployments:
                 problems.append(f"stack {stack_name}: ScaledObject {target} targets no Deployment of the stack")
+    served = {}
+    for stack in stacks.REGIONS:
+        for area in stack.areas:
+            served.setdefault(area, []).append(stack.name)
+    for area, by in sorted(served.items()):
+        if len(by) > 1:
+            problems.append(f"area {area} is served by more than one stack: {', '.join(by)}")
     return check
 
 
@@ -282,6 +308,9 @@ def compose_rules(document=None):
         environment = service.get("environment", {})
         if isinstance(environment, list):
             environment = dict(item.split("=", 1) if "=" in item else (item, None) for item in environment)
+        for variable in stacks.SERVICES[name].secrets if name in stacks.SERVICES else ():
+            if variable not in environment:
+                problems.append(f"compose {name}: no {variable}, which the service needs")
         for variable, value in environment.items():
             value = "" if value is None else str(value)
             literal = INTERPOLATION.sub("", value)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from kombu import Connection
 
 from shared.events import catalogue
-from shared.messaging import topology
+from shared.messaging import national, topology
 
 ADMIN_USER = "amends-admin"
 # nameko's RPC exchange, the queue each RPC-serving service consumes, and its callers'
@@ -51,7 +51,7 @@ RPC_CALLERS = {
 
 # Exchanges a service publishes to besides its events exchange: the statistics service
 # sends the region's de-identified statistics towards the national view (shared.messaging.national).
-OTHER_EXCHANGES = {"statistics": ("statistics.national",)}
+OTHER_EXCHANGES = {"statistics": (national.OUTBOUND_EXCHANGE,)}
 
 
 def user_for(service):

@@ -10,7 +10,8 @@ import json
 import pytest
 
 from deploy import broker_setup, container, definitions, manifests, stacks, validate
-from shared.messaging import topology
+from services.records import dependencies as records_dependencies
+from shared.messaging import national, topology
 from shared.messaging.permissions import GRANTS, user_for
 
 
@@ -128,7 +129,7 @@ def test_every_consuming_service_is_scaled_on_its_topology_queues(documents):
             assert queues == set(service.queues)
     declared = {topology.consumer_queue_name(s, c) for s, c in topology.CONSUMERS}
     assert set(stacks.SERVICES["matching"].queues) == {q for q in declared if q.startswith("matching.")}
-    assert stacks.SERVICES["national"].queues == (stacks.NATIONAL_QUEUE,)
+    assert stacks.SERVICES["national"].queues == (national.NATIONAL_QUEUE,)
 
 
 @pytest.mark.parametrize("stack, name", [("south-wales", "matching"), ("north-wales", "referrals"),
@@ -179,14 +180,73 @@ def test_each_region_has_its_own_namespace_region_and_ledger_origin(documents):
 
 
 def test_a_new_topology_queue_reaches_the_manifests_and_the_definitions(monkeypatch):
-    """statistics consumes no queue topology.py names yet; once it does, a re-render scales it."""
+    """A queue added to topology.py: a re-render scales its service on it too."""
     consumers = {**topology.CONSUMERS, ("statistics", "tally"): [("referrals", "#")]}
     monkeypatch.setattr(topology, "CONSUMERS", consumers)
     region = stacks.REGIONS[0]
     rendered = manifests.files(region)[f"{10 + [s.name for s in region.services].index('statistics')}-statistics.yaml"]
     scaled = [document for _, document in rendered if document["kind"] == "ScaledObject"]
-    assert [t["metadata"]["queueName"] for t in scaled[0]["spec"]["triggers"]] == ["statistics.tally"]
+    assert [t["metadata"]["queueName"] for t in scaled[0]["spec"]["triggers"]] == [
+        "statistics.deidentify", "statistics.tally"]
     assert manifests.stale() and definitions.stale()  # the committed files would be out of date
+
+
+def test_statistics_and_national_are_scaled_on_their_queues(documents):
+    for stack in stacks.REGIONS:
+        scaled = _find(documents, stack.name, "ScaledObject", "statistics")
+        assert [t["metadata"]["queueName"] for t in scaled["spec"]["triggers"]] == ["statistics.deidentify"]
+        assert "replicas" not in _find(documents, stack.name, "Deployment", "statistics")["spec"]
+    scaled = _find(documents, stacks.NATIONAL.name, "ScaledObject", national.NATIONAL_SERVICE)
+    assert [t["metadata"]["queueName"] for t in scaled["spec"]["triggers"]] == [national.NATIONAL_QUEUE]
+
+
+def _secret_refs(deployment):
+    return {v["name"]: v["valueFrom"]["secretKeyRef"] for v in deployment["spec"]["template"]["spec"]["containers"][0]
+            ["env"] if "valueFrom" in v}
+
+
+def test_each_service_takes_its_own_secrets_by_reference(documents):
+    for stack in stacks.REGIONS:
+        statistics = _secret_refs(_find(documents, stack.name, "Deployment", "statistics"))
+        assert statistics["AMENDS_STATISTICS_KEY"] == {"name": "amends-statistics", "key": "AMENDS_STATISTICS_KEY"}
+        for other in ("referrals", "matching", "notifications", "records"):
+            assert "AMENDS_STATISTICS_KEY" not in _secret_refs(_find(documents, stack.name, "Deployment", other))
+    broken = _broken(documents, lambda d: d["spec"]["template"]["spec"]["containers"][0]["env"].pop(), name="statistics")
+    assert any("does not take AMENDS_STATISTICS_KEY" in p for p in validate.kubernetes_rules(broken).problems)
+
+
+def test_each_records_signs_with_its_own_regions_key(documents):
+    assert stacks.LEDGER_SIGNING_KEY == records_dependencies.SIGNING_KEY
+    for stack in stacks.REGIONS:
+        path, _, records = next(item for item in documents if item[1] == stack.name
+                                and item[2]["kind"] == "Deployment" and item[2]["metadata"]["name"] == "records")
+        # the Secret of the region's own namespace
+        assert records["metadata"]["namespace"] == stack.namespace
+        assert _secret_refs(records)[stacks.LEDGER_SIGNING_KEY]["name"] == "amends-records"
+        # and the manifest says what that key must be named
+        assert f"must be named amends.{stack.name}/ledger" in " ".join(
+            (validate.ROOT / path).read_text().replace("\n# ", " ").split())
+    wrong = _broken(documents, lambda d: d["data"].update(AMENDS_REGION="north-wales"), kind="ConfigMap",
+                    name=manifests.CONFIG)
+    assert any("records signs as amends.south-wales/ledger" in p for p in validate.kubernetes_rules(wrong).problems)
+
+
+def test_referrals_gets_each_stacks_areas(documents):
+    for stack in stacks.REGIONS:
+        referrals = _find(documents, stack.name, "Deployment", "referrals")
+        assert {"configMapRef": {"name": manifests.CONFIG}} in \
+            referrals["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    empty = _broken(documents, lambda d: d["data"].pop("AMENDS_REGIONS"), kind="ConfigMap", name=manifests.CONFIG)
+    assert any("referrals needs them to start" in p for p in validate.kubernetes_rules(empty).problems)
+    detached = _broken(documents, lambda d: d["spec"]["template"]["spec"]["containers"][0].pop("envFrom"),
+                       name="referrals")
+    assert any("referrals does not take the stack's settings" in p for p in validate.kubernetes_rules(detached).problems)
+
+
+def test_an_area_served_by_two_stacks_is_flagged(documents, monkeypatch):
+    south, north = stacks.REGIONS
+    monkeypatch.setattr(stacks, "REGIONS", (south, stacks.Stack(north.name, areas=north.areas + ("gwent",))))
+    assert any("area gwent is served by more than one stack" in p for p in validate.kubernetes_rules(documents).problems)
 
 
 # ---- the compose file's rules ----
@@ -210,8 +270,9 @@ def _compose_problems(compose, change):
     (lambda s: s["matching"]["environment"].update(AMQP_URI="amqp://amends-matching:hunter2@rabbitmq:5672/"),
      "credentials into a URI"),
     (lambda s: s.pop("statistics"), "no service statistics"),
+    (lambda s: s["statistics"]["environment"].pop("AMENDS_STATISTICS_KEY"), "no AMENDS_STATISTICS_KEY"),
 ], ids=["other dockerfile", "wrong service", "no build", "health elsewhere", "depends list", "not healthy",
-        "literal secret", "defaulted secret", "uri password", "service missing"])
+        "literal secret", "defaulted secret", "uri password", "service missing", "secret missing"])
 def test_compose_rules_flag(compose, change, says):
     problems = _compose_problems(compose, change)
     assert any(says in problem for problem in problems), problems
@@ -273,16 +334,32 @@ def test_definitions_hold_topology_and_no_users():
     for service, consumer in topology.CONSUMERS:
         assert queues[topology.consumer_queue_name(service, consumer)]["x-queue-type"] == "quorum"
     assert queues["records.ledger"]["x-single-active-consumer"] is True
-    assert queues[stacks.OUTBOUND_QUEUE]["x-queue-type"] == "quorum"
-    assert {"source": stacks.STATISTICS_EXCHANGE, "destination": stacks.OUTBOUND_QUEUE} .items() <= {
-        k: v for b in document["bindings"] if b["destination"] == stacks.OUTBOUND_QUEUE for k, v in b.items()}.items()
-    national = json.loads(definitions.NATIONAL_FILE.read_text())
-    assert [q["name"] for q in national["queues"]] == [stacks.NATIONAL_QUEUE]
+    assert queues[national.OUTBOUND_QUEUE] == national.outbound_queue().queue_arguments
+    assert {"source": national.OUTBOUND_EXCHANGE, "destination": national.OUTBOUND_QUEUE} .items() <= {
+        k: v for b in document["bindings"] if b["destination"] == national.OUTBOUND_QUEUE for k, v in b.items()}.items()
+    national_document = json.loads(definitions.NATIONAL_FILE.read_text())
+    national_queues = {q["name"]: q["arguments"] for q in national_document["queues"]}
+    # the queue as the national service declares it: an import with other arguments would fail it
+    assert national_queues[national.NATIONAL_QUEUE] == national.national_queue().queue_arguments
+    assert {national.NATIONAL_QUEUE, "national.dead-letters"} <= set(national_queues)
+    assert {e["name"] for e in national_document["exchanges"]} == {national.NATIONAL_EXCHANGE, "national.dlx"}
+
+
+def test_the_link_is_named_once():
+    """deploy/ names the link as shared/messaging/national.py does, never again."""
+    assert (stacks.OUTBOUND_EXCHANGE, stacks.OUTBOUND_QUEUE, stacks.NATIONAL_EXCHANGE, stacks.NATIONAL_QUEUE,
+            stacks.SHOVEL_NAME) == (national.OUTBOUND_EXCHANGE, national.OUTBOUND_QUEUE, national.NATIONAL_EXCHANGE,
+                                    national.NATIONAL_QUEUE, national.SHOVEL_NAME)
+    for module in (stacks, definitions, broker_setup, manifests):
+        text = open(module.__file__).read()
+        for name in ("statistics.national", "national.outbound", "amends.national", "national.statistics",
+                     "national-link", "amends-link-"):
+            assert f'"{name}' not in text, f"{module.__name__} names {name} again"
 
 
 REGION_ENV = {"AMENDS_BUS_ADMIN_PASSWORD": "admin-pw", "KEDA_BUS_PASSWORD": "keda-pw",
               **{f"{s.upper()}_BUS_PASSWORD": f"{s}-pw" for s in topology.SERVICES},
-              "AMENDS_NATIONAL_LINK_URI": "amqps://amends-link-south-wales:link-pw@national:5671/%2F"}
+              "NATIONAL_LINK_URI": "amqps://amends-link-south-wales:link-pw@national:5671/%2F"}
 
 
 def test_broker_setup_makes_every_service_user_with_its_grant():
@@ -294,17 +371,38 @@ def test_broker_setup_makes_every_service_user_with_its_grant():
         assert ("PUT", f"/api/users/{user}") in [(m, p) for m, p, *_ in steps]
         permissions = [body for m, p, body, *_ in steps if p == f"/api/permissions/%2F/{user}"]
         assert permissions == [{"configure": grant.configure, "write": grant.write, "read": grant.read}]
-    shovel = [body for m, p, body, *_ in steps if p.startswith("/api/parameters/shovel/")][0]["value"]
-    assert shovel["ack-mode"] == "on-confirm"
-    assert (shovel["src-queue"], shovel["dest-exchange"]) == (stacks.OUTBOUND_QUEUE, stacks.NATIONAL_EXCHANGE)
-    assert shovel["dest-publish-properties"]["user_id"] == "amends-link-south-wales"
+    shovels = [(p, body) for m, p, body, *_ in steps if p.startswith("/api/parameters/shovel/")]
+    # national.py's shovel, as it is: on-confirm, the routing key (the region) kept, nothing added
+    assert shovels == [(f"/api/parameters/shovel/%2F/{national.SHOVEL_NAME}",
+                        national.shovel_definition(REGION_ENV["NATIONAL_LINK_URI"]))]
+    assert shovels[0][1]["value"]["ack-mode"] == "on-confirm"
     assert steps[-1][:2] == ("DELETE", "/api/users/guest")
+
+
+def test_broker_setup_gives_the_national_broker_national_pys_accounts():
+    regions = [stack.name for stack in stacks.REGIONS]
+    environ = {"KEDA_BUS_PASSWORD": "k", "NATIONAL_BUS_PASSWORD": "n", "AMENDS_LINK_REGIONS": ",".join(regions),
+               **{national.link_password_variable(r): f"{r}-pw" for r in regions}}
+    steps = broker_setup.plan("national", environ)
+    assert steps[0][2] == json.loads(definitions.NATIONAL_FILE.read_text())
+    for user, (configure, write, read, topics) in national.national_accounts(regions).items():
+        assert [body for m, p, body, *_ in steps if p == f"/api/permissions/%2F/{user}"] == [
+            {"configure": configure, "write": write, "read": read}]
+        assert [body for m, p, body, *_ in steps if m == "PUT" and p == f"/api/topic-permissions/%2F/{user}"] == [
+            {"exchange": exchange, "write": w, "read": r} for exchange, (w, r) in sorted(topics.items())]
+    users = {body["password"] for m, p, body, *_ in steps if p.startswith("/api/users/") and m == "PUT"}
+    assert users == {"k", "n", *(f"{r}-pw" for r in regions)}
+    assert not [p for _, p, *_ in steps if "shovel" in p]
+    # the national stack's Job is told every region of deploy/stacks.py
+    job = manifests.broker_setup(stacks.NATIONAL)[0][1]
+    env = {v["name"]: v.get("value") for v in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["AMENDS_LINK_REGIONS"] == ",".join(regions)
 
 
 def test_broker_setup_refuses_a_missing_password():
     with pytest.raises(SystemExit, match="RECORDS_BUS_PASSWORD"):
         broker_setup.plan("region", {k: v for k, v in REGION_ENV.items() if k != "RECORDS_BUS_PASSWORD"})
-    with pytest.raises(SystemExit, match="LINK_NORTH_WALES_BUS_PASSWORD"):
+    with pytest.raises(SystemExit, match="NATIONAL_LINK_NORTH_WALES_PASSWORD"):
         broker_setup.plan("national", {"KEDA_BUS_PASSWORD": "k", "NATIONAL_BUS_PASSWORD": "n",
                                        "AMENDS_LINK_REGIONS": "north-wales"})
 

@@ -17,7 +17,7 @@ import time
 import uuid
 
 import requests
-from kombu import Connection, Exchange, Producer
+from kombu import Connection, Exchange, Producer, Queue
 
 from shared.events import new_event
 from shared.messaging import topology
@@ -121,6 +121,24 @@ class Rig:
             for event in events:
                 producer.publish(json.dumps(event), routing_key=queue, content_type="application/json",
                                  content_encoding="utf-8", serializer=None, delivery_mode=2)
+
+    def stage(self, queue, events, release_at):
+        """Hold a backlog for `queue` beside it, in `<queue>.staged` (nothing consumes it),
+        until the wall-clock moment `release_at`: then every message expires at once and the
+        broker moves them all, in order, into `queue`. So a drain can be timed from
+        processes already running, their start-up left out."""
+        staged = Queue(f"{queue}.staged", durable=True, queue_arguments={
+            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue})
+        with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as connection:
+            staged.bind(connection.default_channel).declare()
+            producer = Producer(connection.channel(), exchange=Exchange(""))
+            for event in events:
+                left = int((release_at - time.time()) * 1000)
+                if left <= 0:
+                    raise RuntimeError("the backlog took longer to stage than the time allowed for it")
+                producer.publish(json.dumps(event), routing_key=staged.name, content_type="application/json",
+                                 content_encoding="utf-8", serializer=None, delivery_mode=2,
+                                 expiration=left / 1000)
 
     def depth(self, queue):
         """Messages ready in a queue (not those handed to a consumer and not yet acked)."""
@@ -253,6 +271,11 @@ def infrastructure():
                 if comm == "beam.smp" and _environ(pid).get(b"RABBITMQ_NODENAME") == node]
 
     return {"PostgreSQL": postgres, "FerretDB": ferretdb, "RabbitMQ": rabbitmq}
+
+
+def processes_running(*parts):
+    """A function giving the pids of the processes whose command line holds every one of `parts`."""
+    return lambda: [pid for pid, _, _ in _processes() if all(part in _cmdline(pid) for part in parts)]
 
 
 class CpuMeter:

@@ -8,6 +8,7 @@ export PYTHONWARNINGS := ignore
 
 help:
 	@echo "make demo   install what is missing, start the platform, run the demo"
+	@echo "             (SCALE=matching=2,notifications=3: that many processes of those services; docs/scaling.md)"
 	@echo "make test   install what is missing, start RabbitMQ and FerretDB, run the tests (with the quick fault suite)"
 	@echo "make chaos  the fault suite in its long mode"
 	@echo "make bench  run the benchmarks (figures only, no pass/fail on speed)"

@@ -346,36 +346,86 @@ bus_uris() {
 # national.outbound with nobody to take them. Its broker user and role are made either way.
 runs() { [ "$1" != statistics ] || [ "${AMENDS_NATIONAL_LINK:-}" = 1 ]; }
 
+# SCALE="matching=2,notifications=3": how many processes of each service to run (1 each
+# unless named; at most 9). The extra ones are competing consumers of the same queues
+# (docs/scaling.md); records' extra ones stand by, its ledger queue having one active
+# consumer. Process i (2, 3, ...) of a service answers HTTP on its first one's port plus
+# 100*(i-1) (matching: 8002, 8102, 8202, ...), its pid file is var/run/<service>.<i>.pid
+# and its log var/log/<service>.<i>.log. Prints "<service> <count>" per line, or fails.
+scale_counts() {
+  local item name count items=()
+  declare -A counts=() named=()
+  for name in "${SERVICES[@]}"; do counts[$name]=1; done
+  IFS=',' read -ra items <<<"${SCALE:-}"
+  for item in "${items[@]}"; do
+    item=${item//[[:space:]]/}
+    [ -z "$item" ] && continue
+    name=${item%%=*}; count=${item#*=}
+    if [ "$item" = "$name" ] || ! [[ "$name" =~ ^[a-z]+$ ]] || [ -z "${counts[$name]+set}" ] \
+       || ! [[ "$count" =~ ^[1-9]$ ]]; then
+      say "SCALE=\"${SCALE}\": \"$item\" is not <service>=<1..9> (services: ${SERVICES[*]})" >&2
+      return 1
+    fi
+    if [ -n "${named[$name]+set}" ]; then
+      say "SCALE=\"${SCALE}\": $name is named twice" >&2
+      return 1
+    fi
+    named[$name]=1; counts[$name]=$count
+  done
+  for name in "${SERVICES[@]}"; do echo "$name ${counts[$name]}"; done
+}
+
 services() {
-  local port var
+  local var address host port i count scale pair
+  declare -A counts=() addresses=()
+  scale=$(scale_counts) || exit 2
+  while read -r pair count; do counts[$pair]=$count; done <<<"$scale"
   for service in "${SERVICES[@]}"; do
     runs "$service" || continue
     local cls
     cls="$(tr '[:lower:]' '[:upper:]' <<<"${service:0:1}")${service:1}Service"
     var="${service^^}_AMQP_URI"
-    # In a subshell, exported there only: its own broker user, its own database role (on our
-    # FerretDB, which its stores also give their GIN twins through; docs/storage.md), and the one
-    # secret that is its own. matching runs the shipped policy's local switches (all off) unless
-    # MATCHING_LOCAL_SWITCHES comes from the environment: nothing here turns one on for the demo.
-    (
-      export AMQP_URI="${!var}"
-      database_account "$service"
-      case $service in
-        referrals) export AMENDS_MASTER_KEY ;;
-        records) export AMENDS_LEDGER_SIGNING_KEY ;;
-        notifications) [ -n "${SMS_API_KEY:-}" ] && export SMS_API_KEY ;;
-        statistics) export AMENDS_STATISTICS_KEY ;;
-      esac
-      start_bg "$service" "$VENV/bin/nameko" run --config "$ROOT/services/$service/config.yaml" "services.$service.service:$cls"
-    )
+    address=$(http_address "$service")
+    host=${address%:*}; port=${address##*:}
+    for ((i = 1; i <= counts[$service]; i++)); do
+      local name=$service
+      [ "$i" -gt 1 ] && name="$service.$i"
+      addresses[$name]="$host:$((port + 100 * (i - 1)))"
+      # In a subshell, exported there only: its own broker user, its own database role (on our
+      # FerretDB, which its stores also give their GIN twins through; docs/storage.md), and the one
+      # secret that is its own. matching runs the shipped policy's local switches (all off) unless
+      # MATCHING_LOCAL_SWITCHES comes from the environment: nothing here turns one on for the demo.
+      (
+        export AMQP_URI="${!var}"
+        export "${service^^}_HTTP_ADDRESS=${addresses[$name]}"
+        database_account "$service"
+        case $service in
+          referrals) export AMENDS_MASTER_KEY ;;
+          records) export AMENDS_LEDGER_SIGNING_KEY ;;
+          notifications) [ -n "${SMS_API_KEY:-}" ] && export SMS_API_KEY ;;
+          statistics) export AMENDS_STATISTICS_KEY ;;
+        esac
+        start_bg "$name" "$VENV/bin/nameko" run --config "$ROOT/services/$service/config.yaml" "services.$service.service:$cls"
+      )
+    done
+    # a process beyond the count asked for, left by an earlier run with a larger SCALE
+    for ((i = counts[$service] + 1; i <= 9; i++)); do
+      alive "$service.$i" && say "note: $service.$i (pid $(cat "$RUN/$service.$i.pid")) from an earlier run keeps running; deploy/local/stop.sh stops it"
+    done
   done
-  local started=()
+  for name in "${!addresses[@]}"; do
+    wait_for "$name health" 60 curl -sf "http://${addresses[$name]}/health"
+  done
+  say "all services healthy; running:"
   for service in "${SERVICES[@]}"; do
     runs "$service" || continue
-    wait_for "$service health" 60 curl -sf "http://$(http_address "$service")/health"
-    started+=("$service")
+    for ((i = 1; i <= counts[$service]; i++)); do
+      local name=$service role=""
+      [ "$i" -gt 1 ] && name="$service.$i"
+      [ "$service" = records ] && [ "$i" -gt 1 ] && role=" (standby: the ledger queue has one active consumer)"
+      say "  $(printf '%-16s' "$name") pid $(cat "$RUN/$name.pid")  http://${addresses[$name]}  log var/log/$name.log$role"
+    done
   done
-  say "all ${#started[@]} services healthy (${started[*]})"
 }
 
 cd "$ROOT"

@@ -305,8 +305,17 @@ class ReferralsStore(Store):
         # never beyond yesterday
         position = min(first_owing or day, yesterday)
         if position > start:
-            self._state.update_one({"_id": f"sweep:{kind}"}, {"$set": {"day": position.isoformat()}}, upsert=True)
+            self._set_state(f"sweep:{kind}", day=position.isoformat())
         return owed
+
+    def _set_state(self, key, **fields):
+        """Set fields of a `store_state` document, made if missing. Two processes of the
+        service (their timers, or their first start's `migrate`) can upsert the same new
+        document at once; the loser's duplicate key is then a plain update of the winner's."""
+        try:
+            self._state.update_one({"_id": key}, {"$set": fields}, upsert=True)
+        except DuplicateKeyError:
+            self._state.update_one({"_id": key}, {"$set": fields})
 
     def _sweep_start(self, kind, yesterday):
         doc = self._state.find_one({"_id": f"sweep:{kind}"})
@@ -352,7 +361,7 @@ class ReferralsStore(Store):
             day += timedelta(days=1)
         position = min(first_held or day, yesterday)
         if position > start:
-            self._state.update_one({"_id": f"sweep:{name}"}, {"$set": {"day": position.isoformat()}}, upsert=True)
+            self._set_state(f"sweep:{name}", day=position.isoformat())
         return found
 
     # -- test helpers -----------------------------------------------------------------
@@ -426,8 +435,8 @@ class ReferralsStore(Store):
                 self._cases.update_one({"_id": doc["_id"]}, {"$set": fields})
         if done < 1:
             for kind, day in oldest.items():
-                self._state.update_one({"_id": f"sweep:{kind}"}, {"$set": {"day": day.isoformat()}}, upsert=True)
-        self._state.update_one({"_id": "schema"}, {"$set": {"version": SCHEMA_VERSION}}, upsert=True)
+                self._set_state(f"sweep:{kind}", day=day.isoformat())
+        self._set_state("schema", version=SCHEMA_VERSION)
 
 
 def _backfilled_support_clock(rj_deadline, now):

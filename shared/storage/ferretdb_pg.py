@@ -23,6 +23,7 @@ and nothing here is called), or write to any table FerretDB reads.
 import hashlib
 import logging
 import re
+import time
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,31 @@ def ensure_twins(postgresql_url, database, collection, fields):
                 # by every lookup and priced into its plan; after a burst of inserts it made the
                 # planner prefer scanning the table, whose documents it wrongly thinks cheap to
                 # read (they are stored out of line, compressed; 526 ms against 1.8 ms measured)
-                cursor.execute("CREATE INDEX IF NOT EXISTS %s ON %s USING gin (%s) WITH (fastupdate = off)" % (
+                _create_index(cursor, "CREATE INDEX IF NOT EXISTS %s ON %s USING gin (%s) WITH (fastupdate = off)" % (
                     _identifier(name), _qualified(database, table), twin_expression(field)))
                 cursor.execute("ALTER INDEX %s.%s SET (fastupdate = off)" % (_identifier(database), _identifier(name)))
                 cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", (f"{_identifier(database)}.{_identifier(name)}",))
                 names.append(name)
     return names
+
+
+def _create_index(cursor, statement, tries=5):
+    """Run a CREATE INDEX IF NOT EXISTS that another process may be running at the same
+    moment (several processes of a service start together, docs/scaling.md). IF NOT EXISTS
+    does not cover that: both look, neither finds the index, and the second to write the
+    catalogue fails with a unique violation once the first commits. Then it exists, and
+    running the statement again is the no-op it should have been."""
+    import psycopg
+
+    for attempt in range(tries):
+        try:
+            cursor.execute(statement)
+            return
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+            if attempt == tries - 1:
+                raise
+            log.info("an index was being created by another process at the same time; looking again")
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _identifier(name):

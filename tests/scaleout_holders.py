@@ -8,9 +8,7 @@ harmed person, `-o` the harmer, and any id asked of matching a facilitator. Each
 an email address and no safe-contact window, so every notice is sent at once: what is
 measured is notifications itself.
 """
-from nameko.rpc import rpc
-
-from tests.integration.notifications_holders import People
+from tests.integration.notifications_holders import People, holder_services
 
 ROLES = {"ref": "referrer", "h": "harmed", "o": "harmer"}
 
@@ -34,17 +32,4 @@ class Everyone(People):
 EVERYONE = Everyone()
 
 
-class Referrals:
-    name = "referrals"
-
-    @rpc
-    def get_contact(self, party_id, purpose, requester, session_id=None):
-        return EVERYONE.get_contact(party_id, purpose, requester, session_id)
-
-
-class Matching:
-    name = "matching"
-
-    @rpc
-    def get_facilitator_contact(self, facilitator_id, purpose, requester):
-        return EVERYONE.get_facilitator_contact(facilitator_id, purpose, requester)
+Referrals, Matching = holder_services(EVERYONE)

@@ -217,3 +217,28 @@ def missing_indexes(db, declared):
             if ferretdb and not index.unique and index.name in present:
                 missing.append(f"{name}.{index.name} (should not be on FerretDB)")
     return missing
+
+
+def strings_in(value):
+    """Every string anywhere inside a JSON-like value."""
+    if isinstance(value, dict):
+        for inner in value.values():
+            yield from strings_in(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from strings_in(inner)
+    elif isinstance(value, str):
+        yield value
+
+
+def ids_in(data):
+    """Every id an event's data carries: its *_id and *_ids fields, and its participants' ids."""
+    found = set()
+    for name, value in data.items():
+        if name.endswith("_id") and isinstance(value, str):
+            found.add(value)
+        elif name.endswith("_ids"):
+            found.update(value)
+        elif name == "participants":
+            found.update(p["participant_id"] for p in value)
+    return found

@@ -12,33 +12,15 @@ from services.statistics.memory_store import InMemoryStatisticsStore
 from shared import statistics_profile as profile
 from shared.events import catalogue
 from shared.events.vocabulary import CLOSURE_REASONS
+from tests.support import ids_in, strings_in
 from tests.unit.test_compiled_events import valid_event
 
 KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 
 
-def _strings(value):
-    if isinstance(value, dict):
-        for inner in value.values():
-            yield from _strings(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            yield from _strings(inner)
-    elif isinstance(value, str):
-        yield value
-
-
 def _identifiers(event):
-    """Every id the event carries: its own, its case's, and every *_id(s) field in its data."""
-    ids = {event["id"], event["subject"], event["correlationid"]}
-    for name, value in event["data"].items():
-        if name.endswith("_id") and isinstance(value, str):
-            ids.add(value)
-        if name.endswith("_ids"):
-            ids.update(value)
-        if name == "participants":
-            ids.update(p["participant_id"] for p in value)
-    return ids
+    """Every id the event carries: its own, its case's, and those in its data."""
+    return {event["id"], event["subject"], event["correlationid"]} | ids_in(event["data"])
 
 
 def _distinct_ids(event):
@@ -63,7 +45,7 @@ def test_every_event_type_either_stays_in_the_region_or_gives_only_the_profile_f
     assert set(statistic) == set(profile.FIELDS)
     assert statistic["event_type"] == event_type and statistic["region"] == "south"
     assert statistic["offence_category"] == "robbery"
-    leaked = _identifiers(event) & set(_strings(statistic))
+    leaked = _identifiers(event) & set(strings_in(statistic))
     assert not leaked, f"{event_type} gives away {leaked}"
     assert profile.validate_statistic(statistic) is statistic
 

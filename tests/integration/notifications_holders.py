@@ -130,3 +130,62 @@ def holder_services(people):
 
 
 Referrals, Matching = holder_services(PEOPLE)
+
+
+class RefusingMailbox(Mailbox):
+    """A Maildir SMTP handler that answers the first `refusals` messages with `code`."""
+
+    def __init__(self, mail_dir, refusals, code):
+        super().__init__(mail_dir)
+        self.left = int(refusals)
+        self.code = int(code)
+
+    @classmethod
+    def from_cli(cls, parser, *args):
+        return cls(*args)
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.left > 0:
+            self.left -= 1
+            return f"{self.code} Not now, please try again"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def refusing_smtp_server(mail_dir, refusals, code=451):
+    """A real SMTP server (aiosmtpd, own process) refusing the first `refusals` messages."""
+    return smtp_server(mail_dir, "tests.integration.notifications_holders.RefusingMailbox", refusals, code)
+
+
+class SmsRecorder:
+    """A local HTTP server shaped like the Notify SMS endpoint; records each request."""
+
+    def __init__(self, statuses=()):
+        self.statuses = list(statuses)  # answered in turn, then 201
+        self.received = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                recorder.received.append({"path": self.path, "headers": dict(self.headers),
+                                          "json": json.loads(body or b"{}")})
+                self.send_response(recorder.statuses.pop(0) if recorder.statuses else 201)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(json.dumps({"id": "sms-1"}).encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()

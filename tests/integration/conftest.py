@@ -1,5 +1,6 @@
 from contextlib import contextmanager
 
+import eventlet
 import pytest
 from nameko.containers import ServiceContainer
 
@@ -34,3 +35,21 @@ def run_services(service_config):
     for container in containers:
         container.kill() if container.started else None
     disconnect_all()
+
+
+def refused_start(cls, config, expected):
+    """Start `cls` expecting it to refuse (raise `expected`), and leave nothing behind.
+
+    nameko sets a service's extensions up side by side in green threads: when one refuses,
+    the others may still finish after the refusal has reached the caller (an Authenticator
+    connecting the identity store, say), so they are given a moment to, and then every
+    connection made is dropped; else the next test would find them registered."""
+    container = ServiceContainer(cls, config)
+    try:
+        with pytest.raises(expected) as refusal:
+            container.start()
+    finally:
+        container.kill()
+        eventlet.sleep(0.5)
+        disconnect_all()
+    return refusal.value

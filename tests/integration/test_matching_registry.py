@@ -3,7 +3,6 @@ from datetime import date, timedelta
 
 import pytest
 import requests
-from nameko.containers import ServiceContainer
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ServiceRpcProxy
 
@@ -11,7 +10,8 @@ from services.matching import suitability_policy
 from services.matching.service import MatchingService
 from services.matching.store import MatchingStore
 from tests.factories import days_ago, days_ahead
-from tests.support import disconnect_all, provision_keys
+from tests.integration.conftest import refused_start
+from tests.support import provision_keys
 
 
 def record(**changes):
@@ -129,15 +129,10 @@ def test_a_bad_policy_file_stops_the_service_naming_line_and_fault(service_confi
     line = text.split("decision: nope")[0].count("\n") + 1
     bad = tmp_path / "policy.yaml"
     bad.write_text(text)
-    container = ServiceContainer(MatchingService, service_config(MATCHING_POLICY_FILE=str(bad)))
-    try:
-        with pytest.raises(suitability_policy.PolicyError) as refused:
-            container.start()
-    finally:
-        container.kill()
-        disconnect_all()  # the providers that did start connected to the databases
-    assert refused.value.line == line
-    assert str(refused.value) == f"{bad}:{line}: rule 'harmer_denies_responsibility' then.decision: 'nope' is not " \
+    refused = refused_start(MatchingService, service_config(MATCHING_POLICY_FILE=str(bad)),
+                            suitability_policy.PolicyError)
+    assert refused.line == line
+    assert str(refused) == f"{bad}:{line}: rule 'harmer_denies_responsibility' then.decision: 'nope' is not " \
                                  "one of: suitable, unsuitable, needs_review"
 
 
@@ -146,12 +141,7 @@ def test_a_bad_policy_file_stops_the_service_naming_line_and_fault(service_confi
     ("domestic_abuse_rj_allowed=yes", "domestic_abuse_rj_allowed must be true or false, not 'yes'"),
 ])
 def test_a_bad_local_switch_stops_the_service_naming_it(service_config, switches, fault, caplog):
-    container = ServiceContainer(MatchingService, service_config(MATCHING_LOCAL_SWITCHES=switches))
-    try:
-        with pytest.raises(suitability_policy.SwitchError) as refused:
-            container.start()
-    finally:
-        container.kill()
-        disconnect_all()
-    assert str(refused.value).startswith("MATCHING_LOCAL_SWITCHES: ") and fault in str(refused.value)
-    assert f"suitability policy refused: {refused.value}" in caplog.messages
+    refused = refused_start(MatchingService, service_config(MATCHING_LOCAL_SWITCHES=switches),
+                            suitability_policy.SwitchError)
+    assert str(refused).startswith("MATCHING_LOCAL_SWITCHES: ") and fault in str(refused)
+    assert f"suitability policy refused: {refused}" in caplog.messages

@@ -24,6 +24,7 @@ from services.notifications.service import NotificationsService
 from services.notifications.store import NotificationsStore
 from shared.events import new_event
 from tests.factories import referral_received_data
+from tests.integration.conftest import refused_start
 from tests.integration.notifications_holders import PEOPLE, Matching, Referrals, SmsRecorder, refusing_smtp_server
 from shared.config import settings_for
 from shared.storage import connect
@@ -428,16 +429,9 @@ def test_a_deadline_in_a_region_without_a_team_is_dead_lettered_naming_the_regio
 
 
 def test_a_coordinating_teams_file_it_cannot_use_stops_the_service(service_config, tmp_path):
-    from nameko.containers import ServiceContainer
     from services.notifications.coordinators import CoordinatorTeamsError
-    from tests.support import disconnect_all
     bad = tmp_path / "teams.yaml"
     bad.write_text("teams:\n  gwent:\n    name: Gwent\n    email: nobody\n    language: en\n")
-    container = ServiceContainer(NotificationsService, service_config(NOTIFICATIONS_COORDINATOR_TEAMS=str(bad)))
-    try:
-        with pytest.raises(CoordinatorTeamsError) as refused:
-            container.start()
-    finally:
-        container.kill()
-        disconnect_all()
-    assert str(refused.value) == f"{bad}: teams.gwent.email: Not a valid email address."
+    refused = refused_start(NotificationsService, service_config(NOTIFICATIONS_COORDINATOR_TEAMS=str(bad)),
+                            CoordinatorTeamsError)
+    assert str(refused) == f"{bad}: teams.gwent.email: Not a valid email address."

@@ -6,7 +6,6 @@ import json
 import uuid
 
 import pymongo
-import pytest
 from kombu import Connection
 
 from services.national.service import NationalService
@@ -18,6 +17,7 @@ from shared.events import new_event
 from shared.messaging import national
 from tests.conftest import MONGO_URI
 from tests.factories import referral_received_data
+from tests.integration.conftest import refused_start
 from tests.support import publish_event, read_dead_letters, wait_until
 
 KEY = base64.urlsafe_b64encode(b"s" * 32).decode()
@@ -85,11 +85,8 @@ def test_an_event_whose_referral_never_comes_is_held_not_sent(run_services):
 
 
 def test_the_statistics_service_does_not_start_without_its_key(service_config):
-    from nameko.containers import ServiceContainer
-    container = ServiceContainer(StatisticsService, service_config(AMENDS_STATISTICS_KEY=""))
-    with pytest.raises(RuntimeError, match="AMENDS_STATISTICS_KEY"):
-        container.start()
-    container.kill()
+    refusal = refused_start(StatisticsService, service_config(AMENDS_STATISTICS_KEY=""), RuntimeError)
+    assert "AMENDS_STATISTICS_KEY" in str(refusal)
 
 
 def _statistic(region, event_type="referral.received", category="theft"):

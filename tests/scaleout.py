@@ -175,9 +175,10 @@ def _healthy(process):
 
 # -- backlogs -------------------------------------------------------------------------------
 
-def referral_events(count, tag, regions=("south-wales", "gwent", "north-wales", "dyfed-powys")):
+def referral_events(count, tag, regions=("south-wales", "gwent", "north-wales", "dyfed-powys"), zone="scale"):
     """`count` referral.received events of distinct cases, their people named so the
-    stand-in holders know their roles (`-ref`, `-h`, `-o`)."""
+    stand-in holders know their roles (`-ref`, `-h`, `-o`), sent in the deployment region
+    `zone` (a ledger takes only its own region's events)."""
     events = []
     for index in range(count):
         case_id = f"{tag}-{index}"
@@ -187,8 +188,8 @@ def referral_events(count, tag, regions=("south-wales", "gwent", "north-wales", 
              "access_needs": []},
             {"participant_id": f"{case_id}-o", "role": "harmer", "age_band": "25_34", "language": "en",
              "access_needs": []}])
-        events.append(new_event("referral.received", case_id, data, source="/amends/scale/referrals",
-                                region="scale", correlationid=case_id))
+        events.append(new_event("referral.received", case_id, data, source=f"/amends/{zone}/referrals",
+                                region=zone, correlationid=case_id))
     return events
 
 

@@ -122,13 +122,14 @@ def _containers(document):
     return spec.get("containers", []) + spec.get("initContainers", [])
 
 
-def _all_strings(value):
+def all_strings(value):
+    """Every string anywhere inside a JSON-like value (a manifest, an event)."""
     if isinstance(value, dict):
         for item in value.values():
-            yield from _all_strings(item)
+            yield from all_strings(item)
     elif isinstance(value, list):
         for item in value:
-            yield from _all_strings(item)
+            yield from all_strings(item)
     elif isinstance(value, str):
         yield value
 
@@ -144,7 +145,7 @@ def kubernetes_rules(documents=None):
         kind = document.get("kind")
         if kind == "Secret":
             problems.append(f"{where}: a Secret in the repository; reference one by name, never write one")
-        for text in _all_strings(document):
+        for text in all_strings(document):
             if URI_CREDENTIALS.search(text):
                 problems.append(f"{where}: credentials written into a URI ({URI_CREDENTIALS.sub('://***@', text)[:80]})")
         if kind == "ConfigMap":

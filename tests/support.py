@@ -13,6 +13,7 @@ import mongoengine
 import pymongo
 from kombu import Connection, Queue
 
+from deploy.validate import all_strings
 from shared.messaging import topology
 from shared.security import api_keys
 from shared.config import settings_for
@@ -219,16 +220,8 @@ def missing_indexes(db, declared):
     return missing
 
 
-def strings_in(value):
-    """Every string anywhere inside a JSON-like value."""
-    if isinstance(value, dict):
-        for inner in value.values():
-            yield from strings_in(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            yield from strings_in(inner)
-    elif isinstance(value, str):
-        yield value
+# every string anywhere inside a JSON-like value
+strings_in = all_strings
 
 
 def ids_in(data):

@@ -69,8 +69,8 @@ def users_and_grants(stack, environ):
             accounts = national.national_accounts(regions)
         except ValueError as error:  # a region that is not a region code
             raise SystemExit(f"{LINK_REGIONS_VARIABLE}: {error}") from None
-        for user, permissions in accounts.items():
-            wanted[user] = (variables[user], "", Grant(*permissions))
+        for user, grant in accounts.items():
+            wanted[user] = (variables[user], "", grant)
     missing = sorted(variable for variable, _, _ in wanted.values() if not environ.get(variable))
     if missing:
         raise SystemExit(f"no password in the environment for: {', '.join(missing)}")

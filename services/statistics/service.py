@@ -1,10 +1,7 @@
 """The statistics service: a region's events, de-identified, sent towards the national view.
 Entrypoints and plumbing only; the rules are in workflow.py and shared/statistics_profile.py."""
-import json
-import logging
 import os
 
-from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 
 from services.statistics import workflow
@@ -17,15 +14,12 @@ from shared.messaging import national
 from shared.messaging.consumer import event_consumer
 from shared.storage import StoreProvider
 
-log = logging.getLogger(__name__)
-
 KEY_SETTING = "AMENDS_STATISTICS_KEY"
 
 
 class NationalOutbound(DependencyProvider):
-    """Injects `send(statistic)`: publish to the region's `statistics.national` exchange and
-    return once the broker has confirmed it (and routed it to the shovel's queue), so the
-    event it came from is acked only when its statistic is safe.
+    """Injects `send(statistic)` (shared.messaging.national.StatisticSender): it returns once
+    the broker has the statistic, so the event it came from is acked only when it is safe.
 
     The region's key for statistic ids comes from the config or the environment; without a
     valid one the service does not start."""
@@ -37,18 +31,7 @@ class NationalOutbound(DependencyProvider):
         if not text.strip():
             raise RuntimeError(f"{KEY_SETTING} is not set: the statistics service does not start without it")
         self.key = statistics_profile.key_from_text(text)
-        # No user_id on these messages: the shovel carries them to another broker, where the
-        # link's own user publishes them, and a foreign user_id would be refused there.
-        self.publisher = Publisher(settings.amqp_uri, use_confirms=True, mandatory=True, delivery_mode=2)
-        self.exchange = national.outbound_exchange()
-        self.exchange.no_declare = True  # declared by the bootstrap, with the queue bound to it
-
-    def send(self, statistic):
-        self.publisher.publish(
-            json.dumps(statistic), exchange=self.exchange,
-            routing_key=national.routing_key(statistic["region"], statistic["event_type"]),
-            content_type="application/json", content_encoding="utf-8", serializer=None,
-            message_id=statistic["statistic_id"], retry=True)
+        self.send = national.StatisticSender(settings.amqp_uri).send
 
     def get_dependency(self, worker_ctx):
         return self

@@ -45,10 +45,10 @@ def passwords_from(environ):
 
 
 def commands(users, vhost="/", grants=None):
-    """The rabbitmqctl steps that make `users`, as (arguments, must succeed), with the
-    services' `grants` (default: all of GRANTS). An `add_user` step gets its password on
-    stdin, never on the command line (`ps` shows those)."""
-    grants = GRANTS if grants is None else grants
+    """The rabbitmqctl steps that make `users`, as (arguments, must succeed), with `grants`
+    (user -> Grant; default: every service's of GRANTS). An `add_user` step gets its password
+    on stdin, never on the command line (`ps` shows those)."""
+    grants = {user_for(service): grant for service, grant in GRANTS.items()} if grants is None else grants
     steps = []
     for user in users:
         steps.append((["add_user", user], True))
@@ -57,8 +57,7 @@ def commands(users, vhost="/", grants=None):
         steps.append((["clear_topic_permissions", "-p", vhost, user], False))
     steps.append((["set_user_tags", ADMIN_USER, "administrator"], True))
     steps.append((["set_permissions", "-p", vhost, ADMIN_USER, ".*", ".*", ".*"], True))
-    for service, grant in grants.items():
-        user = user_for(service)
+    for user, grant in grants.items():
         steps.append((["set_permissions", "-p", vhost, user, grant.configure, grant.write, grant.read], True))
         for exchange, (write, read) in sorted(grant.topics.items()):
             steps.append((["set_topic_permissions", "-p", vhost, user, exchange, write, read], True))

@@ -34,11 +34,12 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 from urllib.parse import quote, urlsplit
 
 from kombu import Connection, Exchange, Queue
+
+from shared.messaging import topology
 
 
 # the region side: the statistics service publishes here, the shovel reads from here
@@ -52,7 +53,6 @@ NATIONAL_USER = "amends-national"
 SHOVEL_NAME = "national-link"
 # how long the shovel waits before it tries the national broker again
 RECONNECT_DELAY = 5
-RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 # the broker's administrator (shared.messaging.permissions.ADMIN_USER, which imports the topology)
 ADMIN_USER = "amends-admin"
 REGION_CODE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -81,17 +81,29 @@ def region_of(key):
     return key.split(".", 1)[0] if key else ""
 
 
+class StatisticSender:
+    """Publishes a region's statistics to `statistics.national`, persistent, confirmed and
+    mandatory: `send` returns only once the broker has routed the statistic to the shovel's
+    queue. No user_id: the shovel carries the messages to another broker, where the link's own
+    user publishes them, and a foreign user_id would be refused there."""
+
+    def __init__(self, amqp_uri):
+        from nameko.amqp.publish import Publisher
+        self.publisher = Publisher(amqp_uri, use_confirms=True, mandatory=True, delivery_mode=2)
+        self.exchange = outbound_exchange()
+        self.exchange.no_declare = True  # declared with the topology, with the queue bound to it
+
+    def send(self, statistic, patient=True):
+        """`patient`: ride out a broker restart with kombu's retries."""
+        self.publisher.publish(
+            json.dumps(statistic), exchange=self.exchange,
+            routing_key=routing_key(statistic["region"], statistic["event_type"]),
+            content_type="application/json", content_encoding="utf-8", serializer=None,
+            message_id=statistic["statistic_id"], retry=patient)
+
+
 def national_exchange():
     return Exchange(NATIONAL_EXCHANGE, type="topic", durable=True)
-
-
-def national_dlx():
-    return Exchange(f"{NATIONAL_SERVICE}.dlx", type="fanout", durable=True)
-
-
-def national_dead_letters():
-    return Queue(f"{NATIONAL_SERVICE}.dead-letters", exchange=national_dlx(), durable=True,
-                 queue_arguments={"x-queue-type": "quorum"})
 
 
 def national_queue(declare_exchange=True):
@@ -100,14 +112,15 @@ def national_queue(declare_exchange=True):
     exchange.no_declare = not declare_exchange
     return Queue(NATIONAL_QUEUE, exchange=exchange, routing_key="#", durable=True, queue_arguments={
         "x-queue-type": "quorum",
-        "x-delivery-limit": 10,
-        "x-dead-letter-exchange": national_dlx().name,
+        "x-delivery-limit": topology.DELIVERY_LIMIT,
+        "x-dead-letter-exchange": topology.dead_letter_exchange(NATIONAL_SERVICE).name,
     })
 
 
 def national_entities():
     """The national broker's exchange, the national service's queue and its dead letters."""
-    return [national_exchange(), national_dlx(), national_dead_letters(), national_queue()]
+    return [national_exchange(), topology.dead_letter_exchange(NATIONAL_SERVICE),
+            topology.dead_letter_queue(NATIONAL_SERVICE), national_queue()]
 
 
 def declare(amqp_uri, entities):
@@ -127,51 +140,37 @@ def link_password_variable(region):
 
 
 def national_accounts(regions):
-    """user -> (configure, write, read, {exchange: (topic write, topic read)}) on the national broker."""
+    """user -> Grant (shared.messaging.permissions) on the national broker: the national
+    service's, and a link's per region."""
+    from shared.messaging.permissions import Grant  # it imports this module's names
     queue = re.escape(NATIONAL_QUEUE)
-    own = f"^({queue}(\\.delay\\.[0-9]+ms)?|{re.escape(NATIONAL_SERVICE)}\\.dlx|{re.escape(NATIONAL_SERVICE)}\\.dead-letters)$"
+    own = f"{queue}(\\.delay\\.[0-9]+ms)?|{re.escape(NATIONAL_SERVICE)}\\.dlx|{re.escape(NATIONAL_SERVICE)}\\.dead-letters"
     grants = {
         # the national service: its queue, its holding queues and dead letters; it binds its
         # queue to amends.national (read there) and publishes retries through the default exchange
-        NATIONAL_USER: (own, f"^({own[2:-2]}|amq\\.default)$", f"^({own[2:-2]}|{re.escape(NATIONAL_EXCHANGE)})$",
-                        {NATIONAL_EXCHANGE: ("^$", ".*")}),
+        NATIONAL_USER: Grant(f"^({own})$", f"^({own}|amq\\.default)$", f"^({own}|{re.escape(NATIONAL_EXCHANGE)})$",
+                             {NATIONAL_EXCHANGE: ("^$", ".*")}),
     }
     for region in regions:
         if not REGION_CODE.match(region):
             raise ValueError(f"not a region code: {region!r}")
         # a link publishes to amends.national only, with keys naming its own region
-        grants[link_user(region)] = ("^$", f"^{re.escape(NATIONAL_EXCHANGE)}$", "^$",
-                                     {NATIONAL_EXCHANGE: (f"^{re.escape(region)}\\.", "^$")})
+        grants[link_user(region)] = Grant("^$", f"^{re.escape(NATIONAL_EXCHANGE)}$", "^$",
+                                          {NATIONAL_EXCHANGE: (f"^{re.escape(region)}\\.", "^$")})
     return grants
 
 
 def setup_national_accounts(node, regions, environ, env=None):
-    """Make the national broker's users (admin, the national service, a link per region)."""
-    passwords = {ADMIN_USER: "AMENDS_BUS_ADMIN_PASSWORD", NATIONAL_USER: "NATIONAL_BUS_PASSWORD",
+    """Make the national broker's users (admin, the national service, a link per region),
+    as shared.messaging.accounts makes a region's."""
+    from shared.messaging import accounts
+    variables = {ADMIN_USER: accounts.ADMIN_PASSWORD_VARIABLE, NATIONAL_USER: accounts.password_variable(NATIONAL_SERVICE),
                  **{link_user(r): link_password_variable(r) for r in regions}}
-    missing = [v for v in passwords.values() if not environ.get(v)]
+    missing = [v for v in variables.values() if not environ.get(v)]
     if missing:
         raise SystemExit(f"no password in the environment for: {', '.join(missing)}")
-
-    def run(args, stdin=None, check=True):
-        result = subprocess.run([RABBITMQCTL, "-n", node, "--quiet", *args], env=env, input=stdin, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-        if check and result.returncode != 0:
-            raise RuntimeError(f"rabbitmqctl {args[0]} failed: {result.stderr.strip()[:300]}")
-        return result.returncode
-
-    for user, variable in passwords.items():
-        # the password on stdin, never on the command line
-        if run(["add_user", user], stdin=environ[variable] + "\n", check=False) != 0:
-            run(["change_password", user], stdin=environ[variable] + "\n")
-        run(["clear_topic_permissions", "-p", "/", user], check=False)
-    run(["set_user_tags", ADMIN_USER, "administrator"])
-    run(["set_permissions", "-p", "/", ADMIN_USER, ".*", ".*", ".*"])
-    for user, (configure, write, read, topics) in national_accounts(regions).items():
-        run(["set_permissions", "-p", "/", user, configure, write, read])
-        for exchange, (topic_write, topic_read) in topics.items():
-            run(["set_topic_permissions", "-p", "/", user, exchange, topic_write, topic_read])
-    run(["delete_user", "guest"], check=False)
+    accounts.setup(node, {user: environ[variable] for user, variable in variables.items()}, env=env,
+                   grants=national_accounts(regions))
 
 
 def shovel_definition(national_uri):

@@ -4,7 +4,6 @@ reaches the national view, and each is counted once.
 
 Runs on two RabbitMQ nodes of its own, a region's (with the shovel plugin) and the national
 one, as the local `make regions` does, with the national service as a process."""
-import json
 import os
 import subprocess
 import sys
@@ -15,7 +14,6 @@ from urllib.parse import urlsplit
 import eventlet
 import pymongo
 import pytest
-from nameko.amqp.publish import Publisher
 
 from services.national.store import NationalStore
 from shared import statistics_profile as profile
@@ -89,10 +87,7 @@ class Region:
             while True:
                 self.attempts += 1
                 try:
-                    Publisher(self.uri, use_confirms=True, mandatory=True, delivery_mode=2).publish(
-                        json.dumps(statistic), exchange=national.outbound_exchange(),
-                        routing_key=national.routing_key(REGION, statistic["event_type"]),
-                        serializer=None, content_type="application/json", retry=False)
+                    national.StatisticSender(self.uri).send(statistic, patient=False)
                     break
                 except Exception:  # noqa: BLE001  the region's broker is away: try again
                     eventlet.sleep(0.5)

@@ -385,11 +385,11 @@ def test_broker_setup_gives_the_national_broker_national_pys_accounts():
                **{national.link_password_variable(r): f"{r}-pw" for r in regions}}
     steps = broker_setup.plan("national", environ)
     assert steps[0][2] == json.loads(definitions.NATIONAL_FILE.read_text())
-    for user, (configure, write, read, topics) in national.national_accounts(regions).items():
+    for user, grant in national.national_accounts(regions).items():
         assert [body for m, p, body, *_ in steps if p == f"/api/permissions/%2F/{user}"] == [
-            {"configure": configure, "write": write, "read": read}]
+            {"configure": grant.configure, "write": grant.write, "read": grant.read}]
         assert [body for m, p, body, *_ in steps if m == "PUT" and p == f"/api/topic-permissions/%2F/{user}"] == [
-            {"exchange": exchange, "write": w, "read": r} for exchange, (w, r) in sorted(topics.items())]
+            {"exchange": exchange, "write": w, "read": r} for exchange, (w, r) in sorted(grant.topics.items())]
     users = {body["password"] for m, p, body, *_ in steps if p.startswith("/api/users/") and m == "PUT"}
     assert users == {"k", "n", *(f"{r}-pw" for r in regions)}
     assert not [p for _, p, *_ in steps if "shovel" in p]

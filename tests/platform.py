@@ -51,6 +51,16 @@ def _stop(process, timeout=20, signalled=False):
         process.wait()
 
 
+def stop_all(processes, timeout=20):
+    """SIGTERM every process at once (they stop side by side), then wait for each, killing
+    one that outlasts `timeout`."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        _stop(process, timeout=timeout, signalled=True)
+
+
 class RabbitNode:
     """A RabbitMQ node of the test's own: its own name, ports and data directory."""
 
@@ -240,10 +250,7 @@ class Platform:
         return {name: process.poll() is None for name, process in self.processes.items()}
 
     def stop(self):
-        for process in self.processes.values():
-            process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            _stop(process, signalled=True)
+        stop_all(list(self.processes.values()))
         self.processes.clear()
 
     def logs(self):

@@ -10,7 +10,6 @@ Everything listens on, and sends to, 127.0.0.1 only; everything started is stopp
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from kombu import Connection, Exchange, Producer, Queue
 from shared.events import new_event
 from shared.messaging import topology
 from tests.factories import ROOT, referral_received_data
+from tests.platform import stop_all
 from tests.support import (admin_amqp_uri, drop_databases, ferretdb_postgresql_url, free_port, rabbit_admin,
                            wait_until)
 
@@ -95,15 +95,8 @@ class Rig:
 
     def stop(self, processes=None):
         chosen = list(self.processes if processes is None else processes)
+        stop_all(chosen, timeout=30)
         for process in chosen:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in chosen:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
             if process in self.processes:
                 self.processes.remove(process)
 

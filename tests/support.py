@@ -235,3 +235,10 @@ def ids_in(data):
         elif name == "participants":
             found.update(p["participant_id"] for p in value)
     return found
+
+
+def provider_of(provider, service, config):
+    """A nameko DependencyProvider as its container would hold it, for a test of its setup alone."""
+    from types import SimpleNamespace
+    provider.container = SimpleNamespace(config=config, service_name=service)
+    return provider

@@ -15,7 +15,6 @@ eventlet.monkey_patch()
 
 import json  # noqa: E402
 import os  # noqa: E402
-import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -30,6 +29,7 @@ from shared.messaging import topology  # noqa: E402
 from shared.security import api_keys  # noqa: E402
 from shared.config import settings_for  # noqa: E402
 from tests.factories import ROOT, referral_body  # noqa: E402
+from tests.platform import stop_all  # noqa: E402
 from tests.support import admin_amqp_uri, drop_databases, free_port, rabbit_admin, wait_until  # noqa: E402
 
 RABBIT = os.environ.get("AMENDS_BENCH_AMQP_HOST", "127.0.0.1:5672")
@@ -141,14 +141,7 @@ def main(seconds, clients):
                   f"({count} answered 201, {len(failures)} not)")
         print(f"\nratio referrals / baseline: {rows[1][1][0] / rows[0][1][0]:.3f}")
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_all(processes)
         drop_databases(MONGO_URI, prefix)
         requests.delete(f"{MANAGEMENT}/api/vhosts/{vhost}", auth=AUTH, timeout=10)
 

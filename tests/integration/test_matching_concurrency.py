@@ -2,7 +2,6 @@
 and malformed events on the new consumer going to the dead-letter queue."""
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -18,6 +17,7 @@ from shared.events import new_event
 from shared.messaging import topology
 from tests.conftest import MANAGEMENT, RABBIT_AUTH
 from tests.factories import ROOT, days_ago, referral_received_data
+from tests.platform import stop_all
 from tests.support import disconnect_all, free_port, publish_event, read_dead_letters, wait_until
 
 CASES = 200
@@ -91,14 +91,7 @@ def test_two_processes_never_book_beyond_capacity_and_waitlist_the_rest(matching
                                  content_encoding="utf-8", serializer=None)
         wait_until(lambda: progress(store) == CASES, timeout=400, interval=1)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_all(processes, timeout=30)
     assert store.count_assessments() == CASES
     cases = store.all_assignments()
     statuses = Counter(case.status for case in cases)

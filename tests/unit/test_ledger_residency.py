@@ -1,5 +1,6 @@
 """A region's ledger: it signs under its own origin, amends.<AMENDS_REGION>/ledger, and
 admits its own region's events only (services/records/residency.py)."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -11,6 +12,7 @@ from services.records.ledger import leaf_bytes
 from shared.config import StartRefused
 from shared.events import new_event
 from tests.factories import referral_received_data
+from tests.support import provider_of
 
 
 def test_a_regions_origin():
@@ -22,9 +24,7 @@ def test_a_regions_origin():
 
 
 def ledger_key(config):
-    key = LedgerKey()
-    key.container = SimpleNamespace(config=config, service_name="records")
-    return key
+    return provider_of(LedgerKey(), "records", config)
 
 
 def test_records_does_not_start_with_another_regions_key(monkeypatch):

@@ -1,7 +1,6 @@
 """Residency: the referral regions a deployment serves (AMENDS_REGIONS), the refusal of a
 referral or a listing outside them (before anything is stored), and referrals refusing to
 start without the setting."""
-from types import SimpleNamespace
 
 import pytest
 
@@ -10,6 +9,7 @@ from services.referrals.service import ServedRegions
 from shared.config import StartRefused, regions_of, settings_for
 from shared.web import BadRequest
 from tests.factories import referral_body
+from tests.support import provider_of
 from tests.unit.test_referrals_workflow import (  # noqa: F401  (fixtures: store, outbox, vault)
     AUDITOR, REFERRER, SERVED, outbox, principal, store, vault)
 
@@ -75,9 +75,7 @@ def test_a_listing_for_a_region_not_served_is_refused(store, outbox, vault):
 
 
 def provider(config):
-    served = ServedRegions()
-    served.container = SimpleNamespace(config=config, service_name="referrals")
-    return served
+    return provider_of(ServedRegions(), "referrals", config)
 
 
 def test_referrals_does_not_start_without_its_regions(monkeypatch):

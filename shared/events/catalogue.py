@@ -5,12 +5,12 @@ data: no names, contact details, addresses, crime references or dates of birth.
 The schemas live in `shared/events/schemas/`, one module per producing service.
 """
 from shared.events.schemas import identity, matching, notifications, records, referrals
-from shared.events.schemas import agreements, casework, sessions
+from shared.events.schemas import agreements, casework, sessions, subscriptions
 from shared.events.schemas.spec import EventSpec
 from shared.events.vocabulary import *  # noqa: F401,F403  (the vocabularies, for callers that know them as catalogue.X)
 
 _SPECS = {spec.type: spec for module in (referrals, matching, notifications, records, identity, casework, sessions,
-                                         agreements)
+                                         agreements, subscriptions)
           for spec in module.SPECS}
 
 EVENT_TYPES = tuple(_SPECS)

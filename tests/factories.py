@@ -6,9 +6,12 @@ the same in any year (a crime a fortnight old, a facilitator current since a mon
 """
 import copy
 import os
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
+
+from marshmallow import fields, validate
 
 from scripts import samples
+from shared.events import catalogue, new_event
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,3 +72,45 @@ def full_referral_body(**changes):
                                  "access_needs": ["hearing_loop"]})
     body.update(changes)
     return body
+
+
+# --- one valid event of any catalogue type, built from its schema ------------------
+
+def valid_value(field, canary=None):
+    """A value the field accepts, chosen from its own validators. `canary`: the value to
+    give a free one (an id, a code, a subject) instead of "a-1"."""
+    for validator in field.validators:
+        if isinstance(validator, validate.OneOf):
+            return validator.choices[0]
+        if isinstance(validator, validate.Equal):
+            return validator.comparable
+        if isinstance(validator, validate.Regexp) and not validator.regex.match("a-1"):
+            return "2026-11-26"  # a day (YYYY-MM-DD): the one other pattern the schemas use
+        if isinstance(validator, validate.Range) and validator.min is not None:
+            return validator.min
+    if isinstance(field, fields.Nested):
+        return valid_data(field.schema, canary)
+    if isinstance(field, fields.List):
+        return [valid_value(field.inner, canary and f"{canary}-0")]
+    if isinstance(field, fields.DateTime):
+        return datetime(2026, 11, 26, 9, 30, tzinfo=timezone.utc).isoformat()
+    if isinstance(field, fields.Boolean):
+        return True
+    if isinstance(field, fields.Integer):
+        return 2
+    return canary or "a-1"  # an ID and a CODE alike
+
+
+def valid_data(schema, canary=None):
+    return {name: valid_value(field, canary and f"{canary}-{name.replace('_', '-')}")
+            for name, field in schema.load_fields.items()}
+
+
+def valid_event(event_type, canaries=False):
+    """A valid event of `event_type`, every field of its data filled in. With `canaries`,
+    each free value is its own, named after its place (`canary-participants-0-participant-id`),
+    so finding one anywhere says which field it came from; the subject is the case id."""
+    spec = catalogue.spec(event_type)
+    data = valid_data(spec.schema, "canary" if canaries else None)
+    case = data.get("case_id", "case-1") if canaries else "case-1"
+    return new_event(event_type, case, data, source="/amends/test/referrals", region="test", correlationid=case)

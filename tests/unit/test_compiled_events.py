@@ -6,52 +6,18 @@ awkward values (None, 1.0, "yes", a newline, overlong text, bad dates, unknown k
 every place in them, and removes fields."""
 import copy
 import re
-from datetime import datetime, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, fields, validate
 
-from shared.events import InvalidEvent, catalogue, new_event, validate_event
+from shared.events import InvalidEvent, catalogue, validate_event
 from shared.events.compiled import Checks, Untranslatable, _Check
 from shared.events.envelope import _envelope, schema_errors
+from tests.factories import valid_event
 
 CHECKS = Checks(_envelope)
-
-
-def valid_value(field):
-    """A value the field accepts, chosen from its own validators."""
-    for validator in field.validators:
-        if isinstance(validator, validate.OneOf):
-            return validator.choices[0]
-        if isinstance(validator, validate.Equal):
-            return validator.comparable
-        if isinstance(validator, validate.Regexp) and not validator.regex.match("a-1"):
-            return "2026-11-26"  # a day (YYYY-MM-DD): the one other pattern the schemas use
-        if isinstance(validator, validate.Range) and validator.min is not None:
-            return validator.min
-    if isinstance(field, fields.Nested):
-        return valid_data(field.schema)
-    if isinstance(field, fields.List):
-        return [valid_value(field.inner)]
-    if isinstance(field, fields.DateTime):
-        return datetime(2026, 11, 26, 9, 30, tzinfo=timezone.utc).isoformat()
-    if isinstance(field, fields.Boolean):
-        return True
-    if isinstance(field, fields.Integer):
-        return 2
-    return "a-1"  # an ID and a CODE alike
-
-
-def valid_data(schema):
-    return {name: valid_value(field) for name, field in schema.load_fields.items()}
-
-
-def valid_event(event_type):
-    spec = catalogue.spec(event_type)
-    return new_event(event_type, "case-1", valid_data(spec.schema), source="/amends/test/referrals", region="test",
-                     correlationid="case-1")
 
 
 def places(value, path=()):

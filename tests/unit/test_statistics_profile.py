@@ -13,7 +13,7 @@ from shared import statistics_profile as profile
 from shared.events import catalogue
 from shared.events.vocabulary import CLOSURE_REASONS
 from tests.support import ids_in, strings_in
-from tests.unit.test_compiled_events import valid_event
+from tests.factories import valid_event
 
 KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 

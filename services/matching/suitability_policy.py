@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from shared import yaml_tables
 from shared.events.vocabulary import (CJS_STAGES, DECISIONS, FACILITATOR_LEVELS, FLAGS, OFFENCE_CATEGORIES,
                                       PROCESS_TYPES, RISK_LEVELS)
 
@@ -50,12 +51,8 @@ LIST_EFFECTS = {"endorsements", "prefer_endorsements", "exclude_process_types", 
 DEFAULT_FIELDS = ("decision", "risk_level", "required_level", "co_facilitation", "process_types")
 
 
-class PolicyError(ValueError):
+class PolicyError(yaml_tables.TableError):
     """A policy file that cannot be used; the message names the file, line and fault."""
-
-    def __init__(self, source, line, fault):
-        self.source, self.line, self.fault = source, line, fault
-        super().__init__(f"{source}:{line}: {fault}")
 
 
 class SwitchError(ValueError):
@@ -138,18 +135,11 @@ def local_switches(text, policy, source="MATCHING_LOCAL_SWITCHES"):
 
 
 def load(path=DEFAULT_PATH):
-    with open(path, encoding="utf-8") as handle:
-        return parse(handle.read(), path)
+    return yaml_tables.read(path, parse)
 
 
 def parse(text, source="<policy>"):
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" ({exc.context} at line {exc.context_mark.line + 1})" if exc.context and exc.context_mark else ""
-        raise PolicyError(source, mark.line + 1 if mark else 0, f"not valid YAML: {exc.problem}{where}")
-    return _Reader(source).policy(root)
+    return _Reader(source).policy(yaml_tables.compose(text, source, PolicyError))
 
 
 class _Reader:
@@ -157,7 +147,7 @@ class _Reader:
         self.source = source
 
     def fail(self, node, fault):
-        raise PolicyError(self.source, node.start_mark.line + 1 if node is not None else 0, fault)
+        raise PolicyError.at(self.source, node, fault)
 
     # --- node shapes ---
     def mapping(self, node, what, required=(), allowed=None):

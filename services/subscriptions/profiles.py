@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import yaml
 from marshmallow import fields, validate
 
-from shared import statistics_profile
+from shared import statistics_profile, yaml_tables
 from shared.events import catalogue
 
 PROFILE_NAMES = ("own_cases", "area_cases", "statistics")
@@ -34,12 +34,8 @@ NEVER_SHARED = ("identity", "subscriptions")
 _CASE_TYPES = frozenset(t for t in catalogue.EVENT_TYPES if "case_id" in catalogue.spec(t).schema.fields)
 
 
-class ProfilesError(ValueError):
+class ProfilesError(yaml_tables.TableError):
     """A profiles table that cannot be used; the message names the file, line and fault."""
-
-    def __init__(self, source, line, fault):
-        self.source, self.line, self.fault = source, line, fault
-        super().__init__(f"{source}:{line}: {fault}")
 
 
 @dataclass(frozen=True)
@@ -64,17 +60,11 @@ class Profiles:
 # --- reading the table ------------------------------------------------------------
 
 def load(path=PATH):
-    with open(path, encoding="utf-8") as handle:
-        return parse(handle.read(), path)
+    return yaml_tables.read(path, parse)
 
 
 def parse(text, source="<profiles>"):
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise ProfilesError(source, mark.line + 1 if mark else 0, f"not valid YAML: {exc.problem}")
-    return _Reader(source).profiles(root)
+    return _Reader(source).profiles(yaml_tables.compose(text, source, ProfilesError))
 
 
 def _is_id(name):
@@ -102,7 +92,7 @@ class _Reader:
         self.source = source
 
     def fail(self, node, fault):
-        raise ProfilesError(self.source, node.start_mark.line + 1 if node is not None else 0, fault)
+        raise ProfilesError.at(self.source, node, fault)
 
     def mapping(self, node, what):
         if not isinstance(node, yaml.MappingNode):

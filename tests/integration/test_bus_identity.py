@@ -222,6 +222,47 @@ def test_only_notifications_may_ask_referrals_for_contact_details(bus, start, db
     assert bus.uri.startswith(f"amqp://{ADMIN_USER}:")
 
 
+def _feed_reader(service_name):
+    class FeedReader:
+        name = service_name
+        records = IdentifiedRpcProxy("records")
+
+        @dummy
+        def read(self, after, limit):
+            return self.records.entries_after(after, limit)
+    return FeedReader
+
+
+def test_only_subscriptions_may_read_the_ledger_feed(bus, start, caplog):
+    from services.records.service import RecordsService
+    start(RecordsService, "records", AMENDS_DEV_UNSIGNED_LEDGER="1")
+    EventPublisher(bus.service_uris["referrals"], "referrals").publish(referral_received())
+    subscriptions = start(_feed_reader("subscriptions"), "subscriptions")
+
+    def page():
+        with entrypoint_hook(subscriptions, "read") as read:
+            answer = read(-1, 10)
+        return answer if answer["items"] else None
+    answer = wait_until(page, timeout=20)
+    assert answer["tree_size"] == 1 and answer["items"][0]["seq"] == 0
+    assert answer["items"][0]["event"]["type"] == "referral.received"
+
+    # notifications' user may not even send the request
+    with Connection(bus.service_uris["notifications"], transport_options={"confirm_publish": True}) as connection:
+        with pytest.raises(AccessRefused) as denied:
+            connection.Producer().publish({"args": [-1, 10], "kwargs": {}}, exchange="nameko-rpc",
+                                          routing_key="records.entries_after", reply_to=str(uuid.uuid4()),
+                                          user_id=user_for("notifications"))
+    assert "records.entries_after" in str(denied.value)
+    # the admin may send it, but is no subscriptions service: refused by records
+    caplog.set_level(logging.WARNING, logger="shared.messaging.rpc")
+    operator = start(_feed_reader("console"), "operator")
+    with pytest.raises(RemoteError) as refused, entrypoint_hook(operator, "read") as read:
+        read(-1, 10)
+    assert refused.value.exc_type == "CallerRefused"
+    assert "refused an RPC call to records.entries_after from operator" in caplog.text
+
+
 class Moody:
     """Stands in for matching's `assess` consumer: refuses everything while `failing`."""
     name = "matching"

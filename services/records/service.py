@@ -4,14 +4,14 @@ from werkzeug.wrappers import Response
 from services.records import bundle, merkle, residency, store
 from services.records.audit import LedgerBroken
 from services.records.batching import batch_consumer
-from services.records.dependencies import LedgerKey, LedgerStore, configured_timer
-from services.records.params import int_param, required_param
+from services.records.dependencies import LedgerKey, LedgerStore
 from shared.health import HealthEndpoint
 from shared.http_server import http
 from shared.jsonlog import LogContext
 from shared.messaging.rpc import rpc
+from shared.timers import configured_timer
 from shared.security import access
-from shared.web import Authenticator, BadRequest, HttpError, NotFound, api, json_response
+from shared.web import Authenticator, BadRequest, HttpError, NotFound, api, int_param, json_response, required_param
 
 STAFF = ("coordinator", "facilitator", "auditor")
 EVERYONE = ("referrer",) + STAFF

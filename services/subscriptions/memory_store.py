@@ -7,7 +7,7 @@ The events each write adds to a document's outbox are kept, per collection and i
 import copy
 from dataclasses import replace
 
-from services.subscriptions.store import AgreementTaken, SubscriptionsStore
+from services.subscriptions.store import AgreementTaken, SubscriptionsStore, agreement_id
 
 
 class InMemorySubscriptionsStore:
@@ -61,7 +61,7 @@ class InMemorySubscriptionsStore:
         if key in self.agreements:
             raise AgreementTaken(f"version {agreement.version} of {agreement.agency}'s agreement is set already")
         self.agreements[key] = agreement
-        self._outbox(self.AGREEMENTS, f"{agreement.agency}:{agreement.version:06d}", events)
+        self._outbox(self.AGREEMENTS, agreement_id(agreement.agency, agreement.version), events)
 
     def agreements_of(self, agency):
         return [a for (who, _), a in sorted(self.agreements.items()) if who == agency]

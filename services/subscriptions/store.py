@@ -41,6 +41,10 @@ class AgreementTaken(Exception):
     """Another coordinator set this version of the agency's agreement first."""
 
 
+def agreement_id(agency, version):
+    return f"{agency}:{version:06d}"
+
+
 def _agreement_type():
     from services.subscriptions.sharing import SharingAgreement
     return SharingAgreement
@@ -112,7 +116,7 @@ class SubscriptionsStore(Store):
     # --- sharing agreements ------------------------------------------------------------
 
     def add_agreement(self, agreement, events=()):
-        doc = {"_id": f"{agreement.agency}:{agreement.version:06d}", **_agreement_fields(agreement),
+        doc = {"_id": agreement_id(agreement.agency, agreement.version), **_agreement_fields(agreement),
                **pending_fields(events)}
         try:
             self.db[self.AGREEMENTS].insert_one(doc)

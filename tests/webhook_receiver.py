@@ -87,7 +87,7 @@ class Receiver:
 
     def all_verify(self, secret):
         """Whether every request so far verifies under `secret` (checked again now)."""
-        return bool(self.requests) and all(_verifies(secret, r.body, r.headers) for r in list(self.requests))
+        return bool(self.requests) and all(verifies(secret, r) for r in list(self.requests))
 
     def wait_for(self, predicate, timeout=30):
         return wait_until(lambda: predicate(self), timeout=timeout, interval=0.05)
@@ -100,7 +100,8 @@ class Receiver:
         headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
                    if key.startswith("HTTP_")}
         headers["content-type"] = environ.get("CONTENT_TYPE", "")
-        verified_by = tuple(s for s in self.secrets if _verifies(s, body, headers))
+        request = Request(time.time(), headers, body, None, (), [])
+        verified_by = tuple(s for s in self.secrets if verifies(s, request))
         with self._lock:
             status = self.answers.pop(0) if self.answers else self.default
         if status is None:
@@ -113,9 +114,10 @@ class Receiver:
         return [b"ok"]
 
 
-def _verifies(secret, body, headers):
+def verifies(secret, request):
+    """Whether `request` (its body and headers) verifies under `secret`, checked now."""
     try:
-        Webhook(secret).verify(body, headers)
+        Webhook(secret).verify(request.body, request.headers)
         return True
     except WebhookVerificationError:
         return False

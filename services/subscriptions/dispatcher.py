@@ -251,6 +251,10 @@ class Dispatcher:
             scanned_to = cursor.scanned_to
             batch = [(e, d) for e in self._entries_at(cursor.in_flight)
                      for d in [self._data(subscription, agreement, e)] if d is not None]
+            if len(batch) > subscription.max_batch:
+                # its max_batch was lowered meanwhile: the rest waits for the turns after
+                scanned_to = batch[subscription.max_batch][0].position - 1
+                batch = batch[:subscription.max_batch]
         else:
             batch, scanned_to = self._next_batch(subscription, agreement, cursor.position)
         if not batch:

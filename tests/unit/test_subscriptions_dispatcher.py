@@ -358,3 +358,17 @@ def test_a_feed_that_skips_a_position_is_refused():
         follower.follow(lambda after, limit: {"items": [{"seq": 1, "leaf_hash": "00", "event": step("c", 1)}],
                                               "tree_size": 2})
     assert world.store.entries == {}
+
+
+def test_a_retry_after_max_batch_was_lowered_sends_no_more_than_it_and_loses_nothing():
+    world = World(backoff=Backoff(base=1, cap=1, window=3600))
+    world.agree("police-a", "own_cases")
+    subscription = world.subscribe("s1", max_batch=3)
+    world.channel.script["s1"] = [FAILED]
+    world.ledger.add(referral("c1"), step("c1", 1), step("c1", 2, "notification.sent"), step("c1", 3))
+    world.run()
+    assert world.channel.ids("s1") == [["s1.0", "s1.1", "s1.3"]]
+    world.store.save_subscription(subscription.__class__(**{**subscription.__dict__, "max_batch": 1}))
+    world.clock.now += 5
+    world.run(4)
+    assert world.channel.ids("s1")[1:] == [["s1.0"], ["s1.1"], ["s1.3"]]

@@ -3,6 +3,7 @@ by their data-sharing profile, as signed webhooks (docs/subscriptions.md). Entry
 plumbing only; the rules are in subscription.py, feed.py, dispatcher.py and workflow.py."""
 import logging
 import os
+from contextlib import contextmanager
 from datetime import timedelta
 
 import eventlet
@@ -108,8 +109,23 @@ class _NoWorker:
     data = {}
 
 
-def _invalid(error):
-    return BadRequest("the request is not valid", fields=error.errors)
+@contextmanager
+def answers():
+    """The domain's refusals, as the API answers them."""
+    try:
+        yield
+    except InvalidSubscription as error:
+        raise BadRequest("the request is not valid", fields=error.errors)
+    except sharing.InvalidSharing as error:
+        raise BadRequest("the sharing agreement is not valid", fields=error.errors)
+    except sharing.SharingRefused as refused:
+        raise Forbidden(str(refused), **({"fields": refused.fields} if refused.fields else {}))
+    except workflow.NotFound:
+        raise NotFound("no such subscription")
+    except workflow.Refused as refused:
+        raise Conflict(str(refused))
+    except workflow.NotAvailable as error:
+        raise NotAvailable(str(error))
 
 
 class SubscriptionsService(HealthEndpoint, OutboxRelayTimer):
@@ -137,13 +153,9 @@ class SubscriptionsService(HealthEndpoint, OutboxRelayTimer):
     @http("POST", "/v1/subscriptions")
     @api(roles=OWNERS, scope="agency")
     def create_subscription(self, request, principal):
-        try:
+        with answers():
             created, granted = workflow.create(self.store, self.outbox, read_json(request), principal,
                                                self.delivery.api, self.delivery.feeds)
-        except InvalidSubscription as error:
-            raise _invalid(error)
-        except workflow.NotAvailable as error:
-            raise NotAvailable(str(error))
         return json_response({"subscription_id": created.subscription_id, **granted}, 201,
                              {"Location": f"/v1/subscriptions/{created.subscription_id}"})
 
@@ -155,72 +167,50 @@ class SubscriptionsService(HealthEndpoint, OutboxRelayTimer):
     @http("GET", "/v1/subscriptions/<string:subscription_id>")
     @api(roles=OWNERS, scope="agency")
     def get_subscription(self, request, subscription_id, principal):
-        return json_response(workflow.view(self.store, self._owned(subscription_id, principal)))
+        with answers():
+            return json_response(workflow.view(self.store, workflow.owned(self.store, subscription_id, principal)))
 
     @http("PATCH", "/v1/subscriptions/<string:subscription_id>")
     @api(roles=OWNERS, scope="agency")
     def change_subscription(self, request, subscription_id, principal):
-        self._owned(subscription_id, principal)
-        try:
+        with answers():
             changed = workflow.change(self.store, subscription_id, read_json(request), principal, self.delivery.api)
-        except InvalidSubscription as error:
-            raise _invalid(error)
         return json_response(workflow.view(self.store, changed))
 
     @http("DELETE", "/v1/subscriptions/<string:subscription_id>")
     @api(roles=OWNERS, scope="agency")
     def delete_subscription(self, request, subscription_id, principal):
-        self._owned(subscription_id, principal)
-        workflow.delete(self.store, self.outbox, subscription_id, principal, self.delivery.feeds)
+        with answers():
+            workflow.delete(self.store, self.outbox, subscription_id, principal, self.delivery.feeds)
         return json_response({}, 204)
 
     @http("POST", "/v1/subscriptions/<string:subscription_id>/rotate-secret")
     @api(roles=OWNERS, scope="agency")
     def rotate_secret(self, request, subscription_id, principal):
-        self._owned(subscription_id, principal)
-        try:
+        with answers():
             return json_response(workflow.rotate_secret(self.store, subscription_id, principal, self.delivery.api))
-        except workflow.Refused as refused:
-            raise Conflict(str(refused))
 
     @http("POST", "/v1/subscriptions/<string:subscription_id>/replay")
     @api(roles=OWNERS, scope="agency")
     def replay(self, request, subscription_id, principal):
-        self._owned(subscription_id, principal)
-        try:
+        with answers():
             return json_response(workflow.replay(self.store, subscription_id, read_json(request), principal), 202)
-        except InvalidSubscription as error:
-            raise _invalid(error)
-        except workflow.Refused as refused:
-            raise Conflict(str(refused))
 
     @http("GET", "/v1/subscriptions/<string:subscription_id>/deliveries")
     @api(roles=OWNERS, scope="agency")
     def deliveries(self, request, subscription_id, principal):
-        self._owned(subscription_id, principal)
         before = int_param(request, "before", default=0, minimum=1) if request.args.get("before") else None
         limit = int_param(request, "limit", default=50, minimum=1, maximum=workflow.DELIVERIES_LIMIT)
-        return json_response(workflow.deliveries(self.store, subscription_id, principal, before, limit))
-
-    def _owned(self, subscription_id, principal):
-        try:
-            return workflow.owned(self.store, subscription_id, principal)
-        except workflow.NotFound:
-            raise NotFound("no such subscription")
+        with answers():
+            return json_response(workflow.deliveries(self.store, subscription_id, principal, before, limit))
 
     # --- sharing agreements -------------------------------------------------------------------
 
     @http("PUT", "/v1/agencies/<string:agency>/sharing")
     @api(roles=("coordinator",), scope="sharing")
     def set_sharing(self, request, agency, principal):
-        try:
+        with answers():
             agreement = workflow.set_sharing(self.store, self.outbox, agency, read_json(request), principal, sharing)
-        except sharing.InvalidSharing as error:
-            raise BadRequest("the sharing agreement is not valid", fields=error.errors)
-        except sharing.SharingRefused as refused:
-            raise Forbidden(str(refused), **({"fields": refused.fields} if refused.fields else {}))
-        except workflow.Refused as refused:
-            raise Conflict(str(refused))
         return json_response(workflow.sharing_view(self.store, agreement.agency))
 
     @http("GET", "/v1/agencies/<string:agency>/sharing")

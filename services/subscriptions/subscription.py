@@ -291,29 +291,26 @@ def _load(schema, body, allow_local_http):
     return data, errors
 
 
-@dataclass(frozen=True)
-class NewSubscription:
-    """What a create request asks for, checked."""
-    kind: str
-    event_types: tuple
-    url: str = None
-    regions: tuple = ()
-    own_referrals_only: bool = False
-    max_batch: int = 1
-    start: object = START_NOW   # START_NOW or a ledger position
+def _settings(data):
+    """The Subscription fields a loaded request sets."""
+    found = {name: data[name] for name in ("kind", "url", "max_batch") if name in data}
+    if "event_types" in data:
+        found["event_types"] = tuple(data["event_types"])
+    if "filter" in data:
+        found["regions"] = tuple(data["filter"]["regions"])
+        found["own_referrals_only"] = data["filter"]["own_referrals_only"]
+    return found
 
 
 def read_create(body, allow_local_http=False):
-    """The NewSubscription a POST body asks for; InvalidSubscription naming every field at fault."""
+    """What a POST body asks for, checked: (the new subscription's settings, its start: START_NOW
+    or a ledger position); InvalidSubscription naming every field at fault."""
     data, errors = _load(_CREATE, body, allow_local_http)
     if data.get("kind") == "webhook" and "url" not in body and "url" not in errors:
         errors["url"] = ["A webhook subscription needs the https URL to send its events to."]
     if errors:
         raise InvalidSubscription(errors)
-    return NewSubscription(kind=data["kind"], event_types=tuple(data["event_types"]), url=data.get("url"),
-                           regions=tuple(data["filter"]["regions"]),
-                           own_referrals_only=data["filter"]["own_referrals_only"],
-                           max_batch=data["max_batch"], start=data["start"])
+    return _settings(data), data["start"]
 
 
 def read_change(body, subscription, allow_local_http=False):
@@ -323,34 +320,21 @@ def read_change(body, subscription, allow_local_http=False):
         errors["url"] = ["An amqp subscription has no URL: its events wait in its own queue."]
     if errors:
         raise InvalidSubscription(errors)
-    changes = {}
-    if "url" in data:
-        changes["url"] = data["url"]
-    if "event_types" in data:
-        changes["event_types"] = tuple(data["event_types"])
-    if "filter" in data:
-        changes["regions"] = tuple(data["filter"]["regions"])
-        changes["own_referrals_only"] = data["filter"]["own_referrals_only"]
-    if "max_batch" in data:
-        changes["max_batch"] = data["max_batch"]
-    return replace(subscription, **changes)
+    return replace(subscription, **_settings(data))
 
 
-def new_subscription(request, principal, now, start_after, secret=None):
-    """The Subscription a checked NewSubscription makes for the caller's agency. `start_after`
-    is where its cursor begins (for "now", the ledger position the service has reached)."""
-    return Subscription(
-        subscription_id=f"sub-{uuid.uuid4().hex[:20]}", agency=principal.agency, kind=request.kind,
-        url=request.url, event_types=request.event_types, regions=request.regions,
-        own_referrals_only=request.own_referrals_only, max_batch=request.max_batch,
-        secrets=(Secret(secret),) if secret else (), start_after=start_after, created_at=now,
-        created_by=principal.who)
+def new_subscription(settings, principal, now, start_after, secret=None):
+    """The Subscription `settings` (read_create's) make for the caller's agency. `start_after`
+    is where its cursor begins."""
+    return Subscription(subscription_id=f"sub-{uuid.uuid4().hex[:20]}", agency=principal.agency,
+                        secrets=(Secret(secret),) if secret else (), start_after=start_after, created_at=now,
+                        created_by=principal.who, **settings)
 
 
-def start_after(request, reached):
+def start_after(start, reached):
     """Where a new subscription's cursor begins: "now" is the last position the service has
     stored (`reached`), a position N means delivery from N on."""
-    return reached if request.start == START_NOW else request.start - 1
+    return reached if start == START_NOW else start - 1
 
 
 def replay_request(subscription, from_position, principal, now):

@@ -49,16 +49,16 @@ def _changed(outbox, event_type, subscription, reason=None):
 def create(store, outbox, body, principal, settings, feeds=None):
     """A new subscription for the caller's agency: (its view, and what the caller must keep:
     the webhook secret, or the AMQP feed's access)."""
-    request = rules.read_create(body, settings.allow_local_http)
+    asked, start = rules.read_create(body, settings.allow_local_http)
     reached = store.highest_position()
-    if request.start != rules.START_NOW and request.start > reached + 1:
+    if start != rules.START_NOW and start > reached + 1:
         raise rules.InvalidSubscription({"start": [f"The ledger holds positions 0 to {reached} so far."]})
-    if request.kind == "amqp" and feeds is None:
+    if asked["kind"] == "amqp" and feeds is None:
         raise NotAvailable("amqp subscriptions are not offered by this deployment yet; use a webhook")
-    secret = rules.new_secret() if request.kind == "webhook" else None
-    subscription = rules.new_subscription(request, principal, _now(), rules.start_after(request, reached), secret)
+    secret = rules.new_secret() if asked["kind"] == "webhook" else None
+    subscription = rules.new_subscription(asked, principal, _now(), rules.start_after(start, reached), secret)
     granted = {"secret": secret}
-    if request.kind == "amqp":
+    if subscription.kind == "amqp":
         access = feeds.open_feed(subscription.agency, subscription.subscription_id)
         granted = {"amqp": {"host": access.host, "port": access.port, "vhost": access.vhost, "queue": access.queue,
                             "username": access.username, "password": access.password}}

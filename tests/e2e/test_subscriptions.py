@@ -142,6 +142,22 @@ def expected(ledger, subscription, agreement):
     return found
 
 
+def staffed(stack, case_id):
+    """Whether matching has offered the case to a facilitator, or waitlisted it (its pipeline's last step)."""
+    return bool({"facilitator.assigned", "assignment.waitlisted"} & set(stack.case_types(case_id)))
+
+
+def new_case(stack, sub_id, index, agency="test-police"):
+    """Refer a case and wait until it is staffed; (its id, where its entries begin in the ledger,
+    and what `sub_id` must receive from there on)."""
+    case_id = stack.refer("referrer", index)
+    wait_until(lambda: staffed(stack, case_id), timeout=90)
+    ledger = stack.ledger()
+    start = min(i["seq"] for i in ledger if i["event"].get("subject") == case_id)
+    wanted = [w for w in expected(ledger, as_subscription(sub_id, agency), agreement_of(stack, agency)) if w[3] >= start]
+    return case_id, start, wanted
+
+
 def received(receiver):
     return [(e["id"], e["type"], e["data"], e.get("ledgerposition")) for e in receiver.unique_events()]
 
@@ -173,8 +189,7 @@ def test_each_agency_receives_the_ledger_under_its_profile_and_a_replay_sends_it
         own = stack.refer("referrer", 0)                            # police, south-wales
         other = stack.refer("other_agency_referrer", 1, region="south-wales")
         away = stack.refer("referrer", 2, region="gwent")         # police, outside the area agreements
-        wait_until(lambda: all("facilitator.assigned" in stack.case_types(c) or "assignment.waitlisted"
-                               in stack.case_types(c) for c in (own, other, away)), timeout=90)
+        wait_until(lambda: all(staffed(stack, c) for c in (own, other, away)), timeout=90)
         ledger = stack.ledger()
 
         for agency, (sub_id, secret, receiver) in subscribers.items():
@@ -226,13 +241,7 @@ def test_a_receiver_failing_ten_times_gets_every_event_once_in_order(stack):
     with Receiver(answers=[500] * 10) as receiver:
         sub_id, secret = stack.subscribe("referrer", receiver.url)
         receiver.secrets.append(secret)
-        case_id = stack.refer("referrer", 3)
-        wait_until(lambda: "facilitator.assigned" in stack.case_types(case_id)
-                   or "assignment.waitlisted" in stack.case_types(case_id), timeout=90)
-        ledger = stack.ledger()
-        start = min(i["seq"] for i in ledger if i["event"].get("subject") == case_id)
-        wanted = [w for w in expected(ledger, as_subscription(sub_id, "test-police"), agreement_of(stack, "test-police"))
-                  if w[3] >= start]
+        _, start, wanted = new_case(stack, sub_id, 3)
         # (earlier tests' cases may still be sending their last events: this case's are compared)
         ours = lambda r: [e for e in received(r) if e[3] >= start]  # noqa: E731
         receiver.wait_for(lambda r: len(ours(r)) >= len(wanted), timeout=60)
@@ -258,13 +267,8 @@ def test_a_hanging_receiver_delays_no_other_subscriber(stack):
         stuck_id, stuck_secret = stack.subscribe("referrer", stuck.url)
         fine_id, fine_secret = stack.subscribe("referrer", fine.url)
         fine.secrets.append(fine_secret)
-        case_id = stack.refer("referrer", 0)
-        wait_until(lambda: "facilitator.assigned" in stack.case_types(case_id)
-                   or "assignment.waitlisted" in stack.case_types(case_id), timeout=90)
-        ledger = stack.ledger()
-        start = min(i["seq"] for i in ledger if i["event"].get("subject") == case_id)
-        wanted = [w[3] for w in expected(ledger, as_subscription(fine_id, "test-police"),
-                                         agreement_of(stack, "test-police")) if w[3] >= start]
+        _, start, wanted = new_case(stack, fine_id, 0)
+        wanted = [w[3] for w in wanted]
         fine.wait_for(lambda r: [e[3] for e in received(r) if e[3] >= start][:len(wanted)] == wanted, timeout=60)
         # all of it arrived while the other subscription's first request still hangs
         assert stuck.requests == []

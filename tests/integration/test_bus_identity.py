@@ -175,14 +175,15 @@ def test_a_consumer_takes_its_producers_events_across_a_retry_and_refuses_the_re
 
 # --- what an RPC handler refuses -----------------------------------------------------
 
-def _caller(service_name):
+def _caller(service_name, target="referrals", method="get_contact"):
+    """A service named `service_name` whose `ask(*args)` calls `target.method(*args)`."""
     class Caller:
         name = service_name
-        referrals = IdentifiedRpcProxy("referrals")
+        proxy = IdentifiedRpcProxy(target)
 
         @dummy
-        def ask(self, party_id, purpose):
-            return self.referrals.get_contact(party_id, purpose, "notifications")
+        def ask(self, *args):
+            return getattr(self.proxy, method)(*args)
     return Caller
 
 
@@ -195,7 +196,7 @@ def test_only_notifications_may_ask_referrals_for_contact_details(bus, start, db
 
     notifications = start(_caller("notifications"), "notifications")
     with entrypoint_hook(notifications, "ask") as ask:
-        answer = ask("p-nobody", purpose)
+        answer = ask("p-nobody", purpose, "notifications")
     assert answer == {"granted": False, "reason": "unknown_party", "details": {}}
     with referrals_store(stored) as store:
         assert [a.requester for a in store.accesses_of_party("p-nobody")] == ["notifications"]
@@ -212,7 +213,7 @@ def test_only_notifications_may_ask_referrals_for_contact_details(bus, start, db
     caplog.set_level(logging.WARNING, logger="shared.messaging.rpc")
     operator = start(_caller("console"), "operator")
     with pytest.raises(RemoteError) as refused, entrypoint_hook(operator, "ask") as ask:
-        ask("p-nobody", purpose)
+        ask("p-nobody", purpose, "notifications")
     assert refused.value.exc_type == "CallerRefused"
     assert "operator may not call referrals.get_contact" in str(refused.value)
     assert "refused an RPC call to referrals.get_contact from operator" in caplog.text
@@ -222,25 +223,14 @@ def test_only_notifications_may_ask_referrals_for_contact_details(bus, start, db
     assert bus.uri.startswith(f"amqp://{ADMIN_USER}:")
 
 
-def _feed_reader(service_name):
-    class FeedReader:
-        name = service_name
-        records = IdentifiedRpcProxy("records")
-
-        @dummy
-        def read(self, after, limit):
-            return self.records.entries_after(after, limit)
-    return FeedReader
-
-
 def test_only_subscriptions_may_read_the_ledger_feed(bus, start, caplog):
     from services.records.service import RecordsService
     start(RecordsService, "records", AMENDS_DEV_UNSIGNED_LEDGER="1")
     EventPublisher(bus.service_uris["referrals"], "referrals").publish(referral_received())
-    subscriptions = start(_feed_reader("subscriptions"), "subscriptions")
+    subscriptions = start(_caller("subscriptions", "records", "entries_after"), "subscriptions")
 
     def page():
-        with entrypoint_hook(subscriptions, "read") as read:
+        with entrypoint_hook(subscriptions, "ask") as read:
             answer = read(-1, 10)
         return answer if answer["items"] else None
     answer = wait_until(page, timeout=20)
@@ -256,8 +246,8 @@ def test_only_subscriptions_may_read_the_ledger_feed(bus, start, caplog):
     assert "records.entries_after" in str(denied.value)
     # the admin may send it, but is no subscriptions service: refused by records
     caplog.set_level(logging.WARNING, logger="shared.messaging.rpc")
-    operator = start(_feed_reader("console"), "operator")
-    with pytest.raises(RemoteError) as refused, entrypoint_hook(operator, "read") as read:
+    operator = start(_caller("console", "records", "entries_after"), "operator")
+    with pytest.raises(RemoteError) as refused, entrypoint_hook(operator, "ask") as read:
         read(-1, 10)
     assert refused.value.exc_type == "CallerRefused"
     assert "refused an RPC call to records.entries_after from operator" in caplog.text

@@ -148,15 +148,20 @@ def test_a_second_instance_stands_by_and_takes_over_so_the_ledger_keeps_one_writ
         standby.stop()
 
 
+def three_cases_appended(amqp_uri, config, name):
+    """(the six events of three cases, published and appended; the ledger; an auditor's auth header; the keys)"""
+    keys = provision_keys(config)
+    ledger = ledger_of(config)
+    events = [e for i in range(3) for e in case_events(f"{name}-{i}")]
+    for event in events:
+        publish_event(amqp_uri, event)
+    wait_until(lambda: ledger.head().size == 6)
+    return events, ledger, {"Authorization": f"Bearer {keys['auditor']}"}, keys
+
+
 def test_signed_heads_and_proofs_verify_against_each_other(run_services, amqp_uri):
     with records(run_services) as (url, config):
-        keys = provision_keys(config)
-        auth = {"Authorization": f"Bearer {keys['auditor']}"}
-        ledger = ledger_of(config)
-        first_batch = [e for i in range(3) for e in case_events(f"case-{i}")]
-        for event in first_batch:
-            publish_event(amqp_uri, event)
-        wait_until(lambda: ledger.head().size == 6)
+        first_batch, ledger, auth, keys = three_cases_appended(amqp_uri, config, "case")
         verifier = checkpoints.Verifier.parse(requests.get(f"{url}/v1/ledger/public-key", headers=auth).text)
         assert verifier == SIGNER.verifier
         made = requests.post(f"{url}/v1/ledger/checkpoints", headers=auth)
@@ -210,13 +215,7 @@ def test_signed_heads_and_proofs_verify_against_each_other(run_services, amqp_ur
 def test_the_feed_over_rpc_is_the_feed_over_http_and_a_position_has_its_proof(run_services, amqp_uri):
     from nameko.standalone.rpc import ServiceRpcProxy
     with records(run_services) as (url, config):
-        keys = provision_keys(config)
-        auth = {"Authorization": f"Bearer {keys['auditor']}"}
-        ledger = ledger_of(config)
-        events = [e for i in range(3) for e in case_events(f"case-feed-{i}")]
-        for event in events:
-            publish_event(amqp_uri, event)
-        wait_until(lambda: ledger.head().size == 6)
+        events, ledger, auth, _ = three_cases_appended(amqp_uri, config, "case-feed")
         with ServiceRpcProxy("records", config) as proxy:
             page = proxy.entries_after(1, 3)
             everything = proxy.entries_after(-1, 1000)

@@ -73,15 +73,17 @@ def test_the_url_rule(url, local, problem):
 # --- requests -----------------------------------------------------------------------------------
 
 def test_a_create_request_is_read_with_its_defaults():
-    request = rules.read_create({"kind": "webhook", "url": "https://p.example/h", "event_types": ["case.*"]})
-    assert (request.max_batch, request.start, request.regions, request.own_referrals_only) == (1, "now", (), False)
-    request = rules.read_create({"kind": "webhook", "url": "https://p.example/h", "event_types": ["case.closed"],
-                                 "filter": {"regions": ["gwent"], "own_referrals_only": True},
-                                 "start": {"position": 0}, "max_batch": 100})
-    assert (request.max_batch, request.start, request.regions, request.own_referrals_only) == (100, 0, ("gwent",), True)
-    assert rules.start_after(request, reached=41) == -1
-    assert rules.start_after(rules.read_create({"kind": "webhook", "url": "https://p.example/h",
-                                                "event_types": ["case.*"]}), reached=41) == 41
+    asked, start = rules.read_create({"kind": "webhook", "url": "https://p.example/h", "event_types": ["case.*"]})
+    made = rules.new_subscription(asked, REFERRER, NOW, rules.start_after(start, reached=41), "whsec_x")
+    assert (made.max_batch, made.regions, made.own_referrals_only, made.start_after) == (1, (), False, 41)
+    assert (made.agency, made.created_by, made.kind, made.url) == ("police-a", "referrer:ref-1", "webhook",
+                                                                   "https://p.example/h")
+    assert made.secrets == (Secret("whsec_x"),) and made.event_types == ("case.*",)
+    asked, start = rules.read_create({"kind": "webhook", "url": "https://p.example/h", "event_types": ["case.closed"],
+                                      "filter": {"regions": ["gwent"], "own_referrals_only": True},
+                                      "start": {"position": 0}, "max_batch": 100})
+    made = rules.new_subscription(asked, REFERRER, NOW, rules.start_after(start, reached=41))
+    assert (made.max_batch, made.regions, made.own_referrals_only, made.start_after) == (100, ("gwent",), True, -1)
 
 
 def test_every_field_at_fault_is_named_at_once():

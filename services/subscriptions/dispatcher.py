@@ -2,7 +2,8 @@
 
 Each subscription has a cursor, the last ledger position it has settled, and its own
 greenlet whenever it is due, with at most one request in flight: a receiver that hangs or
-fails holds back only its own subscription. A turn reads the entries after the cursor:
+fails holds back only its own subscription. A turn goes on sending while its receiver keeps
+settling and there is more to send (up to `sends_per_turn` requests). A turn reads the entries after the cursor:
 those it is not sent (not wanted, not entitled, or withheld by its profile) just move the
 cursor on; the others go in one request of up to `max_batch` events. A 2xx settles them
 and moves the cursor; a 410 disables the subscription; anything else is retried, the same
@@ -82,6 +83,10 @@ class Settings:
     scan: int = 500          # the most entries one turn looks through
     recent: int = 20000      # entries kept in memory
     concurrency: int = 1000  # turns at once (one per subscription at most)
+    # requests one turn may send one after another while its receiver keeps settling them
+    # (a subscription keeping up waits for no round between two events); then others' rounds
+    # and an owner's replay get their moment
+    sends_per_turn: int = 100
     # a turn that failed in our own code tries again after this long
     pause_after_error: float = 5.0
 
@@ -224,8 +229,19 @@ class Dispatcher:
         return bool(cursor.in_flight) or cursor.position < self.high
 
     def _turn(self, subscription, outbox):
+        subscription_id = subscription.subscription_id
         try:
-            self.serve(subscription, outbox)
+            for _ in range(self.settings.sends_per_turn):
+                cursor = self.cursors[subscription_id]
+                before = cursor.position
+                outcome = self.serve(subscription, outbox)
+                if outcome is not None and not outcome.settled or cursor.disabled:
+                    break   # it failed: its retry waits for its backoff
+                if cursor.position == before or cursor.position >= self.high:
+                    break   # caught up
+                subscription = self.subscriptions.get(subscription_id)
+                if subscription is None:
+                    break   # deleted meanwhile
         except Exception:
             # our own fault, not the receiver's: logged, and tried again after a pause
             log.exception("a delivery turn of subscription %s failed", subscription.subscription_id)

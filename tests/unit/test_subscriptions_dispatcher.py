@@ -313,7 +313,7 @@ def test_under_statistics_nothing_leads_back_to_the_case():
 
 
 def test_cursors_are_written_in_batches_and_a_restart_resumes_from_the_last_written():
-    world = World(flush=1.0)
+    world = World(flush=1.0, sends_per_turn=1)
     world.agree("police-a", "own_cases")
     world.subscribe("s1")
     world.ledger.add(referral("c1"), *[step("c1", n) for n in range(1, 10)])
@@ -372,3 +372,16 @@ def test_a_retry_after_max_batch_was_lowered_sends_no_more_than_it_and_loses_not
     world.clock.now += 5
     world.run(4)
     assert world.channel.ids("s1")[1:] == [["s1.0"], ["s1.1"], ["s1.3"]]
+
+
+def test_one_turn_sends_on_while_its_receiver_keeps_settling_and_stops_at_a_failure():
+    world = World(sends_per_turn=4)
+    world.agree("police-a", "own_cases")
+    world.subscribe("s1")
+    world.ledger.add(referral("c1"), *[step("c1", n) for n in range(1, 9)])
+    world.run()
+    assert world.channel.ids("s1") == [[f"s1.{p}"] for p in range(4)]   # one round, one turn, four requests
+    world.channel.script["s1"] = [OK, FAILED]
+    world.run()
+    assert world.channel.ids("s1")[4:] == [["s1.4"], ["s1.5"]]          # the failure ends the turn
+    assert world.cursor("s1").in_flight == (5,)

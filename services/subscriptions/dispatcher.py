@@ -14,7 +14,9 @@ the delivery log.
 
 Delivery is at least once: a cursor is written some moments after it moves (in batches,
 `flush`), so a restart may send the last few positions again; the receiver keeps the
-CloudEvent id (`<subscription_id>.<position>`) to drop a second copy.
+CloudEvent id (`<subscription_id>.<position>`) to drop a second copy. One process of the
+service delivers at a time (it holds a lease, renewed as it refreshes); another one running
+beside it stands by, and takes over once the lease lapses.
 
 The dispatcher is the only writer of cursors (FerretDB cannot take concurrent conditional
 updates of one document), so an owner's replay is a request on the subscription that the
@@ -24,6 +26,7 @@ follower, so that a round reads nothing from the database for subscriptions keep
 import logging
 import random
 import time
+import uuid
 from dataclasses import dataclass, field, replace
 
 import eventlet
@@ -87,6 +90,9 @@ class Settings:
     # (a subscription keeping up waits for no round between two events); then others' rounds
     # and an owner's replay get their moment
     sends_per_turn: int = 100
+    # seconds the dispatch lease lasts unless renewed (every refresh): one process of the
+    # service delivers at a time, another takes over once the lease of one gone lapses
+    lease: float = 10.0
     # a turn that failed in our own code tries again after this long
     pause_after_error: float = 5.0
 
@@ -156,6 +162,8 @@ class Dispatcher:
         self.disables = {}
         self.log = []
         self.high = -1            # the highest ledger position stored
+        self.holder = f"dispatcher-{uuid.uuid4().hex[:12]}"
+        self.leading = False      # whether this process holds the dispatch lease
         self._refreshed_at = None
         self._flushed_at = 0.0
         self._unserved = set()    # kinds with no channel, said once
@@ -175,15 +183,30 @@ class Dispatcher:
         then. Cheap when nothing is due: no database read but the periodic refresh."""
         now = self.clock()
         if self._refreshed_at is None or now - self._refreshed_at >= self.settings.refresh:
-            self.refresh()
+            self._lead(now)
+            if self.leading:
+                self.refresh()
             self._refreshed_at = now
         if now - self._flushed_at >= self.settings.flush or self.disables:
             self.flush(outbox)
             self._flushed_at = now
+        if not self.leading:
+            return
         for subscription in list(self.subscriptions.values()):
             if self._due(subscription, now):
                 self.busy.add(subscription.subscription_id)
                 self.pool.spawn_n(self._turn, subscription, outbox)
+
+    def _lead(self, now):
+        """Take or renew the dispatch lease. A process that takes it over starts from the
+        cursors as written (its own idea of them may be old)."""
+        leading = self.store.hold_lease(self.holder, now, self.settings.lease)
+        if leading and not self.leading:
+            log.info("this process delivers the subscriptions now (%s)", self.holder)
+            self.cursors = {c: cursor for c, cursor in self.cursors.items() if c in self.busy}
+        elif self.leading and not leading:
+            log.warning("another process holds the dispatch lease now; this one stops delivering")
+        self.leading = leading
 
     def refresh(self):
         """Reload the active subscriptions and the agreements in force, learn how far the
@@ -399,3 +422,6 @@ class Dispatcher:
         with eventlet.Timeout(grace, False):
             self.wait()
         self.flush(outbox)
+        if self.leading:
+            self.store.release_lease(self.holder)
+            self.leading = False

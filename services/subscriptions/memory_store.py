@@ -27,6 +27,7 @@ class InMemorySubscriptionsStore:
         self.deliveries = {}      # (subscription_id, number) -> Attempt
         self.outboxes = {name: {} for name in self.OUTBOX_COLLECTIONS}  # collection -> id -> [event]
         self.writes = 0           # cursor writes, for tests of batching
+        self.lease = None         # (holder, until)
 
     def ensure_indexes(self, postgresql_url=""):
         pass
@@ -92,6 +93,16 @@ class InMemorySubscriptionsStore:
 
     def note_position(self, position):
         self.position = position
+
+    def hold_lease(self, holder, now, seconds):
+        if self.lease is None or self.lease[0] == holder or self.lease[1] <= now:
+            self.lease = (holder, now + seconds)
+            return True
+        return False
+
+    def release_lease(self, holder):
+        if self.lease is not None and self.lease[0] == holder:
+            self.lease = None
 
     def case_facts(self, case_id):
         return dict(self.facts[case_id]) if case_id in self.facts else None

@@ -11,7 +11,8 @@ Collections, in the subscriptions database:
                    retry, stores nothing twice), in blocks of BLOCK positions so that the
                    entries after a position are one equality query per block.
 - `case_facts`     per case (`_id` its id), the facts entitlement needs.
-- `state`          how far the feed has stored (`_id` "feed").
+- `state`          how far the feed has stored (`_id` "feed"), and the dispatch lease
+                   (`_id` "dispatcher": which process delivers, until when).
 - `cursors`        per subscription (`_id` its id), where its delivery stands; written by the
                    dispatcher only. A disable is written here with its event (the outbox).
 - `deliveries`     the delivery log, one document per attempt, `_id` `<subscription>.<number>`,
@@ -179,6 +180,29 @@ class SubscriptionsStore(Store):
 
     def note_position(self, position):
         self.db[self.STATE].update_one({"_id": "feed"}, {"$set": {"position": position}}, upsert=True)
+
+    def hold_lease(self, holder, now, seconds):
+        """Take or renew the dispatch lease for `holder` (epoch seconds); whether it holds it.
+        Taken by an insert under the unique `_id`, so two processes cannot both take it; one
+        that lapsed is removed (only as it was read) before it is taken over."""
+        state = self.db[self.STATE]
+        until = _moment(now + seconds)
+        current = state.find_one({"_id": "dispatcher"})
+        if current is not None and current["holder"] == holder:
+            state.update_one({"_id": "dispatcher", "holder": holder}, {"$set": {"expires_at": until}})
+            return True
+        if current is not None:
+            if _utc(current["expires_at"]) > _moment(now):
+                return False
+            state.delete_one({"_id": "dispatcher", "holder": current["holder"], "expires_at": current["expires_at"]})
+        try:
+            state.insert_one({"_id": "dispatcher", "holder": holder, "expires_at": until})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def release_lease(self, holder):
+        self.db[self.STATE].delete_one({"_id": "dispatcher", "holder": holder})
 
     def case_facts(self, case_id):
         doc = self.db[self.CASE_FACTS].find_one({"_id": case_id})

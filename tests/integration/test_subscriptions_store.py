@@ -147,3 +147,16 @@ def test_the_delivery_log_is_read_newest_first_a_page_at_a_time(store):
     assert len(store.attempts("sub-1", count + 1, 1000)) == count
     assert store.attempts("sub-2", 2, 10) == [Attempt("sub-2", 1, (0,), 2, NOW.timestamp(), "failed", None,
                                                       "could not connect", 10.0, NOW.timestamp() + 3)]
+
+
+def test_the_dispatch_lease_is_held_by_one_process_until_it_lapses_or_is_let_go(store):
+    now = NOW.timestamp()
+    assert store.hold_lease("a", now, 10)
+    assert store.hold_lease("a", now + 5, 10)           # renewed: now until now + 15
+    assert not store.hold_lease("b", now + 14, 10)
+    assert store.hold_lease("b", now + 16, 10)          # lapsed: taken over
+    assert not store.hold_lease("a", now + 17, 10)
+    store.release_lease("a")                            # not a's to let go
+    assert not store.hold_lease("c", now + 18, 10)
+    store.release_lease("b")
+    assert store.hold_lease("c", now + 18, 10)

@@ -186,11 +186,12 @@ def test_a_410_disables_the_subscription_and_tells_its_owner():
     assert told[0]["data"] == {"subscription_id": "s1", "agency": "police-a", "kind": "webhook", "reason": "gone"}
     assert world.outbox.flushed == [("cursors", "s1", told)]
     # a new dispatcher (a restart) leaves it disabled
+    world.dispatcher.stop(world.outbox)
     again = Dispatcher(world.store, {"webhook": world.channel}, profiles, Settings("test", KEY, refresh=0),
                        clock=world.clock)
     again.round(world.outbox)
     again.wait()
-    assert world.channel.ids("s1") == [["s1.0"]]
+    assert again.leading and world.channel.ids("s1") == [["s1.0"]]
 
 
 def test_failing_for_the_whole_retry_window_disables_the_subscription():
@@ -324,7 +325,9 @@ def test_cursors_are_written_in_batches_and_a_restart_resumes_from_the_last_writ
     assert world.store.writes <= 4            # ten moves, a few writes
     written = world.store.cursors["s1"].position
     assert written < 9                         # the last moves are not written yet
-    # a restart sends again what was not written: at least once, never a gap
+    # a crash, and a restart once its lease has lapsed, sends again what was not written: at
+    # least once, never a gap
+    world.clock.now += Settings("test", KEY).lease
     again = World()
     again.store, again.ledger = world.store, world.ledger
     again.feed = FeedFollower(world.store, profiles)
@@ -385,3 +388,24 @@ def test_one_turn_sends_on_while_its_receiver_keeps_settling_and_stops_at_a_fail
     world.run()
     assert world.channel.ids("s1")[4:] == [["s1.4"], ["s1.5"]]          # the failure ends the turn
     assert world.cursor("s1").in_flight == (5,)
+
+
+def test_one_process_delivers_at_a_time_and_another_takes_over_when_it_stops():
+    world = World()
+    world.agree("police-a", "own_cases")
+    world.subscribe("s1")
+    world.ledger.add(referral("c1"), step("c1", 1))
+    standby_channel = Channel()
+    standby = Dispatcher(world.store, {"webhook": standby_channel}, profiles, Settings("test", KEY, refresh=0, flush=0),
+                         clock=world.clock)
+    world.run(2)
+    standby.round(world.outbox)
+    standby.wait()
+    assert world.channel.ids("s1") == [["s1.0"], ["s1.1"]] and standby_channel.sent == []
+    assert world.dispatcher.leading and not standby.leading
+    world.dispatcher.stop(world.outbox)        # lets go of the lease, its cursors written
+    world.ledger.add(step("c1", 2))
+    world.feed.follow(world.ledger.read_page)
+    standby.round(world.outbox)
+    standby.wait()
+    assert standby.leading and standby_channel.ids("s1") == [["s1.2"]]

@@ -23,7 +23,7 @@ from shared.http_server import http
 from shared.jsonlog import LogContext
 from shared.messaging.outbox import Outbox, OutboxHandle, OutboxRelayTimer
 from shared.messaging.rpc import IdentifiedRpcProxy
-from shared.storage import StoreProvider
+from shared.storage import StoreProvider, connect, disconnect
 from shared.timers import configured_timer
 from shared.web import (Authenticator, BadRequest, Conflict, Forbidden, HttpError, NotFound, api, int_param,
                         json_response, read_json)
@@ -81,7 +81,12 @@ class Delivery(DependencyProvider):
                         "(development only)")
 
     def start(self):
-        store = next(d for d in self.container.dependencies if isinstance(d, StoreProvider)).store
+        # The store on a connection of its own: when the service stops, the dispatcher writes
+        # its last cursors and lets go of its lease after the other providers may have closed
+        # theirs. (The StoreProvider has made the indexes, on the same database.)
+        service = self.container.service_name
+        self.alias = f"{service}-delivery"
+        store = SubscriptionsStore(connect(service, settings_for(service, self.container.config), alias=self.alias))
         self.outbox = next(d for d in self.container.dependencies if isinstance(d, Outbox))
         self.follower = FeedFollower(store, profiles)
         # the amqp kind's channel plugs in here once broker_feeds.py is wired (docs/subscriptions.md)
@@ -89,7 +94,10 @@ class Delivery(DependencyProvider):
         self.feeds = None
 
     def stop(self):
-        self.dispatcher.stop(OutboxHandle(self.outbox, _NoWorker()))
+        try:
+            self.dispatcher.stop(OutboxHandle(self.outbox, _NoWorker()))
+        finally:
+            disconnect(self.alias)
 
     def get_dependency(self, worker_ctx):
         return self

@@ -30,7 +30,9 @@ OVERLAP = 4   # seconds an old secret signs beside the new one, here
 # small waits, so that retries happen within a test; a receiver that hangs is waited on for long
 SETTINGS = {"SUBSCRIPTIONS_RETRY_BASE": "0.05", "SUBSCRIPTIONS_RETRY_CAP": "0.2",
             "SUBSCRIPTIONS_RETRY_WINDOW": "300", "SUBSCRIPTIONS_SECRET_OVERLAP": str(OVERLAP),
-            "SUBSCRIPTIONS_TIMEOUT": "60", "SUBSCRIPTIONS_REFRESH": "0.2"}
+            "SUBSCRIPTIONS_TIMEOUT": "60", "SUBSCRIPTIONS_REFRESH": "0.2",
+            # the tests read the whole ledger often
+            "AMENDS_RATE_LIMIT": "100000", "AMENDS_RATE_BURST": "10000"}
 EVERYTHING = sorted({f"{t.split('.')[0]}.*" for t in catalogue.EVENT_TYPES})
 PERSONAL = ("Sian Jones", "sian.jones@mail.example", "Liam Evans", "+44 7700 900123", "Dafydd",
             "dafydd.morgan@police.example", "SWP/26/104455")
@@ -76,8 +78,8 @@ class Stack:
                 return items
             after = page["next_after"]
 
-    def case_types(self, case_id):
-        return [e["event"]["type"] for e in self.ledger() if e["event"].get("subject") == case_id]
+    def case_types(self, case_id, ledger=None):
+        return [e["event"]["type"] for e in ledger or self.ledger() if e["event"].get("subject") == case_id]
 
     def subscription(self, key, subscription_id):
         return requests.get(f"{self.url['subscriptions']}/v1/subscriptions/{subscription_id}", headers=self.auth(key),
@@ -142,16 +144,17 @@ def expected(ledger, subscription, agreement):
     return found
 
 
-def staffed(stack, case_id):
-    """Whether matching has offered the case to a facilitator, or waitlisted it (its pipeline's last step)."""
-    return bool({"facilitator.assigned", "assignment.waitlisted"} & set(stack.case_types(case_id)))
+def assessed(stack, *case_ids):
+    """Whether matching has assessed each case (the ledger then holds the case's first steps)."""
+    ledger = stack.ledger()
+    return all({"case.assessed", "case.needs_review"} & set(stack.case_types(c, ledger)) for c in case_ids)
 
 
 def new_case(stack, sub_id, index, agency="test-police"):
-    """Refer a case and wait until it is staffed; (its id, where its entries begin in the ledger,
+    """Refer a case and wait until it is assessed; (its id, where its entries begin in the ledger,
     and what `sub_id` must receive from there on)."""
     case_id = stack.refer("referrer", index)
-    wait_until(lambda: staffed(stack, case_id), timeout=90)
+    wait_until(lambda: assessed(stack, case_id), timeout=90, interval=0.5)
     ledger = stack.ledger()
     start = min(i["seq"] for i in ledger if i["event"].get("subject") == case_id)
     wanted = [w for w in expected(ledger, as_subscription(sub_id, agency), agreement_of(stack, agency)) if w[3] >= start]
@@ -189,7 +192,7 @@ def test_each_agency_receives_the_ledger_under_its_profile_and_a_replay_sends_it
         own = stack.refer("referrer", 0)                            # police, south-wales
         other = stack.refer("other_agency_referrer", 1, region="south-wales")
         away = stack.refer("referrer", 2, region="gwent")         # police, outside the area agreements
-        wait_until(lambda: all(staffed(stack, c) for c in (own, other, away)), timeout=90)
+        wait_until(lambda: assessed(stack, own, other, away), timeout=90, interval=0.5)
         ledger = stack.ledger()
 
         for agency, (sub_id, secret, receiver) in subscribers.items():
@@ -252,9 +255,12 @@ def test_a_receiver_failing_ten_times_gets_every_event_once_in_order(stack):
         first = [r for r in receiver.requests if r.headers["webhook-id"] == receiver.requests[0].headers["webhook-id"]]
         assert [r.status for r in first] == [500] * 10 + [204]
         assert receiver.all_verify(secret)
-        log = requests.get(f"{stack.url['subscriptions']}/v1/subscriptions/{sub_id}/deliveries",
-                           params={"limit": 100}, headers=stack.auth("referrer"), timeout=10).json()["items"]
-        failed = [a for a in log if a["result"] == "failed"]
+
+        def failed():   # the delivery log is written every SUBSCRIPTIONS_FLUSH seconds
+            log = requests.get(f"{stack.url['subscriptions']}/v1/subscriptions/{sub_id}/deliveries",
+                               params={"limit": 100}, headers=stack.auth("referrer"), timeout=10).json()["items"]
+            return [a for a in log if a["result"] == "failed"] if len(log) >= len(receiver.requests) else None
+        failed = wait_until(failed, timeout=10, interval=0.5)
         assert len(failed) == 10 and all(a["status_code"] == 500 and a["next_retry_at"] for a in failed)
         assert sorted(a["retry"] for a in failed) == list(range(1, 11))
         # another agency cannot see it at all
@@ -288,7 +294,7 @@ def test_a_410_disables_the_subscription_and_the_ledger_records_it(stack):
                    timeout=60)
         assert stack.subscription("referrer", sub_id).json()["delivery"]["disabled_reason"] == "gone"
         told = wait_until(lambda: [e["event"] for e in stack.ledger() if e["event"]["type"] == "subscription.disabled"
-                                   and e["event"]["data"]["subscription_id"] == sub_id], timeout=30)
+                                   and e["event"]["data"]["subscription_id"] == sub_id], timeout=30, interval=0.5)
         assert told[0]["data"] == {"subscription_id": sub_id, "agency": "test-police", "kind": "webhook",
                                    "reason": "gone"}
         assert told[0]["source"] == "/amends/test/subscriptions"
@@ -297,7 +303,7 @@ def test_a_410_disables_the_subscription_and_the_ledger_records_it(stack):
         assert len(created) == 1
         later = stack.refer("referrer", 2)
         # more events come and go: none is sent to a disabled subscription
-        wait_until(lambda: "case.assessed" in stack.case_types(later), timeout=60)
+        wait_until(lambda: "case.assessed" in stack.case_types(later), timeout=60, interval=0.5)
         assert len(receiver.requests) == 1
 
 

@@ -78,10 +78,8 @@ def test_an_agency_makes_reads_changes_and_deletes_its_own_subscriptions_and_no_
     events = wait_until(lambda: (lambda seen: seen if len(seen) >= 2 else None)(
         [e for e in tap.drain() if e["type"].startswith("subscription.")]))
     assert [(e["type"], e["data"]) for e in events] == [
-        ("subscription.created", {"subscription_id": sub_id, "agency": "test-police", "kind": "webhook",
-                                  "reason": None}),
-        ("subscription.deleted", {"subscription_id": sub_id, "agency": "test-police", "kind": "webhook",
-                                  "reason": None})]
+        ("subscription.created", {"subscription_id": sub_id, "agency": "test-police", "kind": "webhook"}),
+        ("subscription.deleted", {"subscription_id": sub_id, "agency": "test-police", "kind": "webhook"})]
     assert BODY["url"] not in str(events) and secret not in str(events)
 
 

@@ -15,7 +15,7 @@ import requests
 from services.matching import facilitators
 from services.matching.store import MatchingStore
 from services.subscriptions import profiles
-from services.subscriptions.subscription import Subscription, matches
+from services.subscriptions.subscription import Subscription
 from shared import statistics_profile
 from shared.events import catalogue
 from shared.messaging import topology

@@ -131,6 +131,31 @@ def read_json(request):
     return body
 
 
+def required_param(request, name):
+    """A query parameter that must be given: a 400 naming it otherwise."""
+    value = request.args.get(name, "").strip()
+    if not value:
+        raise BadRequest(f"the query parameter '{name}' is required", param=name)
+    return value
+
+
+def int_param(request, name, default=None, minimum=None, maximum=None):
+    """An integer query parameter within bounds (`default` when absent, if there is one):
+    a 400 naming it otherwise."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise BadRequest(f"the query parameter '{name}' is required", param=name)
+        return default
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise BadRequest(f"the query parameter '{name}' must be an integer", param=name)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise BadRequest(f"the query parameter '{name}' must be between {minimum} and {maximum}", param=name)
+    return value
+
+
 # How far a route reaches, once the caller's role is allowed (see docs/security.md):
 SCOPES = {
     "public": "no key needed; nothing about any case",
@@ -142,6 +167,9 @@ SCOPES = {
     "offer": "the caller's own offer, or an offer on a case in a coordinator's regions",
     "region": "a record (a facilitator) in a region the caller covers",
     "national": "the whole ledger, every region's cases: national auditors only",
+    "agency": "a record of the caller's own agency (a subscription): another agency's answers 404",
+    "sharing": "an agency's data-sharing agreement: set by a coordinator covering its regions, read by "
+               "coordinators and by the agency's own keys (another agency's answers 404)",
 }
 
 

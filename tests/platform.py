@@ -1,6 +1,6 @@
 """The whole platform as real processes, for the end-to-end and fault tests.
 
-`Platform` runs the services (the pipeline's four and the region's statistics) as
+`Platform` runs the services (the pipeline's four, the region's statistics and subscriptions) as
 `nameko run` processes, each with its own log file, against either the shared broker
 and database (a vhost and database prefix of the test's own) or, for the fault suite, a RabbitMQ node and a FerretDB of the test's
 own, which it can stop, kill and restart without disturbing any other test.
@@ -23,7 +23,7 @@ from tests.support import SERVED_REGIONS, ferretdb_postgresql_url, free_port, wa
 
 SERVICES = {"referrals": "ReferralsService", "matching": "MatchingService",
             "notifications": "NotificationsService", "records": "RecordsService",
-            "statistics": "StatisticsService"}
+            "statistics": "StatisticsService", "subscriptions": "SubscriptionsService"}
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 FERRETDB = os.path.join(ROOT, "var", "bin", "ferretdb")
@@ -31,9 +31,12 @@ FERRETDB = os.path.join(ROOT, "var", "bin", "ferretdb")
 TEST_MASTER_KEY = "ozUQn5XHgS9MoRmq3Ov6dAOVQa9vnm9Vkyb7pJ6Tyhk="
 # The region's key for statistic ids, for test platforms only.
 TEST_STATISTICS_KEY = "wqeVt0wUNzMpXh1dK4cGzRt7Q0v9pXW0n1rCeQ2mN1k="
+# The subscriptions service's key for the statistics profile's ids, for test platforms only.
+TEST_SUBSCRIPTIONS_KEY = "b3VyLXRlc3Qtc3Vic2NyaXB0aW9ucy1rZXktMzJieXQ="
 # Each service process gets its own secrets and none of the others' (as the bootstrap does):
 # the rest are taken out of the environment the tests run in.
-SECRETS = ("AMENDS_MASTER_KEY", "AMENDS_LEDGER_SIGNING_KEY", "AMENDS_STATISTICS_KEY", accounts.ADMIN_PASSWORD_VARIABLE,
+SECRETS = ("AMENDS_MASTER_KEY", "AMENDS_LEDGER_SIGNING_KEY", "AMENDS_STATISTICS_KEY", "AMENDS_SUBSCRIPTIONS_KEY",
+           accounts.ADMIN_PASSWORD_VARIABLE,
            *(accounts.password_variable(s) for s in topology.SERVICES),
            "AMENDS_PG_PASSWORD", *(roles.password_variable(a) for a in roles.ACCOUNTS),
            *(f"{s.upper()}_AMQP_URI" for s in topology.SERVICES))
@@ -216,6 +219,10 @@ class Platform:
         extra = extra_env or {}
         self.own["referrals"]["AMENDS_MASTER_KEY"] = extra.get("AMENDS_MASTER_KEY", TEST_MASTER_KEY)
         self.own["statistics"]["AMENDS_STATISTICS_KEY"] = extra.get("AMENDS_STATISTICS_KEY", TEST_STATISTICS_KEY)
+        self.own["subscriptions"]["AMENDS_SUBSCRIPTIONS_KEY"] = extra.get("AMENDS_SUBSCRIPTIONS_KEY",
+                                                                          TEST_SUBSCRIPTIONS_KEY)
+        # the tests' webhook receivers listen on 127.0.0.1, over plain http (development's setting)
+        self.own["subscriptions"]["SUBSCRIPTIONS_ALLOW_LOCAL_HTTP"] = extra.get("SUBSCRIPTIONS_ALLOW_LOCAL_HTTP", "1")
         self.own["records"]["AMENDS_LEDGER_SIGNING_KEY"] = (
             extra.get("AMENDS_LEDGER_SIGNING_KEY") or str(Signer.generate(f"amends.{self.env['AMENDS_REGION']}/ledger")))
         for secret in SECRETS:

@@ -2,7 +2,7 @@
 # Bootstrap Amends on this machine: install what is missing, start what is not running.
 #
 #   deploy/local/bootstrap.sh infra   RabbitMQ, FerretDB, SMTP, topology, keys, seed data
-#   deploy/local/bootstrap.sh all     the same, plus the services (the four; and statistics where AMENDS_NATIONAL_LINK=1)
+#   deploy/local/bootstrap.sh all     the same, plus the services (the pipeline's four and subscriptions; and statistics where AMENDS_NATIONAL_LINK=1)
 #   deploy/local/bootstrap.sh national  the national stack: RabbitMQ, FerretDB and the national service
 #
 # One machine may run several stacks (docs/regions.md): each keeps all it has in AMENDS_VAR
@@ -238,9 +238,9 @@ ferretdb() {
 if [ "$MODE" = national ]; then
   SERVICES=(national)
 else
-  SERVICES=(referrals matching notifications records statistics)
+  SERVICES=(referrals matching notifications records statistics subscriptions)
 fi
-declare -A HTTP_PORTS=([referrals]=8001 [matching]=8002 [notifications]=8003 [records]=8004 [statistics]=8007 [national]=8008)
+declare -A HTTP_PORTS=([referrals]=8001 [matching]=8002 [notifications]=8003 [records]=8004 [subscriptions]=8005 [statistics]=8007 [national]=8008)
 http_address() { local var="${1^^}_HTTP_ADDRESS"; echo "${!var:-127.0.0.1:${HTTP_PORTS[$1]}}"; }
 # The region this stack serves (every service's AMENDS_REGION); AMENDS_REGIONS, the referral
 # areas it accepts, reaches the services from the environment as it is.
@@ -260,7 +260,7 @@ if [ "$MODE" = national ]; then
 fi
 PG_PORT=${AMENDS_PG_PORT:-5432}
 # Every secret any process here may hold: none is passed on to a child that is not told it by name.
-SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY AMENDS_STATISTICS_KEY SMS_API_KEY AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}"
+SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY AMENDS_STATISTICS_KEY AMENDS_SUBSCRIPTIONS_KEY SMS_API_KEY AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}"
          "${BUS_PASSWORDS[@]}" "${BUS_URIS[@]}" "${LINK_PASSWORDS[@]}")
 
 secrets() {
@@ -285,6 +285,10 @@ secrets() {
   # statistics' own key (32 random bytes, urlsafe base64), for a region's statistics service alone
   if [ "$MODE" != national ] && [ -z "${AMENDS_STATISTICS_KEY:-}" ] && ! grep -q '^AMENDS_STATISTICS_KEY=' "$file"; then
     echo "AMENDS_STATISTICS_KEY=$("$PY" -c 'import base64, secrets; print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')" >>"$file"
+  fi
+  # subscriptions' own key (the same kind), for the ids of the statistics profile's events, for it alone
+  if [ "$MODE" != national ] && [ -z "${AMENDS_SUBSCRIPTIONS_KEY:-}" ] && ! grep -q '^AMENDS_SUBSCRIPTIONS_KEY=' "$file"; then
+    echo "AMENDS_SUBSCRIPTIONS_KEY=$("$PY" -c 'import base64, secrets; print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')" >>"$file"
   fi
   # Read the file into shell variables (the environment's own values win), then un-export every
   # secret: a process started from here gets only the ones it is given by name.
@@ -404,6 +408,8 @@ services() {
           records) export AMENDS_LEDGER_SIGNING_KEY ;;
           notifications) [ -n "${SMS_API_KEY:-}" ] && export SMS_API_KEY ;;
           statistics) export AMENDS_STATISTICS_KEY ;;
+          # on this machine only: webhooks may go over plain http to 127.0.0.1 (docs/subscriptions.md)
+          subscriptions) export AMENDS_SUBSCRIPTIONS_KEY SUBSCRIPTIONS_ALLOW_LOCAL_HTTP="${SUBSCRIPTIONS_ALLOW_LOCAL_HTTP:-1}" ;;
         esac
         start_bg "$name" "$VENV/bin/nameko" run --config "$ROOT/services/$service/config.yaml" "services.$service.service:$cls"
       )

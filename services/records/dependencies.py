@@ -1,10 +1,8 @@
-"""nameko plumbing for the records service: its ledger storage, its signing key, and a
-timer whose interval comes from the config."""
+"""nameko plumbing for the records service: its ledger storage and its signing key."""
 import logging
 import os
 
 from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
 
 from services.records import residency
 from services.records.checkpoints import NoteError, Signer
@@ -76,15 +74,3 @@ class LedgerKey(DependencyProvider):
 def _flag(value):
     return str(value).strip().lower() in ("1", "true", "yes")
 
-
-class ConfiguredTimer(Timer):
-    def __init__(self, setting, default, **kwargs):
-        self.setting = setting
-        self.default = default
-        super().__init__(interval=default, **kwargs)
-
-    def setup(self):
-        self.interval = float(self.container.config.get(self.setting) or self.default)
-
-
-configured_timer = ConfiguredTimer.decorator

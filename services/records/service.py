@@ -4,13 +4,14 @@ from werkzeug.wrappers import Response
 from services.records import bundle, merkle, residency, store
 from services.records.audit import LedgerBroken
 from services.records.batching import batch_consumer
-from services.records.dependencies import LedgerKey, LedgerStore, configured_timer
-from services.records.params import int_param, required_param
+from services.records.dependencies import LedgerKey, LedgerStore
 from shared.health import HealthEndpoint
 from shared.http_server import http
 from shared.jsonlog import LogContext
+from shared.messaging.rpc import rpc
+from shared.timers import configured_timer
 from shared.security import access
-from shared.web import Authenticator, BadRequest, HttpError, NotFound, api, json_response
+from shared.web import Authenticator, BadRequest, HttpError, NotFound, api, int_param, json_response, required_param
 
 STAFF = ("coordinator", "facilitator", "auditor")
 EVERYONE = ("referrer",) + STAFF
@@ -88,17 +89,26 @@ class RecordsService(HealthEndpoint):
     @http("GET", "/v1/ledger/proof/inclusion")
     @api(roles=EVERYONE, scope="deployment")
     def inclusion_proof(self, request, principal):
-        event_id = required_param(request, "event_id")
+        # by event id, or by position (a subscriber knows an entry's ledger position)
+        by_seq = "seq" in request.args and "event_id" not in request.args
         head = self.ledger.head()
+        if by_seq:
+            seq = int_param(request, "seq", minimum=0)
+            docs = self.ledger.entries_after(seq - 1, 1, below=head.size)
+            doc = docs[0] if docs else None
+            if doc is None:
+                raise NotFound("no entry in the tree has this seq", param="seq")
+        else:
+            event_id = required_param(request, "event_id")
+            doc = self.ledger.entry_by_event(event_id)
+            if doc is None or doc["seq"] >= head.size:
+                raise NotFound("no entry in the tree has this event id", param="event_id")
         size = int_param(request, "tree_size", default=head.size, minimum=1, maximum=head.size)
-        doc = self.ledger.entry_by_event(event_id)
-        if doc is None or doc["seq"] >= head.size:
-            raise NotFound("no entry in the tree has this event id", param="event_id")
         if doc["seq"] >= size:
             raise BadRequest(f"tree_size must be above the entry's seq ({doc['seq']})", param="tree_size")
         nodes = self.ledger.nodes(head)
         return json_response({
-            "event_id": event_id, "seq": doc["seq"], "tree_size": size,
+            "event_id": doc["event_id"], "seq": doc["seq"], "tree_size": size,
             "leaf_hash": store.entry_view(doc)["leaf_hash"],
             "root_hash": merkle.subtree_hash(nodes, 0, size).hex(),
             "proof": [h.hex() for h in merkle.inclusion_proof(nodes, doc["seq"], size)],
@@ -122,11 +132,17 @@ class RecordsService(HealthEndpoint):
     @api(roles=("auditor",), scope="national")
     def entries(self, request, principal):
         after = int_param(request, "after", default=-1, minimum=-1)
-        limit = int_param(request, "limit", default=100, minimum=1, maximum=1000)
-        head = self.ledger.head()
-        items = [store.entry_view(doc) for doc in self.ledger.entries_after(after, limit, below=head.size)]
-        return json_response({"items": items, "tree_size": head.size,
-                              "next_after": items[-1]["seq"] if items else after})
+        limit = int_param(request, "limit", default=100, minimum=1, maximum=store.FEED_LIMIT)
+        page = self.ledger.feed(after, limit)
+        return json_response(dict(page, next_after=page["items"][-1]["seq"] if page["items"] else after))
+
+    @rpc
+    def entries_after(self, after, limit):
+        """The feed for the subscriptions service (shared.messaging.permissions: its only
+        caller): the entries after `after` in the tree, at most `limit`, and the tree size."""
+        if not isinstance(after, int) or not isinstance(limit, int) or after < -1 or not 1 <= limit <= store.FEED_LIMIT:
+            raise ValueError(f"after must be an integer >= -1 and limit one of 1..{store.FEED_LIMIT}")
+        return self.ledger.feed(after, limit)
 
     @http("GET", "/v1/ledger/verify")
     @api(roles=OVERSIGHT, scope="deployment")

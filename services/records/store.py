@@ -43,6 +43,8 @@ from shared.storage import Store
 from shared.storage.indexes import Index
 
 SEQ_DIGITS = 12
+# the most entries one page of the feed holds (`Ledger.feed`)
+FEED_LIMIT = 1000
 
 
 def seq_id(seq):
@@ -246,6 +248,14 @@ class Ledger(Store):
             found.extend(e for e in _entries(group) if after < e["seq"] < top)
             group = self.entries.find_one({"_id": seq_id(group["end"])}) if group["end"] < top else None
         return found
+
+    def feed(self, after, limit):
+        """A page of the replay feed, as `GET /v1/ledger/entries` and the `entries_after` RPC
+        serve it: the entries with after < seq, in the tree, in order, at most `limit`, each as
+        `entry_view` shows it, and the tree's size."""
+        head = self.head()
+        return {"items": [entry_view(doc) for doc in self.entries_after(after, limit, below=head.size)],
+                "tree_size": head.size}
 
     def case_entries(self, case_id, below=None):
         found = [e for g in self.entries.find({"case_ids": case_id}) for e in _entries(g) if e["case_id"] == case_id]

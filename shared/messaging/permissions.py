@@ -46,6 +46,8 @@ RPC_CALLERS = {
     ("matching", "update_facilitator"): {OPERATOR},
     ("matching", "deactivate_facilitator"): {OPERATOR},
     ("matching", "get_facilitator"): {OPERATOR},
+    # the ledger's feed, which the subscriptions service follows (docs/subscriptions.md)
+    ("records", "entries_after"): {"subscriptions"},
 }
 
 

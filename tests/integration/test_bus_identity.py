@@ -175,14 +175,15 @@ def test_a_consumer_takes_its_producers_events_across_a_retry_and_refuses_the_re
 
 # --- what an RPC handler refuses -----------------------------------------------------
 
-def _caller(service_name):
+def _caller(service_name, target="referrals", method="get_contact"):
+    """A service named `service_name` whose `ask(*args)` calls `target.method(*args)`."""
     class Caller:
         name = service_name
-        referrals = IdentifiedRpcProxy("referrals")
+        proxy = IdentifiedRpcProxy(target)
 
         @dummy
-        def ask(self, party_id, purpose):
-            return self.referrals.get_contact(party_id, purpose, "notifications")
+        def ask(self, *args):
+            return getattr(self.proxy, method)(*args)
     return Caller
 
 
@@ -195,7 +196,7 @@ def test_only_notifications_may_ask_referrals_for_contact_details(bus, start, db
 
     notifications = start(_caller("notifications"), "notifications")
     with entrypoint_hook(notifications, "ask") as ask:
-        answer = ask("p-nobody", purpose)
+        answer = ask("p-nobody", purpose, "notifications")
     assert answer == {"granted": False, "reason": "unknown_party", "details": {}}
     with referrals_store(stored) as store:
         assert [a.requester for a in store.accesses_of_party("p-nobody")] == ["notifications"]
@@ -212,7 +213,7 @@ def test_only_notifications_may_ask_referrals_for_contact_details(bus, start, db
     caplog.set_level(logging.WARNING, logger="shared.messaging.rpc")
     operator = start(_caller("console"), "operator")
     with pytest.raises(RemoteError) as refused, entrypoint_hook(operator, "ask") as ask:
-        ask("p-nobody", purpose)
+        ask("p-nobody", purpose, "notifications")
     assert refused.value.exc_type == "CallerRefused"
     assert "operator may not call referrals.get_contact" in str(refused.value)
     assert "refused an RPC call to referrals.get_contact from operator" in caplog.text
@@ -220,6 +221,39 @@ def test_only_notifications_may_ask_referrals_for_contact_details(bus, start, db
     with referrals_store(stored) as store:
         assert len(store.accesses_of_party("p-nobody")) == 1   # the refused call reached nothing
     assert bus.uri.startswith(f"amqp://{ADMIN_USER}:")
+
+
+def test_only_subscriptions_may_read_the_ledger_feed(bus, start, caplog):
+    from services.records.service import RecordsService
+    start(RecordsService, "records", AMENDS_DEV_UNSIGNED_LEDGER="1")
+    # an event matching does not consume, so that no other test's queue is left holding it
+    sent = new_event("case.status_changed", "case-feed", {"case_id": "case-feed", "from_status": "RECEIVED",
+                                                          "to_status": "TRIAGE"},
+                     source="/amends/test/referrals", region="test", correlationid="case-feed")
+    EventPublisher(bus.service_uris["referrals"], "referrals").publish(sent)
+    subscriptions = start(_caller("subscriptions", "records", "entries_after"), "subscriptions")
+
+    def page():
+        with entrypoint_hook(subscriptions, "ask") as read:
+            answer = read(-1, 1000)
+        return answer if sent["id"] in [i["event"]["id"] for i in answer["items"]] else None
+    answer = wait_until(page, timeout=20)
+    assert [i["seq"] for i in answer["items"]] == list(range(answer["tree_size"]))
+
+    # notifications' user may not even send the request
+    with Connection(bus.service_uris["notifications"], transport_options={"confirm_publish": True}) as connection:
+        with pytest.raises(AccessRefused) as denied:
+            connection.Producer().publish({"args": [-1, 10], "kwargs": {}}, exchange="nameko-rpc",
+                                          routing_key="records.entries_after", reply_to=str(uuid.uuid4()),
+                                          user_id=user_for("notifications"))
+    assert "records.entries_after" in str(denied.value)
+    # the admin may send it, but is no subscriptions service: refused by records
+    caplog.set_level(logging.WARNING, logger="shared.messaging.rpc")
+    operator = start(_caller("console", "records", "entries_after"), "operator")
+    with pytest.raises(RemoteError) as refused, entrypoint_hook(operator, "ask") as read:
+        read(-1, 10)
+    assert refused.value.exc_type == "CallerRefused"
+    assert "refused an RPC call to records.entries_after from operator" in caplog.text
 
 
 class Moody:

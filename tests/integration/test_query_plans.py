@@ -21,11 +21,13 @@ from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
 from services.referrals.service import ReferralsService
 from services.statistics.service import StatisticsService
+from services.subscriptions.service import SubscriptionsService
 from tests.conftest import MONGO_URI
 from tests.factories import ROOT, SAMPLES, referral_body
-from tests.platform import TEST_MASTER_KEY, TEST_STATISTICS_KEY
+from tests.platform import TEST_MASTER_KEY, TEST_STATISTICS_KEY, TEST_SUBSCRIPTIONS_KEY
 from tests.plans import QueryLog, plan_of
 from tests.support import ferretdb_postgresql_url, provision_keys, wait_until
+from tests.webhook_receiver import Receiver
 
 # Whole-collection reads allowed, (collection, shape) -> why.
 WHOLE = {
@@ -37,6 +39,8 @@ WHOLE = {
     ("cases", "(all)"): "referrals' one-off migration at its first start (a marker stops it after), and a "
                         "national listing with no filter at all, whose answer is every case (docs/storage.md: "
                         "listings read every case that matches their filter)",
+    ("agreements", "(all)"): "the agencies' data-sharing agreements: a few versions per agency, not one per case; "
+                             "the subscriptions dispatcher reloads those in force",
 }
 
 LOG = QueryLog()
@@ -70,9 +74,18 @@ def test_every_query_shape_is_served_by_an_index(pg, run_services, monkeypatch):
         with run_services(ReferralsService, **twins) as (referrals, config), \
                 run_services(MatchingService, **twins) as (matching, _), run_services(NotificationsService, **twins), \
                 run_services(RecordsService, **twins) as (records, _), \
-                run_services(StatisticsService, AMENDS_STATISTICS_KEY=TEST_STATISTICS_KEY, **twins):
+                run_services(StatisticsService, AMENDS_STATISTICS_KEY=TEST_STATISTICS_KEY, **twins), \
+                run_services(SubscriptionsService, AMENDS_SUBSCRIPTIONS_KEY=TEST_SUBSCRIPTIONS_KEY,
+                             SUBSCRIPTIONS_ALLOW_LOCAL_HTTP="1", **twins) as (subscriptions, _), \
+                Receiver() as receiver:
             keys = provision_keys(config)
             coordinator = {"Authorization": f"Bearer {keys['coordinator']}"}
+            referrer = {"Authorization": f"Bearer {keys['referrer']}"}
+            assert requests.put(f"{subscriptions}/v1/agencies/test-police/sharing", headers=coordinator, timeout=10,
+                                json={"profile": "own_cases", "agreement_reference": "DSA/1"}).ok
+            subscription = requests.post(f"{subscriptions}/v1/subscriptions", headers=referrer, timeout=10, json={
+                "kind": "webhook", "url": receiver.url, "event_types": ["case.*", "referral.received"],
+                "start": {"position": 0}, "max_batch": 5}).json()["subscription_id"]
             for record in seed_file.read(os.path.join(ROOT, "deploy", "local", "facilitators.yaml")):
                 created = requests.post(f"{matching}/v1/facilitators", json=record, headers=coordinator, timeout=10)
                 assert created.status_code == 201, created.text
@@ -98,6 +111,15 @@ def test_every_query_shape_is_served_by_an_index(pg, run_services, monkeypatch):
                                 timeout=10).ok
             assert requests.get(f"{records}/v1/ledger/verify", headers=auditor, timeout=30).json()["valid"]
             requests.get(f"{matching}/v1/facilitators", headers=coordinator, timeout=10).raise_for_status()
+            # a subscriber's deliveries, its log, and the API's reads and writes
+            receiver.wait_for(lambda r: len(r.unique_events()) >= len(cases), timeout=60)
+            one = f"{subscriptions}/v1/subscriptions/{subscription}"
+            for method, path, body in [("GET", "", None), ("GET", "/deliveries?limit=5", None),
+                                       ("POST", "/replay", {"from_position": 0}), ("POST", "/rotate-secret", None),
+                                       ("PATCH", "", {"max_batch": 2})]:
+                assert requests.request(method, one + path, json=body, headers=referrer, timeout=10).ok
+            assert requests.get(f"{subscriptions}/v1/subscriptions", headers=referrer, timeout=10).ok
+            assert requests.get(f"{subscriptions}/v1/agencies/test-police/sharing", headers=referrer, timeout=10).ok
             # after the intervention: a survey looked up by its token (this one names none)
             assert requests.get(f"{referrals}/v1/surveys/{'t' * 43}", timeout=10).status_code == 404
             for container in run_services.containers:

@@ -148,15 +148,20 @@ def test_a_second_instance_stands_by_and_takes_over_so_the_ledger_keeps_one_writ
         standby.stop()
 
 
+def three_cases_appended(amqp_uri, config, name):
+    """(the six events of three cases, published and appended; the ledger; an auditor's auth header; the keys)"""
+    keys = provision_keys(config)
+    ledger = ledger_of(config)
+    events = [e for i in range(3) for e in case_events(f"{name}-{i}")]
+    for event in events:
+        publish_event(amqp_uri, event)
+    wait_until(lambda: ledger.head().size == 6)
+    return events, ledger, {"Authorization": f"Bearer {keys['auditor']}"}, keys
+
+
 def test_signed_heads_and_proofs_verify_against_each_other(run_services, amqp_uri):
     with records(run_services) as (url, config):
-        keys = provision_keys(config)
-        auth = {"Authorization": f"Bearer {keys['auditor']}"}
-        ledger = ledger_of(config)
-        first_batch = [e for i in range(3) for e in case_events(f"case-{i}")]
-        for event in first_batch:
-            publish_event(amqp_uri, event)
-        wait_until(lambda: ledger.head().size == 6)
+        first_batch, ledger, auth, keys = three_cases_appended(amqp_uri, config, "case")
         verifier = checkpoints.Verifier.parse(requests.get(f"{url}/v1/ledger/public-key", headers=auth).text)
         assert verifier == SIGNER.verifier
         made = requests.post(f"{url}/v1/ledger/checkpoints", headers=auth)
@@ -205,6 +210,38 @@ def test_signed_heads_and_proofs_verify_against_each_other(run_services, amqp_ur
         assert requests.get(f"{url}/v1/ledger/entries", headers=referrer).status_code == 403
         assert requests.post(f"{url}/v1/ledger/checkpoints", headers=referrer).status_code == 403
         assert requests.get(f"{url}/v1/ledger/head").status_code == 401
+
+
+def test_the_feed_over_rpc_is_the_feed_over_http_and_a_position_has_its_proof(run_services, amqp_uri):
+    from nameko.standalone.rpc import ServiceRpcProxy
+    with records(run_services) as (url, config):
+        events, ledger, auth, _ = three_cases_appended(amqp_uri, config, "case-feed")
+        with ServiceRpcProxy("records", config) as proxy:
+            page = proxy.entries_after(1, 3)
+            everything = proxy.entries_after(-1, 1000)
+            beyond = proxy.entries_after(5, 10)
+            with pytest.raises(Exception) as refused:
+                proxy.entries_after(-2, 10)
+            assert "after must be an integer" in str(refused.value)
+        over_http = requests.get(f"{url}/v1/ledger/entries", headers=auth, params={"after": 1, "limit": 3}).json()
+        assert page == {"items": over_http["items"], "tree_size": 6}
+        assert [i["seq"] for i in page["items"]] == [2, 3, 4]
+        assert [i["event"] for i in everything["items"]] == events
+        assert beyond == {"items": [], "tree_size": 6}
+
+        # a subscriber knows an entry's position: the proof by seq is the proof by event id
+        by_seq = requests.get(f"{url}/v1/ledger/proof/inclusion", headers=auth, params={"seq": 4}).json()
+        by_id = requests.get(f"{url}/v1/ledger/proof/inclusion", headers=auth,
+                             params={"event_id": events[4]["id"]}).json()
+        assert by_seq == by_id and by_seq["seq"] == 4 and by_seq["event_id"] == events[4]["id"]
+        assert by_seq["leaf_hash"] == page["items"][2]["leaf_hash"]
+        merkle.verify_inclusion(bytes.fromhex(by_seq["leaf_hash"]), 4, 6, [bytes.fromhex(h) for h in by_seq["proof"]],
+                                bytes.fromhex(by_seq["root_hash"]))
+        for params, status in [({"seq": 6}, 404), ({"seq": -1}, 400), ({"seq": "x"}, 400),
+                               ({"seq": 4, "tree_size": 4}, 400)]:
+            answer = requests.get(f"{url}/v1/ledger/proof/inclusion", headers=auth, params=params)
+            assert answer.status_code == status, params
+            assert answer.json()["param"] == ("tree_size" if "tree_size" in params else "seq")
 
 
 def test_a_bundle_round_trip_through_the_offline_verifier(run_services, amqp_uri, tmp_path):

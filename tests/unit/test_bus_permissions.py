@@ -64,7 +64,18 @@ def test_only_notifications_may_call_for_contact_details_and_only_rpc_servers_re
     assert may_call(OPERATOR, "matching", "register_facilitator")
     publish, _ = GRANTS["notifications"].topics["nameko-rpc"]
     assert matches(publish, "referrals.get_contact") and not matches(publish, "matching.register_facilitator")
-    assert "nameko-rpc" not in GRANTS["records"].topics and not matches(GRANTS["records"].write, "nameko-rpc")
+    assert "nameko-rpc" not in GRANTS["statistics"].topics and not matches(GRANTS["statistics"].write, "nameko-rpc")
+
+
+def test_only_subscriptions_may_follow_the_ledger_feed_and_records_only_answers():
+    assert may_call("subscriptions", "records", "entries_after")
+    assert not may_call("notifications", "records", "entries_after") and not may_call(OPERATOR, "records", "entries_after")
+    publish, bind = GRANTS["subscriptions"].topics["nameko-rpc"]
+    assert matches(publish, "records.entries_after") and not matches(publish, "referrals.get_contact")
+    publish, bind = GRANTS["records"].topics["nameko-rpc"]
+    # records answers (to a caller's reply queue) and calls nothing
+    assert matches(bind, "records.*") and not matches(publish, "referrals.get_contact")
+    assert not matches(publish, "records.entries_after")
 
 
 def test_broker_users_map_to_services():

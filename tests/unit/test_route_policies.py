@@ -8,10 +8,11 @@ from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
 from services.referrals.service import ReferralsService
+from services.subscriptions.service import SubscriptionsService
 from shared.security import api_keys
 from shared.web import SCOPES
 
-SERVICES = (ReferralsService, MatchingService, NotificationsService, RecordsService)
+SERVICES = (ReferralsService, MatchingService, NotificationsService, RecordsService, SubscriptionsService)
 
 
 def routes(service):

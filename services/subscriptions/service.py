@@ -1,0 +1,229 @@
+"""The subscriptions service: agencies receive the case events they are entitled to, redacted
+by their data-sharing profile, as signed webhooks (docs/subscriptions.md). Entrypoints and
+plumbing only; the rules are in subscription.py, feed.py, dispatcher.py and workflow.py."""
+import logging
+import os
+from contextlib import contextmanager
+from datetime import timedelta
+
+import eventlet
+from nameko.extensions import DependencyProvider
+
+from services.subscriptions import profiles, sharing, workflow
+from services.subscriptions.backoff import Backoff
+from services.subscriptions.dispatcher import Dispatcher, Settings as DispatchSettings
+from services.subscriptions.feed import FeedFollower
+from services.subscriptions.store import SubscriptionsStore
+from services.subscriptions.subscription import InvalidSubscription
+from services.subscriptions.webhooks import WebhookChannel
+from shared import statistics_profile
+from shared.config import StartRefused, settings_for
+from shared.health import HealthEndpoint
+from shared.http_server import http
+from shared.jsonlog import LogContext
+from shared.messaging.outbox import Outbox, OutboxHandle, OutboxRelayTimer
+from shared.messaging.rpc import IdentifiedRpcProxy
+from shared.storage import StoreProvider, connect, disconnect
+from shared.timers import configured_timer
+from shared.web import (Authenticator, BadRequest, Conflict, Forbidden, HttpError, NotFound, api, int_param,
+                        json_response, read_json)
+
+log = logging.getLogger(__name__)
+
+KEY_SETTING = "AMENDS_SUBSCRIPTIONS_KEY"
+OWNERS = ("referrer", "auditor")
+SHARING_READERS = ("coordinator", "referrer", "auditor")
+
+
+class NotAvailable(HttpError):
+    status, code = 501, "not_implemented"
+
+
+def _setting(config, name, default):
+    value = config.get(name)
+    if value in (None, ""):
+        value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def _flag(value):
+    return str(value).strip().lower() in ("1", "true", "yes")
+
+
+class Delivery(DependencyProvider):
+    """This process's feed follower and dispatcher (one each), and the API's settings, read
+    and checked at start-up: without the statistics key the service does not start."""
+
+    def setup(self):
+        config = self.container.config
+        service = self.container.service_name
+        text = _setting(config, KEY_SETTING, "")
+        try:
+            key = statistics_profile.key_from_text(text) if text.strip() else None
+        except ValueError:
+            key = None
+        if key is None:
+            raise StartRefused(service, f"{KEY_SETTING} must be set to the base64 of 32 random bytes "
+                                        "(the key of the statistics profile's ids)")
+        number = lambda name, default: float(_setting(config, name, default))  # noqa: E731
+        self.api = workflow.ApiSettings(
+            allow_local_http=_flag(_setting(config, "SUBSCRIPTIONS_ALLOW_LOCAL_HTTP", "")),
+            secret_overlap=timedelta(seconds=number("SUBSCRIPTIONS_SECRET_OVERLAP", 86400)))
+        self.feed_timeout = number("SUBSCRIPTIONS_FEED_TIMEOUT", 10)
+        self.settings = DispatchSettings(
+            region=settings_for(service, config).region, statistic_key=key,
+            backoff=Backoff(base=number("SUBSCRIPTIONS_RETRY_BASE", 1), cap=number("SUBSCRIPTIONS_RETRY_CAP", 3600),
+                            window=number("SUBSCRIPTIONS_RETRY_WINDOW", 3 * 86400)),
+            refresh=number("SUBSCRIPTIONS_REFRESH", 1), flush=number("SUBSCRIPTIONS_FLUSH", 0.5))
+        self.channel = WebhookChannel(timeout=number("SUBSCRIPTIONS_TIMEOUT", 10))
+        if self.api.allow_local_http:
+            log.warning("SUBSCRIPTIONS_ALLOW_LOCAL_HTTP=1: webhooks may go over plain http to this machine "
+                        "(development only)")
+
+    def start(self):
+        # The store on a connection of its own: when the service stops, the dispatcher writes
+        # its last cursors and lets go of its lease after the other providers may have closed
+        # theirs. (The StoreProvider has made the indexes, on the same database.)
+        service = self.container.service_name
+        self.alias = f"{service}-delivery"
+        store = SubscriptionsStore(connect(service, settings_for(service, self.container.config), alias=self.alias))
+        self.outbox = next(d for d in self.container.dependencies if isinstance(d, Outbox))
+        self.follower = FeedFollower(store, profiles)
+        # the amqp kind's channel plugs in here once broker_feeds.py is wired (docs/subscriptions.md)
+        self.dispatcher = Dispatcher(store, {"webhook": self.channel}, profiles, self.settings)
+        self.feeds = None
+
+    def stop(self):
+        try:
+            self.dispatcher.stop(OutboxHandle(self.outbox, _NoWorker()))
+        finally:
+            disconnect(self.alias)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def follow(self, records):
+        """Copy what records' ledger holds beyond what is stored here; hand it to the dispatcher."""
+        def read(after, limit):
+            with eventlet.Timeout(self.feed_timeout):
+                return records.entries_after.call_async(after, limit).result()
+        try:
+            self.dispatcher.heard(self.follower.follow(read))
+        except eventlet.Timeout:
+            log.warning("records did not answer the feed in %gs; trying again", self.feed_timeout)
+
+
+class _NoWorker:
+    data = {}
+
+
+@contextmanager
+def answers():
+    """The domain's refusals, as the API answers them."""
+    try:
+        yield
+    except InvalidSubscription as error:
+        raise BadRequest("the request is not valid", fields=error.errors)
+    except sharing.InvalidSharing as error:
+        raise BadRequest("the sharing agreement is not valid", fields=error.errors)
+    except sharing.SharingRefused as refused:
+        raise Forbidden(str(refused), **({"fields": refused.fields} if refused.fields else {}))
+    except workflow.NotFound:
+        raise NotFound("no such subscription")
+    except workflow.Refused as refused:
+        raise Conflict(str(refused))
+    except workflow.NotAvailable as error:
+        raise NotAvailable(str(error))
+
+
+class SubscriptionsService(HealthEndpoint, OutboxRelayTimer):
+    name = "subscriptions"
+
+    store = StoreProvider(SubscriptionsStore)
+    outbox = Outbox(collections=SubscriptionsStore.OUTBOX_COLLECTIONS)
+    records = IdentifiedRpcProxy("records")
+    delivery = Delivery()
+    auth = Authenticator()
+    log_context = LogContext()
+
+    # --- following the ledger, and delivering -------------------------------------------
+
+    @configured_timer("SUBSCRIPTIONS_FEED_INTERVAL", 0.2)
+    def follow_ledger(self):
+        self.delivery.follow(self.records)
+
+    @configured_timer("SUBSCRIPTIONS_DISPATCH_INTERVAL", 0.05)
+    def dispatch(self):
+        self.delivery.dispatcher.round(self.outbox)
+
+    # --- subscriptions ----------------------------------------------------------------------
+
+    @http("POST", "/v1/subscriptions")
+    @api(roles=OWNERS, scope="agency")
+    def create_subscription(self, request, principal):
+        with answers():
+            created, granted = workflow.create(self.store, self.outbox, read_json(request), principal,
+                                               self.delivery.api, self.delivery.feeds)
+        return json_response({"subscription_id": created.subscription_id, **granted}, 201,
+                             {"Location": f"/v1/subscriptions/{created.subscription_id}"})
+
+    @http("GET", "/v1/subscriptions")
+    @api(roles=OWNERS, scope="agency")
+    def list_subscriptions(self, request, principal):
+        return json_response({"items": workflow.listing(self.store, principal)})
+
+    @http("GET", "/v1/subscriptions/<string:subscription_id>")
+    @api(roles=OWNERS, scope="agency")
+    def get_subscription(self, request, subscription_id, principal):
+        with answers():
+            return json_response(workflow.view(self.store, workflow.owned(self.store, subscription_id, principal)))
+
+    @http("PATCH", "/v1/subscriptions/<string:subscription_id>")
+    @api(roles=OWNERS, scope="agency")
+    def change_subscription(self, request, subscription_id, principal):
+        with answers():
+            changed = workflow.change(self.store, subscription_id, read_json(request), principal, self.delivery.api)
+        return json_response(workflow.view(self.store, changed))
+
+    @http("DELETE", "/v1/subscriptions/<string:subscription_id>")
+    @api(roles=OWNERS, scope="agency")
+    def delete_subscription(self, request, subscription_id, principal):
+        with answers():
+            workflow.delete(self.store, self.outbox, subscription_id, principal, self.delivery.feeds)
+        return json_response({}, 204)
+
+    @http("POST", "/v1/subscriptions/<string:subscription_id>/rotate-secret")
+    @api(roles=OWNERS, scope="agency")
+    def rotate_secret(self, request, subscription_id, principal):
+        with answers():
+            return json_response(workflow.rotate_secret(self.store, subscription_id, principal, self.delivery.api))
+
+    @http("POST", "/v1/subscriptions/<string:subscription_id>/replay")
+    @api(roles=OWNERS, scope="agency")
+    def replay(self, request, subscription_id, principal):
+        with answers():
+            return json_response(workflow.replay(self.store, subscription_id, read_json(request), principal), 202)
+
+    @http("GET", "/v1/subscriptions/<string:subscription_id>/deliveries")
+    @api(roles=OWNERS, scope="agency")
+    def deliveries(self, request, subscription_id, principal):
+        before = int_param(request, "before", default=0, minimum=1) if request.args.get("before") else None
+        limit = int_param(request, "limit", default=50, minimum=1, maximum=workflow.DELIVERIES_LIMIT)
+        with answers():
+            return json_response(workflow.deliveries(self.store, subscription_id, principal, before, limit))
+
+    # --- sharing agreements -------------------------------------------------------------------
+
+    @http("PUT", "/v1/agencies/<string:agency>/sharing")
+    @api(roles=("coordinator",), scope="sharing")
+    def set_sharing(self, request, agency, principal):
+        with answers():
+            agreement = workflow.set_sharing(self.store, self.outbox, agency, read_json(request), principal, sharing)
+        return json_response(workflow.sharing_view(self.store, agreement.agency))
+
+    @http("GET", "/v1/agencies/<string:agency>/sharing")
+    @api(roles=SHARING_READERS, scope="sharing")
+    def get_sharing(self, request, agency, principal):
+        if principal.role != "coordinator" and principal.agency != agency:
+            raise NotFound("no such agency")
+        return json_response(workflow.sharing_view(self.store, agency))

@@ -43,24 +43,25 @@ def made_users(management):
 
 
 @pytest.fixture
-def broker(vhost, amqp_uri, management, made_users):
-    """A test vhost with the feeds exchange declared (as the topology declares it), and a way
-    to open feeds whose agencies' users are cleaned up."""
+def broker(vhost, amqp_uri):
+    """A test vhost with the feeds exchange declared (as the topology declares it)."""
     with Connection(amqp_uri) as connection:
         topology.feeds_exchange().bind(connection.channel()).declare()
 
     def feeds(**extra):
-        made = BrokerFeeds({"AMQP_URI": amqp_uri, ADMIN_URL: admin_management_url(), **extra})
-        original = made.open_feed
-
-        def open_feed(agency, subscription_id):
-            made_users.append(f"agency.{agency}")
-            return original(agency, subscription_id)
-
-        made.open_feed = open_feed
-        return made
+        return BrokerFeeds({"AMQP_URI": amqp_uri, ADMIN_URL: admin_management_url(), **extra})
 
     return SimpleNamespace(vhost=vhost, amqp_uri=amqp_uri, feeds=feeds)
+
+
+@pytest.fixture
+def code(made_users):
+    """A new agency code ending in `name`, whose broker user is deleted after the test."""
+    def new(name, prefix=None):
+        agency = f"{prefix or 't' + uuid.uuid4().hex[:8] + '-'}{name}"
+        made_users.append(f"agency.{agency}")
+        return agency
+    return new
 
 
 @pytest.fixture
@@ -76,10 +77,6 @@ def publisher(broker, management, made_users):
     channel.user, channel.uri = user, uri
     yield channel
     channel.close()
-
-
-def code(name):
-    return f"t{uuid.uuid4().hex[:8]}-{name}"
 
 
 def agency_uri(access, password=None):
@@ -125,7 +122,7 @@ def refused(uri, action):
 
 # --- each agency its own feed -------------------------------------------------------------
 
-def test_each_agency_consumes_its_own_events_in_order(broker, publisher):
+def test_each_agency_consumes_its_own_events_in_order(broker, publisher, code):
     feeds = broker.feeds()
     police, yot = code("police"), code("yot")
     a = feeds.open_feed(police, "s1")
@@ -148,7 +145,7 @@ def test_each_agency_consumes_its_own_events_in_order(broker, publisher):
     assert [json.loads(m.body)["id"] for m in read_all(agency_uri(b), b.queue)] == ["s2.7"]
 
 
-def test_many_greenlets_share_the_channel(broker, publisher):
+def test_many_greenlets_share_the_channel(broker, publisher, code):
     """The dispatcher sends each subscription from its own greenlet; the channel's pool (two
     connections here) serves them all, each message confirmed as its own."""
     feeds = broker.feeds()
@@ -171,7 +168,7 @@ def test_many_greenlets_share_the_channel(broker, publisher):
             f"{subscription_id}.{p}" for p in range(10)]
 
 
-def test_one_agency_cannot_read_anothers_queue_nor_do_anything_else(broker, publisher):
+def test_one_agency_cannot_read_anothers_queue_nor_do_anything_else(broker, publisher, code):
     feeds = broker.feeds()
     police, yot = code("police"), code("yot")
     a = feeds.open_feed(police, "s1")
@@ -198,6 +195,10 @@ def test_one_agency_cannot_read_anothers_queue_nor_do_anything_else(broker, publ
         Connection(agency_uri(a).rsplit("/", 1)[0] + "/%2F").connect()
     assert Management(MANAGEMENT, a.username, a.password).session.get(f"{MANAGEMENT}/api/overview",
                                                                          timeout=10).status_code == 401
+    # the known limit (docs/security.md): a passive declare needs no permission, so A may learn
+    # that a queue it can name exists, and its depth; not read it
+    with Connection(uri) as connection:
+        assert connection.channel().queue_declare(b.queue, passive=True).message_count == 1
     # and B's event is still there for B alone
     assert [json.loads(m.body)["id"] for m in read_all(agency_uri(b), b.queue)] == ["s2.1"]
     # while A may consume (and look at) its own
@@ -209,13 +210,13 @@ def test_one_agency_cannot_read_anothers_queue_nor_do_anything_else(broker, publ
 
 @pytest.mark.parametrize("first, second", [("police", "police-gwent"), ("a.b", "a-b"), ("a", "a.b"),
                                            ("a-b", "a.b")])
-def test_an_agency_whose_code_starts_anothers_cannot_read_its_queues(broker, publisher, first, second):
+def test_an_agency_whose_code_starts_anothers_cannot_read_its_queues(broker, publisher, code, first, second):
     feeds = broker.feeds()
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    one = feeds.open_feed(f"{prefix}{first}", "s1")
+    one = feeds.open_feed(code(first, prefix), "s1")
     # the same subscription id, which the service never gives twice: still each its own events
-    other = feeds.open_feed(f"{prefix}{second}", "s1")
-    assert publisher.send(subscription(f"{prefix}{second}", "s1"), events("s1", [1])).settled
+    other = feeds.open_feed(code(second, prefix), "s1")
+    assert publisher.send(subscription(code(second, prefix), "s1"), events("s1", [1])).settled
     refused(agency_uri(one), lambda ch: ch.basic_get(other.queue))
     refused(agency_uri(other), lambda ch: ch.basic_get(one.queue))
     assert read_all(agency_uri(one), one.queue) == []
@@ -224,7 +225,7 @@ def test_an_agency_whose_code_starts_anothers_cannot_read_its_queues(broker, pub
 
 # --- opening again, resetting, closing --------------------------------------------------------
 
-def test_opening_again_gives_the_same_feed_and_no_new_password(broker):
+def test_opening_again_gives_the_same_feed_and_no_new_password(broker, code):
     feeds = broker.feeds()
     police = code("police")
     first = feeds.open_feed(police, "s1")
@@ -242,7 +243,7 @@ def test_opening_again_gives_the_same_feed_and_no_new_password(broker):
     assert info["arguments"]["x-overflow"] == "reject-publish"
 
 
-def test_a_reset_password_replaces_the_old_one_and_ends_its_connections(broker):
+def test_a_reset_password_replaces_the_old_one_and_ends_its_connections(broker, code):
     feeds = broker.feeds()
     police = code("police")
     access = feeds.open_feed(police, "s1")
@@ -262,7 +263,7 @@ def test_a_reset_password_replaces_the_old_one_and_ends_its_connections(broker):
         feeds.reset_password(code("nobody"))
 
 
-def test_closing_a_feed_deletes_its_queue_and_the_last_one_the_user(broker, publisher):
+def test_closing_a_feed_deletes_its_queue_and_the_last_one_the_user(broker, publisher, code):
     feeds = broker.feeds()
     police = code("police")
     one = feeds.open_feed(police, "s1")
@@ -277,6 +278,7 @@ def test_closing_a_feed_deletes_its_queue_and_the_last_one_the_user(broker, publ
     assert (gone.settled, gone.error) == (False, "unroutable: the feed's queue is gone")
     # and the channel carries on for the feeds that are there
     assert publisher.send(subscription(police, "s2"), events("s2", [3])).settled
+    # (one agency, one password: the first feed's answer carried it)
     assert [json.loads(m.body)["id"] for m in read_all(agency_uri(one), two.queue)] == ["s2.3"]
 
     feeds.close_feed(police, "s2", last=True)
@@ -287,7 +289,7 @@ def test_closing_a_feed_deletes_its_queue_and_the_last_one_the_user(broker, publ
     feeds.close_feed(police, "s2", last=True)   # again: nothing there, no error
 
 
-def test_a_full_feed_refuses_more_and_drops_nothing(broker, publisher):
+def test_a_full_feed_refuses_more_and_drops_nothing(broker, publisher, code):
     feeds = broker.feeds(**{FEED_MAX_LENGTH: "3"})
     police = code("police")
     access = feeds.open_feed(police, "s1")

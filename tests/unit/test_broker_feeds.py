@@ -69,10 +69,27 @@ agency_codes = st.from_regex(r"\A[a-z0-9][a-z0-9_.-]{0,12}\Z")
 subscription_ids = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,12}\Z")
 
 
-@given(agency_codes, agency_codes, subscription_ids)
-def test_no_agency_reads_another_agencys_queue(agency, other, subscription_id):
-    assert may_read(other, feed_queue(other, subscription_id))
-    assert may_read(agency, feed_queue(other, subscription_id)) == (agency == other)
+@st.composite
+def agency_pairs(draw):
+    """Two agency codes, often near each other: one the other's start (`a`, `a.b`), or the same
+    but for one character where a regex could take a dot for any (`a.b`, `a-b`)."""
+    agency = draw(agency_codes)
+    kind = draw(st.sampled_from(["unrelated", "longer", "one character"]))
+    if kind == "unrelated":
+        return agency, draw(agency_codes)
+    if kind == "longer":
+        return agency, agency + draw(st.text(alphabet="a0_.-", min_size=1, max_size=4))
+    at = draw(st.integers(min_value=1, max_value=len(agency))) - 1
+    other = agency[:at] + draw(st.sampled_from("a0_.-".replace(agency[at], "") if at else "a0")) + agency[at + 1:]
+    return agency, other
+
+
+@given(agency_pairs(), subscription_ids)
+def test_no_agency_reads_another_agencys_queue(pair, subscription_id):
+    agency, other = pair
+    for reader, owner in ((agency, other), (other, agency)):
+        assert may_read(owner, feed_queue(owner, subscription_id))
+        assert may_read(reader, feed_queue(owner, subscription_id)) == (reader == owner)
 
 
 def test_the_policy_refuses_rather_than_drops():

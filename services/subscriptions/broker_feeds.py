@@ -146,7 +146,10 @@ class BrokerFeeds:
         with self._locks_lock:
             return self._locks.setdefault(agency, threading.Lock())
 
-    def _ensure_policy(self):
+    def apply_policy(self):
+        """Set the feeds' policy (length limit, overflow) in the vhost, once per process: on the
+        first feed opened, or at start when the service calls it (a changed
+        SUBSCRIPTIONS_FEED_MAX_LENGTH then reaches the existing queues at once)."""
         if not self._policy_set:
             definition = feed_policy(self.max_length, self.management.version())
             self.management.put_policy(self.vhost, POLICY_NAME, f"^{re.escape(QUEUE_PREFIX)}", definition,
@@ -158,7 +161,7 @@ class BrokerFeeds:
         where missing; safe to call again. The password is in the answer only when this call
         made the user."""
         queue = feed_queue(agency, subscription_id)
-        self._ensure_policy()
+        self.apply_policy()
         self.management.put_queue(self.vhost, queue, QUEUE_ARGUMENTS)
         self.management.bind_queue(self.vhost, FEEDS_EXCHANGE, queue, queue)
         password = self._ensure_user(agency)

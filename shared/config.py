@@ -67,10 +67,16 @@ def _lookup(config, key):
     return str(value)
 
 
-def setting(config, key):
-    """One setting (a key of DEFAULTS) as text, from a nameko config dict, else the
-    environment, else its default."""
-    return _lookup(config, key)
+def setting(config, key, default=None):
+    """One setting, from a nameko config dict, else the environment, else its default: a key
+    of DEFAULTS as text, with the default there; any other key (a service's own) as given,
+    else `default`."""
+    if key in DEFAULTS:
+        return _lookup(config, key)
+    value = config.get(key) if config else None
+    if value in (None, ""):
+        value = os.environ.get(key)
+    return default if value in (None, "") else value
 
 
 def regions_of(text):

@@ -11,7 +11,7 @@ from services.notifications.couriers import Couriers
 from services.notifications.mailer import Mailer
 from services.notifications.sms import SmsGateway
 from services.notifications.store import NotificationsStore
-from shared.config import settings_for
+from shared.config import setting, settings_for
 from shared.health import HealthEndpoint
 from shared.http_server import http
 from shared.jsonlog import LogContext
@@ -29,15 +29,6 @@ log = logging.getLogger(__name__)
 ATTEMPT_CONTEXT_KEY = "attempt"
 # Where replies go (people are told to reply NO to say no): a monitored inbox in production.
 REPLY_TO = "Amends restorative justice service <rj-replies@amends.local>"
-
-
-def setting(config, key, default=None):
-    """A setting from the nameko config (filled from the environment by config.yaml),
-    else the environment, else the default."""
-    value = config.get(key)
-    if value in (None, ""):
-        value = os.environ.get(key, default)
-    return default if value in (None, "") else value
 
 
 class CouriersProvider(DependencyProvider):

@@ -193,20 +193,19 @@ def shovel_definition(national_uri):
 
 def link(management_url, admin_password, national_uri, vhost="/"):
     """Set (or replace) the region's shovel through its management API."""
-    import requests
-    url = f"{management_url.rstrip('/')}/api/parameters/shovel/{quote(vhost, safe='')}/{SHOVEL_NAME}"
-    response = requests.put(url, auth=(ADMIN_USER, admin_password), json=shovel_definition(national_uri), timeout=30)
-    if response.status_code not in (201, 204):
-        raise RuntimeError(f"the region's broker refused the shovel: HTTP {response.status_code}")
+    from shared.messaging.management import Management, ManagementError
+    try:
+        Management(management_url, ADMIN_USER, admin_password).put_parameter(
+            "shovel", vhost, SHOVEL_NAME, shovel_definition(national_uri))
+    except ManagementError as error:
+        raise RuntimeError(f"the region's broker refused the shovel: HTTP {error.status}") from None
 
 
 def link_state(management_url, admin_password, vhost="/"):
     """The shovel's state as the region's broker reports it ('running', 'starting', ...), or None."""
-    import requests
-    response = requests.get(f"{management_url.rstrip('/')}/api/shovels/{quote(vhost, safe='')}",
-                            auth=(ADMIN_USER, admin_password), timeout=10)
-    response.raise_for_status()
-    for shovel in response.json():
+    from shared.messaging.management import Management
+    for shovel in Management(management_url, ADMIN_USER, admin_password, timeout=10).get(
+            f"/api/shovels/{quote(vhost, safe='')}"):
         if shovel.get("name") == SHOVEL_NAME:
             return shovel.get("state")
     return None

@@ -52,8 +52,9 @@ RPC_CALLERS = {
 
 
 # Exchanges a service publishes to besides its events exchange: the statistics service
-# sends the region's de-identified statistics towards the national view (shared.messaging.national).
-OTHER_EXCHANGES = {"statistics": (national.OUTBOUND_EXCHANGE,)}
+# sends the region's de-identified statistics towards the national view (shared.messaging.national);
+# the subscriptions service feeds agencies' queues (services/subscriptions/broker_feeds.py).
+OTHER_EXCHANGES = {"statistics": (national.OUTBOUND_EXCHANGE,), "subscriptions": (topology.FEEDS_EXCHANGE,)}
 
 
 def user_for(service):

@@ -107,6 +107,16 @@ def dead_letter_queue(service):
     )
 
 
+# Agencies' AMQP feeds (services/subscriptions/broker_feeds.py): the subscriptions service
+# publishes each subscription's events here with the subscription id as the routing key, and
+# each subscription's queue, made when it is, is bound with that key.
+FEEDS_EXCHANGE = "subscriptions.feeds"
+
+
+def feeds_exchange():
+    return Exchange(FEEDS_EXCHANGE, type="direct", durable=True)
+
+
 def consumer_queue_name(service, consumer):
     return f"{service}.{consumer}"
 
@@ -176,6 +186,7 @@ def all_entities(retry_delays=()):
     # the start of the national link: de-identified statistics wait here for the shovel
     from shared.messaging import national
     entities += national.region_entities()
+    entities.append(feeds_exchange())
     return entities
 
 

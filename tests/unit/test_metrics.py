@@ -1,11 +1,14 @@
 """The metrics' pure parts: route templates, the outbox and ledger readings, the exposition,
 and /metrics on every service."""
 import inspect
+import os
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import yaml
 from nameko.web.handlers import HttpRequestHandler
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.matching.service import MatchingService
 from services.national.service import NationalService
@@ -128,3 +131,44 @@ def test_the_id_check_finds_an_id_in_a_label():
         assert_no_ids(leaky, [])
     with pytest.raises(AssertionError):
         assert_no_ids(Scrape('amends_x_total{route="/v1/cases/case-7"} 1\n'), ["case-7"])
+
+
+# -- docs/operations.md, kept in step with what the services expose --------------------------
+
+OPERATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                          "docs", "operations.md")
+
+
+def exposed_names():
+    """The names of our series as a scrape shows them (a counter's with its `_total`)."""
+    return {family.name + ("_total" if family.type == "counter" else "")
+            for family in REGISTRY.collect() if family.name.startswith("amends_")}
+
+
+def operations_page():
+    with open(OPERATIONS) as page:
+        return page.read()
+
+
+def test_the_operations_page_lists_every_metric_and_only_those():
+    listed = set(re.findall(r"^\| `(amends_\w+)` \|", operations_page(), re.M))
+    assert len(exposed_names()) >= 13
+    assert listed == exposed_names()
+
+
+def test_the_example_alert_rules_are_rules_over_metrics_that_exist():
+    page = operations_page()
+    block = page[page.index("## Example alert rules"):]
+    rules = yaml.safe_load(block[block.index("```yaml") + len("```yaml"):block.index("```", block.index("```yaml") + 7)])
+    rules = rules["groups"][0]["rules"]
+    assert len(rules) >= 9
+    named = set()
+    for rule in rules:
+        assert set(rule) >= {"alert", "expr"} and rule["alert"].startswith("Amends")
+        named |= {re.sub(r"_(bucket|count|sum)$", "", name) for name in re.findall(r"amends_\w+", rule["expr"])}
+    assert named <= exposed_names()
+    # each kind of alert the operators asked for is among them
+    for name in ("amends_dead_letters_total", "amends_outbox_oldest_event_age_seconds", "amends_deadlines_missed_total",
+                 "amends_http_requests_total", "amends_ledger_append_duration_seconds"):
+        assert name in named
+    assert any("rabbitmq_detailed_queue_messages_ready" in rule["expr"] for rule in rules)

@@ -133,7 +133,9 @@ def test_events_consumed_timed_retried_and_dead_lettered_by_type(run_services, a
         before = Scrape.of(url)
         good, bad = received(f"case-{uuid.uuid4().hex[:8]}"), received("case-fails")
         publish_event(amqp_uri, good)
-        wait_until(lambda: calls == [good["id"]])
+        # handled and recorded in the inbox (it is counted once both are done)
+        wait_until(lambda: moved(before, Scrape.of(url), "amends_events_consumed_total", outcome="handled",
+                                 **labels) == 1)
         publish_event(amqp_uri, good)   # redelivered: skipped by the inbox
         publish_event(amqp_uri, bad)    # fails, is retried twice (AMENDS_RETRY_DELAYS), then dead-lettered
         publish_event(amqp_uri, None, body=b"{not json")

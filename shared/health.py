@@ -1,10 +1,12 @@
-"""Readiness of a service's two dependencies, for its `GET /health` endpoint."""
+"""Readiness of a service's two dependencies, for its `GET /health` endpoint; and, beside
+it, `GET /metrics` for Prometheus (shared/metrics.py)."""
 import json
 
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
+from shared import metrics
 from shared.config import settings_for
 from shared.storage import connect
 from shared.http_server import http
@@ -38,7 +40,9 @@ class HealthCheck(DependencyProvider):
 
 
 class HealthEndpoint:
-    """Mixin for a service class: `GET /health`, 200 when ready and 503 when not."""
+    """Mixin for a service class: `GET /health`, 200 when ready and 503 when not; and
+    `GET /metrics`, the process's metrics for Prometheus to scrape (no key: they hold
+    counts by route, event type and outcome, nothing about any case or person)."""
 
     health_check = HealthCheck()
 
@@ -48,3 +52,9 @@ class HealthEndpoint:
         report = self.health_check()
         return Response(json.dumps(report), status=200 if report["status"] == "ok" else 503,
                         mimetype="application/json")
+
+    @http("GET", "/metrics")
+    @api(roles=None, scope="public")
+    def scrape(self, request):
+        body, content_type = metrics.exposition(request.headers.get("Accept"))
+        return Response(body, status=200, content_type=content_type)

@@ -8,6 +8,7 @@
   one byte past the limit of a body of no declared length (chunked). `shared.web.api`
   answers a body over the limit with a 413.
 - The URL rule a request matched, for log lines that name the route, not the ids in a path.
+- Each answer counted and timed by its route's template and status (shared.metrics).
 - No credential in the access log: a route whose path holds one (a variable named in
   `CREDENTIAL_VARIABLES`, such as a survey's token) is logged with the variable's name
   in its place.
@@ -16,12 +17,14 @@ Every `@http` entrypoint of a service must come from here: nameko runs one web s
 per server type in a container, and two types would both bind the port.
 """
 import re
+import time
 from logging import getLogger
 
 from eventlet import wsgi
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer
 
+from shared import metrics
 from shared.config import setting
 
 # the request's route in its WSGI environ, e.g. "GET /v1/cases/<case_id>"
@@ -119,9 +122,15 @@ class RedactingLog:
         self._say("info", msg.rstrip("\n"))
 
 
+def route_template(rule):
+    """`/v1/cases/<case_id>` for the rule `/v1/cases/<string:case_id>`: what a log line or a
+    metric names a route by, never the ids in a request's path."""
+    return _VARIABLE.sub(r"<\1>", rule)
+
+
 def route_name(method, rule):
     """`GET /v1/cases/<case_id>` for the rule `/v1/cases/<string:case_id>`."""
-    return method + " " + re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"<\1>", rule)
+    return method + " " + route_template(rule)
 
 
 class LimitedProtocol(HttpOnlyProtocol):
@@ -178,12 +187,16 @@ class LimitedHttpEntrypoint(HttpRequestHandler):
         super().setup()
         self.max_body_bytes = self.server.max_body_bytes
         self.route = route_name(self.method, self.url)
+        self.template = route_template(self.url)
         self.server.redact_credentials_of(self.url)
 
     def handle_request(self, request):
+        started = time.perf_counter()
         request.max_content_length = self.max_body_bytes
         request.environ[ROUTE] = self.route
-        return super().handle_request(request)
+        response = super().handle_request(request)
+        metrics.answered(self.method, self.template, response.status_code, time.perf_counter() - started)
+        return response
 
 
 http = LimitedHttpEntrypoint.decorator

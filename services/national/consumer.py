@@ -32,10 +32,14 @@ class StatisticConsumer(EventConsumer):
             if national.region_of(key) != statistic["region"]:
                 raise ValueError("refused: a statistic for another region than its link's")
         except (ValueError, UnicodeDecodeError) as exc:
-            reason = str(exc) if isinstance(exc, InvalidStatistic) or str(exc).startswith("refused") \
-                else "malformed JSON body"
+            if isinstance(exc, InvalidStatistic):
+                reason, kind = str(exc), "invalid"
+            elif str(exc).startswith("refused"):
+                reason, kind = str(exc), "refused"
+            else:
+                reason, kind = "malformed JSON body", "malformed"
             with self._broker_may_be_gone(message):
-                self._dead_letter(message, reason, attempt=self._attempt(message))
+                self._dead_letter(message, reason, attempt=self._attempt(message), kind=kind)
             return None
         # the inbox and the log know a statistic by its id; it has no case to correlate
         return {"id": statistic["statistic_id"], "type": "statistic." + statistic["event_type"],

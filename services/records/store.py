@@ -27,7 +27,8 @@ thousand times fewer documents, and every read is an indexed equality:
   batch by `group`; a tile, a checkpoint or the head by `_id`.
 
 One writer appends, a batch at a time (`append`); a crash at any step is finished or
-undone by `recover` before the next append.
+undone by `recover` before the next append. The writer notes the tree's size as it moves
+and times each append, for the metrics (shared.metrics).
 """
 import collections
 import json
@@ -39,6 +40,7 @@ from bson import Binary
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.records import audit, checkpoints, ledger, merkle, tiles
+from shared import metrics
 from shared.storage import Store
 from shared.storage.indexes import Index
 
@@ -137,6 +139,7 @@ class Ledger(Store):
                 batch_leaves.append(leaf)
         if not batch:
             return 0
+        started = time.perf_counter()
         self._note_intent(head)
         try:
             taken = _duplicates(self.event_ids, [{"_id": event["id"], "group": head.size} for event in batch])
@@ -154,6 +157,7 @@ class Ledger(Store):
             # stored state is known only to `recover`, which the next append runs first.
             self._head = None
             raise
+        metrics.LEDGER_APPEND_SECONDS.observe(time.perf_counter() - started)
         return len(written)
 
     def _note_intent(self, head):
@@ -167,6 +171,7 @@ class Ledger(Store):
         self._store_tiles(full)
         self._move_head(head, new_head)
         self._head = new_head
+        metrics.LEDGER_ENTRIES.note(new_head.size)
         return new_head
 
     def _store_tiles(self, full):
@@ -225,6 +230,7 @@ class Ledger(Store):
         if intent or head.size != stored.size:
             self._move_head(stored, head)
         self._head = head
+        metrics.LEDGER_ENTRIES.note(head.size)
         return head
 
     # -- reading entries -----------------------------------------------------------

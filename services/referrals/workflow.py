@@ -22,6 +22,7 @@ from services.referrals import cases, consents, contact, deadlines, intake, life
 from services.referrals import aftercare, agreement, interventions, preparation, retention, safety, surveys, voice
 from services.referrals import residency
 from services.referrals.cases import AlreadyStored, ContactAccess, utcnow
+from shared import metrics
 from shared.security import access
 from shared.web import BadRequest, Conflict, Forbidden, Gone, NotFound
 
@@ -469,6 +470,7 @@ def announce_deadlines(store, outbox, now=None, limit=200):
 
             if change_case(store, case_id, decide, "timer:deadlines", outbox):
                 emitted.append((clock.event_type, case_id, clock.deadline))
+                metrics.deadline_announced(clock.event_type, clock.deadline)
     return emitted
 
 

@@ -14,9 +14,12 @@
   held back the same way, up to HOLD_LIMIT times, then dead-lettered.
 - Every retry and dead letter is confirmed by the broker before the original is
   acked, so a crash at any point leaves the message in one queue or the other.
+- Each delivery is counted by its queue, event type and outcome, each handler timed, and
+  each retry and dead letter counted (shared.metrics).
 """
 import json
 import logging
+import time
 import uuid
 from contextlib import contextmanager
 from functools import partial
@@ -25,6 +28,7 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
 
+from shared import metrics
 from shared.config import settings_for
 from shared.storage import connect
 from shared.storage.indexes import ensure_indexes
@@ -110,11 +114,13 @@ class EventConsumer(Entrypoint):
                 identity.check_event(event, self._publisher(message))
         except (ValueError, UnicodeDecodeError) as exc:
             if isinstance(exc, identity.NotTheirs):
-                reason = f"refused: {exc}"
+                reason, kind = f"refused: {exc}", "refused"
+            elif isinstance(exc, InvalidEvent):
+                reason, kind = str(exc), "invalid"
             else:
-                reason = str(exc) if isinstance(exc, InvalidEvent) else "malformed JSON body"
+                reason, kind = "malformed JSON body", "malformed"
             with self._broker_may_be_gone(message):
-                self._dead_letter(message, reason, attempt=self._attempt(message))
+                self._dead_letter(message, reason, attempt=self._attempt(message), kind=kind)
             return None
         return event
 
@@ -139,25 +145,31 @@ class EventConsumer(Entrypoint):
             if self.inbox().handled(event["id"]):
                 log.info("skipped %s %s: already handled by %s", event["type"], event["id"], self.queue.name)
                 self.queue_consumer.ack_message(message)
+                metrics.consumed(self.queue.name, event["type"], "duplicate")
                 return
         except Exception as exc:  # noqa: BLE001
             # the database could not say (an outage, or a server stopping mid-request: FerretDB
             # answers "context canceled"); an error escaping here would kill the container
             with self._broker_may_be_gone(message):
                 self._hold_back(message, exc)
+                metrics.consumed(self.queue.name, event["type"], "held")
             return
         context = self.context_of(event, message)
         try:
             self.container.spawn_worker(
                 self, (event,), {},
                 context_data=context,
-                handle_result=partial(self._handle_result, message, event),
+                handle_result=partial(self._timed_result, time.perf_counter(), message, event),
             )
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
 
     def inbox(self):
         return Inbox(self._db, self.queue.name)
+
+    def _timed_result(self, started, message, event, worker_ctx, result=None, exc_info=None):
+        metrics.HANDLER_SECONDS.labels(self.queue.name, event["type"]).observe(time.perf_counter() - started)
+        return self._handle_result(message, event, worker_ctx, result, exc_info)
 
     def _handle_result(self, message, event, worker_ctx, result=None, exc_info=None):
         with self._broker_may_be_gone(message):
@@ -174,20 +186,25 @@ class EventConsumer(Entrypoint):
                 # their own keys), while an error escaping here would kill the whole container
                 log.warning("inbox record deferred for %s: %s", event["id"], type(exc).__name__)
             self.queue_consumer.ack_message(message)
+            metrics.consumed(self.queue.name, event["type"], "handled")
             return
         if isinstance(exc_info[1], OUTAGES):
             self._hold_back(message, exc_info[1])
+            metrics.consumed(self.queue.name, event["type"], "held")
             return
         held = int((message.headers or {}).get(HELD_HEADER, 0))
         if isinstance(exc_info[1], TooEarly) and held < HOLD_LIMIT:
             self._hold_back(message, exc_info[1], held=held + 1)
+            metrics.consumed(self.queue.name, event["type"], "held")
             return
         attempt = self._attempt(message)
         error = f"{exc_info[0].__name__}: {safe_error_text(exc_info[1])}"
         if attempt <= len(self.settings.retry_delays):
             self._retry(message, attempt)
+            metrics.RETRIES.labels(self.queue.name, event["type"]).inc()
         else:
-            self._dead_letter(message, error, attempt)
+            self._dead_letter(message, error, attempt, event_type=event["type"])
+        metrics.consumed(self.queue.name, event["type"], "failed")
 
     @contextmanager
     def _broker_may_be_gone(self, message):
@@ -230,7 +247,10 @@ class EventConsumer(Entrypoint):
         )
         self.queue_consumer.ack_message(message)
 
-    def _dead_letter(self, message, reason, attempt):
+    def _dead_letter(self, message, reason, attempt, kind="failed", event_type=None):
+        """Move a message to the service's dead-letter queue, with `reason` attached; counted
+        by `kind` (one of metrics.DEAD_LETTER_REASONS) and `event_type` (None: a message not
+        known to be a valid event)."""
         headers = self._forward_headers(message)
         headers.update({
             "x-amends-dead-letter-id": uuid.uuid4().hex[:12],
@@ -248,6 +268,7 @@ class EventConsumer(Entrypoint):
         )
         log.warning("dead-lettered a message from %s: %s", self.queue.name, reason[:300])
         self.queue_consumer.ack_message(message)
+        metrics.dead_lettered(self.queue.name, kind, event_type)
 
 
 def safe_error_text(exc):

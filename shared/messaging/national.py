@@ -39,6 +39,7 @@ from urllib.parse import quote, urlsplit
 
 from kombu import Connection, Exchange, Queue
 
+from shared import metrics
 from shared.messaging import topology
 
 
@@ -100,6 +101,7 @@ class StatisticSender:
             routing_key=routing_key(statistic["region"], statistic["event_type"]),
             content_type="application/json", content_encoding="utf-8", serializer=None,
             message_id=statistic["statistic_id"], retry=patient)
+        metrics.EVENTS_PUBLISHED.labels("statistic." + statistic["event_type"]).inc()
 
 
 def national_exchange():

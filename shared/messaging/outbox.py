@@ -12,6 +12,9 @@ collection's documents, with an indexed equality (`{"outbox_pending": true}`); "
 is not empty" is a query neither FerretDB nor an index can answer without a scan. The
 flag is cleared only once the list is empty, by a second update conditional on exactly
 that, so an event added meanwhile keeps its document flagged.
+
+The timer notes what it finds waiting, and what it leaves, for the outbox backlog metrics
+(shared.metrics.OUTBOX): the query it runs anyway, so a scrape never reads the database.
 """
 import logging
 import os
@@ -20,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
+from shared import metrics
 from shared.config import DEFAULTS, settings_for
 from shared.events import new_event
 from shared.messaging.publisher import EventPublisher
@@ -46,10 +50,13 @@ def pending_update(events):
 class Relay:
     """Publishes the pending events held in documents of the given collections."""
 
-    def __init__(self, publisher, collections, patient=True):
+    def __init__(self, publisher, collections, patient=True, service=None):
+        """`service`: the service whose outboxes these are, for the backlog metrics (None:
+        not noted)."""
         self.publisher = publisher
         self.collections = collections
         self.patient = patient
+        self.service = service
 
     def flush(self, collection, doc_id, events=None):
         """Publish the pending events of one document; return how many were sent. A
@@ -67,16 +74,25 @@ class Relay:
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_seconds)
         sent = 0
         for collection in self.collections:
-            pending = collection.find({PENDING_FIELD: True}, {OUTBOX_FIELD: 1}).limit(limit)
+            pending = list(collection.find({PENDING_FIELD: True}, {OUTBOX_FIELD: 1}).limit(limit))
+            self._note_backlog(collection, [event for doc in pending for event in doc.get(OUTBOX_FIELD) or []])
+            left = []
             for doc in pending:
                 events = doc.get(OUTBOX_FIELD) or []
                 if not events:
                     self._settled(collection, doc["_id"])
                     continue
                 if all(_event_time(e) > cutoff for e in events):
+                    left.extend(events)
                     continue  # its own flush is probably still under way
                 sent += self._send(collection, doc["_id"], events)
+            self._note_backlog(collection, left)
         return sent
+
+    def _note_backlog(self, collection, events):
+        if self.service is not None:
+            metrics.OUTBOX.note(self.service, collection.name, len(events),
+                                min((_event_time(e) for e in events), default=None))
 
     def _send(self, collection, doc_id, events):
         sent = []
@@ -129,7 +145,8 @@ class Outbox(DependencyProvider):
                        self.settings.ferretdb_postgresql_url)
 
     def relay(self, patient=True):
-        return Relay(self.publisher, [self.db[name] for name in self.collections], patient)
+        return Relay(self.publisher, [self.db[name] for name in self.collections], patient,
+                     service=self.container.service_name)
 
     def get_dependency(self, worker_ctx):
         return OutboxHandle(self, worker_ctx)

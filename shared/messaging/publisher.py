@@ -7,6 +7,7 @@ import json
 
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 
+from shared import metrics
 from shared.messaging import topology
 from shared.messaging.permissions import uri_user
 
@@ -41,6 +42,7 @@ class EventPublisher:
             correlation_id=event["correlationid"],
             retry=patient,
         )
+        metrics.EVENTS_PUBLISHED.labels(event["type"]).inc()
 
 
 def publish_raw(amqp_uri, body, *, exchange, routing_key, headers, declare=()):

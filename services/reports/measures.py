@@ -22,7 +22,7 @@ from shared.statistics_profile import CLOSURE_CLASSES, PROCESS_CLASSES
 COMPLETED = STAGES.index("completed")
 # a survey score of 4 or 5 (of 5) counts as a favourable answer
 FAVOURABLE_FROM = 4
-AGREEMENT_COMPLETED, AGREEMENT_NOT_COMPLETED = OUTCOMES
+AGREEMENT_COMPLETED, AGREEMENT_NOT_COMPLETED = OUTCOMES   # the outcomes of an agreement
 
 
 class Measure(NamedTuple):
@@ -44,9 +44,13 @@ def median(values):
     return int(middle) if float(middle).is_integer() else float(middle)
 
 
-def _rows(columns, table):
-    """Rows from {key tuple: value tuple}, sorted by key."""
-    return [dict(zip(columns, key + values)) for key, values in sorted(table.items())]
+def table_rows(columns, table):
+    """Rows from {key tuple: value tuple}, sorted by key (an unknown key part, None, first)."""
+    return [dict(zip(columns, key + values)) for key, values in sorted(table.items(), key=_sort_key)]
+
+
+def _sort_key(item):
+    return tuple("" if part is None else part for part in item[0])
 
 
 def _regions(regions):
@@ -65,7 +69,7 @@ def referrals(state, granularity="month", regions=None, as_of=None):
     for case in state.referred(_regions(regions)):
         r = case.referral
         counts[(period_of(r.at, granularity), r.region, r.agency, r.offence_category)] += 1
-    return _rows(REFERRALS, {key: (n,) for key, n in counts.items()})
+    return table_rows(REFERRALS, {key: (n,) for key, n in counts.items()})
 
 
 # --- suitability decisions and their reasons ---------------------------------------------
@@ -83,7 +87,7 @@ def suitability(state, granularity="month", regions=None, as_of=None):
             key = (period_of(assessment.at, granularity), case.referral.region, assessment.decision, assessment.basis)
             decisions[key] += 1
             cases[key].add(case.case_id)
-    return _rows(SUITABILITY, {key: (n, len(cases[key])) for key, n in decisions.items()})
+    return table_rows(SUITABILITY, {key: (n, len(cases[key])) for key, n in decisions.items()})
 
 
 def suitability_reasons(state, granularity="month", regions=None, as_of=None):
@@ -95,7 +99,7 @@ def suitability_reasons(state, granularity="month", regions=None, as_of=None):
             period = period_of(assessment.at, granularity)
             for reason in set(assessment.reasons):
                 counts[(period, case.referral.region, assessment.decision, reason)] += 1
-    return _rows(SUITABILITY_REASONS, {key: (n,) for key, n in counts.items()})
+    return table_rows(SUITABILITY_REASONS, {key: (n,) for key, n in counts.items()})
 
 
 # --- attrition at each stage, and closures -------------------------------------------------
@@ -150,7 +154,7 @@ def closures(state, granularity="month", regions=None, as_of=None):
             reason = case.closure.code
             counts[(period_of(case.closure.at, granularity), case.referral.region, left_at(case),
                     CLOSURE_CLASSES[reason], reason)] += 1
-    return _rows(CLOSURES, {key: (n,) for key, n in counts.items()})
+    return table_rows(CLOSURES, {key: (n,) for key, n in counts.items()})
 
 
 # --- time from referral to first contact --------------------------------------------------
@@ -182,7 +186,7 @@ def first_contact(state, granularity="month", regions=None, as_of=None):
         for party in (EITHER,) + PARTIES:
             key = cohort + (party,)
             table[key] = (n, len(days[key]), median(days[key]), median(working_days[key]))
-    return _rows(FIRST_CONTACT, table)
+    return table_rows(FIRST_CONTACT, table)
 
 
 # --- Victims' Code compliance ---------------------------------------------------------------
@@ -251,7 +255,7 @@ def victims_code(state, granularity="month", regions=None, as_of=None):
         judged = states["met"] + states["met_late"] + states["missed"]
         table[key] = (sum(states.values()), states["met"], states["met_late"], states["missed"], states["stopped"],
                       sum(states[s] for s in OPEN_STATES), rate(states["met"], judged))
-    return _rows(VICTIMS_CODE, table)
+    return table_rows(VICTIMS_CODE, table)
 
 
 # --- direct and indirect processes ------------------------------------------------------------
@@ -268,7 +272,7 @@ def processes(state, granularity="month", regions=None, as_of=None):
             place = (period_of(case.process.at, granularity), case.referral.region)
             counts[place + (PROCESS_CLASSES[case.process.code], case.process.code)] += 1
             totals[place] += 1
-    return _rows(PROCESSES, {key: (n, rate(n, totals[key[:2]])) for key, n in counts.items()})
+    return table_rows(PROCESSES, {key: (n, rate(n, totals[key[:2]])) for key, n in counts.items()})
 
 
 # --- outcome agreements -----------------------------------------------------------------------
@@ -287,11 +291,17 @@ def agreements(state, granularity="month", regions=None, as_of=None):
             recorded[(period_of(at, granularity), case.referral.region)] += 1
         if case.outcome is not None:
             outcomes[(period_of(case.outcome.at, granularity), case.referral.region)][case.outcome.code] += 1
+    return agreement_rows(recorded, outcomes)
+
+
+def agreement_rows(recorded, outcomes):
+    """The agreements rows from agreements recorded ({place: n}) and outcomes recorded
+    ({place: {outcome: n}}), a place being (period, region)."""
     table = {}
     for place in set(recorded) | set(outcomes):
         done, not_done = outcomes[place][AGREEMENT_COMPLETED], outcomes[place][AGREEMENT_NOT_COMPLETED]
         table[place] = (recorded[place], done + not_done, done, not_done, rate(done, done + not_done))
-    return _rows(AGREEMENTS, table)
+    return table_rows(AGREEMENTS, table)
 
 
 # --- satisfaction ---------------------------------------------------------------------------
@@ -316,7 +326,7 @@ def satisfaction(state, granularity="month", regions=None, as_of=None):
                       sum(a.harm_repaired >= FAVOURABLE_FROM for a in given))
         table[key] = ((len(given),) + favourable + tuple(rate(n, len(given)) for n in favourable)
                       + (median([a.satisfied_with_process for a in given]),))
-    return _rows(SATISFACTION, table)
+    return table_rows(SATISFACTION, table)
 
 
 MEASURES = {measure.name: measure for measure in (

@@ -14,7 +14,7 @@ only period is the statistic's ISO week (its UTC week, as the region sent it).
 """
 from collections import Counter, defaultdict
 
-from services.reports.measures import AGREEMENT_COMPLETED, AGREEMENT_NOT_COMPLETED, Measure, rate
+from services.reports.measures import AGREEMENTS, Measure, agreement_rows, rate, table_rows
 from services.reports.periods import check
 
 GRANULARITIES = ("week",)
@@ -53,21 +53,12 @@ def _counts(statistics, granularity, regions, event_type, key):
     return counts
 
 
-def _rows(columns, table):
-    return [dict(zip(columns, key + values)) for key, values in sorted(table.items(), key=_order)]
-
-
-def _order(item):
-    # an unknown offence category (None) sorts first rather than failing to compare
-    return tuple("" if part is None else part for part in item[0])
-
-
 REFERRALS = ("period", "region", "offence_category", "referrals")
 
 
 def referrals(statistics, granularity="week", regions=None):
     counts = _counts(statistics, granularity, regions, "referral.received", lambda s: (s["offence_category"],))
-    return _rows(REFERRALS, {key: (n,) for key, n in counts.items()})
+    return table_rows(REFERRALS, {key: (n,) for key, n in counts.items()})
 
 
 SUITABILITY = ("period", "region", "offence_category", "decision", "decisions")
@@ -77,7 +68,7 @@ def suitability(statistics, granularity="week", regions=None):
     # case.assessed only: case.needs_review repeats a needs_review decision for the coordinators' queue
     counts = _counts(statistics, granularity, regions, "case.assessed",
                      lambda s: (s["offence_category"], s["outcome_class"]))
-    return _rows(SUITABILITY, {key: (n,) for key, n in counts.items()})
+    return table_rows(SUITABILITY, {key: (n,) for key, n in counts.items()})
 
 
 CLOSURES = ("period", "region", "closure_class", "cases")
@@ -85,7 +76,7 @@ CLOSURES = ("period", "region", "closure_class", "cases")
 
 def closures(statistics, granularity="week", regions=None):
     counts = _counts(statistics, granularity, regions, "case.closed", lambda s: (s["outcome_class"],))
-    return _rows(CLOSURES, {key: (n,) for key, n in counts.items()})
+    return table_rows(CLOSURES, {key: (n,) for key, n in counts.items()})
 
 
 VICTIMS_CODE = ("period", "region", "deadline", "announced_due", "missed")
@@ -94,7 +85,7 @@ VICTIMS_CODE = ("period", "region", "deadline", "announced_due", "missed")
 def victims_code(statistics, granularity="week", regions=None):
     due = _counts(statistics, granularity, regions, "case.deadline_due", lambda s: (s["outcome_class"],))
     missed = _counts(statistics, granularity, regions, "case.deadline_missed", lambda s: (s["outcome_class"],))
-    return _rows(VICTIMS_CODE, {key: (due[key], missed[key]) for key in set(due) | set(missed)})
+    return table_rows(VICTIMS_CODE, {key: (due[key], missed[key]) for key in set(due) | set(missed)})
 
 
 PROCESSES = ("period", "region", "process_class", "cases", "share")
@@ -105,11 +96,7 @@ def processes(statistics, granularity="week", regions=None):
     totals = Counter()
     for key, n in counts.items():
         totals[key[:2]] += n
-    return _rows(PROCESSES, {key: (n, rate(n, totals[key[:2]])) for key, n in counts.items()})
-
-
-AGREEMENTS = ("period", "region", "agreements_recorded", "outcomes_recorded", "completed", "not_completed",
-              "completion_rate")
+    return table_rows(PROCESSES, {key: (n, rate(n, totals[key[:2]])) for key, n in counts.items()})
 
 
 def agreements(statistics, granularity="week", regions=None):
@@ -118,11 +105,7 @@ def agreements(statistics, granularity="week", regions=None):
     for key, n in _counts(statistics, granularity, regions, "case.outcome_recorded",
                           lambda s: (s["outcome_class"],)).items():
         outcomes[key[:2]][key[2]] += n
-    table = {}
-    for place in set(recorded) | set(outcomes):
-        done, not_done = outcomes[place][AGREEMENT_COMPLETED], outcomes[place][AGREEMENT_NOT_COMPLETED]
-        table[place] = (recorded[place], done + not_done, done, not_done, rate(done, done + not_done))
-    return _rows(AGREEMENTS, table)
+    return agreement_rows(recorded, outcomes)
 
 
 SATISFACTION = ("period", "region", "answers")
@@ -130,7 +113,7 @@ SATISFACTION = ("period", "region", "answers")
 
 def satisfaction(statistics, granularity="week", regions=None):
     counts = _counts(statistics, granularity, regions, "survey.answered", lambda s: ())
-    return _rows(SATISFACTION, {key: (n,) for key, n in counts.items()})
+    return table_rows(SATISFACTION, {key: (n,) for key, n in counts.items()})
 
 
 MEASURES = {measure.name: measure for measure in (

@@ -235,8 +235,11 @@ def _clock_state(case, reckoned, met_at, met, as_of):
     was met (or stopped) before its last day, and is reckoned from the referral's day."""
     due_at = case.clock_due.get(reckoned.deadline) or reckoned.due_at
     notice_at = deadlines.start_of_day(deadlines.today_in_london(due_at - timedelta(microseconds=1)))
-    if met_at is None and reckoned.deadline in case.clock_missed:
-        return "missed"   # referrals announced it missed (the case may have closed since)
+    if met_at is None or not met:
+        # announced missed (the case may have closed since), or every harmed person erased
+        # only after it ran out: missed, not stopped
+        if reckoned.deadline in case.clock_missed or (met_at is not None and met_at >= due_at):
+            return "missed"
     closed = case.closure is not None and case.closure.at < due_at
     return deadlines.clock_state(notice_at, due_at, met_at, closed, as_of, met=met)
 

@@ -392,11 +392,14 @@ def test_the_support_referral_clock_is_met_by_a_record_and_stopped_by_erasure():
     erased = Story("erased", referred)
     erased.extra.append(event("participant.erased", T("2026-03-03 09:00"), case_id="erased",
                               participant_id=erased.harmed))
+    erased_late = Story("erased-late", referred)   # missed on Wednesday, erased on Friday: still missed
+    erased_late.extra.append(event("participant.erased", T("2026-03-06 09:00"), case_id="erased-late",
+                                   participant_id=erased_late.harmed))
     stories = [Story("on-time", referred, support=((T("2026-03-04 16:00"), "declined"),)),
-               Story("late", referred, support=((T("2026-03-05 09:00"), "referred"),)), erased]
+               Story("late", referred, support=((T("2026-03-05 09:00"), "referred"),)), erased, erased_late]
     rows = [r for r in measures.victims_code(state_of(stories), "month") if r["deadline"] == "support_referral"]
-    assert [(r["working_days"], r["clocks"], r["met"], r["met_late"], r["stopped"], r["compliance_rate"])
-            for r in rows] == [(2, 3, 1, 1, 1, 0.5)]
+    assert [(r["working_days"], r["clocks"], r["met"], r["met_late"], r["missed"], r["stopped"], r["compliance_rate"])
+            for r in rows] == [(2, 4, 1, 1, 1, 1, round(1 / 3, 4))]
 
 
 def test_direct_and_indirect_processes(world):

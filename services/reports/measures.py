@@ -53,10 +53,6 @@ def _sort_key(item):
     return tuple("" if part is None else part for part in item[0])
 
 
-def _regions(regions):
-    return None if regions is None else frozenset(regions)
-
-
 # --- referrals ----------------------------------------------------------------------------
 
 REFERRALS = ("period", "region", "agency", "offence_category", "referrals")
@@ -66,7 +62,7 @@ def referrals(state, granularity="month", regions=None, as_of=None):
     """Cases referred, by the period their referral was received in."""
     check(granularity)
     counts = Counter()
-    for case in state.referred(_regions(regions)):
+    for case in state.referred(regions):
         r = case.referral
         counts[(period_of(r.at, granularity), r.region, r.agency, r.offence_category)] += 1
     return table_rows(REFERRALS, {key: (n,) for key, n in counts.items()})
@@ -82,7 +78,7 @@ def suitability(state, granularity="month", regions=None, as_of=None):
     """Suitability decisions (each assessment once), by the period each was made in."""
     check(granularity)
     decisions, cases = Counter(), defaultdict(set)
-    for case in state.referred(_regions(regions)):
+    for case in state.referred(regions):
         for assessment in case.assessments.values():
             key = (period_of(assessment.at, granularity), case.referral.region, assessment.decision, assessment.basis)
             decisions[key] += 1
@@ -94,7 +90,7 @@ def suitability_reasons(state, granularity="month", regions=None, as_of=None):
     """How many decisions gave each reason, by the period each decision was made in."""
     check(granularity)
     counts = Counter()
-    for case in state.referred(_regions(regions)):
+    for case in state.referred(regions):
         for assessment in case.assessments.values():
             period = period_of(assessment.at, granularity)
             for reason in set(assessment.reasons):
@@ -127,7 +123,7 @@ def attrition(state, granularity="month", regions=None, as_of=None):
     check(granularity)
     reached, closed_here, open_here = Counter(), Counter(), Counter()
     cohorts = set()
-    for case in state.referred(_regions(regions)):
+    for case in state.referred(regions):
         cohort = (period_of(case.referral.at, granularity), case.referral.region)
         cohorts.add(cohort)
         furthest = furthest_stage(case)
@@ -149,7 +145,7 @@ def closures(state, granularity="month", regions=None, as_of=None):
     """Cases closed, by the period they closed in, the stage they left at and the reason."""
     check(granularity)
     counts = Counter()
-    for case in state.referred(_regions(regions)):
+    for case in state.referred(regions):
         if case.closure is not None:
             reason = case.closure.code
             counts[(period_of(case.closure.at, granularity), case.referral.region, left_at(case),
@@ -170,7 +166,7 @@ def first_contact(state, granularity="month", regions=None, as_of=None):
     check(granularity)
     referred = Counter()
     days, working_days = defaultdict(list), defaultdict(list)
-    for case in state.referred(_regions(regions)):
+    for case in state.referred(regions):
         cohort = (period_of(case.referral.at, granularity), case.referral.region)
         referred[cohort] += 1
         referred_on = deadlines.today_in_london(case.referral.at)
@@ -249,7 +245,7 @@ def victims_code(state, granularity="month", regions=None, as_of=None):
     check(granularity)
     as_of = as_of or state.latest
     counts = defaultdict(Counter)
-    for case in state.referred(_regions(regions)):
+    for case in state.referred(regions):
         cohort = (period_of(case.referral.at, granularity), case.referral.region)
         for clock in clocks(case, as_of):
             counts[cohort + (clock.deadline, clock.working_days)][clock.state] += 1
@@ -270,7 +266,7 @@ def processes(state, granularity="month", regions=None, as_of=None):
     """The process chosen for each case (its latest choice), by the period it was chosen in."""
     check(granularity)
     counts, totals = Counter(), Counter()
-    for case in state.referred(_regions(regions)):
+    for case in state.referred(regions):
         if case.process is not None:
             place = (period_of(case.process.at, granularity), case.referral.region)
             counts[place + (PROCESS_CLASSES[case.process.code], case.process.code)] += 1
@@ -289,7 +285,7 @@ def agreements(state, granularity="month", regions=None, as_of=None):
     the period each was recorded in), with the share of outcomes that were completed."""
     check(granularity)
     recorded, outcomes = Counter(), defaultdict(Counter)
-    for case in state.referred(_regions(regions)):
+    for case in state.referred(regions):
         for at in case.agreements.values():
             recorded[(period_of(at, granularity), case.referral.region)] += 1
         if case.outcome is not None:
@@ -318,7 +314,7 @@ def satisfaction(state, granularity="month", regions=None, as_of=None):
     """Survey answers, by the period each was given in, the survey's stage and the party."""
     check(granularity)
     answers = defaultdict(list)
-    for case in state.referred(_regions(regions)):
+    for case in state.referred(regions):
         for answer in case.surveys.values():
             answers[(period_of(answer.at, granularity), case.referral.region, answer.stage, answer.role)].append(answer)
     table = {}

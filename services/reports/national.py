@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 
 from services.reports.measures import AGREEMENTS, Measure, agreement_rows, rate, table_rows
 from services.reports.periods import check
+from services.reports.projection import region_set
 
 GRANULARITIES = ("week",)
 
@@ -46,6 +47,7 @@ def distinct(statistics):
 def _counts(statistics, granularity, regions, event_type, key):
     """Counter of `key(statistic)` over the statistics of `event_type` in `regions`."""
     check(granularity, GRANULARITIES)
+    regions = region_set(regions)
     counts = Counter()
     for s in distinct(statistics):
         if s["event_type"] == event_type and (regions is None or s["region"] in regions):

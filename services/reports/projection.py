@@ -113,6 +113,7 @@ class ReportState:
 
     def referred(self, regions=None):
         """The cases whose referral has been folded, in `regions` (None: every region)."""
+        regions = region_set(regions)
         for facts in self.cases.values():
             if facts.referral is not None and (regions is None or facts.referral.region in regions):
                 yield facts
@@ -120,6 +121,13 @@ class ReportState:
     def unreferred(self):
         """How many cases have events but no referral yet (left out of every measure)."""
         return sum(1 for facts in self.cases.values() if facts.referral is None)
+
+
+def region_set(regions):
+    """The regions a report is narrowed to (None: every region)."""
+    if isinstance(regions, str):   # one code is not a collection of one-letter regions
+        raise TypeError("regions: give a collection of region codes")
+    return None if regions is None else frozenset(regions)
 
 
 def apply(state, event):

@@ -539,6 +539,8 @@ def test_an_unknown_measure_or_granularity_is_refused_naming_it(world):
         measures.compute("complaints", world)
     with pytest.raises(ValueError, match="^granularity:"):
         measures.compute("referrals", world, "fortnight")
+    with pytest.raises(TypeError, match="^regions:"):
+        measures.compute("referrals", world, regions="gwent")
 
 
 # --- the national view ------------------------------------------------------------------------

@@ -46,6 +46,12 @@ def add_working_days(start, count):
     return day
 
 
+def working_days_between(start, end):
+    """How many working days after `start` there are up to and including `end` (0 when
+    `end` is `start` or before it): the count `add_working_days` steps through."""
+    return sum(1 for offset in range(1, (end - start).days + 1) if is_working_day(start + timedelta(days=offset)))
+
+
 def today_in_london(now=None):
     """The day it is in London (a referral received at 00:30 BST is received that day)."""
     return (now or datetime.now(timezone.utc)).astimezone(LONDON).date()
@@ -109,3 +115,29 @@ def support_referral_beside(rj_last_day, enhanced_rights):
 
 def _clock(deadline, last_day, enhanced_rights):
     return Clock(deadline, last_day, end_of_day(last_day), start_of_day(last_day), enhanced_rights)
+
+
+# The state of a Victims' Code clock:
+#   running   its last day has not begun
+#   due       it is its last day
+#   missed    its last day has ended, and it was not met
+#   met       met on time; met_late: met after its last day
+#   stopped   it no longer runs, unmet: the case closed, or (support_referral) every harmed
+#             person was erased before anything was recorded
+CLOCK_STATES = ("running", "due", "missed", "met", "met_late", "stopped")
+
+
+def clock_state(notice_at, due_at, met_at, closed, now, met=True):
+    """The state of a clock (CLOCK_STATES) that falls due at `notice_at`, is missed at
+    `due_at` and was settled at `met_at`; `met` False: settled without being met."""
+    if met_at is not None:
+        if not met:
+            return "stopped"
+        return "met_late" if due_at is not None and met_at >= due_at else "met"
+    if closed:
+        return "stopped"
+    if due_at is not None and now >= due_at:
+        return "missed"
+    if notice_at is not None and now >= notice_at:
+        return "due"
+    return "running"

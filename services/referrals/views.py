@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from marshmallow import Schema, fields, validate
 
 from services.referrals import agreement, interventions, lifecycle, preparation, retention, safety, surveys
+from services.referrals.deadlines import CLOCK_STATES, clock_state  # noqa: F401  (views.CLOCK_STATES for openapi)
 from shared.events.vocabulary import CLOCK_BASES
 
 PAGE_SIZE = 20
@@ -37,32 +38,6 @@ def sees_personal_data(role, status, held_from=None):
     if role == "facilitator":
         return status in FACILITATOR_WORK or (status == lifecycle.ON_HOLD and held_from in FACILITATOR_WORK)
     return False
-
-
-# The state of a Victims' Code clock:
-#   running   its last day has not begun
-#   due       it is its last day
-#   missed    its last day has ended, and it was not met
-#   met       met on time; met_late: met after its last day
-#   stopped   it no longer runs, unmet: the case closed, or (support_referral) every harmed
-#             person was erased before anything was recorded
-CLOCK_STATES = ("running", "due", "missed", "met", "met_late", "stopped")
-
-
-def clock_state(notice_at, due_at, met_at, closed, now, met=True):
-    """The state of a clock (CLOCK_STATES) that falls due at `notice_at`, is missed at
-    `due_at` and was settled at `met_at`; `met` False: settled without being met."""
-    if met_at is not None:
-        if not met:
-            return "stopped"
-        return "met_late" if due_at is not None and met_at >= due_at else "met"
-    if closed:
-        return "stopped"
-    if due_at is not None and now >= due_at:
-        return "missed"
-    if notice_at is not None and now >= notice_at:
-        return "due"
-    return "running"
 
 
 def rj_clock(case, now):

@@ -79,3 +79,13 @@ def test_working_days_can_be_counted_back():
     assert deadlines.shift_working_days(date(2026, 11, 30), -1) == date(2026, 11, 27)   # Monday back to Friday
     assert deadlines.shift_working_days(date(2026, 12, 29), -1) == date(2026, 12, 24)   # over Christmas
     assert deadlines.shift_working_days(date(2026, 11, 27), 0) == date(2026, 11, 27)
+
+
+def test_working_days_between_counts_what_add_working_days_steps_through():
+    # Easter 2026: Good Friday 3 April and Easter Monday 6 April are not counted
+    assert deadlines.working_days_between(date(2026, 4, 2), date(2026, 4, 7)) == 1
+    assert deadlines.working_days_between(date(2026, 4, 2), date(2026, 4, 2)) == 0
+    assert deadlines.working_days_between(date(2026, 4, 7), date(2026, 4, 2)) == 0
+    start = date(2026, 12, 20)
+    for count in range(12):
+        assert deadlines.working_days_between(start, deadlines.add_working_days(start, count)) == count

@@ -128,8 +128,11 @@ class ReferralsStore(Store):
         STATE: [],
     }
 
-    def __init__(self, db):
+    def __init__(self, db, clock=utcnow):
         super().__init__(db)
+        # the real time, which owed_clocks never moves a sweep past and a new case is
+        # bucketed no earlier than (injected so that a test's time cannot cross midnight)
+        self._clock = clock
         self._cases = db[CASES]
         self._changes = db[CHANGES]
         self._keys = db[DATA_KEYS]
@@ -144,7 +147,7 @@ class ReferralsStore(Store):
 
     def insert_case(self, case):
         """Store a new case (with the events in its outbox); AlreadyStored if its id is taken."""
-        doc = _case_document(case)
+        doc = _case_document(case, _day(self._clock()))
         try:
             self._cases.insert_one(doc)
         except DuplicateKeyError:
@@ -289,7 +292,7 @@ class ReferralsStore(Store):
         when, flag, met = clock.at, clock.flag, clock.met
         field = DAY_FIELDS[kind]
         today = _day(now)
-        yesterday = min(_day(utcnow()), today) - timedelta(days=1)
+        yesterday = min(_day(self._clock()), today) - timedelta(days=1)
         start = self._sweep_start(kind, yesterday)
         owed, first_owing = [], None
         day = start
@@ -349,7 +352,7 @@ class ReferralsStore(Store):
         """Case ids in the day buckets `field` from the sweep position `name` up to
         `last_day`, one equality query per day; the position moves past the days seen to
         hold nothing, never beyond yesterday."""
-        yesterday = min(_day(utcnow()), today) - timedelta(days=1)
+        yesterday = min(_day(self._clock()), today) - timedelta(days=1)
         doc = self._state.find_one({"_id": f"sweep:{name}"})
         start = date.fromisoformat(doc["day"]) if doc else yesterday
         found, first_held, day = [], None, start
@@ -407,7 +410,7 @@ class ReferralsStore(Store):
         done = marker.get("version", 0) if marker is not None else 0
         if done >= SCHEMA_VERSION:
             return
-        now = utcnow()
+        now = self._clock()
         yesterday = _day(now) - timedelta(days=1)
         oldest = {kind: yesterday for kind in CLOCKS}
         far = datetime.max.replace(tzinfo=timezone.utc)
@@ -459,13 +462,13 @@ def _day(at):
     return at.astimezone(LONDON).date()
 
 
-def _case_document(case):
+def _case_document(case, today):
+    """The stored document of a new case; `today` is the London day it is stored."""
     doc = asdict(case)
     doc["_id"] = doc.pop("case_id")
     doc["party_ids"] = case.party_ids
     doc.update(_aftercare_fields(doc))
     doc.update(pending_fields(case.outbox))
-    today = _day(utcnow())
     for kind, clock in CLOCKS.items():
         at = getattr(case, clock.at)
         if at is not None:

@@ -23,6 +23,8 @@ from shared.config import settings_for
 from tests.conftest import MONGO_URI
 from tests.plans import CommandLog
 
+# the stores below take this as their clock too, so a test run that crosses midnight
+# (London) sees one day throughout
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
@@ -35,7 +37,7 @@ def store(request):
     settings = settings_for("referrals", {"MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": db_prefix})
     commands = CommandLog()
     client = pymongo.MongoClient(MONGO_URI, tz_aware=True, event_listeners=[commands])
-    real = ReferralsStore(client[settings.database])
+    real = ReferralsStore(client[settings.database], clock=lambda: NOW)
     real.ensure_indexes(settings.ferretdb_postgresql_url)
     real.commands = commands
     try:
@@ -347,7 +349,7 @@ def ferretdb_store(db_prefix):
     settings = settings_for("referrals", {"MONGO_URI": MONGO_URI, "AMENDS_DB_PREFIX": db_prefix})
     commands = CommandLog()
     client = pymongo.MongoClient(MONGO_URI, tz_aware=True, event_listeners=[commands])
-    store = ReferralsStore(client[settings.database])
+    store = ReferralsStore(client[settings.database], clock=lambda: NOW)
     store.ensure_indexes(settings.ferretdb_postgresql_url)
     store.commands = commands
     try:
@@ -491,7 +493,7 @@ def test_the_sweep_moves_past_days_that_owe_nothing(ferretdb_store):
     case = store.load_case(old.case_id)
     store.record_change(case, next_change(case, {"deadline_due_sent": True}, [], "timer"))
     assert store.owed_clocks("due", NOW) == []
-    yesterday = london_day(datetime.now(timezone.utc)) - timedelta(days=1)
+    yesterday = london_day(NOW) - timedelta(days=1)
     assert store.db.store_state.find_one({"_id": "sweep:due"})["day"] == yesterday.isoformat()
     store.commands.seen.clear()
     assert store.owed_clocks("due", NOW) == []

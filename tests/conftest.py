@@ -20,6 +20,15 @@ from tests.support import SERVED_REGIONS, rabbit_admin  # noqa: E402
 RABBIT_AUTH = rabbit_admin()
 
 
+
+def management_admin_url():
+    """The shared broker's management API as its admin, credentials in the URL (as
+    SUBSCRIPTIONS_BROKER_ADMIN_URL takes it)."""
+    user, password = RABBIT_AUTH
+    scheme, rest = MANAGEMENT.split("://", 1)
+    return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
+
+
 @pytest.fixture
 def vhost():
     """A RabbitMQ vhost of the test's own, deleted afterwards."""

@@ -36,6 +36,7 @@ TEST_SUBSCRIPTIONS_KEY = "b3VyLXRlc3Qtc3Vic2NyaXB0aW9ucy1rZXktMzJieXQ="
 # Each service process gets its own secrets and none of the others' (as the bootstrap does):
 # the rest are taken out of the environment the tests run in.
 SECRETS = ("AMENDS_MASTER_KEY", "AMENDS_LEDGER_SIGNING_KEY", "AMENDS_STATISTICS_KEY", "AMENDS_SUBSCRIPTIONS_KEY",
+           "SUBSCRIPTIONS_BROKER_ADMIN_URL",
            accounts.ADMIN_PASSWORD_VARIABLE,
            *(accounts.password_variable(s) for s in topology.SERVICES),
            "AMENDS_PG_PASSWORD", *(roles.password_variable(a) for a in roles.ACCOUNTS),
@@ -221,6 +222,9 @@ class Platform:
         self.own["statistics"]["AMENDS_STATISTICS_KEY"] = extra.get("AMENDS_STATISTICS_KEY", TEST_STATISTICS_KEY)
         self.own["subscriptions"]["AMENDS_SUBSCRIPTIONS_KEY"] = extra.get("AMENDS_SUBSCRIPTIONS_KEY",
                                                                           TEST_SUBSCRIPTIONS_KEY)
+        # agencies' AMQP feeds: the broker's management API as an admin, when the test gives it
+        if extra.get("SUBSCRIPTIONS_BROKER_ADMIN_URL"):
+            self.own["subscriptions"]["SUBSCRIPTIONS_BROKER_ADMIN_URL"] = extra["SUBSCRIPTIONS_BROKER_ADMIN_URL"]
         # the tests' webhook receivers listen on 127.0.0.1, over plain http (development's setting)
         self.own["subscriptions"]["SUBSCRIPTIONS_ALLOW_LOCAL_HTTP"] = extra.get("SUBSCRIPTIONS_ALLOW_LOCAL_HTTP", "1")
         self.own["records"]["AMENDS_LEDGER_SIGNING_KEY"] = (

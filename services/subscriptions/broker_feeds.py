@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kombu import Connection, Producer
 
@@ -160,12 +160,16 @@ class BrokerFeeds:
         """The subscription's queue, bound to the feeds exchange, and the agency's user, made
         where missing; safe to call again. The password is in the answer only when this call
         made the user."""
-        queue = feed_queue(agency, subscription_id)
+        access = self.access(agency, subscription_id)
         self.apply_policy()
-        self.management.put_queue(self.vhost, queue, QUEUE_ARGUMENTS)
-        self.management.bind_queue(self.vhost, FEEDS_EXCHANGE, queue, queue)
-        password = self._ensure_user(agency)
-        return FeedAccess(self.host, self.port, self.vhost, queue, agency_user(agency), password)
+        self.management.put_queue(self.vhost, access.queue, QUEUE_ARGUMENTS)
+        self.management.bind_queue(self.vhost, FEEDS_EXCHANGE, access.queue, access.queue)
+        return replace(access, password=self._ensure_user(agency))
+
+    def access(self, agency, subscription_id):
+        """Where the agency reads the subscription's feed, and as whom (no password)."""
+        return FeedAccess(self.host, self.port, self.vhost, feed_queue(agency, subscription_id),
+                          agency_user(agency), None)
 
     def _ensure_user(self, agency):
         user = agency_user(agency)

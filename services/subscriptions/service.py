@@ -1,6 +1,7 @@
 """The subscriptions service: agencies receive the case events they are entitled to, redacted
 by their data-sharing profile, as signed webhooks (docs/subscriptions.md). Entrypoints and
-plumbing only; the rules are in subscription.py, feed.py, dispatcher.py and workflow.py."""
+plumbing only; the rules are in subscription.py, feed.py, dispatcher.py and workflow.py, and
+agencies' AMQP feeds in broker_feeds.py."""
 import logging
 import os
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from nameko.extensions import DependencyProvider
 
 from services.subscriptions import profiles, sharing, workflow
 from services.subscriptions.backoff import Backoff
+from services.subscriptions.broker_feeds import ADMIN_URL, AmqpChannel, BrokerFeeds
 from services.subscriptions.dispatcher import Dispatcher, Settings as DispatchSettings
 from services.subscriptions.feed import FeedFollower
 from services.subscriptions.store import SubscriptionsStore
@@ -37,6 +39,10 @@ SHARING_READERS = ("coordinator", "referrer", "auditor")
 
 class NotAvailable(HttpError):
     status, code = 501, "not_implemented"
+
+
+class Unavailable(HttpError):
+    status, code = 503, "unavailable"
 
 
 def _setting(config, name, default):
@@ -76,6 +82,19 @@ class Delivery(DependencyProvider):
                             window=number("SUBSCRIPTIONS_RETRY_WINDOW", 3 * 86400)),
             refresh=number("SUBSCRIPTIONS_REFRESH", 1), flush=number("SUBSCRIPTIONS_FLUSH", 0.5))
         self.channel = WebhookChannel(timeout=number("SUBSCRIPTIONS_TIMEOUT", 10))
+        # amqp feeds are made through the broker's management API, as an administrator: without
+        # that setting the service still runs, and answers amqp requests with a 501 naming it
+        if _setting(config, ADMIN_URL, ""):
+            try:
+                self.feeds = BrokerFeeds(config)
+            except ValueError:
+                raise StartRefused(service, f"{ADMIN_URL} must be http(s)://<user>:<password>@<host>:<port> "
+                                            "(user and password URL-quoted)")
+        else:
+            self.feeds = None
+            log.warning("%s is not set: amqp subscriptions cannot be made or closed here", ADMIN_URL)
+        # feeds made earlier are still fed without it: publishing needs only the service's own user
+        self.amqp = AmqpChannel(settings_for(service, config).amqp_uri, timeout=number("SUBSCRIPTIONS_TIMEOUT", 10))
         if self.api.allow_local_http:
             log.warning("SUBSCRIPTIONS_ALLOW_LOCAL_HTTP=1: webhooks may go over plain http to this machine "
                         "(development only)")
@@ -89,14 +108,19 @@ class Delivery(DependencyProvider):
         store = SubscriptionsStore(connect(service, settings_for(service, self.container.config), alias=self.alias))
         self.outbox = next(d for d in self.container.dependencies if isinstance(d, Outbox))
         self.follower = FeedFollower(store, profiles)
-        # the amqp kind's channel plugs in here once broker_feeds.py is wired (docs/subscriptions.md)
-        self.dispatcher = Dispatcher(store, {"webhook": self.channel}, profiles, self.settings)
-        self.feeds = None
+        self.dispatcher = Dispatcher(store, {"webhook": self.channel, "amqp": self.amqp}, profiles, self.settings)
+        if self.feeds is not None:
+            try:
+                # a changed SUBSCRIPTIONS_FEED_MAX_LENGTH reaches the existing feeds now
+                self.feeds.apply_policy()
+            except Exception as error:   # tried again with the next feed opened
+                log.warning("the feeds' policy could not be set yet: %s", type(error).__name__)
 
     def stop(self):
         try:
             self.dispatcher.stop(OutboxHandle(self.outbox, _NoWorker()))
         finally:
+            self.amqp.close()
             disconnect(self.alias)
 
     def get_dependency(self, worker_ctx):
@@ -134,6 +158,8 @@ def answers():
         raise Conflict(str(refused))
     except workflow.NotAvailable as error:
         raise NotAvailable(str(error))
+    except workflow.BrokerUnavailable as error:
+        raise Unavailable(str(error))
 
 
 class SubscriptionsService(HealthEndpoint, OutboxRelayTimer):
@@ -196,7 +222,8 @@ class SubscriptionsService(HealthEndpoint, OutboxRelayTimer):
     @api(roles=OWNERS, scope="agency")
     def rotate_secret(self, request, subscription_id, principal):
         with answers():
-            return json_response(workflow.rotate_secret(self.store, subscription_id, principal, self.delivery.api))
+            return json_response(workflow.rotate_secret(self.store, subscription_id, principal, self.delivery.api,
+                                                        self.delivery.feeds))
 
     @http("POST", "/v1/subscriptions/<string:subscription_id>/replay")
     @api(roles=OWNERS, scope="agency")

@@ -6,15 +6,20 @@ Bad input raises InvalidSubscription / sharing.InvalidSharing naming each field 
 before anything is stored; each change and the event announcing it are one write (the outbox),
 then published.
 """
+import logging
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from services.subscriptions import subscription as rules
+from services.subscriptions.broker_feeds import ADMIN_URL, NoFeed, agency_user, feed_queue
 from services.subscriptions.store import AgreementTaken, agreement_id
 
 CREATED, DELETED = "subscription.created", "subscription.deleted"
 AGREEMENT_SET = "sharing.agreement_set"
 DELIVERIES_LIMIT = 100
+
+log = logging.getLogger(__name__)
 
 
 class NotFound(LookupError):
@@ -27,6 +32,15 @@ class Refused(ValueError):
 
 class NotAvailable(RuntimeError):
     """501: this deployment does not offer it (the message says what)."""
+
+
+class BrokerUnavailable(RuntimeError):
+    """503: the broker could not make or change an AMQP feed just now; nothing was stored."""
+
+
+# an amqp subscription needs the broker's management API (BrokerFeeds); without it, say which setting
+NO_FEEDS = (f"amqp subscriptions are not offered by this deployment: {ADMIN_URL} is not set "
+            "(use a webhook, or ask the operator to set it)")
 
 
 @dataclass(frozen=True)
@@ -54,18 +68,49 @@ def create(store, outbox, body, principal, settings, feeds=None):
     if start != rules.START_NOW and start > reached + 1:
         raise rules.InvalidSubscription({"start": [f"The ledger holds positions 0 to {reached} so far."]})
     if asked["kind"] == "amqp" and feeds is None:
-        raise NotAvailable("amqp subscriptions are not offered by this deployment yet; use a webhook")
+        raise NotAvailable(NO_FEEDS)
     secret = rules.new_secret() if asked["kind"] == "webhook" else None
     subscription = rules.new_subscription(asked, principal, _now(), rules.start_after(start, reached), secret)
     granted = {"secret": secret}
     if subscription.kind == "amqp":
-        access = feeds.open_feed(subscription.agency, subscription.subscription_id)
-        granted = {"amqp": {"host": access.host, "port": access.port, "vhost": access.vhost, "queue": access.queue,
-                            "username": access.username, "password": access.password}}
+        first = not _other_feeds(store, subscription)
+        with _broker():
+            granted = {"amqp": _access(feeds.open_feed(subscription.agency, subscription.subscription_id))}
     event = _changed(outbox, CREATED, subscription)
-    store.add_subscription(subscription, [event])
+    try:
+        store.add_subscription(subscription, [event])
+    except Exception:
+        if subscription.kind == "amqp":
+            # not stored, so nobody would ever close it: and a user made here would keep a
+            # password the agency never saw
+            with suppress(Exception):
+                feeds.close_feed(subscription.agency, subscription.subscription_id, last=first)
+        raise
     outbox.flush(store.SUBSCRIPTIONS, subscription.subscription_id, [event])
     return subscription, granted
+
+
+def _other_feeds(store, subscription):
+    return [s for s in store.subscriptions_of(subscription.agency)
+            if s.kind == "amqp" and s.subscription_id != subscription.subscription_id]
+
+
+def _access(access):
+    """An AMQP feed's access as the API answers it (the password only when one was made)."""
+    return {"host": access.host, "port": access.port, "vhost": access.vhost, "queue": access.queue,
+            "username": access.username, "password": access.password}
+
+
+@contextmanager
+def _broker():
+    """The broker's failures (unreachable, refusing), as a 503 saying nothing of its answer."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:   # requests' errors, ManagementError
+        if isinstance(error, (NotAvailable, BrokerUnavailable)):
+            raise
+        log.warning("the broker's management API failed: %s", error)
+        raise BrokerUnavailable("the message broker could not set up the feed just now; try again later")
 
 
 def owned(store, subscription_id, principal):
@@ -84,6 +129,10 @@ def view(store, subscription):
     """A subscription as its owner sees it: its settings and where its delivery stands."""
     cursor = store.cursor(subscription.subscription_id)
     shown = subscription.view()
+    if subscription.kind == "amqp":
+        # where to read it (never a password)
+        shown["amqp"] = {"queue": feed_queue(subscription.agency, subscription.subscription_id),
+                         "username": agency_user(subscription.agency)}
     shown["delivery"] = {
         "status": "disabled" if cursor and cursor.disabled else "active",
         "disabled_reason": cursor.disabled if cursor else None,
@@ -105,24 +154,43 @@ def change(store, subscription_id, body, principal, settings):
 def delete(store, outbox, subscription_id, principal, feeds=None):
     current = owned(store, subscription_id, principal)
     gone = replace(current, status="deleted")
-    if current.kind == "amqp" and feeds is not None:
-        others = [s for s in store.subscriptions_of(current.agency)
-                  if s.kind == "amqp" and s.subscription_id != current.subscription_id]
-        feeds.close_feed(current.agency, current.subscription_id, last=not others)
+    if current.kind == "amqp":
+        # its queue (and, with the agency's last feed, its broker user) goes first: a feed left
+        # open after the subscription is gone would be access nobody can see or close
+        if feeds is None:
+            raise NotAvailable(NO_FEEDS)
+        with _broker():
+            feeds.close_feed(current.agency, current.subscription_id, last=not _other_feeds(store, current))
     event = _changed(outbox, DELETED, gone)
     store.save_subscription(gone, [event])
     outbox.flush(store.SUBSCRIPTIONS, gone.subscription_id, [event])
 
 
-def rotate_secret(store, subscription_id, principal, settings):
-    """A new secret; the old ones keep signing beside it until the overlap ends."""
+def rotate_secret(store, subscription_id, principal, settings, feeds=None):
+    """A new secret; the old ones keep signing beside it until the overlap ends. For an amqp
+    subscription: a new password for the agency's broker user (one for all its feeds), which
+    replaces the old one at once."""
     current = owned(store, subscription_id, principal)
+    if current.kind == "amqp":
+        return {"amqp": _access(_new_password(feeds, current))}
     if current.kind != "webhook":
         raise Refused("only a webhook subscription has a signing secret")
     now = _now()
     secret, rotated = current.rotated(now, settings.secret_overlap)
     store.save_subscription(rotated)
     return {"secret": secret, "previous_secrets_sign_until": (now + settings.secret_overlap).isoformat()}
+
+
+def _new_password(feeds, subscription):
+    if feeds is None:
+        raise NotAvailable(NO_FEEDS)
+    agency, subscription_id = subscription.agency, subscription.subscription_id
+    with _broker():
+        try:
+            return replace(feeds.access(agency, subscription_id), password=feeds.reset_password(agency))
+        except NoFeed:
+            # its user is gone (an operator removed it): made again, with its queue and a password
+            return feeds.open_feed(agency, subscription_id)
 
 
 def replay(store, subscription_id, body, principal):

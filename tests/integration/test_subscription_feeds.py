@@ -17,20 +17,14 @@ from services.subscriptions.broker_feeds import ADMIN_URL, FEED_MAX_LENGTH, Amqp
 from shared.messaging import topology
 from shared.messaging.management import Management
 from shared.messaging.permissions import grant_for
-from tests.conftest import AMQP_HOST, MANAGEMENT, RABBIT_AUTH
+from tests.conftest import AMQP_HOST, MANAGEMENT, management_admin_url
 
 pytestmark = pytest.mark.integration
 
 
-def admin_management_url():
-    user, password = RABBIT_AUTH
-    scheme, rest = MANAGEMENT.split("://", 1)
-    return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
-
-
 @pytest.fixture
 def management():
-    return Management.from_url(admin_management_url())
+    return Management.from_url(management_admin_url())
 
 
 @pytest.fixture
@@ -49,7 +43,7 @@ def broker(vhost, amqp_uri):
         topology.feeds_exchange().bind(connection.channel()).declare()
 
     def feeds(**extra):
-        return BrokerFeeds({"AMQP_URI": amqp_uri, ADMIN_URL: admin_management_url(), **extra})
+        return BrokerFeeds({"AMQP_URI": amqp_uri, ADMIN_URL: management_admin_url(), **extra})
 
     return SimpleNamespace(vhost=vhost, amqp_uri=amqp_uri, feeds=feeds)
 
@@ -238,7 +232,7 @@ def test_opening_again_gives_the_same_feed_and_no_new_password(broker, code):
         channel = connection.channel()
         for queue in (first.queue, second.queue):
             assert channel.queue_declare(queue, passive=True).queue == queue
-    info = Management.from_url(admin_management_url()).queue(broker.vhost, first.queue)
+    info = Management.from_url(management_admin_url()).queue(broker.vhost, first.queue)
     assert info["arguments"]["x-queue-type"] == "quorum"
     assert info["arguments"]["x-overflow"] == "reject-publish"
 

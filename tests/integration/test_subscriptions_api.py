@@ -109,7 +109,9 @@ def test_a_request_that_is_no_json_object_and_the_amqp_kind_are_answered_plainly
     assert not_json.status_code == 400
     amqp = requests.post(f"{url}/v1/subscriptions", json={"kind": "amqp", "event_types": ["case.*"]},
                          headers=auth(keys, "referrer"), timeout=10)
+    # this deployment has no SUBSCRIPTIONS_BROKER_ADMIN_URL: it runs, and says what is missing
     assert amqp.status_code == 501 and "webhook" in amqp.json()["message"]
+    assert "SUBSCRIPTIONS_BROKER_ADMIN_URL" in amqp.json()["message"]
     made = requests.post(f"{url}/v1/subscriptions", json=BODY, headers=auth(keys, "referrer"), timeout=10).json()
     one = f"{url}/v1/subscriptions/{made['subscription_id']}"
     for body, field in [({"from_position": -1}, "from_position"), ({"from_position": "0"}, "from_position"),

@@ -5,12 +5,16 @@ every request with `standardwebhooks`.
 What each agency receives is compared with records' own ledger (its feed, read with a national
 auditor's key) put through the same profile: that is what "entitled and redacted" means, so
 that is what arrives, once per position after dedup by id, in ledger order."""
+import json
 import time
 import uuid
+from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
 import requests
+from amqp.exceptions import AccessRefused
+from kombu import Connection
 
 from services.matching import facilitators
 from services.matching.store import MatchingStore
@@ -19,8 +23,10 @@ from services.subscriptions.subscription import Subscription
 from shared import statistics_profile
 from shared.events import catalogue
 from shared.messaging import topology
-from tests.conftest import AMQP_HOST, MANAGEMENT, MONGO_URI, RABBIT_AUTH
+from shared.messaging.management import Management
+from tests.conftest import AMQP_HOST, MANAGEMENT, MONGO_URI, RABBIT_AUTH, management_admin_url
 from tests.factories import days_ago, referral_body
+from tests.integration.test_subscription_feeds import agency_uri, read_all
 from tests.platform import TEST_SUBSCRIPTIONS_KEY, Platform
 from tests.support import (SERVED_REGIONS, disconnect_all, drop_databases, issue_key, provision_keys, smtp_server,
                            wait_until)
@@ -31,6 +37,8 @@ OVERLAP = 4   # seconds an old secret signs beside the new one, here
 SETTINGS = {"SUBSCRIPTIONS_RETRY_BASE": "0.05", "SUBSCRIPTIONS_RETRY_CAP": "0.2",
             "SUBSCRIPTIONS_RETRY_WINDOW": "300", "SUBSCRIPTIONS_SECRET_OVERLAP": str(OVERLAP),
             "SUBSCRIPTIONS_TIMEOUT": "60", "SUBSCRIPTIONS_REFRESH": "0.2",
+            # agencies' AMQP feeds are made on the shared broker (the Platform hands it to subscriptions alone)
+            "SUBSCRIPTIONS_BROKER_ADMIN_URL": management_admin_url(),
             # the tests read the whole ledger often
             "AMENDS_RATE_LIMIT": "100000", "AMENDS_RATE_BURST": "10000"}
 EVERYTHING = sorted({f"{t.split('.')[0]}.*" for t in catalogue.EVENT_TYPES})
@@ -335,3 +343,96 @@ def test_a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends(stack)
     assert all(r.headers["webhook-signature"].count("v1,") == 2 for r in during)
     assert all(verifies(new, r) and not verifies(old, r) for r in after)
     assert all(r.headers["webhook-signature"].count("v1,") == 1 for r in after)
+
+
+# --- AMQP feeds -------------------------------------------------------------------------------
+
+def feed_messages(access, enough, timeout=60):
+    """What the agency's queue holds, read with the credentials the API gave (consumed and acked
+    as the agency would), until `enough(messages)`."""
+    got, uri = [], agency_uri(SimpleNamespace(**access))
+
+    def more():
+        got.extend(read_all(uri, access["queue"]))
+        return enough(got)
+    wait_until(more, timeout=timeout, interval=0.2)
+    return got
+
+
+def test_an_agency_reads_its_redacted_events_from_its_own_amqp_feed_and_no_other_can(stack):
+    run = uuid.uuid4().hex[:8]
+    police, probation = f"police-{run}", f"probation-{run}"     # broker users are broker-wide: ours alone
+    stack.keys[police] = issue_key(stack.config, "referrer", police, f"ref-{run}")
+    stack.keys[probation] = issue_key(stack.config, "referrer", probation, f"pro-{run}")
+    stack.share(police, "own_cases")
+    stack.share(probation, "own_cases")
+    management = Management.from_url(management_admin_url())
+    url = f"{stack.url['subscriptions']}/v1/subscriptions"
+    try:
+        made = requests.post(url, headers=stack.auth(police), json={"kind": "amqp", "event_types": EVERYTHING},
+                             timeout=30)
+        assert made.status_code == 201, made.text
+        sub_id, access = made.json()["subscription_id"], made.json()["amqp"]
+        assert access == {"host": AMQP_HOST.split(":")[0], "port": int(AMQP_HOST.split(":")[1]),
+                          "vhost": stack.config["AMQP_URI"].rsplit("/", 1)[1], "queue": f"feed.{police}.{sub_id}",
+                          "username": f"agency.{police}", "password": access["password"]}
+        assert len(access["password"]) >= 43 and "secret" not in made.json()
+        shown = stack.subscription(police, sub_id).json()
+        assert shown["kind"] == "amqp" and shown["amqp"] == {"queue": access["queue"], "username": access["username"]}
+        assert access["password"] not in str(shown)
+        rival = requests.post(url, headers=stack.auth(probation), json={"kind": "amqp", "event_types": EVERYTHING},
+                              timeout=30).json()["amqp"]
+
+        case_id = stack.refer(police, 4)
+        wait_until(lambda: assessed(stack, case_id), timeout=90, interval=0.5)
+        ledger = stack.ledger()
+        wanted = expected(ledger, as_subscription(sub_id, police), agreement_of(stack, police))
+        assert {w[1] for w in wanted} >= {"referral.received", "case.assessed"}
+        messages = feed_messages(access, lambda got: len({m.properties["message_id"] for m in got}) >= len(wanted))
+        events, seen = [], set()
+        for message in messages:          # an agency drops a second copy by message_id
+            event = json.loads(message.body)
+            assert message.properties["message_id"] == event["id"] and message.content_type == \
+                "application/cloudevents+json"
+            if event["id"] not in seen:
+                seen.add(event["id"])
+                events.append(event)
+        # in ledger order, once per position, redacted by its profile, its own case only
+        assert [(e["id"], e["type"], e["data"], e["ledgerposition"]) for e in events][:len(wanted)] == wanted
+        positions = [e["ledgerposition"] for e in events]
+        assert positions == sorted(set(positions))
+        assert {e["subject"] for e in events} == {case_id} and {e["profile"] for e in events} == {"own_cases"}
+        bodies = " ".join(m.body.decode() if isinstance(m.body, bytes) else m.body for m in messages)
+        for personal in PERSONAL:
+            assert personal not in bodies, personal
+        # every publish is in the delivery log, as a webhook's request would be
+        log = requests.get(f"{url}/{sub_id}/deliveries", params={"limit": 100}, headers=stack.auth(police),
+                           timeout=10).json()["items"]
+        assert {p for a in log if a["result"] == "settled" for p in a["positions"]} >= {w[3] for w in wanted}
+
+        # the other agency's credentials are refused on this one's queue (and read nothing of it)
+        with Connection(agency_uri(SimpleNamespace(**rival))) as connection:
+            with pytest.raises(AccessRefused) as refused:
+                connection.channel().basic_get(access["queue"])
+        assert refused.value.reply_code == 403 and "ACCESS_REFUSED" in str(refused.value)
+        assert read_all(agency_uri(SimpleNamespace(**rival)), rival["queue"]) == []
+
+        # a new password replaces the old one at once
+        reset = requests.post(f"{url}/{sub_id}/rotate-secret", headers=stack.auth(police), timeout=30)
+        assert reset.status_code == 200, reset.text
+        new = reset.json()["amqp"]
+        assert new == {**access, "password": new["password"]} and new["password"] != access["password"]
+        with pytest.raises(AccessRefused):
+            Connection(agency_uri(SimpleNamespace(**access))).connect()
+        with Connection(agency_uri(SimpleNamespace(**new))) as connection:
+            assert connection.channel().queue_declare(access["queue"], passive=True).queue == access["queue"]
+
+        # deleted: its queue and (its agency's last feed) its user are gone, and the credentials with them
+        assert requests.delete(f"{url}/{sub_id}", headers=stack.auth(police), timeout=30).status_code == 204
+        assert management.queue(access["vhost"], access["queue"]) is None
+        assert management.user(access["username"]) is None
+        with pytest.raises(AccessRefused):
+            Connection(agency_uri(SimpleNamespace(**new))).connect()
+    finally:
+        for agency in (police, probation):
+            management.delete_user(f"agency.{agency}")

@@ -69,6 +69,9 @@ SERVICES = {
         Deployable("records", 8004, secrets=(LEDGER_SIGNING_KEY,)),
         # the region's key for statistic ids (shared/statistics_profile.py)
         Deployable("statistics", 8007, secrets=("AMENDS_STATISTICS_KEY",)),
+        # the key of the statistics profile's ids, and the broker's management API as an admin (it makes
+        # agencies' feed users and queues: docs/subscriptions.md)
+        Deployable("subscriptions", 8005, secrets=("AMENDS_SUBSCRIPTIONS_KEY", "SUBSCRIPTIONS_BROKER_ADMIN_URL")),
         Deployable(national.NATIONAL_SERVICE, 8008, scope="national", extra_queues=(NATIONAL_QUEUE,)),
     )
 }

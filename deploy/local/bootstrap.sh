@@ -260,7 +260,7 @@ if [ "$MODE" = national ]; then
 fi
 PG_PORT=${AMENDS_PG_PORT:-5432}
 # Every secret any process here may hold: none is passed on to a child that is not told it by name.
-SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY AMENDS_STATISTICS_KEY AMENDS_SUBSCRIPTIONS_KEY SMS_API_KEY AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}"
+SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY AMENDS_STATISTICS_KEY AMENDS_SUBSCRIPTIONS_KEY SUBSCRIPTIONS_BROKER_ADMIN_URL SMS_API_KEY AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}"
          "${BUS_PASSWORDS[@]}" "${BUS_URIS[@]}" "${LINK_PASSWORDS[@]}")
 
 secrets() {
@@ -343,6 +343,11 @@ bus_uris() {
     exit 1
   fi
   ADMIN_AMQP_URI="${AMQP_URI:-amqp://amends-admin:${AMENDS_BUS_ADMIN_PASSWORD}@127.0.0.1:${AMQP_PORT}/}"
+  # subscriptions makes agencies' AMQP feeds (users, permissions, queues) through the management API
+  # as the admin: on our broker, ours; on a broker at AMQP_URI, only if the operator gives it
+  if [ -z "${SUBSCRIPTIONS_BROKER_ADMIN_URL:-}" ] && [ -z "${AMQP_URI:-}" ]; then
+    SUBSCRIPTIONS_BROKER_ADMIN_URL="http://amends-admin:${AMENDS_BUS_ADMIN_PASSWORD}@127.0.0.1:${MGMT_PORT}"
+  fi
 }
 
 # A region's statistics service runs only where the region is linked to a national broker
@@ -409,7 +414,8 @@ services() {
           notifications) [ -n "${SMS_API_KEY:-}" ] && export SMS_API_KEY ;;
           statistics) export AMENDS_STATISTICS_KEY ;;
           # on this machine only: webhooks may go over plain http to 127.0.0.1 (docs/subscriptions.md)
-          subscriptions) export AMENDS_SUBSCRIPTIONS_KEY SUBSCRIPTIONS_ALLOW_LOCAL_HTTP="${SUBSCRIPTIONS_ALLOW_LOCAL_HTTP:-1}" ;;
+          subscriptions) export AMENDS_SUBSCRIPTIONS_KEY SUBSCRIPTIONS_ALLOW_LOCAL_HTTP="${SUBSCRIPTIONS_ALLOW_LOCAL_HTTP:-1}"
+                         export SUBSCRIPTIONS_BROKER_ADMIN_URL ;;
         esac
         start_bg "$name" "$VENV/bin/nameko" run --config "$ROOT/services/$service/config.yaml" "services.$service.service:$cls"
       )

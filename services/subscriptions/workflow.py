@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from services.subscriptions import subscription as rules
 from services.subscriptions.broker_feeds import ADMIN_URL, NoFeed, agency_user, feed_queue
 from services.subscriptions.store import AgreementTaken, agreement_id
+from shared.messaging.management import ManagementError
 
 CREATED, DELETED = "subscription.created", "subscription.deleted"
 AGREEMENT_SET = "sharing.agreement_set"
@@ -109,7 +110,9 @@ def _broker():
     except (OSError, RuntimeError) as error:   # requests' errors, ManagementError
         if isinstance(error, (NotAvailable, BrokerUnavailable)):
             raise
-        log.warning("the broker's management API failed: %s", error)
+        # ManagementError names the request and the broker's status only; other errors by their kind
+        log.warning("the broker's management API failed: %s",
+                    error if isinstance(error, ManagementError) else type(error).__name__)
         raise BrokerUnavailable("the message broker could not set up the feed just now; try again later")
 
 

@@ -104,28 +104,33 @@ def parse(document, source="(given)"):
     try:
         data = TeamsFileSchema().load(document)
     except ValidationError as error:
-        raise CoordinatorTeamsError(f"{source}: {_faults(error.messages)}") from None
+        raise CoordinatorTeamsError(f"{source}: {faults(error.messages)}") from None
     return CoordinatorTeams({region: Team(region=region, **team) for region, team in data["teams"].items()}, source)
 
 
 def load(path=None):
     """The teams in the file at `path` (None: the default; relative: to the project root)."""
-    path = path or DEFAULT_PATH
+    path, document = read_document(path or DEFAULT_PATH, CoordinatorTeamsError)
+    return parse(document, path)
+
+
+def read_document(path, error):
+    """(the absolute path, its parsed YAML) of a directory file; `error` naming the file if it
+    cannot be read or is no YAML. Relative paths are to the project root."""
     if not os.path.isabs(path):
         path = os.path.join(ROOT, path)
     try:
         with open(path) as handle:
-            document = yaml.safe_load(handle)
-    except OSError as error:
-        raise CoordinatorTeamsError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
+            return path, yaml.safe_load(handle)
+    except OSError as exc:
+        raise error(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise CoordinatorTeamsError(f"{path}{where}: not valid YAML") from None
-    return parse(document, path)
+        raise error(f"{path}{where}: not valid YAML") from None
 
 
-def _faults(messages, prefix=""):
+def faults(messages, prefix=""):
     """marshmallow's nested messages as `teams.gwent.email: Not a valid email address.; ...`."""
     found = []
     for key, value in messages.items():
@@ -136,9 +141,9 @@ def _faults(messages, prefix=""):
                 if "key" in value:
                     found.append(f"{where}: {' '.join(value['key'])}")
                 if "value" in value:
-                    found.append(_faults(value["value"], where))
+                    found.append(faults(value["value"], where))
             else:
-                found.append(_faults(value, where))
+                found.append(faults(value, where))
         else:
             found.append(f"{where or 'the file'}: {' '.join(map(str, value))}")
     return "; ".join(found)

@@ -1,0 +1,93 @@
+"""The agencies' contacts: who is told when one of an agency's subscriptions is disabled.
+notifications' own configuration, like the coordinating teams (coordinators.py): a YAML file
+named by NOTIFICATIONS_AGENCY_CONTACTS (default deploy/local/agencies.yaml) maps each agency
+code (as its keys and subscriptions name it) to the named contact who looks after its
+subscriptions, their work email and language.
+
+    agencies:
+      dev-police:
+        name: Data-sharing lead, Dyfed-Powys Police (demo)
+        email: rj-data-sharing@dev-police.example.org
+        language: en
+
+A contact's name and address are read here and put into the message only: never into an
+event, a delivery or a log line (the events name the agency by its code). The file is
+checked strictly when the service starts (`load`). A subscription of an agency with no
+contact is never passed over in silence: `lookup` raises NoAgencyContact, naming the
+agency's code, and the event is retried and then dead-lettered with that reason, to be
+replayed once the contact is configured (docs/notifications.md).
+"""
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from services.notifications.coordinators import TeamSchema, faults, read_document
+from shared.events.vocabulary import CODE_PATTERN
+
+DEFAULT_PATH = "deploy/local/agencies.yaml"
+SETTING = "NOTIFICATIONS_AGENCY_CONTACTS"
+# an agency's recipient id on a notice and a delivery: `agencies.<code>`
+PREFIX = "agencies."
+
+
+class AgencyContactsError(ValueError):
+    """The agencies' contacts file cannot be used; the message names the file and the fault."""
+
+
+class NoAgencyContact(RuntimeError):
+    """An agency has no contact configured: nobody can be told about its subscriptions."""
+
+    def __init__(self, agency):
+        self.agency = agency
+        super().__init__(f"no contact is configured for agency {agency!r} ({SETTING})")
+
+
+class AgenciesFileSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    # empty is allowed: a deployment no agency subscribes to
+    agencies = fields.Dict(required=True,
+                           keys=fields.Str(validate=[validate.Regexp(CODE_PATTERN, error="Not an agency code."),
+                                                     validate.Length(max=50)]),
+                           values=fields.Nested(TeamSchema))
+
+
+def contact_id(agency):
+    return f"{PREFIX}{agency}"
+
+
+def agency_of(recipient_id):
+    return recipient_id[len(PREFIX):] if recipient_id.startswith(PREFIX) else recipient_id
+
+
+class AgencyContacts:
+    """Agency code -> contact, answering lookups in the contact holders' shape (CONTRACTS.md)."""
+
+    def __init__(self, contacts, source="(given)"):
+        self.contacts = dict(contacts)
+        self.source = source
+
+    def __len__(self):
+        return len(self.contacts)
+
+    def lookup(self, recipient_id):
+        contact = self.contacts.get(agency_of(recipient_id))
+        if contact is None:
+            raise NoAgencyContact(agency_of(recipient_id))
+        return {"granted": True, "reason": "granted", "details": {**contact, "preferred_channels": ["email"]}}
+
+
+def parse(document, source="(given)"):
+    """AgencyContacts from the file's parsed YAML; AgencyContactsError naming each fault."""
+    if not isinstance(document, dict):
+        raise AgencyContactsError(f"{source}: the file must be a mapping with `agencies`")
+    try:
+        data = AgenciesFileSchema().load(document)
+    except ValidationError as error:
+        raise AgencyContactsError(f"{source}: {faults(error.messages)}") from None
+    return AgencyContacts(data["agencies"], source)
+
+
+def load(path=None):
+    """The contacts in the file at `path` (None: the default; relative: to the project root)."""
+    path, document = read_document(path or DEFAULT_PATH, AgencyContactsError)
+    return parse(document, path)

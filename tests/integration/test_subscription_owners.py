@@ -16,11 +16,12 @@ from nameko.containers import ServiceContainer
 
 from services.notifications.service import NotificationsService
 from shared.events.envelope import new_event
-from shared.messaging import identity, topology
+from shared.messaging import identity
 from shared.messaging.permissions import user_for
 from shared.messaging.publisher import EventPublisher, publish_raw
 from tests.conftest import MONGO_URI
-from tests.platform import RabbitNode
+# a RabbitMQ node of this module's own, with the bootstrap's users and permissions
+from tests.integration.test_bus_identity import bus  # noqa: F401
 from tests.support import SERVED_REGIONS, disconnect_all, free_port, mails, read_dead_letters, smtp_server, wait_until
 
 CONTACT = "rj-data-sharing@police.example.org"
@@ -30,18 +31,6 @@ AGENCIES = f"""agencies:
     email: {CONTACT}
     language: cy
 """
-
-
-@pytest.fixture(scope="module")
-def bus(tmp_path_factory):
-    node = RabbitNode(str(tmp_path_factory.mktemp("owners-bus")))
-    node.start()
-    try:
-        node.create_accounts()
-        topology.declare(node.uri, (0.2, 0.4))
-        yield node
-    finally:
-        node.stop()
 
 
 @pytest.fixture

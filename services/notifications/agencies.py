@@ -17,10 +17,9 @@ contact is never passed over in silence: `lookup` raises NoAgencyContact, naming
 agency's code, and the event is retried and then dead-lettered with that reason, to be
 replayed once the contact is configured (docs/notifications.md).
 """
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from dataclasses import dataclass
 
-from services.notifications.coordinators import TeamSchema, faults, read_document
-from shared.events.vocabulary import CODE_PATTERN
+from services.notifications import directory
 
 DEFAULT_PATH = "deploy/local/agencies.yaml"
 SETTING = "NOTIFICATIONS_AGENCY_CONTACTS"
@@ -40,54 +39,33 @@ class NoAgencyContact(RuntimeError):
         super().__init__(f"no contact is configured for agency {agency!r} ({SETTING})")
 
 
-class AgenciesFileSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    # empty is allowed: a deployment no agency subscribes to
-    agencies = fields.Dict(required=True,
-                           keys=fields.Str(validate=[validate.Regexp(CODE_PATTERN, error="Not an agency code."),
-                                                     validate.Length(max=50)]),
-                           values=fields.Nested(TeamSchema))
+@dataclass(frozen=True)
+class AgencyContact:
+    agency: str
+    name: str
+    email: str
+    language: str
 
 
 def contact_id(agency):
     return f"{PREFIX}{agency}"
 
 
-def agency_of(recipient_id):
-    return recipient_id[len(PREFIX):] if recipient_id.startswith(PREFIX) else recipient_id
-
-
-class AgencyContacts:
-    """Agency code -> contact, answering lookups in the contact holders' shape (CONTRACTS.md)."""
-
-    def __init__(self, contacts, source="(given)"):
-        self.contacts = dict(contacts)
-        self.source = source
-
-    def __len__(self):
-        return len(self.contacts)
-
-    def lookup(self, recipient_id):
-        contact = self.contacts.get(agency_of(recipient_id))
-        if contact is None:
-            raise NoAgencyContact(agency_of(recipient_id))
-        return {"granted": True, "reason": "granted", "details": {**contact, "preferred_channels": ["email"]}}
+class AgencyContacts(directory.Directory):
+    """Agency code -> AgencyContact, answering lookups in the contact holders' shape (CONTRACTS.md)."""
+    prefix = PREFIX
+    missing = NoAgencyContact
 
 
 def parse(document, source="(given)"):
-    """AgencyContacts from the file's parsed YAML; AgencyContactsError naming each fault."""
-    if not isinstance(document, dict):
-        raise AgencyContactsError(f"{source}: the file must be a mapping with `agencies`")
-    try:
-        data = AgenciesFileSchema().load(document)
-    except ValidationError as error:
-        raise AgencyContactsError(f"{source}: {faults(error.messages)}") from None
-    return AgencyContacts(data["agencies"], source)
+    """AgencyContacts from the file's parsed YAML; AgencyContactsError naming each fault. An empty
+    mapping is allowed: a deployment no agency subscribes to."""
+    contacts = directory.entries(document, source, "agencies", "Not an agency code.", AgencyContactsError)
+    return AgencyContacts({agency: AgencyContact(agency=agency, **contact) for agency, contact in contacts.items()},
+                          source)
 
 
 def load(path=None):
     """The contacts in the file at `path` (None: the default; relative: to the project root)."""
-    path, document = read_document(path or DEFAULT_PATH, AgencyContactsError)
+    path, document = directory.read_document(path or DEFAULT_PATH, AgencyContactsError)
     return parse(document, path)

@@ -32,8 +32,8 @@ def world():
 
 def test_the_demo_file_names_a_contact_for_the_demo_police_force():
     contacts = agencies.load()
-    assert "dev-police" in contacts.contacts
-    assert contacts.contacts["dev-police"]["email"].endswith("@dev-police.example.org")
+    assert "dev-police" in contacts.entries
+    assert contacts.entries["dev-police"].email.endswith("@dev-police.example.org")
 
 
 @pytest.mark.parametrize("change, fault", [
@@ -150,3 +150,22 @@ def test_canary_the_facts_keep_codes_and_times_only():
     assert "CANARY" not in repr(found)
     assert set(found) == {"subscription_id", "agency", "kind", "reason", "event_type", "role", "disabled_at",
                           "failing_since"}
+
+
+def test_notifications_hears_subscription_disabled_from_subscriptions_and_trusts_it_from_them_only():
+    import re
+    from shared.events import catalogue
+    from shared.messaging import identity, topology
+    from shared.messaging.permissions import GRANTS, user_for
+    assert ("subscriptions", "subscription.disabled") in topology.CONSUMERS[("notifications", "notify")]
+    _, bind = GRANTS["notifications"].topics["subscriptions.events"]
+    assert re.fullmatch(bind.strip("^$"), "subscription.disabled")
+    assert not re.fullmatch(bind.strip("^$"), "subscription.created")
+    assert catalogue.spec("subscription.disabled").producer == "subscriptions"
+    event = {"type": "subscription.disabled", "source": "/amends/test/subscriptions"}
+    identity.check_event(event, user_for("subscriptions"))
+    for sender in ("referrals", "matching", "records"):
+        with pytest.raises(identity.NotTheirs):
+            identity.check_event(dict(event, source=f"/amends/test/{sender}"), user_for(sender))
+        with pytest.raises(identity.NotTheirs):
+            identity.check_event(event, user_for(sender))

@@ -1,7 +1,9 @@
 """The demo: submit sample referrals, follow each into the ledger, take one case on to
 closure (preparation, a letter exchange, an agreement with one item completed and one
 missed, closure and the harmed person's survey: scripts/journey.py), then print the
-timelines and the emails the local SMTP server received.
+timelines and the emails the local SMTP server received. The demo police force (dev-police)
+has a webhook subscription for the while, with a receiver on 127.0.0.1 that verifies each
+delivery's signature (scripts/demo_webhook.py); what it received is printed at the end.
 
 Runs against the platform that `make demo` started (ports and keys from the environment
 and var/dev-keys.json).
@@ -25,12 +27,14 @@ import time  # noqa: E402
 import requests  # noqa: E402
 
 from scripts import samples  # noqa: E402
+from scripts.demo_webhook import PoliceWebhook  # noqa: E402
 from scripts.journey import Journey, StepRefused, survey_token_in  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERRALS = "http://" + os.environ.get("REFERRALS_HTTP_ADDRESS", "127.0.0.1:8001")
 MATCHING = "http://" + os.environ.get("MATCHING_HTTP_ADDRESS", "127.0.0.1:8002")
 RECORDS = "http://" + os.environ.get("RECORDS_HTTP_ADDRESS", "127.0.0.1:8004")
+SUBSCRIPTIONS = "http://" + os.environ.get("SUBSCRIPTIONS_HTTP_ADDRESS", "127.0.0.1:8005")
 # The sample taken on to closure: a robbery the harmer asked to put right, offered to the
 # facilitator whose key the bootstrap wrote (fac-0001); its harmed person reads Welsh, by email.
 JOURNEY_SAMPLE, JOURNEY_FACILITATOR, JOURNEY_HARMED_EMAIL = 4, "fac-0001", "mair@mail.example"
@@ -90,6 +94,11 @@ def complete(entries):
 
 def main():
     keys = json.load(open(os.path.join(ROOT, "var", "dev-keys.json")))
+    with PoliceWebhook(SUBSCRIPTIONS, keys) as police_webhook:
+        return run(keys, police_webhook)
+
+
+def run(keys, police_webhook):
     referrer = {"Authorization": f"Bearer {keys['referrer']}"}
     coordinator = {"Authorization": f"Bearer {keys['coordinator']}"}
     cases = []
@@ -127,6 +136,14 @@ def main():
     print(f"Text messages at the local SMS provider (var/sms/messages.jsonl): {len(texts)}")
     for text in texts:
         print(f"  to {text['phone_number']}: {(text.get('body') or '')[:70]}...")
+    # the webhook: everything up to the demo's last ledger entry, then what arrived
+    police_webhook.wait_for_position(max((e["seq"] for es in timelines.values() for e in es), default=-1))
+    print()
+    report = police_webhook.report()
+    print("\n".join(report))
+    if "signatures verified: yes" not in report[0]:
+        print("the demo police force's receiver got nothing, or a delivery it could not verify", file=sys.stderr)
+        return 1
     if not all(complete(timelines.get(case, [])) for case in cases):
         print("some cases did not complete within 60 seconds; see var/log/*.log", file=sys.stderr)
         return 1

@@ -47,6 +47,7 @@ from shared import safeguarding
 
 REFERRALS, MATCHING = "referrals", "matching"  # who holds the contact details
 COORDINATORS = "coordinators"  # notifications' own directory of coordinating teams (coordinators.py)
+AGENCIES = "agencies"  # notifications' own directory of agencies' contacts (agencies.py; owners.py tells them)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ MESSAGES = (
     ("survey.requested", "harmed"),
     ("survey.requested", "harmer"),
     ("survey.requested", "facilitator"),
+    # no case: a subscription's owning agency is told it was disabled (owners.py)
+    ("subscription.disabled", "agency"),
 )
 # a case closed from one of these had reached its intervention: the harmed person is told it has ended
 AFTER_INTERVENTION = ("INTERVENTION", "AGREEMENT_MONITORING", "FOLLOW_UP")

@@ -3,12 +3,12 @@
 Participants' and referrers' details come from `referrals.get_contact`, facilitators'
 from `matching.get_facilitator_contact`, each for a stated purpose; coordinating teams'
 from notifications' own configuration (coordinators.py), which raises NoCoordinatingTeam
-for a region without one. The answer is
+for a region without one; agencies' contacts likewise (agencies.py, NoAgencyContact). The answer is
 `{"granted", "reason", "details"}`; refusals carry the holder's reason code.
 """
 import eventlet
 
-from services.notifications.audience import COORDINATORS, MATCHING
+from services.notifications.audience import AGENCIES, COORDINATORS, MATCHING
 
 REQUESTER = "notifications"
 
@@ -18,15 +18,18 @@ class ContactLookupFailed(RuntimeError):
 
 
 class Contacts:
-    def __init__(self, referrals, matching, timeout=10.0, coordinators=None):
+    def __init__(self, referrals, matching, timeout=10.0, coordinators=None, agencies=None):
         self.referrals = referrals
         self.matching = matching
         self.timeout = timeout
         self.coordinators = coordinators
+        self.agencies = agencies
 
     def lookup(self, notice):
         if notice.holder == COORDINATORS:
             return self.coordinators.lookup(notice.recipient_id)
+        if notice.holder == AGENCIES:
+            return self.agencies.lookup(notice.recipient_id)
         if notice.holder == MATCHING:
             method = self.matching.get_facilitator_contact
         else:

@@ -19,12 +19,8 @@ replayed once the team is configured.
 import os
 from dataclasses import dataclass
 
-import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from services.notifications import directory
 
-from shared.events.vocabulary import CODE_PATTERN, LANGUAGES
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_PATH = os.path.join("deploy", "local", "coordinators.yaml")
 SETTING = "NOTIFICATIONS_COORDINATOR_TEAMS"
 # a team's recipient id on a notice and a delivery: `coordinators.<region>`
@@ -43,26 +39,6 @@ class NoCoordinatingTeam(RuntimeError):
         super().__init__(f"no coordinating team is configured for region {region!r} ({SETTING})")
 
 
-class TeamSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    name = fields.Str(required=True, validate=[validate.Length(min=1, max=200),
-                                               validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="No control characters.")])
-    email = fields.Email(required=True, validate=validate.Length(max=254))
-    language = fields.Str(required=True, validate=validate.OneOf(LANGUAGES))
-
-
-class TeamsFileSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    teams = fields.Dict(required=True, validate=validate.Length(min=1),
-                        keys=fields.Str(validate=[validate.Regexp(CODE_PATTERN, error="Not a region code."),
-                                                  validate.Length(max=50)]),
-                        values=fields.Nested(TeamSchema))
-
-
 @dataclass(frozen=True)
 class Team:
     region: str
@@ -75,70 +51,23 @@ def team_id(region):
     return f"{PREFIX}{region}"
 
 
-def region_of(recipient_id):
-    return recipient_id[len(PREFIX):] if recipient_id.startswith(PREFIX) else recipient_id
-
-
-class CoordinatorTeams:
+class CoordinatorTeams(directory.Directory):
     """Region -> Team, answering lookups in the contact holders' shape (CONTRACTS.md)."""
+    prefix = PREFIX
+    missing = NoCoordinatingTeam
 
-    def __init__(self, teams, source="(given)"):
-        self.teams = dict(teams)
-        self.source = source
-
-    def __len__(self):
-        return len(self.teams)
-
-    def lookup(self, recipient_id):
-        team = self.teams.get(region_of(recipient_id))
-        if team is None:
-            raise NoCoordinatingTeam(region_of(recipient_id))
-        return {"granted": True, "reason": "granted", "details": {
-            "name": team.name, "email": team.email, "language": team.language, "preferred_channels": ["email"]}}
+    @property
+    def teams(self):
+        return self.entries
 
 
 def parse(document, source="(given)"):
     """CoordinatorTeams from the file's parsed YAML; CoordinatorTeamsError naming each fault."""
-    if not isinstance(document, dict):
-        raise CoordinatorTeamsError(f"{source}: the file must be a mapping with `teams`")
-    try:
-        data = TeamsFileSchema().load(document)
-    except ValidationError as error:
-        raise CoordinatorTeamsError(f"{source}: {_faults(error.messages)}") from None
-    return CoordinatorTeams({region: Team(region=region, **team) for region, team in data["teams"].items()}, source)
+    teams = directory.entries(document, source, "teams", "Not a region code.", CoordinatorTeamsError, at_least=1)
+    return CoordinatorTeams({region: Team(region=region, **team) for region, team in teams.items()}, source)
 
 
 def load(path=None):
     """The teams in the file at `path` (None: the default; relative: to the project root)."""
-    path = path or DEFAULT_PATH
-    if not os.path.isabs(path):
-        path = os.path.join(ROOT, path)
-    try:
-        with open(path) as handle:
-            document = yaml.safe_load(handle)
-    except OSError as error:
-        raise CoordinatorTeamsError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise CoordinatorTeamsError(f"{path}{where}: not valid YAML") from None
+    path, document = directory.read_document(path or DEFAULT_PATH, CoordinatorTeamsError)
     return parse(document, path)
-
-
-def _faults(messages, prefix=""):
-    """marshmallow's nested messages as `teams.gwent.email: Not a valid email address.; ...`."""
-    found = []
-    for key, value in messages.items():
-        where = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            # a Dict field reports {"key": [...], "value": {...}} for each entry at fault
-            if set(value) <= {"key", "value"} and value:
-                if "key" in value:
-                    found.append(f"{where}: {' '.join(value['key'])}")
-                if "value" in value:
-                    found.append(_faults(value["value"], where))
-            else:
-                found.append(_faults(value, where))
-        else:
-            found.append(f"{where or 'the file'}: {' '.join(map(str, value))}")
-    return "; ".join(found)

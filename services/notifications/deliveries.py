@@ -71,7 +71,7 @@ class Delivery:
     event_id: str
     event_type: str
     notification_id: str
-    case_id: str
+    case_id: Optional[str]  # None: a notice about no case (a subscription's owner, owners.py)
     recipient_role: str
     recipient_id: str
     purpose: str

@@ -16,7 +16,8 @@ from shared.events.vocabulary import LANGUAGES
 # The detail each channel needs.
 ADDRESS_FIELD = {"email": "email", "sms": "phone"}
 # Staff are reached by email; a participant who stated no preference by email, then SMS.
-DEFAULT_CHANNELS = {"referrer": ("email",), "facilitator": ("email",), "coordinator": ("email",)}
+DEFAULT_CHANNELS = {"referrer": ("email",), "facilitator": ("email",), "coordinator": ("email",),
+                    "agency": ("email",)}
 PARTICIPANT_DEFAULT = ("email", "sms")
 
 

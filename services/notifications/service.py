@@ -5,7 +5,7 @@ import os
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
-from services.notifications import coordinators, workflow
+from services.notifications import agencies, coordinators, workflow
 from services.notifications.contacts import Contacts
 from services.notifications.couriers import Couriers
 from services.notifications.mailer import Mailer
@@ -48,21 +48,25 @@ class CouriersProvider(DependencyProvider):
         return self.couriers
 
 
-class CoordinatorTeamsProvider(DependencyProvider):
-    """The coordinating team of each region (coordinators.py), read and checked when the
+class DirectoryProvider(DependencyProvider):
+    """One of notifications' own directories of work contacts (the coordinating team of each
+    region, coordinators.py; each agency's contact, agencies.py), read and checked when the
     service starts: a file it cannot use stops the service, naming the file and the fault."""
 
+    def __init__(self, directory, error, what):
+        self.directory, self.error, self.what = directory, error, what
+
     def setup(self):
-        path = setting(self.container.config, coordinators.SETTING) or None
+        path = setting(self.container.config, self.directory.SETTING) or None
         try:
-            self.teams = coordinators.load(path)
-        except coordinators.CoordinatorTeamsError as error:
-            log.error("coordinating teams refused: %s", error)
+            self.entries = self.directory.load(path)
+        except self.error as error:
+            log.error("%s refused: %s", self.what, error)
             raise
-        log.info("coordinating teams of %d regions loaded from %s", len(self.teams), self.teams.source)
+        log.info("%s: %d loaded from %s", self.what, len(self.entries), self.entries.source)
 
     def get_dependency(self, worker_ctx):
-        return self.teams
+        return self.entries
 
 
 class DeliveryPolicy(DependencyProvider):
@@ -99,7 +103,8 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
     referrals = IdentifiedRpcProxy("referrals")
     matching = IdentifiedRpcProxy("matching")
     couriers = CouriersProvider()
-    coordinators = CoordinatorTeamsProvider()
+    coordinators = DirectoryProvider(coordinators, coordinators.CoordinatorTeamsError, "coordinating teams")
+    agencies = DirectoryProvider(agencies, agencies.AgencyContactsError, "agencies' contacts")
     policy = DeliveryPolicy()
     auth = Authenticator()
     log_context = LogContext()
@@ -108,7 +113,8 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
         return workflow.Ports(
             store=self.store,
             outbox=self.outbox,
-            contacts=Contacts(self.referrals, self.matching, self.policy["lookup_timeout"], self.coordinators),
+            contacts=Contacts(self.referrals, self.matching, self.policy["lookup_timeout"], self.coordinators,
+                              self.agencies),
             couriers=self.couriers,
             retry_delays=self.policy["retry_delays"],
             attempt=self.policy["attempt"],

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Callable, Optional
 
-from services.notifications import audience, messages, reach, sessions
+from services.notifications import audience, messages, owners, reach, sessions
+from services.notifications.agencies import NoAgencyContact
 from services.notifications.contacts import ContactLookupFailed
 from services.notifications.coordinators import NoCoordinatingTeam
 from services.notifications.couriers import SendFailed
@@ -125,6 +126,8 @@ def handle(event, ports):
     """Tell everyone an event concerns, once each."""
     if ports.attempt is None:
         ports = replace(ports, attempt=ports.store.count_run(event["id"]))
+    if event["type"] in owners.EVENTS:
+        return tell_owner(event, ports)
     case = remember(event, ports.store)
     # a closed case first withdraws what still waits for a window; then its closure is told
     withdrawn = withdraw_deferred(case.case_id, ports) if event["type"] == "case.closed" else None
@@ -162,8 +165,32 @@ def _fallback_language(case, notice):
     return participant.get("language", "en") if participant else "en"
 
 
+def tell_owner(event, ports):
+    """A subscription's owning agency is told it was disabled: once, by email, in its language.
+    No case is involved: the delivery has no case id, and no notification event is emitted
+    (those are case events; the ledger already holds subscription.disabled). A failed send is
+    retried through the queue, as any other."""
+    notice = owners.notice(event)
+    try:
+        return _deliver(notice, event, ports, case_id=None, make_facts=lambda: owners.facts(event),
+                        fallback_language="en")
+    except NoAgencyContact as exc:
+        # nobody to tell: never dropped quietly. The event is retried, then dead-lettered with
+        # this reason, to be replayed once the agency's contact is configured.
+        log.error("subscription %s disabled, owner not told: %s", event["data"]["subscription_id"], exc)
+        raise
+
+
 def deliver(notice, event, case, ports):
-    """One notice: decide, then send, suppress or defer it, exactly once."""
+    """One notice about a case: decide, then send, suppress or defer it, exactly once."""
+    return _deliver(notice, event, ports, case_id=case.case_id,
+                    make_facts=lambda: messages.facts_for(notice, event, case),
+                    fallback_language=_fallback_language(case, notice))
+
+
+def _deliver(notice, event, ports, case_id, make_facts, fallback_language):
+    """One notice: decide, then send, suppress or defer it, exactly once. `make_facts` gives
+    the facts its message is made from (kept with the delivery, for a deferred send)."""
     store = ports.store
     existing = store.delivery_for(event["id"], notice.recipient_id)
     now = ports.now()
@@ -174,10 +201,10 @@ def deliver(notice, event, case, ports):
         if existing.status == "sending" and existing.claimed_at > now - STALE_CLAIM:
             raise DeliveryInProgress(f"delivery {existing.key} is being sent by another worker")
     answer = ports.contacts.lookup(notice)
-    facts = existing.facts if existing else messages.facts_for(notice, event, case)
+    facts = existing.facts if existing else make_facts()
     answer = sessions.screen(notice.event_type, facts, answer, now)   # a session since changed: not sent
     decision = reach.decide(answer, notice.recipient_role, ports.couriers.available(), now,
-                            fallback_language=_fallback_language(case, notice),
+                            fallback_language=fallback_language,
                             channel=existing.channel if existing else None)
     decision = reach.link_required(decision, notice.purpose)
     # rendered before any claim, so a template fault cannot leave a delivery claimed
@@ -188,7 +215,7 @@ def deliver(notice, event, case, ports):
         delivery = Delivery(
             key=delivery_key(event["id"], notice.recipient_id, channel), event_id=event["id"],
             event_type=event["type"], notification_id=notification_id(event["id"], notice.recipient_id),
-            case_id=case.case_id, recipient_role=notice.recipient_role, recipient_id=notice.recipient_id,
+            case_id=case_id, recipient_role=notice.recipient_role, recipient_id=notice.recipient_id,
             purpose=notice.purpose, holder=notice.holder, correlationid=event.get("correlationid"),
             channel=channel, template=notice.template, language=decision.language, attempts=0, facts=facts,
             status="sending", claimed_at=now, at=now,
@@ -252,6 +279,10 @@ def _send(ports, delivery, decision, message, on_failure):
 # -- settling a delivery: its outcome and its event in one single-document write --------
 
 def _event(ports, event_type, delivery, **extra):
+    """The notification event a delivery's change causes; None for a delivery about no case
+    (a subscription's owner told), since notification events are case events."""
+    if delivery.case_id is None:
+        return None
     data = {"case_id": delivery.case_id, "notification_id": delivery.notification_id,
             "recipient_role": delivery.recipient_role, "recipient_id": delivery.recipient_id,
             "template": delivery.template}
@@ -265,10 +296,14 @@ def _settlement(ports, delivery, decision):
     """What records a suppression or a deferral: the delivery's new fields, and its events."""
     if decision.action == "suppress":
         return ({"status": "suppressed", "reason": decision.reason, "due_at": None},
-                [_event(ports, "notification.suppressed", delivery, reason=decision.reason)])
+                _some(_event(ports, "notification.suppressed", delivery, reason=decision.reason)))
     return ({"status": "deferred", "due_at": decision.until, "reason": "outside_safe_contact_window"},
-            [_event(ports, "notification.deferred", replace(delivery, channel=decision.channel),
-                    until=decision.until.isoformat())])
+            _some(_event(ports, "notification.deferred", replace(delivery, channel=decision.channel),
+                         until=decision.until.isoformat())))
+
+
+def _some(event):
+    return [event] if event is not None else []
 
 
 def _settle(ports, delivery, decision):
@@ -280,9 +315,9 @@ def _settle(ports, delivery, decision):
 
 
 def _finish(ports, delivery, status, reason, event, attempts=None, language=None):
-    settled = ports.store.settle(delivery.key, status, reason, [event], at=ports.now(), due_at=None,
+    settled = ports.store.settle(delivery.key, status, reason, _some(event), at=ports.now(), due_at=None,
                                  attempts=attempts, language=language)
-    _flush(ports, delivery.key, [event] if settled else None)
+    _flush(ports, delivery.key, _some(event) if settled else None)
 
 
 def _flush(ports, key, events=None):

@@ -28,6 +28,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 
 import eventlet
 from eventlet.greenpool import GreenPool
@@ -380,9 +381,12 @@ class Dispatcher:
     def _disable(self, subscription, cursor, reason, now, outbox):
         """Stop the subscription; the next flush writes it with the event that tells its owner."""
         cursor.disabled, cursor.disabled_at = reason, now
-        event = outbox.event(SUBSCRIPTION_DISABLED, subscription.subscription_id, {
-            "subscription_id": subscription.subscription_id, "agency": subscription.agency,
-            "kind": subscription.kind, "reason": reason}, correlationid=subscription.subscription_id)
+        data = {"subscription_id": subscription.subscription_id, "agency": subscription.agency,
+                "kind": subscription.kind, "reason": reason}
+        if reason == "retries_exhausted":   # the owner is told since when it has been failing
+            data["failing_since"] = datetime.fromtimestamp(cursor.first_failure_at, timezone.utc).isoformat()
+        event = outbox.event(SUBSCRIPTION_DISABLED, subscription.subscription_id, data,
+                             correlationid=subscription.subscription_id)
         self.pending.pop(subscription.subscription_id, None)
         self.disables[subscription.subscription_id] = (replace(cursor), [event])
         log.warning("subscription %s disabled: %s", subscription.subscription_id, reason)

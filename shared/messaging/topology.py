@@ -65,6 +65,8 @@ NOTIFICATIONS_CONSUMERS = {
         ("referrals", "agreement.item_due"),
         ("referrals", "agreement.item_missed"),
         ("referrals", "survey.requested"),
+        # a subscription disabled: its owning agency is told (trusted from subscriptions only)
+        ("subscriptions", "subscription.disabled"),
     ],
 }
 

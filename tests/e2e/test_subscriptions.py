@@ -28,8 +28,8 @@ from tests.conftest import AMQP_HOST, MANAGEMENT, MONGO_URI, RABBIT_AUTH, manage
 from tests.factories import days_ago, referral_body
 from tests.integration.test_subscription_feeds import agency_uri, read_all
 from tests.platform import TEST_SUBSCRIPTIONS_KEY, Platform
-from tests.support import (SERVED_REGIONS, disconnect_all, drop_databases, issue_key, provision_keys, smtp_server,
-                           wait_until)
+from tests.support import (SERVED_REGIONS, disconnect_all, drop_databases, issue_key, mails, provision_keys,
+                           smtp_server, wait_until)
 from tests.webhook_receiver import Receiver, verifies
 
 OVERLAP = 4   # seconds an old secret signs beside the new one, here
@@ -45,6 +45,9 @@ EVERYTHING = sorted({f"{t.split('.')[0]}.*" for t in catalogue.EVENT_TYPES})
 PERSONAL = ("Sian Jones", "sian.jones@mail.example", "Liam Evans", "+44 7700 900123", "Dafydd",
             "dafydd.morgan@police.example", "SWP/26/104455")
 KEY = statistics_profile.key_from_text(TEST_SUBSCRIPTIONS_KEY)
+# the contact notifications tells when one of test-police's subscriptions is disabled
+OWNER_EMAIL = "rj-data-sharing@test-police.example.org"
+AGENCIES = f"agencies:\n  test-police:\n    name: Data-sharing lead\n    email: {OWNER_EMAIL}\n    language: en\n"
 
 
 class Stack:
@@ -108,10 +111,11 @@ def stack(tmp_path_factory):
               "AMENDS_REGIONS": SERVED_REGIONS}
     topology.declare(config["AMQP_URI"], (0.2, 0.4))
     base = tmp_path_factory.mktemp("subscriptions")
+    (base / "agencies.yaml").write_text(AGENCIES)
     try:
         with smtp_server(str(base / "mail")) as smtp_port:
             platform = Platform(config["AMQP_URI"], MONGO_URI, prefix, smtp_port, str(base / "logs"),
-                                extra_env=SETTINGS)
+                                extra_env=dict(SETTINGS, NOTIFICATIONS_AGENCY_CONTACTS=str(base / "agencies.yaml")))
             try:
                 platform.start()
                 keys = provision_keys(config, facilitator="fac-sub")
@@ -121,7 +125,9 @@ def stack(tmp_path_factory):
                 facilitators.register(MatchingStore.open(config), {
                     "facilitator_id": "fac-sub", "level": "advanced", "regions": ["south-wales", "gwent"],
                     "languages": ["en", "cy"], "capacity": 50, "last_active": days_ago(30)})
-                yield Stack(config, platform, keys)
+                stack = Stack(config, platform, keys)
+                stack.mail_dir = str(base / "mail")
+                yield stack
             finally:
                 platform.stop()
                 disconnect_all()
@@ -306,6 +312,11 @@ def test_a_410_disables_the_subscription_and_the_ledger_records_it(stack):
         assert told[0]["data"] == {"subscription_id": sub_id, "agency": "test-police", "kind": "webhook",
                                    "reason": "gone"}
         assert told[0]["source"] == "/amends/test/subscriptions"
+        # the agency's contact is emailed, once, saying which subscription and why
+        owner = wait_until(lambda: [m for m in mails(stack.mail_dir) if sub_id in str(m["Subject"])], timeout=60)
+        assert [m["To"] for m in owner] == [OWNER_EMAIL]
+        text = owner[0].get_payload()[0].get_payload(decode=True).decode()
+        assert "410 Gone" in text and f"DELETE /v1/subscriptions/{sub_id}" in text
         created = [e["event"] for e in stack.ledger() if e["event"]["type"] == "subscription.created"
                    and e["event"]["data"]["subscription_id"] == sub_id]
         assert len(created) == 1
@@ -313,6 +324,7 @@ def test_a_410_disables_the_subscription_and_the_ledger_records_it(stack):
         # more events come and go: none is sent to a disabled subscription
         wait_until(lambda: "case.assessed" in stack.case_types(later), timeout=60, interval=0.5)
         assert len(receiver.requests) == 1
+        assert len([m for m in mails(stack.mail_dir) if sub_id in str(m["Subject"])]) == 1
 
 
 def test_a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends(stack):
@@ -436,3 +448,25 @@ def test_an_agency_reads_its_redacted_events_from_its_own_amqp_feed_and_no_other
     finally:
         for agency in (police, probation):
             management.delete_user(f"agency.{agency}")
+
+
+def test_the_demo_police_webhook_verifies_what_it_receives_reports_it_and_cleans_up(stack):
+    """scripts/demo_webhook.py, as `make demo` uses it (there for dev-police, here for test-police)."""
+    from scripts.demo_webhook import PoliceWebhook
+    with PoliceWebhook(stack.url["subscriptions"], stack.keys, agency="test-police") as hook:
+        case_id = stack.refer("referrer", 0)
+        wait_until(lambda: assessed(stack, case_id), timeout=90, interval=0.5)
+        assert hook.wait_for_position(max(i["seq"] for i in stack.ledger()), timeout=60)
+        report, sub_id = hook.report(), hook.subscription_id
+        requests_ = list(hook.receiver.requests)
+    assert report[0].endswith("signatures verified: yes") and sub_id in report[0]
+    lines = report[1:]
+    assert len(lines) == sum(len(r.events) for r in requests_) >= 2
+    assert any("referral.received" in line and case_id in line for line in lines)
+    assert all(" verified yes " in line for line in lines)
+    for personal in PERSONAL:
+        assert personal not in "\n".join(report)
+    # the subscription was deleted on the way out, and the receiver stopped
+    assert stack.subscription("referrer", sub_id).status_code == 404
+    with pytest.raises(requests.ConnectionError):
+        requests.post(hook.receiver.url, data="{}", timeout=5)

@@ -12,7 +12,11 @@ And no message anyone is sent carries another person's details.
 
 After the intervention, an agreed item's description, a note on it, a survey's comment and
 the survey's token reach no log line, message or ledger entry either, and are stored only
-sealed (the token only as its keyed hash)."""
+sealed (the token only as its keyed hash).
+
+Three agencies subscribe to the case's events by webhook, one under each data-sharing profile
+(own_cases, area_cases, statistics): nothing planted reaches any delivery's body or headers.
+(The AMQP kind of subscription is not offered yet, so webhooks are what is checked.)"""
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -32,6 +36,8 @@ from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
 from services.referrals.deadlines import today_in_london
 from services.referrals.service import ReferralsService
+from services.subscriptions.service import SubscriptionsService
+from shared.events import catalogue
 from shared.jsonlog import JsonFormatter
 from shared.messaging import topology
 from tests.conftest import MONGO_URI
@@ -39,7 +45,9 @@ from tests.factories import days_ago, referral_body
 from tests.integration.referrals_helpers import referrals_store
 from tests.integration.test_referrals_casework import FACTORS
 from tests.integration.test_referrals_api import MASTER_KEY
-from tests.support import Tap, mails, provision_keys, read_dead_letters, smtp_server, wait_until
+from tests.platform import TEST_SUBSCRIPTIONS_KEY
+from tests.support import Tap, issue_key, mails, provision_keys, read_dead_letters, smtp_server, wait_until
+from tests.webhook_receiver import Receiver
 
 
 class Capture(logging.Handler):
@@ -149,6 +157,44 @@ def after_the_intervention(url, auth, config, case_id, harmed, harmer, values):
     return token
 
 
+# agencies subscribed under every profile: (the key's role, the agency, the agreement's regions)
+PROFILES = {"own_cases": ("referrer", "test-police", ()), "area_cases": ("yot", "yot-south", ("south-wales",)),
+            "statistics": ("commissioner", "commissioner-sw", ("south-wales",))}
+SUBSCRIBING = {"AMENDS_SUBSCRIPTIONS_KEY": TEST_SUBSCRIPTIONS_KEY, "SUBSCRIPTIONS_ALLOW_LOCAL_HTTP": "1",
+               "SUBSCRIPTIONS_REFRESH": "0.2"}
+EVERYTHING = sorted({f"{t.split('.')[0]}.*" for t in catalogue.EVENT_TYPES})
+
+
+def subscribe_under_every_profile(url, config, keys, receivers):
+    """An agency per profile, with its agreement and a webhook subscription to every event
+    type; {profile: (subscription id, the agency's auth header)}."""
+    keys = dict(keys, yot=issue_key(config, "referrer", "yot-south", "yot-1", regions=("south-wales",)),
+                commissioner=issue_key(config, "auditor", "commissioner-sw", "comm-1", regions=("south-wales",)))
+    subscribed = {}
+    for profile, (role, agency, regions) in PROFILES.items():
+        shared = requests.put(f"{url}/v1/agencies/{agency}/sharing", timeout=10,
+                              headers={"Authorization": f"Bearer {keys['coordinator']}"},
+                              json={"profile": profile, "regions": list(regions),
+                                    "agreement_reference": f"DSA/{agency}/canary"})
+        assert shared.status_code == 200, shared.text
+        auth = {"Authorization": f"Bearer {keys[role]}"}
+        answer = requests.post(f"{url}/v1/subscriptions", headers=auth, timeout=10, json={
+            "kind": "webhook", "url": receivers[profile].url, "event_types": EVERYTHING})
+        assert answer.status_code == 201, answer.text
+        receivers[profile].secrets.append(answer.json()["secret"])
+        subscribed[profile] = (answer.json()["subscription_id"], auth)
+    return subscribed
+
+
+def delivered_up_to(url, subscribed, position):
+    """Whether every subscription has settled the ledger up to `position`."""
+    for subscription_id, auth in subscribed.values():
+        answer = requests.get(f"{url}/v1/subscriptions/{subscription_id}", headers=auth, timeout=10)
+        if answer.status_code != 200 or answer.json()["delivery"]["position"] < position:
+            return False
+    return True
+
+
 def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_uri, db_prefix, tmp_path,
                                                             monkeypatch):
     monkeypatch.setenv("AMENDS_MASTER_KEY", MASTER_KEY)
@@ -163,9 +209,13 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
         with smtp_server(mail_dir) as smtp_port:
             monkeypatch.setenv("SMTP_PORT", str(smtp_port))
             with run_services(ReferralsService) as (url, config), run_services(MatchingService), \
-                    run_services(NotificationsService), run_services(RecordsService) as (records_url, _):
+                    run_services(NotificationsService), run_services(RecordsService) as (records_url, _), \
+                    run_services(SubscriptionsService, **SUBSCRIBING) as (subscriptions_url, _), \
+                    Receiver() as own_cases, Receiver() as area_cases, Receiver() as statistics:
                 tap = Tap(amqp_uri, [(s, "#") for s in topology.SERVICES], name="canary-tap")
                 keys = provision_keys(config)
+                receivers = {"own_cases": own_cases, "area_cases": area_cases, "statistics": statistics}
+                subscribed = subscribe_under_every_profile(subscriptions_url, config, keys, receivers)
                 facilitators.register(MatchingStore.open(config), {"facilitator_id": "fac-canary", "level": "advanced",
                                        "regions": ["south-wales"], "languages": ["en", "cy"], "capacity": 3,
                                        "last_active": days_ago(30)})
@@ -225,6 +275,9 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                     return entries if expected <= {e["type"] for e in entries} else None
 
                 entries = wait_until(ledger, timeout=60)
+                # every agency has been sent all it is entitled to of the case
+                wait_until(lambda: delivered_up_to(subscriptions_url, subscribed, max(e["seq"] for e in entries)),
+                           timeout=60, interval=0.5)
                 messages = tap.drain()
                 tap.close()
                 dead = [body for service in topology.SERVICES for body, _ in read_dead_letters(amqp_uri, service)]
@@ -252,6 +305,17 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                        if OWNERS[label] not in (recipient, "anyone") and value in text]
             assert foreign == [], (recipient, foreign)
         bus = "\n".join(str(m) for m in messages) + "\n".join(str(d) for d in dead)
+        # each agency got its events of the case, signed; the canary looks at bodies and headers
+        webhooks = ""
+        for profile, receiver in receivers.items():
+            events = receiver.unique_events()
+            # verified as each arrived (the test outlasts the verifier's five minutes' tolerance)
+            assert events and all(r.verified_by == tuple(receiver.secrets) for r in receiver.requests), profile
+            if profile != "statistics":
+                assert {e["type"] for e in events} >= {"referral.received", "case.assessed", "case.closed"}, profile
+                assert {e.get("subject") for e in events} == {case_id}, profile
+            webhooks += "\n".join(r.body + "\n" + repr(r.headers) for r in receiver.requests)
+        assert token not in webhooks
         logs = "\n".join(capture.lines)
         ledger_text = str(entries)
         stored, elsewhere = [], []   # every service's documents; those of every service but referrals
@@ -274,6 +338,7 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
             assert value not in logs, f"{label} is in a log line"
             assert value not in bus, f"{label} is in a message on the bus"
             assert value not in ledger_text, f"{label} is in the ledger"
+            assert value not in webhooks, f"{label} is in a webhook delivery"
             if label in KEPT_BY_REFERRALS:
                 assert not any(value.encode() in doc for doc in elsewhere), f"{label} is stored outside referrals"
                 assert any(value.encode() in doc for doc in stored), f"{label}: the canary cannot see referrals keep it"

@@ -190,4 +190,8 @@ def test_every_notice_has_a_message():
     # a session's reminder is no event's notice: it is planned from the invitation (workflow.plan_reminder)
     assert (sessions.SCHEDULED, sessions.ATTENDEE) in seen
     seen.add((sessions.REMINDER, sessions.ATTENDEE))
+    # a subscription's owner: no case's notice, but owners.notice's
+    from services.notifications import owners
+    notice = owners.notice({"type": owners.DISABLED, "data": {"agency": "test-police"}})
+    seen.add((notice.event_type, notice.recipient_role))
     assert seen == pairs

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from services.notifications import audience, messages
+from services.notifications import audience, messages, owners
 from shared.events.vocabulary import CODE
 
 # who gets the participants' messages: the parties, and (sessions) everyone attending, by one template
@@ -29,6 +29,9 @@ def facts(event_type, role, **extra):
         "contact_led": True,
         "deadline": "support_referral", "due_at": "2026-11-21T00:00:00+00:00", "last_day": "2026-11-20",
         "enhanced_rights": True, "measured_from": "referral_received", "region": "gwent",
+        # a subscription's owner told it was disabled (no case: its reference is the subscription)
+        "subscription_id": "sub-77", "agency": "test-police", "failing_since": None,
+        "disabled_at": {"en": "Thursday 3 December 2026 at 10:00", "cy": "Dydd Iau 3 Rhagfyr 2026 am 10:00"},
         # a session's (services/notifications/sessions.py), and the venue its holder released
         "session_id": "ses-" + "5" * 32, "revision": 2, "process_type": "direct_conference",
         "starts_at": "2026-12-03T10:00:00+00:00", "when": {"en": "Thursday 3 December 2026 at 10:00",
@@ -55,16 +58,17 @@ ALL = [(e, r, lang) for e, r in audience.MESSAGES for lang in messages.LANGUAGES
 def test_every_message_has_a_template_in_english_and_welsh():
     for name in messages.template_names():
         assert os.path.isfile(os.path.join(messages.TEMPLATES, name)), name
-    assert len(messages.template_names()) == 2 * len(audience.MESSAGES) == 60
+    assert len(messages.template_names()) == 2 * len(audience.MESSAGES) == 62
 
 
 @pytest.mark.parametrize("event_type,role,language", ALL)
 def test_each_template_renders_a_subject_text_and_html(event_type, role, language):
     message = messages.render(event_type, role, language, facts(event_type, role), name="Alex")
+    reference = "sub-77" if event_type in owners.EVENTS else "case-77"
     assert message.subject and "\n" not in message.subject
-    assert "Alex" in message.text and "case-77" in message.text
+    assert "Alex" in message.text and reference in message.text
     assert message.html.startswith("<!DOCTYPE html>") and f'<html lang="{language}">' in message.html
-    assert "case-77" in message.html and "{{" not in message.text + message.html
+    assert reference in message.html and "{{" not in message.text + message.html
     assert re.fullmatch(CODE.regex.pattern, message.template)
     if role in PARTICIPANT_ROLES:
         assert message.sms and len(message.sms) <= 459  # three SMS fragments at most
@@ -159,7 +163,7 @@ def canary(label):
     return f"CANARY{label}{uuid.uuid4().hex[:8]}"
 
 
-PEOPLE = ("referrer", "facilitator", "harmed", "harmer", "supporter", "coordinator")
+PEOPLE = ("referrer", "facilitator", "harmed", "harmer", "supporter", "coordinator", "agency")
 
 
 def world():
@@ -209,7 +213,7 @@ def test_canary_no_template_shows_anyone_elses_details(event_type, role, languag
         assert people[person]["name"] in message.text
 
 
-@pytest.mark.parametrize("event_type,role", audience.MESSAGES)
+@pytest.mark.parametrize("event_type,role", [m for m in audience.MESSAGES if m[0] not in owners.EVENTS])
 def test_canary_facts_for_keeps_only_non_personal_attributes(event_type, role):
     """Personal details planted in the event and the case directory never reach the facts."""
     people = world()

@@ -2,6 +2,8 @@
 stand-in for the profiles (tests/subscriptions_standin.py): ordering, batching, withheld
 entries, retries of the same positions with backoff, 410, the retry window, replay, and a
 hanging receiver holding back nobody else."""
+from datetime import datetime
+
 import eventlet
 import pytest
 
@@ -214,6 +216,9 @@ def test_failing_for_the_whole_retry_window_disables_the_subscription():
     # waits of 1, 2, 4, 4, ...: the cap holds
     assert [round(a.next_retry_at - a.at) for a in attempts[:5]] == [1, 2, 4, 4, 4]
     assert [e["data"]["reason"] for e in world.store.outboxes["cursors"]["s1"]] == ["retries_exhausted"]
+    # the owner is told since when it failed: the first failure's time
+    since = world.store.outboxes["cursors"]["s1"][0]["data"]["failing_since"]
+    assert datetime.fromisoformat(since).timestamp() == attempts[0].at
     # the other subscription was never held back
     assert world.channel.ids("s2") == [["s2.0"]]
 

@@ -33,6 +33,8 @@ class SubscriptionChanged(Schema):
     agency = fields.Str(required=True, validate=CODE)
     kind = fields.Str(required=True, validate=validate.OneOf(SUBSCRIPTION_KINDS))
     reason = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(DISABLED_REASONS))
+    # `subscription.disabled` after retries_exhausted: when its deliveries began to fail
+    failing_since = fields.DateTime()
 
 
 SPECS = (

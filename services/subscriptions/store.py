@@ -36,6 +36,12 @@ from shared.storage.indexes import Index
 
 BLOCK = 64
 PAGE = 50
+# The most cursor updates sent in one command. FerretDB 1.24 keeps each update's read of its
+# document open, holding one of its PostgreSQL connections, until the whole command ends; its
+# pool has 50 connections, so a command of about 50 updates waits for ever for a connection it
+# holds itself, and every other client of that FerretDB waits behind it. Small commands leave
+# room for everyone else's.
+CURSOR_WRITES = 10
 
 
 class AgreementTaken(Exception):
@@ -218,8 +224,9 @@ class SubscriptionsStore(Store):
         return _cursor(doc) if doc else None
 
     def save_cursors(self, cursors):
-        self.db[self.CURSORS].bulk_write([UpdateOne({"_id": c.subscription_id}, {"$set": _cursor_fields(c)},
-                                                    upsert=True) for c in cursors], ordered=False)
+        writes = [UpdateOne({"_id": c.subscription_id}, {"$set": _cursor_fields(c)}, upsert=True) for c in cursors]
+        for start in range(0, len(writes), CURSOR_WRITES):
+            self.db[self.CURSORS].bulk_write(writes[start:start + CURSOR_WRITES], ordered=False)
 
     def disable(self, cursor, events):
         """Write a disabled cursor and the events telling of it, in one write."""

@@ -13,6 +13,7 @@ from services.subscriptions.memory_store import InMemorySubscriptionsStore
 from services.subscriptions.store import BLOCK, PAGE, AgreementTaken, SubscriptionsStore
 from services.subscriptions.subscription import Replay, Secret, Subscription
 from tests.conftest import MONGO_URI
+from tests.platform import FerretDB
 from tests.support import missing_indexes
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -132,6 +133,26 @@ def test_cursors_are_written_in_a_batch_and_a_disable_with_its_event(store):
         assert doc["outbox"] == [event] and doc["outbox_pending"] is True
     else:
         assert store.outboxes["cursors"]["sub-1"] == [event]
+
+
+def test_the_cursors_of_many_subscriptions_are_written_without_stalling_ferretdb(tmp_path):
+    """FerretDB 1.24 holds a PostgreSQL connection per update until the whole command ends
+    (50 in its pool): one command updating 100 cursors stalled that FerretDB, and everything
+    using it, for good. On a FerretDB of the test's own, so that a regression stalls no other."""
+    ferret = FerretDB(str(tmp_path))
+    try:
+        ferret.start()
+        client = pymongo.MongoClient(ferret.uri, tz_aware=True, socketTimeoutMS=20000)
+        store = SubscriptionsStore(client["many_subscriptions"])
+        store.ensure_indexes(ferret.postgresql_url)
+        cursors = [Cursor(f"sub-{n}", position=n) for n in range(120)]
+        store.save_cursors(cursors)
+        store.save_cursors([replace(c, position=c.position + 1) for c in cursors])
+        assert [store.cursor(c.subscription_id).position for c in cursors] == [n + 1 for n in range(120)]
+        assert client.admin.command("ping")["ok"] == 1
+        client.close()
+    finally:
+        ferret.remove()
 
 
 def test_the_delivery_log_is_read_newest_first_a_page_at_a_time(store):

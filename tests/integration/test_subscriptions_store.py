@@ -2,6 +2,7 @@
 store on the running FerretDB: the dispatcher's and the feed's unit tests trust the fake to
 behave so."""
 from dataclasses import dataclass, replace
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pymongo
@@ -168,6 +169,32 @@ def test_the_delivery_log_is_read_newest_first_a_page_at_a_time(store):
     assert len(store.attempts("sub-1", count + 1, 1000)) == count
     assert store.attempts("sub-2", 2, 10) == [Attempt("sub-2", 1, (0,), 2, NOW.timestamp(), "failed", None,
                                                       "could not connect", 10.0, NOW.timestamp() + 3)]
+
+
+def test_the_delivery_log_is_kept_a_document_per_flush_and_page_and_reads_the_older_form():
+    client = pymongo.MongoClient(MONGO_URI, tz_aware=True)
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    try:
+        store = SubscriptionsStore(client[f"{prefix}_subscriptions"])
+        store.ensure_indexes()
+        logged = [Attempt("sub-1", n, (n,), 1, NOW.timestamp() + n, "settled", 204, None, 0.01) for n in range(2, 60)]
+        store.add_attempts(logged)
+        assert store.db[store.DELIVERIES].count_documents({}) == 2   # numbers 2-49, and 50-59
+        store.add_attempts(logged)       # the same flush tried again: written once
+        store.add_attempts(logged[:5])   # some of it again in another flush: read once
+        # one attempt a document, as the log was written before
+        store.db[store.DELIVERIES].insert_one({
+            "_id": "sub-1.000000000001", "subscription_id": "sub-1", "page": 0, "number": 1, "positions": [1],
+            "retry": 1, "at": NOW, "result": "failed", "status": 500, "error": "answered 500", "seconds": 0.1,
+            "next_retry_at": NOW})
+        found = store.attempts("sub-1", 100, 100)
+        assert [a.number for a in found] == list(range(59, 0, -1))
+        assert found[-1] == Attempt("sub-1", 1, (1,), 1, NOW.timestamp(), "failed", 500, "answered 500", 0.1,
+                                    NOW.timestamp())
+        assert found[0] == logged[-1]
+    finally:
+        client.drop_database(f"{prefix}_subscriptions")
+        client.close()
 
 
 def test_the_dispatch_lease_is_held_by_one_process_until_it_lapses_or_is_let_go(store):

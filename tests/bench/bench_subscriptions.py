@@ -1,16 +1,17 @@
 """Webhook delivery under load: 100 subscribers on local receivers, events at 20 a second,
-first with every subscriber healthy (the baseline), then with 10 of them hanging. Prints
-figures and whether the targets are met; asserts nothing about speed.
+with every subscriber healthy (the baseline) and with 10 of them hanging, in the same run.
+Prints figures and whether the targets are met; asserts nothing about speed.
 
-    PYTHONPATH=$PWD .venv/bin/python tests/bench/bench_subscriptions.py                  # 60 s a phase
-    PYTHONPATH=$PWD .venv/bin/python tests/bench/bench_subscriptions.py --seconds 10     # a short run
+    PYTHONPATH=$PWD .venv/bin/python tests/bench/bench_subscriptions.py                   # about 3 minutes
+    PYTHONPATH=$PWD .venv/bin/python tests/bench/bench_subscriptions.py --rounds 1 --seconds 5   # a short run
 
 Options (each also from the environment, BENCH_SUBSCRIPTIONS_<OPTION>): --subscribers
-(100), --hanging (10), --rate (events a second, 20), --seconds (of load in each phase, 60),
---warmup (seconds of load before the baseline, not counted, 5), --drain (at most this many
-seconds after a phase's last event for the healthy receivers to get everything, 30).
-BENCH_SUBSCRIPTIONS_CONFIG='{"SUBSCRIPTIONS_FLUSH": "1"}' runs the subscriptions service
-with other settings (JSON, added to its environment).
+(100), --hanging (10), --rate (events a second, 20), --rounds (3), --seconds (of load in
+each segment, 20), --warmup (seconds of load before the first round, not counted, 5),
+--drain (at most this many seconds after a segment's last event for the healthy receivers
+to get everything, 30), --own-ferretdb (a FerretDB of the bench's own, on the shared
+PostgreSQL, instead of the shared one). BENCH_SUBSCRIPTIONS_CONFIG='{"SUBSCRIPTIONS_FLUSH":
+"1"}' runs the subscriptions service with other settings (JSON, added to its environment).
 
 How: the records and subscriptions services run as `nameko run` processes (tests/platform.py)
 on a vhost and database prefix of the bench's own, on the shared RabbitMQ and FerretDB. The
@@ -18,17 +19,21 @@ bench publishes `referral.received` events (one new case each, region south-wale
 referrals' exchange, open loop: event i at start + i / rate, whatever became of the others.
 Records appends them to its ledger; subscriptions follows the ledger through records'
 `entries_after` RPC and delivers. Ten agencies hold an `area_cases` agreement for
-south-wales, set through the API by a coordinator, and ten webhook subscriptions each (made
-through the API, `event_types` ["referral.received"], max_batch 1, the default). Every
-subscriber is a real HTTP server on 127.0.0.1 in this process (tests/webhook_receiver.py)
-that verifies each request's signature with `standardwebhooks` and notes when it arrived.
-A hanging subscriber accepts the connection and reads the request, and never answers.
+south-wales, set through the API by a coordinator, and the webhook subscriptions are made
+through the API by the agencies in turn (`event_types` ["referral.received"], max_batch 1,
+the default). Every subscriber is a real HTTP server on 127.0.0.1 in this process
+(tests/webhook_receiver.py) that verifies each request's signature with `standardwebhooks`
+and notes when it arrived. A hanging subscriber accepts the connection and reads the
+request, and never answers.
 
-Latency is from an entry's ledger append (its group's `recorded_at` in records' database)
-to its first arrival at a receiver. The baseline is the healthy phase's p99 over the
-subscribers that stay healthy; the hanging phase's p99 over the same subscribers is
-compared with it. CPU is read from /proc for the two services, this process (the
-receivers) and the shared servers.
+Each round: 10 new subscriptions join the 90 steady ones; --seconds of load with all 100
+healthy; then --seconds with the 10 new ones hanging; then those 10 are unsubscribed. The
+rounds alternate the two conditions, so that whatever else the machine does at the time
+falls on both alike. Latency is from an entry's ledger append (its group's `recorded_at` in
+records' database) to its first arrival at a receiver. The baseline is the p99 of the 90
+steady subscribers in the healthy segments, compared with their p99 in the hanging
+segments; delivery p99 is over every healthy subscriber. CPU is read from /proc for the two
+services, this process (the receivers and the feeder) and the shared servers.
 """
 import eventlet
 
@@ -125,7 +130,9 @@ class Bench:
         self.amqp_uri = f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{AMQP_HOST}/{self.vhost}"
         self.config = {"AMQP_URI": self.amqp_uri, "MONGO_URI": self.mongo_uri, "AMENDS_DB_PREFIX": self.prefix,
                        "AMENDS_REGION": ZONE, "AMENDS_REGIONS": SERVED_REGIONS}
-        self.receivers = [TimedReceiver() for _ in range(subscribers)]
+        self.steady = [TimedReceiver() for _ in range(subscribers - hanging)]   # healthy throughout
+        self.receivers = list(self.steady)    # every receiver made, for closing
+        self.keys = {}
         self.platform = None
         self.tag = uuid.uuid4().hex[:6]
         self.fed = 0
@@ -140,12 +147,11 @@ class Bench:
             if self.ferretdb is not None:
                 self.ferretdb.start()
             topology.declare(self.amqp_uri, (1, 5))
-            for receiver in self.receivers:
-                receiver.__enter__()
             env = {"AMENDS_RATE_LIMIT": "100000", "AMENDS_RATE_BURST": "10000", **self.extra_env}
             self.platform = Platform(self.amqp_uri, self.mongo_uri, self.prefix, free_port(), self.log_dir, extra_env=env)
             self.platform.start("records", "subscriptions")
-            self._subscribe()
+            self._agree()
+            self.subscribe(self.steady)
         except BaseException:
             self.__exit__()
             raise
@@ -166,28 +172,43 @@ class Bench:
             else:
                 drop_databases(MONGO_URI, self.prefix)
 
-    def _subscribe(self):
-        """An area_cases agreement for each agency, and its share of the subscriptions, made
-        through the API as an agency and its coordinator would."""
+    def _agree(self):
+        """An area_cases agreement for each agency, set through the API by a coordinator, and
+        a key of each agency's for its subscriptions."""
         base = self.platform.url("subscriptions")
         coordinator = issue_key(self.config, "coordinator", "bench-coordination", "bench-coordinator",
                                 regions=(REGION,))
-        keys = {}
-        for index, receiver in enumerate(self.receivers):
-            agency = f"bench-agency-{index % AGENCIES}"
-            if agency not in keys:
-                keys[agency] = issue_key(self.config, "referrer", agency, f"{agency}-referrer", regions=(REGION,))
-                answer = requests.put(f"{base}/v1/agencies/{agency}/sharing", timeout=30,
-                                      headers={"Authorization": f"Bearer {coordinator}"},
-                                      json={"profile": "area_cases", "regions": [REGION],
-                                            "agreement_reference": f"DSA/{agency}"})
-                answer.raise_for_status()
+        for index in range(AGENCIES):
+            agency = f"bench-agency-{index}"
+            self.keys[agency] = issue_key(self.config, "referrer", agency, f"{agency}-referrer", regions=(REGION,))
+            requests.put(f"{base}/v1/agencies/{agency}/sharing", timeout=30,
+                         headers={"Authorization": f"Bearer {coordinator}"},
+                         json={"profile": "area_cases", "regions": [REGION],
+                               "agreement_reference": f"DSA/{agency}"}).raise_for_status()
+
+    def subscribe(self, receivers):
+        """A webhook subscription for each receiver, made through the API as its agency would
+        (the agencies in turn), from now on."""
+        base = self.platform.url("subscriptions")
+        for receiver in receivers:
+            if receiver._socket is None:
+                receiver.__enter__()
+            if receiver not in self.receivers:
+                self.receivers.append(receiver)
+            receiver.agency = f"bench-agency-{self.receivers.index(receiver) % AGENCIES}"
             answer = requests.post(f"{base}/v1/subscriptions", timeout=30,
-                                   headers={"Authorization": f"Bearer {keys[agency]}"},
+                                   headers={"Authorization": f"Bearer {self.keys[receiver.agency]}"},
                                    json={"kind": "webhook", "url": receiver.url, "event_types": ["referral.received"]})
             if answer.status_code != 201:
                 raise SystemExit(f"a subscription was refused: {answer.status_code} {answer.text}")
+            receiver.subscription_id = answer.json()["subscription_id"]
             receiver.webhook = Webhook(answer.json()["secret"])
+
+    def unsubscribe(self, receivers):
+        base = self.platform.url("subscriptions")
+        for receiver in receivers:
+            requests.delete(f"{base}/v1/subscriptions/{receiver.subscription_id}", timeout=30,
+                            headers={"Authorization": f"Bearer {self.keys[receiver.agency]}"}).raise_for_status()
 
     # --- the load --------------------------------------------------------------------------
 
@@ -255,23 +276,12 @@ class Figures:
     duplicates: int = 0
     out_of_order: int = 0
     latencies: list = field(default_factory=list)
-    appended: list = field(default_factory=list)   # when each latency's entry was appended
 
-    def quantile(self, q, latencies=None):
-        ordered = sorted(self.latencies if latencies is None else latencies)
+    def quantile(self, q):
+        ordered = sorted(self.latencies)
         if not ordered:
             return float("nan")
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    def windows(self, seconds=10.0):
-        """(p50, p99) of the entries appended in each `seconds` of the phase, in turn: whether
-        the figures are steady or drift."""
-        if not self.appended:
-            return []
-        start, found = min(self.appended), {}
-        for appended, latency in zip(self.appended, self.latencies):
-            found.setdefault(int((appended - start) // seconds), []).append(latency)
-        return [(self.quantile(0.5, found[w]), self.quantile(0.99, found[w])) for w in sorted(found)]
 
 
 def figures(phase, receivers, ledger):
@@ -293,48 +303,67 @@ def figures(phase, receivers, ledger):
         result.missing += len(wanted) - len(first)
         result.delivered += len(first)
         result.latencies += [at - wanted[p] for p, at in first.items()]
-        result.appended += [wanted[p] for p in first]
     return result
 
 
-def run(subscribers=100, hanging=10, rate=20.0, seconds=60.0, warmup=5.0, drain=30.0, log_dir=None,
+def run(subscribers=100, hanging=10, rate=20.0, seconds=20.0, rounds=3, warmup=5.0, drain=30.0, log_dir=None,
         extra_env=None, own_ferretdb=False, report=print):
-    """Run both phases; return {"baseline": Figures, "hanging": Figures, ...} for the
-    subscribers that stay healthy (and the whole baseline as "all")."""
+    """`rounds` rounds, each of `seconds` of load with every subscriber healthy, then
+    `seconds` with `hanging` of them hanging (new ones each round: the last round's are
+    unsubscribed), so that whatever else the machine does falls on both alike. Returns the
+    figures pooled over the rounds: "all" (every subscriber, healthy segments), "baseline"
+    and "hanging" (the subscribers that never hang, in each kind of segment), and each
+    segment with the receivers that were healthy in it (`segments`)."""
     log_dir = log_dir or tempfile.mkdtemp(prefix="bench-subscriptions-")
     with Bench(subscribers, hanging, rate, log_dir, extra_env, own_ferretdb) as bench:
-        stay = bench.receivers[hanging:]
-        report(f"{subscribers} webhook subscribers ({AGENCIES} agencies, area_cases), {rate:g} events/s, "
-               f"{seconds:g} s a phase; logs in {log_dir}")
-        warm = Phase("warm-up")
-        if warmup:
-            bench.feed(warm, warmup)
-            bench.wait_delivered(warm, bench.receivers, drain)
-        baseline = Phase("baseline")
-        meter = bench.meter()
-        meter.start()
-        bench.feed(baseline, seconds)
-        complete = bench.wait_delivered(baseline, bench.receivers, drain)
-        meter.stop()
-        cpu = {"baseline": meter}
-        for receiver in bench.receivers[:hanging]:
-            receiver.hanging = True
-        stuck = Phase("hanging")
-        meter = bench.meter()
-        meter.start()
-        bench.feed(stuck, seconds)
-        complete = bench.wait_delivered(stuck, stay, drain) and complete
-        meter.stop()
-        cpu["hanging"] = meter
+        report(f"{subscribers} webhook subscribers ({AGENCIES} agencies, area_cases), {rate:g} events/s; "
+               f"{rounds} rounds of {seconds:g} s all healthy then {seconds:g} s with {hanging} hanging; "
+               f"logs in {log_dir}")
+        segments, complete, cpu = [], True, {"baseline": [], "hanging": []}
+        for number in range(rounds):
+            doomed = [TimedReceiver() for _ in range(hanging)]
+            bench.subscribe(doomed)
+            everyone = bench.steady + doomed
+            eventlet.sleep(2.5)   # the dispatcher takes new subscriptions in within a second
+            if number == 0 and warmup:
+                warm = Phase("warm-up")
+                bench.feed(warm, warmup)
+                bench.wait_delivered(warm, everyone, drain)
+            for kind, healthy in (("baseline", everyone), ("hanging", bench.steady)):
+                for receiver in doomed:
+                    receiver.hanging = kind == "hanging"
+                phase = Phase(kind)
+                meter = bench.meter()
+                meter.start()
+                bench.feed(phase, seconds)
+                complete = bench.wait_delivered(phase, healthy, drain) and complete
+                meter.stop()
+                cpu[kind].append(meter)
+                segments.append((phase, healthy))
+            bench.unsubscribe(doomed)
         ledger = bench.ledger()
-        results = {"all": figures(baseline, bench.receivers, ledger), "baseline": figures(baseline, stay, ledger),
-                   "hanging": figures(stuck, stay, ledger), "complete": complete, "cpu": cpu,
-                   "unverified": sum(r.unverified for r in bench.receivers),
-                   "hung": sum(r.hung for r in bench.receivers[:hanging]),
-                   "send_lag": max(baseline.send_lag + stuck.send_lag, default=0.0),
-                   "feed": figures_of_feed((baseline, stuck), ledger),
-                   "receivers": bench.receivers, "phases": (warm, baseline, stuck), "ledger": ledger}
+        steady = bench.steady
+        results = {
+            "all": pooled(figures(p, healthy, ledger) for p, healthy in segments if p.name == "baseline"),
+            "baseline": pooled(figures(p, steady, ledger) for p, _ in segments if p.name == "baseline"),
+            "hanging": pooled(figures(p, steady, ledger) for p, _ in segments if p.name == "hanging"),
+            "complete": complete, "cpu": cpu, "segments": segments, "ledger": ledger,
+            "unverified": sum(r.unverified for r in bench.receivers),
+            "hung": sum(r.hung for r in bench.receivers),
+            "send_lag": max((lag for p, _ in segments for lag in p.send_lag), default=0.0),
+            "feed": figures_of_feed([p for p, _ in segments], ledger)}
     return results
+
+
+def pooled(parts):
+    whole = Figures()
+    for part in parts:
+        whole.delivered += part.delivered
+        whole.missing += part.missing
+        whole.duplicates += part.duplicates
+        whole.out_of_order += part.out_of_order
+        whole.latencies += part.latencies
+    return whole
 
 
 def figures_of_feed(phases, ledger):
@@ -353,13 +382,15 @@ def print_report(results, subscribers, hanging):
     rows = [(f"all {subscribers} healthy (all {subscribers})", every),
             (f"all {subscribers} healthy (the {subscribers - hanging})", base),
             (f"{hanging} hanging (the other {subscribers - hanging})", stuck)]
+    steady = results["segments"][0][1][:subscribers - hanging]
     for label, row in rows:
         print(f"{label:<34} {row.delivered:>10} {ms(row.quantile(0.5))} {ms(row.quantile(0.99))} "
               f"{ms(max(row.latencies, default=float('nan')))} {row.missing:>8} {row.duplicates:>6} "
               f"{row.out_of_order:>6}")
-    for label, row in rows:
-        steps = "  ".join(f"{p50 * 1000:.0f}/{p99 * 1000:.0f}" for p50, p99 in row.windows())
-        print(f"  p50/p99 ms per 10 s, {label}: {steps}")
+    for kind, label in (("baseline", rows[1][0]), ("hanging", rows[2][0])):
+        parts = [figures(p, steady, results["ledger"]) for p, _ in results["segments"] if p.name == kind]
+        steps = "  ".join(f"{part.quantile(0.5) * 1000:.0f}/{part.quantile(0.99) * 1000:.0f}" for part in parts)
+        print(f"  p50/p99 ms round by round, {label}: {steps}")
     feed = results["feed"]
     if feed:
         print(f"(publish -> ledger append, before that: p50 {feed[len(feed) // 2] * 1000:.0f} ms, "
@@ -367,9 +398,10 @@ def print_report(results, subscribers, hanging):
               f"the bench's own send lag, max: {results['send_lag'] * 1000:.0f} ms)")
     print(f"requests held by the hanging receivers: {results['hung']}; unverified requests: "
           f"{results['unverified']}; every healthy delivery in within the drain: {results['complete']}")
-    for name, meter in results["cpu"].items():
-        shares = ", ".join(f"{label} {meter.share(label) * 100:.0f}%" for label in meter.used)
-        print(f"CPU during the {name} phase (% of one core): {shares}")
+    for name, meters in results["cpu"].items():
+        wall = sum(m.wall for m in meters)
+        shares = ", ".join(f"{label} {sum(m.used[label] for m in meters) / wall * 100:.0f}%" for label in meters[0].used)
+        print(f"CPU during the {name} segments (% of one core): {shares}")
     ratio = stuck.quantile(0.99) / base.quantile(0.99)
     p99 = max(every.quantile(0.99), stuck.quantile(0.99))
     print(f"\ntarget: delivery p99 <= {TARGET_P99 * 1000:.0f} ms: {p99 * 1000:.0f} ms "
@@ -384,7 +416,8 @@ def main():
     parser.add_argument("--subscribers", type=int, default=int(env("subscribers", 100)))
     parser.add_argument("--hanging", type=int, default=int(env("hanging", 10)))
     parser.add_argument("--rate", type=float, default=float(env("rate", 20)))
-    parser.add_argument("--seconds", type=float, default=float(env("seconds", 60)))
+    parser.add_argument("--seconds", type=float, default=float(env("seconds", 20)))
+    parser.add_argument("--rounds", type=int, default=int(env("rounds", 3)))
     parser.add_argument("--warmup", type=float, default=float(env("warmup", 5)))
     parser.add_argument("--drain", type=float, default=float(env("drain", 30)))
     parser.add_argument("--own-ferretdb", action="store_true", default=bool(env("own_ferretdb", "")),
@@ -393,7 +426,7 @@ def main():
     args = parser.parse_args()
     if not 0 <= args.hanging < args.subscribers:
         raise SystemExit("--hanging must be at least 0 and fewer than --subscribers")
-    results = run(args.subscribers, args.hanging, args.rate, args.seconds, args.warmup, args.drain,
+    results = run(args.subscribers, args.hanging, args.rate, args.seconds, args.rounds, args.warmup, args.drain,
                   extra_env=json.loads(os.environ.get("BENCH_SUBSCRIPTIONS_CONFIG", "{}")),
                   own_ferretdb=args.own_ferretdb)
     print_report(results, args.subscribers, args.hanging)

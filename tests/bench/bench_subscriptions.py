@@ -58,6 +58,7 @@ from standardwebhooks.webhooks import WebhookVerificationError  # noqa: E402
 from shared.events import new_event  # noqa: E402
 from shared.messaging import topology  # noqa: E402
 from tests.factories import referral_received_data  # noqa: E402
+from tests.bench.bench_scaleout import CORES, machine_busy  # noqa: E402
 from tests.platform import FerretDB, Platform  # noqa: E402
 from tests.scaleout import CpuMeter, infrastructure  # noqa: E402
 from tests.support import (SERVED_REGIONS, disconnect_all, drop_databases, free_port, issue_key,  # noqa: E402
@@ -335,9 +336,11 @@ def run(subscribers=100, hanging=10, rate=20.0, seconds=20.0, rounds=3, warmup=5
                 phase = Phase(kind)
                 meter = bench.meter()
                 meter.start()
+                busy = machine_busy()
                 bench.feed(phase, seconds)
                 complete = bench.wait_delivered(phase, healthy, drain) and complete
                 meter.stop()
+                meter.used["whole machine"] = machine_busy() - busy
                 cpu[kind].append(meter)
                 segments.append((phase, healthy))
             bench.unsubscribe(doomed)
@@ -401,7 +404,7 @@ def print_report(results, subscribers, hanging):
     for name, meters in results["cpu"].items():
         wall = sum(m.wall for m in meters)
         shares = ", ".join(f"{label} {sum(m.used[label] for m in meters) / wall * 100:.0f}%" for label in meters[0].used)
-        print(f"CPU during the {name} segments (% of one core): {shares}")
+        print(f"CPU during the {name} segments (% of one core; the machine has {CORES}): {shares}")
     ratio = stuck.quantile(0.99) / base.quantile(0.99)
     p99 = max(every.quantile(0.99), stuck.quantile(0.99))
     print(f"\ntarget: delivery p99 <= {TARGET_P99 * 1000:.0f} ms: {p99 * 1000:.0f} ms "

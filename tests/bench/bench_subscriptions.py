@@ -149,7 +149,8 @@ class Bench:
                 self.ferretdb.start()
             topology.declare(self.amqp_uri, (1, 5))
             env = {"AMENDS_RATE_LIMIT": "100000", "AMENDS_RATE_BURST": "10000", **self.extra_env}
-            self.platform = Platform(self.amqp_uri, self.mongo_uri, self.prefix, free_port(), self.log_dir, extra_env=env)
+            self.platform = Platform(self.amqp_uri, self.mongo_uri, self.prefix, free_port(), self.log_dir,
+                                     extra_env=env)
             self.platform.start("records", "subscriptions")
             self._agree()
             self.subscribe(self.steady)
@@ -403,7 +404,8 @@ def print_report(results, subscribers, hanging):
           f"{results['unverified']}; every healthy delivery in within the drain: {results['complete']}")
     for name, meters in results["cpu"].items():
         wall = sum(m.wall for m in meters)
-        shares = ", ".join(f"{label} {sum(m.used[label] for m in meters) / wall * 100:.0f}%" for label in meters[0].used)
+        shares = ", ".join(f"{label} {sum(m.used[label] for m in meters) / wall * 100:.0f}%"
+                           for label in meters[0].used)
         print(f"CPU during the {name} segments (% of one core; the machine has {CORES}): {shares}")
     ratio = stuck.quantile(0.99) / base.quantile(0.99)
     p99 = max(every.quantile(0.99), stuck.quantile(0.99))

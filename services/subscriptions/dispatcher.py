@@ -167,6 +167,7 @@ class Dispatcher:
         self.leading = False      # whether this process holds the dispatch lease
         self._refreshed_at = None
         self._flushed_at = 0.0
+        self._flushing = False    # a flush is under way (one at a time)
         self._unserved = set()    # kinds with no channel, said once
 
     # --- what the feed hands over ------------------------------------------------------
@@ -188,9 +189,12 @@ class Dispatcher:
             if self.leading:
                 self.refresh()
             self._refreshed_at = now
-        if now - self._flushed_at >= self.settings.flush or self.disables:
-            self.flush(outbox)
+        if (now - self._flushed_at >= self.settings.flush or self.disables) and not self._flushing:
+            # in a green thread of its own: the writes take a while with many subscriptions,
+            # and the next rounds need not wait for them
+            self._flushing = True
             self._flushed_at = now
+            self.pool.spawn_n(self._flush_apart, outbox)
         if not self.leading:
             return
         for subscription in list(self.subscriptions.values()):
@@ -399,7 +403,8 @@ class Dispatcher:
     def flush(self, outbox):
         """Write what moved since the last flush: each disable with its event (then published),
         the cursors as one batch, and the delivery log as another. Only this writes cursors,
-        and one flush runs at a time (the rounds run one after another)."""
+        and one flush runs at a time (a round starts none while one is under way; `stop`
+        waits for it before its own)."""
         disables, self.disables = self.disables, {}
         cursors, self.pending = self.pending, {}
         attempts, self.log = self.log, []
@@ -421,10 +426,19 @@ class Dispatcher:
             self.pending = {**cursors, **self.pending}
             self.log = attempts + self.log
 
+    def _flush_apart(self, outbox):
+        try:
+            self.flush(outbox)
+        finally:
+            self._flushing = False
+
     def stop(self, outbox, grace=5.0):
         """Let turns in progress end (for at most `grace` seconds), then write what moved."""
         with eventlet.Timeout(grace, False):
             self.wait()
+        with eventlet.Timeout(grace, False):
+            while self._flushing:    # a round's flush still writing
+                eventlet.sleep(0.05)
         self.flush(outbox)
         if self.leading:
             self.leading = False

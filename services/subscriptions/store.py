@@ -15,8 +15,12 @@ Collections, in the subscriptions database:
                    (`_id` "dispatcher": which process delivers, until when).
 - `cursors`        per subscription (`_id` its id), where its delivery stands; written by the
                    dispatcher only. A disable is written here with its event (the outbox).
-- `deliveries`     the delivery log, one document per attempt, `_id` `<subscription>.<number>`,
-                   in pages of PAGE by number, read newest first a page at a time.
+- `deliveries`     the delivery log: per subscription, the attempts one flush wrote within one
+                   page of PAGE numbers in one document (`attempts`, `_id`
+                   `<subscription>.<first number>-<last number>`), read newest first a page at a
+                   time. (One document per attempt made FerretDB and PostgreSQL the largest cost
+                   of delivering to many subscribers; documents of one attempt, written so
+                   before, are still read.)
 
 Every query is an equality on `_id` or on indexed fields (docs/storage.md), but the reload of
 the agreements in force, which reads them whole: a few versions per agency, however many
@@ -36,6 +40,12 @@ from shared.storage.indexes import Index
 
 BLOCK = 64
 PAGE = 50
+# The most cursor updates sent in one command. FerretDB 1.24 keeps each update's read of its
+# document open, holding one of its PostgreSQL connections, until the whole command ends; its
+# pool has 50 connections, so a command of about 50 updates waits for ever for a connection it
+# holds itself, and every other client of that FerretDB waits behind it. Small commands leave
+# room for everyone else's.
+CURSOR_WRITES = 10
 
 
 class AgreementTaken(Exception):
@@ -218,8 +228,9 @@ class SubscriptionsStore(Store):
         return _cursor(doc) if doc else None
 
     def save_cursors(self, cursors):
-        self.db[self.CURSORS].bulk_write([UpdateOne({"_id": c.subscription_id}, {"$set": _cursor_fields(c)},
-                                                    upsert=True) for c in cursors], ordered=False)
+        writes = [UpdateOne({"_id": c.subscription_id}, {"$set": _cursor_fields(c)}, upsert=True) for c in cursors]
+        for start in range(0, len(writes), CURSOR_WRITES):
+            self.db[self.CURSORS].bulk_write(writes[start:start + CURSOR_WRITES], ordered=False)
 
     def disable(self, cursor, events):
         """Write a disabled cursor and the events telling of it, in one write."""
@@ -229,14 +240,26 @@ class SubscriptionsStore(Store):
                                          upsert=True)
 
     def add_attempts(self, attempts):
-        self.db[self.DELIVERIES].insert_many([_attempt_fields(a) for a in attempts], ordered=False)
+        """Log attempts: one document per subscription and page. A document written before
+        (a flush tried again after a partial write) is left as it is."""
+        groups = {}
+        for attempt in attempts:
+            groups.setdefault((attempt.subscription_id, attempt.number // PAGE), []).append(attempt)
+        docs = [_attempts_document(subscription_id, page, group) for (subscription_id, page), group in groups.items()]
+        try:
+            self.db[self.DELIVERIES].insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            if any(e["code"] != 11000 for e in error.details["writeErrors"]):
+                raise
 
     def attempts(self, subscription_id, before, limit):
         """The subscription's attempts numbered below `before`, newest first, at most `limit`."""
         found, page = [], (before - 1) // PAGE
         while page >= 0 and len(found) < limit:
             docs = self.db[self.DELIVERIES].find({"subscription_id": subscription_id, "page": page})
-            found += sorted((_attempt(d) for d in docs if d["number"] < before), key=lambda a: -a.number)
+            # by number: a flush tried again may have logged an attempt in two documents
+            logged = {a.number: a for d in docs for a in _attempts(d) if a.number < before}
+            found += sorted(logged.values(), key=lambda a: -a.number)
             page -= 1
         return found[:limit]
 
@@ -292,14 +315,24 @@ def _cursor(doc):
                   disabled_at=_epoch(doc.get("disabled_at")))
 
 
+def _attempts_document(subscription_id, page, attempts):
+    numbers = [a.number for a in attempts]
+    return {"_id": f"{subscription_id}.{min(numbers):012d}-{max(numbers):012d}", "subscription_id": subscription_id,
+            "page": page, "attempts": [_attempt_fields(a) for a in attempts]}
+
+
 def _attempt_fields(a):
-    return {"_id": f"{a.subscription_id}.{a.number:012d}", "subscription_id": a.subscription_id,
-            "page": a.number // PAGE, "number": a.number, "positions": list(a.positions), "retry": a.retry,
-            "at": _moment(a.at), "result": a.result, "status": a.status, "error": a.error,
-            "seconds": a.seconds, "next_retry_at": _moment(a.next_retry_at)}
+    return {"number": a.number, "positions": list(a.positions), "retry": a.retry, "at": _moment(a.at),
+            "result": a.result, "status": a.status, "error": a.error, "seconds": a.seconds,
+            "next_retry_at": _moment(a.next_retry_at)}
 
 
-def _attempt(doc):
-    return Attempt(subscription_id=doc["subscription_id"], number=doc["number"], positions=tuple(doc["positions"]),
+def _attempts(doc):
+    """The attempts a delivery-log document holds (several, or, as written before, one)."""
+    return [_attempt(doc["subscription_id"], item) for item in doc.get("attempts", [doc])]
+
+
+def _attempt(subscription_id, doc):
+    return Attempt(subscription_id=subscription_id, number=doc["number"], positions=tuple(doc["positions"]),
                    retry=doc["retry"], at=_epoch(doc["at"]), result=doc["result"], status=doc.get("status"),
                    error=doc.get("error"), seconds=doc.get("seconds", 0.0), next_retry_at=_epoch(doc.get("next_retry_at")))

@@ -2,6 +2,7 @@
 store on the running FerretDB: the dispatcher's and the feed's unit tests trust the fake to
 behave so."""
 from dataclasses import dataclass, replace
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pymongo
@@ -13,6 +14,7 @@ from services.subscriptions.memory_store import InMemorySubscriptionsStore
 from services.subscriptions.store import BLOCK, PAGE, AgreementTaken, SubscriptionsStore
 from services.subscriptions.subscription import Replay, Secret, Subscription
 from tests.conftest import MONGO_URI
+from tests.platform import FerretDB
 from tests.support import missing_indexes
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -134,6 +136,26 @@ def test_cursors_are_written_in_a_batch_and_a_disable_with_its_event(store):
         assert store.outboxes["cursors"]["sub-1"] == [event]
 
 
+def test_the_cursors_of_many_subscriptions_are_written_without_stalling_ferretdb(tmp_path):
+    """FerretDB 1.24 holds a PostgreSQL connection per update until the whole command ends
+    (50 in its pool): one command updating 100 cursors stalled that FerretDB, and everything
+    using it, for good. On a FerretDB of the test's own, so that a regression stalls no other."""
+    ferret = FerretDB(str(tmp_path))
+    try:
+        ferret.start()
+        client = pymongo.MongoClient(ferret.uri, tz_aware=True, socketTimeoutMS=20000)
+        store = SubscriptionsStore(client["many_subscriptions"])
+        store.ensure_indexes(ferret.postgresql_url)
+        cursors = [Cursor(f"sub-{n}", position=n) for n in range(120)]
+        store.save_cursors(cursors)
+        store.save_cursors([replace(c, position=c.position + 1) for c in cursors])
+        assert [store.cursor(c.subscription_id).position for c in cursors] == [n + 1 for n in range(120)]
+        assert client.admin.command("ping")["ok"] == 1
+        client.close()
+    finally:
+        ferret.remove()
+
+
 def test_the_delivery_log_is_read_newest_first_a_page_at_a_time(store):
     count = 2 * PAGE + 7
     store.add_attempts([Attempt("sub-1", n, (n,), 1, NOW.timestamp() + n, "settled", 204, None, 0.01)
@@ -147,6 +169,32 @@ def test_the_delivery_log_is_read_newest_first_a_page_at_a_time(store):
     assert len(store.attempts("sub-1", count + 1, 1000)) == count
     assert store.attempts("sub-2", 2, 10) == [Attempt("sub-2", 1, (0,), 2, NOW.timestamp(), "failed", None,
                                                       "could not connect", 10.0, NOW.timestamp() + 3)]
+
+
+def test_the_delivery_log_is_kept_a_document_per_flush_and_page_and_reads_the_older_form():
+    client = pymongo.MongoClient(MONGO_URI, tz_aware=True)
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    try:
+        store = SubscriptionsStore(client[f"{prefix}_subscriptions"])
+        store.ensure_indexes()
+        logged = [Attempt("sub-1", n, (n,), 1, NOW.timestamp() + n, "settled", 204, None, 0.01) for n in range(2, 60)]
+        store.add_attempts(logged)
+        assert store.db[store.DELIVERIES].count_documents({}) == 2   # numbers 2-49, and 50-59
+        store.add_attempts(logged)       # the same flush tried again: written once
+        store.add_attempts(logged[:5])   # some of it again in another flush: read once
+        # one attempt a document, as the log was written before
+        store.db[store.DELIVERIES].insert_one({
+            "_id": "sub-1.000000000001", "subscription_id": "sub-1", "page": 0, "number": 1, "positions": [1],
+            "retry": 1, "at": NOW, "result": "failed", "status": 500, "error": "answered 500", "seconds": 0.1,
+            "next_retry_at": NOW})
+        found = store.attempts("sub-1", 100, 100)
+        assert [a.number for a in found] == list(range(59, 0, -1))
+        assert found[-1] == Attempt("sub-1", 1, (1,), 1, NOW.timestamp(), "failed", 500, "answered 500", 0.1,
+                                    NOW.timestamp())
+        assert found[0] == logged[-1]
+    finally:
+        client.drop_database(f"{prefix}_subscriptions")
+        client.close()
 
 
 def test_the_dispatch_lease_is_held_by_one_process_until_it_lapses_or_is_let_go(store):

@@ -94,3 +94,16 @@ def test_an_endless_answer_is_read_no_further_than_a_few_bytes():
     finally:
         server.kill()
         listener.close()
+
+
+def test_connections_are_kept_per_receiver_and_the_least_recently_used_let_go():
+    secret = new_secret()
+    with Receiver(secrets=[secret]) as first, Receiver(secrets=[secret]) as second:
+        channel = WebhookChannel(timeout=5, most_pools=1)
+        for position, receiver in enumerate([first, first, second, first], start=1):
+            outcome = channel.send(subscription(receiver.url + "?agency=police", secret), events("sub-w", position))
+            assert outcome.settled, outcome.error
+            assert list(channel._pools) == [("http", "127.0.0.1", int(receiver.url.split(":")[2].split("/")[0]))]
+    assert [e["ledgerposition"] for r in first.requests for e in r.events] == [1, 2, 4]
+    assert [e["ledgerposition"] for r in second.requests for e in r.events] == [3]
+    assert all(r.verified_by == (secret,) for r in first.requests + second.requests)

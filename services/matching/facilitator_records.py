@@ -81,8 +81,9 @@ class FacilitatorRecord(Schema):
 
 RECORD = FacilitatorRecord()
 UPDATABLE = tuple(name for name in FacilitatorRecord._declared_fields if name not in ("facilitator_id", "active"))
-# changes to a record: any of the fields a coordinator may change, each checked
-CHANGES = FacilitatorRecord(partial=True, only=UPDATABLE)
+# changes to a record: any of the fields a coordinator may change, each checked; partial at
+# the top only, so that a conflict given still needs its kind and ref
+CHANGES = FacilitatorRecord(partial=UPDATABLE, only=UPDATABLE)
 
 
 class ListingQuery(Schema):

@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
                                                response_schema_conformance, status_code_conformance)
 
-EXAMPLES = int(os.environ.get("AMENDS_FUZZ_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("AMENDS_FUZZ_EXAMPLES", "600"))
 CONFORMANCE = [status_code_conformance, content_type_conformance, response_headers_conformance,
                response_schema_conformance]
 # Over the request budgets: the hundreds of calls, many with broken keys, from one address

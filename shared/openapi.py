@@ -20,6 +20,9 @@ from shared.web import api, json_response
 SECURED = [{"bearer": []}]
 PUBLIC = []
 OPERATIONAL = {"/health", "/metrics", "/v1/openapi.json"}
+# the largest integer a query may give (a ledger position): what JSON clients and the
+# database hold exactly
+INT_MAX = 2 ** 53 - 1
 
 
 class Schema(StrictSchema):

@@ -6,31 +6,29 @@ from marshmallow import Schema as RequestSchema
 from marshmallow import fields, validate
 
 from services.records.store import FEED_LIMIT
-from shared.openapi import SECURED, Document, Schema, errors, ok, path_param, query
+from shared.openapi import INT_MAX, SECURED, Document, Schema, errors, ok, path_param, query
 
-# a ledger position or size: within what JSON, and the database, hold as an integer
-POSITION_MAX = 2 ** 53 - 1
 
 
 class InclusionQuery(RequestSchema):
     """The query of GET /v1/ledger/proof/inclusion: an entry by event id or by position."""
     event_id = fields.Str(validate=validate.Length(min=1, max=100), metadata={
         "description": "the event's id (required unless `seq` is given)"})
-    seq = fields.Int(validate=validate.Range(min=0, max=POSITION_MAX), metadata={
+    seq = fields.Int(validate=validate.Range(min=0, max=INT_MAX), metadata={
         "description": "the entry's ledger position (used when `event_id` is not given)"})
-    tree_size = fields.Int(validate=validate.Range(min=1, max=POSITION_MAX), metadata={
+    tree_size = fields.Int(validate=validate.Range(min=1, max=INT_MAX), metadata={
         "description": "the tree to prove it in: above the entry's seq, at most the ledger's size (default)"})
 
 
 class ConsistencyQuery(RequestSchema):
     """The query of GET /v1/ledger/proof/consistency: 1 <= first <= second <= the ledger's size."""
-    first = fields.Int(required=True, validate=validate.Range(min=1, max=POSITION_MAX))
-    second = fields.Int(required=True, validate=validate.Range(min=1, max=POSITION_MAX))
+    first = fields.Int(required=True, validate=validate.Range(min=1, max=INT_MAX))
+    second = fields.Int(required=True, validate=validate.Range(min=1, max=INT_MAX))
 
 
 class FeedQuery(RequestSchema):
     """The query of GET /v1/ledger/entries."""
-    after = fields.Int(load_default=-1, validate=validate.Range(min=-1, max=POSITION_MAX), metadata={
+    after = fields.Int(load_default=-1, validate=validate.Range(min=-1, max=INT_MAX), metadata={
         "description": "the entries after this position (-1: from the start)"})
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=FEED_LIMIT))
 

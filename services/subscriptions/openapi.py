@@ -8,14 +8,13 @@ from marshmallow import fields, validate
 from services.subscriptions.sharing import SharingRequest
 from services.subscriptions.subscription import ReplayRequest, SubscriptionChange, SubscriptionRequest
 from services.subscriptions.workflow import DELIVERIES_LIMIT
-from shared.openapi import LOCATION, SECURED, Document, Schema, body, errors, ok, path_param, query
+from shared.openapi import INT_MAX, LOCATION, SECURED, Document, Schema, body, errors, ok, path_param, query
 
-POSITION_MAX = 2 ** 53 - 1
 
 
 class DeliveriesQuery(RequestSchema):
     """The query of GET /v1/subscriptions/{id}/deliveries."""
-    before = fields.Int(validate=validate.Range(min=1, max=POSITION_MAX), metadata={
+    before = fields.Int(validate=validate.Range(min=1, max=INT_MAX), metadata={
         "description": "the attempts numbered below this (`next_before` of the previous page)"})
     limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=DELIVERIES_LIMIT))
 

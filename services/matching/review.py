@@ -13,7 +13,8 @@ def _not_blank(value):
 
 
 class ReviewDecisionSchema(Schema):
-    decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS, error="Must be 'suitable' or 'unsuitable'."))
+    decision = fields.Str(required=True,
+                          validate=validate.OneOf(DECISIONS, error="Must be 'suitable' or 'unsuitable'."))
     reason_code = fields.Str(required=True, validate=[
         validate.Regexp(CODE_PATTERN, error="A short code is required, e.g. 'specialist_risk_assessment_done'."),
         validate.Length(max=100)])

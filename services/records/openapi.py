@@ -9,7 +9,6 @@ from services.records.store import FEED_LIMIT
 from shared.openapi import INT_MAX, SECURED, Document, Schema, errors, ok, path_param, query
 
 
-
 class InclusionQuery(RequestSchema):
     """The query of GET /v1/ledger/proof/inclusion: an entry by event id or by position."""
     event_id = fields.Str(validate=validate.Length(min=1, max=100), metadata={
@@ -120,7 +119,8 @@ def document():
                       **errors(401, 403, 413, 503, e503=NO_KEY)}})
     doc.path("/v1/ledger/public-key", get={
         "summary": "The key that verifies signed tree heads (any role)", "security": SECURED,
-        "responses": {"200": {"description": "the verifier key", "content": NOTE}, **errors(401, 403, 503, e503=NO_KEY)}})
+        "responses": {"200": {"description": "the verifier key", "content": NOTE},
+                      **errors(401, 403, 503, e503=NO_KEY)}})
     doc.path("/v1/ledger/proof/inclusion", get={
         "summary": "Prove an entry is in the tree, by event id or position (any role)", "security": SECURED,
         "parameters": [query(INCLUSION_QUERY)],

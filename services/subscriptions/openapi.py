@@ -11,7 +11,6 @@ from services.subscriptions.workflow import DELIVERIES_LIMIT
 from shared.openapi import INT_MAX, LOCATION, SECURED, Document, Schema, body, errors, ok, path_param, query
 
 
-
 class DeliveriesQuery(RequestSchema):
     """The query of GET /v1/subscriptions/{id}/deliveries."""
     before = fields.Int(validate=validate.Range(min=1, max=INT_MAX), metadata={

@@ -4,8 +4,9 @@ Every operation is driven with inputs generated from /v1/openapi.json, both vali
 (positive) and invalid (negative), against the live service on the real broker and
 database (tests/integration/fuzzing.py). No input may yield a 5xx, every answer must
 match the document, and an answer of 4xx must leave every collection of the service's
-database as it was; then near-valid referrals reach the deep validation rules. The number of inputs is bounded so the test runs
-in well under a minute; it prints how many it tried.
+database as it was; then near-valid referrals reach the deep validation rules. The
+number of inputs is bounded so the test runs in well under a minute; it prints how many
+it tried.
 """
 import os
 import time

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 import mongoengine
+from marshmallow import ValidationError
 
 from nameko.extensions import DependencyProvider
 from werkzeug.exceptions import ClientDisconnected
@@ -129,6 +130,16 @@ def read_json(request):
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
+
+
+def read_query(request, schema):
+    """The query parameters, loaded by a marshmallow schema (the one the service's OpenAPI
+    document lists), or a 400 naming each parameter at fault."""
+    try:
+        return schema.load(request.args.to_dict())
+    except ValidationError as invalid:
+        named = sorted(invalid.messages)[0]
+        raise BadRequest(f"the query parameter '{named}' is not valid", param=named, fields=invalid.messages)
 
 
 def required_param(request, name):

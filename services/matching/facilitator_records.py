@@ -81,6 +81,20 @@ class FacilitatorRecord(Schema):
 
 RECORD = FacilitatorRecord()
 UPDATABLE = tuple(name for name in FacilitatorRecord._declared_fields if name not in ("facilitator_id", "active"))
+# changes to a record: any of the fields a coordinator may change, each checked; partial at
+# the top only, so that a conflict given still needs its kind and ref
+CHANGES = FacilitatorRecord(partial=UPDATABLE, only=UPDATABLE)
+
+
+class ListingQuery(Schema):
+    """The query of the registry's listing."""
+    region = fields.Str(validate=validate.Length(min=1, max=50))
+    active = fields.Bool(truthy={"true"}, falsy={"false"}, error_messages={"invalid": "Must be true or false."})
+    limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=500))
+    offset = fields.Int(load_default=0, validate=validate.Range(min=0, max=1_000_000))
+
+
+LISTING_QUERY = ListingQuery()
 
 
 def parse(body):
@@ -103,7 +117,7 @@ def parse_changes(body):
     if not body:
         raise InvalidFacilitator({"_schema": ["Give at least one field to change."]})
     try:
-        return RECORD.load(_stringify_dates(body), partial=True)
+        return CHANGES.load(_stringify_dates(body))
     except ValidationError as error:
         raise InvalidFacilitator(error.messages)
 

@@ -1,16 +1,15 @@
 """The matching service: suitability assessment and facilitator assignment. Entrypoints only."""
 import logging
 import os
-import re
 from datetime import datetime, timedelta, timezone
 
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.matching import facilitators, suitability_policy, workflow
+from services.matching import facilitators, openapi, review, suitability_policy, workflow
 from services.matching.roster import Roster
 from services.matching.assignments import Busy
-from services.matching.facilitator_records import InvalidFacilitator, parse, parse_changes
+from services.matching.facilitator_records import LISTING_QUERY, InvalidFacilitator, parse, parse_changes
 from services.matching.store import MatchingStore
 from shared.health import HealthEndpoint
 from shared.http_server import http
@@ -20,7 +19,9 @@ from shared.messaging.rpc import Caller, rpc
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.storage import StoreProvider
 from shared.security import access
-from shared.web import Authenticator, BadRequest, Conflict, Forbidden, NotFound, api, json_response, read_json
+from shared.openapi import OpenApiEndpoint
+from shared.web import (Authenticator, BadRequest, Conflict, Forbidden, NotFound, api, json_response, read_json,
+                        read_query)
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,6 @@ READERS = ("coordinator", "auditor")
 # is defined, as nameko's timer requires.
 SWEEP_INTERVAL = float(os.environ.get("MATCHING_SWEEP_INTERVAL", "30"))
 ROSTER_INTERVAL = float(os.environ.get("MATCHING_ROSTER_REFRESH", "1"))
-DECISION_REASON_CODE = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
 class MatchingSettings(DependencyProvider):
@@ -78,8 +78,9 @@ def _invalid(error):
     return BadRequest("the facilitator record is not valid", fields=error.errors)
 
 
-class MatchingService(HealthEndpoint, OutboxRelayTimer):
+class MatchingService(HealthEndpoint, OpenApiEndpoint, OutboxRelayTimer):
     name = "matching"
+    api_document = staticmethod(openapi.document)
 
     store = StoreProvider(MatchingStore)
     outbox = Outbox(collections=MatchingStore.OUTBOX_COLLECTIONS)
@@ -170,19 +171,8 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     @http("GET", "/v1/facilitators")
     @api(roles=READERS, scope="listing")
     def list_facilitators(self, request, principal):
-        args = request.args
-        errors = {}
-        active = {"true": True, "false": False, None: None}.get(args.get("active"), "bad")
-        if active == "bad":
-            errors["active"] = ["Must be true or false."]
-        try:
-            limit, offset = int(args.get("limit", 100)), int(args.get("offset", 0))
-            if not (1 <= limit <= 500 and offset >= 0):
-                raise ValueError
-        except ValueError:
-            errors["limit"] = ["limit must be 1 to 500 and offset 0 or more."]
-        if errors:
-            raise BadRequest("the query is not valid", fields=errors)
+        args = read_query(request, LISTING_QUERY)
+        active, limit, offset = args.get("active"), args["limit"], args["offset"]
         region = args.get("region")
         if region is not None and not principal.covers(region):
             found = []  # asking beyond one's regions finds nothing
@@ -195,24 +185,14 @@ class MatchingService(HealthEndpoint, OutboxRelayTimer):
     @http("POST", "/v1/cases/<string:case_id>/decision")
     @api(roles=("coordinator",), scope="case-act")
     def decide_case(self, request, case_id, principal):
-        body = read_json(request)
-        errors = {}
-        if body.get("decision") not in ("suitable", "unsuitable"):
-            errors["decision"] = ["Must be 'suitable' or 'unsuitable'."]
-        code = body.get("reason_code")
-        if not isinstance(code, str) or not re.match(DECISION_REASON_CODE, code) or len(code) > 100:
-            errors["reason_code"] = ["A short code is required, e.g. 'specialist_risk_assessment_done'."]
-        reason = body.get("reason")
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > 2000:
-            errors["reason"] = ["Give the reason for the decision (1 to 2000 characters)."]
-        unknown = sorted(set(body) - {"decision", "reason_code", "reason"})
-        for key in unknown:
-            errors[key] = ["Unknown field."]
-        if errors:
-            raise BadRequest("the decision is not valid", fields=errors)
         try:
-            assessment = workflow.decide_review(case_id, body["decision"], code, reason.strip(),
-                                                principal.who, self.outbox, self.matching, self.store)
+            decision = review.read(read_json(request))
+        except review.InvalidDecision as error:
+            raise BadRequest("the decision is not valid", fields=error.errors)
+        try:
+            assessment = workflow.decide_review(case_id, decision["decision"], decision["reason_code"],
+                                                decision["reason"], principal.who, self.outbox, self.matching,
+                                                self.store)
         except workflow.NotFound:
             raise NotFound("no assessment for this case")
         except workflow.InvalidTransition as error:

@@ -5,7 +5,7 @@ import os
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
-from services.notifications import agencies, coordinators, workflow
+from services.notifications import agencies, coordinators, openapi, workflow
 from services.notifications.contacts import Contacts
 from services.notifications.couriers import Couriers
 from services.notifications.mailer import Mailer
@@ -20,7 +20,8 @@ from shared.messaging.outbox import Outbox, OutboxRelayTimer
 from shared.messaging.rpc import IdentifiedRpcProxy
 from shared.storage import StoreProvider
 from shared.security import access
-from shared.web import Authenticator, BadRequest, api, json_response, require_case
+from shared.openapi import OpenApiEndpoint
+from shared.web import Authenticator, api, json_response, read_query, require_case
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,9 @@ class SettingTimer(Timer):
         self.interval = float(setting(self.container.config, self.key, self.default))
 
 
-class NotificationsService(HealthEndpoint, OutboxRelayTimer):
+class NotificationsService(HealthEndpoint, OpenApiEndpoint, OutboxRelayTimer):
     name = "notifications"
+    api_document = staticmethod(openapi.document)
 
     store = StoreProvider(NotificationsStore)
     outbox = Outbox(collections=NotificationsStore.outbox_collections)
@@ -140,11 +142,7 @@ class NotificationsService(HealthEndpoint, OutboxRelayTimer):
     @http("GET", "/v1/notifications")
     @api(roles=("coordinator", "auditor"), scope="case")
     def list_notifications(self, request, principal):
-        case_id = request.args.get("case", "")
-        if not case_id or len(case_id) > 100:
-            raise BadRequest("give the case id as ?case=",
-                             fields={"case": ["Missing data for required field." if not case_id
-                                              else "Longer than maximum length 100."]})
+        case_id = read_query(request, openapi.QUERY)["case"]
         require_case(principal, self.case_relation(case_id))
         deliveries = self.store.deliveries_for_case(case_id)
         # pseudonymous ids and codes only: no names, addresses or message text

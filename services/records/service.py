@@ -1,7 +1,7 @@
 """The records service: the append-only Merkle ledger of every event. Entrypoints only."""
 from werkzeug.wrappers import Response
 
-from services.records import bundle, merkle, residency, store
+from services.records import bundle, merkle, openapi, residency, store
 from services.records.audit import LedgerBroken
 from services.records.batching import batch_consumer
 from services.records.dependencies import LedgerKey, LedgerStore
@@ -11,7 +11,8 @@ from shared.jsonlog import LogContext
 from shared.messaging.rpc import rpc
 from shared.timers import configured_timer
 from shared.security import access
-from shared.web import Authenticator, BadRequest, HttpError, NotFound, api, int_param, json_response, required_param
+from shared.openapi import OpenApiEndpoint
+from shared.web import Authenticator, BadRequest, HttpError, NotFound, api, json_response, read_query
 
 STAFF = ("coordinator", "facilitator", "auditor")
 EVERYONE = ("referrer",) + STAFF
@@ -22,8 +23,16 @@ class Unavailable(HttpError):
     status, code = 503, "unavailable"
 
 
-class RecordsService(HealthEndpoint):
+def _within(name, value, lowest, highest):
+    """A query parameter's bound that depends on the ledger (its size): a 400 naming it."""
+    if not lowest <= value <= highest:
+        raise BadRequest(f"the query parameter '{name}' must be between {lowest} and {highest}", param=name)
+    return value
+
+
+class RecordsService(HealthEndpoint, OpenApiEndpoint):
     name = "records"
+    api_document = staticmethod(openapi.document)
 
     ledger = LedgerStore()
     signer = LedgerKey()
@@ -90,20 +99,20 @@ class RecordsService(HealthEndpoint):
     @api(roles=EVERYONE, scope="deployment")
     def inclusion_proof(self, request, principal):
         # by event id, or by position (a subscriber knows an entry's ledger position)
-        by_seq = "seq" in request.args and "event_id" not in request.args
+        asked = read_query(request, openapi.INCLUSION_QUERY)
         head = self.ledger.head()
-        if by_seq:
-            seq = int_param(request, "seq", minimum=0)
-            docs = self.ledger.entries_after(seq - 1, 1, below=head.size)
+        if "seq" in asked and "event_id" not in asked:
+            docs = self.ledger.entries_after(asked["seq"] - 1, 1, below=head.size)
             doc = docs[0] if docs else None
             if doc is None:
                 raise NotFound("no entry in the tree has this seq", param="seq")
         else:
-            event_id = required_param(request, "event_id")
-            doc = self.ledger.entry_by_event(event_id)
+            if "event_id" not in asked:
+                raise BadRequest("the query parameter 'event_id' is required", param="event_id")
+            doc = self.ledger.entry_by_event(asked["event_id"])
             if doc is None or doc["seq"] >= head.size:
                 raise NotFound("no entry in the tree has this event id", param="event_id")
-        size = int_param(request, "tree_size", default=head.size, minimum=1, maximum=head.size)
+        size = _within("tree_size", asked.get("tree_size", head.size), 1, head.size)
         if doc["seq"] >= size:
             raise BadRequest(f"tree_size must be above the entry's seq ({doc['seq']})", param="tree_size")
         nodes = self.ledger.nodes(head)
@@ -117,9 +126,10 @@ class RecordsService(HealthEndpoint):
     @http("GET", "/v1/ledger/proof/consistency")
     @api(roles=EVERYONE, scope="deployment")
     def consistency_proof(self, request, principal):
+        asked = read_query(request, openapi.CONSISTENCY_QUERY)
         head = self.ledger.head()
-        first = int_param(request, "first", minimum=1, maximum=head.size)
-        second = int_param(request, "second", minimum=first, maximum=head.size)
+        first = _within("first", asked["first"], 1, head.size)
+        second = _within("second", asked["second"], first, head.size)
         nodes = self.ledger.nodes(head)
         return json_response({
             "first": first, "second": second,
@@ -131,8 +141,8 @@ class RecordsService(HealthEndpoint):
     @http("GET", "/v1/ledger/entries")
     @api(roles=("auditor",), scope="national")
     def entries(self, request, principal):
-        after = int_param(request, "after", default=-1, minimum=-1)
-        limit = int_param(request, "limit", default=100, minimum=1, maximum=store.FEED_LIMIT)
+        asked = read_query(request, openapi.FEED_QUERY)
+        after, limit = asked["after"], asked["limit"]
         page = self.ledger.feed(after, limit)
         return json_response(dict(page, next_after=page["items"][-1]["seq"] if page["items"] else after))
 

@@ -16,6 +16,7 @@ from shared.jsonlog import LogContext, current
 from shared.messaging.consumer import event_consumer
 from shared.messaging.rpc import Caller, rpc
 from shared.messaging.outbox import Outbox, OutboxRelayTimer
+from shared.openapi import OpenApiEndpoint
 from shared.storage import StoreProvider
 from shared.web import Authenticator, api, json_response, read_json
 
@@ -55,8 +56,9 @@ class ServedRegions(DependencyProvider):
         return self.served
 
 
-class ReferralsService(HealthEndpoint, OutboxRelayTimer):
+class ReferralsService(HealthEndpoint, OpenApiEndpoint, OutboxRelayTimer):
     name = "referrals"
+    api_document = staticmethod(openapi.document)
 
     store = StoreProvider(ReferralsStore)
     outbox = Outbox(collections=ReferralsStore.outbox_collections)
@@ -65,11 +67,6 @@ class ReferralsService(HealthEndpoint, OutboxRelayTimer):
     served = ServedRegions()
     log_context = LogContext()
     caller = Caller()
-
-    @http("GET", "/v1/openapi.json")
-    @api(roles=None, scope="public")
-    def openapi_document(self, request):
-        return json_response(openapi.document())
 
     @http("POST", "/v1/referrals")
     @api(roles=("referrer", "coordinator"), scope="intake")

@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import eventlet
 from nameko.extensions import DependencyProvider
+from werkzeug.wrappers import Response
 
-from services.subscriptions import profiles, sharing, workflow
+from services.subscriptions import openapi, profiles, sharing, workflow
 from services.subscriptions.backoff import Backoff
 from services.subscriptions.broker_feeds import ADMIN_URL, AmqpChannel, BrokerFeeds
 from services.subscriptions.dispatcher import Dispatcher, Settings as DispatchSettings
@@ -27,8 +28,9 @@ from shared.messaging.outbox import Outbox, OutboxHandle, OutboxRelayTimer
 from shared.messaging.rpc import IdentifiedRpcProxy
 from shared.storage import StoreProvider, connect, disconnect
 from shared.timers import configured_timer
-from shared.web import (Authenticator, BadRequest, Conflict, Forbidden, HttpError, NotFound, api, int_param,
-                        json_response, read_json)
+from shared.openapi import OpenApiEndpoint
+from shared.web import (Authenticator, BadRequest, Conflict, Forbidden, HttpError, NotFound, api, json_response,
+                        read_json, read_query)
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +164,9 @@ def answers():
         raise Unavailable(str(error))
 
 
-class SubscriptionsService(HealthEndpoint, OutboxRelayTimer):
+class SubscriptionsService(HealthEndpoint, OpenApiEndpoint, OutboxRelayTimer):
     name = "subscriptions"
+    api_document = staticmethod(openapi.document)
 
     store = StoreProvider(SubscriptionsStore)
     outbox = Outbox(collections=SubscriptionsStore.OUTBOX_COLLECTIONS)
@@ -216,7 +219,7 @@ class SubscriptionsService(HealthEndpoint, OutboxRelayTimer):
     def delete_subscription(self, request, subscription_id, principal):
         with answers():
             workflow.delete(self.store, self.outbox, subscription_id, principal, self.delivery.feeds)
-        return json_response({}, 204)
+        return Response(status=204)
 
     @http("POST", "/v1/subscriptions/<string:subscription_id>/rotate-secret")
     @api(roles=OWNERS, scope="agency")
@@ -234,10 +237,10 @@ class SubscriptionsService(HealthEndpoint, OutboxRelayTimer):
     @http("GET", "/v1/subscriptions/<string:subscription_id>/deliveries")
     @api(roles=OWNERS, scope="agency")
     def deliveries(self, request, subscription_id, principal):
-        before = int_param(request, "before", default=0, minimum=1) if request.args.get("before") else None
-        limit = int_param(request, "limit", default=50, minimum=1, maximum=workflow.DELIVERIES_LIMIT)
+        asked = read_query(request, openapi.QUERY)
         with answers():
-            return json_response(workflow.deliveries(self.store, subscription_id, principal, before, limit))
+            return json_response(workflow.deliveries(self.store, subscription_id, principal, asked.get("before"),
+                                                     asked["limit"]))
 
     # --- sharing agreements -------------------------------------------------------------------
 

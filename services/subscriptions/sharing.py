@@ -17,7 +17,8 @@ from shared.events.vocabulary import CODE_PATTERN
 # the profiles that name the regions they cover (own_cases may narrow its agency's cases to some)
 REGIONAL_PROFILES = ("area_cases", "statistics")
 MAX_REGIONS = 50
-AGREEMENT_REFERENCE_PATTERN = r"^[A-Za-z0-9/._-]{1,64}\Z"  # \Z: `$` would let a final newline through
+# `$(?!\n)`: a plain `$` would let a final newline through, and `\Z` is not a pattern OpenAPI (ECMA-262) knows
+AGREEMENT_REFERENCE_PATTERN = r"^[A-Za-z0-9/._-]{1,64}$(?!\n)"
 
 CODE_ERROR = "Use lower-case letters, digits, '-', '_' or '.'."
 

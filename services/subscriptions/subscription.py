@@ -205,6 +205,15 @@ class FilterSchema(Schema):
 class StartField(fields.Field):
     """"now", or {"position": N}: deliver from ledger position N on."""
 
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"description": 'where delivery starts: "now", or {"position": N}, N a ledger '
+                                                  "position (0 or more)",
+                                   "oneOf": [{"type": "string", "enum": [START_NOW]},
+                                             {"type": "object", "required": ["position"],
+                                              "additionalProperties": False,
+                                              "properties": {"position": {"type": "integer", "minimum": 0}}}]},
+                         **kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         if value == START_NOW:
             return START_NOW
@@ -272,7 +281,28 @@ class SubscriptionChange(Schema):
             raise ValidationError("Change at least one of url, event_types, filter, max_batch.", "_schema")
 
 
-_CREATE, _CHANGE = SubscriptionRequest(), SubscriptionChange()
+class ReplayRequest(Schema):
+    """The body of POST /v1/subscriptions/{id}/replay."""
+
+    class Meta:
+        unknown = RAISE
+
+    from_position = fields.Int(required=True, strict=True, validate=validate.Range(min=0), error_messages={
+        "invalid": "Give a ledger position, an integer 0 or more.",
+        "required": "Give a ledger position, an integer 0 or more."})
+
+
+_CREATE, _CHANGE, _REPLAY = SubscriptionRequest(), SubscriptionChange(), ReplayRequest()
+
+
+def read_replay(body):
+    """The ledger position a replay asks for; InvalidSubscription names each field at fault."""
+    if not isinstance(body, dict):
+        raise InvalidSubscription({"_schema": ["The body must be a JSON object."]})
+    try:
+        return _REPLAY.load(body)["from_position"]
+    except ValidationError as invalid:
+        raise InvalidSubscription(invalid.messages)
 
 
 def _load(schema, body, allow_local_http):

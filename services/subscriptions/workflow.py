@@ -199,16 +199,9 @@ def _new_password(feeds, subscription):
 def replay(store, subscription_id, body, principal):
     """Ask for delivery again from a ledger position; the dispatcher applies it."""
     current = owned(store, subscription_id, principal)
-    if not isinstance(body, dict):
-        raise rules.InvalidSubscription({"_schema": ["The body must be a JSON object."]})
-    errors = {name: ["Unknown field."] for name in body if name != "from_position"}
-    position, reached = body.get("from_position"), store.highest_position()
-    if not isinstance(position, int) or isinstance(position, bool) or position < 0:
-        errors["from_position"] = ["Give a ledger position, an integer 0 or more."]
-    elif position > reached + 1:
-        errors["from_position"] = [f"The ledger holds positions 0 to {reached} so far."]
-    if errors:
-        raise rules.InvalidSubscription(errors)
+    position, reached = rules.read_replay(body), store.highest_position()
+    if position > reached + 1:
+        raise rules.InvalidSubscription({"from_position": [f"The ledger holds positions 0 to {reached} so far."]})
     cursor = store.cursor(subscription_id)
     if cursor is not None and cursor.disabled:
         raise Refused("this subscription is disabled; create a new one starting from the position you need")

@@ -69,6 +69,8 @@ SERVICES = {
         Deployable("records", 8004, secrets=(LEDGER_SIGNING_KEY,)),
         # the region's key for statistic ids (shared/statistics_profile.py)
         Deployable("statistics", 8007, secrets=("AMENDS_STATISTICS_KEY",)),
+        # the standard reports' read model (services/reports/): follows records' feed, no secret of its own
+        Deployable("reports", 8009),
         Deployable(national.NATIONAL_SERVICE, 8008, scope="national", extra_queues=(NATIONAL_QUEUE,)),
     )
 }

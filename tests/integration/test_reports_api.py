@@ -37,7 +37,7 @@ REFERRALS = [
 # (case, decision, at)
 ASSESSED = [("c1", "suitable", "2026-03-03T10:00:00+00:00"), ("c2", "unsuitable", "2026-04-01T09:00:00+00:00"),
             ("c4", "suitable", "2026-04-02T11:00:00+00:00")]
-CLOSED = [("c2", "ASSESSMENT", "not_suitable", "2026-04-01T10:00:00+00:00")]
+CLOSED = [("c2", "TRIAGE", "not_suitable", "2026-04-01T10:00:00+00:00")]
 LATE = ("c9", GWENT, "gwent-police", "theft", "2026-05-04T10:00:00+00:00")
 
 
@@ -143,7 +143,7 @@ def test_the_reports_are_the_figures_the_events_imply_for_each_coordinator_as_js
         decisions = requests.get(f"{url}/v1/reports/suitability", headers=auth(keys["south"]), timeout=10).json()
         assert figures(decisions["rows"], ("period", "region", "decision", "basis"), "decisions") == Counter(
             {(month(at), SOUTH, decision, "referral"): 1 for case, decision, at in ASSESSED if region_of(case) == SOUTH})
-        # closures: c2, unsuitable, closed in April from the assessed stage
+        # closures: c2, unsuitable, closed in April from TRIAGE: the furthest it got was its assessment
         closed = csv_rows(requests.get(f"{url}/v1/reports/closures.csv", headers=auth(keys["south"]), timeout=10).text)
         assert closed == [{"period": "2026-04", "region": SOUTH, "stage": "assessed", "closure_class": "not_suitable",
                            "closure_reason": "not_suitable", "cases": "1"}]

@@ -233,3 +233,16 @@ def test_a_restart_resumes_where_it_stood_and_a_rebuild_from_0_gives_the_same_fi
         rebuilt = caught_up(url, keys["gwent"], len(sent))
         assert rebuilt["rows"] == after["rows"]
         assert requests.get(f"{url}/v1/reports/suitability.csv", headers=auth(keys["south"])).text == csv_before
+
+
+def test_two_processes_one_folding_and_both_answering_the_same_figures(platform, run_services, amqp_uri):
+    config, keys = platform
+    sent = events()
+    for event in sent:
+        publish_event(amqp_uri, event)
+    with reports(run_services) as (first, _), reports(run_services) as (second, _):
+        one, two = caught_up(first, keys["south"], len(sent) - 1), caught_up(second, keys["south"], len(sent) - 1)
+        assert one["rows"] == two["rows"] and one["rows"]
+        store = ReportsStore(connect("reports", settings_for("reports", config), alias="reports-test-lease"))
+        assert len(list(store.db[store.LEASES].find())) == 1   # one holder of the follower's lease
+        assert store.latest().position == len(sent) - 1

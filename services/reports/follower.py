@@ -36,8 +36,14 @@ class FeedSkipped(RuntimeError):
 
 
 class LedgerFollower:
-    def __init__(self, store, page=PAGE, pages_per_round=PAGES_PER_ROUND, lease=LEASE_SECONDS, holder=None):
+    def __init__(self, store, page=PAGE, pages_per_round=PAGES_PER_ROUND, lease=LEASE_SECONDS, holder=None,
+                 save_every=0.0):
         self.store = store
+        # seconds between saves: a save writes the whole state, which takes a while for a large
+        # one; what is folded meanwhile is saved at the next (or at stop), or folded again
+        self.save_every = save_every
+        self.saved_at = None
+        self.unsaved = False
         self.page = page
         self.pages_per_round = pages_per_round
         self.lease = lease
@@ -85,15 +91,23 @@ class LedgerFollower:
             folded += len(items)
             if len(page["items"]) < self.page:
                 break
-        if folded:
-            self.head = self.store.save(self.generation, self.position, snapshot.dump(self.state),
-                                        len(self.state.cases))
+        self.unsaved = self.unsaved or folded > 0
+        if self.unsaved and (self.saved_at is None or now - self.saved_at >= self.save_every):
+            self.save(now)
         return folded
 
-    def stop(self):
+    def save(self, now):
+        self.head = self.store.save(self.generation, self.position, snapshot.dump(self.state), len(self.state.cases))
+        self.saved_at, self.unsaved = now, False
+
+    def stop(self, now):
         if self.leading:
-            self.store.release_lease(self.holder)
-            self.leading = False
+            try:
+                if self.unsaved:
+                    self.save(now)
+            finally:
+                self.store.release_lease(self.holder)
+                self.leading = False
 
 
 def rebuild(store):

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from services.reports import views
 from services.reports.follower import LedgerFollower
+from services.reports.snapshot import UnreadableSnapshot
 from services.reports.store import ReportsStore
 from shared.config import settings_for
 from shared.health import HealthEndpoint
@@ -34,16 +35,17 @@ class ReadModel(DependencyProvider):
         config = self.container.config
         self.settings = settings_for(self.container.service_name, config)
         self.feed_timeout = float(config.get("REPORTS_FEED_TIMEOUT") or 10)
+        self.save_every = float(config.get("REPORTS_SAVE_INTERVAL") or 5)
 
     def start(self):
         # its own connection: the follower lets go of its lease after the StoreProvider's closed
         self.alias = f"{self.container.service_name}-follower"
         store = ReportsStore(connect(self.container.service_name, self.settings, alias=self.alias))
-        self.follower = LedgerFollower(store)
+        self.follower = LedgerFollower(store, save_every=self.save_every)
 
     def stop(self):
         try:
-            self.follower.stop()
+            self.follower.stop(time.time())
         finally:
             disconnect(self.alias)
 
@@ -62,6 +64,9 @@ class ReadModel(DependencyProvider):
             self.follower.round(read, time.time())
         except eventlet.Timeout:
             log.warning("records did not answer the feed in %gs; trying again", self.feed_timeout)
+        except UnreadableSnapshot as unreadable:
+            log.error("the saved reports state cannot be loaded (%s): answering from the state held; "
+                      "rebuild it with python -m services.reports.rebuild", unreadable)
 
 
 @contextmanager

@@ -98,7 +98,7 @@ def platform(run_services, amqp_uri):
 
 
 def reports(run_services):
-    return run_services(ReportsService, REPORTS_FEED_INTERVAL="0.2")
+    return run_services(ReportsService, REPORTS_FEED_INTERVAL="0.2", REPORTS_SAVE_INTERVAL="1")
 
 
 def caught_up(url, key, position):

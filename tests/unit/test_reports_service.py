@@ -83,11 +83,25 @@ def test_a_restart_resumes_after_the_saved_position_and_counts_nothing_twice(led
     store = InMemoryReportsStore()
     first = LedgerFollower(store, page=10)
     first.round(Feed(ledger[:25]), now=0)
-    first.stop()
+    first.stop(now=0)
     again, feed = LedgerFollower(store, page=10), Feed(ledger)
     again.round(feed, now=1)
     assert feed.served[0] == 25 and feed.served == list(range(25, len(ledger)))
     assert again.state == state and all_rows(again.state) == all_rows(state)
+
+
+def test_saves_are_spaced_and_what_is_folded_meanwhile_is_saved_on_stopping(ledger, state):
+    store = InMemoryReportsStore()
+    follower = LedgerFollower(store, page=10, pages_per_round=1, save_every=5)
+    follower.round(Feed(ledger), now=0)
+    follower.round(Feed(ledger), now=2)
+    assert store.saves == 1 and store.latest().position == 9 and follower.position == 19
+    follower.round(Feed(ledger), now=5)
+    assert store.saves == 2 and store.latest().position == 29
+    follower.round(Feed(ledger), now=6)
+    follower.stop(now=7)
+    assert store.saves == 3 and store.latest().position == follower.position == 39
+    assert store.lease is None
 
 
 def test_one_process_follows_at_a_time_and_the_other_serves_what_it_saved(ledger, state):

@@ -62,6 +62,14 @@ def events():
     return made
 
 
+def published(amqp_uri):
+    """The events, published as their services would; records appends them to the ledger."""
+    sent = events()
+    for event in sent:
+        publish_event(amqp_uri, event)
+    return sent
+
+
 def month(at):
     return datetime.fromisoformat(at).astimezone(LONDON).strftime("%Y-%m")
 
@@ -120,9 +128,7 @@ def csv_rows(text):
 def test_the_reports_are_the_figures_the_events_imply_for_each_coordinator_as_json_and_csv(
         platform, run_services, amqp_uri):
     config, keys = platform
-    sent = events()
-    for event in sent:
-        publish_event(amqp_uri, event)
+    sent = published(amqp_uri)
     with reports(run_services) as (url, _):
         body = caught_up(url, keys["south"], len(sent) - 1)
         assert body["view"] == "regional" and body["regions"] == [SOUTH] and body["period"] == "month"
@@ -161,9 +167,7 @@ def test_the_reports_are_the_figures_the_events_imply_for_each_coordinator_as_js
 
 def test_the_national_auditor_sees_de_identified_figures_with_small_numbers_hidden(platform, run_services, amqp_uri):
     config, keys = platform
-    sent = events()
-    for event in sent:
-        publish_event(amqp_uri, event)
+    sent = published(amqp_uri)
     with reports(run_services) as (url, _):
         caught_up(url, keys["south"], len(sent) - 1)
         body = requests.get(f"{url}/v1/reports/referrals", headers=auth(keys["national"]), timeout=10).json()
@@ -208,9 +212,7 @@ def test_who_may_ask_and_bad_queries_are_refused_naming_the_parameter(platform, 
 def test_a_restart_resumes_where_it_stood_and_a_rebuild_from_0_gives_the_same_figures(
         platform, run_services, amqp_uri):
     config, keys = platform
-    sent = events()
-    for event in sent:
-        publish_event(amqp_uri, event)
+    sent = published(amqp_uri)
     with reports(run_services) as (url, _):
         before = caught_up(url, keys["gwent"], len(sent) - 1)
     store = ReportsStore(connect("reports", settings_for("reports", config), alias="reports-test"))
@@ -237,9 +239,7 @@ def test_a_restart_resumes_where_it_stood_and_a_rebuild_from_0_gives_the_same_fi
 
 def test_two_processes_one_folding_and_both_answering_the_same_figures(platform, run_services, amqp_uri):
     config, keys = platform
-    sent = events()
-    for event in sent:
-        publish_event(amqp_uri, event)
+    sent = published(amqp_uri)
     with reports(run_services) as (first, _), reports(run_services) as (second, _):
         one, two = caught_up(first, keys["south"], len(sent) - 1), caught_up(second, keys["south"], len(sent) - 1)
         assert one["rows"] == two["rows"] and one["rows"]

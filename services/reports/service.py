@@ -6,6 +6,7 @@ import time
 from contextlib import contextmanager
 
 import eventlet
+from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
@@ -64,6 +65,8 @@ class ReadModel(DependencyProvider):
             self.follower.round(read, time.time())
         except eventlet.Timeout:
             log.warning("records did not answer the feed in %gs; trying again", self.feed_timeout)
+        except UnknownService:   # records is not serving (yet): its RPC queue is not there
+            log.warning("records is not serving its feed; trying again")
         except UnreadableSnapshot as unreadable:
             log.error("the saved reports state cannot be loaded (%s): answering from the state held; "
                       "rebuild it with python -m services.reports.rebuild", unreadable)

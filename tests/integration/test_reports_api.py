@@ -246,3 +246,13 @@ def test_two_processes_one_folding_and_both_answering_the_same_figures(platform,
         store = ReportsStore(connect("reports", settings_for("reports", config), alias="reports-test-lease"))
         assert len(list(store.db[store.LEASES].find())) == 1   # one holder of the follower's lease
         assert store.latest().position == len(sent) - 1
+
+
+def test_without_records_serving_the_service_waits_and_answers_from_nothing_folded(
+        run_services, service_config, caplog):
+    with reports(run_services) as (url, config):
+        key = issue_key(config, "coordinator", "gwent-rj", "coord-alone", regions=(GWENT,))
+        wait_until(lambda: "records is not serving its feed" in caplog.text, timeout=30)
+        body = requests.get(f"{url}/v1/reports/attrition", headers=auth(key), timeout=10).json()
+        assert (body["rows"], body["ledger_position"], body["as_of"]) == ([], -1, None)
+        assert requests.get(f"{url}/health", timeout=10).status_code == 200

@@ -22,7 +22,8 @@ from shared.storage import connect  # noqa: E402
 
 
 def main(argv=None, settings=None):
-    argparse.ArgumentParser(prog="python -m services.reports.rebuild", description=__doc__.split("\n")[1]).parse_args(argv)
+    parser = argparse.ArgumentParser(prog="python -m services.reports.rebuild", description=__doc__.split("\n")[1])
+    parser.parse_args(argv)
     head = rebuild(ReportsStore(connect("reports", settings or settings_for("reports"))))
     print(f"reports: rebuilding from the ledger's beginning (generation {head.generation}); "
           "the service folds it again at its next round")

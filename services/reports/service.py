@@ -47,6 +47,8 @@ class ReadModel(DependencyProvider):
     def stop(self):
         try:
             self.follower.stop(time.time())
+        except Exception as error:   # what was not saved is folded again by the next process
+            log.warning("the reports state could not be saved on stopping: %s", type(error).__name__)
         finally:
             disconnect(self.alias)
 

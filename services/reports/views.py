@@ -97,8 +97,12 @@ def query(args, seen_by):
     start, end = _day(args, "from"), _day(args, "to")
     if start and end and end < start:
         raise InvalidQuery("to", "the query parameter 'to' must not be before 'from'")
-    label = lambda day: day and period_of(datetime.combine(day, time(12), LONDON), granularity)  # noqa: E731
-    return Query(granularity, label(start), label(end), start, end)
+    return Query(granularity, _period(start, granularity), _period(end, granularity), start, end)
+
+
+def _period(day, granularity):
+    """The label of the period a London day falls in (None for no day)."""
+    return None if day is None else period_of(datetime.combine(day, time(12), LONDON), granularity)
 
 
 def catalogue(seen_by):

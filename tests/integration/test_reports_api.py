@@ -58,7 +58,8 @@ def events():
     made = [referral(*r) for r in REFERRALS]
     made += [ev("case.assessed", at, case_id=case, assessment_id=f"{case}-a", decision=decision, basis="referral",
                 reasons=[{"code": "why", "text": "t"}]) for case, decision, at in ASSESSED]
-    made += [ev("case.closed", at, case_id=case, from_status=status, reason=reason) for case, status, reason, at in CLOSED]
+    made += [ev("case.closed", at, case_id=case, from_status=status, reason=reason)
+             for case, status, reason, at in CLOSED]
     return made
 
 
@@ -148,7 +149,8 @@ def test_the_reports_are_the_figures_the_events_imply_for_each_coordinator_as_js
         # suitability: each decision once, in the London month it was made; gwent's are not south Wales'
         decisions = requests.get(f"{url}/v1/reports/suitability", headers=auth(keys["south"]), timeout=10).json()
         assert figures(decisions["rows"], ("period", "region", "decision", "basis"), "decisions") == Counter(
-            {(month(at), SOUTH, decision, "referral"): 1 for case, decision, at in ASSESSED if region_of(case) == SOUTH})
+            {(month(at), SOUTH, decision, "referral"): 1
+             for case, decision, at in ASSESSED if region_of(case) == SOUTH})
         # closures: c2, unsuitable, closed in April from TRIAGE: the furthest it got was its assessment
         closed = csv_rows(requests.get(f"{url}/v1/reports/closures.csv", headers=auth(keys["south"]), timeout=10).text)
         assert closed == [{"period": "2026-04", "region": SOUTH, "stage": "assessed", "closure_class": "not_suitable",
@@ -249,7 +251,7 @@ def test_two_processes_one_folding_and_both_answering_the_same_figures(platform,
 
 
 def test_without_records_serving_the_service_waits_and_answers_from_nothing_folded(
-        run_services, service_config, caplog):
+        run_services, caplog):
     with reports(run_services) as (url, config):
         key = issue_key(config, "coordinator", "gwent-rj", "coord-alone", regions=(GWENT,))
         wait_until(lambda: "records is not serving its feed" in caplog.text, timeout=30)

@@ -72,6 +72,8 @@ SERVICES = {
         # the key of the statistics profile's ids, and the broker's management API as an admin (it makes
         # agencies' feed users and queues: docs/subscriptions.md)
         Deployable("subscriptions", 8005, secrets=("AMENDS_SUBSCRIPTIONS_KEY", "SUBSCRIPTIONS_BROKER_ADMIN_URL")),
+        # the standard reports' read model (services/reports/): follows records' feed, no secret of its own
+        Deployable("reports", 8009),
         Deployable(national.NATIONAL_SERVICE, 8008, scope="national", extra_queues=(NATIONAL_QUEUE,)),
     )
 }

@@ -181,6 +181,8 @@ SCOPES = {
     "agency": "a record of the caller's own agency (a subscription): another agency's answers 404",
     "sharing": "an agency's data-sharing agreement: set by a coordinator covering its regions, read by "
                "coordinators and by the agency's own keys (another agency's answers 404)",
+    "report": "figures, never a case: a coordinator's own regions, or the de-identified national view for "
+              "a national key (services/reports/views.py)",
 }
 
 

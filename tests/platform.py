@@ -1,6 +1,6 @@
 """The whole platform as real processes, for the end-to-end and fault tests.
 
-`Platform` runs the services (the pipeline's four, the region's statistics and subscriptions) as
+`Platform` runs the services (the pipeline's four, the region's statistics, subscriptions and reports) as
 `nameko run` processes, each with its own log file, against either the shared broker
 and database (a vhost and database prefix of the test's own) or, for the fault suite, a RabbitMQ node and a FerretDB of the test's
 own, which it can stop, kill and restart without disturbing any other test.
@@ -23,7 +23,8 @@ from tests.support import SERVED_REGIONS, ferretdb_postgresql_url, free_port, wa
 
 SERVICES = {"referrals": "ReferralsService", "matching": "MatchingService",
             "notifications": "NotificationsService", "records": "RecordsService",
-            "statistics": "StatisticsService", "subscriptions": "SubscriptionsService"}
+            "statistics": "StatisticsService", "subscriptions": "SubscriptionsService",
+            "reports": "ReportsService"}
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 FERRETDB = os.path.join(ROOT, "var", "bin", "ferretdb")

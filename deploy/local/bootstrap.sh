@@ -2,7 +2,7 @@
 # Bootstrap Amends on this machine: install what is missing, start what is not running.
 #
 #   deploy/local/bootstrap.sh infra   RabbitMQ, FerretDB, SMTP, topology, keys, seed data
-#   deploy/local/bootstrap.sh all     the same, plus the services (the pipeline's four and subscriptions; and statistics where AMENDS_NATIONAL_LINK=1)
+#   deploy/local/bootstrap.sh all     the same, plus the services (the pipeline's four, subscriptions and reports; and statistics where AMENDS_NATIONAL_LINK=1)
 #   deploy/local/bootstrap.sh national  the national stack: RabbitMQ, FerretDB and the national service
 #
 # One machine may run several stacks (docs/regions.md): each keeps all it has in AMENDS_VAR
@@ -238,9 +238,9 @@ ferretdb() {
 if [ "$MODE" = national ]; then
   SERVICES=(national)
 else
-  SERVICES=(referrals matching notifications records statistics subscriptions)
+  SERVICES=(referrals matching notifications records statistics subscriptions reports)
 fi
-declare -A HTTP_PORTS=([referrals]=8001 [matching]=8002 [notifications]=8003 [records]=8004 [subscriptions]=8005 [statistics]=8007 [national]=8008)
+declare -A HTTP_PORTS=([referrals]=8001 [matching]=8002 [notifications]=8003 [records]=8004 [subscriptions]=8005 [statistics]=8007 [national]=8008 [reports]=8009)
 http_address() { local var="${1^^}_HTTP_ADDRESS"; echo "${!var:-127.0.0.1:${HTTP_PORTS[$1]}}"; }
 # The region this stack serves (every service's AMENDS_REGION); AMENDS_REGIONS, the referral
 # areas it accepts, reaches the services from the environment as it is.

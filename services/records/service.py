@@ -148,8 +148,8 @@ class RecordsService(HealthEndpoint, OpenApiEndpoint):
 
     @rpc
     def entries_after(self, after, limit):
-        """The feed for the subscriptions service (shared.messaging.permissions: its only
-        caller): the entries after `after` in the tree, at most `limit`, and the tree size."""
+        """The feed for the subscriptions and reports services (shared.messaging.permissions: its
+        only callers): the entries after `after` in the tree, at most `limit`, and the tree size."""
         if not isinstance(after, int) or not isinstance(limit, int) or after < -1 or not 1 <= limit <= store.FEED_LIMIT:
             raise ValueError(f"after must be an integer >= -1 and limit one of 1..{store.FEED_LIMIT}")
         return self.ledger.feed(after, limit)

@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from services.reports.measures import AGREEMENTS, Measure, agreement_rows, rate, table_rows
 from services.reports.periods import check
 from services.reports.projection import region_set
+from shared.statistics_profile import iso_week
 
 GRANULARITIES = ("week",)
 
@@ -37,6 +38,19 @@ LACKS = {
     "agreements": "nothing",
     "satisfaction": "the scores: a statistic of a survey answer carries none, so only answers are counted",
 }
+
+
+def statistics_of(state, region):
+    """The statistics a region's events give (the fields national.py reads), from the reports'
+    read model (projection.py keeps each event the national view counts): for a region to
+    see its own figures as the national view has them. `region` is the deployment
+    (AMENDS_REGION). Each is named by its event id, which never leaves the service: only
+    the rows computed from them do."""
+    for case in state.referred():
+        for event_id, counted in case.counted.items():
+            yield {"statistic_id": event_id, "event_type": counted.event_type, "region": region,
+                   "offence_category": case.referral.offence_category, "week": iso_week(counted.at),
+                   "outcome_class": counted.outcome_class}
 
 
 def distinct(statistics):

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 from services.referrals.lifecycle import MAIN_LINE
+from shared.statistics_profile import OUTCOME_CLASS
 
 # The stages a case passes through, in order, as the attrition measure follows them. A
 # case's `stages` holds those its events show reached; `completed` is its closure's class.
@@ -37,6 +38,11 @@ STATUS_STAGES = {
 }
 assert set(STATUS_STAGES) == set(MAIN_LINE), "every main-line status needs its stage"
 PARTIES = ("harmed", "harmer")
+# The event types the national view counts (national.py): each such event is kept as a
+# `Counted` mark, so the de-identified view can be computed from this state alone.
+COUNTED_NATIONALLY = ("referral.received", "case.assessed", "case.closed", "case.deadline_due",
+                      "case.deadline_missed", "intervention.chosen", "agreement.recorded",
+                      "case.outcome_recorded", "survey.answered")
 
 
 class Referral(NamedTuple):
@@ -62,6 +68,14 @@ class Mark(NamedTuple):
     at: datetime
     event_id: str
     code: str
+
+
+class Counted(NamedTuple):
+    """An event the national view counts: its type, moment and coarse outcome class only,
+    as the statistics profile would export it."""
+    at: datetime
+    event_type: str
+    outcome_class: str
 
 
 class SurveyAnswer(NamedTuple):
@@ -92,6 +106,7 @@ class CaseFacts:
     outcome: Mark = None                                   # agreement_completed / agreement_not_completed
     closure: Mark = None                                   # the closure reason
     surveys: dict = field(default_factory=dict)            # survey id -> SurveyAnswer
+    counted: dict = field(default_factory=dict)            # event id -> Counted (for the national view)
 
     def victim_told(self):
         """When the harmed person was first told about RJ, as far as the events say."""
@@ -140,7 +155,11 @@ def apply(state, event):
         return state
     at = _moment(event["time"])
     state.latest = at if state.latest is None else max(state.latest, at)
-    fold(state.case(case_id), data, at, event["id"])
+    case = state.case(case_id)
+    fold(case, data, at, event["id"])
+    if event["type"] in COUNTED_NATIONALLY:
+        outcome = OUTCOME_CLASS.get(event["type"], lambda _: None)(data)
+        case.counted[event["id"]] = Counted(at, event["type"], outcome)
     return state
 
 

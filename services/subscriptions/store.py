@@ -35,7 +35,7 @@ from services.subscriptions.dispatcher import Attempt, Cursor
 from services.subscriptions.feed import Entry
 from services.subscriptions.subscription import Replay, Secret, Subscription
 from shared.messaging.outbox import pending_fields, pending_update
-from shared.storage import Store
+from shared.storage import Store, leases
 from shared.storage.indexes import Index
 
 BLOCK = 64
@@ -192,27 +192,12 @@ class SubscriptionsStore(Store):
         self.db[self.STATE].update_one({"_id": "feed"}, {"$set": {"position": position}}, upsert=True)
 
     def hold_lease(self, holder, now, seconds):
-        """Take or renew the dispatch lease for `holder` (epoch seconds); whether it holds it.
-        Taken by an insert under the unique `_id`, so two processes cannot both take it; one
-        that lapsed is removed (only as it was read) before it is taken over."""
-        state = self.db[self.STATE]
-        until = _moment(now + seconds)
-        current = state.find_one({"_id": "dispatcher"})
-        if current is not None and current["holder"] == holder:
-            state.update_one({"_id": "dispatcher", "holder": holder}, {"$set": {"expires_at": until}})
-            return True
-        if current is not None:
-            if _utc(current["expires_at"]) > _moment(now):
-                return False
-            state.delete_one({"_id": "dispatcher", "holder": current["holder"], "expires_at": current["expires_at"]})
-        try:
-            state.insert_one({"_id": "dispatcher", "holder": holder, "expires_at": until})
-        except DuplicateKeyError:
-            return False
-        return True
+        """Take or renew the dispatch lease for `holder` (epoch seconds); whether it holds it
+        (shared/storage/leases.py: taken by an insert under the unique `_id`)."""
+        return leases.hold(self.db[self.STATE], "dispatcher", holder, now, seconds)
 
     def release_lease(self, holder):
-        self.db[self.STATE].delete_one({"_id": "dispatcher", "holder": holder})
+        leases.release(self.db[self.STATE], "dispatcher", holder)
 
     def case_facts(self, case_id):
         doc = self.db[self.CASE_FACTS].find_one({"_id": case_id})

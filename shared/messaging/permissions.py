@@ -46,8 +46,9 @@ RPC_CALLERS = {
     ("matching", "update_facilitator"): {OPERATOR},
     ("matching", "deactivate_facilitator"): {OPERATOR},
     ("matching", "get_facilitator"): {OPERATOR},
-    # the ledger's feed, which the subscriptions service follows (docs/subscriptions.md)
-    ("records", "entries_after"): {"subscriptions"},
+    # the ledger's feed, which the subscriptions service follows (docs/subscriptions.md), and the
+    # reports service folds into its read model (docs/reports.md)
+    ("records", "entries_after"): {"subscriptions", "reports"},
 }
 
 

@@ -6,7 +6,7 @@ declared with the same arguments and nameko never publishes into the void.
 """
 from kombu import Connection, Exchange, Queue, binding
 
-SERVICES = ("referrals", "matching", "notifications", "records", "statistics", "subscriptions")
+SERVICES = ("referrals", "matching", "notifications", "records", "statistics", "subscriptions", "reports")
 # Everything that publishes events: the services, and the identity store's key
 # administration (shared.security.keys), which announces keys issued and revoked.
 PRODUCERS = SERVICES + ("identity",)

@@ -8,11 +8,13 @@ from services.matching.service import MatchingService
 from services.notifications.service import NotificationsService
 from services.records.service import RecordsService
 from services.referrals.service import ReferralsService
+from services.reports.service import ReportsService
 from services.subscriptions.service import SubscriptionsService
 from shared.security import api_keys
 from shared.web import SCOPES
 
-SERVICES = (ReferralsService, MatchingService, NotificationsService, RecordsService, SubscriptionsService)
+SERVICES = (ReferralsService, MatchingService, NotificationsService, RecordsService, SubscriptionsService,
+            ReportsService)
 
 
 def routes(service):

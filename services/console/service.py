@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 from nameko.extensions import DependencyProvider
+from nameko.timer import timer
 from werkzeug.wrappers import Response
 
 from services.console import pages
@@ -20,6 +21,8 @@ from shared.storage import connect, disconnect
 STAFF = ("coordinator", "auditor")
 CASE_READERS = ("coordinator", "auditor", "facilitator")
 EVERYONE = ("coordinator", "auditor", "facilitator", "operator")
+# seconds between sweeps of expired sessions (each is also refused, and deleted, when next presented)
+SWEEP_INTERVAL = 3600
 
 
 def urls_from(config):
@@ -60,6 +63,10 @@ class ConsoleService:
     name = "console"
 
     console = ConsoleProvider()
+
+    @timer(interval=SWEEP_INTERVAL)
+    def sweep_sessions(self):
+        self.console.store.sweep()
 
     @http("GET", "/health")
     def health(self, request):

@@ -175,10 +175,8 @@ class Console:
 
     def refused_page(self, visit, refused):
         """A service's refusal, said in the person's language."""
-        status = refused.status
-        key = {401: "error.key_refused", 403: "error.api_forbidden", 404: "error.not_found",
-               409: "error.conflict", 429: "error.too_many"}.get(status, "error.service_unavailable")
-        if status >= 500:
-            status = 503
-        return visit.render("error.html", status=status if status in (401, 403, 404, 409, 429) else 503,
-                            message_key=key, message_fields={})
+        known = {400: "error.bad_request", 401: "error.key_refused", 403: "error.api_forbidden",
+                 404: "error.not_found", 409: "error.conflict", 429: "error.too_many"}
+        status = refused.status if refused.status in known else 503
+        return visit.render("error.html", status=status, message_key=known.get(status, "error.service_unavailable"),
+                            message_fields={})

@@ -61,10 +61,11 @@ class Apis:
         return self._call("POST", service, path, json=body if body is not None else {})
 
     def optional(self, service, path):
-        """GET, or None where the service has nothing (404) for this caller."""
+        """GET, or None where the service has nothing for this caller (404), or will not show
+        it to this caller's role (403): a page leaves that part out."""
         try:
             return self.get(service, path)
         except Refused as refused:
-            if refused.status == 404:
+            if refused.status in (403, 404):
                 return None
             raise

@@ -94,9 +94,7 @@ def case_list(visit):
 def case_page(visit, case_id):
     apis = visit.apis()
     case = apis.get("referrals", f"/v1/cases/{case_id}")
-    assessment = assignment = timeline = None
-    if visit.account.role != "facilitator":
-        assessment = apis.optional("matching", f"/v1/cases/{case_id}/assessment")
+    assessment = apis.optional("matching", f"/v1/cases/{case_id}/assessment")
     assignment = apis.optional("matching", f"/v1/cases/{case_id}/assignment")
     timeline = apis.optional("records", f"/v1/cases/{case_id}/timeline")
     return visit.render("case.html", case=case, assessment=assessment, assignment=assignment,

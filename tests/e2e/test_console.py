@@ -19,6 +19,7 @@ import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -238,6 +239,9 @@ def test_the_console_in_a_browser(stack, browser, amqp_uri):
     browser.get(f"{url}/my-cases")
     assert case_id in browser.find_element(By.ID, "my-cases").text
     shoot(browser, "facilitator-my-cases")
+    press(browser, By.CSS_SELECTOR, f"#my-cases a[href='/cases/{case_id}']")
+    assert browser.find_element(By.ID, "case-status").text in ("ALLOCATED", "ASSESSMENT", "CONTACTING")
+    shoot(browser, "facilitator-case")
     assignment = requests.get(f"{matching}/v1/cases/{case_id}/assignment",
                               headers=coordinator, timeout=10).json()
     assert {(o["facilitator_id"], o["state"]) for o in assignment["offers"]} >= {(LEAD, "accepted")}
@@ -249,9 +253,26 @@ def test_the_console_in_a_browser(stack, browser, amqp_uri):
     refused = requests.get(f"{url}/operator", cookies=session_cookies(browser), allow_redirects=False, timeout=10)
     assert refused.status_code == 403
 
-    # --- the auditor: the case list, and no review queue ---
-    sign_in(browser, url, "aud", "auditor")
-    assert case_id in text(browser)
+    # --- the auditor, signing in with the keyboard alone: the skip link comes first, then the form ---
+    browser.delete_all_cookies()
+    browser.get(f"{url}/sign-in")
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("class") == "skip"
+    focused = browser.switch_to.active_element
+    assert focused.value_of_css_property("outline-style") == "solid"   # the focus can be seen
+    for _ in range(10):   # on through the header to the first field
+        if browser.switch_to.active_element.get_attribute("id") == "username":
+            break
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+    browser.switch_to.active_element.send_keys("aud", Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("id") == "password"
+    browser.execute_script("window.amendsOldPage = true;")
+    browser.switch_to.active_element.send_keys(PASSWORD["auditor"], Keys.ENTER)
+    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(lambda d: d.execute_script(
+        "return window.amendsOldPage === undefined && document.readyState === 'complete';"))
+    assert browser.current_url.endswith("/cases") and case_id in text(browser)
+    shoot(browser, "auditor-cases")
     assert requests.get(f"{url}/review", cookies=session_cookies(browser), allow_redirects=False,
                         timeout=10).status_code == 403
 

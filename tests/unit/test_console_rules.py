@@ -217,3 +217,31 @@ def test_pages_are_in_welsh_when_asked():
     console = make_console()
     page = console.handle(request("GET", "/sign-in", cookies={sessions.LANGUAGE_COOKIE: "cy"}), pages.sign_in_form)
     assert b'<html lang="cy">' in page.data and b"Mewngofnodi" in page.data
+
+
+# --- contrast (WCAG 2.2 AA), from the stylesheet's own colours -------------------------------
+
+def _luminance(hex_colour):
+    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(first, second):
+    high, low = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_stylesheet_s_colours_meet_wcag_aa_contrast():
+    import os
+    import re
+    from services.console import web
+    css = open(os.path.join(os.path.dirname(web.TEMPLATES), "static", "console.css")).read()
+    colour = dict(re.findall(r"--([a-z]+):\s*(#[0-9a-fA-F]{6})", css))
+    assert contrast("#000000", "#ffffff") == pytest.approx(21.0)   # the formula, checked
+    for text in ("ink", "muted", "link", "error", "accent"):      # text on the page and on the header band
+        for ground in ("paper", "band"):
+            assert contrast(colour[text], colour[ground]) >= 4.5, (text, ground)
+    assert contrast("#ffffff", colour["accent"]) >= 4.5             # a button's label
+    assert contrast(colour["ink"], colour["focus"]) >= 4.5          # a focused link: dark text on yellow
+    assert contrast(colour["ink"], colour["paper"]) >= 3 and contrast(colour["focus"], colour["ink"]) >= 3  # the ring

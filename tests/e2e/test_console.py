@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from kombu import Connection
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -138,6 +139,18 @@ def press(driver, by, selector):
     driver.find_element(by, selector).click()
     WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(lambda d: d.execute_script(
         "return window.amendsOldPage === undefined && document.readyState === 'complete';"))
+
+
+def peek_dead_letters(amqp_uri, service):
+    """The headers of a service's dead letters, left in their queue (unacked, then returned)."""
+    with Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        queue = topology.dead_letter_queue(service).bind(channel)
+        found = []
+        while (message := queue.get(no_ack=False)) is not None:
+            found.append(dict(message.headers or {}))
+        channel.close()
+    return found
 
 
 def text(driver):
@@ -300,9 +313,16 @@ def test_the_console_in_a_browser(stack, browser, amqp_uri):
     shoot(browser, "operator-dead-letter-replayed")
     # it went back to matching.assess, which (still unable to read it) dead-lettered it again,
     # marked as the replay of the letter the operator chose
-    replayed = wait_until(lambda: [h for _, h in read_dead_letters(amqp_uri, "matching")
+    replayed = wait_until(lambda: [h for h in peek_dead_letters(amqp_uri, "matching")
                                    if h.get("x-amends-replayed") == letter_id], timeout=60, interval=1)
-    assert replayed[0]["x-amends-queue"] == "matching.assess" and replayed[0]["x-amends-dead-letter-id"] != letter_id
+    again = replayed[0]["x-amends-dead-letter-id"]
+    assert replayed[0]["x-amends-queue"] == "matching.assess" and again != letter_id
+    # that one the operator discards: it is gone from the console and from the broker
+    browser.get(f"{url}/operator/dead-letters/matching/{again}")
+    press(browser, By.ID, "discard")
+    assert browser.find_element(By.ID, "letter-done").text == "The letter was discarded."
+    assert browser.find_elements(By.ID, "no-letters")
+    assert read_dead_letters(amqp_uri, "matching") == []
 
     # --- Welsh ---
     press(browser, By.CSS_SELECTOR, "a[hreflang='cy']")

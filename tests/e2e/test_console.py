@@ -35,8 +35,8 @@ from shared.storage import connect
 from tests.conftest import MANAGEMENT, RABBIT_AUTH
 from tests.factories import ROOT, days_ago, referral_body
 from tests.platform import FerretDB, Platform, stop_all
-from tests.support import (disconnect_all, free_port, provision_keys, publish_event, read_dead_letters, smtp_server,
-                           wait_until)
+from tests.support import (disconnect_all, free_port, issue_key, provision_keys, publish_event, read_dead_letters,
+                           smtp_server, wait_until)
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOTS = os.path.join(ROOT, "var", "artifacts", "screenshots")
@@ -71,6 +71,9 @@ def stack(amqp_uri, tmp_path):
     admin.add(accounts, vault, "fred", "facilitator", LEAD, keys["facilitator"], PASSWORD["facilitator"])
     admin.add(accounts, vault, "aud", "auditor", api_key=keys["auditor"], password=PASSWORD["auditor"])
     admin.add(accounts, vault, "olu", "operator", password=PASSWORD["operator"])
+    # a coordinator of another region: the case is not theirs to see
+    admin.add(accounts, vault, "nia", "coordinator", password=PASSWORD["coordinator"],
+              api_key=issue_key(config, "coordinator", "rj-hub", "coord-north", regions=("north-wales",)))
     with smtp_server(str(tmp_path / "mail")) as smtp_port:
         platform = Platform(amqp_uri, ferret.uri, prefix, smtp_port, str(tmp_path / "logs"))
         console_port = free_port()
@@ -265,6 +268,15 @@ def test_the_console_in_a_browser(stack, browser, amqp_uri):
     shoot(browser, "facilitator-refused-operator-page")
     refused = requests.get(f"{url}/operator", cookies=session_cookies(browser), allow_redirects=False, timeout=10)
     assert refused.status_code == 403
+
+    # --- a coordinator of another region neither finds the case nor may open it ---
+    sign_in(browser, url, "nia", "coordinator")
+    assert case_id not in text(browser) and "0 cases found" in text(browser)
+    browser.get(f"{url}/cases/{case_id}")
+    assert "There is no such page, or you may not see it." in text(browser)
+    assert requests.get(f"{url}/cases/{case_id}", cookies=session_cookies(browser), allow_redirects=False,
+                        timeout=10).status_code == 404
+    shoot(browser, "coordinator-other-region-case")
 
     # --- the auditor, signing in with the keyboard alone: the skip link comes first, then the form ---
     browser.delete_all_cookies()

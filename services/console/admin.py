@@ -13,16 +13,20 @@ passwords generated into `--out` (mode 600); run again, it keeps the passwords a
 any key that has changed. Settings from the environment: MONGO_URI (the console's own
 database role), AMENDS_DB_PREFIX, AMENDS_CONSOLE_KEY.
 """
-import argparse
-import json
-import os
-import sys
+import eventlet
 
-from services.console import accounts, passwords
-from services.console.key_vault import KEY_SETTING, KeyVault, VaultError
-from services.console.store import AccountExists, ConsoleStore
-from shared.config import settings_for
-from shared.storage import connect
+eventlet.monkey_patch()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from services.console import accounts, passwords  # noqa: E402
+from services.console.key_vault import KEY_SETTING, KeyVault, VaultError  # noqa: E402
+from services.console.store import AccountExists, ConsoleStore  # noqa: E402
+from shared.config import settings_for  # noqa: E402
+from shared.storage import connect  # noqa: E402
 
 SERVICE = "console"
 # the development account of each role: (username, the dev-keys.json entry it acts with)
@@ -115,6 +119,9 @@ def main(argv=None):
             return 2
         print(f"account {args.username} ({args.role}); its password (shown once):\n{password}")
     elif args.command == "disable":
+        if store.account(args.username) is None:
+            print(f"error: no account {args.username}", file=sys.stderr)
+            return 2
         store.set_active(args.username, False)
         print(f"disabled {args.username}")
     elif args.command == "list":

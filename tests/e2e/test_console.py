@@ -43,8 +43,6 @@ SCREENSHOTS = os.path.join(ROOT, "var", "artifacts", "screenshots")
 PASSWORD = {role: f"{role}-browser-test-password" for role in ("coordinator", "facilitator", "auditor", "operator")}
 LEAD, CO = "fac-lead", "fac-co"
 
-pytestmark = pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-                                reason="needs Debian's chromium and chromium-driver (bootstrap installs them)")
 
 
 @pytest.fixture
@@ -109,6 +107,9 @@ def _healthy(url):
 
 @pytest.fixture
 def browser():
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    assert not missing, (f"{', '.join(missing)} missing: the browser tests need Debian's chromium and chromium-driver "
+                         "(deploy/local/bootstrap.sh infra installs them)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",

@@ -51,7 +51,8 @@ class ConsoleSettings:
 
 def local_path(target, default="/"):
     """`target` if it is a path on this site, else `default`: never a redirect elsewhere."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(c) < 32 or ord(c) == 127 for c in target)):
         return default
     parts = urlsplit(target)
     return default if parts.scheme or parts.netloc else target

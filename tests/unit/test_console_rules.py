@@ -62,7 +62,8 @@ def test_cookies_are_httponly_lax_and_secure_outside_development():
 
 @pytest.mark.parametrize("target,expected", [
     ("/cases?status=TRIAGE", "/cases?status=TRIAGE"), ("//evil.example/x", "/"), ("https://evil.example", "/"),
-    ("/\\evil", "/"), ("", "/"), (None, "/"), ("cases", "/")])
+    ("/\\evil", "/"), ("", "/"), (None, "/"), ("cases", "/"),
+    ("/cases\r\nSet-Cookie: x=1", "/")])
 def test_only_local_paths_are_redirected_to(target, expected):
     assert local_path(target) == expected
 

@@ -4,13 +4,15 @@ Each page takes a Visit (web.py) and returns a response; web.Console.handle has 
 checked the role the page needs and the CSRF token of a POST.
 """
 import logging
+import os
 
 from werkzeug.wrappers import Response
 
 from services.console import due, forms, i18n, passwords, sessions
 from services.console.apis import Refused
 from services.console.pipeline import service_health
-from services.console.web import HOME, PageError, Redirect, local_path
+from services.console.web import HOME, TEMPLATES, PageError, Redirect, local_path
+from shared.messaging import topology
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +199,6 @@ def pipeline(visit):
 
 
 def _service(service):
-    from shared.messaging import topology
     if service not in topology.SERVICES:
         raise PageError(404, "error.not_found")
     return service
@@ -206,14 +207,13 @@ def _service(service):
 def dead_letters(visit, service):
     operations = _operations(visit)
     letters = operations.dead_letters(_service(service))
-    from shared.messaging import topology
     return visit.render("dead_letters.html", service=service, letters=letters, services=topology.SERVICES,
                         done=visit.args.get("done"))
 
 
 def dead_letter(visit, service, letter_id):
     operations = _operations(visit)
-    letter = next((l for l in operations.dead_letters(_service(service)) if l["id"] == letter_id), None)
+    letter = next((found for found in operations.dead_letters(_service(service)) if found["id"] == letter_id), None)
     if letter is None:
         raise PageError(404, "error.letter_gone")
     return visit.render("dead_letter.html", service=service, letter=letter)
@@ -241,8 +241,6 @@ def _offset(raw):
 
 
 def static_file(visit, name):
-    import os
-    from services.console.web import TEMPLATES
     folder = os.path.join(os.path.dirname(TEMPLATES), "static")
     if name not in os.listdir(folder):
         raise PageError(404, "error.not_found")

@@ -109,9 +109,11 @@ def _env(stack, service):
         return {"name": variable, "valueFrom": {"secretKeyRef": ref}}
     env = [{"name": service.address_variable, "value": f"0.0.0.0:{service.port}"},
            # its own broker user and database user: a Secret of its own per service
-           secret("AMQP_URI"), secret("MONGO_URI")]
+           *([secret("AMQP_URI")] if service.bus else []), secret("MONGO_URI")]
     env += [secret(variable) for variable in service.secrets]
     env += [secret(variable, optional=True) for variable in service.optional_secrets]
+    env += [{"name": stacks.SERVICES[name].address_variable, "value": f"{name}:{stacks.SERVICES[name].port}"}
+            for name in service.calls if name in stacks.SERVICES]
     return env
 
 

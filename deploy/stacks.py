@@ -29,6 +29,10 @@ class Deployable:
     scope: str = "region"
     # queues on its own stack's broker that it consumes, when topology.py does not name them
     extra_queues: tuple = field(default=())
+    # False for a service with no broker user of its own (the console): no AMQP_URI is given it
+    bus: bool = True
+    # the stack's services whose HTTP APIs it calls, each reached at <name>:<port> in the stack
+    calls: tuple = ()
 
     @property
     def entrypoint(self):
@@ -75,6 +79,11 @@ SERVICES = {
         # the standard reports' read model (services/reports/): follows records' feed, no secret of its own
         Deployable("reports", 8009),
         Deployable(national.NATIONAL_SERVICE, 8008, scope="national", extra_queues=(NATIONAL_QUEUE,)),
+        # the web console: its key seals its accounts' API keys; its operator pages' broker
+        # credentials (docs/console.md) are optional, and without them those pages say so
+        Deployable("console", 8006, secrets=("AMENDS_CONSOLE_KEY",), bus=False,
+                   calls=("referrals", "matching", "notifications", "records", "subscriptions"),
+                   optional_secrets=("CONSOLE_OPERATOR_AMQP_URI", "CONSOLE_MANAGEMENT_URL")),
     )
 }
 

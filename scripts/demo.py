@@ -35,6 +35,7 @@ REFERRALS = "http://" + os.environ.get("REFERRALS_HTTP_ADDRESS", "127.0.0.1:8001
 MATCHING = "http://" + os.environ.get("MATCHING_HTTP_ADDRESS", "127.0.0.1:8002")
 RECORDS = "http://" + os.environ.get("RECORDS_HTTP_ADDRESS", "127.0.0.1:8004")
 SUBSCRIPTIONS = "http://" + os.environ.get("SUBSCRIPTIONS_HTTP_ADDRESS", "127.0.0.1:8005")
+CONSOLE = "http://" + os.environ.get("CONSOLE_HTTP_ADDRESS", "127.0.0.1:8006")
 # The sample taken on to closure: a robbery the harmer asked to put right, offered to the
 # facilitator whose key the bootstrap wrote (fac-0001); its harmed person reads Welsh, by email.
 JOURNEY_SAMPLE, JOURNEY_FACILITATOR, JOURNEY_HARMED_EMAIL = 4, "fac-0001", "mair@mail.example"
@@ -136,6 +137,7 @@ def run(keys, police_webhook):
     print(f"Text messages at the local SMS provider (var/sms/messages.jsonl): {len(texts)}")
     for text in texts:
         print(f"  to {text['phone_number']}: {(text.get('body') or '')[:70]}...")
+    print_console_sign_ins()
     # the webhook: everything up to the demo's last ledger entry, then what arrived
     police_webhook.wait_for_position(max((e["seq"] for es in timelines.values() for e in es), default=-1))
     print()
@@ -150,6 +152,17 @@ def run(keys, police_webhook):
     if not journeyed:
         return 1
     return 0 if verify_ledger(coordinator) else 1
+
+
+def print_console_sign_ins():
+    """The console's address and the development sign-in of each role (var/console-accounts.json,
+    written by the bootstrap; development passwords, never used anywhere else)."""
+    path = os.path.join(ROOT, "var", "console-accounts.json")
+    if not os.path.exists(path):
+        return
+    print(f"\nThe console: {CONSOLE} (docs/console.md). Development sign-ins:")
+    for role, sign_in in json.load(open(path)).items():
+        print(f"  {role:<12} username {sign_in['username']:<16} password {sign_in['password']}")
 
 
 def take_one_case_to_closure(case_id, keys, coordinator):

@@ -32,8 +32,8 @@ PY = os.path.join(ROOT, ".venv", "bin", "python")
 REGIONS_VAR = os.path.join(ROOT, "var", "regions")
 # Each service's HTTP port is its stack's base + this; the local mail and SMS sinks likewise.
 HTTP_OFFSETS = {"referrals": 1, "matching": 2, "notifications": 3, "records": 4, "subscriptions": 5, "statistics": 7,
-                "national": 8, "reports": 9}
-REGION_SERVICES = ("referrals", "matching", "notifications", "records", "statistics", "subscriptions", "reports")
+                "national": 8, "reports": 9, "console": 6}
+REGION_SERVICES = ("referrals", "matching", "notifications", "records", "statistics", "subscriptions", "reports", "console")
 SMTP_OFFSET, SMS_OFFSET = 10, 11
 # The ledger entry each referral taken in leaves (services/referrals/intake.py)
 RECEIVED = "referral.received"

@@ -238,9 +238,11 @@ ferretdb() {
 if [ "$MODE" = national ]; then
   SERVICES=(national)
 else
-  SERVICES=(referrals matching notifications records statistics subscriptions reports)
+  SERVICES=(referrals matching notifications records statistics subscriptions reports console)
 fi
-declare -A HTTP_PORTS=([referrals]=8001 [matching]=8002 [notifications]=8003 [records]=8004 [subscriptions]=8005 [statistics]=8007 [national]=8008 [reports]=8009)
+declare -A HTTP_PORTS=([referrals]=8001 [matching]=8002 [notifications]=8003 [records]=8004 [subscriptions]=8005 [statistics]=8007 [national]=8008 [reports]=8009 [console]=8006)
+# The console is on no bus: it has no broker user of its own (its operator pages use the admin's, below).
+on_bus() { [ "$1" != console ]; }
 http_address() { local var="${1^^}_HTTP_ADDRESS"; echo "${!var:-127.0.0.1:${HTTP_PORTS[$1]}}"; }
 # The region this stack serves (every service's AMENDS_REGION); AMENDS_REGIONS, the referral
 # areas it accepts, reaches the services from the environment as it is.
@@ -249,7 +251,7 @@ if [ "$MODE" = national ]; then export AMENDS_REGION=${AMENDS_REGION:-national};
 DB_ACCOUNTS=("${SERVICES[@]}")
 [ "$MODE" = national ] || DB_ACCOUNTS+=(identity)
 BUS_PASSWORDS=(AMENDS_BUS_ADMIN_PASSWORD) PG_PASSWORDS=() BUS_URIS=() LINK_PASSWORDS=()
-for service in "${SERVICES[@]}"; do BUS_PASSWORDS+=("${service^^}_BUS_PASSWORD"); BUS_URIS+=("${service^^}_AMQP_URI"); done
+for service in "${SERVICES[@]}"; do on_bus "$service" || continue; BUS_PASSWORDS+=("${service^^}_BUS_PASSWORD"); BUS_URIS+=("${service^^}_AMQP_URI"); done
 for account in "${DB_ACCOUNTS[@]}"; do PG_PASSWORDS+=("${account^^}_PG_PASSWORD"); done
 # the national broker's link users, one per region it hears from: amends-link-<region>
 if [ "$MODE" = national ]; then
@@ -260,7 +262,7 @@ if [ "$MODE" = national ]; then
 fi
 PG_PORT=${AMENDS_PG_PORT:-5432}
 # Every secret any process here may hold: none is passed on to a child that is not told it by name.
-SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY AMENDS_STATISTICS_KEY AMENDS_SUBSCRIPTIONS_KEY SUBSCRIPTIONS_BROKER_ADMIN_URL SMS_API_KEY AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}"
+SECRETS=(AMENDS_MASTER_KEY AMENDS_LEDGER_SIGNING_KEY AMENDS_STATISTICS_KEY AMENDS_SUBSCRIPTIONS_KEY SUBSCRIPTIONS_BROKER_ADMIN_URL AMENDS_CONSOLE_KEY CONSOLE_MANAGEMENT_URL SMS_API_KEY AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}"
          "${BUS_PASSWORDS[@]}" "${BUS_URIS[@]}" "${LINK_PASSWORDS[@]}")
 
 secrets() {
@@ -289,6 +291,10 @@ secrets() {
   # subscriptions' own key (the same kind), for the ids of the statistics profile's events, for it alone
   if [ "$MODE" != national ] && [ -z "${AMENDS_SUBSCRIPTIONS_KEY:-}" ] && ! grep -q '^AMENDS_SUBSCRIPTIONS_KEY=' "$file"; then
     echo "AMENDS_SUBSCRIPTIONS_KEY=$("$PY" -c 'import base64, secrets; print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')" >>"$file"
+  fi
+  # the console's key, which seals each console account's API key (a Fernet key), for the console alone
+  if [ "$MODE" != national ] && [ -z "${AMENDS_CONSOLE_KEY:-}" ] && ! grep -q '^AMENDS_CONSOLE_KEY=' "$file"; then
+    echo "AMENDS_CONSOLE_KEY=$("$PY" -c 'from services.console.key_vault import new_key; print(new_key())')" >>"$file"
   fi
   # Read the file into shell variables (the environment's own values win), then un-export every
   # secret: a process started from here gets only the ones it is given by name.
@@ -326,6 +332,7 @@ bus_uris() {
   # on a broker at AMQP_URI there is no else: one user for all would make every event unattributable.
   local service var password missing=()
   for service in "${SERVICES[@]}"; do
+    on_bus "$service" || continue
     var="${service^^}_AMQP_URI"
     [ -n "${!var:-}" ] && continue
     if [ -z "${AMQP_URI:-}" ]; then
@@ -405,7 +412,7 @@ services() {
       # secret that is its own. matching runs the shipped policy's local switches (all off) unless
       # MATCHING_LOCAL_SWITCHES comes from the environment: nothing here turns one on for the demo.
       (
-        export AMQP_URI="${!var}"
+        export AMQP_URI="${!var:-}"
         export "${service^^}_HTTP_ADDRESS=${addresses[$name]}"
         database_account "$service"
         case $service in
@@ -416,6 +423,15 @@ services() {
           # on this machine only: webhooks may go over plain http to 127.0.0.1 (docs/subscriptions.md)
           subscriptions) export AMENDS_SUBSCRIPTIONS_KEY SUBSCRIPTIONS_ALLOW_LOCAL_HTTP="${SUBSCRIPTIONS_ALLOW_LOCAL_HTTP:-1}"
                          export SUBSCRIPTIONS_BROKER_ADMIN_URL ;;
+          # its key for the accounts' API keys; the services it calls; the operator pages' broker
+          # credentials (the admin's: a replayed dead letter goes back as the operator's); served
+          # over plain http on this machine, so its cookies go without Secure (docs/console.md)
+          console)
+            export AMENDS_CONSOLE_KEY CONSOLE_DEVELOPMENT="${CONSOLE_DEVELOPMENT:-1}" CONSOLE_OPERATOR_AMQP_URI="$ADMIN_AMQP_URI"
+            for other in referrals matching notifications records subscriptions; do export "${other^^}_HTTP_ADDRESS=$(http_address "$other")"; done
+            if [ -z "${AMQP_URI_GIVEN:-}" ]; then
+              export CONSOLE_MANAGEMENT_URL="http://amends-admin:${AMENDS_BUS_ADMIN_PASSWORD}@127.0.0.1:${MGMT_PORT}"
+            elif [ -n "${CONSOLE_MANAGEMENT_URL:-}" ]; then export CONSOLE_MANAGEMENT_URL; fi ;;
         esac
         start_bg "$name" "$VENV/bin/nameko" run --config "$ROOT/services/$service/config.yaml" "services.$service.service:$cls"
       )
@@ -441,9 +457,12 @@ services() {
 }
 
 cd "$ROOT"
+AMQP_URI_GIVEN=${AMQP_URI:-}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONWARNINGS=ignore
 export AMENDS_REGIONS="${AMENDS_REGIONS:-south-wales,gwent,north-wales,dyfed-powys}"  # referral regions served (dev: the demo's)
 command -v curl >/dev/null || apt_install curl
+# the console's browser tests (tests/e2e/test_console.py) drive Debian's chromium through its chromium-driver
+if [ "$MODE" = infra ]; then apt_install chromium chromium-driver; fi
 python_env
 secrets
 bus_uris
@@ -470,5 +489,8 @@ AMQP_URI="$ADMIN_AMQP_URI" "$PY" deploy/local/declare_topology.py
 # the identity store (its indexes too) is written as its own role, which every service may only read
 ( database_account identity; AMQP_URI="$ADMIN_AMQP_URI" "$PY" -m shared.security.provision --out "$VAR/dev-keys.json" )
 ( database_account matching; "$PY" -m services.matching.seed deploy/local/facilitators.yaml )
+# a development console account per role, acting with the development keys; their sign-ins in var/
+( database_account console; export AMENDS_CONSOLE_KEY
+  "$PY" -m services.console.admin dev --keys "$VAR/dev-keys.json" --out "$VAR/console-accounts.json" )
 [ "$MODE" = all ] && services
 say "ready"

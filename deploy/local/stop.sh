@@ -23,10 +23,10 @@ stop_pid() {  # stop_pid <name>: TERM the process group the bootstrap created, t
 }
 
 # the extra processes of a service (SCALE=..., docs/scaling.md) first: <service>.<i>.pid
-for file in "$RUN"/{referrals,matching,notifications,records,statistics,subscriptions,reports}.[0-9]*.pid; do
+for file in "$RUN"/{referrals,matching,notifications,records,statistics,subscriptions,reports,console}.[0-9]*.pid; do
   [ -f "$file" ] && stop_pid "$(basename "$file" .pid)"
 done
-for name in referrals matching notifications records statistics subscriptions reports national smtp sms ferretdb; do stop_pid "$name"; done
+for name in console referrals matching notifications records statistics subscriptions reports national smtp sms ferretdb; do stop_pid "$name"; done
 # PostgreSQL: a fast shutdown (it rolls back open transactions and exits), as the postgres user that runs it
 if [ -f "$RUN/postgres.pid" ] && kill -0 "$(cat "$RUN/postgres.pid")" 2>/dev/null && [ -f "$RUN/postgres.data" ]; then
   bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)

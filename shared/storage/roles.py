@@ -41,7 +41,9 @@ import sys
 from shared.messaging.topology import SERVICES
 
 IDENTITY = "identity"
-ACCOUNTS = (*SERVICES, IDENTITY)
+# the web console keeps its sign-in accounts and sessions in a database of its own
+CONSOLE = "console"
+ACCOUNTS = (*SERVICES, CONSOLE, IDENTITY)
 # the national stack's database holds the national counts only
 NATIONAL_ACCOUNTS = ("national",)
 ROLE_PREFIX = "amends"

@@ -3,9 +3,10 @@ store.ReportsStore, and the behaviours it relies on: a snapshot and its head are
 (a second save of the same id is no change), only the last KEEP are kept, and the lease is
 held by one holder until it lapses."""
 from services.reports.store import KEEP, Head, snapshot_id
+from shared.storage.leases import InMemoryLease
 
 
-class InMemoryReportsStore:
+class InMemoryReportsStore(InMemoryLease):
     def __init__(self):
         self.snapshots = {}   # snapshot id -> (Head, bytes)
         self.lease = None     # (holder, until)
@@ -29,12 +30,3 @@ class InMemoryReportsStore:
             del self.snapshots[old]
         return head
 
-    def hold_lease(self, holder, now, seconds):
-        if self.lease is None or self.lease[0] == holder or self.lease[1] <= now:
-            self.lease = (holder, now + seconds)
-            return True
-        return False
-
-    def release_lease(self, holder):
-        if self.lease is not None and self.lease[0] == holder:
-            self.lease = None

@@ -8,9 +8,10 @@ import copy
 from dataclasses import replace
 
 from services.subscriptions.store import AgreementTaken, SubscriptionsStore, agreement_id
+from shared.storage.leases import InMemoryLease
 
 
-class InMemorySubscriptionsStore:
+class InMemorySubscriptionsStore(InMemoryLease):
     SUBSCRIPTIONS = SubscriptionsStore.SUBSCRIPTIONS
     AGREEMENTS = SubscriptionsStore.AGREEMENTS
     CURSORS = SubscriptionsStore.CURSORS
@@ -94,15 +95,6 @@ class InMemorySubscriptionsStore:
     def note_position(self, position):
         self.position = position
 
-    def hold_lease(self, holder, now, seconds):
-        if self.lease is None or self.lease[0] == holder or self.lease[1] <= now:
-            self.lease = (holder, now + seconds)
-            return True
-        return False
-
-    def release_lease(self, holder):
-        if self.lease is not None and self.lease[0] == holder:
-            self.lease = None
 
     def case_facts(self, case_id):
         return dict(self.facts[case_id]) if case_id in self.facts else None

@@ -40,3 +40,20 @@ def hold(collection, name, holder, now, seconds):
 def release(collection, name, holder):
     """Let lease `name` go, if `holder` holds it (another process may take it at once)."""
     collection.delete_one({"_id": name, "holder": holder})
+
+
+class InMemoryLease:
+    """The same rule for a store's in-memory fake (unit tests of workflows): one lease, held
+    in `self.lease` as (holder, until)."""
+
+    lease = None
+
+    def hold_lease(self, holder, now, seconds):
+        if self.lease is None or self.lease[0] == holder or self.lease[1] <= now:
+            self.lease = (holder, now + seconds)
+            return True
+        return False
+
+    def release_lease(self, holder):
+        if self.lease is not None and self.lease[0] == holder:
+            self.lease = None

@@ -15,10 +15,12 @@ the survey's token reach no log line, message or ledger entry either, and are st
 sealed (the token only as its keyed hash).
 
 Three agencies subscribe to the case's events by webhook, one under each data-sharing profile
-(own_cases, area_cases, statistics): nothing planted reaches any delivery's body or headers.
-(The AMQP kind of subscription is not offered yet, so webhooks are what is checked.)"""
+(own_cases, area_cases, statistics), and the referring force also by an AMQP feed: nothing
+planted reaches any delivery's body or headers, nor any feed message's body or properties."""
+import json
 import logging
 import uuid
+from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -40,10 +42,12 @@ from services.subscriptions.service import SubscriptionsService
 from shared.events import catalogue
 from shared.jsonlog import JsonFormatter
 from shared.messaging import topology
-from tests.conftest import MONGO_URI
+from shared.messaging.management import Management
+from tests.conftest import MONGO_URI, management_admin_url
 from tests.factories import days_ago, referral_body
 from tests.integration.referrals_helpers import referrals_store
 from tests.integration.test_referrals_casework import FACTORS
+from tests.integration.test_subscription_feeds import agency_uri, read_all
 from tests.integration.test_referrals_api import MASTER_KEY
 from tests.platform import TEST_SUBSCRIPTIONS_KEY
 from tests.support import Tap, issue_key, mails, provision_keys, read_dead_letters, smtp_server, wait_until
@@ -161,7 +165,8 @@ def after_the_intervention(url, auth, config, case_id, harmed, harmer, values):
 PROFILES = {"own_cases": ("referrer", "test-police", ()), "area_cases": ("yot", "yot-south", ("south-wales",)),
             "statistics": ("commissioner", "commissioner-sw", ("south-wales",))}
 SUBSCRIBING = {"AMENDS_SUBSCRIPTIONS_KEY": TEST_SUBSCRIPTIONS_KEY, "SUBSCRIPTIONS_ALLOW_LOCAL_HTTP": "1",
-               "SUBSCRIPTIONS_REFRESH": "0.2"}
+               "SUBSCRIPTIONS_REFRESH": "0.2", "SUBSCRIPTIONS_BROKER_ADMIN_URL": management_admin_url()}
+FEED_AGENCY = PROFILES["own_cases"][1]
 EVERYTHING = sorted({f"{t.split('.')[0]}.*" for t in catalogue.EVENT_TYPES})
 
 
@@ -186,6 +191,14 @@ def subscribe_under_every_profile(url, config, keys, receivers):
     return subscribed
 
 
+def subscribe_a_feed(url, auth):
+    """The referring force's AMQP feed of every event type: (subscription id, its access)."""
+    answer = requests.post(f"{url}/v1/subscriptions", headers=auth, timeout=30,
+                           json={"kind": "amqp", "event_types": EVERYTHING})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["subscription_id"], answer.json()["amqp"]
+
+
 def delivered_up_to(url, subscribed, position):
     """Whether every subscription has settled the ledger up to `position`."""
     for subscription_id, auth in subscribed.values():
@@ -205,6 +218,8 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
     root.setLevel(logging.DEBUG)
     mail_dir = str(tmp_path / "mail")
     body, values = canary_referral()
+    management = Management.from_url(management_admin_url())
+    management.delete_user(f"agency.{FEED_AGENCY}")   # broker users are broker-wide: a fresh one, with its password
     try:
         with smtp_server(mail_dir) as smtp_port:
             monkeypatch.setenv("SMTP_PORT", str(smtp_port))
@@ -216,6 +231,8 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 keys = provision_keys(config)
                 receivers = {"own_cases": own_cases, "area_cases": area_cases, "statistics": statistics}
                 subscribed = subscribe_under_every_profile(subscriptions_url, config, keys, receivers)
+                feed_id, feed = subscribe_a_feed(subscriptions_url, subscribed["own_cases"][1])
+                subscribed["own_cases_feed"] = (feed_id, subscribed["own_cases"][1])
                 facilitators.register(MatchingStore.open(config), {"facilitator_id": "fac-canary", "level": "advanced",
                                        "regions": ["south-wales"], "languages": ["en", "cy"], "capacity": 3,
                                        "last_active": days_ago(30)})
@@ -278,6 +295,7 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 # every agency has been sent all it is entitled to of the case
                 wait_until(lambda: delivered_up_to(subscriptions_url, subscribed, max(e["seq"] for e in entries)),
                            timeout=60, interval=0.5)
+                feed_messages = read_all(agency_uri(SimpleNamespace(**feed)), feed["queue"])
                 messages = tap.drain()
                 tap.close()
                 dead = [body for service in topology.SERVICES for body, _ in read_dead_letters(amqp_uri, service)]
@@ -315,6 +333,13 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
                 assert {e["type"] for e in events} >= {"referral.received", "case.assessed", "case.closed"}, profile
                 assert {e.get("subject") for e in events} == {case_id}, profile
             webhooks += "\n".join(r.body + "\n" + repr(r.headers) for r in receiver.requests)
+        # the feed: the same events of its own case, as its agency reads them
+        feed_events = [json.loads(m.body) for m in feed_messages]
+        assert {e["type"] for e in feed_events} >= {"referral.received", "case.assessed", "case.closed"}
+        assert {e.get("subject") for e in feed_events} == {case_id}
+        for message in feed_messages:
+            text = message.body if isinstance(message.body, str) else message.body.decode()
+            webhooks += f"\n{text}\n{message.properties!r}{message.headers!r}"
         assert token not in webhooks
         logs = "\n".join(capture.lines)
         ledger_text = str(entries)
@@ -338,12 +363,13 @@ def test_planted_personal_data_reaches_no_log_bus_or_ledger(run_services, amqp_u
             assert value not in logs, f"{label} is in a log line"
             assert value not in bus, f"{label} is in a message on the bus"
             assert value not in ledger_text, f"{label} is in the ledger"
-            assert value not in webhooks, f"{label} is in a webhook delivery"
+            assert value not in webhooks, f"{label} is in a webhook delivery or a feed message"
             if label in KEPT_BY_REFERRALS:
                 assert not any(value.encode() in doc for doc in elsewhere), f"{label} is stored outside referrals"
                 assert any(value.encode() in doc for doc in stored), f"{label}: the canary cannot see referrals keep it"
             else:
                 assert not any(value.encode() in doc for doc in stored), f"{label} is stored in the clear"
     finally:
+        management.delete_user(f"agency.{FEED_AGENCY}")
         root.removeHandler(capture)
         root.setLevel(old_level)

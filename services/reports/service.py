@@ -5,8 +5,6 @@ import logging
 import time
 from contextlib import contextmanager
 
-import eventlet
-from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
@@ -18,7 +16,7 @@ from shared.config import settings_for
 from shared.health import HealthEndpoint
 from shared.http_server import http
 from shared.jsonlog import LogContext
-from shared.messaging.rpc import IdentifiedRpcProxy
+from shared.messaging.rpc import IdentifiedRpcProxy, following_ledger
 from shared.storage import StoreProvider, connect, disconnect
 from shared.timers import configured_timer
 from shared.web import Authenticator, BadRequest, Forbidden, NotFound, api, json_response
@@ -60,15 +58,9 @@ class ReadModel(DependencyProvider):
         return self.settings.region
 
     def follow(self, records):
-        def read(after, limit):
-            with eventlet.Timeout(self.feed_timeout):
-                return records.entries_after.call_async(after, limit).result()
         try:
-            self.follower.round(read, time.time())
-        except eventlet.Timeout:
-            log.warning("records did not answer the feed in %gs; trying again", self.feed_timeout)
-        except UnknownService:   # records is not serving (yet): its RPC queue is not there
-            log.warning("records is not serving its feed; trying again")
+            with following_ledger(records, self.feed_timeout, log) as read_page:
+                self.follower.round(read_page, time.time())
         except UnreadableSnapshot as unreadable:
             log.error("the saved reports state cannot be loaded (%s): answering from the state held; "
                       "rebuild it with python -m services.reports.rebuild", unreadable)

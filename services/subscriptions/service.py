@@ -7,7 +7,6 @@ import os
 from contextlib import contextmanager
 from datetime import timedelta
 
-import eventlet
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
@@ -25,7 +24,7 @@ from shared.health import HealthEndpoint
 from shared.http_server import http
 from shared.jsonlog import LogContext
 from shared.messaging.outbox import Outbox, OutboxHandle, OutboxRelayTimer
-from shared.messaging.rpc import IdentifiedRpcProxy
+from shared.messaging.rpc import IdentifiedRpcProxy, following_ledger
 from shared.storage import StoreProvider, connect, disconnect
 from shared.timers import configured_timer
 from shared.openapi import OpenApiEndpoint
@@ -130,13 +129,8 @@ class Delivery(DependencyProvider):
 
     def follow(self, records):
         """Copy what records' ledger holds beyond what is stored here; hand it to the dispatcher."""
-        def read(after, limit):
-            with eventlet.Timeout(self.feed_timeout):
-                return records.entries_after.call_async(after, limit).result()
-        try:
-            self.dispatcher.heard(self.follower.follow(read))
-        except eventlet.Timeout:
-            log.warning("records did not answer the feed in %gs; trying again", self.feed_timeout)
+        with following_ledger(records, self.feed_timeout, log) as read_page:
+            self.dispatcher.heard(self.follower.follow(read_page))
 
 
 class _NoWorker:

@@ -14,8 +14,11 @@ a call the table in shared.messaging.permissions does not allow is refused befor
 worker runs, logged (caller and method only), and answered with CallerRefused.
 """
 import logging
+from contextlib import contextmanager
 
+import eventlet
 from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc, RpcProxy, ServiceProxy
 
@@ -79,3 +82,20 @@ class Caller(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return worker_ctx.data.get(CALLER)
+
+
+@contextmanager
+def following_ledger(records, timeout, log):
+    """`read_page(after, limit)` over records' `entries_after` RPC (an IdentifiedRpcProxy), each
+    call bounded by `timeout` seconds, for a service that follows the ledger (subscriptions,
+    reports). Records not answering in time, or not serving yet, is logged as a warning and the
+    round ends: the caller's timer tries again, so neither is worth a traceback."""
+    def read_page(after, limit):
+        with eventlet.Timeout(timeout):
+            return records.entries_after.call_async(after, limit).result()
+    try:
+        yield read_page
+    except eventlet.Timeout:
+        log.warning("records did not answer the feed in %gs; trying again", timeout)
+    except UnknownService:   # records' RPC queue is not there yet
+        log.warning("records is not serving its feed; trying again")

@@ -2,6 +2,7 @@
 import pytest
 
 from shared.messaging import topology
+from tests.e2e.console_browser import chromium
 from tests.platform import Platform
 from tests.support import disconnect_all, smtp_server
 
@@ -21,3 +22,13 @@ def platform(service_config, tmp_path):
         finally:
             services.stop()
             disconnect_all()
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium, for the console's browser tests."""
+    driver = chromium()
+    try:
+        yield driver
+    finally:
+        driver.quit()

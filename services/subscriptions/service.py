@@ -82,7 +82,8 @@ class Delivery(DependencyProvider):
             backoff=Backoff(base=number("SUBSCRIPTIONS_RETRY_BASE", 1), cap=number("SUBSCRIPTIONS_RETRY_CAP", 3600),
                             window=number("SUBSCRIPTIONS_RETRY_WINDOW", 3 * 86400)),
             refresh=number("SUBSCRIPTIONS_REFRESH", 1), flush=number("SUBSCRIPTIONS_FLUSH", 0.5))
-        self.channel = WebhookChannel(timeout=number("SUBSCRIPTIONS_TIMEOUT", 10))
+        self.channel = WebhookChannel(timeout=number("SUBSCRIPTIONS_TIMEOUT", 10),
+                                      allow_loopback=self.api.allow_local_http)
         # amqp feeds are made through the broker's management API, as an administrator: without
         # that setting the service still runs, and answers amqp requests with a 501 naming it
         if _setting(config, ADMIN_URL, ""):

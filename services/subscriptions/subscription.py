@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
+from services.subscriptions import receivers
 from shared.events import catalogue
 from shared.events.schemas.subscriptions import SUBSCRIPTION_KINDS
 from shared.events.vocabulary import CODE
@@ -87,19 +88,23 @@ def url_problem(url, allow_local_http=False):
         return "A URL may not hold credentials; the events are signed instead."
     if parts.fragment:
         return "A URL to send events to has no fragment ('#...')."
+    local = host in LOCAL_HOSTS or _loopback(host)
     if parts.scheme == "http":
         if not allow_local_http:
             return "Use an https URL."
-        if host not in LOCAL_HOSTS and not _loopback(host):
+        if not local:
             return "Plain http is allowed only to 127.0.0.1 or localhost (development); use https."
+    # the address is checked again on every connection, whatever the name resolves to then
+    address = receivers.literal_address(host)
+    if (address is not None or host == "localhost") and not (local and allow_local_http) and (
+            address is None or not receivers.address_allowed(address)):
+        return "Webhooks go only to public addresses, not to this network's own."
     return None
 
 
 def _loopback(host):
-    try:
-        return ipaddress.ip_address(host) == ipaddress.ip_address("127.0.0.1")
-    except ValueError:
-        return False
+    address = receivers.literal_address(host)
+    return address is not None and address == ipaddress.ip_address("127.0.0.1")
 
 
 # --- secrets ---------------------------------------------------------------------------------

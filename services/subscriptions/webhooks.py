@@ -20,7 +20,7 @@ import eventlet
 import urllib3
 from standardwebhooks import Webhook
 
-from services.subscriptions import cloudevents
+from services.subscriptions import cloudevents, receivers
 from services.subscriptions.outcome import Outcome
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,14 @@ class WebhookChannel:
     receiver (a subscription has at most one request in flight, so it holds at most one
     connection at a time). The pools are looked up by the URL as given, which is parsed once:
     with many subscribers, going through urllib3's PoolManager (parsing the URL and building
-    the pool's key on every request) was a sixth of the CPU a request costs."""
+    the pool's key on every request) was a sixth of the CPU a request costs.
 
-    def __init__(self, timeout=10.0, clock=None, most_pools=MOST_POOLS):
+    Every connection goes only to a public address (receivers.py); this machine's loopback
+    too where `allow_loopback` (development)."""
+
+    def __init__(self, timeout=10.0, clock=None, most_pools=MOST_POOLS, allow_loopback=False):
         self.timeout = float(timeout)
+        self._http_pool, self._https_pool = receivers.pool_classes(allow_loopback)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.most_pools = most_pools
         self._pools = collections.OrderedDict()   # (scheme, host, port) -> its connection pool
@@ -103,7 +107,7 @@ class WebhookChannel:
             self._pools.move_to_end(receiver)
             return pool
         scheme, host, port = receiver
-        kind = urllib3.HTTPSConnectionPool if scheme == "https" else urllib3.HTTPConnectionPool
+        kind = self._https_pool if scheme == "https" else self._http_pool
         # https: urllib3 verifies the receiver's certificate and host name by default
         pool = self._pools[receiver] = kind(host, port, maxsize=2, block=False, retries=False)
         while len(self._pools) > self.most_pools:
@@ -123,6 +127,8 @@ def _target(url):
 
 def _described(error):
     kinds = {
+        receivers.ReceiverRefused: "refused: the receiver's address is not a public one",
+        urllib3.exceptions.NameResolutionError: "the receiver's name did not resolve",
         urllib3.exceptions.NewConnectionError: "could not connect",
         urllib3.exceptions.ConnectTimeoutError: "connection timed out",
         urllib3.exceptions.ReadTimeoutError: "no answer in time",

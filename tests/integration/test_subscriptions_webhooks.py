@@ -32,7 +32,7 @@ def subscription(url, secret, max_batch=1):
 def test_a_delivery_carries_standard_webhooks_headers_that_verify():
     secret = new_secret()
     with Receiver(secrets=[secret]) as receiver:
-        channel = WebhookChannel(timeout=5)
+        channel = WebhookChannel(timeout=5, allow_loopback=True)
         outcome = channel.send(subscription(receiver.url, secret), events("sub-w", 3))
         assert (outcome.settled, outcome.status, outcome.error) == (True, 204, None)
         batch = channel.send(subscription(receiver.url, secret, max_batch=10), events("sub-w", 4, 5))
@@ -54,7 +54,8 @@ def test_a_delivery_carries_standard_webhooks_headers_that_verify():
 def test_each_answer_is_classified(status, settled, gone):
     secret = new_secret()
     with Receiver(secrets=[secret], answers=[status]) as receiver:
-        outcome = WebhookChannel(timeout=5).send(subscription(receiver.url, secret), events("sub-w", 1))
+        outcome = WebhookChannel(timeout=5, allow_loopback=True).send(subscription(receiver.url, secret),
+                                                                      events("sub-w", 1))
     assert (outcome.settled, outcome.gone, outcome.status) == (settled, gone, status)
     assert len(receiver.requests) == 1   # a redirect is not followed: it is a failure, retried later
 
@@ -62,15 +63,37 @@ def test_each_answer_is_classified(status, settled, gone):
 def test_a_hanging_receiver_costs_no_more_than_the_timeout():
     secret = new_secret()
     with Receiver(secrets=[secret], answers=[None]) as receiver:
-        outcome = WebhookChannel(timeout=0.5).send(subscription(receiver.url, secret), events("sub-w", 1))
+        outcome = WebhookChannel(timeout=0.5, allow_loopback=True).send(subscription(receiver.url, secret),
+                                                                        events("sub-w", 1))
         receiver.release()
     # the channel's own deadline ended it (else it would wait on the receiver for ever)
     assert not outcome.settled and outcome.status is None and outcome.error == "no answer within 0.5s"
 
 
+def test_a_receiver_on_this_machine_is_not_connected_to_unless_loopback_is_allowed():
+    secret = new_secret()
+    with Receiver(secrets=[secret]) as receiver:
+        for url in (receiver.url, receiver.url.replace("127.0.0.1", "localhost")):
+            # a name is checked by the addresses it resolves to when connecting, as a literal is
+            outcome = WebhookChannel(timeout=5).send(subscription(url, secret), events("sub-w", 1))
+            assert not outcome.settled and outcome.status is None
+            assert outcome.error == "refused: the receiver's address is not a public one"
+        assert receiver.requests == []
+        allowed = WebhookChannel(timeout=5, allow_loopback=True).send(subscription(receiver.url, secret),
+                                                                      events("sub-w", 1))
+        assert allowed.settled and len(receiver.requests) == 1
+
+
+def test_a_private_address_is_refused_before_any_connection():
+    # 10.255.255.1 would hang a connection attempt: the refusal comes before one is tried
+    outcome = WebhookChannel(timeout=30).send(subscription("https://10.255.255.1/hook", new_secret()),
+                                              events("sub-w", 1))
+    assert not outcome.settled and outcome.error == "refused: the receiver's address is not a public one"
+
+
 def test_no_receiver_at_all_is_a_failure_in_our_own_words():
-    outcome = WebhookChannel(timeout=2).send(subscription(f"http://127.0.0.1:{free_port()}/hook", new_secret()),
-                                             events("sub-w", 1))
+    outcome = WebhookChannel(timeout=2, allow_loopback=True).send(
+        subscription(f"http://127.0.0.1:{free_port()}/hook", new_secret()), events("sub-w", 1))
     assert not outcome.settled and outcome.error == "could not connect"
 
 
@@ -88,7 +111,8 @@ def test_an_endless_answer_is_read_no_further_than_a_few_bytes():
     server = eventlet.spawn(eventlet.wsgi.server, listener, endless, log_output=False)
     try:
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
-        outcome = WebhookChannel(timeout=5).send(subscription(url, new_secret()), events("sub-w", 1))
+        outcome = WebhookChannel(timeout=5, allow_loopback=True).send(subscription(url, new_secret()),
+                                                                      events("sub-w", 1))
         # settled: it stopped reading (reading on would have run into its deadline, a failure)
         assert outcome.settled and outcome.status == 200 and outcome.error is None
     finally:
@@ -99,7 +123,7 @@ def test_an_endless_answer_is_read_no_further_than_a_few_bytes():
 def test_connections_are_kept_per_receiver_and_the_least_recently_used_let_go():
     secret = new_secret()
     with Receiver(secrets=[secret]) as first, Receiver(secrets=[secret]) as second:
-        channel = WebhookChannel(timeout=5, most_pools=1)
+        channel = WebhookChannel(timeout=5, most_pools=1, allow_loopback=True)
         for position, receiver in enumerate([first, first, second, first], start=1):
             outcome = channel.send(subscription(receiver.url + "?agency=police", secret), events("sub-w", position))
             assert outcome.settled, outcome.error

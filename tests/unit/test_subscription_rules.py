@@ -64,6 +64,18 @@ def test_a_pattern_is_an_exact_catalogue_type_or_a_prefix_of_some():
     ("https://police.example/#frag", False, "fragment"),
     ("https://police.example/" + "a" * 2048, False, "at most"),
     ("", False, "Give the https URL"),
+    # only public addresses, named literally or by a name whose addresses are checked on connecting
+    ("https://10.0.0.5/hook", False, "public addresses"),
+    ("https://192.168.1.1/hook", True, "public addresses"),
+    ("https://169.254.169.254/latest/meta-data", False, "public addresses"),
+    ("https://[::1]/hook", False, "public addresses"),
+    ("https://[fd00::1]/hook", False, "public addresses"),
+    ("https://[::ffff:10.0.0.1]/hook", False, "public addresses"),
+    ("https://127.0.0.1/hook", False, "public addresses"),
+    ("https://localhost/hook", False, "public addresses"),
+    ("https://0.0.0.0/hook", False, "public addresses"),
+    ("https://127.0.0.1:9443/hook", True, None),
+    ("https://8.8.8.8/hook", False, None),
 ])
 def test_the_url_rule(url, local, problem):
     found = rules.url_problem(url, local)

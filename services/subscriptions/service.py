@@ -15,6 +15,7 @@ from services.subscriptions.backoff import Backoff
 from services.subscriptions.broker_feeds import ADMIN_URL, AmqpChannel, BrokerFeeds
 from services.subscriptions.dispatcher import Dispatcher, Settings as DispatchSettings
 from services.subscriptions.feed import FeedFollower
+from services.subscriptions.sealing import SecretSeal
 from services.subscriptions.store import SubscriptionsStore
 from services.subscriptions.subscription import InvalidSubscription
 from services.subscriptions.webhooks import WebhookChannel
@@ -57,6 +58,32 @@ def _flag(value):
     return str(value).strip().lower() in ("1", "true", "yes")
 
 
+def service_key(config, service):
+    """AMENDS_SUBSCRIPTIONS_KEY: the key of the statistics profile's ids, and the root of the
+    key that seals webhook secrets at rest. Without it the service does not start."""
+    text = _setting(config, KEY_SETTING, "")
+    try:
+        key = statistics_profile.key_from_text(text) if text.strip() else None
+    except ValueError:
+        key = None
+    if key is None:
+        raise StartRefused(service, f"{KEY_SETTING} must be set to the base64 of 32 random bytes "
+                                    "(the key of the statistics profile's ids and of sealed webhook secrets)")
+    return key
+
+
+class SealedStore(StoreProvider):
+    """The service's store, sealing webhook secrets under a key derived from the service's own."""
+
+    def __init__(self, **kwargs):
+        super().__init__(SubscriptionsStore, **kwargs)
+
+    def setup(self):
+        seal = SecretSeal(service_key(self.container.config, self.container.service_name))
+        self.factory = lambda db: SubscriptionsStore(db, seal)
+        super().setup()
+
+
 class Delivery(DependencyProvider):
     """This process's feed follower and dispatcher (one each), and the API's settings, read
     and checked at start-up: without the statistics key the service does not start."""
@@ -64,14 +91,7 @@ class Delivery(DependencyProvider):
     def setup(self):
         config = self.container.config
         service = self.container.service_name
-        text = _setting(config, KEY_SETTING, "")
-        try:
-            key = statistics_profile.key_from_text(text) if text.strip() else None
-        except ValueError:
-            key = None
-        if key is None:
-            raise StartRefused(service, f"{KEY_SETTING} must be set to the base64 of 32 random bytes "
-                                        "(the key of the statistics profile's ids)")
+        key = service_key(config, service)
         number = lambda name, default: float(_setting(config, name, default))  # noqa: E731
         self.api = workflow.ApiSettings(
             allow_local_http=_flag(_setting(config, "SUBSCRIPTIONS_ALLOW_LOCAL_HTTP", "")),
@@ -107,7 +127,8 @@ class Delivery(DependencyProvider):
         # theirs. (The StoreProvider has made the indexes, on the same database.)
         service = self.container.service_name
         self.alias = f"{service}-delivery"
-        store = SubscriptionsStore(connect(service, settings_for(service, self.container.config), alias=self.alias))
+        store = SubscriptionsStore(connect(service, settings_for(service, self.container.config), alias=self.alias),
+                                   SecretSeal(self.settings.statistic_key))
         self.outbox = next(d for d in self.container.dependencies if isinstance(d, Outbox))
         self.follower = FeedFollower(store, profiles)
         self.dispatcher = Dispatcher(store, {"webhook": self.channel, "amqp": self.amqp}, profiles, self.settings)
@@ -163,7 +184,7 @@ class SubscriptionsService(HealthEndpoint, OpenApiEndpoint, OutboxRelayTimer):
     name = "subscriptions"
     api_document = staticmethod(openapi.document)
 
-    store = StoreProvider(SubscriptionsStore)
+    store = SealedStore()
     outbox = Outbox(collections=SubscriptionsStore.OUTBOX_COLLECTIONS)
     records = IdentifiedRpcProxy("records")
     delivery = Delivery()

@@ -93,18 +93,20 @@ class SubscriptionsStore(Store):
         DELIVERIES: [Index("subscription_id", "page")],
     }
 
-    def __init__(self, db, agreement_type=None):
+    def __init__(self, db, seal, agreement_type=None):
         super().__init__(db)
+        self._seal = seal   # webhook secrets are sealed at rest (sealing.py)
         self._agreement_type = agreement_type
 
     # --- subscriptions -----------------------------------------------------------------
 
     def add_subscription(self, subscription, events=()):
-        self.db[self.SUBSCRIPTIONS].insert_one({**_subscription_fields(subscription), "_id": subscription.subscription_id,
+        self.db[self.SUBSCRIPTIONS].insert_one({**_subscription_fields(subscription, self._seal),
+                                                "_id": subscription.subscription_id,
                                                 **pending_fields(events)})
 
     def save_subscription(self, subscription, events=()):
-        update = {"$set": _subscription_fields(subscription)}
+        update = {"$set": _subscription_fields(subscription, self._seal)}
         if events:
             added = pending_update(events)
             update["$set"].update(added["$set"])
@@ -113,16 +115,16 @@ class SubscriptionsStore(Store):
 
     def subscription(self, subscription_id):
         doc = self.db[self.SUBSCRIPTIONS].find_one({"_id": subscription_id})
-        return _subscription(doc) if doc else None
+        return _subscription(doc, self._seal) if doc else None
 
     def subscriptions_of(self, agency):
         """The agency's subscriptions (not deleted), oldest first."""
         docs = self.db[self.SUBSCRIPTIONS].find({"agency": agency})
-        found = [_subscription(d) for d in docs if d.get("status") != "deleted"]
+        found = [_subscription(d, self._seal) for d in docs if d.get("status") != "deleted"]
         return sorted(found, key=lambda s: (s.created_at, s.subscription_id))
 
     def active_subscriptions(self):
-        return [_subscription(d) for d in self.db[self.SUBSCRIPTIONS].find({"status": "active"})]
+        return [_subscription(d, self._seal) for d in self.db[self.SUBSCRIPTIONS].find({"status": "active"})]
 
     # --- sharing agreements ------------------------------------------------------------
 
@@ -251,23 +253,23 @@ class SubscriptionsStore(Store):
 
 # --- documents <-> aggregates ----------------------------------------------------------------
 
-def _subscription_fields(s):
+def _subscription_fields(s, seal):
     return {"agency": s.agency, "kind": s.kind, "url": s.url, "event_types": list(s.event_types),
             "regions": list(s.regions), "own_referrals_only": s.own_referrals_only, "max_batch": s.max_batch,
-            "secrets": [{"value": x.value, "expires_at": x.expires_at} for x in s.secrets],
+            "secrets": [{"value": seal.seal(x.value), "expires_at": x.expires_at} for x in s.secrets],
             "start_after": s.start_after, "created_at": s.created_at, "created_by": s.created_by, "status": s.status,
             "replay": None if s.replay is None else {
                 "replay_id": s.replay.replay_id, "from_position": s.replay.from_position,
                 "requested_at": s.replay.requested_at, "requested_by": s.replay.requested_by}}
 
 
-def _subscription(doc):
+def _subscription(doc, seal):
     replay = doc.get("replay")
     return Subscription(
         subscription_id=doc["_id"], agency=doc["agency"], kind=doc["kind"], url=doc.get("url"),
         event_types=tuple(doc["event_types"]), regions=tuple(doc.get("regions") or ()),
         own_referrals_only=bool(doc.get("own_referrals_only")), max_batch=doc.get("max_batch", 1),
-        secrets=tuple(Secret(x["value"], _utc(x.get("expires_at"))) for x in doc.get("secrets") or ()),
+        secrets=tuple(Secret(seal.open(x["value"]), _utc(x.get("expires_at"))) for x in doc.get("secrets") or ()),
         start_after=doc.get("start_after", -1), created_at=_utc(doc.get("created_at")),
         created_by=doc.get("created_by"), status=doc.get("status", "active"),
         replay=None if not replay else Replay(replay["replay_id"], replay["from_position"],

@@ -11,6 +11,7 @@ import pytest
 from services.subscriptions.dispatcher import Attempt, Cursor
 from services.subscriptions.feed import Entry
 from services.subscriptions.memory_store import InMemorySubscriptionsStore
+from services.subscriptions.sealing import SealBroken, SecretSeal
 from services.subscriptions.store import BLOCK, PAGE, AgreementTaken, SubscriptionsStore
 from services.subscriptions.subscription import Replay, Secret, Subscription
 from tests.conftest import MONGO_URI
@@ -18,6 +19,7 @@ from tests.platform import FerretDB
 from tests.support import missing_indexes
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
+SEAL = SecretSeal(b"k" * 32)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ def store(request):
         return
     prefix = request.getfixturevalue("db_prefix")
     client = pymongo.MongoClient(MONGO_URI, tz_aware=True)
-    real = SubscriptionsStore(client[f"{prefix}_subscriptions"], agreement_type=Agreement)
+    real = SubscriptionsStore(client[f"{prefix}_subscriptions"], SEAL, agreement_type=Agreement)
     real.ensure_indexes()
     assert missing_indexes(real.db, real.indexes) == []
     yield real
@@ -75,6 +77,31 @@ def test_subscriptions_are_kept_as_given_and_listed_per_agency(store):
     store.save_subscription(replace(first, status="deleted"), [{"type": "subscription.deleted", "id": "ev-2"}])
     assert [s.subscription_id for s in store.subscriptions_of("police-a")] == ["sub-3"]
     assert sorted(s.subscription_id for s in store.active_subscriptions()) == ["sub-2", "sub-3"]
+
+
+def test_webhook_secrets_are_sealed_at_rest_and_those_stored_before_sealing_still_read(db_prefix):
+    client = pymongo.MongoClient(MONGO_URI, tz_aware=True)
+    try:
+        store = SubscriptionsStore(client[f"{db_prefix}_subscriptions"], SEAL)
+        made = subscription(secrets=(Secret("whsec_c2VjcmV0LW5ldw=="), Secret("whsec_b2xk", NOW + timedelta(hours=1))))
+        store.add_subscription(made)
+        raw = store.db[store.SUBSCRIPTIONS].find_one({"_id": "sub-1"})
+        assert [x["value"][:10] for x in raw["secrets"]] == ["sealed:v1:", "sealed:v1:"]
+        assert "c2VjcmV0LW5ldw" not in repr(raw) and "b2xk" not in repr(raw)
+        assert store.subscription("sub-1") == made
+        # the same database under another key: the secrets do not open, and nothing is guessed
+        with pytest.raises(SealBroken):
+            SubscriptionsStore(store.db, SecretSeal(b"o" * 32)).subscription("sub-1")
+        # a secret written before sealing began reads as it is, and is sealed when next saved
+        store.db[store.SUBSCRIPTIONS].update_one({"_id": "sub-1"}, {"$set": {"secrets": [
+            {"value": "whsec_cGxhaW4=", "expires_at": None}]}})
+        plain = store.subscription("sub-1")
+        assert plain.secrets == (Secret("whsec_cGxhaW4="),)
+        store.save_subscription(plain)
+        assert store.db[store.SUBSCRIPTIONS].find_one({"_id": "sub-1"})["secrets"][0]["value"].startswith("sealed:v1:")
+        assert store.subscription("sub-1").secrets == (Secret("whsec_cGxhaW4="),)
+    finally:
+        client.close()
 
 
 def test_every_version_of_an_agreement_is_kept_and_each_version_set_once(store):
@@ -144,7 +171,7 @@ def test_the_cursors_of_many_subscriptions_are_written_without_stalling_ferretdb
     try:
         ferret.start()
         client = pymongo.MongoClient(ferret.uri, tz_aware=True, socketTimeoutMS=20000)
-        store = SubscriptionsStore(client["many_subscriptions"])
+        store = SubscriptionsStore(client["many_subscriptions"], SEAL)
         store.ensure_indexes(ferret.postgresql_url)
         cursors = [Cursor(f"sub-{n}", position=n) for n in range(120)]
         store.save_cursors(cursors)
@@ -175,7 +202,7 @@ def test_the_delivery_log_is_kept_a_document_per_flush_and_page_and_reads_the_ol
     client = pymongo.MongoClient(MONGO_URI, tz_aware=True)
     prefix = f"t{uuid.uuid4().hex[:10]}"
     try:
-        store = SubscriptionsStore(client[f"{prefix}_subscriptions"])
+        store = SubscriptionsStore(client[f"{prefix}_subscriptions"], SEAL)
         store.ensure_indexes()
         logged = [Attempt("sub-1", n, (n,), 1, NOW.timestamp() + n, "settled", 204, None, 0.01) for n in range(2, 60)]
         store.add_attempts(logged)

@@ -2,6 +2,13 @@
 the age of its oldest message, and each service's dead letters, which they may inspect,
 replay or discard.
 
+RabbitMQ reports the oldest message's time only for classic queues (and only when messages
+carry a timestamp); the platform's work queues are quorum queues, for which it does not, and
+peeking at the head would count as a delivery towards the queue's delivery limit. For those
+the page shows how long the waiting messages would take at the rate they are being
+acknowledged now (Little's law: ready / rate), or that nothing is taking them, which is what
+an operator acts on.
+
 These use the console's own operator credentials from the environment (the broker's
 management API and an AMQP URI that may read the dead-letter queues and replay into the
 consumer queues), never a person's API key, so only an operator's account reaches them.
@@ -29,6 +36,26 @@ class QueueState:
     unacked: int
     consumers: int
     oldest_age_seconds: float = None   # None: the broker does not report it for this queue
+    ack_rate: float = 0.0              # messages acknowledged a second, over the broker's last sample
+
+    @property
+    def wait(self):
+        """(message key, seconds or None): what the waiting messages' age column says."""
+        if self.messages == 0:
+            return "pipeline.none_waiting", None
+        if self.oldest_age_seconds is not None:
+            return "pipeline.age", self.oldest_age_seconds
+        if self.ready == 0:
+            return "pipeline.being_handled", None
+        if ".delay." in self.name:     # a retry's holding queue: the broker returns each when its delay ends
+            return "pipeline.held_for_retry", None
+        if self.name.endswith(".dead-letters"):
+            return "pipeline.for_an_operator", None
+        if self.consumers == 0:
+            return "pipeline.no_consumer", None
+        if self.ack_rate <= 0:
+            return "pipeline.not_moving", None
+        return "pipeline.wait_estimate", self.ready / self.ack_rate
 
 
 def service_health(urls, get=requests.get):
@@ -55,9 +82,11 @@ def queue_states(raw_queues, now=None):
         if not any(name == own or name.startswith(own + ".") for own in ours):
             continue
         head = queue.get("head_message_timestamp")
+        rate = ((queue.get("message_stats") or {}).get("ack_details") or {}).get("rate")
         states.append(QueueState(name, int(queue.get("messages") or 0), int(queue.get("messages_ready") or 0),
                                  int(queue.get("messages_unacknowledged") or 0), int(queue.get("consumers") or 0),
-                                 max(0.0, now - head) if isinstance(head, (int, float)) else None))
+                                 max(0.0, now - head) if isinstance(head, (int, float)) else None,
+                                 float(rate) if isinstance(rate, (int, float)) else 0.0))
     return sorted(states, key=lambda s: s.name)
 
 

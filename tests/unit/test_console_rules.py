@@ -129,6 +129,27 @@ def test_queue_states_keep_the_platform_s_queues_with_the_oldest_message_s_age()
     states = queue_states(raw, now=1042.0)
     assert [s.name for s in states] == ["matching.assess", "matching.assess.delay.500ms", "matching.dead-letters"]
     assert states[0].oldest_age_seconds == 42.0 and states[2].oldest_age_seconds is None
+    assert states[0].wait == ("pipeline.age", 42.0)
+
+
+@pytest.mark.parametrize("raw,wait", [
+    ({"messages": 0}, ("pipeline.none_waiting", None)),
+    ({"messages": 40, "messages_ready": 30, "consumers": 2, "message_stats": {"ack_details": {"rate": 12.0}}},
+     ("pipeline.wait_estimate", 2.5)),
+    ({"messages": 4, "messages_ready": 0, "messages_unacknowledged": 4, "consumers": 1}, ("pipeline.being_handled", None)),
+    ({"messages": 7, "messages_ready": 7, "consumers": 0}, ("pipeline.no_consumer", None)),
+    ({"messages": 7, "messages_ready": 7, "consumers": 1, "message_stats": {"ack_details": {"rate": 0.0}}},
+     ("pipeline.not_moving", None)),
+])
+def test_a_quorum_queue_without_a_head_timestamp_shows_its_wait_at_the_current_rate(raw, wait):
+    (state,) = queue_states([{"name": "matching.assess", **raw}], now=1042.0)
+    assert state.oldest_age_seconds is None and state.wait == wait
+
+
+def test_held_retries_and_dead_letters_are_not_called_stuck_for_having_no_consumer():
+    held, dead = queue_states([{"name": "matching.assess.delay.500ms", "messages": 2, "messages_ready": 2},
+                               {"name": "matching.dead-letters", "messages": 1, "messages_ready": 1}])
+    assert held.wait == ("pipeline.held_for_retry", None) and dead.wait == ("pipeline.for_an_operator", None)
 
 
 # --- the request handling ---------------------------------------------------------------

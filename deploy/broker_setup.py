@@ -18,7 +18,8 @@ Through the broker's management HTTP API, as the admin user the broker was start
 
 Environment: AMENDS_BROKER_MANAGEMENT_URL (e.g. http://rabbitmq:15672), AMENDS_BUS_ADMIN_PASSWORD,
 KEDA_BUS_PASSWORD (the read-only user the autoscaler reads queue depths as), and
-- region: <SERVICE>_BUS_PASSWORD for every service; NATIONAL_LINK_URI (optional): the national
+- region: <SERVICE>_BUS_PASSWORD for every service; AMENDS_BUS_OPERATOR_PASSWORD (amends-operator,
+  the console's operator pages: dead letters and queue depths); NATIONAL_LINK_URI (optional): the national
   broker's AMQP URI as this region's link user, e.g.
   amqps://amends-link-south-wales:...@national-broker:5671/%2F
 - national: NATIONAL_BUS_PASSWORD; AMENDS_LINK_REGIONS (e.g. south-wales,north-wales) and, per
@@ -36,8 +37,8 @@ from urllib.parse import quote
 import requests
 
 from shared.messaging import national, topology
-from shared.messaging.accounts import ADMIN_PASSWORD_VARIABLE, password_variable
-from shared.messaging.permissions import ADMIN_USER, GRANTS, Grant, user_for
+from shared.messaging.accounts import ADMIN_PASSWORD_VARIABLE, OPERATOR_PASSWORD_VARIABLE, TAGS, password_variable
+from shared.messaging.permissions import ADMIN_USER, GRANTS, OPERATOR_GRANT, OPERATOR_USER, Grant, user_for
 from deploy import definitions
 
 VHOST = definitions.VHOST
@@ -59,6 +60,7 @@ def users_and_grants(stack, environ):
     """user -> (password variable, tags, grant) for a `region` or `national` broker."""
     wanted = {KEDA_USER: (KEDA_PASSWORD_VARIABLE, "monitoring", NOTHING)}
     if stack == "region":
+        wanted[OPERATOR_USER] = (OPERATOR_PASSWORD_VARIABLE, TAGS[OPERATOR_USER], OPERATOR_GRANT)
         for service in topology.SERVICES:
             wanted[user_for(service)] = (password_variable(service), "", GRANTS[service])
     else:

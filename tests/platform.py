@@ -16,7 +16,7 @@ import uuid
 import requests
 
 from shared.messaging import accounts, topology
-from shared.messaging.permissions import ADMIN_USER, user_for
+from shared.messaging.permissions import ADMIN_USER, OPERATOR_USER, user_for
 from shared.storage import roles
 from tests.factories import ROOT
 from tests.support import SERVED_REGIONS, ferretdb_postgresql_url, free_port, wait_until
@@ -93,11 +93,13 @@ class RabbitNode:
     def create_accounts(self):
         """The bootstrap's broker users (shared.messaging.accounts) on this node, guest
         deleted: `uri` becomes the admin's, and `service_uris` each service's own."""
-        passwords = {user: secrets.token_urlsafe(18) for user in (ADMIN_USER, *map(user_for, topology.SERVICES))}
+        passwords = {user: secrets.token_urlsafe(18)
+                     for user in (ADMIN_USER, OPERATOR_USER, *map(user_for, topology.SERVICES))}
         accounts.setup(self.name, passwords, env=self._env())
         at = f"127.0.0.1:{self.port}/"
         self.uri = f"amqp://{ADMIN_USER}:{passwords[ADMIN_USER]}@{at}"
         self.service_uris = {s: f"amqp://{user_for(s)}:{passwords[user_for(s)]}@{at}" for s in topology.SERVICES}
+        self.operator_uri = f"amqp://{OPERATOR_USER}:{passwords[OPERATOR_USER]}@{at}"
 
     def _env(self):
         return dict(

@@ -51,6 +51,13 @@ def rabbit_admin():
     return user, password or "guest"
 
 
+def rabbit_operator():
+    """The operators' narrower broker user (amends-operator) and its password, from the
+    environment or var/secrets.env, as the bootstrap made it; None without one."""
+    password = local_secret("AMENDS_BUS_OPERATOR_PASSWORD")
+    return ("amends-operator", password) if password else None
+
+
 def admin_amqp_uri(host, vhost=""):
     user, password = rabbit_admin()
     return f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{host}/{vhost}"

@@ -251,6 +251,8 @@ if [ "$MODE" = national ]; then export AMENDS_REGION=${AMENDS_REGION:-national};
 DB_ACCOUNTS=("${SERVICES[@]}")
 [ "$MODE" = national ] || DB_ACCOUNTS+=(identity)
 BUS_PASSWORDS=(AMENDS_BUS_ADMIN_PASSWORD) PG_PASSWORDS=() BUS_URIS=() LINK_PASSWORDS=()
+# a region's broker also has the operators' narrower user, for the console's operator pages
+[ "$MODE" = national ] || BUS_PASSWORDS+=(AMENDS_BUS_OPERATOR_PASSWORD)
 for service in "${SERVICES[@]}"; do on_bus "$service" || continue; BUS_PASSWORDS+=("${service^^}_BUS_PASSWORD"); BUS_URIS+=("${service^^}_AMQP_URI"); done
 for account in "${DB_ACCOUNTS[@]}"; do PG_PASSWORDS+=("${account^^}_PG_PASSWORD"); done
 # the national broker's link users, one per region it hears from: amends-link-<region>
@@ -277,7 +279,8 @@ secrets() {
   if [ -z "${AMENDS_LEDGER_SIGNING_KEY:-}" ] && ! grep -q '^AMENDS_LEDGER_SIGNING_KEY=' "$file"; then
     "$PY" -m services.records.keygen "amends.${AMENDS_REGION:-local}/ledger" >>"$file" 2>/dev/null
   fi
-  # Broker passwords: the admin's (operators, the tests) and one per service; and PostgreSQL's:
+  # Broker passwords: the admin's (operators, the tests), the operator user's (the console) and one
+  # per service; and PostgreSQL's:
   # the admin role's (FerretDB's own, for clients without credentials) and each role's.
   for name in "${BUS_PASSWORDS[@]}" AMENDS_PG_PASSWORD "${PG_PASSWORDS[@]}" "${LINK_PASSWORDS[@]}"; do
     if [ -z "${!name:-}" ] && ! grep -q "^$name=" "$file"; then
@@ -424,14 +427,19 @@ services() {
           subscriptions) export AMENDS_SUBSCRIPTIONS_KEY SUBSCRIPTIONS_ALLOW_LOCAL_HTTP="${SUBSCRIPTIONS_ALLOW_LOCAL_HTTP:-1}"
                          export SUBSCRIPTIONS_BROKER_ADMIN_URL ;;
           # its key for the accounts' API keys; the services it calls; the operator pages' broker
-          # credentials (the admin's: a replayed dead letter goes back as the operator's); served
-          # over plain http on this machine, so its cookies go without Secure (docs/console.md)
+          # credentials (on our broker the operators' own user, amends-operator: dead letters and
+          # queue depths, nothing else); served over plain http on this machine, so its cookies go
+          # without Secure (docs/console.md)
           console)
-            export AMENDS_CONSOLE_KEY CONSOLE_DEVELOPMENT="${CONSOLE_DEVELOPMENT:-1}" CONSOLE_OPERATOR_AMQP_URI="$ADMIN_AMQP_URI"
+            export AMENDS_CONSOLE_KEY CONSOLE_DEVELOPMENT="${CONSOLE_DEVELOPMENT:-1}"
             for other in referrals matching notifications records subscriptions; do export "${other^^}_HTTP_ADDRESS=$(http_address "$other")"; done
             if [ -z "${AMQP_URI_GIVEN:-}" ]; then
-              export CONSOLE_MANAGEMENT_URL="http://amends-admin:${AMENDS_BUS_ADMIN_PASSWORD}@127.0.0.1:${MGMT_PORT}"
-            elif [ -n "${CONSOLE_MANAGEMENT_URL:-}" ]; then export CONSOLE_MANAGEMENT_URL; fi ;;
+              export CONSOLE_OPERATOR_AMQP_URI="amqp://amends-operator:${AMENDS_BUS_OPERATOR_PASSWORD}@127.0.0.1:${AMQP_PORT}/"
+              export CONSOLE_MANAGEMENT_URL="http://amends-operator:${AMENDS_BUS_OPERATOR_PASSWORD}@127.0.0.1:${MGMT_PORT}"
+            else
+              export CONSOLE_OPERATOR_AMQP_URI="${CONSOLE_OPERATOR_AMQP_URI:-$ADMIN_AMQP_URI}"
+              [ -z "${CONSOLE_MANAGEMENT_URL:-}" ] || export CONSOLE_MANAGEMENT_URL
+            fi ;;
         esac
         start_bg "$name" "$VENV/bin/nameko" run --config "$ROOT/services/$service/config.yaml" "services.$service.service:$cls"
       )

@@ -3,9 +3,9 @@
     python -m shared.messaging.accounts setup --node amends@localhost [--vhost /]
     python -m shared.messaging.accounts admin --node amends-national@localhost
 
-Passwords come from the environment (AMENDS_BUS_ADMIN_PASSWORD and
-<SERVICE>_BUS_PASSWORD, e.g. REFERRALS_BUS_PASSWORD: the bootstrap generates them into
-var/secrets.env). It creates or updates each service's user and the admin user, sets
+Passwords come from the environment (AMENDS_BUS_ADMIN_PASSWORD, AMENDS_BUS_OPERATOR_PASSWORD
+and <SERVICE>_BUS_PASSWORD, e.g. REFERRALS_BUS_PASSWORD: the bootstrap generates them into
+var/secrets.env). It creates or updates each service's user, the operator's and the admin, sets
 their permissions and topic permissions (clearing any others), and deletes `guest`,
 which would otherwise let anyone on the machine in as anybody. Safe to run again.
 
@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 from shared.messaging import topology
-from shared.messaging.permissions import ADMIN_USER, GRANTS, user_for
+from shared.messaging.permissions import ADMIN_USER, GRANTS, OPERATOR_GRANT, OPERATOR_USER, user_for
 
 RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 
@@ -33,11 +33,15 @@ def password_variable(service):
 
 
 ADMIN_PASSWORD_VARIABLE = "AMENDS_BUS_ADMIN_PASSWORD"
+OPERATOR_PASSWORD_VARIABLE = "AMENDS_BUS_OPERATOR_PASSWORD"
+# users beside the services' own: the operator's narrower user sees queues in the management API
+TAGS = {ADMIN_USER: "administrator", OPERATOR_USER: "monitoring"}
 
 
 def passwords_from(environ):
-    """user -> password, for the admin and every service; a missing one is an error."""
-    wanted = {ADMIN_USER: ADMIN_PASSWORD_VARIABLE, **{user_for(s): password_variable(s) for s in topology.SERVICES}}
+    """user -> password, for the admin, the operator and every service; a missing one is an error."""
+    wanted = {ADMIN_USER: ADMIN_PASSWORD_VARIABLE, OPERATOR_USER: OPERATOR_PASSWORD_VARIABLE,
+              **{user_for(s): password_variable(s) for s in topology.SERVICES}}
     missing = [variable for variable in wanted.values() if not environ.get(variable)]
     if missing:
         raise SystemExit(f"no password in the environment for: {', '.join(missing)}")
@@ -46,16 +50,19 @@ def passwords_from(environ):
 
 def commands(users, vhost="/", grants=None):
     """The rabbitmqctl steps that make `users`, as (arguments, must succeed), with `grants`
-    (user -> Grant; default: every service's of GRANTS). An `add_user` step gets its password
-    on stdin, never on the command line (`ps` shows those)."""
-    grants = {user_for(service): grant for service, grant in GRANTS.items()} if grants is None else grants
+    (user -> Grant; default: every service's of GRANTS, and the operator's). An `add_user` step
+    gets its password on stdin, never on the command line (`ps` shows those)."""
+    if grants is None:
+        grants = {OPERATOR_USER: OPERATOR_GRANT, **{user_for(service): grant for service, grant in GRANTS.items()}}
     steps = []
     for user in users:
         steps.append((["add_user", user], True))
         # set_permissions below replaces a user's permissions; topic permissions are per
         # exchange, so an exchange no longer in the table would keep its old ones without this
         steps.append((["clear_topic_permissions", "-p", vhost, user], False))
-    steps.append((["set_user_tags", ADMIN_USER, "administrator"], True))
+    steps.append((["set_user_tags", ADMIN_USER, TAGS[ADMIN_USER]], True))
+    if OPERATOR_USER in users:
+        steps.append((["set_user_tags", OPERATOR_USER, TAGS[OPERATOR_USER]], True))
     steps.append((["set_permissions", "-p", vhost, ADMIN_USER, ".*", ".*", ".*"], True))
     for user, grant in grants.items():
         steps.append((["set_permissions", "-p", vhost, user, grant.configure, grant.write, grant.read], True))
@@ -92,7 +99,7 @@ def main(argv=None):
     parser.add_argument("--vhost", default="/")
     args = parser.parse_args(argv)
     if args.action == "print":
-        for step, _ in commands([ADMIN_USER, *map(user_for, topology.SERVICES)], args.vhost):
+        for step, _ in commands([ADMIN_USER, OPERATOR_USER, *map(user_for, topology.SERVICES)], args.vhost):
             note = "   # its password on stdin" if step[0] == "add_user" else ""
             print("rabbitmqctl " + " ".join(shlex.quote(part) for part in step) + note)
         return 0
@@ -104,7 +111,7 @@ def main(argv=None):
         print(f"broker admin ready on {args.node} (vhost {args.vhost}): {ADMIN_USER}; guest deleted")
         return 0
     setup(args.node, passwords_from(os.environ), args.vhost)
-    print(f"broker users ready on {args.node} (vhost {args.vhost}): {ADMIN_USER}, "
+    print(f"broker users ready on {args.node} (vhost {args.vhost}): {ADMIN_USER}, {OPERATOR_USER}, "
           + ", ".join(user_for(s) for s in topology.SERVICES) + "; guest deleted")
     return 0
 

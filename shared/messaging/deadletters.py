@@ -15,6 +15,7 @@ import json
 import logging
 import sys
 
+from amqp.exceptions import NotFound
 from kombu import Connection
 
 from shared.config import settings_for
@@ -74,9 +75,15 @@ def replay_headers(headers, properties=None, service=None):
 
 
 def _drain(channel, service):
-    """Every dead letter of a service, taken but not acked: closing the channel returns them."""
+    """Every dead letter of a service, taken but not acked: closing the channel returns them.
+    The queue is only looked up, never declared (the topology makes it; declaring would need
+    the right to configure, which the operators' own broker user does not have): a queue
+    not made yet holds no letters."""
     queue = topology.dead_letter_queue(service).bind(channel)
-    queue.declare()
+    try:
+        queue.queue_declare(passive=True)
+    except NotFound:
+        return []
     messages = []
     while True:
         message = queue.get(no_ack=False)

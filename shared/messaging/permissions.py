@@ -32,6 +32,11 @@ REPLY_KEY = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 DEFAULT_EXCHANGE = "amq.default"
 # The identity of the operator: the admin user, trusted like the broker itself.
 OPERATOR = "operator"
+# The operators' narrower user, for the console's operator pages: it reads, replays and
+# discards dead letters and sees queue depths (the management API's `monitoring` tag), and
+# nothing else: no agency's feed, no configuration, no users. A replay it publishes is the
+# operator's, as one by the admin user is.
+OPERATOR_USER = "amends-operator"
 # Producers that are no service: the operator publishes their events with the admin user.
 # The key administration (shared.security.keys) announces keys issued and revoked.
 OPERATOR_PRODUCERS = ("identity",)
@@ -64,7 +69,7 @@ def user_for(service):
 
 def identity_of(user_id):
     """The service (or OPERATOR) a broker user stands for; None for any other user."""
-    if user_id == ADMIN_USER:
+    if user_id in (ADMIN_USER, OPERATOR_USER):
         return OPERATOR
     for service in topology.SERVICES:
         if user_id == user_for(service):
@@ -155,3 +160,14 @@ def grant_for(service):
 
 
 GRANTS = {service: grant_for(service) for service in topology.SERVICES}
+
+
+def operator_grant():
+    """The operator user's permissions: each service's dead-letter queue to read (and ack),
+    and the default exchange to write to, through which a replay goes back into the one queue
+    the letter came from. Nothing to configure: it can neither make nor delete a queue."""
+    dead_letters = [topology.dead_letter_queue(service).name for service in topology.SERVICES]
+    return Grant("^$", _any([DEFAULT_EXCHANGE]), _any(dead_letters), {})
+
+
+OPERATOR_GRANT = operator_grant()

@@ -24,11 +24,13 @@ from services.matching import facilitators
 from services.matching.store import MatchingStore
 from shared.config import settings_for
 from shared.messaging import topology
+from shared.messaging.permissions import OPERATOR_GRANT
 from shared.storage import connect
 from tests.conftest import MANAGEMENT, RABBIT_AUTH
 from tests.factories import ROOT, days_ago
 from tests.platform import FerretDB, Platform, stop_all
-from tests.support import disconnect_all, free_port, issue_key, provision_keys, smtp_server, wait_until
+from tests.support import (disconnect_all, free_port, issue_key, provision_keys, rabbit_operator, smtp_server,
+                           wait_until)
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOTS = os.path.join(ROOT, "var", "artifacts", "screenshots")
@@ -71,7 +73,17 @@ def console_stack(amqp_uri, tmp_path, services=SERVICES):
     with smtp_server(str(tmp_path / "mail")) as smtp_port:
         platform = Platform(amqp_uri, ferret.uri, prefix, smtp_port, str(tmp_path / "logs"))
         console_port = free_port()
-        user, password = RABBIT_AUTH
+        # the operator pages as the operators' own broker user, given the test's vhost as the
+        # bootstrap gives it the region's: dead letters and queue depths, nothing else
+        operator = rabbit_operator()
+        assert operator, "no AMENDS_BUS_OPERATOR_PASSWORD: deploy/local/bootstrap.sh infra makes amends-operator"
+        user, password = operator
+        vhost = Connection(amqp_uri).virtual_host
+        grant = OPERATOR_GRANT
+        requests.put(f"{MANAGEMENT}/api/permissions/{quote(vhost, safe='')}/{user}", auth=RABBIT_AUTH, timeout=10,
+                     json={"configure": grant.configure, "write": grant.write, "read": grant.read}).raise_for_status()
+        operator_uri = amqp_uri.replace(amqp_uri.split("://", 1)[1].split("@", 1)[0],
+                                        f"{quote(user, safe='')}:{quote(password, safe='')}", 1)
         host = MANAGEMENT.split("://", 1)[1]
         console = None
         try:
@@ -81,7 +93,7 @@ def console_stack(amqp_uri, tmp_path, services=SERVICES):
                  "services/console/config.yaml", "services.console.service:ConsoleService"], cwd=ROOT,
                 env={**platform.env, "AMENDS_CONSOLE_KEY": console_key, "CONSOLE_DEVELOPMENT": "1",
                      "AMENDS_FERRETDB_POSTGRESQL_URL": ferret.postgresql_url,
-                     "CONSOLE_HTTP_ADDRESS": f"127.0.0.1:{console_port}", "CONSOLE_OPERATOR_AMQP_URI": amqp_uri,
+                     "CONSOLE_HTTP_ADDRESS": f"127.0.0.1:{console_port}", "CONSOLE_OPERATOR_AMQP_URI": operator_uri,
                      "CONSOLE_MANAGEMENT_URL": f"http://{quote(user, safe='')}:{quote(password, safe='')}@{host}"},
                 stdout=open(tmp_path / "logs" / "console.log", "ab"), stderr=subprocess.STDOUT)
             url = f"http://127.0.0.1:{console_port}"

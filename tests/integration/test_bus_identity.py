@@ -20,7 +20,7 @@ from services.referrals.service import ReferralsService
 from shared.events.envelope import new_event
 from shared.messaging import identity, topology
 from shared.messaging.consumer import event_consumer
-from shared.messaging.permissions import ADMIN_USER, user_for
+from shared.messaging.permissions import ADMIN_USER, OPERATOR_USER, user_for
 from shared.messaging.publisher import EventPublisher, publish_raw
 from shared.messaging.rpc import IdentifiedRpcProxy
 from shared.storage import Database
@@ -270,8 +270,11 @@ class Moody:
         Moody.handled.append(event["id"])
 
 
-def test_a_replayed_dead_letter_keeps_its_sender_and_a_refused_one_stays_refused(bus, start):
+@pytest.mark.parametrize("operator", ["admin", "operator user"])
+def test_a_replayed_dead_letter_keeps_its_sender_and_a_refused_one_stays_refused(bus, start, operator):
     from shared.messaging import deadletters
+    operator_uri = bus.uri if operator == "admin" else bus.operator_uri
+    Moody.failing = True
     read_dead_letters(bus.uri, "matching")   # whatever earlier tests left
     moody = start(Moody, "matching")
     genuine, anonymous = referral_received(), referral_received()
@@ -284,11 +287,34 @@ def test_a_replayed_dead_letter_keeps_its_sender_and_a_refused_one_stays_refused
     moody.stop()
 
     Moody.failing = False
-    # the operator replays both, as the admin: the header vouches for the one referrals sent
-    assert len(deadletters.act(bus.uri, "matching", "replay")) == 2
+    # the operator replays both, as the admin or as their own narrower user: the header vouches
+    # for the one referrals sent
+    assert len(deadletters.list_letters(operator_uri, "matching")) == 2
+    assert len(deadletters.act(operator_uri, "matching", "replay")) == 2
     start(Moody, "matching")
     wait_until(lambda: genuine["id"] in Moody.handled, timeout=20)
     letters = {}
     wait_until(lambda: letters.update(_letters(bus)) or anonymous["id"] in letters, timeout=20)
-    assert letters[anonymous["id"]]["x-amends-error"] == "refused: sent by broker user 'amends-admin', which is no service"
+    replayer = ADMIN_USER if operator == "admin" else OPERATOR_USER
+    assert letters[anonymous["id"]]["x-amends-error"] == f"refused: sent by broker user '{replayer}', which is no service"
     assert anonymous["id"] not in Moody.handled
+
+
+def test_the_operator_user_reaches_the_dead_letters_and_nothing_else(bus):
+    """amends-operator (the console's operator pages) reads and replays dead letters; it may
+    not take a service's work, make or delete a queue, or publish an event."""
+    from shared.messaging import deadletters
+    assert deadletters.list_letters(bus.operator_uri, "records") is not None
+    consumer = next(iter(topology.CONSUMERS))
+    with Connection(bus.operator_uri) as connection:
+        with pytest.raises(AccessRefused):
+            connection.channel().basic_get(topology.consumer_queue_name(*consumer))
+    with Connection(bus.operator_uri) as connection:
+        with pytest.raises(AccessRefused):
+            topology.dead_letter_queue("records").bind(connection.channel()).queue_declare()
+    with Connection(bus.operator_uri) as connection:
+        with pytest.raises(AccessRefused):
+            connection.channel().queue_delete(topology.dead_letter_queue("records").name)
+    with pytest.raises(AccessRefused):
+        publish_raw(bus.operator_uri, json.dumps(referral_received()).encode(), exchange="referrals.events",
+                    routing_key="referral.received", headers={})

@@ -6,7 +6,7 @@ import pytest
 
 from shared.events import catalogue
 from shared.messaging import identity, topology
-from shared.messaging.permissions import ADMIN_USER, GRANTS, OPERATOR, identity_of, may_call, uri_user, user_for
+from shared.messaging.permissions import ADMIN_USER, GRANTS, OPERATOR, OPERATOR_USER, identity_of, may_call, uri_user, user_for
 
 
 def matches(regex, name):
@@ -80,7 +80,7 @@ def test_only_subscriptions_may_follow_the_ledger_feed_and_records_only_answers(
 
 def test_broker_users_map_to_services():
     assert identity_of(user_for("records")) == "records"
-    assert identity_of(ADMIN_USER) == OPERATOR
+    assert identity_of(ADMIN_USER) == OPERATOR and identity_of(OPERATOR_USER) == OPERATOR
     assert identity_of("guest") is None and identity_of(None) is None
     assert uri_user("amqp://amends-matching:secret@127.0.0.1:5672/") == "amends-matching"
 

@@ -12,7 +12,7 @@ import pytest
 from deploy import broker_setup, container, definitions, manifests, stacks, validate
 from services.records import dependencies as records_dependencies
 from shared.messaging import national, topology
-from shared.messaging.permissions import GRANTS, user_for
+from shared.messaging.permissions import GRANTS, OPERATOR_GRANT, OPERATOR_USER, user_for
 
 
 @pytest.fixture(scope="module")
@@ -358,6 +358,7 @@ def test_the_link_is_named_once():
 
 
 REGION_ENV = {"AMENDS_BUS_ADMIN_PASSWORD": "admin-pw", "KEDA_BUS_PASSWORD": "keda-pw",
+              "AMENDS_BUS_OPERATOR_PASSWORD": "operator-pw",
               **{f"{s.upper()}_BUS_PASSWORD": f"{s}-pw" for s in topology.SERVICES},
               "NATIONAL_LINK_URI": "amqps://amends-link-south-wales:link-pw@national:5671/%2F"}
 
@@ -371,6 +372,11 @@ def test_broker_setup_makes_every_service_user_with_its_grant():
         assert ("PUT", f"/api/users/{user}") in [(m, p) for m, p, *_ in steps]
         permissions = [body for m, p, body, *_ in steps if p == f"/api/permissions/%2F/{user}"]
         assert permissions == [{"configure": grant.configure, "write": grant.write, "read": grant.read}]
+    # the operators' narrower user: monitoring (queue depths) and the dead letters, nothing else
+    assert ("PUT", f"/api/users/{OPERATOR_USER}", {"password": "operator-pw", "tags": "monitoring"}) in [
+        (m, p, body) for m, p, body, *_ in steps]
+    assert [body for m, p, body, *_ in steps if p == f"/api/permissions/%2F/{OPERATOR_USER}"] == [
+        {"configure": OPERATOR_GRANT.configure, "write": OPERATOR_GRANT.write, "read": OPERATOR_GRANT.read}]
     shovels = [(p, body) for m, p, body, *_ in steps if p.startswith("/api/parameters/shovel/")]
     # national.py's shovel, as it is: on-confirm, the routing key (the region) kept, nothing added
     assert shovels == [(f"/api/parameters/shovel/%2F/{national.SHOVEL_NAME}",

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.config import settings_for
+from shared.events import validate_event
 from shared.messaging import topology
 from shared.security import api_keys, keys as key_admin, provision
 from shared.security.api_keys import KeyRefused
@@ -118,3 +119,18 @@ def test_provisioning_adds_a_missing_role_s_key_and_keeps_the_others(admin, tmp_
     assert {r: k for r, k in replaced.items() if r != "facilitator"} == {r: k for r, k in now.items() if r != "facilitator"}
     issued = [e for e in tap.drain() if e["type"] == "key.issued"]
     assert sorted(e["data"]["role"] for e in issued) == sorted(list(earlier) + ["operator", "facilitator"])
+
+
+def test_an_operator_s_key_covers_regions_or_is_national(admin):
+    keys, tap = admin
+    regional, _ = keys.issue("operator", "ops", "op-1", ["gwent"])
+    national, _ = keys.issue("operator", "ops", "op-2", [], True)
+    assert (api_keys.lookup(regional).regions, api_keys.lookup(regional).national) == (frozenset({"gwent"}), False)
+    assert api_keys.lookup(national).national
+    with pytest.raises(KeyRefused, match="at least one region"):
+        keys.issue("operator", "ops", "op-3", [])
+    keys.relay()
+    seen = tap.drain()
+    assert sorted(e["data"]["role"] for e in seen) == ["operator", "operator"]
+    for event in seen:   # as the ledger's consumer checks it
+        validate_event(event)

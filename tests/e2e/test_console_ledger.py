@@ -78,6 +78,9 @@ def test_the_ledger_page_in_a_browser(stack, browser, tmp_path):
     assert verified.startswith("The ledger is intact:") and " entries checked in " in verified
     assert int(verified.split(": ", 1)[1].split(" ", 1)[0]) >= second_size
     shoot(browser, "operator-ledger-verified")
+    forged = requests.post(f"{url}/operator/ledger/verify", data={"csrf_token": "forged"},
+                           cookies=session_cookies(browser), allow_redirects=False, timeout=10)
+    assert forged.status_code == 403 and "did not come from the console" in forged.text
 
     # --- a malformed reference: named beside the field, what was typed kept, nothing asked of records ---
     browser.find_element(By.ID, "case_id").send_keys("not-a-case")

@@ -1,18 +1,20 @@
 """Console accounts: who may sign in, in which role, and with which API key.
 
-A person signs in with their own account. Coordinators, facilitators and auditors act
-through the APIs with their own API key (issued with `shared.security.keys`, sealed in
-the account by key_vault.py), so what they see is what the APIs allow that key. An
-operator has no API key: the operator pages use the console's own broker credentials,
-and only an operator's account may open them.
+A person signs in with their own account, and acts through the APIs with their own API
+key of the same role (issued with `shared.security.keys`, sealed in the account by
+key_vault.py), so what they see is what the APIs allow that key. An operator's key reaches
+only the ledger (its head, verification and the bundles of its regions' cases); the other
+operator pages use the console's own broker credentials, and only an operator's account
+may open them.
 """
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 ROLES = ("coordinator", "facilitator", "auditor", "operator")
-# the roles that act through the APIs, each with a key of the same role
-API_ROLES = ("coordinator", "facilitator", "auditor")
+# the roles that act through the APIs, each with a key of the same role (every role: an
+# operator's key reaches the ledger only)
+API_ROLES = ("coordinator", "facilitator", "auditor", "operator")
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{1,63}$"
 
 
@@ -30,10 +32,6 @@ class Account:
     active: bool = True
     created_at: datetime = None
 
-    @property
-    def uses_api(self):
-        return self.role in API_ROLES
-
 
 def check(username, role, subject, has_key):
     """Why an account with these attributes may not be made, or None."""
@@ -43,8 +41,6 @@ def check(username, role, subject, has_key):
         return f"role must be one of {', '.join(ROLES)}"
     if role in API_ROLES and not has_key:
         return f"a {role} acts through the APIs: give their API key"
-    if role not in API_ROLES and has_key:
-        return "an operator has no API key"
     if role == "facilitator" and not subject:
         return "a facilitator's account names their facilitator id (the subject of their key)"
     return None

@@ -1,7 +1,7 @@
 """The console's accounts, from the command line.
 
     python -m services.console.admin add --username alice --role coordinator --subject coord-0042
-        (the API key on stdin, for the roles that use one; the password is generated and printed once)
+        (the person's API key, of the same role, on stdin; the password is generated and printed once)
     python -m services.console.admin disable --username alice
     python -m services.console.admin list
     python -m services.console.admin dev --keys var/dev-keys.json --out var/console-accounts.json
@@ -10,7 +10,7 @@ A person's API key is issued as any other (`python -m shared.security.keys issue
 given to `add` on stdin; the console keeps it sealed with AMENDS_CONSOLE_KEY. `dev` makes
 (or brings up to date) one development account per role from the development keys, with
 passwords generated into `--out` (mode 600); run again, it keeps the passwords and takes
-any key that has changed. Settings from the environment: MONGO_URI (the console's own
+any key that has changed (an operator account made before operators had keys gets one). Settings from the environment: MONGO_URI (the console's own
 database role), AMENDS_DB_PREFIX, AMENDS_CONSOLE_KEY.
 """
 import eventlet
@@ -29,9 +29,9 @@ from shared.config import settings_for  # noqa: E402
 from shared.storage import connect  # noqa: E402
 
 SERVICE = "console"
-# the development account of each role: (username, the dev-keys.json entry it acts with)
-DEV_ACCOUNTS = {"coordinator": ("dev-coordinator", "coordinator"), "facilitator": ("dev-facilitator", "facilitator"),
-                "auditor": ("dev-auditor", "auditor"), "operator": ("dev-operator", None)}
+# the development account of each role, acting with the dev-keys.json entry of its role
+DEV_ACCOUNTS = {"coordinator": "dev-coordinator", "facilitator": "dev-facilitator", "auditor": "dev-auditor",
+                "operator": "dev-operator"}
 
 
 def open_store():
@@ -53,10 +53,10 @@ def provision_dev(store, vault, keys, known, facilitator):
     """One development account per role; `keys` role -> API key (dev-keys.json), `known`
     role -> {"username", "password"} from an earlier run. Returns the new `known`."""
     result = {}
-    for role, (username, key_role) in DEV_ACCOUNTS.items():
-        api_key = keys.get(key_role) if key_role else None
-        if key_role and not api_key:
-            raise SystemExit(f"no {key_role} key in the development keys")
+    for role, username in DEV_ACCOUNTS.items():
+        api_key = keys.get(role)
+        if not api_key:
+            raise SystemExit(f"no {role} key in the development keys")
         account = store.account(username)
         password = (known.get(role) or {}).get("password")
         if account is None:
@@ -65,7 +65,7 @@ def provision_dev(store, vault, keys, known, facilitator):
             if not password or not passwords.verify(account.password_hash, password):
                 password = passwords.generate()
                 store.set_password_hash(username, passwords.hash_password(password))
-            if api_key and _opened(vault, account.sealed_key) != api_key:
+            if _opened(vault, account.sealed_key) != api_key:   # a changed key, or none yet
                 store.set_sealed_key(username, vault.seal(api_key))
             if not account.active:
                 store.set_active(username, True)
@@ -91,7 +91,7 @@ def _read_json(path):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m services.console.admin", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    adding = commands.add_parser("add", help="make an account (API key on stdin for the roles that use one)")
+    adding = commands.add_parser("add", help="make an account (the person's API key on stdin)")
     adding.add_argument("--username", required=True)
     adding.add_argument("--role", required=True, choices=accounts.ROLES)
     adding.add_argument("--subject", help="the person's pseudonymous id, as on their key (a facilitator's id)")
@@ -110,7 +110,7 @@ def main(argv=None):
         return 2
     store = open_store()
     if args.command == "add":
-        api_key = sys.stdin.readline().strip() if args.role in accounts.API_ROLES else None
+        api_key = sys.stdin.readline().strip() or None
         try:
             password = add(store, vault, args.username, args.role, args.subject, api_key)
         except (accounts.AccountRefused, AccountExists) as refused:

@@ -39,9 +39,9 @@ class Apis:
         self.key = key
         self.session = session or requests
 
-    def _call(self, method, service, path, **kwargs):
+    def _call(self, method, service, path, timeout=TIMEOUT, as_text=False, **kwargs):
         try:
-            response = self.session.request(method, self.urls[service] + path, timeout=TIMEOUT,
+            response = self.session.request(method, self.urls[service] + path, timeout=timeout,
                                             headers={"Authorization": f"Bearer {self.key}"}, **kwargs)
         except requests.RequestException as error:
             log.warning("%s unreachable: %s", service, type(error).__name__)
@@ -52,10 +52,18 @@ class Apis:
             body = None
         if response.status_code >= 300:
             raise Refused(response.status_code, body)
-        return body
+        return response.text if as_text else body
 
     def get(self, service, path, **params):
         return self._call("GET", service, path, params={k: v for k, v in params.items() if v not in (None, "")})
+
+    def text(self, service, path):
+        """GET a plain-text answer (records' signed head and public key)."""
+        return self._call("GET", service, path, as_text=True)
+
+    def get_slowly(self, service, path, timeout):
+        """GET an answer that takes long to compute (records' full verification of the ledger)."""
+        return self._call("GET", service, path, timeout=timeout)
 
     def post(self, service, path, body=None):
         return self._call("POST", service, path, json=body if body is not None else {})

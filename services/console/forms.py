@@ -6,6 +6,7 @@ until the form has no errors; a 400 from the service (fields named by the API) i
 beside the same fields.
 """
 import re
+import uuid
 
 from services.referrals.lifecycle import STATUSES
 from shared.events.vocabulary import CODE_PATTERN
@@ -60,3 +61,18 @@ def case_filters(raw):
 
 def statuses():
     return STATUSES
+
+
+def case_reference(raw):
+    """A case's reference (its id, a UUID as referrals gives it), to fetch the case's bundle:
+    the values are the reference as typed, and as `case` its canonical spelling."""
+    typed = _text(raw, "case_id")
+    values, errors = {"case_id": typed}, {}
+    if not typed:
+        errors["case_id"] = "error.case_reference_required"
+    else:
+        try:
+            values["case"] = str(uuid.UUID(typed))
+        except ValueError:
+            errors["case_id"] = "error.case_reference_format"
+    return values, errors

@@ -161,3 +161,20 @@ class ConsoleService:
             return self.console.handle(request, pages.not_found, roles=("operator",))
         return self.console.handle(request, pages.act_on_letter, roles=("operator",), service=service,
                                    letter_id=letter_id, action=action)
+
+    # --- the ledger (records' API, with the operator's key; a case's bundle for those who see it) ---
+    @http("GET", "/operator/ledger")
+    def ledger(self, request):
+        return self.console.handle(request, pages.ledger, roles=("operator",))
+
+    @http("POST", "/operator/ledger/verify")
+    def verify_ledger(self, request):
+        return self.console.handle(request, pages.verify_ledger, roles=("operator",))
+
+    @http("GET", "/operator/ledger/bundle")
+    def ledger_bundle(self, request):
+        return self.console.handle(request, pages.ledger_bundle, roles=("operator",))
+
+    @http("GET", "/cases/<string:case_id>/bundle")
+    def case_bundle(self, request, case_id):
+        return self.console.handle(request, pages.case_bundle, roles=STAFF, case_id=case_id)

@@ -106,7 +106,7 @@ def document():
         "responses": {**ok(200, "Timeline", "the entries"), **errors(401, 403, 404)}})
     doc.path("/v1/cases/{case_id}/bundle", get={
         "summary": "A case's entries with their inclusion proofs under a fresh signed tree head, to verify "
-                   "offline (roles: referrer, coordinator, facilitator, auditor)",
+                   "offline (roles: referrer, coordinator, facilitator, auditor, operator)",
         "security": SECURED, "parameters": [CASE_ID],
         "responses": {**ok(200, "Bundle", "the bundle"), **errors(401, 403, 404, 503, e503=NO_KEY)}})
     doc.path("/v1/ledger/head", get={
@@ -136,6 +136,6 @@ def document():
         "responses": {**ok(200, "FeedPage", "one page"), **errors(400, 401, 403)}})
     doc.path("/v1/ledger/verify", get={
         "summary": "Check the whole ledger: every leaf, the tree and every signed head (roles: auditor, "
-                   "coordinator)", "security": SECURED,
+                   "coordinator, operator)", "security": SECURED,
         "responses": {**ok(200, "Verification", "the result, valid or not"), **errors(401, 403)}})
     return doc.to_dict()

@@ -17,6 +17,9 @@ from shared.web import Authenticator, BadRequest, HttpError, NotFound, api, json
 STAFF = ("coordinator", "facilitator", "auditor")
 EVERYONE = ("referrer",) + STAFF
 OVERSIGHT = ("auditor", "coordinator")
+# an operator's key reaches the ledger's deployment-wide routes and a case bundle (its regions'), nothing else
+LEDGER_READERS = EVERYONE + ("operator",)
+LEDGER_CHECKERS = OVERSIGHT + ("operator",)
 
 
 class Unavailable(HttpError):
@@ -63,7 +66,7 @@ class RecordsService(HealthEndpoint, OpenApiEndpoint):
         return json_response({"case_id": case_id, "entries": items})
 
     @http("GET", "/v1/cases/<string:case_id>/bundle")
-    @api(roles=EVERYONE, scope="case")
+    @api(roles=LEDGER_READERS, scope="case")
     def case_bundle(self, request, case_id, principal):
         signed = self._checkpoint()
         docs = self.ledger.case_entries(case_id, below=signed["size"])
@@ -75,7 +78,7 @@ class RecordsService(HealthEndpoint, OpenApiEndpoint):
         return json_response(bundle.build(case_id, signed["note"], entries))
 
     @http("GET", "/v1/ledger/head")
-    @api(roles=EVERYONE, scope="deployment")
+    @api(roles=LEDGER_READERS, scope="deployment")
     def signed_head(self, request, principal):
         latest = self.ledger.latest_checkpoint()
         if latest is None:
@@ -89,14 +92,14 @@ class RecordsService(HealthEndpoint, OpenApiEndpoint):
         return Response(signed["note"], status=201, content_type="text/plain; charset=utf-8")
 
     @http("GET", "/v1/ledger/public-key")
-    @api(roles=EVERYONE, scope="deployment")
+    @api(roles=LEDGER_READERS, scope="deployment")
     def public_key(self, request, principal):
         if self.signer is None:
             raise Unavailable("no ledger signing key is configured")
         return Response(str(self.signer.verifier) + "\n", content_type="text/plain; charset=utf-8")
 
     @http("GET", "/v1/ledger/proof/inclusion")
-    @api(roles=EVERYONE, scope="deployment")
+    @api(roles=LEDGER_READERS, scope="deployment")
     def inclusion_proof(self, request, principal):
         # by event id, or by position (a subscriber knows an entry's ledger position)
         asked = read_query(request, openapi.INCLUSION_QUERY)
@@ -124,7 +127,7 @@ class RecordsService(HealthEndpoint, OpenApiEndpoint):
         })
 
     @http("GET", "/v1/ledger/proof/consistency")
-    @api(roles=EVERYONE, scope="deployment")
+    @api(roles=LEDGER_READERS, scope="deployment")
     def consistency_proof(self, request, principal):
         asked = read_query(request, openapi.CONSISTENCY_QUERY)
         head = self.ledger.head()
@@ -155,7 +158,7 @@ class RecordsService(HealthEndpoint, OpenApiEndpoint):
         return self.ledger.feed(after, limit)
 
     @http("GET", "/v1/ledger/verify")
-    @api(roles=OVERSIGHT, scope="deployment")
+    @api(roles=LEDGER_CHECKERS, scope="deployment")
     def verify(self, request, principal):
         verifier = self.signer.verifier if self.signer is not None else None
         try:

@@ -9,6 +9,9 @@ case.
   accepted assignment (personal data, for that case only); acts only on cases they hold.
 - auditor: the cases in their regions (or every region, for a national auditor);
   never personal data; no case actions.
+- operator: the cases in their key's regions (or every region, for a national key), and
+  only through the few routes that let an operator in at all (a case's ledger bundle);
+  never personal data; no case actions; no listing.
 
 A case the caller may not see answers 404, as if it did not exist: even a case's
 existence (that a given person is a party to a crime) is sensitive. A case the caller
@@ -30,7 +33,7 @@ def may_see(principal, case):
     role = principal.role
     if role == "referrer":
         return case.agency is not None and case.agency == principal.agency
-    if role in ("coordinator", "auditor"):
+    if role in ("coordinator", "auditor", "operator"):
         return case.region is not None and principal.covers(case.region)
     if role == "facilitator":
         return principal.subject in case.offered_to or principal.subject in case.held_by

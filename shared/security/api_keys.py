@@ -2,7 +2,8 @@
 
 A key names its holder by a pseudonymous subject id (a facilitator's key names their
 facilitator id), one role, one organisation (agency) and the regions it covers; an
-auditor's key may instead be national. Keys expire, and can be revoked and rotated.
+auditor's or an operator's key may instead be national. An operator's key reaches only
+the ledger's deployment-wide routes and the case bundles of its regions. Keys expire, and can be revoked and rotated.
 Only a SHA-256 hash of a key is stored: keys are 256-bit random tokens, so a plain
 hash is a sound one-way store (a slow password hash buys nothing against a search
 space that large).
@@ -26,7 +27,9 @@ from shared.events.vocabulary import CODE_PATTERN, SUBJECT_PATTERN
 from shared.messaging.outbox import pending_update
 from shared.storage.indexes import Index, ensure_indexes
 
-ROLES = ("referrer", "coordinator", "facilitator", "auditor")
+ROLES = ("referrer", "coordinator", "facilitator", "auditor", "operator")
+# the roles whose key may be national (every region) instead of covering regions
+NATIONAL_ROLES = ("auditor", "operator")
 IDENTITY_ALIAS = "identity"
 KEY_PREFIX = "amk_"
 DEFAULT_LIFETIME = timedelta(days=90)
@@ -106,10 +109,10 @@ def check_request(role, agency, subject, regions, national):
         return "every key belongs to one person: give their pseudonymous subject id"
     if any(not re.match(CODE_PATTERN, r) for r in regions):
         return "regions must be codes (lower-case letters, digits, '-', '_' or '.')"
-    if national and role != "auditor":
-        return "only an auditor's key may be national"
+    if national and role not in NATIONAL_ROLES:
+        return "only an auditor's or an operator's key may be national"
     if not national and not regions:
-        return "a key must cover at least one region (or, for an auditor, be national)"
+        return "a key must cover at least one region (or, for an auditor or operator, be national)"
     return None
 
 
@@ -134,18 +137,20 @@ def issue(role, agency, label, subject=None, regions=(), national=False, by="ope
 
 
 # the subject of each role's development and test key, where the role has no person in mind
-DEV_SUBJECTS = {"referrer": "dev-referrer", "coordinator": "dev-coordinator", "auditor": "dev-auditor"}
+DEV_SUBJECTS = {"referrer": "dev-referrer", "coordinator": "dev-coordinator", "auditor": "dev-auditor",
+                "operator": "dev-operator"}
 
 
-def issue_all(agency, label, facilitator, regions, issue_one=None):
-    """One key per role for `agency` over `regions`: the facilitator key is `facilitator`'s,
-    the others belong to each role's development person; the auditor's is national, so
-    that it reads the whole ledger. `issue_one(role, subject, national)` issues a key (by
+def issue_all(agency, label, facilitator, regions, issue_one=None, roles=ROLES):
+    """One key per role of `roles` for `agency` over `regions`: the facilitator key is
+    `facilitator`'s, the others belong to each role's development person; the auditor's is
+    national, so that it reads the whole ledger (the operator's covers `regions`, as a
+    regional operator's would). `issue_one(role, subject, national)` issues a key (by
     default `issue`, which announces nothing)."""
     issue_one = issue_one or (lambda role, subject, national: issue(
         role, agency, f"{label} {role}", subject=subject, regions=regions, national=national)[0])
     return {role: issue_one(role, facilitator if role == "facilitator" else DEV_SUBJECTS[role], role == "auditor")
-            for role in ROLES}
+            for role in roles}
 
 
 def lookup(key, now=None):

@@ -3,6 +3,7 @@
     python -m shared.security.keys issue --role coordinator --agency swp-rj --subject coord-0042 \\
         --region south-wales --region gwent [--days 90] [--label "..."] [--by operator:alice]
     python -m shared.security.keys issue --role auditor --agency hmic --subject aud-7 --national
+    python -m shared.security.keys issue --role operator --agency ops --subject op-3 --region south-wales
     python -m shared.security.keys list [--agency A] [--subject S] [--all]
     python -m shared.security.keys revoke KEY_ID [--reason compromised] [--by operator:alice]
     python -m shared.security.keys rotate KEY_ID [--days 90] [--by operator:alice]
@@ -144,7 +145,8 @@ def main(argv=None):
     issue.add_argument("--agency", required=True)
     issue.add_argument("--subject", required=True, help="the holder's pseudonymous id (a facilitator's id)")
     issue.add_argument("--region", action="append", default=[], help="a region the key covers (repeatable)")
-    issue.add_argument("--national", action="store_true", help="an auditor key covering every region")
+    issue.add_argument("--national", action="store_true",
+                       help="an auditor's or operator's key covering every region")
     issue.add_argument("--days", type=int, default=None, help=f"lifetime (default {api_keys.DEFAULT_LIFETIME.days})")
     issue.add_argument("--label", default=None)
     issue.add_argument("--by", default=None)

@@ -8,7 +8,8 @@ Each key belongs to a development person (the facilitator key to facilitator
 Keys are issued through `shared.security.keys`, so their issue is in the ledger.
 
 Run again, it leaves a key file alone while all its keys still work, so the keys stay
-stable across restarts of the demo.
+stable across restarts of the demo; a role with no working key in the file (a key that
+expired, or a role added since, such as `operator`) gets a new key, and the others keep theirs.
 """
 import eventlet
 
@@ -26,16 +27,22 @@ from shared.security.keys import PRODUCER, Keys, _relay  # noqa: E402
 DEMO_REGIONS = ("south-wales", "gwent", "north-wales", "dyfed-powys")
 
 
-def keys_valid(path, facilitator):
+def working_keys(path, facilitator):
+    """The keys of the file at `path` that still work, role -> key: each a usable key of its
+    role (the facilitator's `facilitator`'s). Nothing, if there is no readable file."""
     try:
         with open(path) as handle:
             keys = json.load(handle)
     except (OSError, ValueError):
-        return False
-    if set(keys) != set(api_keys.ROLES):
-        return False
-    found = {role: api_keys.lookup(key) for role, key in keys.items()}
-    return all(found.values()) and found["facilitator"].subject == facilitator
+        return {}
+    if not isinstance(keys, dict):
+        return {}
+    working = {}
+    for role, key in keys.items():
+        found = api_keys.lookup(key) if role in api_keys.ROLES and isinstance(key, str) else None
+        if found is not None and found.role == role and (role != "facilitator" or found.subject == facilitator):
+            working[role] = key
+    return working
 
 
 def main(argv=None):
@@ -46,19 +53,25 @@ def main(argv=None):
     parser.add_argument("--region", action="append", default=None, help="a region the keys cover (repeatable)")
     args = parser.parse_args(argv)
     admin = Keys(settings_for(PRODUCER))
-    if keys_valid(args.out, args.facilitator):
+    kept = working_keys(args.out, args.facilitator)
+    missing = [role for role in api_keys.ROLES if role not in kept]
+    if not missing:
         print(f"development keys already in {args.out}")
         _relay(admin)
         return 0
     regions = args.region or list(DEMO_REGIONS)
-    keys = api_keys.issue_all(args.agency, "development", args.facilitator, regions, issue_one=lambda role, subject, national:
-                              admin.issue(role, args.agency, subject, regions, national, by="operator:bootstrap",
-                                          label=f"development {role}")[0])
+    # only the roles without a working key get one (a role added since, say the operator's):
+    # the others keep theirs, so what was given out with them goes on working
+    keys = {**kept, **api_keys.issue_all(
+        args.agency, "development", args.facilitator, regions, roles=missing, issue_one=lambda role, subject, national:
+        admin.issue(role, args.agency, subject, regions, national, by="operator:bootstrap",
+                    label=f"development {role}")[0])}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(keys, handle, indent=2)
-    print(f"wrote development keys for {', '.join(keys)} to {args.out}")
+    print(f"wrote development keys for {', '.join(missing)} to {args.out}"
+          + (f" (kept those for {', '.join(kept)})" if kept else ""))
     _relay(admin)
     return 0
 

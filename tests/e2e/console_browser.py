@@ -36,6 +36,7 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOTS = os.path.join(ROOT, "var", "artifacts", "screenshots")
 PASSWORD = {role: f"{role}-browser-test-password" for role in ("coordinator", "facilitator", "auditor", "operator")}
 LEAD, CO = "fac-lead", "fac-co"
+OPERATOR_REGION = "south-wales"
 
 
 
@@ -66,7 +67,9 @@ def console_stack(amqp_uri, tmp_path, services=SERVICES):
     admin.add(accounts, vault, "cora", "coordinator", api_key=keys["coordinator"], password=PASSWORD["coordinator"])
     admin.add(accounts, vault, "fred", "facilitator", LEAD, keys["facilitator"], PASSWORD["facilitator"])
     admin.add(accounts, vault, "aud", "auditor", api_key=keys["auditor"], password=PASSWORD["auditor"])
-    admin.add(accounts, vault, "olu", "operator", password=PASSWORD["operator"])
+    # the operator's key covers south-wales only: a case elsewhere is not theirs
+    admin.add(accounts, vault, "olu", "operator", password=PASSWORD["operator"],
+              api_key=issue_key(config, "operator", "test-ops", "op-south", regions=(OPERATOR_REGION,)))
     # a coordinator of another region: the case is not theirs to see
     admin.add(accounts, vault, "nia", "coordinator", password=PASSWORD["coordinator"],
               api_key=issue_key(config, "coordinator", "rj-hub", "coord-north", regions=("north-wales",)))

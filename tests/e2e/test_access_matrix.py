@@ -8,7 +8,11 @@ The expectations are written out by hand below (not computed by the code under t
 - a role the route does not allow: 403;
 - a case the caller may not see: 404, whatever the role;
 - a case the caller may see but not act on: 403.
+
+An operator's key is also walked through every route of every running service: only the
+ledger's routes let it in.
 """
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -21,6 +25,7 @@ from shared.messaging import topology
 from tests.factories import days_ago, referral_body
 from tests.platform import Platform
 from tests.support import disconnect_all, issue_key, smtp_server, wait_until
+from tests.unit.test_route_policies import ALL as ROUTES, OPERATOR_ROUTES
 
 OWN, OTHER = "south-wales", "north-wales"
 PERSONAL = ("Sian Jones", "Liam Evans", "SWP/26/104455", "dafydd.morgan@police.example")
@@ -46,10 +51,13 @@ CALLERS = (
     Caller("auditor of the case region", "auditor", agency="inspectorate"),
     Caller("auditor of another region", "auditor", agency="inspectorate", regions=(OTHER,)),
     Caller("national auditor", "auditor", agency="inspectorate", regions=(), national=True),
+    # of the same agency as the referrer: the regions decide, never the agency
+    Caller("operator of the case region", "operator", agency="test-police"),
+    Caller("operator of another region", "operator", agency="test-police", regions=(OTHER,)),
 )
 # who may see the case at all, in both phases (the offered facilitator, while offered and once holding it)
 SEES = {"referrer of the same agency", "coordinator of the case region", "the facilitator offered the case",
-        "auditor of the case region", "national auditor"}
+        "auditor of the case region", "national auditor", "operator of the case region"}
 
 
 def acts(caller, phase):
@@ -99,8 +107,14 @@ def routes(case_id, assignment_id):
         Route("matching", "POST", f"/v1/cases/{case_id}/decision", ("coordinator",), "act", 409,
               {"decision": "suitable", "reason_code": "checked", "reason": "matrix test"}),
         Route("records", "GET", f"/v1/cases/{case_id}/timeline", everyone, "see", 200),
-        Route("records", "GET", f"/v1/cases/{case_id}/bundle", everyone, "see", 200),
+        Route("records", "GET", f"/v1/cases/{case_id}/bundle", everyone + ("operator",), "see", 200),
         Route("records", "GET", "/v1/ledger/entries", ("auditor",), "national", 200),
+        # the ledger's deployment-wide routes (after the bundle, which signs a head)
+        *[Route("records", "GET", path, everyone + ("operator",), "deployment", 200)
+          for path in ("/v1/ledger/head", "/v1/ledger/public-key", "/v1/ledger/proof/inclusion?seq=0",
+                       "/v1/ledger/proof/consistency?first=1&second=1")],
+        Route("records", "GET", "/v1/ledger/verify", ("auditor", "coordinator", "operator"), "deployment", 200),
+        Route("records", "POST", "/v1/ledger/checkpoints", ("auditor", "coordinator"), "deployment", 201),
         Route("notifications", "GET", f"/v1/notifications?case={case_id}", ("coordinator", "auditor"), "see", 200),
         Route("matching", "POST", f"/v1/assignments/{assignment_id}/accept", ("facilitator", "coordinator"),
               "offer", 200),
@@ -113,8 +127,8 @@ def routes(case_id, assignment_id):
 def expected(route, caller, phase):
     if caller.role not in route.roles:
         return 403
-    if route.kind == "listing":
-        return 200
+    if route.kind in ("listing", "deployment"):
+        return route.ok
     if route.kind == "region":
         return route.ok if caller.national or OWN in caller.regions else 404
     if route.kind == "national":
@@ -189,7 +203,7 @@ def test_every_caller_against_every_case_route(platform):
                 got = call(services, keys, caller.name, route)
                 want = expected(route, caller, phase)
                 assert got.status_code == want, (phase, route.method, route.path, caller.name, got.text[:200])
-                if route.kind == "listing" and route.service == "referrals":
+                if route.kind == "listing" and route.service == "referrals" and want == 200:
                     listed = {c["case_id"] for c in got.json()["items"]}
                     assert (case_id in listed) == (caller.name in SEES), (phase, caller.name, "listing")
                 if route.kind == "listing" and route.service == "matching" and want == 200:
@@ -203,7 +217,31 @@ def test_every_caller_against_every_case_route(platform):
                     assert not [v for v in PERSONAL if v in got.text], (phase, route.path, caller.name)
                 cells += 1
     assert cells == 2 * len(routes(case_id, assignment_id)) * len(CALLERS)
+    _an_operator_walks_every_route(services, keys["operator of the case region"], case_id)
     _erasure(services, keys, case_id)
+
+
+# the queries that make an operator's allowed routes answer 200
+QUERIES = {"/v1/ledger/proof/inclusion": "?seq=0", "/v1/ledger/proof/consistency": "?first=1&second=1"}
+
+
+def _an_operator_walks_every_route(services, key, case_id):
+    """Every route of every running service that needs a key, called with the key of an
+    operator who covers the case's region: only the ledger's routes answer (the case named
+    where a route names one, made-up ids elsewhere: the role is refused before any lookup)."""
+    walked = set()
+    for service, method, url, handler in ROUTES:
+        if handler.policy.scope == "public" or service not in services.ports:
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: case_id if m.group(1) == "case_id" else "x-1", url)
+        got = requests.request(method, services.url(service) + path + QUERIES.get(url, ""), json={},
+                               headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        allowed = (service, method, url) in OPERATOR_ROUTES
+        assert got.status_code == (200 if allowed else 403), (method, url, got.text[:200])
+        assert not [v for v in PERSONAL if v in got.text], (method, url)
+        walked.add((service, method, url))
+    assert OPERATOR_ROUTES <= walked
+    assert {s for s, *_ in walked} >= {"referrals", "matching", "notifications", "records", "subscriptions", "reports"}
 
 
 def _wait_until_every_service_knows(services, coordinator, case_id, event_type):

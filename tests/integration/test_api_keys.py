@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.config import settings_for
+from shared.events import validate_event
 from shared.messaging import topology
-from shared.security import api_keys, keys as key_admin
+from shared.security import api_keys, keys as key_admin, provision
 from shared.security.api_keys import KeyRefused
 from tests.conftest import MONGO_URI
 from tests.support import Tap, disconnect_all
@@ -92,3 +93,44 @@ def test_the_command_line_issues_lists_and_revokes(admin, capsys):
     assert key_admin.main(["revoke", key_id]) == 2
     assert key_admin.main(["issue", "--role", "referrer", "--agency", "x", "--subject", "r-1"]) == 2  # no region
     assert [e["type"] for e in tap.drain()] == ["key.issued", "key.revoked"]
+
+
+def test_provisioning_adds_a_missing_role_s_key_and_keeps_the_others(admin, tmp_path):
+    keys, tap = admin
+    # a key file from before the operator role: its four keys work, and must go on working
+    earlier = {role: keys.issue(role, "dev-police", subject, ["gwent"], role == "auditor")[0]
+               for role, subject in (("referrer", "dev-referrer"), ("coordinator", "dev-coordinator"),
+                                     ("facilitator", "fac-0001"), ("auditor", "dev-auditor"))}
+    path = tmp_path / "dev-keys.json"
+    path.write_text(json.dumps(earlier))
+    assert provision.main(["--out", str(path), "--region", "gwent"]) == 0
+    now = json.loads(path.read_text())
+    assert set(now) == set(api_keys.ROLES) and {r: now[r] for r in earlier} == earlier
+    operator = api_keys.lookup(now["operator"])
+    assert (operator.role, operator.subject, operator.regions, operator.national) == (
+        "operator", "dev-operator", frozenset({"gwent"}), False)
+    assert all(api_keys.lookup(key).role == role for role, key in now.items())
+    # run again, nothing changes; a facilitator key of someone else is replaced, and only it
+    assert provision.main(["--out", str(path), "--region", "gwent"]) == 0
+    assert json.loads(path.read_text()) == now
+    assert provision.main(["--out", str(path), "--region", "gwent", "--facilitator", "fac-0002"]) == 0
+    replaced = json.loads(path.read_text())
+    assert replaced["facilitator"] != now["facilitator"] and api_keys.lookup(replaced["facilitator"]).subject == "fac-0002"
+    assert {r: k for r, k in replaced.items() if r != "facilitator"} == {r: k for r, k in now.items() if r != "facilitator"}
+    issued = [e for e in tap.drain() if e["type"] == "key.issued"]
+    assert sorted(e["data"]["role"] for e in issued) == sorted(list(earlier) + ["operator", "facilitator"])
+
+
+def test_an_operator_s_key_covers_regions_or_is_national(admin):
+    keys, tap = admin
+    regional, _ = keys.issue("operator", "ops", "op-1", ["gwent"])
+    national, _ = keys.issue("operator", "ops", "op-2", [], True)
+    assert (api_keys.lookup(regional).regions, api_keys.lookup(regional).national) == (frozenset({"gwent"}), False)
+    assert api_keys.lookup(national).national
+    with pytest.raises(KeyRefused, match="at least one region"):
+        keys.issue("operator", "ops", "op-3", [])
+    keys.relay()
+    seen = tap.drain()
+    assert sorted(e["data"]["role"] for e in seen) == ["operator", "operator"]
+    for event in seen:   # as the ledger's consumer checks it
+        validate_event(event)

@@ -50,7 +50,7 @@ def test_accounts_and_sessions_on_ferretdb(store):
 
 def test_development_accounts_made_twice_keep_their_passwords(store):
     vault = KeyVault(new_key())
-    keys = {"coordinator": "amk_c", "facilitator": "amk_f", "auditor": "amk_a"}
+    keys = {"coordinator": "amk_c", "facilitator": "amk_f", "auditor": "amk_a", "operator": "amk_o"}
     first = admin.provision_dev(store, vault, keys, {}, "fac-0001")
     again = admin.provision_dev(store, vault, keys, first, "fac-0001")
     assert again == first
@@ -58,3 +58,4 @@ def test_development_accounts_made_twice_keep_their_passwords(store):
                                                       "dev-operator"]
     assert passwords.verify(store.account("dev-operator").password_hash, first["operator"]["password"])
     assert vault.open(store.account("dev-facilitator").sealed_key) == "amk_f"
+    assert vault.open(store.account("dev-operator").sealed_key) == "amk_o"

@@ -27,6 +27,11 @@ TABLE = [
     (person("auditor"), True, False, False),
     (person("auditor", regions=("north-wales",)), False, False, False),
     (person("auditor", regions=(), national=True), True, False, False),
+    # an operator: the key's regions decide, as for a coordinator, but never acts or sees personal data
+    (person("operator"), True, False, False),
+    (person("operator", agency="another-rj-hub"), True, False, False),
+    (person("operator", regions=("north-wales",)), False, False, False),
+    (person("operator", regions=(), national=True), True, False, False),
 ]
 
 
@@ -46,6 +51,7 @@ def test_listings_are_narrowed_to_the_caller():
         "region": ["dyfed-powys", "gwent"]}
     assert listing_filter(person("facilitator", subject="fac-9")) == {"facilitators": ["fac-9"]}
     assert listing_filter(person("auditor", national=True)) == {}
+    assert listing_filter(person("operator")) is None   # an operator lists no cases
 
 
 def _event(type_, **data):

@@ -18,7 +18,7 @@ BUILT = {
     "offers.answered_": ("accept", "decline"),
 }
 KEY = re.compile(r"""["']((?:app|nav|language|role|form|sign_in|cases|case|consent|clock|due|review|decide|offers|"""
-                 r"""my_cases|pipeline|letters|letter|error)\.[a-z_.]*)["']""")
+                 r"""my_cases|pipeline|letters|letter|ledger|error)\.[a-z_.]*)["']""")
 
 
 def fields(text):

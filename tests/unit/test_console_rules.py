@@ -95,21 +95,22 @@ def test_what_is_due_next_is_the_earliest_open_thing():
     assert due.next_due({}) is None
 
 
-def test_an_account_that_acts_through_the_apis_needs_a_key_and_an_operator_has_none():
+def test_every_account_acts_through_the_apis_with_a_key_an_operator_s_too():
     assert accounts.check("alice", "coordinator", None, True) is None
     assert "API key" in accounts.check("alice", "coordinator", None, False)
-    assert "no API key" in accounts.check("olu", "operator", None, True)
+    assert accounts.check("olu", "operator", None, True) is None
+    assert "API key" in accounts.check("olu", "operator", None, False)
     assert "facilitator id" in accounts.check("fac", "facilitator", None, True)
     assert "username" in accounts.check("Alice Smith", "auditor", None, True)
 
 
 def test_development_accounts_keep_their_passwords_and_take_a_changed_key():
     store, vault = MemoryStore(), KeyVault(new_key())
-    keys = {"coordinator": "amk_c1", "facilitator": "amk_f1", "auditor": "amk_a1"}
+    keys = {"coordinator": "amk_c1", "facilitator": "amk_f1", "auditor": "amk_a1", "operator": "amk_o1"}
     first = admin.provision_dev(store, vault, keys, {}, "fac-0001")
     assert set(first) == {"coordinator", "facilitator", "auditor", "operator"}
     assert store.account("dev-facilitator").subject == "fac-0001"
-    assert store.account("dev-operator").sealed_key is None
+    assert vault.open(store.account("dev-operator").sealed_key) == "amk_o1"
     again = admin.provision_dev(store, vault, {**keys, "coordinator": "amk_c2"}, json.loads(json.dumps(first)),
                                 "fac-0001")
     assert again == first
@@ -118,6 +119,18 @@ def test_development_accounts_keep_their_passwords_and_take_a_changed_key():
     fresh = admin.provision_dev(store, vault, keys, {}, "fac-0001")
     assert fresh["auditor"]["password"] != first["auditor"]["password"]
     assert passwords.verify(store.account("dev-auditor").password_hash, fresh["auditor"]["password"])
+
+
+def test_an_operator_account_made_before_operators_had_keys_gets_one():
+    store, vault = MemoryStore(), KeyVault(new_key())
+    keys = {"coordinator": "amk_c1", "facilitator": "amk_f1", "auditor": "amk_a1", "operator": "amk_o1"}
+    first = admin.provision_dev(store, vault, keys, {}, "fac-0001")
+    store.set_sealed_key("dev-operator", None)   # as an operator account of before was: no key
+    again = admin.provision_dev(store, vault, keys, first, "fac-0001")
+    assert again == first   # the same password
+    assert vault.open(store.account("dev-operator").sealed_key) == "amk_o1"
+    with pytest.raises(SystemExit, match="operator"):   # a key file of before, with no operator key
+        admin.provision_dev(store, vault, {r: k for r, k in keys.items() if r != "operator"}, first, "fac-0001")
 
 
 def test_queue_states_keep_the_platform_s_queues_with_the_oldest_message_s_age():
@@ -158,7 +171,8 @@ def make_console():
     store, vault = MemoryStore(), KeyVault(new_key())
     store.add_account(accounts.new_account("cora", "coordinator", passwords.hash_password("a long password 1"),
                                            sealed_key=vault.seal("amk_x")))
-    store.add_account(accounts.new_account("olu", "operator", passwords.hash_password("a long password 2")))
+    store.add_account(accounts.new_account("olu", "operator", passwords.hash_password("a long password 2"),
+                                           sealed_key=vault.seal("amk_o")))
     return Console(store, vault, {}, Operations("", ""), ConsoleSettings(secure_cookies=True,
                                                                            sign_in_failures_per_minute=3,
                                                                            sign_in_failures_burst=3))

@@ -48,3 +48,21 @@ def test_every_route_declares_roles_and_a_scope(service, method, url, handler):
         assert policy.roles and set(policy.roles) <= set(api_keys.ROLES)
     if "<string:case_id>" in url:
         assert policy.scope in ("case", "case-act"), "a route naming a case must be judged by the case"
+
+
+# The only routes an operator's key may call: records' ledger routes of deployment scope, and
+# a case's bundle (of a case in the key's regions). Written out by hand, not read from the code.
+OPERATOR_ROUTES = {
+    ("records", "GET", "/v1/ledger/head"), ("records", "GET", "/v1/ledger/public-key"),
+    ("records", "GET", "/v1/ledger/proof/inclusion"), ("records", "GET", "/v1/ledger/proof/consistency"),
+    ("records", "GET", "/v1/ledger/verify"), ("records", "GET", "/v1/cases/<string:case_id>/bundle"),
+}
+
+
+def test_an_operator_s_key_reaches_the_ledger_s_routes_and_nothing_else():
+    allowed = {(service, method, url) for service, method, url, handler in ALL
+               if "operator" in (getattr(handler, "policy").roles or ())}
+    assert allowed == OPERATOR_ROUTES
+    for service, method, url, handler in ALL:
+        if (service, method, url) in OPERATOR_ROUTES:
+            assert handler.policy.scope == ("case" if "<string:case_id>" in url else "deployment"), url

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 from shared.events.schemas.spec import EventSpec
 from shared.events.vocabulary import CODE, ID, SUBJECT
 
-KEY_ROLES = ("referrer", "coordinator", "facilitator", "auditor")
+KEY_ROLES = ("referrer", "coordinator", "facilitator", "auditor", "operator")
 
 
 class KeyChanged(Schema):

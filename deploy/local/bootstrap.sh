@@ -428,7 +428,7 @@ services() {
           # over plain http on this machine, so its cookies go without Secure (docs/console.md)
           console)
             export AMENDS_CONSOLE_KEY CONSOLE_DEVELOPMENT="${CONSOLE_DEVELOPMENT:-1}" CONSOLE_OPERATOR_AMQP_URI="$ADMIN_AMQP_URI"
-            for other in referrals matching notifications records subscriptions; do export "${other^^}_HTTP_ADDRESS=$(http_address "$other")"; done
+            for other in referrals matching notifications records subscriptions reports; do export "${other^^}_HTTP_ADDRESS=$(http_address "$other")"; done
             if [ -z "${AMQP_URI_GIVEN:-}" ]; then
               export CONSOLE_MANAGEMENT_URL="http://amends-admin:${AMENDS_BUS_ADMIN_PASSWORD}@127.0.0.1:${MGMT_PORT}"
             elif [ -n "${CONSOLE_MANAGEMENT_URL:-}" ]; then export CONSOLE_MANAGEMENT_URL; fi ;;

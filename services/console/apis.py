@@ -11,9 +11,10 @@ import requests
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("referrals", "matching", "notifications", "records", "subscriptions")
+SERVICES = ("referrals", "matching", "notifications", "records", "subscriptions", "reports")
 DEFAULT_ADDRESSES = {"referrals": "127.0.0.1:8001", "matching": "127.0.0.1:8002", "notifications": "127.0.0.1:8003",
-                     "records": "127.0.0.1:8004", "subscriptions": "127.0.0.1:8005"}
+                     "records": "127.0.0.1:8004", "subscriptions": "127.0.0.1:8005",
+                     "reports": "127.0.0.1:8009"}
 TIMEOUT = 10
 
 

@@ -70,3 +70,21 @@ class Apis:
             if refused.status in (403, 404):
                 return None
             raise
+
+    def download(self, service, path, **params):
+        """GET a file (a report's CSV): (its bytes unchanged, its content type, its
+        Content-Disposition); a refusal is raised as for the JSON calls."""
+        try:
+            response = self.session.request("GET", self.urls[service] + path, timeout=TIMEOUT,
+                                            params={k: v for k, v in params.items() if v not in (None, "")},
+                                            headers={"Authorization": f"Bearer {self.key}"})
+        except requests.RequestException as error:
+            log.warning("%s unreachable: %s", service, type(error).__name__)
+            raise Refused(503) from None
+        if response.status_code >= 300:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            raise Refused(response.status_code, body)
+        return response.content, response.headers.get("Content-Type"), response.headers.get("Content-Disposition")

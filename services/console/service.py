@@ -7,7 +7,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from werkzeug.wrappers import Response
 
-from services.console import pages
+from services.console import pages, report_pages
 from services.console.apis import SERVICES as API_SERVICES
 from services.console.key_vault import KEY_SETTING, KeyVault, VaultError
 from services.console.pipeline import Operations
@@ -161,3 +161,12 @@ class ConsoleService:
             return self.console.handle(request, pages.not_found, roles=("operator",))
         return self.console.handle(request, pages.act_on_letter, roles=("operator",), service=service,
                                    letter_id=letter_id, action=action)
+
+    # --- reports (coordinators: their regions; national auditors: the national view) ---
+    @http("GET", "/reports")
+    def reports(self, request):
+        return self.console.handle(request, report_pages.report_list, roles=STAFF)
+
+    @http("GET", "/reports/<string:measure>")
+    def report(self, request, measure):
+        return self.console.handle(request, report_pages.report_page, roles=STAFF, measure=measure)

@@ -25,6 +25,7 @@ BUILT = {
     "reports.column.": tuple({c for m in (*measures.MEASURES.values(), *national.MEASURES.values()) for c in m.columns}),
     "reports.period.": GRANULARITIES,
     "reports.view_": ("regional", "national"),
+    "reports.": ("from", "to"),
 }
 KEY = re.compile(r"""["']((?:app|nav|language|role|form|sign_in|cases|case|consent|clock|due|review|decide|offers|"""
                  r"""my_cases|pipeline|letters|letter|error|reports)\.[a-z_.]*)["']""")

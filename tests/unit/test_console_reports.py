@@ -6,9 +6,11 @@ import re
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.console import charts, i18n, report_pages
+from services.console import charts, i18n, report_pages, sessions, web
+from services.console.apis import Apis
 from services.console.web import TEMPLATES
 from services.reports import views
+from tests.unit.test_console_rules import make_console, request, session_cookie, sign_in
 
 COLUMNS = [views.column_of(c) for c in ("period", "region", "offence_category", "referrals")]
 REGIONAL = {
@@ -87,3 +89,64 @@ def test_the_svg_is_an_image_with_a_title_and_description_and_each_bar_says_its_
                      svg)
     assert "Siart bar" in render(REGIONAL, "cy")
 
+
+
+# --- the pages, with the reports API's answers given here (the real API: tests/e2e) ----------
+
+class Answer:
+    def __init__(self, status, body=None, content=b"", headers=None):
+        self.status_code, self.body, self.content, self.headers = status, body, content, headers or {}
+
+    def json(self):
+        if self.body is None:
+            raise ValueError("no JSON")
+        return self.body
+
+
+class ReportsApi:
+    """What the reports API answers the page: the list, then `measure` (an Answer)."""
+
+    def __init__(self, measure):
+        self.measure, self.asked = measure, []
+
+    def request(self, method, url, params=None, headers=None, **_):
+        self.asked.append((url.split("/v1/", 1)[1], params))
+        if url.endswith("/v1/reports"):
+            return Answer(200, {"view": "regional", "items": [
+                {"name": "referrals", "title": "t", "href": "/v1/reports/referrals", "columns": COLUMNS}]})
+        return self.measure
+
+
+def page(monkeypatch, measure, path):
+    api = ReportsApi(measure)
+    monkeypatch.setattr(web, "Apis", lambda urls, key: Apis({"reports": "http://reports"}, key, api))
+    console = make_console()
+    cookie = session_cookie(sign_in(console, "cora", "a long password 1"))
+    name = path.split("?")[0].rsplit("/", 1)[1]
+    answer = console.handle(request("GET", path, cookies={sessions.COOKIE: cookie}), report_pages.report_page,
+                            roles=("coordinator", "auditor"), measure=name)
+    return answer, api
+
+
+def test_a_400_from_the_reports_api_is_shown_beside_the_field_it_names_with_what_was_typed(monkeypatch):
+    refusal = Answer(400, {"error": "bad_request", "message": "the query parameter 'from' ...", "param": "from"})
+    answer, api = page(monkeypatch, refusal, "/reports/referrals?from=0001-01-01")
+    assert answer.status_code == 400
+    html = answer.get_data(as_text=True)
+    assert re.search(r'id="from-error">.*The reports service did not accept this value', html)
+    assert 'value="0001-01-01"' in html and 'aria-invalid="true"' in html
+    assert api.asked[-1] == ("reports/referrals", {"from": "0001-01-01"})
+
+
+def test_the_csv_is_the_reports_api_s_unchanged_as_an_attachment(monkeypatch):
+    body = b"period,region,offence_category,referrals\r\n2026-04,gwent,theft,2\r\n"
+    csv_answer = Answer(200, content=body, headers={
+        "Content-Type": "text/csv; charset=utf-8; header=present",
+        "Content-Disposition": 'attachment; filename="referrals-regional-quarter.csv"'})
+    answer, api = page(monkeypatch, csv_answer, "/reports/referrals.csv?period=quarter")
+    assert answer.status_code == 200 and answer.get_data() == body
+    assert answer.headers["Content-Disposition"] == 'attachment; filename="referrals-regional-quarter.csv"'
+    assert answer.headers["Content-Type"].startswith("text/csv") and answer.headers["Cache-Control"] == "no-store"
+    assert api.asked[-1] == ("reports/referrals.csv", {"period": "quarter"})
+    unknown, _ = page(monkeypatch, csv_answer, "/reports/no_such_measure.csv")
+    assert unknown.status_code == 404

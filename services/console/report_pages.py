@@ -51,8 +51,14 @@ def periods_of(view):
 
 
 def _catalogue(apis):
-    """(the key's view, its measures by name) from the reports API."""
-    listed = apis.get("reports", "/v1/reports")
+    """(the key's view, its measures by name) from the reports API, which refuses any key but a
+    coordinator's or a national auditor's (a regional auditor's, for now)."""
+    try:
+        listed = apis.get("reports", "/v1/reports")
+    except Refused as refused:
+        if refused.status == 403:
+            raise PageError(403, "error.reports_refused")
+        raise
     return listed["view"], {item["name"]: item for item in listed["items"]}
 
 

@@ -10,7 +10,7 @@ report-filter-errors, report-national in var/artifacts/screenshots/.
 import csv
 import io
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -37,7 +37,8 @@ def london(moment, pattern):
 
 
 def week(moment):
-    year, number, _ = datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(LONDON).isocalendar()
+    """The ISO week of the national view: of the event's UTC time (docs/reports.md)."""
+    year, number, _ = datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(timezone.utc).isocalendar()
     return f"{year}-W{number:02d}"
 
 

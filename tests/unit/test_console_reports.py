@@ -117,14 +117,18 @@ class ReportsApi:
         return self.measure
 
 
-def page(monkeypatch, measure, path):
-    api = ReportsApi(measure)
+def page(monkeypatch, measure, path, api=None):
+    """The console's answer to a coordinator's GET of `path`, the reports API answering
+    `measure` (or `api` answering everything)."""
+    api = api or ReportsApi(measure)
     monkeypatch.setattr(web, "Apis", lambda urls, key: Apis({"reports": "http://reports"}, key, api))
     console = make_console()
     cookie = session_cookie(sign_in(console, "cora", "a long password 1"))
     name = path.split("?")[0].rsplit("/", 1)[1]
-    answer = console.handle(request("GET", path, cookies={sessions.COOKIE: cookie}), report_pages.report_page,
-                            roles=("coordinator", "auditor"), measure=name)
+    handler, kwargs = (report_pages.report_list, {}) if name == "reports" else (report_pages.report_page,
+                                                                                {"measure": name})
+    answer = console.handle(request("GET", path, cookies={sessions.COOKIE: cookie}), handler,
+                            roles=("coordinator", "auditor"), **kwargs)
     return answer, api
 
 
@@ -150,3 +154,11 @@ def test_the_csv_is_the_reports_api_s_unchanged_as_an_attachment(monkeypatch):
     assert api.asked[-1] == ("reports/referrals.csv", {"period": "quarter"})
     unknown, _ = page(monkeypatch, csv_answer, "/reports/no_such_measure.csv")
     assert unknown.status_code == 404
+
+
+def test_a_key_the_reports_api_refuses_gets_a_page_saying_who_reports_are_for(monkeypatch):
+    class Refusing(ReportsApi):
+        def request(self, method, url, **kwargs):
+            return Answer(403, {"error": "forbidden", "message": "reports are for coordinators ..."})
+    answer, _ = page(monkeypatch, None, "/reports", Refusing(None))
+    assert answer.status_code == 403 and "auditors with a national key" in answer.get_data(as_text=True)

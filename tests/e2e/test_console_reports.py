@@ -136,8 +136,10 @@ def test_report_pages_chart_and_csv_agree_with_the_referrals_sent(stack, browser
     browser.find_element(By.ID, "from").clear()
     browser.find_element(By.ID, "from").send_keys("2026-05-01")
     press(browser, By.CSS_SELECTOR, "form.report-filters button")
-    assert browser.find_element(By.ID, "to-error").text.endswith("the same as or after the day from")
+    assert browser.find_element(By.ID, "to-error").text.endswith("the same as the first day or after it")
     assert browser.find_element(By.ID, "from").get_attribute("value") == "2026-05-01"
+    # the field at fault is marked in the error colour, not only by the text beside it
+    assert browser.find_element(By.ID, "to").value_of_css_property("border-top-color") == "rgba(164, 0, 29, 1)"
     shoot(browser, "report-filter-errors")
     refused = requests.get(f"{url}/reports/referrals", params={"period": "fortnight"},
                            cookies=session_cookies(browser), timeout=10)

@@ -10,7 +10,7 @@ from services.console import charts, i18n, report_pages, sessions, web
 from services.console.apis import Apis
 from services.console.web import TEMPLATES
 from services.reports import views
-from tests.unit.test_console_rules import make_console, request, session_cookie, sign_in
+from tests.unit.test_console_rules import contrast, make_console, request, session_cookie, sign_in
 
 COLUMNS = [views.column_of(c) for c in ("period", "region", "offence_category", "referrals")]
 REGIONAL = {
@@ -88,6 +88,7 @@ def test_the_svg_is_an_image_with_a_title_and_description_and_each_bar_says_its_
     assert re.search(r'data-value="" data-suppressed="true">\s*<title>2026-W15 · test · theft: fewer than 5</title>',
                      svg)
     assert "Siart bar" in render(REGIONAL, "cy")
+    assert f'fill="{charts.BAR_COLOUR}"' in svg and contrast(charts.BAR_COLOUR, "#ffffff") >= 4.5
 
 
 

@@ -82,7 +82,7 @@ SERVICES = {
         # the web console: its key seals its accounts' API keys; its operator pages' broker
         # credentials (docs/console.md) are optional, and without them those pages say so
         Deployable("console", 8006, secrets=("AMENDS_CONSOLE_KEY",), bus=False,
-                   calls=("referrals", "matching", "notifications", "records", "subscriptions"),
+                   calls=("referrals", "matching", "notifications", "records", "subscriptions", "reports"),
                    optional_secrets=("CONSOLE_OPERATOR_AMQP_URI", "CONSOLE_MANAGEMENT_URL")),
     )
 }

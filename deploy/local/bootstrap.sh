@@ -432,7 +432,7 @@ services() {
           # without Secure (docs/console.md)
           console)
             export AMENDS_CONSOLE_KEY CONSOLE_DEVELOPMENT="${CONSOLE_DEVELOPMENT:-1}"
-            for other in referrals matching notifications records subscriptions; do export "${other^^}_HTTP_ADDRESS=$(http_address "$other")"; done
+            for other in referrals matching notifications records subscriptions reports; do export "${other^^}_HTTP_ADDRESS=$(http_address "$other")"; done
             if [ -z "${AMQP_URI_GIVEN:-}" ]; then
               export CONSOLE_OPERATOR_AMQP_URI="amqp://amends-operator:${AMENDS_BUS_OPERATOR_PASSWORD}@127.0.0.1:${AMQP_PORT}/"
               export CONSOLE_MANAGEMENT_URL="http://amends-operator:${AMENDS_BUS_OPERATOR_PASSWORD}@127.0.0.1:${MGMT_PORT}"

@@ -11,9 +11,10 @@ import requests
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("referrals", "matching", "notifications", "records", "subscriptions")
+SERVICES = ("referrals", "matching", "notifications", "records", "subscriptions", "reports")
 DEFAULT_ADDRESSES = {"referrals": "127.0.0.1:8001", "matching": "127.0.0.1:8002", "notifications": "127.0.0.1:8003",
-                     "records": "127.0.0.1:8004", "subscriptions": "127.0.0.1:8005"}
+                     "records": "127.0.0.1:8004", "subscriptions": "127.0.0.1:8005",
+                     "reports": "127.0.0.1:8009"}
 TIMEOUT = 10
 
 
@@ -77,3 +78,21 @@ class Apis:
             if refused.status in (403, 404):
                 return None
             raise
+
+    def download(self, service, path, **params):
+        """GET a file (a report's CSV): (its bytes unchanged, its content type, its
+        Content-Disposition); a refusal is raised as for the JSON calls."""
+        try:
+            response = self.session.request("GET", self.urls[service] + path, timeout=TIMEOUT,
+                                            params={k: v for k, v in params.items() if v not in (None, "")},
+                                            headers={"Authorization": f"Bearer {self.key}"})
+        except requests.RequestException as error:
+            log.warning("%s unreachable: %s", service, type(error).__name__)
+            raise Refused(503) from None
+        if response.status_code >= 300:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            raise Refused(response.status_code, body)
+        return response.content, response.headers.get("Content-Type"), response.headers.get("Content-Disposition")

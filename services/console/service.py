@@ -7,7 +7,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from werkzeug.wrappers import Response
 
-from services.console import pages
+from services.console import pages, report_pages
 from services.console.apis import SERVICES as API_SERVICES
 from services.console.key_vault import KEY_SETTING, KeyVault, VaultError
 from services.console.pipeline import Operations
@@ -178,3 +178,12 @@ class ConsoleService:
     @http("GET", "/cases/<string:case_id>/bundle")
     def case_bundle(self, request, case_id):
         return self.console.handle(request, pages.case_bundle, roles=STAFF, case_id=case_id)
+
+    # --- reports (coordinators: their regions; national auditors: the national view) ---
+    @http("GET", "/reports")
+    def reports(self, request):
+        return self.console.handle(request, report_pages.report_list, roles=STAFF)
+
+    @http("GET", "/reports/<string:measure>")
+    def report(self, request, measure):
+        return self.console.handle(request, report_pages.report_page, roles=STAFF, measure=measure)

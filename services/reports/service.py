@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
-from services.reports import views
+from services.reports import openapi, views
 from services.reports.follower import LedgerFollower
 from services.reports.snapshot import UnreadableSnapshot
 from services.reports.store import ReportsStore
@@ -17,6 +17,7 @@ from shared.health import HealthEndpoint
 from shared.http_server import http
 from shared.jsonlog import LogContext
 from shared.messaging.rpc import IdentifiedRpcProxy, following_ledger
+from shared.openapi import OpenApiEndpoint
 from shared.storage import StoreProvider, connect, disconnect
 from shared.timers import configured_timer
 from shared.web import Authenticator, BadRequest, Forbidden, NotFound, api, json_response
@@ -83,8 +84,9 @@ def wants_csv(request, measure):
     return measure.endswith(".csv") or request.accept_mimetypes.best_match(["application/json", CSV]) == CSV
 
 
-class ReportsService(HealthEndpoint):
+class ReportsService(HealthEndpoint, OpenApiEndpoint):
     name = "reports"
+    api_document = staticmethod(openapi.document)
 
     store = StoreProvider(ReportsStore)
     records = IdentifiedRpcProxy("records")

@@ -5,6 +5,9 @@ import re
 import string
 
 from services.console import i18n
+from services.reports import measures, national
+from services.reports.periods import GRANULARITIES
+from services.reports.views import TITLES
 
 CONSOLE = os.path.join(os.path.dirname(i18n.__file__))
 # keys the templates build from a prefix and a value, with every value they can take
@@ -16,9 +19,16 @@ BUILT = {
                 "bytes"),
     "letters.done_": ("replay", "discard"),
     "offers.answered_": ("accept", "decline"),
+    # the report pages: every measure, every column of a regional or national report, every period
+    "reports.title.": tuple(TITLES),
+    "reports.about.": tuple(TITLES),
+    "reports.column.": tuple({c for m in (*measures.MEASURES.values(), *national.MEASURES.values()) for c in m.columns}),
+    "reports.period.": GRANULARITIES,
+    "reports.view_": ("regional", "national"),
+    "reports.": ("from", "to"),
 }
 KEY = re.compile(r"""["']((?:app|nav|language|role|form|sign_in|cases|case|consent|clock|due|review|decide|offers|"""
-                 r"""my_cases|pipeline|letters|letter|ledger|error)\.[a-z_.]*)["']""")
+                 r"""my_cases|pipeline|letters|letter|ledger|error|reports)\.[a-z_.]*)["']""")
 
 
 def fields(text):

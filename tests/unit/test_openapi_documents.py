@@ -14,6 +14,8 @@ from services.records import openapi as records_openapi
 from services.records.service import RecordsService
 from services.referrals import openapi as referrals_openapi
 from services.referrals.service import ReferralsService
+from services.reports import openapi as reports_openapi
+from services.reports.service import ReportsService
 from services.subscriptions import openapi as subscriptions_openapi
 from services.subscriptions.service import SubscriptionsService
 from shared.openapi import OPERATIONAL, declared_routes, documented_routes, shapes, undocumented
@@ -24,6 +26,7 @@ SERVICES = {
     "notifications": (NotificationsService, notifications_openapi.document),
     "records": (RecordsService, records_openapi.document),
     "subscriptions": (SubscriptionsService, subscriptions_openapi.document),
+    "reports": (ReportsService, reports_openapi.document),
 }
 
 

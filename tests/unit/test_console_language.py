@@ -16,9 +16,13 @@ BUILT = {
                 "bytes"),
     "letters.done_": ("replay", "discard"),
     "offers.answered_": ("accept", "decline"),
+    "registry.done_": ("created", "changed", "deactivated"),
+    "registry.level_": ("foundation", "intermediate", "advanced"),
+    "registry.endorsement_": ("domestic_abuse", "sexual_violence", "youth", "hate_crime"),
+    "waiting.reason_": ("no_eligible_facilitator", "no_eligible_co_facilitator", "being_staffed", "not_recorded"),
 }
 KEY = re.compile(r"""["']((?:app|nav|language|role|form|sign_in|cases|case|consent|clock|due|review|decide|offers|"""
-                 r"""my_cases|pipeline|letters|letter|error)\.[a-z_.]*)["']""")
+                 r"""my_cases|pipeline|letters|letter|error|registry|waiting)\.[a-z_.]*)["']""")
 
 
 def fields(text):

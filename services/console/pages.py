@@ -256,21 +256,10 @@ def new_facilitator(visit, values=None, errors=None, status=200, refused_key=Non
 
 
 def create_facilitator(visit):
-    values, errors, body = forms.facilitator(visit.form, creating=True)
-    if errors:
-        return new_facilitator(visit, values, errors, status=400)
-    try:
+    def send(body):
         visit.apis().post("matching", "/v1/facilitators", body)
-    except Refused as refused:
-        if refused.status == 409:
-            return new_facilitator(visit, values, {"facilitator_id": "error.facilitator_taken"}, status=409)
-        if refused.status == 403:
-            return new_facilitator(visit, values, {"regions": "error.regions_not_yours"}, status=403)
-        if refused.status == 400:
-            named, refused_key = _api_errors(refused)
-            return new_facilitator(visit, values, named, status=400, refused_key=refused_key)
-        raise
-    raise Redirect(f"/facilitators?done=created&id={body['facilitator_id']}")
+        return body["facilitator_id"]
+    return _submit_facilitator(visit, True, send, lambda *shown: new_facilitator(visit, *shown), "created")
 
 
 def facilitator_page(visit, facilitator_id, values=None, errors=None, status=200, refused_key=None):
@@ -279,19 +268,11 @@ def facilitator_page(visit, facilitator_id, values=None, errors=None, status=200
 
 
 def change_facilitator(visit, facilitator_id):
-    values, errors, body = forms.facilitator(visit.form, creating=False)
-    if errors:
-        return facilitator_page(visit, facilitator_id, values, errors, status=400)
-    try:
+    def send(body):
         visit.apis().patch("matching", f"/v1/facilitators/{facilitator_id}", body)
-    except Refused as refused:
-        if refused.status == 403:
-            return facilitator_page(visit, facilitator_id, values, {"regions": "error.regions_not_yours"}, status=403)
-        if refused.status == 400:
-            named, refused_key = _api_errors(refused)
-            return facilitator_page(visit, facilitator_id, values, named, status=400, refused_key=refused_key)
-        raise
-    raise Redirect(f"/facilitators?done=changed&id={facilitator_id}")
+        return facilitator_id
+    return _submit_facilitator(visit, False, send, lambda *shown: facilitator_page(visit, facilitator_id, *shown),
+                               "changed")
 
 
 def confirm_deactivation(visit, facilitator_id):
@@ -308,6 +289,26 @@ def _facilitator_form(visit, record, values, errors, status, refused_key):
     return visit.render("facilitator_form.html", status=status, record=record, values=values, errors=errors or {},
                         refused_key=refused_key, editable=visit.account.role == "coordinator",
                         levels=forms.LEVELS, spoken=forms.SPOKEN, endorsements=forms.ENDORSEMENTS)
+
+
+def _submit_facilitator(visit, creating, send, again, done):
+    """Check the form, `send` the record (it returns the facilitator's id), and go to the list;
+    or show the form `again(values, errors, status, refused_key)` with each fault beside its field."""
+    values, errors, body = forms.facilitator(visit.form, creating)
+    if errors:
+        return again(values, errors, 400, None)
+    try:
+        facilitator_id = send(body)
+    except Refused as refused:
+        if refused.status == 409:
+            return again(values, {"facilitator_id": "error.facilitator_taken"}, 409, None)
+        if refused.status == 403:
+            return again(values, {"regions": "error.regions_not_yours"}, 403, None)
+        if refused.status == 400:
+            named, refused_key = _api_errors(refused)
+            return again(values, named, 400, refused_key)
+        raise
+    raise Redirect(f"/facilitators?done={done}&id={facilitator_id}")
 
 
 def _api_errors(refused):

@@ -6,6 +6,7 @@ from marshmallow import fields
 
 from services.matching.facilitator_records import CHANGES, LISTING_QUERY, FacilitatorRecord
 from services.matching.review import ReviewDecisionSchema
+from services.matching.allocation import ROLES, RULED_OUT
 from services.matching.waiting import REASONS, WAITING_QUERY
 from shared.events.vocabulary import CODE_PATTERN, DECISIONS
 from shared.openapi import LOCATION, SECURED, Document, Schema, body, errors, ok, path_param, query
@@ -79,6 +80,14 @@ class OfferAnswer(Schema):
     role = fields.Str(required=True)
 
 
+class Shortfall(Schema):
+    role = fields.Str(required=True, metadata={"enum": list(ROLES), "description": "the role nobody could fill"})
+    in_region = fields.Int(required=True, metadata={"description": "facilitators working in the case's region"})
+    ruled_out = fields.Dict(keys=fields.Str(), values=fields.Int(), required=True, metadata={
+        "description": "how many of them each constraint rules out (one may be ruled out by several); keys: "
+                       + ", ".join(RULED_OUT)})
+
+
 class WaitingCase(Schema):
     case_id = fields.Str(required=True)
     region = fields.Str(allow_none=True)
@@ -86,6 +95,8 @@ class WaitingCase(Schema):
     waiting_since = fields.Str(allow_none=True, metadata={
         "description": "when it was first waitlisted (ISO 8601); null for a case being offered now"})
     reason = fields.Str(required=True, metadata={"enum": list(REASONS), "description": "why it waits, as a code"})
+    shortfall = fields.Nested(Shortfall, allow_none=True, metadata={
+        "description": "what ruled out the region's facilitators when it was last tried (null if not recorded)"})
     declined = fields.Int(required=True, metadata={"description": "offers of it declined"})
     expired = fields.Int(required=True, metadata={"description": "offers of it not answered in time"})
 

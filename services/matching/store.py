@@ -57,10 +57,12 @@ ROSTER_FIELDS = {name: 1 for name in (
     "level", "regions", "languages", "endorsements", "capacity", "trained_on", "last_process_on",
     "complex_case_trained", "prison_vetted_until", "available_from", "conflicts", "active")}
 # what the list of cases waiting for staff reads of an Assignment: not its outbox
-WAITING_FIELDS = {name: 1 for name in ("status", "region", "slots", "waitlisted_at", "waitlist_reason")}
+WAITING_FIELDS = {name: 1 for name in ("status", "region", "slots", "waitlisted_at", "waitlist_reason",
+                                              "waitlist_shortfall")}
 # what a commit under the lease may change (the first five only when a paused case reopens)
 STATE_FIELDS = ("assessment_id", "region", "requirement", "participant_ids", "status", "slots", "offer_ids",
-                "declined_by", "waitlisted_at", "waitlist_reason", "next_expiry", "closed_reason")
+                "declined_by", "waitlisted_at", "waitlist_reason", "waitlist_shortfall", "next_expiry",
+                "closed_reason")
 # registry change log buckets; past this span changes_since asks by hour instead of by minute
 MINUTE_SPAN = timedelta(minutes=15)
 # the change log is pruned after a day; nothing older is ever asked for
@@ -490,7 +492,8 @@ def _assignment_doc(a, events=()):
         "_id": a.case_id, "assessment_id": a.assessment_id, "status": a.status, "region": a.region,
         "requirement": a.requirement, "participant_ids": list(a.participant_ids),
         "slots": [_slot_doc(s) for s in a.slots], "offer_ids": list(a.offer_ids), "declined_by": list(a.declined_by),
-        "waitlisted_at": a.waitlisted_at, "waitlist_reason": a.waitlist_reason, "next_expiry": a.next_expiry, "closed_reason": a.closed_reason,
+        "waitlisted_at": a.waitlisted_at, "waitlist_reason": a.waitlist_reason,
+        "waitlist_shortfall": a.waitlist_shortfall, "next_expiry": a.next_expiry, "closed_reason": a.closed_reason,
         "version": a.version, **pending_fields(events),
         # derived, for the sweeps' equality queries
         "offers_open": a.next_expiry is not None,
@@ -504,7 +507,7 @@ def _assignment(doc):
         requirement=doc.get("requirement") or {}, participant_ids=list(doc.get("participant_ids", [])),
         slots=[_slot(s) for s in doc.get("slots", [])], offer_ids=list(doc.get("offer_ids", [])),
         declined_by=list(doc.get("declined_by", [])), waitlisted_at=_aware(doc.get("waitlisted_at")),
-        waitlist_reason=doc.get("waitlist_reason"),
+        waitlist_reason=doc.get("waitlist_reason"), waitlist_shortfall=doc.get("waitlist_shortfall"),
         next_expiry=_aware(doc.get("next_expiry")), closed_reason=doc.get("closed_reason"),
         version=doc.get("version", 0))
 

@@ -6,7 +6,10 @@ Each entry says why the case waits as a code, never who is in it: the reason mat
 recorded when it last failed to staff the case (`no_eligible_facilitator`: nobody fits
 the lead role; `no_eligible_co_facilitator`: a lead fits, a co-facilitator does not),
 `being_staffed` for a case between offers (it is being offered to someone now), or
-`not_recorded` for a case waitlisted before reasons were kept.
+`not_recorded` for a case waitlisted before reasons were kept. With it, the shortfall
+(`allocation.shortfall`): how many facilitators work in the case's region, and how many
+of them each hard constraint (capacity, level, languages, endorsements...) rules out for
+the role nobody could fill.
 """
 from marshmallow import Schema, fields, validate
 
@@ -36,7 +39,8 @@ def entry(case):
     states = [slot.state for slot in case.slots]
     return {"case_id": case.case_id, "region": case.region, "status": case.status,
             "waiting_since": case.waitlisted_at.isoformat() if case.waitlisted_at else None,
-            "reason": reason(case), "declined": states.count("declined"), "expired": states.count("expired")}
+            "reason": reason(case), "shortfall": case.waitlist_shortfall if case.status == assignments.WAITLISTED else None,
+            "declined": states.count("declined"), "expired": states.count("expired")}
 
 
 def page(store, regions, limit, offset):

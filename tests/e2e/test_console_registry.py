@@ -112,6 +112,10 @@ def test_a_coordinator_keeps_the_registry_and_staffs_a_waiting_case(stack, brows
     row = wait_until(listed, timeout=60, interval=1)[0]
     assert row.find_element(By.CSS_SELECTOR, "[data-reason]").get_attribute("data-reason") == "no_eligible_facilitator"
     assert "No facilitator fits as lead" in row.text and "under an hour" in row.text
+    # the three registered in south-wales all lack Welsh
+    assert row.find_element(By.CSS_SELECTOR, "[data-ruled-out='languages']").text == (
+        "3 lack a language the case needs")
+    assert "3 facilitators work in the region" in row.text
     shoot(browser, "coordinator-waiting")
     press(browser, By.CSS_SELECTOR, f"#waiting-{case_id} a[href='/cases/{case_id}']")
     assert case_id in text(browser)

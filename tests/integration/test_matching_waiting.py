@@ -34,10 +34,14 @@ def test_the_cases_nobody_could_be_offered_longest_waiting_first_in_the_callers_
         assert [c["case_id"] for c in page["cases"]] == ["case-2", "case-3"]   # offered case-1 is not waiting
         assert page["total"] == 2 and page["next_offset"] is None
         first = page["cases"][0]
-        assert set(first) == {"case_id", "region", "status", "waiting_since", "reason", "declined", "expired"}
+        assert set(first) == {"case_id", "region", "status", "waiting_since", "reason", "shortfall", "declined",
+                              "expired"}
         assert (first["region"], first["status"], first["reason"], first["declined"], first["expired"]) == (
             "south-wales", "waitlisted", "no_eligible_facilitator", 0, 0)
         assert first["waiting_since"] <= page["cases"][1]["waiting_since"]
+        # why, in counts: the one facilitator of south-wales is at capacity; nobody works in gwent
+        assert first["shortfall"] == {"role": "lead", "in_region": 1, "ruled_out": {"capacity": 1}}
+        assert page["cases"][1]["shortfall"] == {"role": "lead", "in_region": 0, "ruled_out": {}}
 
         # the offer of case-1 declined: its seat goes to case-2, and case-1 waits (declined once)
         declined = requests.post(f"{url}/v1/assignments/{offer['assignment_id']}/decline",
@@ -47,6 +51,7 @@ def test_the_cases_nobody_could_be_offered_longest_waiting_first_in_the_callers_
                    timeout=30, interval=0.3)
         case_1 = waiting(url, keys["coordinator"])["cases"][1]
         assert (case_1["declined"], case_1["reason"]) == (1, "no_eligible_facilitator")
+        assert "declined_or_on_case" in case_1["shortfall"]["ruled_out"]
         assert store.get_assignment("case-2").status == "offered"
 
         # pages, and what each caller may see

@@ -5,6 +5,7 @@ import re
 import string
 
 from services.console import i18n
+from services.matching import allocation, waiting
 
 CONSOLE = os.path.join(os.path.dirname(i18n.__file__))
 # keys the templates build from a prefix and a value, with every value they can take
@@ -19,7 +20,8 @@ BUILT = {
     "registry.done_": ("created", "changed", "deactivated"),
     "registry.level_": ("foundation", "intermediate", "advanced"),
     "registry.endorsement_": ("domestic_abuse", "sexual_violence", "youth", "hate_crime"),
-    "waiting.reason_": ("no_eligible_facilitator", "no_eligible_co_facilitator", "being_staffed", "not_recorded"),
+    "waiting.reason_": waiting.REASONS,
+    "waiting.ruled_out_": allocation.RULED_OUT,
 }
 KEY = re.compile(r"""["']((?:app|nav|language|role|form|sign_in|cases|case|consent|clock|due|review|decide|offers|"""
                  r"""my_cases|pipeline|letters|letter|error|registry|waiting)\.[a-z_.]*)["']""")

@@ -117,6 +117,12 @@ def test_a_coordinator_keeps_the_registry_and_staffs_a_waiting_case(stack, brows
         "3 lack a language the case needs")
     assert "3 facilitators work in the region" in row.text
     shoot(browser, "coordinator-waiting")
+    # the same in Welsh
+    browser.get(f"{url}/language?to=cy&next=/waiting")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Achosion yn aros am staff"
+    assert browser.find_element(By.CSS_SELECTOR, f"#waiting-{case_id} [data-ruled-out='languages']").text == (
+        "3 heb iaith sydd ei hangen ar yr achos")
+    browser.get(f"{url}/language?to=en&next=/waiting")
     press(browser, By.CSS_SELECTOR, f"#waiting-{case_id} a[href='/cases/{case_id}']")
     assert case_id in text(browser)
 

@@ -69,6 +69,9 @@ class Apis:
     def post(self, service, path, body=None):
         return self._call("POST", service, path, json=body if body is not None else {})
 
+    def patch(self, service, path, body):
+        return self._call("PATCH", service, path, json=body)
+
     def optional(self, service, path):
         """GET, or None where the service has nothing for this caller (404), or will not show
         it to this caller's role (403): a page leaves that part out."""

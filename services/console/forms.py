@@ -7,9 +7,11 @@ beside the same fields.
 """
 import re
 import uuid
+from datetime import date
 
+from services.matching import facilitator_records
 from services.referrals.lifecycle import STATUSES
-from shared.events.vocabulary import CODE_PATTERN
+from shared.events.vocabulary import CODE_PATTERN, FACILITATOR_LEVELS, LANGUAGES
 
 REASON_MAX = 2000
 CODE_MAX = 100
@@ -76,3 +78,102 @@ def case_reference(raw):
         except ValueError:
             errors["case_id"] = "error.case_reference_format"
     return values, errors
+
+
+# --- the facilitator registry (matching's /v1/facilitators) ---------------------------------
+
+FACILITATOR_TEXTS = ("facilitator_id", "name", "email", "language", "level", "trained_on", "last_process_on",
+                     "prison_vetted_until", "available_from", "regions", "capacity")
+FACILITATOR_DATES = ("trained_on", "last_process_on", "prison_vetted_until", "available_from")
+FACILITATOR_CHOICES = ("endorsements", "languages")
+FACILITATOR_FIELDS = FACILITATOR_TEXTS + FACILITATOR_CHOICES + ("complex_case_trained",)
+ENDORSEMENTS = facilitator_records.ENDORSEMENTS
+LEVELS = FACILITATOR_LEVELS
+SPOKEN = LANGUAGES
+NAME_MAX, EMAIL_MAX, REGIONS_MAX = 200, 254, 20
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def facilitator(raw, creating):
+    """A facilitator's record as a coordinator types it: (values as typed, errors, the API's
+    body). Editing sends every field but the id, so a field left empty is cleared."""
+    values = {name: _text(raw, name) for name in FACILITATOR_TEXTS}
+    values.update({name: [v for v in raw.getlist(name) if v] for name in FACILITATOR_CHOICES})
+    values["complex_case_trained"] = raw.get("complex_case_trained") == "yes"
+    errors = {}
+    if creating:
+        if not values["facilitator_id"]:
+            errors["facilitator_id"] = "error.facilitator_id_required"
+        elif len(values["facilitator_id"]) > CODE_MAX or not re.match(CODE_PATTERN, values["facilitator_id"]):
+            errors["facilitator_id"] = "error.code_format"
+    if len(values["name"]) > NAME_MAX:
+        errors["name"] = "error.name_too_long"
+    if values["email"] and (len(values["email"]) > EMAIL_MAX or not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                                                                               values["email"])):
+        errors["email"] = "error.email_format"
+    if values["language"] not in SPOKEN:
+        errors["language"] = "error.choose_from_list"
+    if values["level"] not in LEVELS:
+        errors["level"] = "error.level_choose"
+    for name in FACILITATOR_DATES:
+        if values[name] and not _is_date(values[name]):
+            errors[name] = "error.date_format"
+    if creating and not values["trained_on"] and not values["last_process_on"] and "last_process_on" not in errors:
+        errors["last_process_on"] = "error.currency_date_required"
+    if not values["languages"]:
+        errors["languages"] = "error.languages_required"
+    elif set(values["languages"]) - set(SPOKEN):
+        errors["languages"] = "error.choose_from_list"
+    if set(values["endorsements"]) - set(ENDORSEMENTS):
+        errors["endorsements"] = "error.choose_from_list"
+    regions = regions_of(values["regions"])
+    if not regions:
+        errors["regions"] = "error.regions_required"
+    elif len(regions) > REGIONS_MAX or any(len(r) > 50 or not re.match(CODE_PATTERN, r) for r in regions):
+        errors["regions"] = "error.regions_format"
+    if not re.match(r"^\d{1,3}$", values["capacity"]) or int(values["capacity"]) > facilitator_records.MAX_CAPACITY:
+        errors["capacity"] = "error.capacity_range"
+    if errors:
+        return values, errors, None
+    body = {name: values[name] or None for name in ("name", "email", *FACILITATOR_DATES)}
+    body.update(language=values["language"], level=values["level"], languages=values["languages"],
+                endorsements=values["endorsements"], regions=regions, capacity=int(values["capacity"]),
+                complex_case_trained=values["complex_case_trained"])
+    if creating:
+        body["facilitator_id"] = values["facilitator_id"]
+    return values, errors, body
+
+
+def facilitator_values(record):
+    """The form's values from a record as matching shows it (to edit it)."""
+    values = {name: record.get(name) or "" for name in FACILITATOR_TEXTS}
+    values.update(regions=", ".join(record.get("regions") or ()), capacity=str(record.get("capacity", "")),
+                  endorsements=list(record.get("endorsements") or ()), languages=list(record.get("languages") or ()),
+                  complex_case_trained=bool(record.get("complex_case_trained")))
+    return values
+
+
+def regions_of(text):
+    """Regions typed as a list split by commas (the first is home), without repeats."""
+    return list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+
+def registry_filters(raw):
+    """The registry list's filters, as matching's listing takes them."""
+    values = {"region": _text(raw, "region"), "active": _text(raw, "active")}
+    errors = {}
+    if values["region"] and (len(values["region"]) > 50 or not re.match(CODE_PATTERN, values["region"])):
+        errors["region"] = "error.code_format"
+    if values["active"] not in ("", "true", "false"):
+        errors["active"] = "error.choose_from_list"
+    return values, errors
+
+
+def _is_date(text):
+    if not DATE.match(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True

@@ -187,3 +187,39 @@ class ConsoleService:
     @http("GET", "/reports/<string:measure>")
     def report(self, request, measure):
         return self.console.handle(request, report_pages.report_page, roles=STAFF, measure=measure)
+
+    # --- the facilitator registry, and cases waiting for staff ---
+    @http("GET", "/facilitators")
+    def facilitators(self, request):
+        return self.console.handle(request, pages.facilitator_list, roles=STAFF)
+
+    @http("GET", "/facilitators/new")
+    def new_facilitator(self, request):
+        return self.console.handle(request, pages.new_facilitator, roles=("coordinator",))
+
+    @http("POST", "/facilitators/new")
+    def create_facilitator(self, request):
+        return self.console.handle(request, pages.create_facilitator, roles=("coordinator",))
+
+    @http("GET", "/facilitators/<string:facilitator_id>")
+    def facilitator(self, request, facilitator_id):
+        return self.console.handle(request, pages.facilitator_page, roles=STAFF, facilitator_id=facilitator_id)
+
+    @http("POST", "/facilitators/<string:facilitator_id>")
+    def change_facilitator(self, request, facilitator_id):
+        return self.console.handle(request, pages.change_facilitator, roles=("coordinator",),
+                                   facilitator_id=facilitator_id)
+
+    @http("GET", "/facilitators/<string:facilitator_id>/deactivate")
+    def confirm_deactivation(self, request, facilitator_id):
+        return self.console.handle(request, pages.confirm_deactivation, roles=("coordinator",),
+                                   facilitator_id=facilitator_id)
+
+    @http("POST", "/facilitators/<string:facilitator_id>/deactivate")
+    def deactivate_facilitator(self, request, facilitator_id):
+        return self.console.handle(request, pages.deactivate_facilitator, roles=("coordinator",),
+                                   facilitator_id=facilitator_id)
+
+    @http("GET", "/waiting")
+    def waiting(self, request):
+        return self.console.handle(request, pages.waiting_list, roles=STAFF)

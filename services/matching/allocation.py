@@ -125,6 +125,42 @@ def fits(candidate, need, today, role="lead"):
     )
 
 
+# what can rule a facilitator out of a role, as codes, in the order `fits` checks them
+RULED_OUT = ("inactive", "on_leave", "not_current", "level", "region", "languages", "endorsements",
+             "prison_vetting", "capacity", "conflict", "declined_or_on_case")
+
+
+def ruled_out(candidate, need, today, role="lead"):
+    """The codes of every hard constraint `candidate` fails for `role`: none if and only if
+    they fit (`fits`, written out separately to stay quick on the staffing path; a property
+    test holds the two together)."""
+    c = candidate
+    failed = {
+        "inactive": not c.active,
+        "on_leave": c.available_from > today,
+        "not_current": not is_current(c, today),
+        "level": not meets_level(c, need.level, role),
+        "region": need.region not in c.regions,
+        "languages": not need.languages <= c.languages,
+        "endorsements": not need.endorsements <= c.endorsements,
+        "prison_vetting": need.prison_vetting and (c.prison_vetted_until is None or c.prison_vetted_until < today),
+        "capacity": c.spare <= 0,
+        "conflict": bool(c.conflicts & need.conflicts),
+        "declined_or_on_case": c.facilitator_id in need.excluded,
+    }
+    return [code for code in RULED_OUT if failed[code]]
+
+
+def shortfall(candidates, need, today, role="lead"):
+    """Why nobody fits `role`, as counts: how many of the region's facilitators (`candidates`)
+    each constraint rules out (one may be ruled out by several). Codes and counts only."""
+    counts = {}
+    for candidate in candidates:
+        for code in ruled_out(candidate, need, today, role):
+            counts[code] = counts.get(code, 0) + 1
+    return {"role": role, "in_region": len(candidates), "ruled_out": counts}
+
+
 def level_fit(candidate, need, role):
     target = need.level if role == "lead" else "foundation"
     above = LEVELS.index(candidate.level) - LEVELS.index(target)

@@ -67,6 +67,8 @@ class Assignment:
     offer_ids: list = field(default_factory=list)
     declined_by: list = field(default_factory=list)
     waitlisted_at: datetime = None
+    waitlist_reason: str = None  # why no one could be offered it, as a code (while waitlisted)
+    waitlist_shortfall: dict = None  # allocation.shortfall: what ruled out the region's facilitators
     next_expiry: datetime = None
     closed_reason: str = None
     version: int = 0
@@ -143,6 +145,7 @@ def reopen(assignment, assessment_id, region, requirement, participant_ids):
     """A paused case, opened to staffing again under a fresh assessment. Who declined it
     before is kept: they are not offered it again."""
     assignment.status, assignment.closed_reason, assignment.waitlisted_at = PENDING, None, None
+    assignment.waitlist_reason = assignment.waitlist_shortfall = None
     assignment.assessment_id, assignment.region = assessment_id, region
     assignment.requirement, assignment.participant_ids = requirement, list(participant_ids)
     return assignment
@@ -182,7 +185,7 @@ def settle(assignment, roles_needed):
     filled = {slot.role for slot in active}
     if set(roles_needed) <= filled:
         assignment.status = ACCEPTED if all(s.state == "accepted" for s in active) else OFFERED
-        assignment.waitlisted_at = None
+        assignment.waitlisted_at = assignment.waitlist_reason = assignment.waitlist_shortfall = None
     elif assignment.waitlisted_at:
         assignment.status = WAITLISTED
     else:

@@ -79,10 +79,13 @@ class InMemoryMatchingStore(LeaseHolding):
         return next((a.case_id for a in self.assignments.values() if assignment_id in a.offer_ids), None)
 
     def waiting(self, regions=None, limit=20):
-        found = [a for a in self.assignments.values() if a.status in (domain.WAITLISTED, domain.PENDING)
-                 and (not regions or a.region in regions)]
+        return [a.case_id for a in self.waiting_cases(regions)][:limit]
+
+    def waiting_cases(self, regions=None):
+        found = [copy.deepcopy(a) for a in self.assignments.values()
+                 if a.status in (domain.WAITLISTED, domain.PENDING) and (not regions or a.region in regions)]
         found.sort(key=lambda a: (0, EPOCH, a.case_id) if a.waitlisted_at is None else (1, a.waitlisted_at, a.case_id))
-        return [a.case_id for a in found][:limit]
+        return found
 
     def expired_offers(self, now, limit=50):
         found = sorted((a.next_expiry, a.case_id) for a in self.assignments.values()

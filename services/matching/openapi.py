@@ -6,6 +6,8 @@ from marshmallow import fields
 
 from services.matching.facilitator_records import CHANGES, LISTING_QUERY, FacilitatorRecord
 from services.matching.review import ReviewDecisionSchema
+from services.matching.allocation import ROLES, RULED_OUT
+from services.matching.waiting import REASONS, WAITING_QUERY
 from shared.events.vocabulary import CODE_PATTERN, DECISIONS
 from shared.openapi import LOCATION, SECURED, Document, Schema, body, errors, ok, path_param, query
 
@@ -78,6 +80,35 @@ class OfferAnswer(Schema):
     role = fields.Str(required=True)
 
 
+class Shortfall(Schema):
+    role = fields.Str(required=True, metadata={"enum": list(ROLES), "description": "the role nobody could fill"})
+    in_region = fields.Int(required=True, metadata={"description": "facilitators working in the case's region"})
+    ruled_out = fields.Dict(keys=fields.Str(), values=fields.Int(), required=True, metadata={
+        "description": "how many of them each constraint rules out (one may be ruled out by several); keys: "
+                       + ", ".join(RULED_OUT)})
+
+
+class WaitingCase(Schema):
+    case_id = fields.Str(required=True)
+    region = fields.Str(allow_none=True)
+    status = fields.Str(required=True, metadata={"enum": ["waitlisted", "pending"]})
+    waiting_since = fields.Str(allow_none=True, metadata={
+        "description": "when it was first waitlisted (ISO 8601); null for a case being offered now"})
+    reason = fields.Str(required=True, metadata={"enum": list(REASONS), "description": "why it waits, as a code"})
+    shortfall = fields.Nested(Shortfall, allow_none=True, metadata={
+        "description": "what ruled out the region's facilitators when it was last tried (null if not recorded)"})
+    declined = fields.Int(required=True, metadata={"description": "offers of it declined"})
+    expired = fields.Int(required=True, metadata={"description": "offers of it not answered in time"})
+
+
+class WaitingPage(Schema):
+    cases = fields.List(fields.Nested(WaitingCase), required=True)
+    total = fields.Int(required=True)
+    limit = fields.Int(required=True)
+    offset = fields.Int(required=True)
+    next_offset = fields.Int(allow_none=True, metadata={"description": "the next page's offset; null on the last"})
+
+
 FACILITATOR_ID = path_param("facilitator_id", maxLength=100, pattern=CODE_PATTERN)
 CASE_ID = path_param("case_id")
 ASSIGNMENT_ID = path_param("assignment_id", description="one offer's id, from the case's assignment")
@@ -93,7 +124,8 @@ def document():
         "/metrics needs `Authorization: Bearer <API key>`.",
         (("Facilitator", FacilitatorRecord), ("FacilitatorChanges", CHANGES), ("FacilitatorView", FacilitatorView),
          ("FacilitatorPage", FacilitatorPage), ("ReviewDecision", ReviewDecisionSchema),
-         ("AssessmentView", AssessmentView), ("AssignmentView", AssignmentView), ("OfferAnswer", OfferAnswer)))
+         ("AssessmentView", AssessmentView), ("AssignmentView", AssignmentView), ("OfferAnswer", OfferAnswer),
+         ("WaitingPage", WaitingPage)))
     doc.path("/v1/facilitators", post={
         "summary": "Register a facilitator in the caller's regions (role: coordinator)",
         "security": SECURED, "requestBody": body("Facilitator"),
@@ -150,4 +182,10 @@ def document():
                           **errors(401, 403, 404, 409, 413, e403="the offer was made to another facilitator",
                                    e404="no such offer", e409=REFUSED_OFFER)},
         })
+    doc.path("/v1/waiting", get={
+        "summary": "The cases in the caller's regions that no facilitator could yet be offered, longest-waiting "
+                   "first, each with why it waits as a code (roles: coordinator, auditor)",
+        "security": SECURED, "parameters": [query(WAITING_QUERY)],
+        "responses": {**ok(200, "WaitingPage", "one page"), **errors(400, 401, 403)},
+    })
     return doc.to_dict()

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.matching import facilitators, openapi, review, suitability_policy, workflow
+from services.matching import facilitators, openapi, review, suitability_policy, waiting, workflow
 from services.matching.roster import Roster
 from services.matching.assignments import Busy
 from services.matching.facilitator_records import LISTING_QUERY, InvalidFacilitator, parse, parse_changes
@@ -226,6 +226,20 @@ class MatchingService(HealthEndpoint, OpenApiEndpoint, OutboxRelayTimer):
     @api(roles=("facilitator", "coordinator"), scope="offer")
     def decline_offer(self, request, assignment_id, principal):
         return self._respond(assignment_id, False, principal)
+
+    # --- cases waiting for staff over HTTP ---
+    @http("GET", "/v1/waiting")
+    @api(roles=READERS, scope="listing")
+    def list_waiting(self, request, principal):
+        args = read_query(request, waiting.WAITING_QUERY)
+        region, limit, offset = args.get("region"), args["limit"], args["offset"]
+        if region is not None:
+            regions = [region] if principal.covers(region) else []  # asking beyond one's regions finds nothing
+        else:
+            regions = None if principal.national else sorted(principal.regions)
+        if regions == []:
+            return json_response({"cases": [], "total": 0, "limit": limit, "offset": offset, "next_offset": None})
+        return json_response(waiting.page(self.store, regions, limit, offset))
 
     # --- the registry over RPC ---
     @rpc

@@ -56,9 +56,13 @@ DATE_FIELDS = ("trained_on", "last_process_on", "prison_vetted_until")
 ROSTER_FIELDS = {name: 1 for name in (
     "level", "regions", "languages", "endorsements", "capacity", "trained_on", "last_process_on",
     "complex_case_trained", "prison_vetted_until", "available_from", "conflicts", "active")}
+# what the list of cases waiting for staff reads of an Assignment: not its outbox
+WAITING_FIELDS = {name: 1 for name in ("status", "region", "slots", "waitlisted_at", "waitlist_reason",
+                                              "waitlist_shortfall")}
 # what a commit under the lease may change (the first five only when a paused case reopens)
 STATE_FIELDS = ("assessment_id", "region", "requirement", "participant_ids", "status", "slots", "offer_ids",
-                "declined_by", "waitlisted_at", "next_expiry", "closed_reason")
+                "declined_by", "waitlisted_at", "waitlist_reason", "waitlist_shortfall", "next_expiry",
+                "closed_reason")
 # registry change log buckets; past this span changes_since asks by hour instead of by minute
 MINUTE_SPAN = timedelta(minutes=15)
 # the change log is pruned after a day; nothing older is ever asked for
@@ -144,15 +148,23 @@ class MatchingStore(LeaseHolding, Store):
     def waiting(self, regions=None, limit=20):
         """Cases waiting for a facilitator (waitlisted or pending), longest-waiting first,
         in `regions` if given."""
+        return [doc["_id"] for doc in self._waiting_docs(regions, {"_id": 1, "waitlisted_at": 1})][:limit]
+
+    def waiting_cases(self, regions=None):
+        """The Assignments of the cases waiting for a facilitator, longest-waiting first, in
+        `regions` if given (the list of cases waiting for staff)."""
+        return [_assignment(doc) for doc in self._waiting_docs(regions, WAITING_FIELDS)]
+
+    def _waiting_docs(self, regions, projection):
         # was {status: {$in}, region: {$in}} sorted: now one equality query per status and
         # region, ordered here (nulls first, as MongoDB sorts them)
         found = {}
         for status in (domain.WAITLISTED, domain.PENDING):
             for region in sorted(regions) if regions else [None]:
                 query = {"status": status} if region is None else {"status": status, "region": region}
-                for doc in self.db.assignments.find(query, {"_id": 1, "waitlisted_at": 1}):
-                    found[doc["_id"]] = doc.get("waitlisted_at")
-        return [case_id for case_id, _ in sorted(found.items(), key=_waiting_order)][:limit]
+                for doc in self.db.assignments.find(query, projection):
+                    found[doc["_id"]] = doc
+        return sorted(found.values(), key=lambda doc: _waiting_order((doc["_id"], doc.get("waitlisted_at"))))
 
     def expired_offers(self, now, limit=50):
         """Cases with an offer not answered by `now`, the longest lapsed first."""
@@ -480,7 +492,8 @@ def _assignment_doc(a, events=()):
         "_id": a.case_id, "assessment_id": a.assessment_id, "status": a.status, "region": a.region,
         "requirement": a.requirement, "participant_ids": list(a.participant_ids),
         "slots": [_slot_doc(s) for s in a.slots], "offer_ids": list(a.offer_ids), "declined_by": list(a.declined_by),
-        "waitlisted_at": a.waitlisted_at, "next_expiry": a.next_expiry, "closed_reason": a.closed_reason,
+        "waitlisted_at": a.waitlisted_at, "waitlist_reason": a.waitlist_reason,
+        "waitlist_shortfall": a.waitlist_shortfall, "next_expiry": a.next_expiry, "closed_reason": a.closed_reason,
         "version": a.version, **pending_fields(events),
         # derived, for the sweeps' equality queries
         "offers_open": a.next_expiry is not None,
@@ -494,6 +507,7 @@ def _assignment(doc):
         requirement=doc.get("requirement") or {}, participant_ids=list(doc.get("participant_ids", [])),
         slots=[_slot(s) for s in doc.get("slots", [])], offer_ids=list(doc.get("offer_ids", [])),
         declined_by=list(doc.get("declined_by", [])), waitlisted_at=_aware(doc.get("waitlisted_at")),
+        waitlist_reason=doc.get("waitlist_reason"), waitlist_shortfall=doc.get("waitlist_shortfall"),
         next_expiry=_aware(doc.get("next_expiry")), closed_reason=doc.get("closed_reason"),
         version=doc.get("version", 0))
 

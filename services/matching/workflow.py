@@ -284,10 +284,16 @@ def _fill(case, taken_over, outbox, settings, store, today, now):
     if team.unfilled:
         for facilitator_id in team.reserved.values():
             _release(settings, store, facilitator_id, case_id)
+        reason = "no_eligible_facilitator" if "lead" in team.unfilled else "no_eligible_co_facilitator"
+        # the latest reason, and what ruled out the region's facilitators, for the list of cases waiting for staff
+        role = "lead" if "lead" in team.unfilled else "co_facilitator"
+        short_of = need.excluding(*team.reserved.values())
+        case.waitlist_reason = reason
+        case.waitlist_shortfall = allocation.shortfall(settings.roster.candidates(short_of, today, role), short_of,
+                                                       today, role)
         if case.waitlisted_at:
             return [], []  # already waiting, already announced
         case.waitlisted_at = now
-        reason = "no_eligible_facilitator" if "lead" in team.unfilled else "no_eligible_co_facilitator"
         return [outbox.event("assignment.waitlisted", case_id, {
             "case_id": case_id, "assessment_id": case.assessment_id, "reason": reason})], []
     events = []
@@ -437,6 +443,7 @@ def _close(case_id, reason, outbox, settings, store, release_reason, tombstone=T
                     "case_id": case_id, "assignment_id": slot.assignment_id, "facilitator_id": slot.facilitator_id,
                     "reason": release_reason}))
             case.status, case.closed_reason, case.waitlisted_at = assignments.CLOSED, reason, None
+            case.waitlist_reason = case.waitlist_shortfall = None
             _save(held, case, events, [], outbox, _roles(case) if case.requirement else (), settings, store)
             return freed
     # never staffed (its lease, on nothing, is given back already): staffing only ever

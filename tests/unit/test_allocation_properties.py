@@ -97,3 +97,21 @@ def test_nobody_unfit_is_ever_chosen_and_a_co_facilitator_is_there_when_required
     # a role is left unfilled only when nobody fit it
     if "lead" in team.unfilled:
         assert not any(oracle_fit(c, need, "lead", today) for c in pool)
+
+
+@settings(max_examples=400, deadline=None)
+@given(today=DAYS, data=st.data(), need=requirements, role=st.sampled_from(["lead", "co_facilitator"]))
+def test_a_facilitator_is_ruled_out_for_a_reason_exactly_when_they_do_not_fit(today, data, need, role):
+    from services.matching.allocation import RULED_OUT, fits, ruled_out, shortfall
+    pool = data.draw(st.lists(candidates(today), max_size=8).map(unique_ids), label="pool")
+    excluded = frozenset(c.facilitator_id for c in pool[:data.draw(st.integers(0, len(pool)), label="excluded")])
+    need = need.excluding(*excluded)
+    for c in pool:
+        codes = ruled_out(c, need, today, role)
+        fit = oracle_fit(c, need, role, today) and c.facilitator_id not in excluded
+        assert (codes == []) == fits(c, need, today, role) == fit
+        assert ("declined_or_on_case" in codes) == (c.facilitator_id in excluded)
+        assert set(codes) <= set(RULED_OUT)
+    short = shortfall(pool, need, today, role)
+    assert short["in_region"] == len(pool)
+    assert all(0 < count <= len(pool) for count in short["ruled_out"].values())

@@ -8,6 +8,7 @@ from services.console import i18n
 from services.reports import measures, national
 from services.reports.periods import GRANULARITIES
 from services.reports.views import TITLES
+from services.matching import allocation, waiting
 
 CONSOLE = os.path.join(os.path.dirname(i18n.__file__))
 # keys the templates build from a prefix and a value, with every value they can take
@@ -26,9 +27,14 @@ BUILT = {
     "reports.period.": GRANULARITIES,
     "reports.view_": ("regional", "national"),
     "reports.": ("from", "to"),
+    "registry.done_": ("created", "changed", "deactivated"),
+    "registry.level_": ("foundation", "intermediate", "advanced"),
+    "registry.endorsement_": ("domestic_abuse", "sexual_violence", "youth", "hate_crime"),
+    "waiting.reason_": waiting.REASONS,
+    "waiting.ruled_out_": allocation.RULED_OUT,
 }
 KEY = re.compile(r"""["']((?:app|nav|language|role|form|sign_in|cases|case|consent|clock|due|review|decide|offers|"""
-                 r"""my_cases|pipeline|letters|letter|ledger|error|reports)\.[a-z_.]*)["']""")
+                 r"""my_cases|pipeline|letters|letter|ledger|error|reports|registry|waiting)\.[a-z_.]*)["']""")
 
 
 def fields(text):

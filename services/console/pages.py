@@ -84,13 +84,15 @@ def case_list(visit):
     page = {"items": [], "total": 0, "next_offset": None}
     if not errors:
         try:
-            page = visit.apis().get("referrals", "/v1/cases", offset=offset, **values)
+            page = visit.apis().get("referrals", "/v1/cases", offset=offset, **forms.case_query(values))
         except Refused as refused:
             if refused.status != 400:
                 raise
-            errors = {name: "error.code_format" for name in refused.fields}
+            errors = {name: forms.CASE_FILTER_REFUSED.get(name, "error.code_format") for name in refused.fields}
+    rows = [(case, due.listed(case)) for case in page["items"]]
     return visit.render("cases.html", status=400 if errors else 200, values=values, errors=errors, page=page,
-                        statuses=forms.statuses(), offset=offset)
+                        rows=rows, statuses=forms.statuses(), offset=offset,
+                        more_query={**values, "offset": page.get("next_offset")})
 
 
 def case_page(visit, case_id):

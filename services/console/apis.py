@@ -58,7 +58,8 @@ class Apis:
         return self._call("GET", service, path, params={k: v for k, v in params.items() if v not in (None, "")})
 
     def post(self, service, path, body=None):
-        return self._call("POST", service, path, json=body if body is not None else {})
+        # no body at all where the operation takes none (its OpenAPI document declares none)
+        return self._call("POST", service, path, **({"json": body} if body is not None else {}))
 
     def optional(self, service, path):
         """GET, or None where the service has nothing for this caller (404), or will not show

@@ -6,6 +6,7 @@ checked the role the page needs and the CSRF token of a POST.
 import logging
 import os
 
+import requests
 from werkzeug.wrappers import Response
 
 from services.console import due, forms, i18n, passwords, sessions
@@ -191,7 +192,7 @@ def _operations(visit):
 
 def pipeline(visit):
     operations = _operations(visit)
-    health = service_health(visit.console.urls)
+    health = service_health(visit.console.urls, get=(visit.console.api_session or requests).get)
     try:
         queues = operations.queues()
     except Exception as error:   # the broker's management API is down or refuses us: say so, show the rest

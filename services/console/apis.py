@@ -67,7 +67,8 @@ class Apis:
         return self._call("GET", service, path, timeout=timeout)
 
     def post(self, service, path, body=None):
-        return self._call("POST", service, path, json=body if body is not None else {})
+        # no body at all where the operation takes none (its OpenAPI document declares none)
+        return self._call("POST", service, path, **({"json": body} if body is not None else {}))
 
     def patch(self, service, path, body):
         return self._call("PATCH", service, path, json=body)

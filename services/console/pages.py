@@ -7,6 +7,7 @@ import logging
 import os
 from datetime import datetime, timezone
 
+import requests
 from werkzeug.wrappers import Response
 
 from services.console import due, forms, i18n, passwords, sessions
@@ -86,13 +87,15 @@ def case_list(visit):
     page = {"items": [], "total": 0, "next_offset": None}
     if not errors:
         try:
-            page = visit.apis().get("referrals", "/v1/cases", offset=offset, **values)
+            page = visit.apis().get("referrals", "/v1/cases", offset=offset, **forms.case_query(values))
         except Refused as refused:
             if refused.status != 400:
                 raise
-            errors = {name: "error.code_format" for name in refused.fields}
+            errors = {name: forms.CASE_FILTER_REFUSED.get(name, "error.code_format") for name in refused.fields}
+    rows = [(case, due.listed(case)) for case in page["items"]]
     return visit.render("cases.html", status=400 if errors else 200, values=values, errors=errors, page=page,
-                        statuses=forms.statuses(), offset=offset)
+                        rows=rows, statuses=forms.statuses(), offset=offset,
+                        more_query={**values, "offset": page.get("next_offset")})
 
 
 def case_page(visit, case_id):
@@ -191,7 +194,7 @@ def _operations(visit):
 
 def pipeline(visit):
     operations = _operations(visit)
-    health = service_health(visit.console.urls)
+    health = service_health(visit.console.urls, get=(visit.console.api_session or requests).get)
     try:
         queues = operations.queues()
     except Exception as error:   # the broker's management API is down or refuses us: say so, show the rest

@@ -86,7 +86,7 @@ class Visit:
         except VaultError:
             log.error("an account's API key does not open with the console key")
             raise PageError(503, "error.key_unusable")
-        return Apis(self.console.urls, key)
+        return Apis(self.console.urls, key, session=self.console.api_session)
 
     def render(self, template, status=200, **context):
         body = self.console.templates.get_template(template).render(
@@ -101,10 +101,13 @@ class Console:
     """Everything the pages need: the store, the key vault, the services' URLs, the operator
     credentials, the settings and the sign-in throttle."""
 
-    def __init__(self, store, vault, urls, operations, settings=ConsoleSettings()):
+    def __init__(self, store, vault, urls, operations, settings=ConsoleSettings(), api_session=None):
         self.store = store
         self.vault = vault
         self.urls = urls
+        # what the calls to the services go through: requests itself, or (a test that checks
+        # them against the services' OpenAPI documents, tests/contracts.py) a recording Session
+        self.api_session = api_session
         self.operations = operations
         self.settings = settings
         self.templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),

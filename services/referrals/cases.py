@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 
-from services.referrals import deadlines, lifecycle
+from services.referrals import deadlines, due_dates, lifecycle
 from shared.security import access
 
 
@@ -115,6 +115,11 @@ class Case:
                                    held_by=frozenset(self.held_by))
 
     @property
+    def next_due(self):
+        """Its earliest open deadline (due_dates.NextDue), or None."""
+        return due_dates.next_due(self)
+
+    @property
     def party_ids(self):
         """Everyone on the case: the referrer, then the participants."""
         return [self.referrer["party_id"]] + [p["party_id"] for p in self.participants]
@@ -147,6 +152,13 @@ class CaseSummary:
     measured_from: str = None
     created_at: datetime = None
     updated_at: datetime = None
+    # its earliest open deadline, as the store keeps it (due_dates.stored_fields)
+    next_due_at: datetime = None
+    next_due_kind: str = None
+
+    @property
+    def next_due(self):
+        return due_dates.NextDue(self.next_due_at, self.next_due_kind) if self.next_due_at else None
 
 
 SUMMARY_FIELDS = tuple(f.name for f in fields(CaseSummary))

@@ -7,21 +7,17 @@ value they hold, and what is returned is a copy (changing it changes nothing sto
 """
 import copy
 from dataclasses import fields as dataclass_fields
-from datetime import datetime, timezone
 
 from services.referrals.cases import (
     CLOCKS,
     AlreadyStored,
-    CasePage,
     CaseSummary,
     SUMMARY_FIELDS,
     change_key,
     clock_running,
 )
 from services.referrals import agreement, retention, surveys
-from services.referrals.store import ReferralsStore
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+from services.referrals.store import ReferralsStore, _page
 
 
 class InMemoryReferralsStore:
@@ -65,22 +61,19 @@ class InMemoryReferralsStore:
             case.apply(state, change.version)
             caught_up.update(state)
         if caught_up:
-            self._project(case_id, case.version, caught_up)
+            self._project(case, caught_up)
         return case
 
     def case_of_party(self, party_id):
         return next((case.case_id for case in self.cases.values() if party_id in case.party_ids), None)
 
-    def list_cases(self, equal, one_of=None, offset=0, limit=20):
+    def list_cases(self, equal, one_of=None, offset=0, limit=20, due=None):
         def matches(case):
             wanted = [(name, [value]) for name, value in equal.items()] + list((one_of or {}).items())
             return all(any(_equal(getattr(case, name, None), value) for value in values) for name, values in wanted)
 
-        found = [CaseSummary(**{name: copy.deepcopy(getattr(case, name)) for name in SUMMARY_FIELDS})
-                 for case in self.cases.values() if matches(case)]
-        found.sort(key=lambda s: s.case_id)
-        found.sort(key=lambda s: s.created_at or _EPOCH, reverse=True)
-        return CasePage(items=found[offset:offset + limit], total=len(found))
+        found = [_summary(case) for case in self.cases.values() if matches(case)]
+        return _page(found, offset, limit, due)
 
     # -- changes
 
@@ -95,10 +88,10 @@ class InMemoryReferralsStore:
     def change(self, change_id):
         return copy.deepcopy(self.changes.get(change_id))
 
-    def _project(self, case_id, version, state):
-        stored = self.cases.get(case_id)
-        if stored is not None and stored.version < version:
-            stored.apply(copy.deepcopy(state), version)
+    def _project(self, case, state):
+        stored = self.cases.get(case.case_id)
+        if stored is not None and stored.version < case.version:
+            stored.apply(copy.deepcopy(state), case.version)
 
     # -- data keys
 
@@ -188,3 +181,11 @@ def _equal(stored, value):
 
 def _as_dict(record):
     return {f.name: copy.deepcopy(getattr(record, f.name)) for f in dataclass_fields(record)}
+
+
+def _summary(case):
+    """What the real store's listing reads of a case (its due date derived, not kept)."""
+    due = case.next_due
+    return CaseSummary(**{name: copy.deepcopy(getattr(case, name)) for name in SUMMARY_FIELDS
+                          if name not in ("next_due_at", "next_due_kind")},
+                       next_due_at=due.at if due else None, next_due_kind=due.kind if due else None)

@@ -5,7 +5,7 @@ from functools import lru_cache
 
 from marshmallow import fields
 
-from services.referrals import agreement, consents, intake, interventions, lifecycle, support, surveys, views
+from services.referrals import agreement, consents, due_dates, intake, interventions, lifecycle, support, surveys, views
 from services.referrals import preparation, voice
 from shared.events.vocabulary import CLOCK_BASES
 from shared.openapi import SECURED, Document, Schema, errors, ok, query
@@ -16,6 +16,13 @@ CLOCK_STATES = ", ".join(views.CLOCK_STATES)
 class Accepted(Schema):
     case_id = fields.Str(required=True)
     status = fields.Str(required=True)
+
+
+class NextDue(Schema):
+    at = fields.DateTime(required=True, metadata={"description": "when it is missed"})
+    kind = fields.Str(required=True, metadata={"enum": list(due_dates.KINDS), "description": (
+        "a Victims' Code clock (victim_told_about_rj, support_referral) or an open agreement item")})
+    overdue = fields.Bool(required=True, metadata={"description": "it has passed"})
 
 
 class CaseSummary(Schema):
@@ -33,6 +40,8 @@ class CaseSummary(Schema):
                        "before this was kept"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    next_due = fields.Nested(NextDue, allow_none=True, metadata={
+        "description": "its earliest open deadline; null when nothing is due"})
 
 
 class CasePage(Schema):
@@ -328,7 +337,7 @@ def document():
         (("Referral", intake.ReferralSchema), ("Transition", lifecycle.TransitionSchema),
          ("Consent", consents.ConsentSchema), ("SupportReferral", support.SupportReferralSchema),
          ("Accepted", Accepted), ("SupportReferralRecorded", SupportReferralRecorded),
-         ("CaseSummary", CaseSummary), ("CasePage", CasePage), ("CaseDetail", CaseDetail),
+         ("NextDue", NextDue), ("CaseSummary", CaseSummary), ("CasePage", CasePage), ("CaseDetail", CaseDetail),
          ("ConsentRecorded", ConsentRecorded), ("Erased", Erased), ("AccessLog", AccessLog),
          ("ChooseIntervention", interventions.InterventionSchema),
          ("ScheduleSession", interventions.SessionSchema),
@@ -350,7 +359,8 @@ def document():
                                          **_errors(400, 401, 403, 409, 413)}, intake=True),
     }})
     spec.path(path="/v1/cases", operations={"get": {
-        "summary": "List cases, newest first (a referrer sees only its own agency's)",
+        "summary": "List cases, newest first, or by due date soonest first (a referrer sees only its own "
+                   "agency's)",
         "security": secured,
         "parameters": [query(views.CaseQuerySchema)],
         "responses": _region_not_served({**_ok(200, "CasePage", "one page of cases"), **_errors(400, 401, 403)}),

@@ -13,6 +13,8 @@ equality on `_id` or on a declared index, so that FerretDB 1.24 answers it from 
                                           filter over several values (a coordinator's
                                           regions) is one query per value, merged, sorted
                                           and paged in Python
+    {due_bucket, region?, ...}            the listing by due date: the same, once per due
+                                          bucket the window covers (due_dates.py)
     {party_ids}                           the case of a person (get_contact)
     {deadline_notice_day, deadline_due_sent}    the timer: one query per clock event and
     {deadline_due_day, deadline_missed_sent}    day still to be swept (never a range on
@@ -43,6 +45,13 @@ apply `update_one` with a filter atomically (ten concurrent updates filtered on 
 status can all report a modification while only the last survives). A unique `_id` is
 the one primitive it makes atomic, so each version of a case is claimed by inserting
 its CaseChange; the case document is a projection of the changes, which readers repair.
+
+Due dates (due_dates.py): each case carries `next_due_at` and `next_due_kind` (its
+earliest open deadline: a Victims' Code clock or an agreement item) and `due_bucket`
+(`overdue`, or the London week it falls in), recomputed from the whole case whenever a
+change is projected, and given to older cases by `migrate` (step 4). A listing by due
+date asks one equality per bucket its window covers, from the oldest day the deadline
+timers have still to sweep (`_due_floor`), and keeps the exact window in Python.
 
 The Victims' Code clocks, by day: each case carries a day bucket per clock event
 (DAY_FIELDS: `deadline_notice_day` and `deadline_due_day` for victim_told_about_rj,
@@ -87,7 +96,7 @@ from services.referrals.cases import (
     support_clock_fields,
     utcnow,
 )
-from services.referrals import agreement, retention, surveys
+from services.referrals import agreement, due_dates, retention, surveys
 from services.referrals.deadlines import LONDON, support_referral_beside
 from shared.messaging.outbox import pending_fields
 from shared.storage import Store
@@ -104,7 +113,10 @@ DAY_FIELDS = {"due": "deadline_notice_day", "missed": "deadline_due_day",
 # after the intervention: the fields only the store reads, derived from the case's own
 AFTERCARE_FIELDS = ("agreement_remind_days", "agreement_due_days", "follow_up_day", "retention_day", "survey_keys")
 # the steps of `migrate` this release has: a store marked with a lower version is given them
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+# the timers whose sweep positions bound where a deadline passed but not yet announced can be
+# (_due_floor): the clocks' missed events, and agreement items settled as missed
+DUE_SWEEPS = ("sweep:missed", "sweep:support_missed", "sweep:agreement_due")
 # the clock basis of a case stored before it was recorded
 NOT_RECORDED = "not_recorded"
 DUPLICATE_KEY = 11000
@@ -120,7 +132,8 @@ class ReferralsStore(Store):
 
     indexes = {
         CASES: [Index("status"), Index("agency"), Index("region"), Index("facilitators"), Index("party_ids"),
-                Index("measured_from"), *(Index(day_field) for day_field in DAY_FIELDS.values()),
+                Index("measured_from"), Index("due_bucket", "region"),
+                *(Index(day_field) for day_field in DAY_FIELDS.values()),
                 *(Index(name) for name in AFTERCARE_FIELDS)],
         CHANGES: [],
         DATA_KEYS: [],
@@ -147,7 +160,7 @@ class ReferralsStore(Store):
 
     def insert_case(self, case):
         """Store a new case (with the events in its outbox); AlreadyStored if its id is taken."""
-        doc = _case_document(case, _day(self._clock()))
+        doc = _case_document(case, self._clock())
         try:
             self._cases.insert_one(doc)
         except DuplicateKeyError:
@@ -177,7 +190,7 @@ class ReferralsStore(Store):
             case.apply(state, change["version"])
             caught_up.update(state)
         if caught_up:
-            self._project(case_id, case.version, caught_up)
+            self._project(case, caught_up)
         return case
 
     def case_of_party(self, party_id):
@@ -185,12 +198,16 @@ class ReferralsStore(Store):
         doc = self._cases.find_one({"party_ids": party_id}, {"_id": 1})
         return doc["_id"] if doc else None
 
-    def list_cases(self, equal, one_of=None, offset=0, limit=20):
+    def list_cases(self, equal, one_of=None, offset=0, limit=20, due=None):
         """A page of CaseSummary, newest first (then by case id), and the total: cases whose
         fields equal `equal` and, for each field of `one_of`, one of its values (an array
-        field matches when it holds the value). An empty list of values finds nothing."""
+        field matches when it holds the value). An empty list of values finds nothing.
+        With `due` (a due_dates.DueWindow): only the cases whose next due falls in it,
+        soonest first (then by case id)."""
         # One equality query per combination of values: `$in` is not pushed down.
         shapes = [dict(equal)]
+        if due is not None:
+            shapes = [{**shape, "due_bucket": bucket} for shape in shapes for bucket in due.buckets(self._due_floor())]
         for name, values in (one_of or {}).items():
             shapes = [{**shape, name: value} for shape in shapes for value in dict.fromkeys(values)]
         found = {}
@@ -199,9 +216,14 @@ class ReferralsStore(Store):
             for doc in self._cases.find(shape, projection):
                 found[doc["_id"]] = doc
         summaries = [_summary(doc) for doc in found.values()]
-        summaries.sort(key=lambda s: s.case_id)
-        summaries.sort(key=lambda s: s.created_at or _EPOCH, reverse=True)
-        return CasePage(items=summaries[offset:offset + limit], total=len(summaries))
+        return _page(summaries, offset, limit, due)
+
+    def _due_floor(self):
+        """The oldest day a deadline timer has still to sweep (never after yesterday)."""
+        yesterday = _day(self._clock()) - timedelta(days=1)
+        days = [date.fromisoformat(doc["day"]) for key in DUE_SWEEPS
+                for doc in [self._state.find_one({"_id": key})] if doc is not None]
+        return min([yesterday, *days])
 
     # -- changes ----------------------------------------------------------------------
 
@@ -215,7 +237,7 @@ class ReferralsStore(Store):
         except AlreadyStored:
             return None
         case.apply(change.state, change.version)
-        self._project(case.case_id, change.version, change.state)
+        self._project(case, change.state)
         return change
 
     def insert_change(self, change):
@@ -237,11 +259,14 @@ class ReferralsStore(Store):
         return CaseChange(change_id=doc["_id"], case_id=doc["case_id"], version=doc["version"], state=doc["state"],
                           by=doc.get("by"), at=doc.get("at"), outbox=doc.get("outbox") or [])
 
-    def _project(self, case_id, version, state):
+    def _project(self, case, state):
+        """Bring the case document up to `case` (just moved on by `state`): the fields `state`
+        sets, and those derived from the whole case (its due date)."""
         # `_id` equality finds the one document; the version guard applies to it alone, and a
         # projection lost to a race is repaired by the next reader (load_case)
-        self._cases.update_one({"_id": case_id, "version": {"$lt": version}},
-                               {"$set": {**state, **_aftercare_fields(state), "version": version}})
+        self._cases.update_one({"_id": case.case_id, "version": {"$lt": case.version}},
+                               {"$set": {**state, **_aftercare_fields(state),
+                                         **due_dates.stored_fields(case, self._clock()), "version": case.version}})
 
     # -- data keys --------------------------------------------------------------------
 
@@ -404,6 +429,8 @@ class ReferralsStore(Store):
            `backfilled`. An event of it whose time came before this step is not owed:
            nothing could have met the clock before the platform kept it. The rest are
            announced as for any case.
+        4. the due date (`next_due_at`, `next_due_kind`, `due_bucket`: due_dates.py), from
+           the whole case as the steps before leave it.
         This reads the whole `cases` collection, the only query here that does, and only
         that once; running it twice, or in two processes at once, does the same again."""
         marker = self._state.find_one({"_id": "schema"})
@@ -414,9 +441,11 @@ class ReferralsStore(Store):
         yesterday = _day(now) - timedelta(days=1)
         oldest = {kind: yesterday for kind in CLOCKS}
         far = datetime.max.replace(tzinfo=timezone.utc)
-        for doc in self._cases.find({}, {"referrer.party_id": 1, "participants.party_id": 1, "status": 1,
-                                         "measured_from": 1, "deadline": 1, "support_deadline": 1,
-                                         **{n: 1 for c in CLOCKS.values() for n in (c.at, c.flag, c.met)}}):
+        # step 4 reads the whole case; the steps before only the fields they derive from
+        projection = None if done < 4 else {
+            "referrer.party_id": 1, "participants.party_id": 1, "status": 1, "measured_from": 1, "deadline": 1,
+            "support_deadline": 1, **{n: 1 for c in CLOCKS.values() for n in (c.at, c.flag, c.met)}}
+        for doc in self._cases.find({}, projection):
             fields = {}
             if done < 1:
                 fields["party_ids"] = ([doc.get("referrer", {}).get("party_id")]
@@ -434,6 +463,8 @@ class ReferralsStore(Store):
                 fields["measured_from"] = NOT_RECORDED
             if done < 3 and not doc.get("support_deadline") and (doc.get("deadline") or {}).get("last_day"):
                 fields.update(_backfilled_support_clock(doc["deadline"], now))
+            if done < 4:
+                fields.update(due_dates.stored_fields(_case({**doc, **fields}), now))
             if fields:
                 self._cases.update_one({"_id": doc["_id"]}, {"$set": fields})
         if done < 1:
@@ -462,12 +493,14 @@ def _day(at):
     return at.astimezone(LONDON).date()
 
 
-def _case_document(case, today):
-    """The stored document of a new case; `today` is the London day it is stored."""
+def _case_document(case, now):
+    """The stored document of a new case, stored at `now`."""
+    today = _day(now)
     doc = asdict(case)
     doc["_id"] = doc.pop("case_id")
     doc["party_ids"] = case.party_ids
     doc.update(_aftercare_fields(doc))
+    doc.update(due_dates.stored_fields(case, now))
     doc.update(pending_fields(case.outbox))
     for kind, clock in CLOCKS.items():
         at = getattr(case, clock.at)
@@ -497,6 +530,17 @@ def _case(doc):
     # a field stored as null takes its default (mongoengine left empty lists and dicts out)
     values = {name: value for name, value in values.items() if value is not None}
     return Case(case_id=doc["_id"], **values)
+
+
+def _page(summaries, offset, limit, due=None):
+    """One page of CaseSummary: newest first, or with a DueWindow only those in it, soonest first."""
+    summaries.sort(key=lambda s: s.case_id)
+    if due is None:
+        summaries.sort(key=lambda s: s.created_at or _EPOCH, reverse=True)
+    else:
+        summaries = [s for s in summaries if due.holds(s.next_due_at)]
+        summaries.sort(key=lambda s: s.next_due_at)
+    return CasePage(items=summaries[offset:offset + limit], total=len(summaries))
 
 
 def _summary(doc):

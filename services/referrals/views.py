@@ -6,18 +6,46 @@ contact details, crime reference and dates) goes only to the roles whose work ne
 it: a coordinator always, a facilitator once a facilitator has accepted the case and
 until it closes. A referrer and an auditor never get it back through the API.
 """
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.referrals import agreement, interventions, lifecycle, preparation, retention, safety, surveys
-from services.referrals.deadlines import CLOCK_STATES, clock_state  # noqa: F401  (views.CLOCK_STATES for openapi)
+from services.referrals import agreement, due_dates, interventions, lifecycle, preparation, retention, safety, surveys
+from services.referrals.deadlines import CLOCK_STATES, clock_state, start_of_day  # noqa: F401  (views.CLOCK_STATES for openapi)
 from shared.events.vocabulary import CLOCK_BASES
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 _code = validate.Regexp(r"^[a-z0-9][a-z0-9_.-]*$", error="Use lower-case letters, digits, '-', '_' or '.'.")
 FACILITATOR_WORK = lifecycle.MAIN_LINE[lifecycle.MAIN_LINE.index("ALLOCATED"):]
+
+
+# the earliest instant a due-date filter takes (nothing in the platform is due before it)
+EARLIEST_DUE = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+class Instant(fields.Str):
+    """A date (meaning the start of that day, London time) or a time with its UTC offset."""
+    default_error_messages = {"invalid": "Give a date (YYYY-MM-DD) or a time with its UTC offset (ISO 8601).",
+                              "range": "Give an instant from 2000-01-01 on."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > 40:
+            raise self.make_error("invalid")
+        try:
+            if len(text) == 10:
+                at = start_of_day(date.fromisoformat(text))
+            else:
+                at = datetime.fromisoformat(text)
+                if at.tzinfo is None:
+                    raise self.make_error("invalid")
+                at = at.astimezone(timezone.utc)
+        except (ValueError, OverflowError):
+            raise self.make_error("invalid") from None
+        if at < EARLIEST_DUE:
+            raise self.make_error("range")
+        return at
 
 
 class CaseQuerySchema(Schema):
@@ -28,8 +56,33 @@ class CaseQuerySchema(Schema):
         "a region this deployment serves (AMENDS_REGIONS); any other is a 400 naming `region`")})
     # referral_received: the cases whose referral did not say when the crime was reported
     measured_from = fields.Str(validate=validate.OneOf(CLOCK_BASES))
+    # by due date (services/referrals/due_dates.py): soonest first when any of these is given
+    due_before = Instant(metadata={"description": (
+        "the cases whose next open deadline (a Victims' Code clock, an agreement item) falls before this "
+        "date (the start of that day, London time) or time; at most 53 weeks ahead")})
+    due_after = Instant(metadata={"description": (
+        "with `due_before` or `overdue`: the cases whose next open deadline falls at or after this date or time")})
+    overdue = fields.Bool(metadata={"description": "true: only the cases whose next open deadline has passed"})
     limit = fields.Int(load_default=PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
     offset = fields.Int(load_default=0, validate=validate.Range(min=0, max=1_000_000))
+
+    @validates_schema
+    def _window(self, query, **kwargs):
+        before, after = query.get("due_before"), query.get("due_after")
+        if after is not None and before is None and not query.get("overdue"):
+            raise ValidationError("Give due_before (or overdue=true) with due_after.", "due_after")
+        if before is not None and after is not None and after >= before:
+            raise ValidationError("Give a due_after earlier than due_before.", "due_after")
+        if before is not None and before > due_dates.latest_end(datetime.now(timezone.utc)):
+            raise ValidationError(f"Give a due_before at most {due_dates.MAX_WEEKS_AHEAD} weeks ahead.", "due_before")
+
+
+def due_window(query, now):
+    """The DueWindow a listing's query asks for, or None when it asks for none."""
+    if query.get("due_before") is None and not query.get("overdue"):
+        return None
+    return due_dates.DueWindow(now=now, before=query.get("due_before"), after=query.get("due_after"),
+                               overdue=bool(query.get("overdue")))
 
 
 def sees_personal_data(role, status, held_from=None):
@@ -92,7 +145,14 @@ def summary(case):
         "measured_from": case.measured_from,
         "created_at": _iso(case.created_at),
         "updated_at": _iso(case.updated_at),
+        "next_due": _next_due(case.next_due),
     }
+
+
+def _next_due(due, now=None):
+    if due is None:
+        return None
+    return {"at": _iso(due.at), "kind": due.kind, "overdue": due.at <= (now or datetime.now(timezone.utc))}
 
 
 def _stamped(entry):

@@ -179,7 +179,8 @@ def list_cases(store, args, principal, *, served):
         if field in filters:
             allowed = [filters.pop(field)] if filters[field] in allowed else []
         one_of[field] = allowed
-    page = store.list_cases(filters, one_of, offset=query["offset"], limit=query["limit"])
+    page = store.list_cases(filters, one_of, offset=query["offset"], limit=query["limit"],
+                            due=views.due_window(query, utcnow()))
     items = [views.summary(case) for case in page.items]
     total = page.total
     following = query["offset"] + len(items)

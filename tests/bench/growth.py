@@ -53,6 +53,8 @@ def age(service, name, doc, days_ago):
         for clock in CLOCKS.values():
             if clock.flag in doc:
                 doc[clock.flag] = True
+        # nothing left due either (a listing by due date would otherwise find every copy this week)
+        doc.update(next_due_at=None, next_due_kind=None, due_bucket=None)
     elif (service, name) == ("notifications", "deliveries") and doc.get("status") in ("deferred", "sending",
                                                                                        "retrying"):
         doc["status"] = "sent"

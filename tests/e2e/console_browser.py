@@ -17,8 +17,11 @@ from selenium.webdriver.common.by import By
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
+from nameko.containers import ServiceContainer
+
 from services.console import admin
 from services.console.key_vault import KeyVault, new_key
+from services.console.service import ConsoleProvider, ConsoleService
 from services.console.store import ConsoleStore
 from services.matching import facilitators
 from services.matching.store import MatchingStore
@@ -44,10 +47,11 @@ SERVICES = ("referrals", "matching", "notifications", "records")
 
 
 @contextmanager
-def console_stack(amqp_uri, tmp_path, services=SERVICES):
+def console_stack(amqp_uri, tmp_path, services=SERVICES, api_session=None):
     """`services` and the console as processes, on the shared broker and a FerretDB of the
     test's own; the accounts of each role; yields (the console's URL, the API keys, each
-    started service's URL by name)."""
+    started service's URL by name). With `api_session` (a requests.Session) the console runs
+    in this process instead, making its calls to the services through that session."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
     ferret = FerretDB(str(tmp_path))
     ferret.start()
@@ -91,22 +95,39 @@ def console_stack(amqp_uri, tmp_path, services=SERVICES):
         console = None
         try:
             platform.start(*services)
-            console = subprocess.Popen(
-                [os.path.join(os.path.dirname(sys.executable), "nameko"), "run", "--config",
-                 "services/console/config.yaml", "services.console.service:ConsoleService"], cwd=ROOT,
-                env={**platform.env, "AMENDS_CONSOLE_KEY": console_key, "CONSOLE_DEVELOPMENT": "1",
-                     "AMENDS_FERRETDB_POSTGRESQL_URL": ferret.postgresql_url,
-                     "CONSOLE_HTTP_ADDRESS": f"127.0.0.1:{console_port}", "CONSOLE_OPERATOR_AMQP_URI": operator_uri,
-                     "CONSOLE_MANAGEMENT_URL": f"http://{quote(user, safe='')}:{quote(password, safe='')}@{host}"},
-                stdout=open(tmp_path / "logs" / "console.log", "ab"), stderr=subprocess.STDOUT)
+            env = {**platform.env, "AMENDS_CONSOLE_KEY": console_key, "CONSOLE_DEVELOPMENT": "1",
+                   "AMENDS_FERRETDB_POSTGRESQL_URL": ferret.postgresql_url,
+                   "CONSOLE_HTTP_ADDRESS": f"127.0.0.1:{console_port}", "CONSOLE_OPERATOR_AMQP_URI": operator_uri,
+                   "CONSOLE_MANAGEMENT_URL": f"http://{quote(user, safe='')}:{quote(password, safe='')}@{host}"}
+            if api_session is not None:
+                console = _console_here(env, api_session)
+            else:
+                console = subprocess.Popen(
+                    [os.path.join(os.path.dirname(sys.executable), "nameko"), "run", "--config",
+                     "services/console/config.yaml", "services.console.service:ConsoleService"], cwd=ROOT, env=env,
+                    stdout=open(tmp_path / "logs" / "console.log", "ab"), stderr=subprocess.STDOUT)
             url = f"http://127.0.0.1:{console_port}"
             wait_until(lambda: _healthy(url), timeout=60, interval=0.5)
             yield url, keys, {name: platform.url(name) for name in services}
         finally:
-            stop_all([p for p in (console,) if p is not None])
+            if isinstance(console, ServiceContainer):
+                console.stop()
+            else:
+                stop_all([p for p in (console,) if p is not None])
             platform.stop()
             disconnect_all()
             ferret.remove()
+
+
+def _console_here(env, api_session):
+    """The console as a nameko container in this process, configured as its config.yaml
+    would be from `env`, its calls to the services going through `api_session`."""
+    config = {**env, "WEB_SERVER_ADDRESS": env["CONSOLE_HTTP_ADDRESS"]}
+    container = ServiceContainer(ConsoleService, config)
+    container.start()
+    provider = next(extension for extension in container.extensions if isinstance(extension, ConsoleProvider))
+    provider.console.api_session = api_session
+    return container
 
 
 def _healthy(url):

@@ -109,6 +109,8 @@ def test_every_query_shape_is_served_by_an_index(pg, run_services, monkeypatch):
             assert requests.get(f"{referrals}/v1/cases?status=ASSESSMENT", headers=coordinator, timeout=10).ok
             assert requests.get(f"{referrals}/v1/cases?measured_from=referral_received", headers=coordinator,
                                 timeout=10).ok
+            assert requests.get(f"{referrals}/v1/cases?due_before=2027-01-01&overdue=false", headers=coordinator,
+                                timeout=10).ok
             assert requests.get(f"{records}/v1/ledger/verify", headers=auditor, timeout=30).json()["valid"]
             requests.get(f"{matching}/v1/facilitators", headers=coordinator, timeout=10).raise_for_status()
             # a subscriber's deliveries, its log, and the API's reads and writes

@@ -83,16 +83,39 @@ def test_case_filters_refuse_an_unknown_status_and_a_malformed_code():
     assert forms.case_filters({"status": "TRIAGE"})[1] == {}
 
 
+def test_the_due_filter_takes_a_day_up_to_a_year_ahead_and_keeps_what_was_typed():
+    today = datetime(2026, 12, 3).date()
+    values, errors = forms.case_filters({"due_before": " 31/12/2026 ", "overdue": "1"}, today=today)
+    assert errors == {"due_before": "error.date_format"}
+    assert values["due_before"] == "31/12/2026" and values["overdue"] == "1"   # shown again as typed
+    assert forms.case_filters({"due_before": "2026-02-30"}, today=today)[1] == {"due_before": "error.date_format"}
+    assert forms.case_filters({"due_before": "2028-01-01"}, today=today)[1] == {"due_before": "error.due_before_range"}
+    assert forms.case_filters({"due_before": "1999-12-31"}, today=today)[1] == {"due_before": "error.due_before_range"}
+    values, errors = forms.case_filters({"due_before": "2026-12-31", "region": "gwent"}, today=today)
+    assert errors == {}
+    assert forms.case_query(values) == {"status": "", "region": "gwent", "agency": "", "due_before": "2026-12-31",
+                                        "overdue": None}
+    assert forms.case_query(forms.case_filters({"overdue": "on"})[0])["overdue"] == "true"
+
+
 def test_what_is_due_next_is_the_earliest_open_thing():
     case = {"deadline": {"state": "met", "due_at": "2026-03-01T00:00:00+00:00"},
             "support_referral": {"state": "running", "due_at": "2026-03-09T00:00:00+00:00"},
             "sessions": [{"status": "scheduled", "starts_at": "2026-03-05T10:00:00+00:00", "process_type": "direct"},
                          {"status": "cancelled", "starts_at": "2026-03-03T10:00:00+00:00"}],
-            "agreement": {"items": [{"status": "pending", "due_on": "2026-04-01", "kind": "apology"},
+            "agreement": {"items": [{"status": "open", "due_on": "2026-04-01", "kind": "apology"},
                                     {"status": "completed", "due_on": "2026-03-02", "kind": "reparation"}]}}
     assert [key for _, key, _ in due.upcoming(case)] == ["due.session", "due.support_referral", "due.agreement_item"]
     assert due.next_due(case)[0] == "2026-03-05T10:00:00+00:00"
     assert due.next_due({}) is None
+
+
+def test_what_is_due_next_on_a_listed_case_is_the_listings_next_due():
+    listed = {"case_id": "c-1", "next_due": {"at": "2026-03-09T00:00:00+00:00", "kind": "support_referral",
+                                             "overdue": True}}
+    assert due.listed(listed) == ("2026-03-09T00:00:00+00:00", "due.support_referral", True)
+    assert due.listed({"case_id": "c-2", "next_due": None}) is None
+    assert due.listed({**listed, "next_due": {**listed["next_due"], "kind": "new_kind"}})[1] == "due.other"
 
 
 def test_every_account_acts_through_the_apis_with_a_key_an_operator_s_too():

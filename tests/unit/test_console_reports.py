@@ -122,7 +122,7 @@ def page(monkeypatch, measure, path, api=None):
     """The console's answer to a coordinator's GET of `path`, the reports API answering
     `measure` (or `api` answering everything)."""
     api = api or ReportsApi(measure)
-    monkeypatch.setattr(web, "Apis", lambda urls, key: Apis({"reports": "http://reports"}, key, api))
+    monkeypatch.setattr(web, "Apis", lambda urls, key, session=None: Apis({"reports": "http://reports"}, key, api))
     console = make_console()
     cookie = session_cookie(sign_in(console, "cora", "a long password 1"))
     name = path.split("?")[0].rsplit("/", 1)[1]

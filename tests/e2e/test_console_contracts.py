@@ -31,7 +31,8 @@ MOST_PAGES = 60   # per role: more than the console has, few enough to stop a ru
 @pytest.fixture
 def stack(amqp_uri, tmp_path):
     recorder = RecordingSession()
-    with console_stack(amqp_uri, tmp_path, api_session=recorder) as (url, keys, apis):
+    services = ("referrals", "matching", "notifications", "records", "reports")
+    with console_stack(amqp_uri, tmp_path, services=services, api_session=recorder) as (url, keys, apis):
         yield url, keys, apis, recorder
 
 
@@ -116,9 +117,31 @@ def test_every_call_the_console_makes_keeps_the_called_services_contract(stack):
     assert accepted.status_code == 200 and "answered=accept" in accepted.url
     assert f"/cases/{case_id}" in fred.crawl()
 
-    # the auditor and the operator: every page of theirs
+    # the registry: a facilitator registered, changed and deactivated through the forms
+    new = "fac-contract"
+    made = cora.post_form("/facilitators/new", "/facilitators/new", facilitator_id=new, name="Nia Rees",
+                          email="nia.rees@rj.example", language="en", level="intermediate", regions="south-wales", capacity="2",
+                          languages="en", last_process_on=days_ago(40))
+    assert made.status_code == 200 and made.url.endswith(f"done=created&id={new}"), made.status_code
+    changed = cora.post_form(f"/facilitators/{new}", f"/facilitators/{new}", facilitator_id=new, name="Nia Rees",
+                             email="nia.rees@rj.example", language="en", level="intermediate", regions="south-wales",
+                             capacity="4",
+                             languages="en", last_process_on=days_ago(40))
+    assert changed.status_code == 200 and "done=changed" in changed.url, changed.status_code
+    gone = cora.post_form(f"/facilitators/{new}/deactivate", f"/facilitators/{new}/deactivate")
+    assert gone.status_code == 200 and "done=deactivated" in gone.url, gone.status_code
+    # the reports: a measure's CSV download (the pages themselves were crawled)
+    assert "/reports" in pages and "/facilitators" in pages and "/waiting" in pages, pages
+    csv = cora.get("/reports/referrals.csv")
+    assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
+
+    # the auditor and the operator: every page of theirs; the operator's ledger verified, and a bundle
     Person(url, "aud", "auditor").crawl()
-    assert "/operator" in Person(url, "olu", "operator").crawl()
+    olu = Person(url, "olu", "operator")
+    assert {"/operator", "/operator/ledger"} <= set(olu.crawl())
+    assert olu.post_form("/operator/ledger", "/operator/ledger/verify").status_code == 200
+    bundle = olu.get(f"/operator/ledger/bundle?case_id={case_id}")
+    assert bundle.status_code == 200 and bundle.json()["case_id"] == case_id
 
     contracts = Contracts(apis)
     problems = [problem for exchange in recorder.exchanges for problem in contracts.problems(exchange)]
@@ -130,7 +153,10 @@ def test_every_call_the_console_makes_keeps_the_called_services_contract(stack):
     wanted = {"referrals GET /v1/cases", "referrals GET /v1/cases/{id}", "matching GET /v1/cases/{id}/assessment",
               "matching GET /v1/cases/{id}/assignment", "matching POST /v1/cases/{id}/decision",
               "matching POST /v1/assignments/{id}/accept", "records GET /v1/cases/{id}/timeline",
-              "referrals GET /health"}
+              "referrals GET /health", "reports GET /v1/reports", "reports GET /v1/reports/referrals",
+              "matching GET /v1/facilitators", "matching POST /v1/facilitators", "matching GET /v1/waiting",
+              "matching PATCH /v1/facilitators/fac-contract", "matching POST /v1/facilitators/fac-contract/deactivate",
+              "records GET /v1/ledger/head", "records GET /v1/ledger/verify", "records GET /v1/cases/{id}/bundle"}
     assert wanted <= set(operations), sorted(wanted - set(operations))
 
 

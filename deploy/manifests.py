@@ -152,6 +152,9 @@ def deployment(stack, service):
     elif service.queues:
         # no `replicas`: KEDA's ScaledObject owns the count, and an apply must not reset it
         comment = f"{service.name}: scaled by KEDA on its queues' depth (ScaledObject below)."
+    elif service.scaling:
+        spec["replicas"] = 1
+        comment = f"{service.name}: one replica: it {service.scaling}"
     else:
         spec["replicas"] = 1
         comment = (f"{service.name}: consumes no queue that shared/messaging/topology.py names yet, so nothing to "

@@ -33,6 +33,8 @@ class Deployable:
     bus: bool = True
     # the stack's services whose HTTP APIs it calls, each reached at <name>:<port> in the stack
     calls: tuple = ()
+    # for a service that consumes no queue: why it runs the replicas it does (the manifest's comment)
+    scaling: str = ""
 
     @property
     def entrypoint(self):
@@ -75,15 +77,23 @@ SERVICES = {
         Deployable("statistics", 8007, secrets=("AMENDS_STATISTICS_KEY",)),
         # the key of the statistics profile's ids, and the broker's management API as an admin (it makes
         # agencies' feed users and queues: docs/subscriptions.md)
-        Deployable("subscriptions", 8005, secrets=("AMENDS_SUBSCRIPTIONS_KEY", "SUBSCRIPTIONS_BROKER_ADMIN_URL")),
+        Deployable("subscriptions", 8005, secrets=("AMENDS_SUBSCRIPTIONS_KEY", "SUBSCRIPTIONS_BROKER_ADMIN_URL"),
+                   scaling="follows records' ledger over RPC and delivers under a lease in its database, one "
+                           "process at a time; another replica would answer the API and stand by, not deliver "
+                           "faster."),
         # the standard reports' read model (services/reports/): follows records' feed, no secret of its own
-        Deployable("reports", 8009),
+        Deployable("reports", 8009,
+                   scaling="follows records' ledger over RPC and folds it under a lease in its database, one "
+                           "process at a time; another replica would answer the API from what is saved and "
+                           "stand by."),
         Deployable(national.NATIONAL_SERVICE, 8008, scope="national", extra_queues=(NATIONAL_QUEUE,)),
         # the web console: its key seals its accounts' API keys; its operator pages' broker
         # credentials (docs/console.md) are optional, and without them those pages say so
         Deployable("console", 8006, secrets=("AMENDS_CONSOLE_KEY",), bus=False,
                    calls=("referrals", "matching", "notifications", "records", "subscriptions", "reports"),
-                   optional_secrets=("CONSOLE_OPERATOR_AMQP_URI", "CONSOLE_MANAGEMENT_URL")),
+                   optional_secrets=("CONSOLE_OPERATOR_AMQP_URI", "CONSOLE_MANAGEMENT_URL"),
+                   scaling="serves web pages and consumes no queue; its sessions are in its database, so more "
+                           "replicas behind the Service would work (each counting failed sign-ins on its own)."),
     )
 }
 

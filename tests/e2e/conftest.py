@@ -2,7 +2,7 @@
 import pytest
 
 from shared.messaging import topology
-from tests.e2e.console_browser import chromium
+from tests.e2e.console_browser import chromium, console_stack
 from tests.platform import Platform
 from tests.support import disconnect_all, smtp_server
 
@@ -32,3 +32,11 @@ def browser():
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def stack(amqp_uri, tmp_path):
+    """The console and the pipeline's four services as processes, with an account of each
+    role (tests/e2e/console_browser.py); a test module needing other services overrides it."""
+    with console_stack(amqp_uri, tmp_path) as started:
+        yield started

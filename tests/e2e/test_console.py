@@ -8,7 +8,6 @@ CSRF token is refused; a role is refused a page it may not open; a form error is
 beside its field with what was typed kept. A screenshot of every screen goes to
 var/artifacts/screenshots/<screen>.png.
 """
-import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -16,16 +15,10 @@ from selenium.webdriver.common.keys import Keys
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.console_browser import (CO, LEAD, PASSWORD, console_stack, peek_dead_letters, press, session_cookies,
+from tests.e2e.console_browser import (CO, LEAD, PASSWORD, peek_dead_letters, press, session_cookies,
                                        shoot, sign_in, text)
 from tests.factories import referral_body
 from tests.support import publish_event, read_dead_letters, wait_until
-
-
-@pytest.fixture
-def stack(amqp_uri, tmp_path):
-    with console_stack(amqp_uri, tmp_path) as started:
-        yield started
 
 
 def test_the_console_in_a_browser(stack, browser, amqp_uri):

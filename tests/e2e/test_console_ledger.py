@@ -13,21 +13,14 @@ import json
 import os
 import uuid
 
-import pytest
 import requests
 from selenium.webdriver.common.by import By
 
 from services.records import bundle as bundles
 from services.records.checkpoints import Verifier
-from tests.e2e.console_browser import OPERATOR_REGION, console_stack, press, session_cookies, shoot, sign_in, text
+from tests.e2e.console_browser import OPERATOR_REGION, press, session_cookies, shoot, sign_in, text
 from tests.factories import referral_body
 from tests.support import wait_until
-
-
-@pytest.fixture
-def stack(amqp_uri, tmp_path):
-    with console_stack(amqp_uri, tmp_path) as started:
-        yield started
 
 
 def test_the_ledger_page_in_a_browser(stack, browser, tmp_path):

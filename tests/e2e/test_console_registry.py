@@ -8,22 +8,15 @@ speaks Welsh, nobody registered does) shows on the waiting list with why; the
 coordinator adds Welsh to the facilitator, and the case leaves the list with an offer to
 them; the coordinator deactivates them; a facilitator may not open the registry.
 """
-import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.e2e.console_browser import console_stack, press, session_cookies, shoot, sign_in, text
+from tests.e2e.console_browser import press, session_cookies, shoot, sign_in, text
 from tests.factories import days_ago, days_ahead, referral_body
 from tests.support import wait_until
 
 NEW = "fac-newport-7"
-
-
-@pytest.fixture
-def stack(amqp_uri, tmp_path):
-    with console_stack(amqp_uri, tmp_path) as started:
-        yield started
 
 
 def fill(driver, name, value):

@@ -7,7 +7,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from werkzeug.wrappers import Response
 
-from services.console import pages, report_pages
+from services.console import ledger_pages, operator_pages, pages, registry_pages, report_pages
 from services.console.apis import SERVICES as API_SERVICES
 from services.console.key_vault import KEY_SETTING, KeyVault, VaultError
 from services.console.pipeline import Operations
@@ -144,40 +144,40 @@ class ConsoleService:
 
     @http("GET", "/operator")
     def pipeline(self, request):
-        return self.console.handle(request, pages.pipeline, roles=("operator",))
+        return self.console.handle(request, operator_pages.pipeline, roles=("operator",))
 
     @http("GET", "/operator/dead-letters/<string:service>")
     def dead_letters(self, request, service):
-        return self.console.handle(request, pages.dead_letters, roles=("operator",), service=service)
+        return self.console.handle(request, operator_pages.dead_letters, roles=("operator",), service=service)
 
     @http("GET", "/operator/dead-letters/<string:service>/<string:letter_id>")
     def dead_letter(self, request, service, letter_id):
-        return self.console.handle(request, pages.dead_letter, roles=("operator",), service=service,
+        return self.console.handle(request, operator_pages.dead_letter, roles=("operator",), service=service,
                                    letter_id=letter_id)
 
     @http("POST", "/operator/dead-letters/<string:service>/<string:letter_id>/<string:action>")
     def act_on_letter(self, request, service, letter_id, action):
         if action not in ("replay", "discard"):
             return self.console.handle(request, pages.not_found, roles=("operator",))
-        return self.console.handle(request, pages.act_on_letter, roles=("operator",), service=service,
+        return self.console.handle(request, operator_pages.act_on_letter, roles=("operator",), service=service,
                                    letter_id=letter_id, action=action)
 
     # --- the ledger (records' API, with the operator's key; a case's bundle for those who see it) ---
     @http("GET", "/operator/ledger")
     def ledger(self, request):
-        return self.console.handle(request, pages.ledger, roles=("operator",))
+        return self.console.handle(request, ledger_pages.ledger, roles=("operator",))
 
     @http("POST", "/operator/ledger/verify")
     def verify_ledger(self, request):
-        return self.console.handle(request, pages.verify_ledger, roles=("operator",))
+        return self.console.handle(request, ledger_pages.verify_ledger, roles=("operator",))
 
     @http("GET", "/operator/ledger/bundle")
     def ledger_bundle(self, request):
-        return self.console.handle(request, pages.ledger_bundle, roles=("operator",))
+        return self.console.handle(request, ledger_pages.ledger_bundle, roles=("operator",))
 
     @http("GET", "/cases/<string:case_id>/bundle")
     def case_bundle(self, request, case_id):
-        return self.console.handle(request, pages.case_bundle, roles=STAFF, case_id=case_id)
+        return self.console.handle(request, ledger_pages.case_bundle, roles=STAFF, case_id=case_id)
 
     # --- reports (coordinators: their regions; national auditors: the national view) ---
     @http("GET", "/reports")
@@ -191,35 +191,35 @@ class ConsoleService:
     # --- the facilitator registry, and cases waiting for staff ---
     @http("GET", "/facilitators")
     def facilitators(self, request):
-        return self.console.handle(request, pages.facilitator_list, roles=STAFF)
+        return self.console.handle(request, registry_pages.facilitator_list, roles=STAFF)
 
     @http("GET", "/facilitators/new")
     def new_facilitator(self, request):
-        return self.console.handle(request, pages.new_facilitator, roles=("coordinator",))
+        return self.console.handle(request, registry_pages.new_facilitator, roles=("coordinator",))
 
     @http("POST", "/facilitators/new")
     def create_facilitator(self, request):
-        return self.console.handle(request, pages.create_facilitator, roles=("coordinator",))
+        return self.console.handle(request, registry_pages.create_facilitator, roles=("coordinator",))
 
     @http("GET", "/facilitators/<string:facilitator_id>")
     def facilitator(self, request, facilitator_id):
-        return self.console.handle(request, pages.facilitator_page, roles=STAFF, facilitator_id=facilitator_id)
+        return self.console.handle(request, registry_pages.facilitator_page, roles=STAFF, facilitator_id=facilitator_id)
 
     @http("POST", "/facilitators/<string:facilitator_id>")
     def change_facilitator(self, request, facilitator_id):
-        return self.console.handle(request, pages.change_facilitator, roles=("coordinator",),
+        return self.console.handle(request, registry_pages.change_facilitator, roles=("coordinator",),
                                    facilitator_id=facilitator_id)
 
     @http("GET", "/facilitators/<string:facilitator_id>/deactivate")
     def confirm_deactivation(self, request, facilitator_id):
-        return self.console.handle(request, pages.confirm_deactivation, roles=("coordinator",),
+        return self.console.handle(request, registry_pages.confirm_deactivation, roles=("coordinator",),
                                    facilitator_id=facilitator_id)
 
     @http("POST", "/facilitators/<string:facilitator_id>/deactivate")
     def deactivate_facilitator(self, request, facilitator_id):
-        return self.console.handle(request, pages.deactivate_facilitator, roles=("coordinator",),
+        return self.console.handle(request, registry_pages.deactivate_facilitator, roles=("coordinator",),
                                    facilitator_id=facilitator_id)
 
     @http("GET", "/waiting")
     def waiting(self, request):
-        return self.console.handle(request, pages.waiting_list, roles=STAFF)
+        return self.console.handle(request, registry_pages.waiting_list, roles=STAFF)

@@ -184,3 +184,11 @@ class Console:
         status = refused.status if refused.status in known else 503
         return visit.render("error.html", status=status, message_key=known.get(status, "error.service_unavailable"),
                             message_fields={})
+
+
+def page_offset(raw):
+    """A listing's `offset` from the query: a whole number from 0, else 0."""
+    try:
+        return max(0, min(int(raw or 0), 1_000_000))
+    except ValueError:
+        return 0

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 from werkzeug.datastructures import MultiDict
 
-from services.console import forms, pages
+from services.console import forms, registry_pages
 
 GOOD = {"facilitator_id": "fac-new-1", "name": " Owain Davies ", "email": "owain@rj.example", "language": "cy",
         "level": "advanced", "regions": "south-wales, gwent, south-wales", "capacity": "4",
@@ -59,7 +59,7 @@ def test_a_record_fills_the_form_to_edit_it():
 
 def test_how_long_a_case_has_waited():
     now = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
-    assert pages._waited(None, now) is None
-    assert pages._waited((now - timedelta(minutes=59)).isoformat(), now) == ("waiting.under_an_hour", {})
-    assert pages._waited((now - timedelta(days=2, hours=5, minutes=3)).isoformat(), now) == (
+    assert registry_pages._waited(None, now) is None
+    assert registry_pages._waited((now - timedelta(minutes=59)).isoformat(), now) == ("waiting.under_an_hour", {})
+    assert registry_pages._waited((now - timedelta(days=2, hours=5, minutes=3)).isoformat(), now) == (
         "waiting.days_hours", {"days": 2, "hours": 5})

@@ -7,7 +7,7 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from services.console import accounts, admin, due, forms, pages, passwords, sessions
+from services.console import accounts, admin, due, forms, operator_pages, pages, passwords, sessions
 from services.console.key_vault import KeyVault, VaultError, new_key
 from services.console.memory_store import MemoryStore
 from services.console.pipeline import Operations, queue_states
@@ -265,10 +265,10 @@ def test_a_post_without_the_session_s_csrf_token_is_refused_with_a_clear_page():
 def test_a_role_is_refused_a_page_it_may_not_open_and_nobody_signed_in_is_sent_to_sign_in():
     console = make_console()
     cookie = session_cookie(sign_in(console, "cora", "a long password 1"))
-    refused = console.handle(request("GET", "/operator", cookies={sessions.COOKIE: cookie}), pages.pipeline,
+    refused = console.handle(request("GET", "/operator", cookies={sessions.COOKIE: cookie}), operator_pages.pipeline,
                              roles=("operator",))
     assert refused.status_code == 403 and b"Your role may not open this page" in refused.data
-    anonymous = console.handle(request("GET", "/operator"), pages.pipeline, roles=("operator",))
+    anonymous = console.handle(request("GET", "/operator"), operator_pages.pipeline, roles=("operator",))
     assert anonymous.status_code == 303 and anonymous.headers["Location"] == "/sign-in?next=/operator"
 
 

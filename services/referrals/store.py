@@ -75,6 +75,7 @@ never before the day the agreement is recorded, and a follow-up or retention day
 months after closure, so no bucket falls behind a sweep position (which stays a day
 behind today).
 """
+import logging
 import os
 from dataclasses import asdict
 from datetime import date, datetime, timedelta, timezone
@@ -101,6 +102,8 @@ from services.referrals.deadlines import LONDON, support_referral_beside
 from shared.messaging.outbox import pending_fields
 from shared.storage import Store
 from shared.storage.indexes import Index
+
+log = logging.getLogger(__name__)
 
 CASES = "cases"
 CHANGES = "case_changes"
@@ -464,7 +467,14 @@ class ReferralsStore(Store):
             if done < 3 and not doc.get("support_deadline") and (doc.get("deadline") or {}).get("last_day"):
                 fields.update(_backfilled_support_clock(doc["deadline"], now))
             if done < 4:
-                fields.update(due_dates.stored_fields(_case({**doc, **fields}), now))
+                try:
+                    case = _case({**doc, **fields})
+                except (TypeError, KeyError, ValueError):
+                    # not a whole case: it gets no due date (so no due listing shows it), and the
+                    # service still starts; the rest of the collection is migrated
+                    log.error("migration: case %s is not a whole case; left without a due date", doc["_id"])
+                else:
+                    fields.update(due_dates.stored_fields(case, now))
             if fields:
                 self._cases.update_one({"_id": doc["_id"]}, {"$set": fields})
         if done < 1:

@@ -84,3 +84,16 @@ def test_cases_stored_before_due_dates_were_kept_get_them_from_the_backfill(api)
     assert listed(api, due_before=SOON) == [(case_id, "support_referral")]
     assert state.find_one({"_id": "schema"})["version"] == SCHEMA_VERSION
     assert datetime.now(timezone.utc) < stored["next_due_at"].replace(tzinfo=timezone.utc) + timedelta(days=10)
+
+
+def test_a_document_that_is_not_a_whole_case_does_not_stop_the_backfill(api, caplog):
+    case_id = api.refer(referral_body(0, crime_reported_on=days_ago(0)))
+    cases, state = api.store.db["cases"], api.store.db["store_state"]
+    cases.update_one({"_id": case_id}, {"$unset": {"next_due_at": "", "next_due_kind": "", "due_bucket": ""}})
+    cases.insert_one({"_id": "c-partial", "case_id": "c-partial", "state": "received"})
+    state.update_one({"_id": "schema"}, {"$set": {"version": SCHEMA_VERSION - 1}})
+    api.store.migrate()
+    assert cases.find_one({"_id": case_id})["next_due_kind"] == "support_referral"
+    assert "next_due_at" not in cases.find_one({"_id": "c-partial"})
+    assert state.find_one({"_id": "schema"})["version"] == SCHEMA_VERSION
+    assert any("c-partial is not a whole case" in r.getMessage() for r in caplog.records)

@@ -108,47 +108,37 @@ def meets_level(candidate, level, role):
     return level == "advanced" and candidate.level == "intermediate" and candidate.complex_case_trained
 
 
+def _vetted(candidate, need, today):
+    return not need.prison_vetting or (candidate.prison_vetted_until is not None
+                                       and candidate.prison_vetted_until >= today)
+
+
+# each hard constraint of a role, in the order they are checked: (the code that rules a
+# facilitator out on it, the test a facilitator who fits passes)
+CONSTRAINTS = (
+    ("inactive", lambda c, need, today, role: c.active),
+    ("on_leave", lambda c, need, today, role: c.available_from <= today),
+    ("not_current", lambda c, need, today, role: is_current(c, today)),
+    ("level", lambda c, need, today, role: meets_level(c, need.level, role)),
+    ("region", lambda c, need, today, role: need.region in c.regions),
+    ("languages", lambda c, need, today, role: need.languages <= c.languages),
+    ("endorsements", lambda c, need, today, role: need.endorsements <= c.endorsements),
+    ("prison_vetting", lambda c, need, today, role: _vetted(c, need, today)),
+    ("capacity", lambda c, need, today, role: c.spare > 0),
+    ("conflict", lambda c, need, today, role: not (c.conflicts & need.conflicts)),
+    ("declined_or_on_case", lambda c, need, today, role: c.facilitator_id not in need.excluded),
+)
+RULED_OUT = tuple(code for code, _ in CONSTRAINTS)
+
+
 def fits(candidate, need, today, role="lead"):
-    return (
-        candidate.active
-        and candidate.available_from <= today
-        and is_current(candidate, today)
-        and meets_level(candidate, need.level, role)
-        and need.region in candidate.regions
-        and need.languages <= candidate.languages
-        and need.endorsements <= candidate.endorsements
-        and (not need.prison_vetting or (candidate.prison_vetted_until is not None
-                                         and candidate.prison_vetted_until >= today))
-        and candidate.spare > 0
-        and not (candidate.conflicts & need.conflicts)
-        and candidate.facilitator_id not in need.excluded
-    )
-
-
-# what can rule a facilitator out of a role, as codes, in the order `fits` checks them
-RULED_OUT = ("inactive", "on_leave", "not_current", "level", "region", "languages", "endorsements",
-             "prison_vetting", "capacity", "conflict", "declined_or_on_case")
+    return all(passes(candidate, need, today, role) for _, passes in CONSTRAINTS)
 
 
 def ruled_out(candidate, need, today, role="lead"):
     """The codes of every hard constraint `candidate` fails for `role`: none if and only if
-    they fit (`fits`, written out separately to stay quick on the staffing path; a property
-    test holds the two together)."""
-    c = candidate
-    failed = {
-        "inactive": not c.active,
-        "on_leave": c.available_from > today,
-        "not_current": not is_current(c, today),
-        "level": not meets_level(c, need.level, role),
-        "region": need.region not in c.regions,
-        "languages": not need.languages <= c.languages,
-        "endorsements": not need.endorsements <= c.endorsements,
-        "prison_vetting": need.prison_vetting and (c.prison_vetted_until is None or c.prison_vetted_until < today),
-        "capacity": c.spare <= 0,
-        "conflict": bool(c.conflicts & need.conflicts),
-        "declined_or_on_case": c.facilitator_id in need.excluded,
-    }
-    return [code for code in RULED_OUT if failed[code]]
+    they fit."""
+    return [code for code, passes in CONSTRAINTS if not passes(candidate, need, today, role)]
 
 
 def shortfall(candidates, need, today, role="lead"):

@@ -40,27 +40,28 @@ class Apis:
         self.key = key
         self.session = session or requests
 
-    def _call(self, method, service, path, timeout=TIMEOUT, as_text=False, **kwargs):
+    def _send(self, method, service, path, timeout=TIMEOUT, params=None, **kwargs):
+        """The answer to one call, a success; Refused otherwise. Parameters left empty are not sent."""
+        given = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         try:
-            response = self.session.request(method, self.urls[service] + path, timeout=timeout,
+            response = self.session.request(method, self.urls[service] + path, timeout=timeout, params=given or None,
                                             headers={"Authorization": f"Bearer {self.key}"}, **kwargs)
         except requests.RequestException as error:
             log.warning("%s unreachable: %s", service, type(error).__name__)
             raise Refused(503) from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
         if response.status_code >= 300:
-            raise Refused(response.status_code, body)
-        return response.text if as_text else body
+            raise Refused(response.status_code, _json(response))
+        return response
+
+    def _call(self, method, service, path, **kwargs):
+        return _json(self._send(method, service, path, **kwargs))
 
     def get(self, service, path, **params):
-        return self._call("GET", service, path, params={k: v for k, v in params.items() if v not in (None, "")})
+        return self._call("GET", service, path, params=params)
 
     def text(self, service, path):
         """GET a plain-text answer (records' signed head and public key)."""
-        return self._call("GET", service, path, as_text=True)
+        return self._send("GET", service, path).text
 
     def get_slowly(self, service, path, timeout):
         """GET an answer that takes long to compute (records' full verification of the ledger)."""
@@ -86,17 +87,13 @@ class Apis:
     def download(self, service, path, **params):
         """GET a file (a report's CSV): (its bytes unchanged, its content type, its
         Content-Disposition); a refusal is raised as for the JSON calls."""
-        try:
-            response = self.session.request("GET", self.urls[service] + path, timeout=TIMEOUT,
-                                            params={k: v for k, v in params.items() if v not in (None, "")},
-                                            headers={"Authorization": f"Bearer {self.key}"})
-        except requests.RequestException as error:
-            log.warning("%s unreachable: %s", service, type(error).__name__)
-            raise Refused(503) from None
-        if response.status_code >= 300:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            raise Refused(response.status_code, body)
+        response = self._send("GET", service, path, params=params)
         return response.content, response.headers.get("Content-Type"), response.headers.get("Content-Disposition")
+
+
+def _json(response):
+    """A response's JSON body, or None (a CSV, a plain-text note, an empty answer)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -10,8 +10,9 @@ A person's API key is issued as any other (`python -m shared.security.keys issue
 given to `add` on stdin; the console keeps it sealed with AMENDS_CONSOLE_KEY. `dev` makes
 (or brings up to date) one development account per role from the development keys, with
 passwords generated into `--out` (mode 600); run again, it keeps the passwords and takes
-any key that has changed (an operator account made before operators had keys gets one). Settings from the environment: MONGO_URI (the console's own
-database role), AMENDS_DB_PREFIX, AMENDS_CONSOLE_KEY.
+any key that has changed (an operator account made before operators had keys gets one).
+Settings from the environment: MONGO_URI (the console's own database role),
+AMENDS_DB_PREFIX, AMENDS_CONSOLE_KEY.
 """
 import eventlet
 

@@ -3,7 +3,8 @@
 A key names its holder by a pseudonymous subject id (a facilitator's key names their
 facilitator id), one role, one organisation (agency) and the regions it covers; an
 auditor's or an operator's key may instead be national. An operator's key reaches only
-the ledger's deployment-wide routes and the case bundles of its regions. Keys expire, and can be revoked and rotated.
+the ledger's deployment-wide routes and the case bundles of its regions. Keys expire, and
+can be revoked and rotated.
 Only a SHA-256 hash of a key is stored: keys are 256-bit random tokens, so a plain
 hash is a sound one-way store (a slow password hash buys nothing against a search
 space that large).

@@ -63,10 +63,7 @@ def case_filters(raw, today=None):
         if values[name] and (len(values[name]) > FILTER_MAX or not re.match(CODE_PATTERN, values[name])):
             errors[name] = "error.code_format"
     if values["due_before"]:
-        try:
-            day = date.fromisoformat(values["due_before"]) if len(values["due_before"]) == 10 else None
-        except ValueError:
-            day = None
+        day = day_of(values["due_before"])
         if day is None:
             errors["due_before"] = "error.date_format"
         elif not date(2000, 1, 1) <= day <= (today or date.today()) + DUE_AHEAD:
@@ -140,7 +137,7 @@ def facilitator(raw, creating):
     if values["level"] not in LEVELS:
         errors["level"] = "error.level_choose"
     for name in FACILITATOR_DATES:
-        if values[name] and not _is_date(values[name]):
+        if values[name] and day_of(values[name]) is None:
             errors[name] = "error.date_format"
     if creating and not values["trained_on"] and not values["last_process_on"] and "last_process_on" not in errors:
         errors["last_process_on"] = "error.currency_date_required"
@@ -193,11 +190,11 @@ def registry_filters(raw):
     return values, errors
 
 
-def _is_date(text):
+def day_of(text):
+    """The day a field holds as YYYY-MM-DD (what a date input sends), or None."""
     if not DATE.match(text):
-        return False
+        return None
     try:
-        date.fromisoformat(text)
+        return date.fromisoformat(text)
     except ValueError:
-        return False
-    return True
+        return None

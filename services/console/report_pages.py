@@ -6,20 +6,17 @@ view: a coordinator's regions, or the de-identified national one), the figures, 
 The filters are checked here first, each error beside its field with what was typed kept;
 a 400 from the API is shown beside the field its `param` names.
 """
-import re
-from datetime import date
 from urllib.parse import urlencode
 
 from werkzeug.wrappers import Response
 
-from services.console import charts
+from services.console import charts, forms
 from services.console.apis import Refused
 from services.console.web import PageError
 
 PERIODS = ("week", "month", "quarter", "year")
 NATIONAL_PERIODS = ("week",)
 FILTERS = ("period", "from", "to", "figure")
-DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CSV_SUFFIX = ".csv"
 
 
@@ -33,13 +30,10 @@ def filters(raw, view, figures):
     days = {}
     for name in ("from", "to"):
         if values[name]:
-            try:
-                if not DAY.match(values[name]):
-                    raise ValueError(name)
-                days[name] = date.fromisoformat(values[name])
-            except ValueError:
+            days[name] = forms.day_of(values[name])
+            if days[name] is None:
                 errors[name] = "error.report_date"
-    if len(days) == 2 and days["to"] < days["from"]:
+    if None not in days.values() and len(days) == 2 and days["to"] < days["from"]:
         errors["to"] = "error.report_to_before_from"
     if values["figure"] and values["figure"] not in figures:
         errors["figure"] = "error.report_figure"

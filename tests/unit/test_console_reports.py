@@ -6,8 +6,7 @@ import re
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.console import charts, i18n, report_pages, sessions, web
-from services.console.apis import Apis
+from services.console import charts, i18n, report_pages, sessions
 from services.console.web import TEMPLATES
 from services.reports import views
 from tests.unit.test_console_rules import contrast, make_console, request, session_cookie, sign_in
@@ -118,12 +117,11 @@ class ReportsApi:
         return self.measure
 
 
-def page(monkeypatch, measure, path, api=None):
+def page(measure, path, api=None):
     """The console's answer to a coordinator's GET of `path`, the reports API answering
     `measure` (or `api` answering everything)."""
     api = api or ReportsApi(measure)
-    monkeypatch.setattr(web, "Apis", lambda urls, key, session=None: Apis({"reports": "http://reports"}, key, api))
-    console = make_console()
+    console = make_console(urls={"reports": "http://reports"}, api_session=api)
     cookie = session_cookie(sign_in(console, "cora", "a long password 1"))
     name = path.split("?")[0].rsplit("/", 1)[1]
     handler, kwargs = (report_pages.report_list, {}) if name == "reports" else (report_pages.report_page,
@@ -133,9 +131,9 @@ def page(monkeypatch, measure, path, api=None):
     return answer, api
 
 
-def test_a_400_from_the_reports_api_is_shown_beside_the_field_it_names_with_what_was_typed(monkeypatch):
+def test_a_400_from_the_reports_api_is_shown_beside_the_field_it_names_with_what_was_typed():
     refusal = Answer(400, {"error": "bad_request", "message": "the query parameter 'from' ...", "param": "from"})
-    answer, api = page(monkeypatch, refusal, "/reports/referrals?from=0001-01-01")
+    answer, api = page(refusal, "/reports/referrals?from=0001-01-01")
     assert answer.status_code == 400
     html = answer.get_data(as_text=True)
     assert re.search(r'id="from-error">.*The reports service did not accept this value', html)
@@ -143,23 +141,23 @@ def test_a_400_from_the_reports_api_is_shown_beside_the_field_it_names_with_what
     assert api.asked[-1] == ("reports/referrals", {"from": "0001-01-01"})
 
 
-def test_the_csv_is_the_reports_api_s_unchanged_as_an_attachment(monkeypatch):
+def test_the_csv_is_the_reports_api_s_unchanged_as_an_attachment():
     body = b"period,region,offence_category,referrals\r\n2026-04,gwent,theft,2\r\n"
     csv_answer = Answer(200, content=body, headers={
         "Content-Type": "text/csv; charset=utf-8; header=present",
         "Content-Disposition": 'attachment; filename="referrals-regional-quarter.csv"'})
-    answer, api = page(monkeypatch, csv_answer, "/reports/referrals.csv?period=quarter")
+    answer, api = page(csv_answer, "/reports/referrals.csv?period=quarter")
     assert answer.status_code == 200 and answer.get_data() == body
     assert answer.headers["Content-Disposition"] == 'attachment; filename="referrals-regional-quarter.csv"'
     assert answer.headers["Content-Type"].startswith("text/csv") and answer.headers["Cache-Control"] == "no-store"
     assert api.asked[-1] == ("reports/referrals.csv", {"period": "quarter"})
-    unknown, _ = page(monkeypatch, csv_answer, "/reports/no_such_measure.csv")
+    unknown, _ = page(csv_answer, "/reports/no_such_measure.csv")
     assert unknown.status_code == 404
 
 
-def test_a_key_the_reports_api_refuses_gets_a_page_saying_who_reports_are_for(monkeypatch):
+def test_a_key_the_reports_api_refuses_gets_a_page_saying_who_reports_are_for():
     class Refusing(ReportsApi):
         def request(self, method, url, **kwargs):
             return Answer(403, {"error": "forbidden", "message": "reports are for coordinators ..."})
-    answer, _ = page(monkeypatch, None, "/reports", Refusing(None))
+    answer, _ = page(None, "/reports", Refusing(None))
     assert answer.status_code == 403 and "auditors with a national key" in answer.get_data(as_text=True)

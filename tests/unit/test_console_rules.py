@@ -190,15 +190,17 @@ def test_held_retries_and_dead_letters_are_not_called_stuck_for_having_no_consum
 
 # --- the request handling ---------------------------------------------------------------
 
-def make_console():
+def make_console(urls=None, api_session=None):
+    """A console on the in-memory store with a coordinator and an operator; its calls to the
+    services (at `urls`) go through `api_session`, when given."""
     store, vault = MemoryStore(), KeyVault(new_key())
     store.add_account(accounts.new_account("cora", "coordinator", passwords.hash_password("a long password 1"),
                                            sealed_key=vault.seal("amk_x")))
     store.add_account(accounts.new_account("olu", "operator", passwords.hash_password("a long password 2"),
                                            sealed_key=vault.seal("amk_o")))
-    return Console(store, vault, {}, Operations("", ""), ConsoleSettings(secure_cookies=True,
-                                                                           sign_in_failures_per_minute=3,
-                                                                           sign_in_failures_burst=3))
+    return Console(store, vault, urls or {}, Operations("", ""),
+                   ConsoleSettings(secure_cookies=True, sign_in_failures_per_minute=3, sign_in_failures_burst=3),
+                   api_session=api_session)
 
 
 def request(method, path, form=None, cookies=None):
